@@ -1,0 +1,307 @@
+//! Typed settings, loaded once at start-up and passed down (no global singletons).
+//!
+//! Layers: the embedded `config/default.toml`, then an optional `--config FILE`, then environment
+//! variables (`PAIRGATE_<SECTION>__<KEY>` plus the contract variables `PAIRGATE_BIND`,
+//! `PAIRGATE_PUBLIC_URL`, `PAIRGATE_DATABASE_URL`). Unknown keys are rejected, and every error names
+//! the key and the layer it came from.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// The defaults, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// All of pairgate's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    pub public_url: PublicUrl,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub max_form_bytes: NonZeroU32,
+    pub max_json_bytes: NonZeroU32,
+    pub retry_after_secs: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub pool_size: NonZeroU32,
+    pub acquire_timeout_ms: NonZeroU32,
+    pub migrate_on_start: bool,
+    pub sqlite_busy_timeout_ms: u32,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl DatabaseSettings {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.acquire_timeout_ms.get()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The externally visible base URL (the issuer), validated: http(s), no query, no fragment, no
+/// trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The absolute URL of `path` (which starts with `/`) under this base.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+
+    /// True when the URL is `https`, which turns on HSTS and `__Host-` secure cookies.
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+}
+
+impl TryFrom<String> for PublicUrl {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        let url = url::Url::parse(&raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err("must start with http:// or https://".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must not have a query or a fragment".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain credentials".into());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where the state lives; the scheme of the configured URL decides the backend.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum DatabaseUrl {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A libpq connection URL.
+    Postgres(String),
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://data/pairgate.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw));
+        }
+        // Never echo the value: it may carry a password.
+        Err("unsupported scheme: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB".into())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL with any password replaced, for logs and messages.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(raw) => match url::Url::parse(raw) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("****"));
+                    }
+                    url.to_string()
+                }
+                Err(_) => "postgres://(unparsable)".into(),
+            },
+        }
+    }
+}
+
+/// A configuration problem, with every underlying message (each naming its key and source).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration:\n{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the defaults, the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::extract(Self::layers(file)?.merge(env_provider()))
+    }
+
+    /// Loads the defaults and the optional file, ignoring the environment (for tests and tools).
+    pub fn load_without_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::extract(Self::layers(file)?)
+    }
+
+    /// The compiled-in defaults.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::load_without_env(None)
+    }
+
+    /// Parses a TOML overlay given as text on top of the defaults (used by tests).
+    pub fn defaults_with(overlay: &str) -> Result<Self, ConfigError> {
+        Self::extract(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(overlay)))
+    }
+
+    fn layers(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Ok(figment)
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract::<Settings>().map_err(|err| {
+            let lines: Vec<String> = err
+                .into_iter()
+                .map(|e| format!("  - {}", describe(&e)))
+                .collect();
+            ConfigError::Invalid(lines.join("\n"))
+        })
+    }
+}
+
+/// One error as "key: what was wrong (where it came from)", keys in their file spelling.
+fn describe(err: &figment::Error) -> String {
+    let key = err.path.join(".").to_ascii_lowercase();
+    let source = err
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(source) => format!("{} {source}", m.name),
+            None => m.name.to_string(),
+        })
+        .unwrap_or_else(|| "settings".into());
+    if key.is_empty() {
+        format!("{} (in {source})", err.kind)
+    } else {
+        format!("{key}: {} (in {source})", err.kind)
+    }
+}
+
+/// Environment variables: the three contract names, and `PAIRGATE_<SECTION>__<KEY>` for every key.
+fn env_provider() -> Env {
+    Env::prefixed("PAIRGATE_").filter_map(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        match key.as_str() {
+            "bind" => Some("server.bind".into()),
+            "public_url" => Some("server.public_url".into()),
+            "database_url" => Some("database.url".into()),
+            k if k.contains("__") => Some(k.replace("__", ".").into()),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_match_the_contract() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.public_url.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::Sqlite(PathBuf::from("data/pairgate.db"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Settings::defaults_with("[server]\nbindd = \"x\"").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("bindd"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Settings::defaults_with("[database]\npool_size = 0").unwrap_err();
+        assert!(err.to_string().contains("database.pool_size"), "{err}");
+        let err = Settings::defaults_with("[server]\npublic_url = \"ftp://x\"").unwrap_err();
+        assert!(err.to_string().contains("server.public_url"), "{err}");
+    }
+
+    #[test]
+    fn public_url_is_normalised() {
+        let url = PublicUrl::try_from("https://id.example.com/".to_owned()).unwrap();
+        assert_eq!(url.as_str(), "https://id.example.com");
+        assert!(url.is_https());
+        assert!(PublicUrl::try_from("https://x/?a=1".to_owned()).is_err());
+    }
+
+    #[test]
+    fn database_url_never_shows_the_password() {
+        let url = DatabaseUrl::try_from("postgres://u:secret@h/db".to_owned()).unwrap();
+        assert!(!format!("{url:?}").contains("secret"));
+        let err = DatabaseUrl::try_from("mysql://u:secret@h/db".to_owned()).unwrap_err();
+        assert!(!err.contains("secret"));
+    }
+}

@@ -1,0 +1,54 @@
+//! Operations endpoints: `GET /healthz` (the process is up), `GET /readyz` (the database answers),
+//! `GET /metrics` (Prometheus text).
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::errors::unavailable;
+use super::metrics::HttpMetrics;
+use crate::app::AppContext;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz_get))
+        .route("/readyz", web::get().to(readyz_get))
+        .route("/metrics", web::get().to(metrics_get));
+}
+
+async fn healthz_get() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(json!({ "status": "ok" }))
+}
+
+async fn readyz_get(ctx: web::Data<AppContext>) -> HttpResponse {
+    match ctx.store.ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .json(json!({ "status": "ready" })),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            unavailable(&ctx).json(json!({ "status": "unavailable" }))
+        }
+    }
+}
+
+async fn metrics_get(ctx: web::Data<AppContext>, metrics: web::Data<HttpMetrics>) -> HttpResponse {
+    let (open, idle) = ctx.store.pool_state();
+    let body = metrics.render(&[
+        (
+            "pairgate_db_pool_connections",
+            "Open database connections.",
+            f64::from(open),
+        ),
+        (
+            "pairgate_db_pool_idle_connections",
+            "Idle database connections.",
+            f64::from(idle),
+        ),
+    ]);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .body(body)
+}

@@ -1,0 +1,11 @@
+//! pairgate: an OAuth 2.0 identity provider that pairs IoT devices with the right customer tenant.
+//!
+//! Dependencies point one way: [`http`] → domain → [`store`]. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod store;

@@ -1,0 +1,118 @@
+//! One connection type for both backends (`#[derive(MultiConnection)]`), and the r2d2 manager that
+//! opens it. The backend is chosen here from the configured URL's scheme, never by trying one
+//! backend after the other, so a wrong password or an unreachable host is reported with its real
+//! cause.
+
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::ManageConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+
+use crate::config::{DatabaseSettings, DatabaseUrl, SqliteSynchronous};
+
+/// A connection to either backend. Queries written against it run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A pooled connection, remembering whether a query saw the connection die, so that the pool
+/// drops it instead of testing every connection on every checkout (a round trip saved per query).
+pub struct PooledConnection {
+    pub(crate) conn: DbConnection,
+    pub(crate) broken: bool,
+}
+
+/// How to open connections: the URL and the per-connection SQLite settings.
+#[derive(Debug, Clone)]
+pub struct ConnectionSpec {
+    url: DatabaseUrl,
+    sqlite_busy_timeout_ms: u32,
+    sqlite_synchronous: SqliteSynchronous,
+}
+
+impl ConnectionSpec {
+    pub fn new(settings: &DatabaseSettings) -> Self {
+        Self {
+            url: settings.url.clone(),
+            sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            sqlite_synchronous: settings.sqlite_synchronous,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.url {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Opens one connection with the backend chosen by the URL scheme.
+    pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => self.establish_sqlite(path).map(DbConnection::Sqlite),
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
+        }
+    }
+
+    fn establish_sqlite(&self, path: &Path) -> Result<SqliteConnection, ConnectionError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                ConnectionError::BadConnection(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let path = path.to_str().ok_or_else(|| {
+            ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into())
+        })?;
+        let mut conn = SqliteConnection::establish(path)?;
+        let synchronous = match self.sqlite_synchronous {
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+        };
+        // busy_timeout first: switching to WAL needs a lock that another connection may hold.
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = {synchronous};
+             PRAGMA foreign_keys = ON;",
+            self.sqlite_busy_timeout_ms
+        ))
+        .map_err(|e| ConnectionError::BadConnection(format!("configuring SQLite: {e}")))?;
+        Ok(conn)
+    }
+}
+
+impl ManageConnection for ConnectionSpec {
+    type Connection = PooledConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        self.establish().map(|conn| PooledConnection {
+            conn,
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        use diesel::r2d2::R2D2Connection;
+        conn.conn
+            .ping()
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.broken || conn.conn.is_broken()
+    }
+}

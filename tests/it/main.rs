@@ -1,0 +1,16 @@
+//! pairgate's integration tests: one binary (one link step), modules per surface. Every test that
+//! touches the database runs on SQLite and, when `PAIRGATE_TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+pub mod support;
+
+mod audit;
+mod binary;
+mod migrations;
+mod ops;
+mod outage;

@@ -1,0 +1,234 @@
+//! The test harness: a [`TestApp`] runs the real actix server on a loopback port against a fresh
+//! database (a temporary SQLite file, or a new PostgreSQL database when
+//! `PAIRGATE_TEST_POSTGRES_URL` is set), with a [`ManualClock`].
+
+pub mod proxy;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use chrono::{DateTime, Utc};
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use pairgate::app::AppContext;
+use pairgate::clock::ManualClock;
+use pairgate::config::{DatabaseUrl, PublicUrl, Settings};
+
+/// Which database a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL of a PostgreSQL server, on which each test creates its own database.
+    Postgres(String),
+}
+
+/// The PostgreSQL server to test against, if configured. When `PAIRGATE_TEST_POSTGRES_REQUIRED`
+/// is set (as `.ci/run` does), a missing URL fails the test instead of skipping it.
+pub fn postgres() -> Option<Backend> {
+    match std::env::var("PAIRGATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+        _ => {
+            assert!(
+                std::env::var_os("PAIRGATE_TEST_POSTGRES_REQUIRED").is_none(),
+                "PAIRGATE_TEST_POSTGRES_REQUIRED is set but PAIRGATE_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("PAIRGATE_TEST_POSTGRES_URL not set: skipping the PostgreSQL variant");
+            None
+        }
+    }
+}
+
+/// Generates, for each named `async fn(Backend)`, a module with a `sqlite` and a `postgres` test.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await;
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::support::postgres() {
+                    super::$name(backend).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// The instant every test clock starts at.
+pub fn test_epoch() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid timestamp")
+}
+
+/// A database created for one test and removed afterwards.
+enum TestDb {
+    Sqlite(#[expect(dead_code, reason = "kept alive until the test ends")] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    backend: Backend,
+    overlay: String,
+    via_proxy: bool,
+}
+
+impl TestAppBuilder {
+    /// Adds TOML on top of the defaults (e.g. `"[database]\nacquire_timeout_ms = 500"`).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.overlay.push('\n');
+        self.overlay.push_str(toml);
+        self
+    }
+
+    /// Routes the app's PostgreSQL connections through a [`proxy::Proxy`] the test can cut.
+    pub fn via_proxy(mut self) -> Self {
+        self.via_proxy = true;
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let mut settings = Settings::defaults_with(&self.overlay).expect("test settings");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        settings.server.public_url = PublicUrl::try_from(base.clone()).expect("public url");
+        settings.server.workers = 2;
+        settings.server.shutdown_timeout_secs = 1;
+        let mut proxy = None;
+        let db = match &self.backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                settings.database.url = DatabaseUrl::Sqlite(dir.path().join("pairgate.db"));
+                TestDb::Sqlite(dir)
+            }
+            Backend::Postgres(admin_url) => {
+                let name = format!("pairgate_test_{}", hex(&rand_bytes()));
+                let admin = admin_url.clone();
+                let create = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = PgConnection::establish(&admin).expect("connect to PostgreSQL");
+                    diesel::sql_query(format!("CREATE DATABASE \"{create}\""))
+                        .execute(&mut conn)
+                        .expect("create test database");
+                })
+                .await
+                .expect("create database task");
+                let mut url = url::Url::parse(admin_url).expect("postgres url");
+                url.set_path(&format!("/{name}"));
+                if self.via_proxy {
+                    let upstream = format!(
+                        "{}:{}",
+                        url.host_str().expect("postgres host"),
+                        url.port().unwrap_or(5432)
+                    );
+                    let p = proxy::Proxy::start(upstream).await;
+                    url.set_host(Some("127.0.0.1")).expect("host");
+                    url.set_port(Some(p.port())).expect("port");
+                    proxy = Some(p);
+                }
+                settings.database.url = DatabaseUrl::try_from(url.to_string()).expect("db url");
+                TestDb::Postgres {
+                    admin_url: admin_url.clone(),
+                    name,
+                }
+            }
+        };
+        let clock = Arc::new(ManualClock::new(test_epoch()));
+        let ctx = AppContext::start(settings, clock.clone())
+            .await
+            .expect("start app context");
+        let server = pairgate::http::server(ctx.clone(), listener, pairgate::http::Signals::Ignore)
+            .expect("start server");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        TestApp {
+            base,
+            ctx,
+            clock,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            proxy,
+            handle,
+            _db: db,
+        }
+    }
+}
+
+/// A running pairgate with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, also the configured public URL (issuer).
+    pub base: String,
+    pub ctx: AppContext,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    pub proxy: Option<proxy::Proxy>,
+    handle: ServerHandle,
+    // Dropped last: the database outlives the server.
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            overlay: String::new(),
+            via_proxy: false,
+        }
+    }
+
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::builder(backend).start().await
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Runs SQL on a connection of its own, behind pairgate's back (to tamper, or to inspect).
+    pub async fn raw_sql(&self, sql: &str) {
+        let spec = pairgate::store::ConnectionSpec::new(&self.ctx.settings.database);
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = spec.establish().expect("raw connection");
+            diesel::sql_query(sql).execute(&mut conn).expect("raw sql");
+        })
+        .await
+        .expect("raw sql task");
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // `stop` sends the command at once; the returned future only waits for completion.
+        drop(self.handle.stop(false));
+    }
+}
+
+pub fn rand_bytes() -> [u8; 8] {
+    rand::random()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
