@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::store::{Store, StoreError};
 
 /// Everything a request handler may need, cheap to clone.
@@ -13,22 +14,42 @@ pub struct AppContext {
     pub settings: Arc<Settings>,
     pub clock: SharedClock,
     pub store: Store,
+    pub oauth: Arc<OAuth>,
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database {database}: {source}")]
+    Database {
+        database: String,
+        source: StoreError,
+    },
+    #[error(transparent)]
+    OAuth(#[from] OAuthStartError),
 }
 
 impl AppContext {
     /// Opens the database (applying migrations when configured) and assembles the context.
-    pub async fn start(settings: Settings, clock: SharedClock) -> Result<Self, StoreError> {
-        let store = Store::open(&settings.database).await?;
+    pub async fn start(settings: Settings, clock: SharedClock) -> Result<Self, StartError> {
+        let database = |source| StartError::Database {
+            database: settings.database.url.redacted(),
+            source,
+        };
+        let store = Store::open(&settings.database).await.map_err(database)?;
         if settings.database.migrate_on_start {
-            let applied = store.migrate().await?;
+            let applied = store.migrate().await.map_err(database)?;
             if !applied.is_empty() {
                 tracing::info!(?applied, "applied database migrations");
             }
         }
+        let settings = Arc::new(settings);
+        let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone()).await?;
         Ok(Self {
-            settings: Arc::new(settings),
+            settings,
             clock,
             store,
+            oauth: Arc::new(oauth),
         })
     }
 }

@@ -36,6 +36,87 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Customer tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Service clients (ERP, relying apps) of the OAuth server.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Devices: register them, and decide pairing requests from a terminal.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// The access-token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its id.
+    Create {
+        /// The customer company's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a service client; prints its client_id (and secret, once).
+    Create {
+        /// A name for people (the client_id is derived from it).
+        #[arg(long)]
+        name: String,
+        /// Space-separated scopes it may be granted, e.g. "erp".
+        #[arg(long)]
+        scope: String,
+        /// A JWK Set file with its public keys, for private_key_jwt.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "secret",
+            required_unless_present = "secret"
+        )]
+        jwks_file: Option<PathBuf>,
+        /// Generate a client secret instead (printed once, stored hashed).
+        #[arg(long)]
+        secret: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Register a manufactured device and its factory public key.
+    Register {
+        /// Serial number; also the device's OAuth client_id.
+        #[arg(long)]
+        serial: String,
+        #[arg(long)]
+        model: String,
+        /// The factory public key as a JWK (EC P-256 or OKP Ed25519).
+        #[arg(long, value_name = "FILE")]
+        jwk_file: PathBuf,
+    },
+    /// Approve a pending pairing request into a tenant.
+    Approve {
+        /// The code the device shows, e.g. BCDF-GHJK.
+        #[arg(long)]
+        user_code: String,
+        /// The tenant id the device joins.
+        #[arg(long)]
+        tenant: i64,
+    },
+    /// Deny a pending pairing request.
+    Deny {
+        #[arg(long)]
+        user_code: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a signing key: published now, used after keys.publish_before_use_secs.
+    Rotate,
 }
 
 /// Runs the command line; the binary's whole `main`.
@@ -53,6 +134,10 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Tenant(cmd) => admin(settings, Admin::Tenant(cmd)).await,
+            Command::Client(cmd) => admin(settings, Admin::Client(cmd)).await,
+            Command::Device(cmd) => admin(settings, Admin::Device(cmd)).await,
+            Command::Keys(cmd) => admin(settings, Admin::Keys(cmd)).await,
         }
     });
     match outcome {
@@ -70,7 +155,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let database = settings.database.url.redacted();
     let ctx = AppContext::start(settings, Arc::new(SystemClock))
         .await
-        .map_err(|e| format!("cannot open the database {database}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(bind)
         .map_err(|e| format!("cannot listen on {bind} (server.bind): {e}"))?;
     tracing::info!(%bind, %public_url, %database, "pairgate listening");
@@ -96,6 +181,103 @@ async fn migrate(settings: Settings) -> Result<(), String> {
     } else {
         for version in applied {
             println!("{database}: applied {version}");
+        }
+    }
+    Ok(())
+}
+
+enum Admin {
+    Tenant(TenantCommand),
+    Client(ClientCommand),
+    Device(DeviceCommand),
+    Keys(KeysCommand),
+}
+
+fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+}
+
+/// Operator commands: they run against the configured database, and every change is audited
+/// with the actor `cli`.
+async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
+    use crate::oauth::clients::{ClientCredential, create_service_client};
+    use crate::oauth::device_flow::Verdict;
+
+    let ctx = AppContext::start(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = ctx.clock.now().timestamp_millis();
+    match command {
+        Admin::Tenant(TenantCommand::Create { name }) => {
+            let id = crate::accounts::create_tenant(&ctx.store, now, "cli", &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("tenant {id} created: {}", name.trim());
+        }
+        Admin::Client(ClientCommand::Create {
+            name,
+            scope,
+            jwks_file,
+            secret: _,
+        }) => {
+            let credential = match jwks_file {
+                Some(path) => ClientCredential::Jwks(read_json(&path)?),
+                None => ClientCredential::Secret,
+            };
+            let created = create_service_client(&ctx.store, now, "cli", &name, &scope, credential)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client_id:     {}", created.client_id);
+            if let Some(secret) = created.secret {
+                println!("client_secret: {secret}");
+                println!("(shown once; pairgate keeps only its hash)");
+            }
+        }
+        Admin::Device(DeviceCommand::Register {
+            serial,
+            model,
+            jwk_file,
+        }) => {
+            let jwk = read_json(&jwk_file)?;
+            let key = crate::devices::register(&ctx.store, now, "cli", &serial, &model, &jwk)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "device {serial} registered ({model}); key thumbprint {}",
+                key.thumbprint()
+            );
+        }
+        Admin::Device(DeviceCommand::Approve { user_code, tenant }) => {
+            let request = ctx
+                .oauth
+                .decide(&user_code, Verdict::Approve { tenant_id: tenant }, "cli")
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "approved: device {} ({}) joins tenant {tenant}; it receives its tokens at its next poll",
+                request.serial, request.model
+            );
+        }
+        Admin::Device(DeviceCommand::Deny { user_code }) => {
+            let request = ctx
+                .oauth
+                .decide(&user_code, Verdict::Deny, "cli")
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("denied: device {} ({})", request.serial, request.model);
+        }
+        Admin::Keys(KeysCommand::Rotate) => {
+            let kid = ctx
+                .oauth
+                .rotate_signing_key("cli")
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "signing key {kid} added: published now, signs from {} seconds from now",
+                ctx.settings.keys.publish_before_use_secs
+            );
         }
     }
     Ok(())

@@ -24,6 +24,8 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
+    pub oauth: OAuthSettings,
+    pub keys: KeySettings,
     pub log: LogSettings,
 }
 
@@ -53,6 +55,66 @@ pub struct DatabaseSettings {
 impl DatabaseSettings {
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.acquire_timeout_ms.get()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    pub device_code_lifetime_secs: NonZeroU32,
+    pub poll_interval_secs: NonZeroU32,
+    pub access_token_lifetime_secs: NonZeroU32,
+    pub refresh_token_idle_secs: NonZeroU32,
+    pub refresh_token_absolute_secs: NonZeroU32,
+    pub access_token_audience: String,
+    pub client_assertion_max_lifetime_secs: NonZeroU32,
+    pub clock_skew_secs: u32,
+    pub dpop_proof_max_age_secs: NonZeroU32,
+    pub dpop_require_nonce: bool,
+    pub dpop_nonce_lifetime_secs: NonZeroU32,
+    pub device_authorization_per_device_per_hour: NonZeroU32,
+    pub device_authorization_per_ip_per_minute: NonZeroU32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub signing_alg: SigningAlg,
+    pub master_key: Secret,
+    pub master_key_file: PathBuf,
+    pub publish_before_use_secs: u32,
+    pub jwks_max_age_secs: u32,
+}
+
+/// Algorithms pairgate signs access tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlg {
+    EdDSA,
+    ES256,
+}
+
+/// A configured secret: never printed by `Debug`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "(empty)"
+        } else {
+            "(redacted)"
+        })
     }
 }
 

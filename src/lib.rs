@@ -2,10 +2,14 @@
 //!
 //! Dependencies point one way: [`http`] → domain → [`store`]. See ARCHITECTURE.md for the map.
 
+pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod devices;
 pub mod http;
 pub mod logging;
+pub mod oauth;
 pub mod store;

@@ -3,6 +3,7 @@
 
 mod errors;
 pub mod metrics;
+mod oauth;
 mod observe;
 mod ops;
 mod security;
@@ -50,6 +51,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .wrap(security::headers(&public_url))
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)
+            .configure(oauth::configure)
             .default_service(web::to(errors::not_found))
     })
     .workers(workers)

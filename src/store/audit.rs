@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::schema::{audit_chain, audit_events};
-use super::{DbConnection, Store, StoreError};
+use super::{Store, StoreError, Tx};
 
 /// An event to append.
 #[derive(Debug, Clone)]
@@ -72,7 +72,8 @@ pub fn chain_hash(prev_hash: &str, rec: &NewAuditRecord) -> String {
 }
 
 /// Appends inside the caller's transaction.
-pub(crate) fn append(conn: &mut DbConnection, rec: &NewAuditRecord) -> Result<i64, StoreError> {
+pub fn append(tx: &mut Tx<'_>, rec: &NewAuditRecord) -> Result<i64, StoreError> {
+    let conn = &mut *tx.conn;
     // Touch the head row first: on PostgreSQL this takes its row lock until commit.
     diesel::update(audit_chain::table.find(1))
         .set(audit_chain::last_id.eq(audit_chain::last_id))
@@ -116,7 +117,7 @@ pub enum ChainCheck {
 impl Store {
     /// Appends one event in its own transaction.
     pub async fn append_audit(&self, rec: NewAuditRecord) -> Result<i64, StoreError> {
-        self.write(move |conn| append(conn, &rec)).await
+        self.write(move |tx| append(tx, &rec)).await
     }
 
     /// Events, newest first, optionally only one tenant's, before an id (for paging).
@@ -126,7 +127,8 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.run(move |conn| {
+        self.read(move |tx| {
+            let conn = &mut *tx.conn;
             let mut query = audit_events::table
                 .select(AuditRecord::as_select())
                 .order(audit_events::id.desc())
@@ -145,7 +147,8 @@ impl Store {
 
     /// Recomputes the whole chain, in pages, and compares it with the stored hashes and head.
     pub async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
-        self.run(|conn| {
+        self.read(|tx| {
+            let conn = &mut *tx.conn;
             const PAGE: i64 = 1000;
             let mut prev_hash = String::new();
             let mut after = 0i64;

@@ -5,8 +5,13 @@
 pub mod audit;
 mod connection;
 mod error;
+pub mod flows;
+pub mod keys;
 pub mod migrations;
+pub mod registry;
+pub mod replay;
 pub mod schema;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,18 +76,18 @@ impl Store {
 
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        self.run(migrations::run_pending).await
+        self.read(|tx| migrations::run_pending(tx.conn)).await
     }
 
     /// Reverts every migration (tests use it to check that `down.sql` works).
     pub async fn revert_all_migrations(&self) -> Result<Vec<String>, StoreError> {
-        self.run(migrations::revert_all).await
+        self.read(|tx| migrations::revert_all(tx.conn)).await
     }
 
     /// True when the database answers a trivial query within the acquire timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn)?;
+        self.read(|tx| {
+            diesel::sql_query("SELECT 1").execute(tx.conn)?;
             Ok(())
         })
         .await
@@ -94,43 +99,96 @@ impl Store {
         (state.connections, state.idle_connections)
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool (no transaction).
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` with a pooled connection on the blocking thread pool, without a transaction
+    /// (each statement commits by itself).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        E: StoreFailure + Send + 'static,
         T: Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.with_connection(f))
+        tokio::task::spawn_blocking(move || inner.with_connection(|conn| f(&mut Tx { conn })))
             .await
-            .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
+            .map_err(|e| E::from(StoreError::Other(format!("blocking task failed: {e}"))))?
     }
 
-    /// Runs `f` in a write transaction: committed when `f` returns `Ok`, rolled back otherwise.
-    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
+    /// `Err`. Refusals that must still persist something (a `slow_down`, a revoked token family)
+    /// are `Ok` outcomes, not errors.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        E: StoreFailure + Send + 'static,
         T: Send + 'static,
     {
         let _writer = match self.inner.backend {
             Backend::Sqlite => Some(self.inner.sqlite_writer.lock().await),
             Backend::Postgres => None,
         };
-        self.run(move |conn| conn.transaction(f)).await
+        self.read(move |tx| {
+            let mut outcome = None;
+            let committed = tx.conn.transaction::<(), Abort, _>(|conn| {
+                let result = f(&mut Tx { conn });
+                let failed = result.is_err();
+                outcome = Some(result);
+                if failed { Err(Abort::Rollback) } else { Ok(()) }
+            });
+            match (committed, outcome) {
+                (Ok(()), Some(result)) | (Err(Abort::Rollback), Some(result)) => result,
+                (Err(Abort::Database(e)), _) => Err(E::from(StoreError::from(e))),
+                (_, None) => Err(E::from(StoreError::Other("transaction did not run".into()))),
+            }
+        })
+        .await
+    }
+}
+
+/// A connection lent to domain code for one [`Store::read`] or [`Store::write`]; the store's
+/// modules offer typed operations on it, and the domain never sees diesel.
+pub struct Tx<'a> {
+    pub(crate) conn: &'a mut DbConnection,
+}
+
+/// Errors that can carry a [`StoreError`]: every domain error type, and `StoreError` itself. The
+/// store looks inside to retire connections that lost their server.
+pub trait StoreFailure: From<StoreError> {
+    fn store_error(&self) -> Option<&StoreError>;
+}
+
+impl StoreFailure for StoreError {
+    fn store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+/// Why a transaction did not commit.
+enum Abort {
+    Rollback,
+    Database(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Database(err)
     }
 }
 
 impl Inner {
-    fn with_connection<T>(
+    fn with_connection<T, E: StoreFailure>(
         &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut pooled = self.pool.get_timeout(self.acquire_timeout)?;
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut pooled = self
+            .pool
+            .get_timeout(self.acquire_timeout)
+            .map_err(|e| E::from(StoreError::from(e)))?;
         let result = f(&mut pooled.conn);
-        if let Err(StoreError::Unavailable(_)) = &result {
-            // For PostgreSQL this means the connection is gone; SQLite's "locked" is transient
-            // and the connection stays good.
-            pooled.broken = self.backend == Backend::Postgres;
+        if let Err(err) = &result {
+            // For PostgreSQL an unavailable error means the connection is gone; SQLite's
+            // "locked" is transient and the connection stays good.
+            let lost = err.store_error().is_some_and(StoreError::is_unavailable);
+            pooled.broken = lost && self.backend == Backend::Postgres;
         }
         result
     }

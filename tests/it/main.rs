@@ -12,5 +12,6 @@ pub mod support;
 mod audit;
 mod binary;
 mod migrations;
+mod oauth;
 mod ops;
 mod outage;

@@ -2,6 +2,7 @@
 //! database (a temporary SQLite file, or a new PostgreSQL database when
 //! `PAIRGATE_TEST_POSTGRES_URL` is set), with a [`ManualClock`].
 
+pub mod device;
 pub mod proxy;
 
 use std::net::TcpListener;
@@ -57,9 +58,11 @@ macro_rules! backend_tests {
     )*};
 }
 
-/// The instant every test clock starts at.
+/// The instant a test clock starts at: the real time, whole seconds, so tokens that third-party
+/// libraries check against the wall clock are valid.
 pub fn test_epoch() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000, 0).expect("valid timestamp")
+    let now = pairgate::clock::Clock::now(&pairgate::clock::SystemClock);
+    DateTime::from_timestamp(now.timestamp(), 0).expect("valid timestamp")
 }
 
 /// A database created for one test and removed afterwards.
@@ -108,6 +111,10 @@ impl TestAppBuilder {
         settings.server.public_url = PublicUrl::try_from(base.clone()).expect("public url");
         settings.server.workers = 2;
         settings.server.shutdown_timeout_secs = 1;
+        settings.keys.master_key = pairgate::config::Secret::new(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            rand::random::<[u8; 32]>(),
+        ));
         let mut proxy = None;
         let db = match &self.backend {
             Backend::Sqlite => {
@@ -213,6 +220,118 @@ impl TestApp {
         .expect("raw sql task");
     }
 
+    /// The app's clock, in whole seconds (for JWT claims).
+    pub fn now(&self) -> i64 {
+        pairgate::clock::Clock::now(&*self.clock).timestamp()
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(chrono::Duration::seconds(secs));
+    }
+
+    /// Registers a device with a fresh ES256 factory key.
+    pub async fn device(&self, serial: &str) -> device::TestDevice {
+        self.device_with_key(serial, device::Signer::es256()).await
+    }
+
+    pub async fn device_with_key(&self, serial: &str, key: device::Signer) -> device::TestDevice {
+        pairgate::devices::register(
+            &self.ctx.store,
+            self.now() * 1000,
+            "test",
+            serial,
+            "TX-9000",
+            &key.jwk(),
+        )
+        .await
+        .expect("register device");
+        device::TestDevice {
+            serial: serial.to_owned(),
+            key,
+            issuer: self.base.clone(),
+        }
+    }
+
+    pub async fn tenant(&self, name: &str) -> i64 {
+        pairgate::accounts::create_tenant(&self.ctx.store, self.now() * 1000, "test", name)
+            .await
+            .expect("create tenant")
+    }
+
+    /// POSTs a form, with optional extra headers.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("POST")
+    }
+
+    /// Starts a device authorization for `device` (with a DPoP proof), returning the response.
+    pub async fn device_authorization(&self, device: &device::TestDevice) -> reqwest::Response {
+        let now = self.now();
+        let assertion = device.assertion(now);
+        let proof = device.dpop("POST", "/oauth/device_authorization", now);
+        self.post_form(
+            "/oauth/device_authorization",
+            &[
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &assertion),
+            ],
+            &[("DPoP", &proof)],
+        )
+        .await
+    }
+
+    /// Starts a device authorization that must succeed; returns its JSON.
+    pub async fn start_pairing(&self, device: &device::TestDevice) -> serde_json::Value {
+        let res = self.device_authorization(device).await;
+        assert_eq!(res.status(), 200, "device authorization failed");
+        res.json().await.expect("device authorization JSON")
+    }
+
+    /// One poll of the token endpoint with the device_code grant.
+    pub async fn poll(&self, device: &device::TestDevice, device_code: &str) -> reqwest::Response {
+        let now = self.now();
+        let assertion = device.assertion(now);
+        let proof = device.dpop("POST", "/oauth/token", now);
+        self.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("device_code", device_code),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &assertion),
+            ],
+            &[("DPoP", &proof)],
+        )
+        .await
+    }
+
+    /// Pairs `device` into `tenant` end to end; returns the token response JSON.
+    pub async fn pair(&self, device: &device::TestDevice, tenant: i64) -> serde_json::Value {
+        let started = self.start_pairing(device).await;
+        self.ctx
+            .oauth
+            .decide(
+                started["user_code"].as_str().unwrap(),
+                pairgate::oauth::device_flow::Verdict::Approve { tenant_id: tenant },
+                "user:test",
+            )
+            .await
+            .expect("approve");
+        let res = self
+            .poll(device, started["device_code"].as_str().unwrap())
+            .await;
+        assert_eq!(res.status(), 200, "poll after approval failed");
+        res.json().await.expect("token JSON")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
@@ -232,3 +351,6 @@ pub fn rand_bytes() -> [u8; 8] {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

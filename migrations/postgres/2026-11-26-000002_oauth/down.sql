@@ -1,0 +1,9 @@
+DROP TABLE signing_keys;
+DROP TABLE rate_limits;
+DROP TABLE seen_jtis;
+DROP TABLE revoked_access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE device_flows;
+DROP TABLE devices;
+DROP TABLE clients;
+DROP TABLE tenants;

@@ -1,0 +1,63 @@
+//! The audit vocabulary: which security events pairgate records (DESIGN.md §4), and how an event
+//! becomes a row of the hash-chained log. Events are appended inside the transaction of the state
+//! change they describe, so neither exists without the other.
+
+use serde_json::Value;
+
+use crate::store::audit::NewAuditRecord;
+
+/// Every kind of audited event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    TenantCreated,
+    ClientRegistered,
+    DeviceRegistered,
+    SigningKeyRotated,
+    PairingRequested,
+    PairingApproved,
+    PairingDenied,
+    PairingTokensIssued,
+    RefreshTokenReuse,
+    TokenRevoked,
+    DeviceTokensRevoked,
+    OAuthRefused,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TenantCreated => "tenant.created",
+            Self::ClientRegistered => "client.registered",
+            Self::DeviceRegistered => "device.registered",
+            Self::SigningKeyRotated => "keys.rotated",
+            Self::PairingRequested => "pairing.requested",
+            Self::PairingApproved => "pairing.approved",
+            Self::PairingDenied => "pairing.denied",
+            Self::PairingTokensIssued => "pairing.tokens_issued",
+            Self::RefreshTokenReuse => "token.refresh_reuse_detected",
+            Self::TokenRevoked => "token.revoked",
+            Self::DeviceTokensRevoked => "device.tokens_revoked",
+            Self::OAuthRefused => "oauth.refused",
+        }
+    }
+}
+
+/// Builds an event. `actor` and `subject` use `kind:id` forms (`device:SN1`, `user:7`,
+/// `client:erp`, `cli`); `detail` is a JSON object and must never hold a secret or token.
+pub fn event(
+    now_ms: i64,
+    action: Action,
+    actor: impl Into<String>,
+    subject: impl Into<String>,
+    tenant_id: Option<i64>,
+    detail: Value,
+) -> NewAuditRecord {
+    NewAuditRecord {
+        occurred_at: now_ms,
+        tenant_id,
+        actor: actor.into(),
+        action: action.as_str().to_owned(),
+        subject: subject.into(),
+        detail: detail.to_string(),
+    }
+}

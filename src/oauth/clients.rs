@@ -1,0 +1,119 @@
+//! The registry of service clients (the ERP, relying apps that introspect): how they
+//! authenticate (a JWK Set for private_key_jwt, or a generated secret shown once) and which
+//! scopes they may be granted.
+
+use serde_json::{Value, json};
+
+use super::client_auth::hash_secret;
+use super::jose::{JwkError, parse_jwk_set};
+use super::tokens;
+use crate::audit::{self, Action};
+use crate::store::registry::{self, ClientKind, NewClient};
+use crate::store::{Store, StoreError};
+
+/// How a new service client will authenticate.
+#[derive(Debug, Clone)]
+pub enum ClientCredential {
+    /// private_key_jwt with these public keys.
+    Jwks(Value),
+    /// A generated secret (client_secret_basic / client_secret_post).
+    Secret,
+}
+
+/// A created client; `secret` is shown once and stored only as a hash.
+#[derive(Debug, Clone)]
+pub struct CreatedClient {
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the name must be 1–100 printable characters")]
+    InvalidName,
+    #[error("scopes must be space-separated words of A–Z, a–z, 0–9, ':', '_', '.' or '-'")]
+    InvalidScope,
+    #[error("the JWK Set is not acceptable: {0}")]
+    InvalidKeys(#[from] JwkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Registers a service client; its client_id is derived from the name plus a random suffix.
+pub async fn create_service_client(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    name: &str,
+    scope: &str,
+    credential: ClientCredential,
+) -> Result<CreatedClient, ClientError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ClientError::InvalidName);
+    }
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let scope_ok = !scopes.is_empty()
+        && scopes.iter().all(|s| {
+            s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":_.-".contains(&b))
+        });
+    if !scope_ok {
+        return Err(ClientError::InvalidScope);
+    }
+    let slug: String = name
+        .chars()
+        .filter_map(|c| {
+            if c.is_ascii_alphanumeric() {
+                Some(c.to_ascii_lowercase())
+            } else if c == ' ' || c == '-' || c == '_' {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .take(32)
+        .collect();
+    let client_id = format!(
+        "{}-{}",
+        if slug.is_empty() { "client" } else { &slug },
+        &tokens::new_id()[..8]
+    );
+    let (jwks, secret) = match credential {
+        ClientCredential::Jwks(set) => {
+            let keys = parse_jwk_set(&set)?;
+            let published: Vec<Value> = keys.iter().map(|k| k.to_json()).collect();
+            (Some(json!({ "keys": published }).to_string()), None)
+        }
+        ClientCredential::Secret => (None, Some(tokens::random_token())),
+    };
+    let record = NewClient {
+        client_id: client_id.clone(),
+        kind: ClientKind::Service,
+        name: name.to_owned(),
+        jwks,
+        secret_hash: secret.as_deref().map(hash_secret),
+        scope: scopes.join(" "),
+        created_at: now_ms,
+    };
+    let actor = actor.to_owned();
+    store
+        .write(move |tx| {
+            registry::insert_client(tx, &record)?;
+            crate::store::audit::append(
+                tx,
+                &audit::event(
+                    now_ms,
+                    Action::ClientRegistered,
+                    actor,
+                    format!("client:{}", record.client_id),
+                    None,
+                    json!({ "name": record.name, "scope": record.scope, "auth": if record.jwks.is_some() { "private_key_jwt" } else { "client_secret" } }),
+                ),
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+    Ok(CreatedClient { client_id, secret })
+}

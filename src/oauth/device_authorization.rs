@@ -1,0 +1,186 @@
+//! `POST /oauth/device_authorization` (RFC 8628 §3.1–3.2): a registered device, authenticated by
+//! its factory key, asks to be paired and gets a device_code and a user code to show.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::client_auth::AuthMethod;
+use super::tokens::{self, DEVICE_SCOPE};
+use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis, user_code};
+use crate::audit::{self, Action};
+use crate::store::flows::{self, NewFlow};
+use crate::store::registry::{self, ClientKind};
+use crate::store::{StoreError, replay};
+
+/// The response body (RFC 8628 §3.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
+
+impl OAuth {
+    pub async fn device_authorization(
+        &self,
+        req: &OAuthRequest,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        let result = self.device_authorization_inner(req).await;
+        if let Err(err) = &result {
+            self.audit_refusal(paths::DEVICE_AUTHORIZATION, req, err)
+                .await;
+        }
+        result
+    }
+
+    async fn device_authorization_inner(
+        &self,
+        req: &OAuthRequest,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        let client = self.authenticate(&req.credentials).await?;
+        if client.client.kind != ClientKind::Device || client.method != AuthMethod::PrivateKeyJwt {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        if let Some(scope) = req.params.get("scope") {
+            if scope.split(' ').any(|s| s != DEVICE_SCOPE) {
+                return Err(OAuthError::InvalidScope);
+            }
+        }
+        // RFC 9449 §10: bind the flow to a key, from dpop_jkt or from a proof sent along.
+        let proof = self.check_dpop(req, "POST", paths::DEVICE_AUTHORIZATION)?;
+        let requested_jkt = req.params.get("dpop_jkt");
+        if let Some(jkt) = requested_jkt {
+            if jkt.len() != 43 || super::jose::b64_decode(jkt).is_none() {
+                return Err(OAuthError::InvalidRequest(
+                    "dpop_jkt must be a SHA-256 JWK thumbprint",
+                ));
+            }
+        }
+        let dpop_jkt = match (&proof, requested_jkt) {
+            (Some(p), Some(j)) if p.jkt != j => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "dpop_jkt does not match the DPoP proof's key",
+                ));
+            }
+            (Some(p), _) => Some(p.jkt.clone()),
+            (None, j) => j.map(str::to_owned),
+        };
+
+        let o = &self.settings.oauth;
+        let now = self.now_ms();
+        let device_code = tokens::random_token();
+        let serial = client.client.client_id.clone();
+        let ip = req.client_ip.clone();
+        let lifetime_ms = i64::from(o.device_code_lifetime_secs.get()) * 1000;
+        let interval = o.poll_interval_secs.get();
+        let per_device = i64::from(o.device_authorization_per_device_per_hour.get());
+        let per_ip = i64::from(o.device_authorization_per_ip_per_minute.get());
+        let flow = NewFlow {
+            device_code_hash: tokens::hash_token(&device_code),
+            user_code: String::new(),
+            client_id: serial.clone(),
+            scope: DEVICE_SCOPE.to_owned(),
+            dpop_jkt,
+            status: "pending",
+            interval_secs: i32::try_from(interval).unwrap_or(i32::MAX),
+            created_at: now,
+            expires_at: now + lifetime_ms,
+            requested_ip: ip.clone(),
+        };
+
+        let code = self
+            .store
+            .write(
+                move |tx| -> Result<Result<String, OAuthError>, StoreError> {
+                    if let Err(refusal) = remember_jtis(tx, &client, proof.as_ref())? {
+                        return Ok(Err(refusal));
+                    }
+                    let device_window = now - now.rem_euclid(HOUR_MS);
+                    if i64::from(replay::hit(
+                        tx,
+                        &format!("devauth:device:{serial}"),
+                        device_window,
+                    )?) > per_device
+                    {
+                        return Ok(Err(OAuthError::RateLimited {
+                            retry_after_secs: retry_after(device_window + HOUR_MS, now),
+                        }));
+                    }
+                    if let Some(ip) = &ip {
+                        let ip_window = now - now.rem_euclid(MINUTE_MS);
+                        if i64::from(replay::hit(tx, &format!("devauth:ip:{ip}"), ip_window)?)
+                            > per_ip
+                        {
+                            return Ok(Err(OAuthError::RateLimited {
+                                retry_after_secs: retry_after(ip_window + MINUTE_MS, now),
+                            }));
+                        }
+                    }
+                    let Some(device) = registry::find_device(tx, &serial)? else {
+                        return Ok(Err(OAuthError::InvalidClient {
+                            reason: "this client is not a registered device",
+                            basic: false,
+                        }));
+                    };
+                    let superseded = flows::supersede_live(tx, &serial)?;
+                    let mut flow = flow;
+                    let mut inserted = false;
+                    // A collision with another pending code is a 1 in 10^10 event; try again.
+                    for _ in 0..5 {
+                        flow.user_code = user_code::generate();
+                        match flows::insert(tx, &flow) {
+                            Ok(_) => {
+                                inserted = true;
+                                break;
+                            }
+                            Err(StoreError::Conflict(_)) => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if !inserted {
+                        return Err(StoreError::Conflict("no free user code".into()));
+                    }
+                    crate::store::audit::append(
+                        tx,
+                        &audit::event(
+                            now,
+                            Action::PairingRequested,
+                            format!("device:{serial}"),
+                            format!("device:{serial}"),
+                            device.tenant_id,
+                            json!({
+                                "ip": flow.requested_ip,
+                                "dpop_bound": flow.dpop_jkt.is_some(),
+                                "superseded": superseded,
+                            }),
+                        ),
+                    )?;
+                    Ok(Ok(flow.user_code))
+                },
+            )
+            .await??;
+
+        let shown = user_code::display(&code);
+        let verification_uri = self.url(paths::VERIFICATION);
+        Ok(DeviceAuthorization {
+            device_code,
+            verification_uri_complete: format!("{verification_uri}?user_code={shown}"),
+            verification_uri,
+            user_code: shown,
+            expires_in: u64::from(o.device_code_lifetime_secs.get()),
+            interval: u64::from(interval),
+        })
+    }
+}
+
+fn retry_after(window_end_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from((window_end_ms - now_ms + 999) / 1000)
+        .unwrap_or(1)
+        .max(1)
+}

@@ -1,0 +1,236 @@
+//! The RFC 8628 state machine, in one place, for the token endpoint (polls) and for whoever
+//! decides (the verification page, the CLI):
+//!
+//! ```text
+//! pending ──approve──▶ approved ──poll──▶ consumed (tokens issued, exactly once)
+//!    │  └──deny────▶ denied            (polls answer access_denied)
+//!    └──a new request from the same device──▶ superseded
+//! any state past expires_at polls as expired_token
+//! ```
+//!
+//! Every transition is a conditional update on the expected state, so of two racing requests
+//! (two polls, two approvers, approve against deny) exactly one wins.
+
+use serde_json::json;
+
+use super::{OAuth, OAuthError, user_code};
+use crate::audit::{self, Action};
+use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
+use crate::store::{StoreError, Tx, registry};
+
+/// Polls arriving up to this much early still count as on time: network jitter can shorten the
+/// gap between two polls that the device sent exactly `interval` apart.
+pub const POLL_TOLERANCE_MS: i64 = 500;
+
+/// What a poll found.
+#[derive(Debug)]
+pub enum PollOutcome {
+    Pending,
+    SlowDown,
+    Denied,
+    Expired,
+    Invalid(&'static str),
+    /// This poll consumed the approval: the caller issues the tokens.
+    Redeemed(Box<FlowRecord>),
+}
+
+impl PollOutcome {
+    /// The refusal a non-redeeming poll answers with.
+    pub fn into_error(self) -> Option<OAuthError> {
+        Some(match self {
+            Self::Pending => OAuthError::AuthorizationPending,
+            Self::SlowDown => OAuthError::SlowDown,
+            Self::Denied => OAuthError::AccessDenied,
+            Self::Expired => OAuthError::ExpiredToken,
+            Self::Invalid(d) => OAuthError::InvalidGrant(d),
+            Self::Redeemed(_) => return None,
+        })
+    }
+}
+
+/// One poll of the token endpoint (RFC 8628 §3.4–3.5), inside the caller's transaction.
+pub fn poll(tx: &mut Tx<'_>, flow: &FlowRecord, now_ms: i64) -> Result<PollOutcome, StoreError> {
+    match flow.status {
+        FlowStatus::Consumed => {
+            return Ok(PollOutcome::Invalid("the device_code was already used"));
+        }
+        FlowStatus::Superseded => {
+            return Ok(PollOutcome::Invalid(
+                "the device started a newer authorization",
+            ));
+        }
+        _ => {}
+    }
+    if now_ms >= flow.expires_at {
+        return Ok(PollOutcome::Expired);
+    }
+    let min_gap = i64::from(flow.interval_secs) * 1000 - POLL_TOLERANCE_MS;
+    if !flows::record_poll(tx, flow.id, now_ms, min_gap)? {
+        flows::slow_down(tx, flow.id, now_ms)?;
+        return Ok(PollOutcome::SlowDown);
+    }
+    Ok(match flow.status {
+        FlowStatus::Pending => PollOutcome::Pending,
+        FlowStatus::Denied => PollOutcome::Denied,
+        FlowStatus::Approved => {
+            if flows::transition(
+                tx,
+                flow.id,
+                FlowStatus::Approved,
+                FlowStatus::Consumed,
+                None,
+            )? {
+                PollOutcome::Redeemed(Box::new(flow.clone()))
+            } else {
+                PollOutcome::Invalid("the device_code was already used")
+            }
+        }
+        FlowStatus::Consumed | FlowStatus::Superseded => {
+            PollOutcome::Invalid("the device_code is no longer valid")
+        }
+    })
+}
+
+/// A pending request, as the person deciding sees it.
+#[derive(Debug, Clone)]
+pub struct PendingRequest {
+    pub flow_id: i64,
+    pub serial: String,
+    pub model: String,
+    /// `XXXX-XXXX`.
+    pub user_code: String,
+    pub requested_ip: Option<String>,
+    pub requested_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// The tenant the device is paired to now, if any.
+    pub current_tenant_id: Option<i64>,
+}
+
+/// The decision a person takes on a pending request.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Approve { tenant_id: i64 },
+    Deny,
+}
+
+/// Why a decision did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// No pending request has this code (wrong, expired, decided, or superseded). One answer for
+    /// all, so that codes cannot be probed.
+    #[error("no pending pairing request has this code")]
+    UnknownCode,
+    #[error("the tenant does not exist")]
+    UnknownTenant,
+    /// The device belongs to another tenant; taking it needs the dispute process.
+    #[error("the device is paired to another tenant")]
+    PairedElsewhere,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl crate::store::StoreFailure for DecisionError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl OAuth {
+    /// Looks up the pending request for a code someone typed (normalised per DESIGN.md §4).
+    pub async fn pending_request(&self, typed_code: &str) -> Result<PendingRequest, DecisionError> {
+        let code = user_code::normalize(typed_code).ok_or(DecisionError::UnknownCode)?;
+        let now = self.now_ms();
+        self.store
+            .read(move |tx| {
+                let flow = flows::find_pending_by_user_code(tx, &code)?
+                    .filter(|f| f.expires_at > now)
+                    .ok_or(DecisionError::UnknownCode)?;
+                let device = registry::find_device(tx, &flow.client_id)?
+                    .ok_or(DecisionError::UnknownCode)?;
+                Ok(PendingRequest {
+                    flow_id: flow.id,
+                    serial: device.serial,
+                    model: device.model,
+                    user_code: user_code::display(&flow.user_code),
+                    requested_ip: flow.requested_ip,
+                    requested_at_ms: flow.created_at,
+                    expires_at_ms: flow.expires_at,
+                    current_tenant_id: device.tenant_id,
+                })
+            })
+            .await
+    }
+
+    /// Approves or denies the pending request with this code. `actor` is who decided
+    /// (`user:7`, `cli`). Exactly one of several racing decisions takes effect.
+    pub async fn decide(
+        &self,
+        typed_code: &str,
+        verdict: Verdict,
+        actor: &str,
+    ) -> Result<PendingRequest, DecisionError> {
+        let request = self.pending_request(typed_code).await?;
+        let now = self.now_ms();
+        let actor = actor.to_owned();
+        let req = request.clone();
+        self.store
+            .write(move |tx| {
+                let (to, tenant_id, action) = match verdict {
+                    Verdict::Approve { tenant_id } => {
+                        if registry::find_tenant(tx, tenant_id)?.is_none() {
+                            return Err(DecisionError::UnknownTenant);
+                        }
+                        let current =
+                            registry::find_device(tx, &req.serial)?.and_then(|d| d.tenant_id);
+                        if current.is_some_and(|t| t != tenant_id) {
+                            return Err(DecisionError::PairedElsewhere);
+                        }
+                        (
+                            FlowStatus::Approved,
+                            Some(tenant_id),
+                            Action::PairingApproved,
+                        )
+                    }
+                    Verdict::Deny => (FlowStatus::Denied, None, Action::PairingDenied),
+                };
+                let decision = Decision {
+                    tenant_id,
+                    decided_by: actor.clone(),
+                    decided_at: now,
+                };
+                let still_pending = flows::find(tx, req.flow_id)?
+                    .is_some_and(|f| f.status == FlowStatus::Pending && f.expires_at > now);
+                if !still_pending
+                    || !flows::transition(
+                        tx,
+                        req.flow_id,
+                        FlowStatus::Pending,
+                        to,
+                        Some(&decision),
+                    )?
+                {
+                    return Err(DecisionError::UnknownCode);
+                }
+                if let Some(tenant_id) = tenant_id {
+                    registry::pair_device(tx, &req.serial, tenant_id, now)?;
+                }
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        action,
+                        actor.clone(),
+                        format!("device:{}", req.serial),
+                        tenant_id.or(req.current_tenant_id),
+                        json!({ "flow": req.flow_id, "requested_ip": req.requested_ip }),
+                    ),
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(request)
+    }
+}

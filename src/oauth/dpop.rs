@@ -1,0 +1,220 @@
+//! DPoP proof validation (RFC 9449 §4.3) and server nonces (§8).
+//!
+//! Nonces are stateless: `base64url(issued_at_secs || HMAC(key, issued_at_secs)[..16])`, keyed by
+//! a key derived from the master key, so every instance accepts every other's without a table.
+
+use aws_lc_rs::hmac;
+use serde_json::Value;
+
+use super::OAuthError;
+use super::jose::{self, CompactJws, PublicJwk};
+use crate::config::OAuthSettings;
+
+/// What a request presented: its `DPoP` header values and what the proof must be bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopRequest<'a> {
+    /// Every `DPoP` header value (more than one is an error).
+    pub proofs: &'a [String],
+    pub method: &'a str,
+    /// The endpoint's absolute URL, built from the configured public URL.
+    pub url: &'a str,
+    /// For resource requests: the access token the proof must hash (`ath`).
+    pub access_token: Option<&'a str>,
+}
+
+/// A proof that passed every check but the replay check, which the caller's transaction does.
+#[derive(Debug, Clone)]
+pub struct DpopProof {
+    /// RFC 7638 thumbprint of the proof key: what tokens are bound to (`cnf.jkt`).
+    pub jkt: String,
+    pub jti: String,
+    /// Until when the jti must be remembered.
+    pub replay_until_ms: i64,
+}
+
+impl DpopProof {
+    /// The replay-store scope for this proof's jti.
+    pub fn replay_scope(&self) -> String {
+        format!("dpop:{}", self.jkt)
+    }
+}
+
+/// Checks proofs and makes nonces.
+pub struct DpopVerifier {
+    nonce_key: hmac::Key,
+    require_nonce: bool,
+    nonce_lifetime_ms: i64,
+    max_age_ms: i64,
+    skew_ms: i64,
+}
+
+const MAX_JTI_LEN: usize = 256;
+
+impl DpopVerifier {
+    pub fn new(settings: &OAuthSettings, nonce_key: [u8; 32]) -> Self {
+        Self {
+            nonce_key: hmac::Key::new(hmac::HMAC_SHA256, &nonce_key),
+            require_nonce: settings.dpop_require_nonce,
+            nonce_lifetime_ms: i64::from(settings.dpop_nonce_lifetime_secs.get()) * 1000,
+            max_age_ms: i64::from(settings.dpop_proof_max_age_secs.get()) * 1000,
+            skew_ms: i64::from(settings.clock_skew_secs) * 1000,
+        }
+    }
+
+    /// Whether responses should carry a fresh `DPoP-Nonce`.
+    pub fn nonces_enabled(&self) -> bool {
+        self.require_nonce
+    }
+
+    /// A nonce valid from `now_ms` for the configured lifetime.
+    pub fn nonce(&self, now_ms: i64) -> String {
+        let secs = (now_ms / 1000).to_be_bytes();
+        let tag = hmac::sign(&self.nonce_key, &secs);
+        let mut raw = secs.to_vec();
+        raw.extend_from_slice(&tag.as_ref()[..16]);
+        jose::b64(raw)
+    }
+
+    fn nonce_is_valid(&self, nonce: &str, now_ms: i64) -> bool {
+        let Some(raw) = jose::b64_decode(nonce) else {
+            return false;
+        };
+        if raw.len() != 24 {
+            return false;
+        }
+        let (secs, tag) = raw.split_at(8);
+        let mut full = [0u8; 32];
+        full.copy_from_slice(hmac::sign(&self.nonce_key, secs).as_ref());
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&full[..16], tag)) {
+            return false;
+        }
+        let issued_ms = i64::from_be_bytes(secs.try_into().unwrap_or([0; 8])).saturating_mul(1000);
+        issued_ms <= now_ms + self.skew_ms && now_ms - issued_ms <= self.nonce_lifetime_ms
+    }
+
+    /// RFC 9449 §4.3 checks 1–12 (13, the jti replay check, is the caller's, in its transaction).
+    /// `Ok(None)` when the request carries no proof.
+    pub fn check(
+        &self,
+        req: &DpopRequest<'_>,
+        now_ms: i64,
+    ) -> Result<Option<DpopProof>, OAuthError> {
+        let proof = match req.proofs {
+            [] => return Ok(None),
+            [one] => one,
+            _ => return Err(OAuthError::InvalidDpopProof("more than one DPoP header")),
+        };
+        let bad = OAuthError::InvalidDpopProof;
+        let jws = CompactJws::parse(proof)
+            .map_err(|_| bad("the DPoP proof is not a valid JWS with an allowed alg"))?;
+        if jws.header_str("typ") != Some("dpop+jwt") {
+            return Err(bad("the DPoP proof's typ must be dpop+jwt"));
+        }
+        let jwk_value = jws
+            .header
+            .get("jwk")
+            .ok_or(bad("the DPoP proof has no jwk header"))?;
+        let jwk = PublicJwk::parse(jwk_value)
+            .map_err(|_| bad("the DPoP proof's jwk is not an acceptable public key"))?;
+        if jwk.alg() != jws.alg {
+            return Err(bad("the DPoP proof's alg does not match its key"));
+        }
+        if !jwk.verify(&jws) {
+            return Err(bad("the DPoP proof's signature does not verify"));
+        }
+        let jti = jws
+            .claim_str("jti")
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+            .ok_or(bad("the DPoP proof needs a jti"))?;
+        if jws.claim_str("htm") != Some(req.method) {
+            return Err(bad(
+                "the DPoP proof's htm does not match the request method",
+            ));
+        }
+        let htu = jws
+            .claim_str("htu")
+            .ok_or(bad("the DPoP proof needs an htu"))?;
+        if !same_target(htu, req.url) {
+            return Err(bad("the DPoP proof's htu does not match the request URL"));
+        }
+        let iat = jws
+            .claim_time("iat")
+            .ok_or(bad("the DPoP proof needs an iat"))?
+            .saturating_mul(1000);
+
+        let nonce_ok = match jws.claims.get("nonce") {
+            Some(Value::String(n)) => self.nonce_is_valid(n, now_ms),
+            Some(_) => false,
+            None => false,
+        };
+        if self.require_nonce && !nonce_ok {
+            return Err(OAuthError::UseDpopNonce);
+        }
+        // A current server nonce proves freshness, so a device with a wrong clock still gets in;
+        // without one, iat must be recent.
+        let replay_until_ms = if nonce_ok {
+            now_ms + self.nonce_lifetime_ms
+        } else {
+            if iat > now_ms + self.skew_ms || iat < now_ms - self.max_age_ms - self.skew_ms {
+                return Err(if self.require_nonce {
+                    OAuthError::UseDpopNonce
+                } else {
+                    bad("the DPoP proof's iat is not recent")
+                });
+            }
+            iat + self.max_age_ms + 2 * self.skew_ms
+        };
+        match (req.access_token, jws.claim_str("ath")) {
+            (Some(token), Some(ath)) if ath == jose::sha256_b64(token) => {}
+            (Some(_), _) => {
+                return Err(bad("the DPoP proof's ath does not match the access token"));
+            }
+            (None, _) => {}
+        }
+        Ok(Some(DpopProof {
+            jkt: jwk.thumbprint(),
+            jti: jti.to_owned(),
+            replay_until_ms,
+        }))
+    }
+}
+
+/// RFC 9449 §4.3 check 9: htu equals the request URI without query and fragment, after
+/// syntax-based normalisation (scheme and host case, default port, percent-encoding case).
+fn same_target(htu: &str, expected: &str) -> bool {
+    let clean = |s: &str| {
+        url::Url::parse(s).ok().map(|mut u| {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        })
+    };
+    matches!((clean(htu), clean(expected)), (Some(a), Some(b)) if a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn htu_comparison_normalises_syntax_only() {
+        let e = "https://id.example.com/oauth/token";
+        assert!(same_target("https://ID.example.com:443/oauth/token", e));
+        assert!(same_target("https://id.example.com/oauth/token?x=1#f", e));
+        assert!(!same_target("https://id.example.com/oauth/token/", e));
+        assert!(!same_target("http://id.example.com/oauth/token", e));
+        assert!(!same_target("https://evil.example.com/oauth/token", e));
+    }
+
+    #[test]
+    fn nonces_expire_and_cannot_be_forged() {
+        let settings = crate::config::Settings::defaults().unwrap().oauth;
+        let v = DpopVerifier::new(&settings, [7; 32]);
+        let n = v.nonce(1_000_000);
+        assert!(v.nonce_is_valid(&n, 1_000_000));
+        assert!(v.nonce_is_valid(&n, 1_000_000 + 299_000));
+        assert!(!v.nonce_is_valid(&n, 1_000_000 + 301_000));
+        let other = DpopVerifier::new(&settings, [8; 32]);
+        assert!(!other.nonce_is_valid(&n, 1_000_000));
+    }
+}

@@ -1,0 +1,159 @@
+//! `POST /oauth/introspect` (RFC 7662): for authenticated service clients (resource servers,
+//! relying apps). Anything not active answers `{"active": false}` and nothing else.
+
+use serde_json::{Value, json};
+
+use super::tokens::{self, AccessClaims};
+use super::{OAuth, OAuthError, OAuthRequest, paths};
+use crate::store::registry::{self, ClientKind};
+use crate::store::tokens::{self as stored, RefreshStatus};
+
+impl OAuth {
+    pub async fn introspect(&self, req: &OAuthRequest) -> Result<Value, OAuthError> {
+        let result = self.introspect_inner(req).await;
+        if let Err(err) = &result {
+            self.audit_refusal(paths::INTROSPECT, req, err).await;
+        }
+        result
+    }
+
+    async fn introspect_inner(&self, req: &OAuthRequest) -> Result<Value, OAuthError> {
+        let caller = self.authenticate(&req.credentials).await?;
+        if caller.client.kind != ClientKind::Service {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let token = req.params.require("token", "token is required")?.to_owned();
+        let caller_id = caller.client.client_id.clone();
+        if let Some(jti) = &caller.assertion_jti {
+            let jti = jti.clone();
+            let fresh = self
+                .store
+                .write(move |tx| {
+                    crate::store::replay::remember_jti(
+                        tx,
+                        &jti.scope,
+                        &jti.jti,
+                        jti.remember_until_ms,
+                    )
+                })
+                .await?;
+            if !fresh {
+                return Err(OAuthError::InvalidClient {
+                    reason: "the client assertion was used before",
+                    basic: false,
+                });
+            }
+        }
+        let inactive = json!({ "active": false });
+        // The hint is only a hint (RFC 7662 §2.1): try the shape the token has.
+        if token.starts_with("pgr_") {
+            return Ok(self
+                .introspect_refresh(&token, &caller_id)
+                .await?
+                .unwrap_or(inactive));
+        }
+        Ok(match self.active_access_token(&token).await? {
+            Some(claims) => access_token_response(&claims),
+            None => inactive,
+        })
+    }
+
+    /// The claims of an access token that pairgate issued and that is still active: signature by
+    /// a published key, `typ`, issuer, expiry, not revoked, and (for devices) issued in the
+    /// device's current token generation.
+    pub async fn active_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessClaims>, OAuthError> {
+        let now = self.now_ms();
+        let Some((jws, kid)) = tokens::parse_access_token(token) else {
+            return Ok(None);
+        };
+        let Some(key) = self.keys.verification_key(&kid, now) else {
+            return Ok(None);
+        };
+        if !key.verify(&jws) {
+            return Ok(None);
+        }
+        let Ok(claims) = serde_json::from_value::<AccessClaims>(Value::Object(jws.claims)) else {
+            return Ok(None);
+        };
+        if claims.iss != self.issuer || claims.exp.saturating_mul(1000) <= now {
+            return Ok(None);
+        }
+        let jti = claims.jti.clone();
+        let device = claims.device.clone();
+        let (revoked, generation) = self
+            .store
+            .read(move |tx| {
+                let revoked = stored::is_access_token_revoked(tx, &jti)?;
+                let generation = match &device {
+                    Some(serial) => registry::find_device(tx, serial)?.map(|d| d.token_generation),
+                    None => None,
+                };
+                Ok::<_, crate::store::StoreError>((revoked, generation))
+            })
+            .await?;
+        if revoked || (claims.device.is_some() && generation != claims.generation) {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+
+    async fn introspect_refresh(
+        &self,
+        token: &str,
+        caller: &str,
+    ) -> Result<Option<Value>, OAuthError> {
+        let hash = tokens::hash_token(token);
+        let now = self.now_ms();
+        let record = self
+            .store
+            .read(move |tx| stored::find_refresh(tx, &hash))
+            .await?;
+        Ok(record
+            .filter(|t| t.status == RefreshStatus::Active)
+            .filter(|t| now < t.idle_expires_at && now < t.family_expires_at)
+            // A refresh token is only described to the client it belongs to.
+            .filter(|t| t.client_id == caller)
+            .map(|t| {
+                json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "client_id": t.client_id,
+                    "sub": t.subject,
+                    "scope": t.scope,
+                    "iss": self.issuer,
+                    "iat": t.created_at / 1000,
+                    "exp": t.idle_expires_at.min(t.family_expires_at) / 1000,
+                })
+            }))
+    }
+}
+
+fn access_token_response(c: &AccessClaims) -> Value {
+    let mut body = json!({
+        "active": true,
+        "token_type": c.token_type(),
+        "client_id": c.client_id,
+        "sub": c.sub,
+        "scope": c.scope,
+        "iss": c.iss,
+        "aud": c.aud,
+        "exp": c.exp,
+        "iat": c.iat,
+        "jti": c.jti,
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(cnf) = &c.cnf {
+            obj.insert("cnf".into(), json!({ "jkt": cnf.jkt }));
+        }
+        if let Some(t) = c.tenant_id {
+            obj.insert("tenant_id".into(), json!(t));
+        }
+        if let Some(d) = &c.device {
+            obj.insert("device".into(), json!(d));
+        }
+    }
+    body
+}

@@ -1,0 +1,301 @@
+//! The access-token signing key ring (RFC 9068 tokens, published at `/oauth/jwks`).
+//!
+//! Keys live in the database, private halves encrypted (AES-256-GCM under a key derived from the
+//! master key), so every instance signs with the same ring. Rotation is publish-before-use: a new
+//! key is published at once but signs only from `activates_at` (now + `publish_before_use_secs`),
+//! and a superseded key stays published until every token it signed has expired.
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{EncodingKey, Header};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::jose::{JwsAlg, PublicJwk};
+use super::master_key::MasterKey;
+use crate::config::SigningAlg;
+use crate::store::keys::{self, SigningKeyRecord};
+use crate::store::{Store, StoreError};
+
+/// A key ready to sign, decrypted in memory.
+struct LoadedKey {
+    kid: String,
+    alg: JwsAlg,
+    public: PublicJwk,
+    encoding: EncodingKey,
+    activates_at: i64,
+}
+
+/// The ring, shared by all workers.
+pub struct KeyRing {
+    store: Store,
+    cipher: LessSafeKey,
+    /// How long a superseded key stays published: the access-token lifetime plus clock skew.
+    retire_after_ms: i64,
+    keys: RwLock<Arc<Vec<LoadedKey>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid} cannot be decrypted: is this the master key it was made with?")]
+    Decrypt { kid: String },
+    #[error("signing key {kid} is corrupt: {reason}")]
+    Corrupt { kid: String, reason: String },
+    #[error("no signing key is active yet")]
+    NoActiveKey,
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+impl KeyRing {
+    /// Loads the ring, creating a first, immediately active key when there is none.
+    pub async fn open(
+        store: Store,
+        master: &MasterKey,
+        alg: SigningAlg,
+        retire_after_ms: i64,
+        now_ms: i64,
+    ) -> Result<Self, KeyRingError> {
+        let key = UnboundKey::new(&AES_256_GCM, &master.derive("signing-key-encryption"))
+            .map_err(|_| KeyRingError::Sign("cannot set up key encryption".into()))?;
+        let ring = Self {
+            store,
+            cipher: LessSafeKey::new(key),
+            retire_after_ms,
+            keys: RwLock::new(Arc::new(Vec::new())),
+        };
+        ring.reload().await?;
+        if ring.snapshot().is_empty() {
+            ring.add_key(alg, now_ms, now_ms).await?;
+        }
+        Ok(ring)
+    }
+
+    /// Re-reads the ring from the database (keys rotated in by another instance).
+    pub async fn reload(&self) -> Result<(), KeyRingError> {
+        let rows = self.store.read(keys::all).await?;
+        let loaded = rows
+            .iter()
+            .map(|row| self.decrypt(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
+        Ok(())
+    }
+
+    /// Adds a key that signs from `now + publish_before_use_ms`; returns its kid.
+    pub async fn rotate(
+        &self,
+        alg: SigningAlg,
+        now_ms: i64,
+        publish_before_use_ms: i64,
+    ) -> Result<String, KeyRingError> {
+        self.add_key(alg, now_ms, now_ms + publish_before_use_ms)
+            .await
+    }
+
+    async fn add_key(
+        &self,
+        alg: SigningAlg,
+        now_ms: i64,
+        activates_at: i64,
+    ) -> Result<String, KeyRingError> {
+        let record = self.generate(alg, now_ms, activates_at)?;
+        let kid = record.kid.clone();
+        self.store
+            .write(move |tx| keys::insert(tx, &record))
+            .await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Signs `claims` as a JWT with the newest active key, with the given `typ`.
+    pub fn sign<T: Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+        now_ms: i64,
+    ) -> Result<String, KeyRingError> {
+        let keys = self.snapshot();
+        let key = keys
+            .iter()
+            .rev()
+            .find(|k| k.activates_at <= now_ms)
+            .ok_or(KeyRingError::NoActiveKey)?;
+        let mut header = Header::new(match key.alg {
+            JwsAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+            JwsAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        });
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| KeyRingError::Sign(e.to_string()))
+    }
+
+    /// The public key for `kid` if it is currently published.
+    pub fn verification_key(&self, kid: &str, now_ms: i64) -> Option<PublicJwk> {
+        let keys = self.snapshot();
+        published(&keys, now_ms, self.retire_after_ms)
+            .find(|k| k.kid == kid)
+            .map(|k| k.public.clone())
+    }
+
+    /// The JWK Set to publish: keys waiting to activate, the active one, and superseded keys
+    /// whose tokens may still be alive.
+    pub fn jwks(&self, now_ms: i64) -> Value {
+        let keys = self.snapshot();
+        let list: Vec<Value> = published(&keys, now_ms, self.retire_after_ms)
+            .map(|k| {
+                let mut jwk = k.public.to_json();
+                if let Some(obj) = jwk.as_object_mut() {
+                    obj.insert("use".into(), json!("sig"));
+                    obj.insert("alg".into(), json!(k.alg.name()));
+                }
+                jwk
+            })
+            .collect();
+        json!({ "keys": list })
+    }
+
+    /// Kids of keys that no token can need any more (for pruning).
+    pub fn retired_kids(&self, now_ms: i64) -> Vec<String> {
+        let keys = self.snapshot();
+        let live: Vec<&str> = published(&keys, now_ms, self.retire_after_ms)
+            .map(|k| k.kid.as_str())
+            .collect();
+        keys.iter()
+            .filter(|k| !live.contains(&k.kid.as_str()))
+            .map(|k| k.kid.clone())
+            .collect()
+    }
+
+    fn generate(
+        &self,
+        alg: SigningAlg,
+        now_ms: i64,
+        activates_at: i64,
+    ) -> Result<SigningKeyRecord, KeyRingError> {
+        let rng = SystemRandom::new();
+        let fail = |_| KeyRingError::Sign("key generation failed".into());
+        let (jws_alg, pkcs8, public) = match alg {
+            SigningAlg::ES256 => {
+                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(fail)?;
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                    .map_err(|_| KeyRingError::Sign("generated key unusable".into()))?;
+                let public = PublicJwk::from_p256_point(pair.public_key().as_ref(), None);
+                (JwsAlg::ES256, doc.as_ref().to_vec(), public)
+            }
+            SigningAlg::EdDSA => {
+                let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(fail)?;
+                let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+                    .map_err(|_| KeyRingError::Sign("generated key unusable".into()))?;
+                let public = PublicJwk::from_ed25519(pair.public_key().as_ref(), None);
+                (JwsAlg::EdDSA, doc.as_ref().to_vec(), public)
+            }
+        };
+        let public =
+            public.ok_or_else(|| KeyRingError::Sign("unexpected public key size".into()))?;
+        // The kid is the key's RFC 7638 thumbprint: stable, unique, and checkable by anyone.
+        let kid = public.thumbprint();
+        let public = PublicJwk::parse(&{
+            let mut v = public.to_json();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("kid".into(), json!(kid));
+            }
+            v
+        })
+        .map_err(|e| KeyRingError::Sign(e.to_string()))?;
+        Ok(SigningKeyRecord {
+            private_key: self.encrypt(&kid, &pkcs8)?,
+            public_jwk: public.to_json().to_string(),
+            alg: jws_alg.name().to_owned(),
+            kid,
+            created_at: now_ms,
+            activates_at,
+        })
+    }
+
+    fn encrypt(&self, kid: &str, plaintext: &[u8]) -> Result<String, KeyRingError> {
+        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+        let mut buffer = plaintext.to_vec();
+        self.cipher
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(kid.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| KeyRingError::Sign("encryption failed".into()))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend(buffer);
+        Ok(STANDARD.encode(out))
+    }
+
+    fn decrypt(&self, row: &SigningKeyRecord) -> Result<LoadedKey, KeyRingError> {
+        let corrupt = |reason: &str| KeyRingError::Corrupt {
+            kid: row.kid.clone(),
+            reason: reason.to_owned(),
+        };
+        let sealed = STANDARD
+            .decode(&row.private_key)
+            .map_err(|_| corrupt("private key is not base64"))?;
+        if sealed.len() <= NONCE_LEN {
+            return Err(corrupt("private key too short"));
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt("bad nonce"))?;
+        let mut buffer = ciphertext.to_vec();
+        let pkcs8 = self
+            .cipher
+            .open_in_place(nonce, Aad::from(row.kid.as_bytes()), &mut buffer)
+            .map_err(|_| KeyRingError::Decrypt {
+                kid: row.kid.clone(),
+            })?;
+        let alg = JwsAlg::parse(&row.alg).ok_or_else(|| corrupt("unknown alg"))?;
+        let encoding = match alg {
+            JwsAlg::ES256 => EncodingKey::from_ec_der(pkcs8),
+            JwsAlg::EdDSA => EncodingKey::from_ed_der(pkcs8),
+        };
+        let public_json: Value =
+            serde_json::from_str(&row.public_jwk).map_err(|_| corrupt("public JWK is not JSON"))?;
+        let public = PublicJwk::parse(&public_json).map_err(|e| corrupt(&e.to_string()))?;
+        Ok(LoadedKey {
+            kid: row.kid.clone(),
+            alg,
+            public,
+            encoding,
+            activates_at: row.activates_at,
+        })
+    }
+}
+
+/// Keys to publish at `now`: all not yet superseded, and superseded ones for `retire_after_ms`
+/// after their successor took over. `keys` is ordered by activation.
+fn published(
+    keys: &[LoadedKey],
+    now_ms: i64,
+    retire_after_ms: i64,
+) -> impl Iterator<Item = &LoadedKey> {
+    keys.iter()
+        .enumerate()
+        .filter(move |(i, _)| {
+            // The successor that actually took over: the next key already active.
+            match keys[i + 1..].iter().find(|k| k.activates_at <= now_ms) {
+                Some(successor) => now_ms < successor.activates_at + retire_after_ms,
+                None => true,
+            }
+        })
+        .map(|(_, k)| k)
+}

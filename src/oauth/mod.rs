@@ -1,0 +1,324 @@
+//! The OAuth 2.0 authorization server: device authorization grant (RFC 8628), refresh and client
+//! credentials grants (RFC 6749), private_key_jwt (RFC 7523), DPoP (RFC 9449), JWT access tokens
+//! (RFC 9068), metadata (RFC 8414), introspection (RFC 7662) and revocation (RFC 7009).
+//!
+//! Knows neither actix nor diesel: the HTTP layer hands in plain request data, and the database
+//! work happens through `crate::store` operations inside `Store::write` transactions.
+
+pub mod client_auth;
+pub mod clients;
+mod device_authorization;
+pub mod device_flow;
+pub mod dpop;
+mod error;
+mod grants;
+mod introspection;
+pub mod jose;
+pub mod keyring;
+pub mod master_key;
+mod metadata;
+mod revocation;
+mod token;
+pub mod tokens;
+pub mod user_code;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use client_auth::ClientCredentials;
+pub use device_authorization::DeviceAuthorization;
+pub use error::OAuthError;
+pub use token::TokenResponse;
+
+use crate::audit::{self, Action};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::store::{Store, StoreError};
+use client_auth::{AssertionPolicy, AuthenticatedClient};
+use dpop::{DpopProof, DpopRequest, DpopVerifier};
+use keyring::{KeyRing, KeyRingError};
+use master_key::{MasterKey, MasterKeyError};
+
+/// Paths of the endpoints, relative to the public URL.
+pub mod paths {
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+    pub const TOKEN: &str = "/oauth/token";
+    pub const JWKS: &str = "/oauth/jwks";
+    pub const INTROSPECT: &str = "/oauth/introspect";
+    pub const REVOKE: &str = "/oauth/revoke";
+    pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+    pub const VERIFICATION: &str = "/device";
+}
+
+/// Form parameters of one request (the HTTP layer has already refused repeated ones).
+#[derive(Debug, Default, Clone)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn new(map: HashMap<String, String>) -> Self {
+        Self(map)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A parameter that must be present and non-empty.
+    pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(OAuthError::InvalidRequest(missing))
+    }
+}
+
+/// One OAuth request as the domain sees it.
+#[derive(Debug, Default, Clone)]
+pub struct OAuthRequest {
+    pub params: Params,
+    pub credentials: ClientCredentials,
+    /// Every `DPoP` header value.
+    pub dpop: Vec<String>,
+    pub client_ip: Option<String>,
+}
+
+/// Why the authorization server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error(transparent)]
+    KeyRing(#[from] KeyRingError),
+}
+
+/// The authorization server.
+pub struct OAuth {
+    store: Store,
+    clock: SharedClock,
+    settings: Arc<Settings>,
+    keys: Arc<KeyRing>,
+    dpop: DpopVerifier,
+    assertion_policy: AssertionPolicy,
+    issuer: String,
+    audience: String,
+}
+
+impl OAuth {
+    /// Loads the master key and the key ring (creating a first signing key if there is none).
+    pub async fn open(
+        store: Store,
+        clock: SharedClock,
+        settings: Arc<Settings>,
+    ) -> Result<Self, StartError> {
+        jose::init();
+        let master = MasterKey::load(&settings.keys)?;
+        let o = &settings.oauth;
+        let now_ms = clock.now().timestamp_millis();
+        let keys = KeyRing::open(
+            store.clone(),
+            &master,
+            settings.keys.signing_alg,
+            (i64::from(o.access_token_lifetime_secs.get()) + i64::from(o.clock_skew_secs)) * 1000,
+            now_ms,
+        )
+        .await?;
+        let issuer = settings.server.public_url.as_str().to_owned();
+        let audience = if o.access_token_audience.is_empty() {
+            format!("{issuer}/api")
+        } else {
+            o.access_token_audience.clone()
+        };
+        Ok(Self {
+            dpop: DpopVerifier::new(o, master.derive("dpop-nonce")),
+            assertion_policy: AssertionPolicy {
+                audiences: vec![issuer.clone(), format!("{issuer}{}", paths::TOKEN)],
+                max_lifetime_ms: i64::from(o.client_assertion_max_lifetime_secs.get()) * 1000,
+                skew_ms: i64::from(o.clock_skew_secs) * 1000,
+            },
+            store,
+            clock,
+            keys: Arc::new(keys),
+            settings,
+            issuer,
+            audience,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The `aud` of access tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// The published JWK Set.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.jwks(self.now_ms())
+    }
+
+    /// A fresh nonce for the `DPoP-Nonce` response header, when nonces are in use.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop
+            .nonces_enabled()
+            .then(|| self.dpop.nonce(self.now_ms()))
+    }
+
+    /// Rotates the signing key (publish-before-use); returns the new kid.
+    pub async fn rotate_signing_key(&self, actor: &str) -> Result<String, KeyRingError> {
+        let now = self.now_ms();
+        let kid = self
+            .keys
+            .rotate(
+                self.settings.keys.signing_alg,
+                now,
+                i64::from(self.settings.keys.publish_before_use_secs) * 1000,
+            )
+            .await?;
+        let record = audit::event(
+            now,
+            Action::SigningKeyRotated,
+            actor,
+            format!("key:{kid}"),
+            None,
+            serde_json::json!({ "alg": format!("{:?}", self.settings.keys.signing_alg) }),
+        );
+        self.store
+            .write(move |tx| crate::store::audit::append(tx, &record))
+            .await?;
+        Ok(kid)
+    }
+
+    /// Authenticates the client of a request (no database writes; the assertion's jti is for the
+    /// caller's transaction).
+    async fn authenticate(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let claimed = credentials.claimed()?;
+        let client_id = match &claimed {
+            client_auth::Claimed::Assertion { client_id, .. }
+            | client_auth::Claimed::Secret { client_id, .. } => client_id.clone(),
+        };
+        let client = self
+            .store
+            .read(move |tx| crate::store::registry::find_client(tx, &client_id))
+            .await?;
+        client_auth::verify(claimed, client, &self.assertion_policy, self.now_ms())
+    }
+
+    /// Checks a request's DPoP proof against `path` and `method` (the jti is recorded later).
+    fn check_dpop(
+        &self,
+        req: &OAuthRequest,
+        method: &str,
+        path: &str,
+    ) -> Result<Option<DpopProof>, OAuthError> {
+        let url = self.url(path);
+        self.dpop.check(
+            &DpopRequest {
+                proofs: &req.dpop,
+                method,
+                url: &url,
+                access_token: None,
+            },
+            self.now_ms(),
+        )
+    }
+
+    /// Records a refused request in the audit log (best effort: a failure here is logged, and
+    /// never hides the refusal itself).
+    async fn audit_refusal(&self, endpoint: &str, req: &OAuthRequest, err: &OAuthError) {
+        if matches!(
+            err,
+            OAuthError::AuthorizationPending | OAuthError::Store(_) | OAuthError::UseDpopNonce
+        ) {
+            return;
+        }
+        let actor = claimed_client_id(&req.credentials)
+            .map(|c| format!("client:{c}"))
+            .unwrap_or_else(|| "anonymous".to_owned());
+        let record = audit::event(
+            self.now_ms(),
+            Action::OAuthRefused,
+            actor,
+            format!("endpoint:{endpoint}"),
+            None,
+            serde_json::json!({
+                "error": err.code(),
+                "reason": err.description(),
+                "ip": req.client_ip,
+            }),
+        );
+        if let Err(e) = self
+            .store
+            .write(move |tx| crate::store::audit::append(tx, &record))
+            .await
+        {
+            tracing::warn!(error = %e, "could not audit a refused OAuth request");
+        }
+    }
+}
+
+/// The client a request names, for logs and audit, before anything is verified.
+fn claimed_client_id(c: &ClientCredentials) -> Option<String> {
+    let raw = c
+        .basic
+        .as_ref()
+        .map(|(id, _)| id.clone())
+        .or_else(|| c.client_id.clone())
+        .or_else(|| {
+            c.assertion
+                .as_deref()
+                .and_then(|a| jose::CompactJws::parse(a).ok())
+                .and_then(|j| j.claim_str("sub").map(str::to_owned))
+        })?;
+    // Whatever a client sent ends up in the audit log: keep it short and printable.
+    Some(raw.chars().filter(|c| !c.is_control()).take(128).collect())
+}
+
+impl From<KeyRingError> for OAuthError {
+    fn from(err: KeyRingError) -> Self {
+        match err {
+            KeyRingError::Store(e) => Self::Store(e),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Records the jti values a request used; `false` if one was seen before (a replay).
+fn remember_jtis(
+    tx: &mut crate::store::Tx<'_>,
+    client: &AuthenticatedClient,
+    proof: Option<&DpopProof>,
+) -> Result<Result<(), OAuthError>, StoreError> {
+    use crate::store::replay::remember_jti;
+    if let Some(j) = &client.assertion_jti {
+        if !remember_jti(tx, &j.scope, &j.jti, j.remember_until_ms)? {
+            return Ok(Err(OAuthError::InvalidClient {
+                reason: "the client assertion was used before",
+                basic: false,
+            }));
+        }
+    }
+    if let Some(p) = proof {
+        if !remember_jti(tx, &p.replay_scope(), &p.jti, p.replay_until_ms)? {
+            return Ok(Err(OAuthError::InvalidDpopProof(
+                "the DPoP proof was used before",
+            )));
+        }
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,76 @@
+//! `POST /oauth/revoke` (RFC 7009): a client revokes its own refresh token (and with it the
+//! token family and, for a device, its access tokens) or access token. Unknown, foreign or
+//! already-invalid tokens still answer 200 (§2.2), so the endpoint reveals nothing.
+
+use serde_json::json;
+
+use super::tokens::{self, AccessClaims};
+use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis};
+use crate::audit::{self, Action};
+use crate::store::registry::{self, ClientKind};
+use crate::store::tokens::{self as stored, RefreshStatus};
+
+impl OAuth {
+    pub async fn revoke(&self, req: &OAuthRequest) -> Result<(), OAuthError> {
+        let result = self.revoke_inner(req).await;
+        if let Err(err) = &result {
+            self.audit_refusal(paths::REVOKE, req, err).await;
+        }
+        result
+    }
+
+    async fn revoke_inner(&self, req: &OAuthRequest) -> Result<(), OAuthError> {
+        let caller = self.authenticate(&req.credentials).await?;
+        let token = req.params.require("token", "token is required")?.to_owned();
+        // Only access tokens need a signature check; do it before the transaction.
+        let access: Option<AccessClaims> = if token.starts_with("pgr_") {
+            None
+        } else {
+            self.active_access_token(&token).await?
+        };
+        let now = self.now_ms();
+        let is_device = caller.client.kind == ClientKind::Device;
+        self.store
+            .write(move |tx| -> super::grants::Committed<()> {
+                if let Err(refusal) = remember_jtis(tx, &caller, None)? {
+                    return Ok(Err(refusal));
+                }
+                let client_id = caller.client.client_id.as_str();
+                let revoked = if let Some(claims) = access.filter(|c| c.client_id == client_id) {
+                    stored::revoke_access_token(tx, &claims.jti, claims.exp * 1000)?;
+                    Some(json!({ "kind": "access_token", "jti": claims.jti }))
+                } else if let Some(t) = stored::find_refresh(tx, &tokens::hash_token(&token))? {
+                    if t.client_id != client_id || t.status == RefreshStatus::Revoked {
+                        None
+                    } else {
+                        let n = stored::revoke_family(tx, &t.family_id)?;
+                        // RFC 7009 §2.1: revoking a refresh token may revoke the access tokens
+                        // of the same grant; for a device that is all of them.
+                        if is_device {
+                            registry::revoke_device_tokens(tx, client_id)?;
+                        }
+                        Some(
+                            json!({ "kind": "refresh_token", "family": t.family_id, "revoked": n }),
+                        )
+                    }
+                } else {
+                    None
+                };
+                if let Some(detail) = revoked {
+                    crate::store::audit::append(
+                        tx,
+                        &audit::event(
+                            now,
+                            Action::TokenRevoked,
+                            format!("client:{client_id}"),
+                            format!("client:{client_id}"),
+                            None,
+                            detail,
+                        ),
+                    )?;
+                }
+                Ok(Ok(()))
+            })
+            .await?
+    }
+}

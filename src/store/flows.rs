@@ -1,0 +1,251 @@
+//! Device authorization flows (RFC 8628). Every state change is a conditional UPDATE on the
+//! expected current state, so of two racing requests exactly one changes the row.
+
+use diesel::prelude::*;
+
+use super::schema::device_flows;
+use super::{StoreError, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    Pending,
+    Approved,
+    Denied,
+    Consumed,
+    Superseded,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Consumed => "consumed",
+            Self::Superseded => "superseded",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "denied" => Self::Denied,
+            "consumed" => Self::Consumed,
+            "superseded" => Self::Superseded,
+            other => return Err(StoreError::Other(format!("unknown flow status {other:?}"))),
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = device_flows)]
+struct FlowRow {
+    id: i64,
+    device_code_hash: String,
+    user_code: String,
+    client_id: String,
+    scope: String,
+    dpop_jkt: Option<String>,
+    status: String,
+    interval_secs: i32,
+    created_at: i64,
+    expires_at: i64,
+    last_polled_at: Option<i64>,
+    requested_ip: Option<String>,
+    tenant_id: Option<i64>,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+}
+
+/// A stored flow.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub id: i64,
+    pub device_code_hash: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    pub dpop_jkt: Option<String>,
+    pub status: FlowStatus,
+    pub interval_secs: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_polled_at: Option<i64>,
+    pub requested_ip: Option<String>,
+    pub tenant_id: Option<i64>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+}
+
+impl TryFrom<FlowRow> for FlowRecord {
+    type Error = StoreError;
+    fn try_from(r: FlowRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            status: FlowStatus::parse(&r.status)?,
+            id: r.id,
+            device_code_hash: r.device_code_hash,
+            user_code: r.user_code,
+            client_id: r.client_id,
+            scope: r.scope,
+            dpop_jkt: r.dpop_jkt,
+            interval_secs: r.interval_secs,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_polled_at: r.last_polled_at,
+            requested_ip: r.requested_ip,
+            tenant_id: r.tenant_id,
+            decided_by: r.decided_by,
+            decided_at: r.decided_at,
+        })
+    }
+}
+
+/// A flow to start.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = device_flows)]
+pub struct NewFlow {
+    pub device_code_hash: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    pub dpop_jkt: Option<String>,
+    pub status: &'static str,
+    pub interval_secs: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub requested_ip: Option<String>,
+}
+
+/// Who decided a flow, for which tenant, when.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub tenant_id: Option<i64>,
+    pub decided_by: String,
+    pub decided_at: i64,
+}
+
+/// Marks every live (pending or approved) flow of a client superseded; returns how many.
+pub fn supersede_live(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        device_flows::table
+            .filter(device_flows::client_id.eq(client_id))
+            .filter(device_flows::status.eq_any(["pending", "approved"])),
+    )
+    .set(device_flows::status.eq("superseded"))
+    .execute(tx.conn)?)
+}
+
+/// Inserts a flow inside a savepoint, so a user-code collision (`Conflict`) leaves the caller's
+/// transaction usable for another attempt.
+pub fn insert(tx: &mut Tx<'_>, flow: &NewFlow) -> Result<i64, StoreError> {
+    tx.conn
+        .transaction(|conn| {
+            diesel::insert_into(device_flows::table)
+                .values(flow)
+                .returning(device_flows::id)
+                .get_result(conn)
+        })
+        .map_err(StoreError::from)
+}
+
+pub fn find_by_device_code(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
+    device_flows::table
+        .filter(device_flows::device_code_hash.eq(hash))
+        .select(FlowRow::as_select())
+        .first(tx.conn)
+        .optional()?
+        .map(FlowRecord::try_from)
+        .transpose()
+}
+
+/// The undecided flow holding a user code (normalised, without dash), if any.
+pub fn find_pending_by_user_code(
+    tx: &mut Tx<'_>,
+    user_code: &str,
+) -> Result<Option<FlowRecord>, StoreError> {
+    device_flows::table
+        .filter(device_flows::user_code.eq(user_code))
+        .filter(device_flows::status.eq("pending"))
+        .select(FlowRow::as_select())
+        .first(tx.conn)
+        .optional()?
+        .map(FlowRecord::try_from)
+        .transpose()
+}
+
+pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<FlowRecord>, StoreError> {
+    device_flows::table
+        .find(id)
+        .select(FlowRow::as_select())
+        .first(tx.conn)
+        .optional()?
+        .map(FlowRecord::try_from)
+        .transpose()
+}
+
+/// Records a poll at `now` if the previous one was at least `min_gap_ms` earlier (or there was
+/// none). Returns false when the poll came too soon; of two simultaneous polls one gets false.
+pub fn record_poll(
+    tx: &mut Tx<'_>,
+    id: i64,
+    now: i64,
+    min_gap_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        device_flows::table.find(id).filter(
+            device_flows::last_polled_at
+                .is_null()
+                .or(device_flows::last_polled_at.le(now - min_gap_ms)),
+        ),
+    )
+    .set(device_flows::last_polled_at.eq(now))
+    .execute(tx.conn)?;
+    Ok(n == 1)
+}
+
+/// RFC 8628 §3.5 slow_down: the interval grows by 5 seconds, for this and all later polls.
+pub fn slow_down(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<(), StoreError> {
+    diesel::update(device_flows::table.find(id))
+        .set((
+            device_flows::interval_secs.eq(device_flows::interval_secs + 5),
+            device_flows::last_polled_at.eq(now),
+        ))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+/// Moves a flow from `from` to `to` if it is still in `from`; returns whether it did.
+pub fn transition(
+    tx: &mut Tx<'_>,
+    id: i64,
+    from: FlowStatus,
+    to: FlowStatus,
+    decision: Option<&Decision>,
+) -> Result<bool, StoreError> {
+    let target = device_flows::table
+        .find(id)
+        .filter(device_flows::status.eq(from.as_str()));
+    let n = match decision {
+        Some(d) => diesel::update(target)
+            .set((
+                device_flows::status.eq(to.as_str()),
+                device_flows::tenant_id.eq(d.tenant_id),
+                device_flows::decided_by.eq(&d.decided_by),
+                device_flows::decided_at.eq(d.decided_at),
+            ))
+            .execute(tx.conn)?,
+        None => diesel::update(target)
+            .set(device_flows::status.eq(to.as_str()))
+            .execute(tx.conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Deletes flows that expired before `before`; returns how many.
+pub fn delete_expired(tx: &mut Tx<'_>, before: i64) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(device_flows::table.filter(device_flows::expires_at.lt(before)))
+            .execute(tx.conn)?,
+    )
+}

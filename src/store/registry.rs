@@ -1,0 +1,219 @@
+//! Tenants, OAuth clients and devices. A device is a client of kind `device` whose client_id is
+//! its serial number, plus a `devices` row for what only devices have.
+
+use diesel::prelude::*;
+
+use super::schema::{clients, devices, refresh_tokens, tenants};
+use super::{StoreError, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Device,
+    Service,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Device => "device",
+            Self::Service => "service",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "device" => Ok(Self::Device),
+            "service" => Ok(Self::Service),
+            other => Err(StoreError::Other(format!("unknown client kind {other:?}"))),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = clients)]
+struct ClientRow {
+    client_id: String,
+    kind: String,
+    name: String,
+    status: String,
+    jwks: Option<String>,
+    secret_hash: Option<String>,
+    scope: String,
+    created_at: i64,
+}
+
+/// A registered OAuth client.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub kind: ClientKind,
+    pub name: String,
+    pub active: bool,
+    /// JWK Set JSON, for private_key_jwt.
+    pub jwks: Option<String>,
+    /// Hex SHA-256 of the client secret.
+    pub secret_hash: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            kind: ClientKind::parse(&row.kind)?,
+            active: row.status == "active",
+            client_id: row.client_id,
+            name: row.name,
+            jwks: row.jwks,
+            secret_hash: row.secret_hash,
+            scope: row.scope,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A client to register.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub kind: ClientKind,
+    pub name: String,
+    pub jwks: Option<String>,
+    pub secret_hash: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = devices)]
+pub struct DeviceRecord {
+    pub serial: String,
+    pub model: String,
+    pub tenant_id: Option<i64>,
+    pub paired_at: Option<i64>,
+    pub token_generation: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tenants)]
+pub struct TenantRecord {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    clients::table
+        .find(client_id)
+        .select(ClientRow::as_select())
+        .first(tx.conn)
+        .optional()?
+        .map(ClientRecord::try_from)
+        .transpose()
+}
+
+/// Inserts a client; `Conflict` when the client_id exists.
+pub fn insert_client(tx: &mut Tx<'_>, client: &NewClient) -> Result<(), StoreError> {
+    diesel::insert_into(clients::table)
+        .values((
+            clients::client_id.eq(&client.client_id),
+            clients::kind.eq(client.kind.as_str()),
+            clients::name.eq(&client.name),
+            clients::status.eq("active"),
+            clients::jwks.eq(&client.jwks),
+            clients::secret_hash.eq(&client.secret_hash),
+            clients::scope.eq(&client.scope),
+            clients::created_at.eq(client.created_at),
+        ))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+/// Enables or disables a client.
+pub fn set_client_active(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    active: bool,
+) -> Result<bool, StoreError> {
+    let status = if active { "active" } else { "disabled" };
+    let n = diesel::update(clients::table.find(client_id))
+        .set(clients::status.eq(status))
+        .execute(tx.conn)?;
+    Ok(n == 1)
+}
+
+pub fn insert_device(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    model: &str,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    diesel::insert_into(devices::table)
+        .values((
+            devices::serial.eq(serial),
+            devices::model.eq(model),
+            devices::token_generation.eq(0),
+            devices::created_at.eq(created_at),
+        ))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>, StoreError> {
+    Ok(devices::table
+        .find(serial)
+        .select(DeviceRecord::as_select())
+        .first(tx.conn)
+        .optional()?)
+}
+
+/// Records that a device now belongs to a tenant.
+pub fn pair_device(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    tenant_id: i64,
+    at: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(devices::table.find(serial))
+        .set((devices::tenant_id.eq(tenant_id), devices::paired_at.eq(at)))
+        .execute(tx.conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
+/// Ends every token of a device at once: the token generation moves on (so access tokens of
+/// earlier generations stop being active) and every refresh token is revoked. Returns the number
+/// of refresh tokens revoked.
+pub fn revoke_device_tokens(tx: &mut Tx<'_>, serial: &str) -> Result<usize, StoreError> {
+    diesel::update(devices::table.find(serial))
+        .set(devices::token_generation.eq(devices::token_generation + 1))
+        .execute(tx.conn)?;
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::client_id.eq(serial))
+            .filter(refresh_tokens::status.ne("revoked")),
+    )
+    .set(refresh_tokens::status.eq("revoked"))
+    .execute(tx.conn)?)
+}
+
+pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<i64, StoreError> {
+    Ok(diesel::insert_into(tenants::table)
+        .values((tenants::name.eq(name), tenants::created_at.eq(created_at)))
+        .returning(tenants::id)
+        .get_result(tx.conn)?)
+}
+
+pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, StoreError> {
+    Ok(tenants::table
+        .find(id)
+        .select(TenantRecord::as_select())
+        .first(tx.conn)
+        .optional()?)
+}

@@ -1,0 +1,89 @@
+//! Shared short-lived state: seen `jti` values (client assertions, DPoP proofs) and fixed-window
+//! rate-limit counters. Both live in the database so that every instance sees every other's.
+
+use diesel::prelude::*;
+
+use super::schema::{rate_limits, seen_jtis};
+use super::{StoreError, Tx};
+
+/// Remembers a `jti` within `scope` until `expires_at`. Returns false when it was already seen:
+/// the primary key decides, so two racing uses of one jti cannot both pass.
+pub fn remember_jti(
+    tx: &mut Tx<'_>,
+    scope: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<bool, StoreError> {
+    // A savepoint: on PostgreSQL a failed INSERT would otherwise abort the whole transaction.
+    let inserted = tx.conn.transaction(|conn| {
+        diesel::insert_into(seen_jtis::table)
+            .values((
+                seen_jtis::scope.eq(scope),
+                seen_jtis::jti.eq(jti),
+                seen_jtis::expires_at.eq(expires_at),
+            ))
+            .execute(conn)
+    });
+    match inserted.map_err(StoreError::from) {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Counts one hit in `bucket` for the window starting at `window_start`; returns the hits in
+/// that window including this one. A bucket from an older window starts over.
+pub fn hit(tx: &mut Tx<'_>, bucket: &str, window_start: i64) -> Result<i32, StoreError> {
+    for _ in 0..3 {
+        let same_window = diesel::update(
+            rate_limits::table
+                .find(bucket)
+                .filter(rate_limits::window_start.eq(window_start)),
+        )
+        .set(rate_limits::hits.eq(rate_limits::hits + 1))
+        .execute(tx.conn)?;
+        if same_window == 0 {
+            let reset = diesel::update(rate_limits::table.find(bucket))
+                .set((
+                    rate_limits::window_start.eq(window_start),
+                    rate_limits::hits.eq(1),
+                ))
+                .execute(tx.conn)?;
+            if reset == 0 {
+                let inserted = tx.conn.transaction(|conn| {
+                    diesel::insert_into(rate_limits::table)
+                        .values((
+                            rate_limits::bucket.eq(bucket),
+                            rate_limits::window_start.eq(window_start),
+                            rate_limits::hits.eq(1),
+                        ))
+                        .execute(conn)
+                });
+                match inserted.map_err(StoreError::from) {
+                    Ok(_) => {}
+                    // Another instance created the bucket first: count again.
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        return Ok(rate_limits::table
+            .find(bucket)
+            .select(rate_limits::hits)
+            .first(tx.conn)?);
+    }
+    Err(StoreError::Conflict("rate-limit bucket contention".into()))
+}
+
+/// Deletes jti records and rate-limit buckets that ended before `before`; returns how many.
+pub fn delete_expired(
+    tx: &mut Tx<'_>,
+    before: i64,
+    oldest_window: i64,
+) -> Result<usize, StoreError> {
+    let a = diesel::delete(seen_jtis::table.filter(seen_jtis::expires_at.lt(before)))
+        .execute(tx.conn)?;
+    let b = diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(oldest_window)))
+        .execute(tx.conn)?;
+    Ok(a + b)
+}
