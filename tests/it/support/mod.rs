@@ -252,6 +252,47 @@ impl TestApp {
         }
     }
 
+    /// Registers a service client authenticating with a secret; returns (client_id, secret).
+    pub async fn service_client_with_secret(&self, scope: &str) -> (String, String) {
+        let created = pairgate::oauth::clients::create_service_client(
+            &self.ctx.store,
+            self.now() * 1000,
+            "test",
+            "Test ERP",
+            scope,
+            pairgate::oauth::clients::ClientCredential::Secret,
+        )
+        .await
+        .expect("create service client");
+        (created.client_id, created.secret.expect("secret"))
+    }
+
+    /// Registers a service client authenticating with private_key_jwt; returns it as a
+    /// [`device::TestDevice`] (whose `serial` is the client_id), which signs assertions alike.
+    pub async fn service_client_with_key(
+        &self,
+        scope: &str,
+        key: device::Signer,
+    ) -> device::TestDevice {
+        let created = pairgate::oauth::clients::create_service_client(
+            &self.ctx.store,
+            self.now() * 1000,
+            "test",
+            "Test relying app",
+            scope,
+            pairgate::oauth::clients::ClientCredential::Jwks(
+                serde_json::json!({ "keys": [key.jwk()] }),
+            ),
+        )
+        .await
+        .expect("create service client");
+        device::TestDevice {
+            serial: created.client_id,
+            key,
+            issuer: self.base.clone(),
+        }
+    }
+
     pub async fn tenant(&self, name: &str) -> i64 {
         pairgate::accounts::create_tenant(&self.ctx.store, self.now() * 1000, "test", name)
             .await
