@@ -159,6 +159,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let listener = TcpListener::bind(bind)
         .map_err(|e| format!("cannot listen on {bind} (server.bind): {e}"))?;
     tracing::info!(%bind, %public_url, %database, "pairgate listening");
+    actix_web::rt::spawn(crate::maintenance::run(
+        ctx.store.clone(),
+        ctx.oauth.clone(),
+        ctx.clock.clone(),
+        std::time::Duration::from_secs(60),
+    ));
     crate::http::server(ctx, listener, crate::http::Signals::Handle)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?
         .await

@@ -11,5 +11,6 @@ pub mod config;
 pub mod devices;
 pub mod http;
 pub mod logging;
+pub mod maintenance;
 pub mod oauth;
 pub mod store;

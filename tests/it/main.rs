@@ -11,6 +11,7 @@ pub mod support;
 
 mod audit;
 mod binary;
+mod maintenance;
 mod migrations;
 mod oauth;
 mod ops;

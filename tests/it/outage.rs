@@ -13,6 +13,7 @@ async fn postgres_outage_turns_readyz_503_and_recovers() {
         .config("[database]\nacquire_timeout_ms = 500\n[server]\nretry_after_secs = 7")
         .start()
         .await;
+    let device = app.device("SN-OUTAGE").await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     app.proxy.as_ref().unwrap().cut();
@@ -25,6 +26,15 @@ async fn postgres_outage_turns_readyz_503_and_recovers() {
     );
     // The process itself is fine.
     assert_eq!(app.get("/healthz").await.status(), 200);
+    // Requests that need the database say so, and when to come back.
+    let res = app.device_authorization(&device).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "7");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "temporarily_unavailable"})
+    );
 
     app.proxy.as_ref().unwrap().restore();
     let mut status = 0;
