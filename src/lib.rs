@@ -13,4 +13,5 @@ pub mod http;
 pub mod logging;
 pub mod maintenance;
 pub mod oauth;
+pub mod simulator;
 pub mod store;

@@ -1,0 +1,452 @@
+//! Load benchmark of the OAuth hot paths, against a real pairgate server started in this process
+//! (its own actix workers) and a load generator sharing the machine:
+//!
+//! - a pending device-code poll (private_key_jwt + DPoP verification, replay-store writes, the
+//!   poll bookkeeping), devices polling no faster than their interval;
+//! - a refresh (rotation, two signature checks, one write transaction) by devices that each
+//!   refresh in a loop, `--refreshers` of them at once;
+//! - client_credentials, with a client secret (no database write) and with private_key_jwt.
+//!
+//! Run: `cargo bench --bench oauth_load -- [--secs 10] [--concurrency 64] [--refreshers 200]`.
+//! On PostgreSQL: set `PAIRGATE_BENCH_POSTGRES_URL` to an admin URL; a scratch database is
+//! created and dropped.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark fails loudly on purpose"
+)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use pairgate::app::AppContext;
+use pairgate::clock::{Clock, SystemClock};
+use pairgate::config::{DatabaseUrl, PublicUrl, Secret, Settings};
+use pairgate::oauth::device_flow::Verdict;
+use pairgate::simulator::DeviceKey;
+use serde_json::Value;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+struct Args {
+    secs: u64,
+    concurrency: usize,
+    refreshers: usize,
+}
+
+fn args() -> Args {
+    let raw: Vec<String> = std::env::args().collect();
+    let get = |name: &str, default: u64| {
+        raw.iter()
+            .position(|a| a == name)
+            .and_then(|i| raw.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Args {
+        secs: get("--secs", 10),
+        concurrency: get("--concurrency", 64) as usize,
+        refreshers: get("--refreshers", 200) as usize,
+    }
+}
+
+struct Device {
+    serial: String,
+    key: DeviceKey,
+}
+
+/// Latencies and outcomes of one scenario.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    outcomes: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        for (k, v) in other.outcomes {
+            *self.outcomes.entry(k).or_default() += v;
+        }
+    }
+
+    fn report(mut self, name: &str, elapsed: Duration) {
+        self.latencies.sort();
+        let n = self.latencies.len();
+        let pct = |p: f64| {
+            self.latencies
+                .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0)
+        };
+        println!(
+            "{name:<44} {n:>8} req  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  {:?}",
+            n as f64 / elapsed.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            pct(0.999),
+            self.outcomes
+        );
+    }
+}
+
+async fn outcome(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn label(status: u16, body: &Value) -> String {
+    match body.get("error").and_then(Value::as_str) {
+        Some(e) => format!("{status} {e}"),
+        None => status.to_string(),
+    }
+}
+
+fn now() -> i64 {
+    SystemClock.now().timestamp()
+}
+
+fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::defaults().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    settings.server.public_url = PublicUrl::try_from(base.clone()).unwrap();
+    settings.server.workers = 2;
+    settings.keys.master_key = Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    settings.oauth.poll_interval_secs = 1.try_into().unwrap();
+    settings.oauth.device_authorization_per_ip_per_minute = 1_000_000.try_into().unwrap();
+    let scratch = std::env::var("PAIRGATE_BENCH_POSTGRES_URL")
+        .ok()
+        .map(|admin| {
+            let name = format!("pairgate_bench_{}", std::process::id());
+            let mut conn = PgConnection::establish(&admin).unwrap();
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&format!("/{name}"));
+            settings.database.url = DatabaseUrl::try_from(url.to_string()).unwrap();
+            (admin, name)
+        });
+    if scratch.is_none() {
+        settings.database.url = DatabaseUrl::Sqlite(dir.path().join("bench.db"));
+    }
+    println!(
+        "pairgate OAuth load benchmark: {} s per scenario, database {:?}, 2 server workers, load generator on 2 threads",
+        args.secs, settings.database.url
+    );
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let ctx = AppContext::start(settings, Arc::new(SystemClock))
+                .await
+                .unwrap();
+            let server =
+                pairgate::http::server(ctx.clone(), listener, pairgate::http::Signals::Ignore)
+                    .unwrap();
+            tx.send((ctx, server.handle())).unwrap();
+            server.await.unwrap();
+        });
+    });
+    let (ctx, handle) = rx.recv().unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(args, ctx, base));
+    drop(handle.stop(false));
+    if let Some((admin, name)) = scratch {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut conn = PgConnection::establish(&admin).unwrap();
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn);
+    }
+}
+
+async fn register(ctx: &AppContext, n: usize, prefix: &str) -> Vec<Arc<Device>> {
+    let mut devices = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = DeviceKey::generate_es256().unwrap();
+        let serial = format!("{prefix}-{i:06}");
+        pairgate::devices::register(
+            &ctx.store,
+            now() * 1000,
+            "bench",
+            &serial,
+            "BENCH-1",
+            &key.public_jwk(),
+        )
+        .await
+        .unwrap();
+        devices.push(Arc::new(Device { serial, key }));
+    }
+    devices
+}
+
+async fn start_pairing(http: &reqwest::Client, base: &str, d: &Device) -> Value {
+    let t = now();
+    let url = format!("{base}/oauth/device_authorization");
+    let assertion = d.key.client_assertion(&d.serial, base, t).unwrap();
+    let proof = d.key.dpop_proof("POST", &url, t, None, None).unwrap();
+    let res = http
+        .post(&url)
+        .header("DPoP", proof)
+        .form(&[
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn token(
+    http: &reqwest::Client,
+    base: &str,
+    d: &Device,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let t = now();
+    let url = format!("{base}/oauth/token");
+    let assertion = d.key.client_assertion(&d.serial, base, t).unwrap();
+    let proof = d.key.dpop_proof("POST", &url, t, None, None).unwrap();
+    let mut all: Vec<(&str, &str)> = form.to_vec();
+    all.push(("client_assertion_type", JWT_BEARER));
+    all.push(("client_assertion", &assertion));
+    http.post(&url)
+        .header("DPoP", proof)
+        .form(&all)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn run(args: Args, ctx: AppContext, base: String) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .unwrap();
+    let deadline = || Instant::now() + Duration::from_secs(args.secs);
+
+    // --- pending polls: each task owns enough devices to poll each no faster than 1 s.
+    let per_task = 24;
+    let pollers = register(&ctx, args.concurrency * per_task, "POLL").await;
+    let mut codes = Vec::new();
+    for d in &pollers {
+        codes.push(
+            start_pairing(&http, &base, d).await["device_code"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let started = Instant::now();
+    let end = deadline();
+    let mut tasks = Vec::new();
+    for chunk in 0..args.concurrency {
+        let http = http.clone();
+        let base = base.clone();
+        let mine: Vec<(Arc<Device>, String)> = (chunk * per_task..(chunk + 1) * per_task)
+            .map(|i| (pollers[i].clone(), codes[i].clone()))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let mut last = vec![Instant::now() - Duration::from_secs(2); mine.len()];
+            let mut i = 0;
+            while Instant::now() < end {
+                let wait = Duration::from_millis(1050).saturating_sub(last[i].elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                let (d, code) = &mine[i];
+                let t0 = Instant::now();
+                last[i] = t0;
+                let res = token(
+                    &http,
+                    &base,
+                    d,
+                    &[("grant_type", DEVICE_CODE), ("device_code", code)],
+                )
+                .await;
+                let (status, body) = outcome(res).await;
+                tally.latencies.push(t0.elapsed());
+                *tally.outcomes.entry(label(status, &body)).or_default() += 1;
+                i = (i + 1) % mine.len();
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for t in tasks {
+        total.merge(t.await.unwrap());
+    }
+    total.report(
+        &format!("pending device_code poll (c={})", args.concurrency),
+        started.elapsed(),
+    );
+
+    // --- refresh: pair devices, then each refreshes in a loop.
+    let tenant = pairgate::accounts::create_tenant(&ctx.store, now() * 1000, "bench", "Bench Co")
+        .await
+        .unwrap();
+    let refreshers = register(&ctx, args.refreshers, "REFR").await;
+    let mut refresh_tokens = Vec::new();
+    for d in &refreshers {
+        let started = start_pairing(&http, &base, d).await;
+        ctx.oauth
+            .decide(
+                started["user_code"].as_str().unwrap(),
+                Verdict::Approve { tenant_id: tenant },
+                "bench",
+            )
+            .await
+            .unwrap();
+        let res = token(
+            &http,
+            &base,
+            d,
+            &[
+                ("grant_type", DEVICE_CODE),
+                ("device_code", started["device_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+        let (status, body) = outcome(res).await;
+        assert_eq!(status, 200, "{body}");
+        refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let started = Instant::now();
+    let end = deadline();
+    let mut tasks = Vec::new();
+    for (d, mut rt) in refreshers.iter().cloned().zip(refresh_tokens) {
+        let http = http.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            while Instant::now() < end {
+                let t0 = Instant::now();
+                let res = token(
+                    &http,
+                    &base,
+                    &d,
+                    &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+                )
+                .await;
+                let (status, body) = outcome(res).await;
+                tally.latencies.push(t0.elapsed());
+                *tally.outcomes.entry(label(status, &body)).or_default() += 1;
+                match body["refresh_token"].as_str() {
+                    Some(next) => rt = next.to_owned(),
+                    None => break,
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for t in tasks {
+        total.merge(t.await.unwrap());
+    }
+    total.report(
+        &format!("refresh (c={})", args.refreshers),
+        started.elapsed(),
+    );
+
+    // --- client_credentials, secret and private_key_jwt.
+    let secret_client = pairgate::oauth::clients::create_service_client(
+        &ctx.store,
+        now() * 1000,
+        "bench",
+        "Bench ERP",
+        "erp",
+        pairgate::oauth::clients::ClientCredential::Secret,
+    )
+    .await
+    .unwrap();
+    let key = DeviceKey::generate_es256().unwrap();
+    let jwt_client = pairgate::oauth::clients::create_service_client(
+        &ctx.store,
+        now() * 1000,
+        "bench",
+        "Bench app",
+        "erp",
+        pairgate::oauth::clients::ClientCredential::Jwks(
+            serde_json::json!({ "keys": [key.public_jwk()] }),
+        ),
+    )
+    .await
+    .unwrap();
+    let jwt_device = Arc::new(Device {
+        serial: jwt_client.client_id,
+        key,
+    });
+    for with_jwt in [false, true] {
+        let started = Instant::now();
+        let end = deadline();
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency {
+            let http = http.clone();
+            let base = base.clone();
+            let id = secret_client.client_id.clone();
+            let secret = secret_client.secret.clone().unwrap();
+            let jwt_device = jwt_device.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tally = Tally::default();
+                while Instant::now() < end {
+                    let t0 = Instant::now();
+                    let res = if with_jwt {
+                        let t = now();
+                        let assertion = jwt_device
+                            .key
+                            .client_assertion(&jwt_device.serial, &base, t)
+                            .unwrap();
+                        http.post(format!("{base}/oauth/token"))
+                            .form(&[
+                                ("grant_type", "client_credentials"),
+                                ("client_assertion_type", JWT_BEARER),
+                                ("client_assertion", &assertion),
+                            ])
+                            .send()
+                            .await
+                            .unwrap()
+                    } else {
+                        http.post(format!("{base}/oauth/token"))
+                            .basic_auth(&id, Some(&secret))
+                            .form(&[("grant_type", "client_credentials")])
+                            .send()
+                            .await
+                            .unwrap()
+                    };
+                    let (status, body) = outcome(res).await;
+                    tally.latencies.push(t0.elapsed());
+                    *tally.outcomes.entry(label(status, &body)).or_default() += 1;
+                }
+                tally
+            }));
+        }
+        let mut total = Tally::default();
+        for t in tasks {
+            total.merge(t.await.unwrap());
+        }
+        let name = if with_jwt {
+            "client_credentials, private_key_jwt"
+        } else {
+            "client_credentials, client_secret_basic"
+        };
+        total.report(
+            &format!("{name} (c={})", args.concurrency),
+            started.elapsed(),
+        );
+    }
+}
