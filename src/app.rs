@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::accounts::Accounts;
+use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::store::{Store, StoreError};
 
@@ -15,6 +17,7 @@ pub struct AppContext {
     pub clock: SharedClock,
     pub store: Store,
     pub oauth: Arc<OAuth>,
+    pub accounts: Arc<Accounts>,
 }
 
 /// Why the application could not start.
@@ -25,6 +28,8 @@ pub enum StartError {
         database: String,
         source: StoreError,
     },
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     OAuth(#[from] OAuthStartError),
 }
@@ -44,12 +49,15 @@ impl AppContext {
             }
         }
         let settings = Arc::new(settings);
-        let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone()).await?;
+        let master = MasterKey::load(&settings.keys)?;
+        let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone(), &master).await?;
+        let accounts = Accounts::new(store.clone(), clock.clone(), settings.clone(), &master);
         Ok(Self {
             settings,
             clock,
             store,
             oauth: Arc::new(oauth),
+            accounts: Arc::new(accounts),
         })
     }
 }

@@ -39,6 +39,12 @@ enum Command {
     /// Customer tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Portal users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The mail outbox (every message pairgate sent or will send).
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Service clients (ERP, relying apps) of the OAuth server.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -57,6 +63,41 @@ enum TenantCommand {
         /// The customer company's name.
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input (one line), never from the
+    /// command line, where other users of the machine could see it.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// The tenant id (omit with --role staff).
+        #[arg(long)]
+        tenant: Option<i64>,
+        /// owner, admin, operator, viewer, or staff (manufacturer support).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Enrol TOTP now and print the otpauth URI to hand over (or scan).
+        #[arg(long)]
+        totp: bool,
+    },
+    /// Disable a user: every session ends at once.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Show the newest messages, with their text and delivery state.
+    List {
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
     },
 }
 
@@ -135,6 +176,8 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Tenant(cmd) => admin(settings, Admin::Tenant(cmd)).await,
+            Command::User(cmd) => admin(settings, Admin::User(cmd)).await,
+            Command::Mail(cmd) => admin(settings, Admin::Mail(cmd)).await,
             Command::Client(cmd) => admin(settings, Admin::Client(cmd)).await,
             Command::Device(cmd) => admin(settings, Admin::Device(cmd)).await,
             Command::Keys(cmd) => admin(settings, Admin::Keys(cmd)).await,
@@ -194,6 +237,8 @@ async fn migrate(settings: Settings) -> Result<(), String> {
 
 enum Admin {
     Tenant(TenantCommand),
+    User(UserCommand),
+    Mail(MailCommand),
     Client(ClientCommand),
     Device(DeviceCommand),
     Keys(KeysCommand),
@@ -221,6 +266,49 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("tenant {id} created: {}", name.trim());
+        }
+        Admin::User(UserCommand::Create { email, name, tenant, role, totp }) => {
+            let role = crate::accounts::Role::parse(&role)
+                .ok_or("--role must be owner, admin, operator, viewer or staff")?;
+            let mut password = String::new();
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("password (input is shown; pipe it in to avoid that): ");
+            }
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let (id, uri) = ctx
+                .accounts
+                .create_user(
+                    "cli",
+                    crate::accounts::NewUser { tenant_id: tenant, email, name, role, password, totp },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("user {id} created");
+            if let Some(uri) = uri {
+                println!("otpauth URI (add it to an authenticator app; shown once):\n{uri}");
+            }
+        }
+        Admin::User(UserCommand::Disable { email }) => {
+            let id = ctx.accounts.disable_user("cli", &email).await.map_err(|e| e.to_string())?;
+            println!("user {id} disabled; their sessions have ended");
+        }
+        Admin::Mail(MailCommand::List { limit }) => {
+            let mails = ctx
+                .store
+                .read(move |tx| crate::store::mail::recent(tx, limit.clamp(1, 1000)))
+                .await
+                .map_err(|e| e.to_string())?;
+            for m in mails {
+                let state = match (m.sent_at, &m.last_error) {
+                    (Some(_), _) => "sent".to_owned(),
+                    (None, Some(e)) => format!("not sent ({} attempts; last error: {e})", m.attempts),
+                    (None, None) => "not sent (no SMTP server configured)".to_owned(),
+                };
+                println!("#{} to {} — {}\n  {state}\n\n{}\n", m.id, m.recipient, m.subject, m.body);
+            }
         }
         Admin::Client(ClientCommand::Create {
             name,

@@ -26,7 +26,27 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub oauth: OAuthSettings,
     pub keys: KeySettings,
+    pub portal: PortalSettings,
+    pub mail: MailSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    pub session_idle_secs: NonZeroU32,
+    pub session_absolute_secs: NonZeroU32,
+    pub step_up_secs: NonZeroU32,
+    pub invitation_lifetime_secs: NonZeroU32,
+    pub login_free_failures: u32,
+    pub login_free_failures_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub from: String,
+    pub smtp_url: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,39 +1,211 @@
-//! Customer accounts. For now: tenants (the customer companies devices are paired into).
+//! Customer accounts and the portal's rules: tenants, users and roles, sign-up and invitations,
+//! sign-in with argon2id and TOTP, throttling, server-side sessions with step-up, device groups and
+//! per-user device access. Knows neither actix nor diesel.
 
+mod groups;
+mod login;
+mod members;
+pub mod password;
+pub mod roles;
+mod sessions;
+pub mod totp;
+
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
 use serde_json::json;
 
-use crate::audit::{self, Action};
-use crate::store::{Store, StoreError, registry};
+pub use groups::{DeviceView, GroupView};
+pub use login::LoginOutcome;
+pub use members::{InvitationView, NewUser, SignUp, TotpEnrolment, UserView, create_tenant};
+pub use roles::Role;
+pub use sessions::{Session, Stage};
 
-/// Creates a tenant; returns its id.
-pub async fn create_tenant(
-    store: &Store,
-    now_ms: i64,
-    actor: &str,
-    name: &str,
-) -> Result<i64, StoreError> {
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(StoreError::Conflict(
-            "a tenant name must be 1–200 printable characters".into(),
-        ));
+use crate::audit::{self, Action};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::oauth::master_key::MasterKey;
+use crate::sealing::SecretBox;
+use crate::store::{Store, StoreError, StoreFailure, registry};
+use password::{PasswordProblem, Passwords};
+
+/// Why an account operation was refused. Messages are safe to show.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Wrong email or password, or a disabled account: one answer for all (no enumeration).
+    #[error("the email or password is not right")]
+    InvalidCredentials,
+    #[error("that code is not right, or was already used")]
+    InvalidCode,
+    #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
+    #[error("{0}")]
+    InvalidInput(&'static str),
+    #[error(transparent)]
+    WeakPassword(#[from] PasswordProblem),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("you are not allowed to do that")]
+    Forbidden,
+    /// The action needs a TOTP check within the last `portal.step_up_secs`.
+    #[error("confirm with your authentication code first")]
+    StepUpRequired,
+    #[error("set up two-factor authentication first")]
+    TotpRequired,
+    #[error("your session has ended; sign in again")]
+    SessionEnded,
+    #[error("not found")]
+    NotFound,
+    #[error("this link is invalid, used or expired")]
+    InvalidLink,
+    #[error("storage: {0}")]
+    Store(StoreError),
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
-    let actor = actor.to_owned();
-    store
-        .write(move |tx| {
-            let id = registry::insert_tenant(tx, &name, now_ms)?;
-            crate::store::audit::append(
-                tx,
-                &audit::event(
-                    now_ms,
-                    Action::TenantCreated,
-                    actor,
-                    format!("tenant:{id}"),
-                    Some(id),
-                    json!({ "name": name }),
-                ),
-            )?;
-            Ok(id)
-        })
-        .await
+}
+
+impl StoreFailure for AccountError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The accounts service, shared by the portal handlers and the CLI.
+pub struct Accounts {
+    store: Store,
+    clock: SharedClock,
+    settings: Arc<Settings>,
+    passwords: Arc<Passwords>,
+    csrf_key: hmac::Key,
+    /// What transaction closures (which must be `'static`) need.
+    core: Arc<Core>,
+}
+
+/// Settings and keys used inside transactions.
+pub(crate) struct Core {
+    settings: Arc<Settings>,
+    totp_box: SecretBox,
+}
+
+impl Accounts {
+    pub fn new(store: Store, clock: SharedClock, settings: Arc<Settings>, master: &MasterKey) -> Self {
+        Self {
+            store,
+            clock,
+            passwords: Arc::new(Passwords::new()),
+            csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &master.derive("csrf")),
+            core: Arc::new(Core {
+                settings: Arc::clone(&settings),
+                totp_box: SecretBox::new(master.derive("totp-secrets")),
+            }),
+            settings,
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// The CSRF token for forms shown under `binding` (a session, or an anonymous visitor's
+    /// random cookie): an HMAC, so nothing needs storing and no other binding can reuse it.
+    pub fn csrf_token(&self, binding: &str) -> String {
+        crate::oauth::jose::b64(hmac::sign(&self.csrf_key, binding.as_bytes()))
+    }
+
+    pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {
+        let expected = self.csrf_token(binding);
+        !binding.is_empty() && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into()
+    }
+
+    /// Hashes off the async workers (argon2id takes tens of milliseconds by design).
+    async fn hash_password(&self, password: String) -> Result<String, AccountError> {
+        let passwords = Arc::clone(&self.passwords);
+        tokio::task::spawn_blocking(move || passwords.hash(&password))
+            .await
+            .ok()
+            .flatten()
+            .ok_or(AccountError::Internal("password hashing failed"))
+    }
+
+    async fn verify_password(&self, password: String, hash: Option<String>) -> bool {
+        let passwords = Arc::clone(&self.passwords);
+        tokio::task::spawn_blocking(move || passwords.verify(&password, hash.as_deref()))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Requires a fresh step-up on `session` (sensitive actions).
+    pub fn require_step_up(&self, session: &Session) -> Result<(), AccountError> {
+        if self.is_stepped_up(session) {
+            Ok(())
+        } else {
+            Err(AccountError::StepUpRequired)
+        }
+    }
+
+    pub fn is_stepped_up(&self, session: &Session) -> bool {
+        let window = i64::from(self.settings.portal.step_up_secs.get()) * 1000;
+        session.stepped_up_at.is_some_and(|t| self.now_ms() - t <= window)
+    }
+
+    /// The tenant's events (owners, admins), or everyone's (staff); newest first.
+    pub async fn audit_events(
+        &self,
+        session: &Session,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<crate::store::audit::AuditRecord>, AccountError> {
+        if !session.user.role.reads_audit() {
+            return Err(AccountError::Forbidden);
+        }
+        let tenant = match session.user.role {
+            Role::Staff => None,
+            _ => Some(session.user.tenant_id.ok_or(AccountError::Forbidden)?),
+        };
+        Ok(self.store.audit_page(tenant, before, limit).await?)
+    }
+
+    /// Requires or relaxes TOTP for every member of the session's tenant (owners only).
+    pub async fn set_tenant_requires_totp(&self, session: &Session, required: bool) -> Result<(), AccountError> {
+        if session.user.role != Role::Owner {
+            return Err(AccountError::Forbidden);
+        }
+        self.require_step_up(session)?;
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        let now = self.now_ms();
+        let actor = session.actor();
+        self.store
+            .write(move |tx| {
+                registry::set_tenant_requires_totp(tx, tenant, required)?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(now, Action::TenantSettingsChanged, actor, format!("tenant:{tenant}"), Some(tenant), json!({ "require_totp": required })),
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Emails are compared lower-cased and trimmed; anything not shaped like an address is refused.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    ok.then_some(email)
 }

@@ -103,19 +103,19 @@ pub struct OAuth {
 }
 
 impl OAuth {
-    /// Loads the master key and the key ring (creating a first signing key if there is none).
+    /// Loads the key ring (creating a first signing key if there is none).
     pub async fn open(
         store: Store,
         clock: SharedClock,
         settings: Arc<Settings>,
+        master: &MasterKey,
     ) -> Result<Self, StartError> {
         jose::init();
-        let master = MasterKey::load(&settings.keys)?;
         let o = &settings.oauth;
         let now_ms = clock.now().timestamp_millis();
         let keys = KeyRing::open(
             store.clone(),
-            &master,
+            master,
             settings.keys.signing_alg,
             (i64::from(o.access_token_lifetime_secs.get()) + i64::from(o.clock_skew_secs)) * 1000,
             now_ms,

@@ -6,12 +6,16 @@ pub mod audit;
 mod connection;
 mod error;
 pub mod flows;
+pub mod groups;
 pub mod keys;
+pub mod mail;
 pub mod migrations;
 pub mod registry;
 pub mod replay;
+pub mod sessions;
 pub mod schema;
 pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;

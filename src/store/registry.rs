@@ -103,6 +103,7 @@ pub struct TenantRecord {
     pub id: i64,
     pub name: String,
     pub created_at: i64,
+    pub require_totp: bool,
 }
 
 pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -216,4 +217,11 @@ pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, Sto
         .select(TenantRecord::as_select())
         .first(tx.conn)
         .optional()?)
+}
+
+pub fn set_tenant_requires_totp(tx: &mut Tx<'_>, id: i64, required: bool) -> Result<(), StoreError> {
+    diesel::update(tenants::table.find(id))
+        .set(tenants::require_totp.eq(required))
+        .execute(tx.conn)?;
+    Ok(())
 }

@@ -28,6 +28,7 @@ diesel::table! {
         id -> BigInt,
         name -> Text,
         created_at -> BigInt,
+        require_totp -> Bool,
     }
 }
 
@@ -126,12 +127,126 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        status -> Text,
+        device_access -> Text,
+        totp_secret -> Nullable<Text>,
+        totp_enabled -> Bool,
+        totp_last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> BigInt,
+        stage -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        stepped_up_at -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    device_groups (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_group_members (serial) {
+        serial -> Text,
+        group_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_group_access (user_id, group_id) {
+        user_id -> BigInt,
+        group_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_device_access (user_id, serial) {
+        user_id -> BigInt,
+        serial -> Text,
+    }
+}
+
+diesel::table! {
+    login_failures (bucket) {
+        bucket -> Text,
+        failures -> Integer,
+        last_failure_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(devices -> clients (serial));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(users -> tenants (tenant_id));
+diesel::joinable!(device_group_members -> device_groups (group_id));
+diesel::joinable!(device_group_members -> devices (serial));
 diesel::joinable!(devices -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     clients,
     devices,
     tenants,
     device_flows,
-    refresh_tokens
+    refresh_tokens,
+    users,
+    sessions,
+    device_groups,
+    device_group_members,
+    user_group_access,
+    user_device_access,
 );

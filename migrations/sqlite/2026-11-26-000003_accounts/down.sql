@@ -1,0 +1,11 @@
+DROP TABLE mail_outbox;
+DROP TABLE login_failures;
+DROP TABLE user_device_access;
+DROP TABLE user_group_access;
+DROP TABLE device_group_members;
+DROP TABLE device_groups;
+DROP TABLE invitations;
+DROP TABLE sessions;
+DROP TABLE recovery_codes;
+DROP TABLE users;
+ALTER TABLE tenants DROP COLUMN require_totp;

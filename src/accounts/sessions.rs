@@ -1,0 +1,213 @@
+//! Server-side sessions. The cookie holds 256 random bits; the database holds only their hash.
+//! Sessions end after `portal.session_idle_secs` without use or `portal.session_absolute_secs`
+//! after sign-in, when the user signs out (here or everywhere), or when the user is disabled.
+//! The id changes at every privilege change (sign-in, second factor, step-up).
+
+use super::roles::Role;
+use super::{AccountError, Accounts, Core};
+use crate::oauth::tokens::{hash_token, random_token};
+use crate::store::registry::{self, TenantRecord};
+use crate::store::sessions::{self as stored, SessionRecord};
+use crate::store::users::{self, UserRecord};
+use crate::store::{StoreError, Tx};
+
+/// How far a session has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Password checked; the second factor is still awaited. Only the TOTP page accepts it.
+    SecondFactor,
+    /// Signed in.
+    Full,
+}
+
+/// A user as the portal sees them.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub device_access_all: bool,
+    pub totp_enabled: bool,
+}
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The hash of the cookie value: the session's identity, and the CSRF binding.
+    pub id_hash: String,
+    pub stage: Stage,
+    pub user: SessionUser,
+    pub tenant: Option<TenantRecord>,
+    pub created_at: i64,
+    pub stepped_up_at: Option<i64>,
+}
+
+impl Session {
+    /// The audit actor for this session's user.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.id)
+    }
+
+    /// The tenant requires TOTP but this user has not enrolled yet: only enrolment is open.
+    pub fn must_enrol_totp(&self) -> bool {
+        !self.user.totp_enabled && self.tenant.as_ref().is_some_and(|t| t.require_totp)
+    }
+}
+
+/// Only the second-factor page accepts a half-signed-in session, and only briefly.
+const SECOND_FACTOR_WINDOW_MS: i64 = 5 * 60_000;
+/// `last_seen_at` is written at most this often (a write per page view buys nothing).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+pub(super) fn user_view(u: &UserRecord) -> Option<SessionUser> {
+    Some(SessionUser {
+        id: u.id,
+        tenant_id: u.tenant_id,
+        email: u.email.clone(),
+        name: u.name.clone(),
+        role: Role::parse(&u.role)?,
+        device_access_all: u.device_access != "selected",
+        totp_enabled: u.totp_enabled,
+    })
+}
+
+impl Core {
+    /// Creates a session inside the caller's transaction; returns the cookie value.
+    pub(super) fn open_session(
+        &self,
+        tx: &mut Tx<'_>,
+        user_id: i64,
+        stage: Stage,
+        stepped_up_at: Option<i64>,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let token = random_token();
+        let p = &self.settings.portal;
+        let lifetime = match stage {
+            Stage::SecondFactor => SECOND_FACTOR_WINDOW_MS,
+            Stage::Full => i64::from(p.session_absolute_secs.get()) * 1000,
+        };
+        stored::insert(
+            tx,
+            &SessionRecord {
+                id_hash: hash_token(&token),
+                user_id,
+                stage: match stage {
+                    Stage::SecondFactor => "mfa",
+                    Stage::Full => "full",
+                }
+                .to_owned(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + lifetime,
+                stepped_up_at,
+                ip: ip.map(|s| s.chars().take(64).collect()),
+                user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+            },
+        )?;
+        Ok(token)
+    }
+
+    /// Replaces a session with a new id inside the caller's transaction (the old id stops
+    /// working at once); returns the new cookie value.
+    pub(super) fn rotate_session(
+        &self,
+        tx: &mut Tx<'_>,
+        session: &Session,
+        stage: Stage,
+        stepped_up_at: Option<i64>,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<String, AccountError> {
+        if !stored::delete(tx, &session.id_hash)? {
+            return Err(AccountError::SessionEnded);
+        }
+        Ok(self.open_session(tx, session.user.id, stage, stepped_up_at, ip, None, now)?)
+    }
+}
+
+impl Accounts {
+    /// The live session for a cookie value, if any (expired ones are deleted on sight).
+    pub async fn session(&self, cookie: &str) -> Result<Option<Session>, AccountError> {
+        if cookie.len() != 43 {
+            return Ok(None);
+        }
+        let id_hash = hash_token(cookie);
+        let now = self.now_ms();
+        let idle = i64::from(self.settings.portal.session_idle_secs.get()) * 1000;
+        self.store
+            .read(move |tx| {
+                let Some(record) = stored::find(tx, &id_hash)? else {
+                    return Ok(None);
+                };
+                if now >= record.expires_at || now - record.last_seen_at >= idle {
+                    stored::delete(tx, &id_hash)?;
+                    return Ok(None);
+                }
+                let Some(user) = users::find(tx, record.user_id)? else {
+                    return Ok(None);
+                };
+                let Some(view) = user_view(&user).filter(|_| user.status == "active") else {
+                    return Ok(None);
+                };
+                let tenant = match user.tenant_id {
+                    Some(t) => registry::find_tenant(tx, t)?,
+                    None => None,
+                };
+                if now - record.last_seen_at >= TOUCH_EVERY_MS {
+                    stored::touch(tx, &id_hash, now)?;
+                }
+                Ok::<_, AccountError>(Some(Session {
+                    id_hash,
+                    stage: if record.stage == "full" { Stage::Full } else { Stage::SecondFactor },
+                    user: view,
+                    tenant,
+                    created_at: record.created_at,
+                    stepped_up_at: record.stepped_up_at,
+                }))
+            })
+            .await
+    }
+
+    /// Ends this session.
+    pub async fn sign_out(&self, session: &Session) -> Result<(), AccountError> {
+        let id = session.id_hash.clone();
+        let actor = session.actor();
+        let tenant = session.user.tenant_id;
+        let now = self.now_ms();
+        self.store
+            .write(move |tx| {
+                stored::delete(tx, &id)?;
+                crate::store::audit::append(
+                    tx,
+                    &crate::audit::event(now, crate::audit::Action::UserSignedOut, actor.clone(), actor, tenant, serde_json::json!({})),
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of this session's user, on every device.
+    pub async fn sign_out_everywhere(&self, session: &Session) -> Result<usize, AccountError> {
+        let user = session.user.id;
+        let actor = session.actor();
+        let tenant = session.user.tenant_id;
+        let now = self.now_ms();
+        Ok(self
+            .store
+            .write(move |tx| {
+                let n = stored::delete_for_user(tx, user)?;
+                crate::store::audit::append(
+                    tx,
+                    &crate::audit::event(now, crate::audit::Action::UserSignedOut, actor.clone(), actor, tenant, serde_json::json!({ "everywhere": true, "sessions": n })),
+                )?;
+                Ok::<_, StoreError>(n)
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,111 @@
+//! Server-side portal sessions (by the hash of their cookie value) and sign-in failure counters.
+
+use diesel::prelude::*;
+
+use super::schema::{login_failures, sessions};
+use super::{StoreError, Tx};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub user_id: i64,
+    pub stage: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub stepped_up_at: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub fn insert(tx: &mut Tx<'_>, session: &SessionRecord) -> Result<(), StoreError> {
+    diesel::insert_into(sessions::table)
+        .values(session)
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+pub fn find(tx: &mut Tx<'_>, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+    Ok(sessions::table
+        .find(id_hash)
+        .select(SessionRecord::as_select())
+        .first(tx.conn)
+        .optional()?)
+}
+
+/// Deletes a session; returns whether it existed (rotation must consume the old id once).
+pub fn delete(tx: &mut Tx<'_>, id_hash: &str) -> Result<bool, StoreError> {
+    Ok(diesel::delete(sessions::table.find(id_hash)).execute(tx.conn)? == 1)
+}
+
+pub fn delete_for_user(tx: &mut Tx<'_>, user_id: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(tx.conn)?)
+}
+
+pub fn touch(tx: &mut Tx<'_>, id_hash: &str, now: i64) -> Result<(), StoreError> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+pub fn delete_expired(tx: &mut Tx<'_>, now: i64, idle_ms: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::last_seen_at.le(now - idle_ms)),
+        ),
+    )
+    .execute(tx.conn)?)
+}
+
+/// (failures, last failure) of a bucket.
+pub fn failures(tx: &mut Tx<'_>, bucket: &str) -> Result<Option<(i32, i64)>, StoreError> {
+    Ok(login_failures::table
+        .find(bucket)
+        .select((login_failures::failures, login_failures::last_failure_at))
+        .first(tx.conn)
+        .optional()?)
+}
+
+pub fn record_failure(tx: &mut Tx<'_>, bucket: &str, now: i64) -> Result<(), StoreError> {
+    let n = diesel::update(login_failures::table.find(bucket))
+        .set((
+            login_failures::failures.eq(login_failures::failures + 1),
+            login_failures::last_failure_at.eq(now),
+        ))
+        .execute(tx.conn)?;
+    if n == 0 {
+        let inserted = tx.conn.transaction(|conn| {
+            diesel::insert_into(login_failures::table)
+                .values((
+                    login_failures::bucket.eq(bucket),
+                    login_failures::failures.eq(1),
+                    login_failures::last_failure_at.eq(now),
+                ))
+                .execute(conn)
+        });
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => {}
+            // Created concurrently: count this failure on it.
+            Err(StoreError::Conflict(_)) => return record_failure(tx, bucket, now),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+pub fn clear_failures(tx: &mut Tx<'_>, bucket: &str) -> Result<(), StoreError> {
+    diesel::delete(login_failures::table.find(bucket)).execute(tx.conn)?;
+    Ok(())
+}
+
+/// Forgets failure counters untouched since `before`.
+pub fn delete_stale_failures(tx: &mut Tx<'_>, before: i64) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(login_failures::table.filter(login_failures::last_failure_at.lt(before)))
+            .execute(tx.conn)?,
+    )
+}
