@@ -75,9 +75,31 @@ fn invalid(reason: &'static str, basic: bool) -> OAuthError {
     OAuthError::InvalidClient { reason, basic }
 }
 
+/// RFC 6749 Appendix A.1: `client-id = *VSCHAR` (%x20-7E). Anything else names no client, and
+/// never reaches the database (PostgreSQL refuses NUL in text, which would be a 500).
+fn plausible_client_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 impl ClientCredentials {
     /// Works out which client the request claims to be (RFC 6749 §2.3: exactly one method).
     pub fn claimed(&self) -> Result<Claimed, OAuthError> {
+        let claimed = self.claimed_unchecked()?;
+        let (Claimed::Assertion { client_id, .. } | Claimed::Secret { client_id, .. }) = &claimed;
+        if !plausible_client_id(client_id) {
+            let basic = matches!(
+                claimed,
+                Claimed::Secret {
+                    method: AuthMethod::SecretBasic,
+                    ..
+                }
+            );
+            return Err(invalid("unknown or disabled client", basic));
+        }
+        Ok(claimed)
+    }
+
+    fn claimed_unchecked(&self) -> Result<Claimed, OAuthError> {
         let basic = self.basic.is_some();
         let methods = usize::from(basic)
             + usize::from(self.client_secret.is_some())
@@ -213,7 +235,7 @@ pub fn verify(
                     jti,
                     // Past exp by the skew: the assertion is accepted that long, so its jti
                     // must be refused that long.
-                    remember_until_ms: exp + policy.skew_ms,
+                    remember_until_ms: exp.saturating_add(policy.skew_ms),
                 }),
                 client,
                 method: AuthMethod::PrivateKeyJwt,
@@ -262,7 +284,8 @@ fn check_assertion_claims(
         }
         None => now_ms,
     };
-    if exp - start > policy.max_lifetime_ms {
+    // Saturating: an iat near i64::MIN must not wrap the lifetime into a small number.
+    if exp.saturating_sub(start) > policy.max_lifetime_ms {
         return Err(invalid(
             "the client assertion's lifetime is too long",
             false,
@@ -274,7 +297,8 @@ fn check_assertion_claims(
         }
     }
     jws.claim_str("jti")
-        .filter(|j| !j.is_empty() && j.len() <= 256)
+        // Control characters (NUL above all) cannot be stored as text on PostgreSQL.
+        .filter(|j| !j.is_empty() && j.len() <= 256 && !j.chars().any(char::is_control))
         .map(str::to_owned)
         .ok_or(invalid("the client assertion needs a jti", false))
 }

@@ -124,7 +124,8 @@ impl DpopVerifier {
         }
         let jti = jws
             .claim_str("jti")
-            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+            // Control characters (NUL above all) cannot be stored as text on PostgreSQL.
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN && !j.chars().any(char::is_control))
             .ok_or(bad("the DPoP proof needs a jti"))?;
         if jws.claim_str("htm") != Some(req.method) {
             return Err(bad(
