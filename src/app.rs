@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::accounts::Accounts;
 use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::store::{Store, StoreError};

@@ -267,7 +267,13 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("tenant {id} created: {}", name.trim());
         }
-        Admin::User(UserCommand::Create { email, name, tenant, role, totp }) => {
+        Admin::User(UserCommand::Create {
+            email,
+            name,
+            tenant,
+            role,
+            totp,
+        }) => {
             let role = crate::accounts::Role::parse(&role)
                 .ok_or("--role must be owner, admin, operator, viewer or staff")?;
             let mut password = String::new();
@@ -282,7 +288,14 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .accounts
                 .create_user(
                     "cli",
-                    crate::accounts::NewUser { tenant_id: tenant, email, name, role, password, totp },
+                    crate::accounts::NewUser {
+                        tenant_id: tenant,
+                        email,
+                        name,
+                        role,
+                        password,
+                        totp,
+                    },
                 )
                 .await
                 .map_err(|e| e.to_string())?;
@@ -292,7 +305,11 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
             }
         }
         Admin::User(UserCommand::Disable { email }) => {
-            let id = ctx.accounts.disable_user("cli", &email).await.map_err(|e| e.to_string())?;
+            let id = ctx
+                .accounts
+                .disable_user("cli", &email)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("user {id} disabled; their sessions have ended");
         }
         Admin::Mail(MailCommand::List { limit }) => {
@@ -304,10 +321,15 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
             for m in mails {
                 let state = match (m.sent_at, &m.last_error) {
                     (Some(_), _) => "sent".to_owned(),
-                    (None, Some(e)) => format!("not sent ({} attempts; last error: {e})", m.attempts),
+                    (None, Some(e)) => {
+                        format!("not sent ({} attempts; last error: {e})", m.attempts)
+                    }
                     (None, None) => "not sent (no SMTP server configured)".to_owned(),
                 };
-                println!("#{} to {} — {}\n  {state}\n\n{}\n", m.id, m.recipient, m.subject, m.body);
+                println!(
+                    "#{} to {} — {}\n  {state}\n\n{}\n",
+                    m.id, m.recipient, m.subject, m.body
+                );
             }
         }
         Admin::Client(ClientCommand::Create {

@@ -15,7 +15,13 @@ use crate::store::mail::{self as outbox, MailRecord};
 use crate::store::{Store, StoreError, Tx};
 
 /// Queues a message inside the caller's transaction; returns its outbox id.
-pub fn queue(tx: &mut Tx<'_>, to: &str, subject: &str, body: &str, now_ms: i64) -> Result<i64, StoreError> {
+pub fn queue(
+    tx: &mut Tx<'_>,
+    to: &str,
+    subject: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
     let id = outbox::enqueue(tx, to, subject, body, now_ms)?;
     tracing::info!(outbox_id = id, recipient = to, subject, "mail queued");
     Ok(id)
@@ -54,18 +60,29 @@ impl Delivery {
     }
 
     async fn send(&self, mail: &MailRecord) -> Result<(), String> {
-        let to = mail.recipient.parse::<Mailbox>().map_err(|e| e.to_string())?;
+        let to = mail
+            .recipient
+            .parse::<Mailbox>()
+            .map_err(|e| e.to_string())?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(&mail.subject)
             .body(mail.body.clone())
             .map_err(|e| e.to_string())?;
-        self.transport.send(message).await.map(drop).map_err(|e| e.to_string())
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     /// Sends what is waiting; returns how many went out.
-    pub async fn deliver_pending(&self, store: &Store, clock: &SharedClock) -> Result<usize, StoreError> {
+    pub async fn deliver_pending(
+        &self,
+        store: &Store,
+        clock: &SharedClock,
+    ) -> Result<usize, StoreError> {
         let pending = store.read(|tx| outbox::unsent(tx, 50)).await?;
         let mut sent = 0;
         for mail in pending {
@@ -79,12 +96,16 @@ impl Delivery {
             let id = mail.id;
             match outcome {
                 Ok(()) => {
-                    store.write(move |tx| outbox::mark_sent(tx, id, now)).await?;
+                    store
+                        .write(move |tx| outbox::mark_sent(tx, id, now))
+                        .await?;
                     sent += 1;
                 }
                 Err(error) => {
                     tracing::warn!(outbox_id = id, %error, "mail delivery failed; will retry");
-                    store.write(move |tx| outbox::mark_failed(tx, id, &error)).await?;
+                    store
+                        .write(move |tx| outbox::mark_failed(tx, id, &error))
+                        .await?;
                 }
             }
         }

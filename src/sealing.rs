@@ -21,7 +21,11 @@ impl SecretBox {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let mut buffer = plaintext.to_vec();
         self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buffer)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buffer,
+            )
             .ok()?;
         let mut out = nonce.to_vec();
         out.extend(buffer);
@@ -37,7 +41,10 @@ impl SecretBox {
         let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buffer = ciphertext.to_vec();
-        let plain = self.0.open_in_place(nonce, Aad::from(aad), &mut buffer).ok()?;
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(aad), &mut buffer)
+            .ok()?;
         Some(plain.to_vec())
     }
 }

@@ -39,13 +39,20 @@ impl Session {
 
 impl Accounts {
     /// The tenant's devices this person may see.
-    pub async fn visible_devices(&self, session: &Session) -> Result<Vec<DeviceView>, AccountError> {
+    pub async fn visible_devices(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<DeviceView>, AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let who = session.visibility();
         self.store
             .read(move |tx| {
-                let names: HashMap<i64, String> = groups::list(tx, tenant)?.into_iter().map(|g| (g.id, g.name)).collect();
-                let member_of: HashMap<String, i64> = groups::memberships(tx, tenant)?.into_iter().collect();
+                let names: HashMap<i64, String> = groups::list(tx, tenant)?
+                    .into_iter()
+                    .map(|g| (g.id, g.name))
+                    .collect();
+                let member_of: HashMap<String, i64> =
+                    groups::memberships(tx, tenant)?.into_iter().collect();
                 Ok::<_, AccountError>(
                     groups::visible_devices(tx, tenant, who)?
                         .into_iter()
@@ -73,7 +80,11 @@ impl Accounts {
                 Ok::<_, AccountError>(
                     groups::list(tx, tenant)?
                         .into_iter()
-                        .map(|g| GroupView { devices: counts.get(&g.id).copied().unwrap_or(0), id: g.id, name: g.name })
+                        .map(|g| GroupView {
+                            devices: counts.get(&g.id).copied().unwrap_or(0),
+                            id: g.id,
+                            name: g.name,
+                        })
                         .collect(),
                 )
             })
@@ -87,7 +98,9 @@ impl Accounts {
         }
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(AccountError::InvalidInput("a group name must be 1–100 characters"));
+            return Err(AccountError::InvalidInput(
+                "a group name must be 1–100 characters",
+            ));
         }
         let now = self.now_ms();
         let actor = session.actor();
@@ -95,17 +108,36 @@ impl Accounts {
             .write(move |tx| {
                 let id = match groups::insert(tx, tenant, &name, now) {
                     Ok(id) => id,
-                    Err(StoreError::Conflict(_)) => return Ok(Err(AccountError::InvalidInput("a group with this name exists"))),
+                    Err(StoreError::Conflict(_)) => {
+                        return Ok(Err(AccountError::InvalidInput(
+                            "a group with this name exists",
+                        )));
+                    }
                     Err(e) => return Err(e),
                 };
-                crate::store::audit::append(tx, &audit::event(now, Action::DeviceGroupCreated, actor, format!("group:{id}"), Some(tenant), json!({ "name": name })))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::DeviceGroupCreated,
+                        actor,
+                        format!("group:{id}"),
+                        Some(tenant),
+                        json!({ "name": name }),
+                    ),
+                )?;
                 Ok(Ok(id))
             })
             .await?
     }
 
     /// Puts one of the tenant's devices in one of its groups (or none).
-    pub async fn assign_device_group(&self, session: &Session, serial: &str, group_id: Option<i64>) -> Result<(), AccountError> {
+    pub async fn assign_device_group(
+        &self,
+        session: &Session,
+        serial: &str,
+        group_id: Option<i64>,
+    ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {
             return Err(AccountError::Forbidden);
@@ -123,7 +155,17 @@ impl Accounts {
                     }
                 }
                 groups::set_device_group(tx, &serial, group_id)?;
-                crate::store::audit::append(tx, &audit::event(now, Action::DeviceGroupAssigned, actor, format!("device:{serial}"), Some(tenant), json!({ "group": group_id })))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::DeviceGroupAssigned,
+                        actor,
+                        format!("device:{serial}"),
+                        Some(tenant),
+                        json!({ "group": group_id }),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
@@ -147,7 +189,9 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(target) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
+                let Some(target) =
+                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
+                else {
                     return Ok(Err(AccountError::NotFound));
                 };
                 if !actor_role.may_assign(Role::parse(&target.role).unwrap_or(Role::Viewer)) {
@@ -164,22 +208,42 @@ impl Accounts {
                     }
                 }
                 users::set_device_access(tx, user_id, if all { "all" } else { "selected" })?;
-                groups::set_grants(tx, user_id, if all { &[] } else { &group_ids }, if all { &[] } else { &serials })?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserAccessChanged, actor, format!("user:{user_id}"), Some(tenant), json!({ "all": all, "groups": group_ids, "devices": serials })))?;
+                groups::set_grants(
+                    tx,
+                    user_id,
+                    if all { &[] } else { &group_ids },
+                    if all { &[] } else { &serials },
+                )?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserAccessChanged,
+                        actor,
+                        format!("user:{user_id}"),
+                        Some(tenant),
+                        json!({ "all": all, "groups": group_ids, "devices": serials }),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
     }
 
     /// A member's grants: (all devices?, group ids, serials).
-    pub async fn device_access(&self, session: &Session, user_id: i64) -> Result<(bool, Vec<i64>, Vec<String>), AccountError> {
+    pub async fn device_access(
+        &self,
+        session: &Session,
+        user_id: i64,
+    ) -> Result<(bool, Vec<i64>, Vec<String>), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {
             return Err(AccountError::Forbidden);
         }
         self.store
             .read(move |tx| {
-                let Some(user) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
+                let Some(user) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
+                else {
                     return Err(AccountError::NotFound);
                 };
                 let (g, s) = groups::grants(tx, user_id)?;

@@ -33,20 +33,41 @@ fn ip_bucket(ip: Option<&str>) -> String {
 
 /// Seconds still to wait in a bucket, given its failures and the free allowance.
 fn wait_secs(failures: Option<(i32, i64)>, free: u32, now_ms: i64) -> i64 {
-    let Some((count, last)) = failures else { return 0 };
+    let Some((count, last)) = failures else {
+        return 0;
+    };
     let over = i64::from(count) - i64::from(free);
     if over < 0 {
         return 0;
     }
-    let delay = 1i64.checked_shl(u32::try_from(over).unwrap_or(31).min(30)).unwrap_or(MAX_WAIT_SECS).min(MAX_WAIT_SECS);
-    ((last + delay * 1000 - now_ms) + 999).div_euclid(1000).max(0)
+    let delay = 1i64
+        .checked_shl(u32::try_from(over).unwrap_or(31).min(30))
+        .unwrap_or(MAX_WAIT_SECS)
+        .min(MAX_WAIT_SECS);
+    ((last + delay * 1000 - now_ms) + 999)
+        .div_euclid(1000)
+        .max(0)
 }
 
 impl Core {
-    fn throttle(&self, tx: &mut Tx<'_>, email: &str, ip: Option<&str>, now: i64) -> Result<(), AccountError> {
+    fn throttle(
+        &self,
+        tx: &mut Tx<'_>,
+        email: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<(), AccountError> {
         let p = &self.settings.portal;
-        let wait = wait_secs(stored::failures(tx, &account_bucket(email, ip))?, p.login_free_failures, now)
-            .max(wait_secs(stored::failures(tx, &ip_bucket(ip))?, p.login_free_failures_per_ip, now));
+        let wait = wait_secs(
+            stored::failures(tx, &account_bucket(email, ip))?,
+            p.login_free_failures,
+            now,
+        )
+        .max(wait_secs(
+            stored::failures(tx, &ip_bucket(ip))?,
+            p.login_free_failures_per_ip,
+            now,
+        ));
         if wait > 0 {
             return Err(AccountError::Throttled {
                 retry_after_secs: u64::try_from(wait).unwrap_or(1),
@@ -67,21 +88,36 @@ impl Core {
         stored::record_failure(tx, &account_bucket(email, ip), now)?;
         stored::record_failure(tx, &ip_bucket(ip), now)?;
         // Never the typed address for unknown accounts: people type passwords into that field.
-        let subject = user.map_or_else(|| "account:unknown".to_owned(), |u| format!("user:{}", u.id));
+        let subject = user.map_or_else(
+            || "account:unknown".to_owned(),
+            |u| format!("user:{}", u.id),
+        );
         crate::store::audit::append(
             tx,
-            &audit::event(now, Action::UserSignInFailed, "anonymous", subject, user.and_then(|u| u.tenant_id), json!({ "ip": ip, "factor": factor })),
+            &audit::event(
+                now,
+                Action::UserSignInFailed,
+                "anonymous",
+                subject,
+                user.and_then(|u| u.tenant_id),
+                json!({ "ip": ip, "factor": factor }),
+            ),
         )?;
         Ok(())
     }
 
     /// Whether `code` is the user's current TOTP code and not used before; records its step.
-    pub(super) fn check_totp(&self, tx: &mut Tx<'_>, user: &UserRecord, code: &str, now: i64) -> Result<bool, StoreError> {
-        let Some(secret) = user
-            .totp_secret
-            .as_deref()
-            .and_then(|sealed| self.totp_box.open(format!("user:{}", user.id).as_bytes(), sealed))
-        else {
+    pub(super) fn check_totp(
+        &self,
+        tx: &mut Tx<'_>,
+        user: &UserRecord,
+        code: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(secret) = user.totp_secret.as_deref().and_then(|sealed| {
+            self.totp_box
+                .open(format!("user:{}", user.id).as_bytes(), sealed)
+        }) else {
             return Ok(false);
         };
         match totp::matching_step(&secret, code, now.div_euclid(1000)) {
@@ -114,7 +150,10 @@ impl Accounts {
                 .await?
         };
         let ok = self
-            .verify_password(password.to_owned(), user.as_ref().map(|u| u.password_hash.clone()))
+            .verify_password(
+                password.to_owned(),
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
             .await
             && user.as_ref().is_some_and(|u| u.status == "active");
         let me = std::sync::Arc::clone(&self.core);
@@ -123,19 +162,49 @@ impl Accounts {
                 let user = match (ok, user) {
                     (true, Some(user)) => user,
                     (_, user) => {
-                        me.record_failure(tx, &email, user.as_ref(), ip.as_deref(), "password", now)?;
+                        me.record_failure(
+                            tx,
+                            &email,
+                            user.as_ref(),
+                            ip.as_deref(),
+                            "password",
+                            now,
+                        )?;
                         return Ok(Err(AccountError::InvalidCredentials));
                     }
                 };
                 stored::clear_failures(tx, &account_bucket(&email, ip.as_deref()))?;
                 let outcome = if user.totp_enabled {
-                    LoginOutcome::SecondFactor(me.open_session(tx, user.id, Stage::SecondFactor, None, ip.as_deref(), ua.as_deref(), now)?)
+                    LoginOutcome::SecondFactor(me.open_session(
+                        tx,
+                        user.id,
+                        Stage::SecondFactor,
+                        None,
+                        ip.as_deref(),
+                        ua.as_deref(),
+                        now,
+                    )?)
                 } else {
                     crate::store::audit::append(
                         tx,
-                        &audit::event(now, Action::UserSignedIn, format!("user:{}", user.id), format!("user:{}", user.id), user.tenant_id, json!({ "ip": ip, "second_factor": false })),
+                        &audit::event(
+                            now,
+                            Action::UserSignedIn,
+                            format!("user:{}", user.id),
+                            format!("user:{}", user.id),
+                            user.tenant_id,
+                            json!({ "ip": ip, "second_factor": false }),
+                        ),
                     )?;
-                    LoginOutcome::SignedIn(me.open_session(tx, user.id, Stage::Full, None, ip.as_deref(), ua.as_deref(), now)?)
+                    LoginOutcome::SignedIn(me.open_session(
+                        tx,
+                        user.id,
+                        Stage::Full,
+                        None,
+                        ip.as_deref(),
+                        ua.as_deref(),
+                        now,
+                    )?)
                 };
                 Ok::<_, StoreError>(Ok(outcome))
             })
@@ -154,7 +223,11 @@ impl Accounts {
         }
         let now = self.now_ms();
         let me = std::sync::Arc::clone(&self.core);
-        let (session, code, ip) = (session.clone(), code.trim().to_owned(), ip.map(str::to_owned));
+        let (session, code, ip) = (
+            session.clone(),
+            code.trim().to_owned(),
+            ip.map(str::to_owned),
+        );
         self.store
             .write(move |tx| {
                 let email = session.user.email.clone();
@@ -172,26 +245,59 @@ impl Accounts {
                     let left = users::unused_recovery_codes(tx, user.id)?;
                     crate::store::audit::append(
                         tx,
-                        &audit::event(now, Action::UserRecoveryCodeUsed, format!("user:{}", user.id), format!("user:{}", user.id), user.tenant_id, json!({ "left": left })),
+                        &audit::event(
+                            now,
+                            Action::UserRecoveryCodeUsed,
+                            format!("user:{}", user.id),
+                            format!("user:{}", user.id),
+                            user.tenant_id,
+                            json!({ "left": left }),
+                        ),
                     )?;
                     "recovery_code"
                 } else {
-                    me.record_failure(tx, &email, Some(&user), ip.as_deref(), "second_factor", now)?;
+                    me.record_failure(
+                        tx,
+                        &email,
+                        Some(&user),
+                        ip.as_deref(),
+                        "second_factor",
+                        now,
+                    )?;
                     return Ok(Err(AccountError::InvalidCode));
                 };
                 stored::clear_failures(tx, &account_bucket(&email, ip.as_deref()))?;
                 crate::store::audit::append(
                     tx,
-                    &audit::event(now, Action::UserSignedIn, format!("user:{}", user.id), format!("user:{}", user.id), user.tenant_id, json!({ "ip": ip, "second_factor": via })),
+                    &audit::event(
+                        now,
+                        Action::UserSignedIn,
+                        format!("user:{}", user.id),
+                        format!("user:{}", user.id),
+                        user.tenant_id,
+                        json!({ "ip": ip, "second_factor": via }),
+                    ),
                 )?;
                 // A fresh second factor counts as a step-up.
-                Ok::<_, AccountError>(me.rotate_session(tx, &session, Stage::Full, Some(now), ip.as_deref(), now))
+                Ok::<_, AccountError>(me.rotate_session(
+                    tx,
+                    &session,
+                    Stage::Full,
+                    Some(now),
+                    ip.as_deref(),
+                    now,
+                ))
             })
             .await?
     }
 
     /// Re-checks the second factor for a sensitive action; returns the rotated session cookie.
-    pub async fn step_up(&self, session: &Session, code: &str, ip: Option<&str>) -> Result<String, AccountError> {
+    pub async fn step_up(
+        &self,
+        session: &Session,
+        code: &str,
+        ip: Option<&str>,
+    ) -> Result<String, AccountError> {
         if session.stage != Stage::Full {
             return Err(AccountError::SessionEnded);
         }
@@ -200,7 +306,11 @@ impl Accounts {
         }
         let now = self.now_ms();
         let me = std::sync::Arc::clone(&self.core);
-        let (session, code, ip) = (session.clone(), code.trim().to_owned(), ip.map(str::to_owned));
+        let (session, code, ip) = (
+            session.clone(),
+            code.trim().to_owned(),
+            ip.map(str::to_owned),
+        );
         self.store
             .write(move |tx| {
                 let email = session.user.email.clone();
@@ -216,9 +326,23 @@ impl Accounts {
                 }
                 crate::store::audit::append(
                     tx,
-                    &audit::event(now, Action::UserSteppedUp, format!("user:{}", user.id), format!("user:{}", user.id), user.tenant_id, json!({ "ip": ip })),
+                    &audit::event(
+                        now,
+                        Action::UserSteppedUp,
+                        format!("user:{}", user.id),
+                        format!("user:{}", user.id),
+                        user.tenant_id,
+                        json!({ "ip": ip }),
+                    ),
                 )?;
-                Ok::<_, AccountError>(me.rotate_session(tx, &session, Stage::Full, Some(now), ip.as_deref(), now))
+                Ok::<_, AccountError>(me.rotate_session(
+                    tx,
+                    &session,
+                    Stage::Full,
+                    Some(now),
+                    ip.as_deref(),
+                    now,
+                ))
             })
             .await?
     }

@@ -12,7 +12,12 @@ use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, registry, replay};
 
 /// Creates a tenant; returns its id.
-pub async fn create_tenant(store: &Store, now_ms: i64, actor: &str, name: &str) -> Result<i64, AccountError> {
+pub async fn create_tenant(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    name: &str,
+) -> Result<i64, AccountError> {
     let name = tenant_name(name)?;
     let actor = actor.to_owned();
     Ok(store
@@ -20,7 +25,14 @@ pub async fn create_tenant(store: &Store, now_ms: i64, actor: &str, name: &str) 
             let id = registry::insert_tenant(tx, &name, now_ms)?;
             crate::store::audit::append(
                 tx,
-                &audit::event(now_ms, Action::TenantCreated, actor, format!("tenant:{id}"), Some(id), json!({ "name": name })),
+                &audit::event(
+                    now_ms,
+                    Action::TenantCreated,
+                    actor,
+                    format!("tenant:{id}"),
+                    Some(id),
+                    json!({ "name": name }),
+                ),
             )?;
             Ok::<_, StoreError>(id)
         })
@@ -30,7 +42,9 @@ pub async fn create_tenant(store: &Store, now_ms: i64, actor: &str, name: &str) 
 fn tenant_name(raw: &str) -> Result<String, AccountError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(AccountError::InvalidInput("the company name must be 1–200 characters"));
+        return Err(AccountError::InvalidInput(
+            "the company name must be 1–200 characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -38,7 +52,9 @@ fn tenant_name(raw: &str) -> Result<String, AccountError> {
 fn person_name(raw: &str) -> Result<String, AccountError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AccountError::InvalidInput("the name must be 1–100 characters"));
+        return Err(AccountError::InvalidInput(
+            "the name must be 1–100 characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -97,10 +113,16 @@ const SIGNUPS_PER_IP_PER_HOUR: i32 = 10;
 
 impl Accounts {
     /// Creates a tenant and its owner, and signs the owner in; returns the session cookie.
-    pub async fn sign_up(&self, form: SignUp, ip: Option<&str>, user_agent: Option<&str>) -> Result<String, AccountError> {
+    pub async fn sign_up(
+        &self,
+        form: SignUp,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<String, AccountError> {
         let company = tenant_name(&form.company)?;
         let name = person_name(&form.name)?;
-        let email = normalize_email(&form.email).ok_or(AccountError::InvalidInput("enter a valid email address"))?;
+        let email = normalize_email(&form.email)
+            .ok_or(AccountError::InvalidInput("enter a valid email address"))?;
         password::check(&form.password, &email)?;
         let hash = self.hash_password(form.password).await?;
         let now = self.now_ms();
@@ -109,39 +131,85 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 let window = now - now.rem_euclid(3_600_000);
-                if replay::hit(tx, &format!("signup:ip:{}", ip.as_deref().unwrap_or("-")), window)? > SIGNUPS_PER_IP_PER_HOUR {
-                    return Ok(Err(AccountError::Throttled { retry_after_secs: u64::try_from((window + 3_600_000 - now) / 1000).unwrap_or(60) }));
+                if replay::hit(
+                    tx,
+                    &format!("signup:ip:{}", ip.as_deref().unwrap_or("-")),
+                    window,
+                )? > SIGNUPS_PER_IP_PER_HOUR
+                {
+                    return Ok(Err(AccountError::Throttled {
+                        retry_after_secs: u64::try_from((window + 3_600_000 - now) / 1000)
+                            .unwrap_or(60),
+                    }));
                 }
                 if users::find_by_email(tx, &email)?.is_some() {
                     return Ok(Err(AccountError::EmailTaken));
                 }
                 let tenant = registry::insert_tenant(tx, &company, now)?;
-                let user = users::insert(tx, &NewUserRow {
-                    tenant_id: Some(tenant),
-                    email: email.clone(),
-                    name,
-                    role: Role::Owner.as_str().to_owned(),
-                    password_hash: hash,
-                    status: "active",
-                    device_access: "all",
-                    created_at: now,
-                })?;
+                let user = users::insert(
+                    tx,
+                    &NewUserRow {
+                        tenant_id: Some(tenant),
+                        email: email.clone(),
+                        name,
+                        role: Role::Owner.as_str().to_owned(),
+                        password_hash: hash,
+                        status: "active",
+                        device_access: "all",
+                        created_at: now,
+                    },
+                )?;
                 let actor = format!("user:{user}");
-                crate::store::audit::append(tx, &audit::event(now, Action::TenantCreated, actor.clone(), format!("tenant:{tenant}"), Some(tenant), json!({ "name": company, "via": "sign-up", "ip": ip })))?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserCreated, actor.clone(), actor, Some(tenant), json!({ "role": "owner" })))?;
-                Ok::<_, StoreError>(Ok(core.open_session(tx, user, Stage::Full, None, ip.as_deref(), ua.as_deref(), now)?))
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::TenantCreated,
+                        actor.clone(),
+                        format!("tenant:{tenant}"),
+                        Some(tenant),
+                        json!({ "name": company, "via": "sign-up", "ip": ip }),
+                    ),
+                )?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserCreated,
+                        actor.clone(),
+                        actor,
+                        Some(tenant),
+                        json!({ "role": "owner" }),
+                    ),
+                )?;
+                Ok::<_, StoreError>(Ok(core.open_session(
+                    tx,
+                    user,
+                    Stage::Full,
+                    None,
+                    ip.as_deref(),
+                    ua.as_deref(),
+                    now,
+                )?))
             })
             .await?
     }
 
     /// Creates a user directly (operators, from the CLI); returns the id and, with `totp`, the
     /// otpauth URI to hand to the person.
-    pub async fn create_user(&self, actor: &str, new: NewUser) -> Result<(i64, Option<String>), AccountError> {
-        let email = normalize_email(&new.email).ok_or(AccountError::InvalidInput("enter a valid email address"))?;
+    pub async fn create_user(
+        &self,
+        actor: &str,
+        new: NewUser,
+    ) -> Result<(i64, Option<String>), AccountError> {
+        let email = normalize_email(&new.email)
+            .ok_or(AccountError::InvalidInput("enter a valid email address"))?;
         let name = person_name(&new.name)?;
         password::check(&new.password, &email)?;
         if (new.role == Role::Staff) != new.tenant_id.is_none() {
-            return Err(AccountError::InvalidInput("staff have no tenant; every other role needs one"));
+            return Err(AccountError::InvalidInput(
+                "staff have no tenant; every other role needs one",
+            ));
         }
         let hash = self.hash_password(new.password).await?;
         let now = self.now_ms();
@@ -158,43 +226,69 @@ impl Accounts {
                 if users::find_by_email(tx, &email)?.is_some() {
                     return Ok(Err(AccountError::EmailTaken));
                 }
-                let id = users::insert(tx, &NewUserRow {
-                    tenant_id: new.tenant_id,
-                    email: email.clone(),
-                    name,
-                    role: new.role.as_str().to_owned(),
-                    password_hash: hash,
-                    status: "active",
-                    device_access: "all",
-                    created_at: now,
-                })?;
+                let id = users::insert(
+                    tx,
+                    &NewUserRow {
+                        tenant_id: new.tenant_id,
+                        email: email.clone(),
+                        name,
+                        role: new.role.as_str().to_owned(),
+                        password_hash: hash,
+                        status: "active",
+                        device_access: "all",
+                        created_at: now,
+                    },
+                )?;
                 let uri = match &secret {
                     Some(secret) => {
-                        let sealed = core.totp_box.seal(format!("user:{id}").as_bytes(), secret).ok_or(StoreError::Other("sealing failed".into()))?;
+                        let sealed = core
+                            .totp_box
+                            .seal(format!("user:{id}").as_bytes(), secret)
+                            .ok_or(StoreError::Other("sealing failed".into()))?;
                         users::set_pending_totp(tx, id, &sealed)?;
                         users::enable_totp(tx, id)?;
                         totp::otpauth_uri(secret, "pairgate", &email)
                     }
                     None => None,
                 };
-                crate::store::audit::append(tx, &audit::event(now, Action::UserCreated, actor, format!("user:{id}"), new.tenant_id, json!({ "role": new.role.as_str(), "totp": secret.is_some() })))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserCreated,
+                        actor,
+                        format!("user:{id}"),
+                        new.tenant_id,
+                        json!({ "role": new.role.as_str(), "totp": secret.is_some() }),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok((id, uri)))
             })
             .await?
     }
 
     /// Invites someone to the session's tenant by a one-time link sent by mail.
-    pub async fn invite(&self, session: &Session, email: &str, role: Role) -> Result<(), AccountError> {
+    pub async fn invite(
+        &self,
+        session: &Session,
+        email: &str,
+        role: Role,
+    ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() || !session.user.role.may_assign(role) {
             return Err(AccountError::Forbidden);
         }
-        let email = normalize_email(email).ok_or(AccountError::InvalidInput("enter a valid email address"))?;
+        let email = normalize_email(email)
+            .ok_or(AccountError::InvalidInput("enter a valid email address"))?;
         let token = random_token();
         let link = format!("{}/invite/{token}", self.settings.server.public_url);
         let now = self.now_ms();
         let expires = now + i64::from(self.settings.portal.invitation_lifetime_secs.get()) * 1000;
-        let tenant_name = session.tenant.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+        let tenant_name = session
+            .tenant
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
         let inviter = session.user.name.clone();
         let (actor, inviter_id) = (session.actor(), session.user.id);
         self.store
@@ -238,7 +332,8 @@ impl Accounts {
                 let inv = users::find_invitation(tx, &hash)?
                     .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                     .ok_or(AccountError::InvalidLink)?;
-                let tenant = registry::find_tenant(tx, inv.tenant_id)?.ok_or(AccountError::InvalidLink)?;
+                let tenant =
+                    registry::find_tenant(tx, inv.tenant_id)?.ok_or(AccountError::InvalidLink)?;
                 Ok(InvitationView {
                     tenant_name: tenant.name,
                     email: inv.email,
@@ -277,24 +372,48 @@ impl Accounts {
                 if users::find_by_email(tx, &inv.email)?.is_some() {
                     return Ok(Err(AccountError::EmailTaken));
                 }
-                let id = users::insert(tx, &NewUserRow {
-                    tenant_id: Some(inv.tenant_id),
-                    email: inv.email.clone(),
-                    name,
-                    role: inv.role.clone(),
-                    password_hash: hash,
-                    status: "active",
-                    device_access: "all",
-                    created_at: now,
-                })?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserJoined, format!("user:{id}"), format!("user:{id}"), Some(inv.tenant_id), json!({ "role": inv.role, "invitation": inv.id })))?;
-                Ok::<_, StoreError>(Ok(core.open_session(tx, id, Stage::Full, None, ip.as_deref(), ua.as_deref(), now)?))
+                let id = users::insert(
+                    tx,
+                    &NewUserRow {
+                        tenant_id: Some(inv.tenant_id),
+                        email: inv.email.clone(),
+                        name,
+                        role: inv.role.clone(),
+                        password_hash: hash,
+                        status: "active",
+                        device_access: "all",
+                        created_at: now,
+                    },
+                )?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserJoined,
+                        format!("user:{id}"),
+                        format!("user:{id}"),
+                        Some(inv.tenant_id),
+                        json!({ "role": inv.role, "invitation": inv.id }),
+                    ),
+                )?;
+                Ok::<_, StoreError>(Ok(core.open_session(
+                    tx,
+                    id,
+                    Stage::Full,
+                    None,
+                    ip.as_deref(),
+                    ua.as_deref(),
+                    now,
+                )?))
             })
             .await?
     }
 
     /// The session's tenant's members and open invitations.
-    pub async fn members(&self, session: &Session) -> Result<(Vec<UserView>, Vec<(String, Role)>), AccountError> {
+    pub async fn members(
+        &self,
+        session: &Session,
+    ) -> Result<(Vec<UserView>, Vec<(String, Role)>), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let now = self.now_ms();
         self.store
@@ -324,7 +443,12 @@ impl Accounts {
 
     /// Changes a member's role (sensitive: needs a fresh step-up). Admins cannot touch owners;
     /// the last active owner cannot be demoted.
-    pub async fn change_role(&self, session: &Session, user_id: i64, role: Role) -> Result<(), AccountError> {
+    pub async fn change_role(
+        &self,
+        session: &Session,
+        user_id: i64,
+        role: Role,
+    ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let actor_role = session.user.role;
         if !actor_role.manages_users() || !actor_role.may_assign(role) {
@@ -335,25 +459,47 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(target) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
+                let Some(target) =
+                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
+                else {
                     return Ok(Err(AccountError::NotFound));
                 };
                 let current = Role::parse(&target.role).unwrap_or(Role::Viewer);
                 if !actor_role.may_assign(current) {
                     return Ok(Err(AccountError::Forbidden));
                 }
-                if current == Role::Owner && role != Role::Owner && users::count_active_owners(tx, tenant)? <= 1 {
-                    return Ok(Err(AccountError::InvalidInput("a tenant needs at least one owner")));
+                if current == Role::Owner
+                    && role != Role::Owner
+                    && users::count_active_owners(tx, tenant)? <= 1
+                {
+                    return Ok(Err(AccountError::InvalidInput(
+                        "a tenant needs at least one owner",
+                    )));
                 }
                 users::set_role(tx, user_id, role.as_str())?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserRoleChanged, actor, format!("user:{user_id}"), Some(tenant), json!({ "from": current.as_str(), "to": role.as_str() })))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserRoleChanged,
+                        actor,
+                        format!("user:{user_id}"),
+                        Some(tenant),
+                        json!({ "from": current.as_str(), "to": role.as_str() }),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
     }
 
     /// Disables (ending every session at once) or re-enables a member.
-    pub async fn set_member_active(&self, session: &Session, user_id: i64, active: bool) -> Result<(), AccountError> {
+    pub async fn set_member_active(
+        &self,
+        session: &Session,
+        user_id: i64,
+        active: bool,
+    ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let actor_role = session.user.role;
         if !actor_role.manages_users() || user_id == session.user.id {
@@ -363,15 +509,31 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(target) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
+                let Some(target) =
+                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
+                else {
                     return Ok(Err(AccountError::NotFound));
                 };
                 if !actor_role.may_assign(Role::parse(&target.role).unwrap_or(Role::Viewer)) {
                     return Ok(Err(AccountError::Forbidden));
                 }
                 users::set_active(tx, user_id, active)?;
-                let action = if active { Action::UserEnabled } else { Action::UserDisabled };
-                crate::store::audit::append(tx, &audit::event(now, action, actor, format!("user:{user_id}"), Some(tenant), json!({})))?;
+                let action = if active {
+                    Action::UserEnabled
+                } else {
+                    Action::UserDisabled
+                };
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        action,
+                        actor,
+                        format!("user:{user_id}"),
+                        Some(tenant),
+                        json!({}),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
@@ -388,17 +550,39 @@ impl Accounts {
                     return Ok(Err(AccountError::NotFound));
                 };
                 users::set_active(tx, user.id, false)?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserDisabled, actor, format!("user:{}", user.id), user.tenant_id, json!({})))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserDisabled,
+                        actor,
+                        format!("user:{}", user.id),
+                        user.tenant_id,
+                        json!({}),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(user.id))
             })
             .await?
     }
 
     /// Changes the session user's password (the current one is required).
-    pub async fn change_password(&self, session: &Session, current: &str, new_password: &str) -> Result<(), AccountError> {
+    pub async fn change_password(
+        &self,
+        session: &Session,
+        current: &str,
+        new_password: &str,
+    ) -> Result<(), AccountError> {
         let id = session.user.id;
-        let stored = self.store.read(move |tx| users::find(tx, id)).await?.ok_or(AccountError::SessionEnded)?;
-        if !self.verify_password(current.to_owned(), Some(stored.password_hash)).await {
+        let stored = self
+            .store
+            .read(move |tx| users::find(tx, id))
+            .await?
+            .ok_or(AccountError::SessionEnded)?;
+        if !self
+            .verify_password(current.to_owned(), Some(stored.password_hash))
+            .await
+        {
             return Err(AccountError::InvalidCredentials);
         }
         password::check(new_password, &session.user.email)?;
@@ -408,7 +592,17 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 users::set_password_hash(tx, id, &hash)?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserPasswordChanged, actor.clone(), actor, tenant, json!({})))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserPasswordChanged,
+                        actor.clone(),
+                        actor,
+                        tenant,
+                        json!({}),
+                    ),
+                )?;
                 Ok::<_, StoreError>(())
             })
             .await?;
@@ -416,23 +610,40 @@ impl Accounts {
     }
 
     /// Starts (or shows again) TOTP enrolment for the session user.
-    pub async fn begin_totp_enrolment(&self, session: &Session) -> Result<TotpEnrolment, AccountError> {
+    pub async fn begin_totp_enrolment(
+        &self,
+        session: &Session,
+    ) -> Result<TotpEnrolment, AccountError> {
         if session.user.totp_enabled {
-            return Err(AccountError::InvalidInput("two-factor authentication is already set up"));
+            return Err(AccountError::InvalidInput(
+                "two-factor authentication is already set up",
+            ));
         }
         let id = session.user.id;
         let aad = format!("user:{id}");
-        let existing = self.store.read(move |tx| users::find(tx, id)).await?.and_then(|u| u.totp_secret);
-        let secret = match existing.and_then(|sealed| self.core.totp_box.open(aad.as_bytes(), &sealed)) {
-            Some(secret) => secret,
-            None => {
-                let secret = totp::new_secret();
-                let sealed = self.core.totp_box.seal(aad.as_bytes(), &secret).ok_or(AccountError::Internal("sealing failed"))?;
-                self.store.write(move |tx| users::set_pending_totp(tx, id, &sealed)).await?;
-                secret
-            }
-        };
-        let uri = totp::otpauth_uri(&secret, "pairgate", &session.user.email).ok_or(AccountError::Internal("otpauth URI"))?;
+        let existing = self
+            .store
+            .read(move |tx| users::find(tx, id))
+            .await?
+            .and_then(|u| u.totp_secret);
+        let secret =
+            match existing.and_then(|sealed| self.core.totp_box.open(aad.as_bytes(), &sealed)) {
+                Some(secret) => secret,
+                None => {
+                    let secret = totp::new_secret();
+                    let sealed = self
+                        .core
+                        .totp_box
+                        .seal(aad.as_bytes(), &secret)
+                        .ok_or(AccountError::Internal("sealing failed"))?;
+                    self.store
+                        .write(move |tx| users::set_pending_totp(tx, id, &sealed))
+                        .await?;
+                    secret
+                }
+            };
+        let uri = totp::otpauth_uri(&secret, "pairgate", &session.user.email)
+            .ok_or(AccountError::Internal("otpauth URI"))?;
         Ok(TotpEnrolment {
             qr_svg: totp::qr_svg(&uri).ok_or(AccountError::Internal("QR code"))?,
             secret_base32: totp::secret_base32(&secret),
@@ -442,15 +653,29 @@ impl Accounts {
 
     /// Confirms enrolment with a first code; returns the recovery codes (shown once) and the
     /// rotated session cookie (the confirmation counts as a step-up).
-    pub async fn confirm_totp_enrolment(&self, session: &Session, code: &str, ip: Option<&str>) -> Result<(Vec<String>, String), AccountError> {
+    pub async fn confirm_totp_enrolment(
+        &self,
+        session: &Session,
+        code: &str,
+        ip: Option<&str>,
+    ) -> Result<(Vec<String>, String), AccountError> {
         if session.user.totp_enabled {
-            return Err(AccountError::InvalidInput("two-factor authentication is already set up"));
+            return Err(AccountError::InvalidInput(
+                "two-factor authentication is already set up",
+            ));
         }
         let codes = totp::recovery_codes();
-        let hashes: Vec<String> = codes.iter().filter_map(|c| totp::hash_recovery_code(c)).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .filter_map(|c| totp::hash_recovery_code(c))
+            .collect();
         let now = self.now_ms();
         let core = std::sync::Arc::clone(&self.core);
-        let (session, code, ip) = (session.clone(), code.trim().to_owned(), ip.map(str::to_owned));
+        let (session, code, ip) = (
+            session.clone(),
+            code.trim().to_owned(),
+            ip.map(str::to_owned),
+        );
         let cookie = self
             .store
             .write(move |tx| {
@@ -462,8 +687,25 @@ impl Accounts {
                 }
                 users::enable_totp(tx, user.id)?;
                 users::replace_recovery_codes(tx, user.id, &hashes)?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserTotpEnrolled, session.actor(), session.actor(), user.tenant_id, json!({})))?;
-                Ok::<_, AccountError>(core.rotate_session(tx, &session, Stage::Full, Some(now), ip.as_deref(), now))
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserTotpEnrolled,
+                        session.actor(),
+                        session.actor(),
+                        user.tenant_id,
+                        json!({}),
+                    ),
+                )?;
+                Ok::<_, AccountError>(core.rotate_session(
+                    tx,
+                    &session,
+                    Stage::Full,
+                    Some(now),
+                    ip.as_deref(),
+                    now,
+                ))
             })
             .await??;
         Ok((codes, cookie))

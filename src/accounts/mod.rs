@@ -97,7 +97,12 @@ pub(crate) struct Core {
 }
 
 impl Accounts {
-    pub fn new(store: Store, clock: SharedClock, settings: Arc<Settings>, master: &MasterKey) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        settings: Arc<Settings>,
+        master: &MasterKey,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -123,7 +128,8 @@ impl Accounts {
 
     pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {
         let expected = self.csrf_token(binding);
-        !binding.is_empty() && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into()
+        !binding.is_empty()
+            && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into()
     }
 
     /// Hashes off the async workers (argon2id takes tens of milliseconds by design).
@@ -154,7 +160,9 @@ impl Accounts {
 
     pub fn is_stepped_up(&self, session: &Session) -> bool {
         let window = i64::from(self.settings.portal.step_up_secs.get()) * 1000;
-        session.stepped_up_at.is_some_and(|t| self.now_ms() - t <= window)
+        session
+            .stepped_up_at
+            .is_some_and(|t| self.now_ms() - t <= window)
     }
 
     /// The tenant's events (owners, admins), or everyone's (staff); newest first.
@@ -175,7 +183,11 @@ impl Accounts {
     }
 
     /// Requires or relaxes TOTP for every member of the session's tenant (owners only).
-    pub async fn set_tenant_requires_totp(&self, session: &Session, required: bool) -> Result<(), AccountError> {
+    pub async fn set_tenant_requires_totp(
+        &self,
+        session: &Session,
+        required: bool,
+    ) -> Result<(), AccountError> {
         if session.user.role != Role::Owner {
             return Err(AccountError::Forbidden);
         }
@@ -188,7 +200,14 @@ impl Accounts {
                 registry::set_tenant_requires_totp(tx, tenant, required)?;
                 crate::store::audit::append(
                     tx,
-                    &audit::event(now, Action::TenantSettingsChanged, actor, format!("tenant:{tenant}"), Some(tenant), json!({ "require_totp": required })),
+                    &audit::event(
+                        now,
+                        Action::TenantSettingsChanged,
+                        actor,
+                        format!("tenant:{tenant}"),
+                        Some(tenant),
+                        json!({ "require_totp": required }),
+                    ),
                 )?;
                 Ok::<_, StoreError>(())
             })
@@ -206,6 +225,8 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
     ok.then_some(email)
 }

@@ -14,10 +14,36 @@ pub const MAX_BYTES: usize = 512;
 
 /// Passwords seen too often in breaches to be allowed (a short list; the length rule does most).
 const COMMON: &[&str] = &[
-    "password", "password1", "password123", "12345678", "123456789", "1234567890", "qwertyuiop",
-    "iloveyou", "sunshine", "princess", "football", "baseball", "welcome1", "admin123", "letmein1",
-    "trustno1", "11111111", "00000000", "abc12345", "passw0rd", "qwerty123", "1q2w3e4r", "zaq12wsx",
-    "changeme", "starwars", "whatever", "superman", "michael1", "computer", "internet",
+    "password",
+    "password1",
+    "password123",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "admin123",
+    "letmein1",
+    "trustno1",
+    "11111111",
+    "00000000",
+    "abc12345",
+    "passw0rd",
+    "qwerty123",
+    "1q2w3e4r",
+    "zaq12wsx",
+    "changeme",
+    "starwars",
+    "whatever",
+    "superman",
+    "michael1",
+    "computer",
+    "internet",
 ];
 
 /// Why a new password was refused (shown to the person choosing it).
@@ -89,8 +115,15 @@ impl Passwords {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
         };
-        let input = if password.len() > MAX_BYTES { "" } else { password };
-        let ok = self.argon.verify_password(input.as_bytes(), &parsed).is_ok();
+        let input = if password.len() > MAX_BYTES {
+            ""
+        } else {
+            password
+        };
+        let ok = self
+            .argon
+            .verify_password(input.as_bytes(), &parsed)
+            .is_ok();
         ok && hash.is_some() && password.len() <= MAX_BYTES
     }
 }
@@ -109,11 +142,23 @@ mod tests {
     fn rules_follow_asvs() {
         assert_eq!(check("short", "a@b.c"), Err(PasswordProblem::TooShort));
         assert_eq!(check("Password123", "a@b.c"), Err(PasswordProblem::Common));
-        assert_eq!(check("alice@example.com", "Alice@Example.com"), Err(PasswordProblem::SameAsEmail));
+        assert_eq!(
+            check("alice@example.com", "Alice@Example.com"),
+            Err(PasswordProblem::SameAsEmail)
+        );
         assert!(check("correct horse battery staple", "a@b.c").is_ok());
-        assert!(check(&"x".repeat(64), "a@b.c").is_ok(), "64 characters are allowed");
-        assert_eq!(check(&"x".repeat(129), "a@b.c"), Err(PasswordProblem::TooLong));
-        assert!(check("ünïcödé-pässwörd", "a@b.c").is_ok(), "no composition rules, any characters");
+        assert!(
+            check(&"x".repeat(64), "a@b.c").is_ok(),
+            "64 characters are allowed"
+        );
+        assert_eq!(
+            check(&"x".repeat(129), "a@b.c"),
+            Err(PasswordProblem::TooLong)
+        );
+        assert!(
+            check("ünïcödé-pässwörd", "a@b.c").is_ok(),
+            "no composition rules, any characters"
+        );
     }
 
     #[test]

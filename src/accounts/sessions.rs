@@ -163,7 +163,11 @@ impl Accounts {
                 }
                 Ok::<_, AccountError>(Some(Session {
                     id_hash,
-                    stage: if record.stage == "full" { Stage::Full } else { Stage::SecondFactor },
+                    stage: if record.stage == "full" {
+                        Stage::Full
+                    } else {
+                        Stage::SecondFactor
+                    },
                     user: view,
                     tenant,
                     created_at: record.created_at,
@@ -184,7 +188,14 @@ impl Accounts {
                 stored::delete(tx, &id)?;
                 crate::store::audit::append(
                     tx,
-                    &crate::audit::event(now, crate::audit::Action::UserSignedOut, actor.clone(), actor, tenant, serde_json::json!({})),
+                    &crate::audit::event(
+                        now,
+                        crate::audit::Action::UserSignedOut,
+                        actor.clone(),
+                        actor,
+                        tenant,
+                        serde_json::json!({}),
+                    ),
                 )?;
                 Ok::<_, StoreError>(())
             })
@@ -204,7 +215,14 @@ impl Accounts {
                 let n = stored::delete_for_user(tx, user)?;
                 crate::store::audit::append(
                     tx,
-                    &crate::audit::event(now, crate::audit::Action::UserSignedOut, actor.clone(), actor, tenant, serde_json::json!({ "everywhere": true, "sessions": n })),
+                    &crate::audit::event(
+                        now,
+                        crate::audit::Action::UserSignedOut,
+                        actor.clone(),
+                        actor,
+                        tenant,
+                        serde_json::json!({ "everywhere": true, "sessions": n }),
+                    ),
                 )?;
                 Ok::<_, StoreError>(n)
             })

@@ -35,7 +35,9 @@ pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> Option<String>
 
 /// The secret in base32, for typing into an app by hand.
 pub fn secret_base32(secret: &[u8]) -> String {
-    totp_rs::Secret::Raw(secret.to_vec()).to_encoded().to_string()
+    totp_rs::Secret::Raw(secret.to_vec())
+        .to_encoded()
+        .to_string()
 }
 
 /// A QR code of `data` as an inline SVG element.
@@ -95,7 +97,8 @@ pub fn hash_recovery_code(code: &str) -> Option<String> {
         .filter(|c| *c != '-' && *c != ' ')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    (normal.len() == 12 && normal.is_ascii()).then(|| hex::encode(Sha256::digest(normal.as_bytes())))
+    (normal.len() == 12 && normal.is_ascii())
+        .then(|| hex::encode(Sha256::digest(normal.as_bytes())))
 }
 
 #[cfg(test)]
@@ -111,7 +114,10 @@ mod tests {
         assert_eq!(matching_step(&secret, &code, now + 30), Some(now / 30));
         assert_eq!(matching_step(&secret, &code, now + 90), None);
         assert_eq!(matching_step(&secret, &format!(" {code}"), now), None);
-        let arabic_indic: String = code.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + 0x660).unwrap()).collect();
+        let arabic_indic: String = code
+            .chars()
+            .map(|c| char::from_u32(c as u32 - '0' as u32 + 0x660).unwrap())
+            .collect();
         assert_eq!(matching_step(&secret, &arabic_indic, now), None);
     }
 
@@ -120,14 +126,22 @@ mod tests {
         let codes = recovery_codes();
         assert_eq!(codes.len(), 10);
         let h = hash_recovery_code(&codes[0]).unwrap();
-        assert_eq!(hash_recovery_code(&codes[0].to_uppercase().replace('-', " ")), Some(h));
+        assert_eq!(
+            hash_recovery_code(&codes[0].to_uppercase().replace('-', " ")),
+            Some(h)
+        );
         assert_eq!(hash_recovery_code("short"), None);
     }
 
     #[test]
     fn uri_and_qr() {
         let uri = otpauth_uri(&new_secret(), "pairgate", "ann@example.com").unwrap();
-        assert!(uri.starts_with("otpauth://totp/pairgate:ann%40example.com?"), "{uri}");
-        assert!(qr_svg(&uri).unwrap().starts_with("<?xml") || qr_svg(&uri).unwrap().contains("<svg"));
+        assert!(
+            uri.starts_with("otpauth://totp/pairgate:ann%40example.com?"),
+            "{uri}"
+        );
+        assert!(
+            qr_svg(&uri).unwrap().starts_with("<?xml") || qr_svg(&uri).unwrap().contains("<svg")
+        );
     }
 }

@@ -18,6 +18,13 @@ use crate::app::AppContext;
 use metrics::HttpMetrics;
 pub use observe::RequestId;
 
+/// A route for GET that also answers HEAD (RFC 9110 §9.3.2: HEAD is supported wherever GET is;
+/// actix sends the headers without the body).
+pub fn get() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// Whether the server installs its own SIGINT/SIGTERM handlers (graceful shutdown). Tests that
 /// run many servers in one process turn them off and stop servers through their handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use super::metrics::HttpMetrics;
 use crate::app::AppContext;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz_get))
-        .route("/readyz", web::get().to(readyz_get))
-        .route("/metrics", web::get().to(metrics_get));
+    cfg.route("/healthz", super::get().to(healthz_get))
+        .route("/readyz", super::get().to(readyz_get))
+        .route("/metrics", super::get().to(metrics_get));
 }
 
 async fn healthz_get() -> HttpResponse {

@@ -4,7 +4,9 @@
 use diesel::prelude::*;
 
 use super::registry::DeviceRecord;
-use super::schema::{device_group_members, device_groups, devices, user_device_access, user_group_access};
+use super::schema::{
+    device_group_members, device_groups, devices, user_device_access, user_group_access,
+};
 use super::{StoreError, Tx};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -45,7 +47,11 @@ pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<GroupRecord>, StoreError>
 }
 
 /// Puts a device in a group (or takes it out with `None`).
-pub fn set_device_group(tx: &mut Tx<'_>, serial: &str, group_id: Option<i64>) -> Result<(), StoreError> {
+pub fn set_device_group(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    group_id: Option<i64>,
+) -> Result<(), StoreError> {
     diesel::delete(device_group_members::table.find(serial)).execute(tx.conn)?;
     if let Some(group_id) = group_id {
         diesel::insert_into(device_group_members::table)
@@ -68,17 +74,30 @@ pub fn memberships(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<(String, i64)>
 }
 
 /// Replaces what a user with `device_access = 'selected'` may see.
-pub fn set_grants(tx: &mut Tx<'_>, user_id: i64, groups: &[i64], serials: &[String]) -> Result<(), StoreError> {
-    diesel::delete(user_group_access::table.filter(user_group_access::user_id.eq(user_id))).execute(tx.conn)?;
-    diesel::delete(user_device_access::table.filter(user_device_access::user_id.eq(user_id))).execute(tx.conn)?;
+pub fn set_grants(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    groups: &[i64],
+    serials: &[String],
+) -> Result<(), StoreError> {
+    diesel::delete(user_group_access::table.filter(user_group_access::user_id.eq(user_id)))
+        .execute(tx.conn)?;
+    diesel::delete(user_device_access::table.filter(user_device_access::user_id.eq(user_id)))
+        .execute(tx.conn)?;
     for g in groups {
         diesel::insert_into(user_group_access::table)
-            .values((user_group_access::user_id.eq(user_id), user_group_access::group_id.eq(g)))
+            .values((
+                user_group_access::user_id.eq(user_id),
+                user_group_access::group_id.eq(g),
+            ))
             .execute(tx.conn)?;
     }
     for s in serials {
         diesel::insert_into(user_device_access::table)
-            .values((user_device_access::user_id.eq(user_id), user_device_access::serial.eq(s)))
+            .values((
+                user_device_access::user_id.eq(user_id),
+                user_device_access::serial.eq(s),
+            ))
             .execute(tx.conn)?;
     }
     Ok(())
@@ -108,7 +127,11 @@ pub enum Visibility {
 
 /// The tenant's devices the reader may see, by serial. The filter is part of the query, so no
 /// caller can forget it.
-pub fn visible_devices(tx: &mut Tx<'_>, tenant_id: i64, who: Visibility) -> Result<Vec<DeviceRecord>, StoreError> {
+pub fn visible_devices(
+    tx: &mut Tx<'_>,
+    tenant_id: i64,
+    who: Visibility,
+) -> Result<Vec<DeviceRecord>, StoreError> {
     let base = devices::table
         .filter(devices::tenant_id.eq(tenant_id))
         .select(DeviceRecord::as_select())
@@ -117,14 +140,21 @@ pub fn visible_devices(tx: &mut Tx<'_>, tenant_id: i64, who: Visibility) -> Resu
         Visibility::All => base.load(tx.conn)?,
         Visibility::GrantedTo(user_id) => {
             let by_group = device_group_members::table
-                .inner_join(user_group_access::table.on(user_group_access::group_id.eq(device_group_members::group_id)))
+                .inner_join(
+                    user_group_access::table
+                        .on(user_group_access::group_id.eq(device_group_members::group_id)),
+                )
                 .filter(user_group_access::user_id.eq(user_id))
                 .select(device_group_members::serial);
             let by_device = user_device_access::table
                 .filter(user_device_access::user_id.eq(user_id))
                 .select(user_device_access::serial);
-            base.filter(devices::serial.eq_any(by_group).or(devices::serial.eq_any(by_device)))
-                .load(tx.conn)?
+            base.filter(
+                devices::serial
+                    .eq_any(by_group)
+                    .or(devices::serial.eq_any(by_device)),
+            )
+            .load(tx.conn)?
         }
     })
 }

@@ -19,7 +19,13 @@ pub struct MailRecord {
     pub last_error: Option<String>,
 }
 
-pub fn enqueue(tx: &mut Tx<'_>, recipient: &str, subject: &str, body: &str, now: i64) -> Result<i64, StoreError> {
+pub fn enqueue(
+    tx: &mut Tx<'_>,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
     Ok(diesel::insert_into(mail_outbox::table)
         .values((
             mail_outbox::recipient.eq(recipient),
@@ -53,7 +59,10 @@ pub fn recent(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<MailRecord>, StoreError
 
 pub fn mark_sent(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<(), StoreError> {
     diesel::update(mail_outbox::table.find(id))
-        .set((mail_outbox::sent_at.eq(now), mail_outbox::attempts.eq(mail_outbox::attempts + 1)))
+        .set((
+            mail_outbox::sent_at.eq(now),
+            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
+        ))
         .execute(tx.conn)?;
     Ok(())
 }

@@ -12,8 +12,8 @@ pub mod mail;
 pub mod migrations;
 pub mod registry;
 pub mod replay;
-pub mod sessions;
 pub mod schema;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

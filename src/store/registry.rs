@@ -219,7 +219,11 @@ pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, Sto
         .optional()?)
 }
 
-pub fn set_tenant_requires_totp(tx: &mut Tx<'_>, id: i64, required: bool) -> Result<(), StoreError> {
+pub fn set_tenant_requires_totp(
+    tx: &mut Tx<'_>,
+    id: i64,
+    required: bool,
+) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(id))
         .set(tenants::require_totp.eq(required))
         .execute(tx.conn)?;

@@ -63,7 +63,9 @@ pub fn find_by_email(tx: &mut Tx<'_>, email: &str) -> Result<Option<UserRecord>,
 
 /// A tenant's users, by name; or the staff (tenant `None`).
 pub fn list(tx: &mut Tx<'_>, tenant_id: Option<i64>) -> Result<Vec<UserRecord>, StoreError> {
-    let query = users::table.select(UserRecord::as_select()).order(users::email.asc());
+    let query = users::table
+        .select(UserRecord::as_select())
+        .order(users::email.asc());
     Ok(match tenant_id {
         Some(t) => query.filter(users::tenant_id.eq(t)).load(tx.conn)?,
         None => query.filter(users::tenant_id.is_null()).load(tx.conn)?,
@@ -115,7 +117,10 @@ pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: &str) -> Result<(), S
 /// Stores a new, not yet confirmed, sealed TOTP secret (enrolment restarts from scratch).
 pub fn set_pending_totp(tx: &mut Tx<'_>, id: i64, sealed: &str) -> Result<(), StoreError> {
     diesel::update(users::table.find(id).filter(users::totp_enabled.eq(false)))
-        .set((users::totp_secret.eq(sealed), users::totp_last_step.eq(None::<i64>)))
+        .set((
+            users::totp_secret.eq(sealed),
+            users::totp_last_step.eq(None::<i64>),
+        ))
         .execute(tx.conn)?;
     Ok(())
 }
@@ -131,9 +136,11 @@ pub fn enable_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
 /// for a reused (or older) step: of two concurrent submits of one code, one gets false.
 pub fn use_totp_step(tx: &mut Tx<'_>, id: i64, step: i64) -> Result<bool, StoreError> {
     let n = diesel::update(
-        users::table
-            .find(id)
-            .filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))),
+        users::table.find(id).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
     )
     .set(users::totp_last_step.eq(step))
     .execute(tx.conn)?;
@@ -141,8 +148,13 @@ pub fn use_totp_step(tx: &mut Tx<'_>, id: i64, step: i64) -> Result<bool, StoreE
 }
 
 /// Replaces a user's recovery codes (hashes).
-pub fn replace_recovery_codes(tx: &mut Tx<'_>, user_id: i64, hashes: &[String]) -> Result<(), StoreError> {
-    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(tx.conn)?;
+pub fn replace_recovery_codes(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    hashes: &[String],
+) -> Result<(), StoreError> {
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+        .execute(tx.conn)?;
     for hash in hashes {
         diesel::insert_into(recovery_codes::table)
             .values((
@@ -155,7 +167,12 @@ pub fn replace_recovery_codes(tx: &mut Tx<'_>, user_id: i64, hashes: &[String]) 
 }
 
 /// Spends an unused recovery code; false if unknown or already used.
-pub fn use_recovery_code(tx: &mut Tx<'_>, user_id: i64, hash: &str, now: i64) -> Result<bool, StoreError> {
+pub fn use_recovery_code(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
     let n = diesel::update(
         recovery_codes::table
             .filter(recovery_codes::user_id.eq(user_id))
@@ -209,7 +226,10 @@ pub fn insert_invitation(tx: &mut Tx<'_>, inv: &NewInvitation) -> Result<i64, St
         .get_result(tx.conn)?)
 }
 
-pub fn find_invitation(tx: &mut Tx<'_>, token_hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
+pub fn find_invitation(
+    tx: &mut Tx<'_>,
+    token_hash: &str,
+) -> Result<Option<InvitationRecord>, StoreError> {
     Ok(invitations::table
         .filter(invitations::token_hash.eq(token_hash))
         .select(InvitationRecord::as_select())
@@ -230,7 +250,11 @@ pub fn accept_invitation(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, Sto
 }
 
 /// Open invitations of a tenant.
-pub fn pending_invitations(tx: &mut Tx<'_>, tenant_id: i64, now: i64) -> Result<Vec<InvitationRecord>, StoreError> {
+pub fn pending_invitations(
+    tx: &mut Tx<'_>,
+    tenant_id: i64,
+    now: i64,
+) -> Result<Vec<InvitationRecord>, StoreError> {
     Ok(invitations::table
         .filter(invitations::tenant_id.eq(tenant_id))
         .filter(invitations::accepted_at.is_null())

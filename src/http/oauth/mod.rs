@@ -24,13 +24,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(post_only(paths::REVOKE, revoke_post))
     .service(
         web::resource(paths::JWKS)
-            .route(web::get().to(jwks_get))
-            .default_service(web::to(|| method_not_allowed("GET"))),
+            .route(super::get().to(jwks_get))
+            .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
     )
     .service(
         web::resource(paths::METADATA)
-            .route(web::get().to(metadata_get))
-            .default_service(web::to(|| method_not_allowed("GET"))),
+            .route(super::get().to(metadata_get))
+            .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
     );
 }
 

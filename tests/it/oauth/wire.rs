@@ -306,7 +306,7 @@ async fn wrong_methods_get_405_with_allow(backend: Backend) {
                 .flat_map(|p| {
                     ["POST", "PUT", "DELETE"]
                         .into_iter()
-                        .map(move |m| (p, m, "GET"))
+                        .map(move |m| (p, m, "GET, HEAD"))
                 }),
         );
     for (path, method, allow) in cases {
@@ -327,7 +327,19 @@ async fn wrong_methods_get_405_with_allow(backend: Backend) {
             snapshot_taken = true;
         }
     }
-    // The allowed methods work.
+    // The allowed methods work, HEAD included (RFC 9110 §9.3.2), without a body.
+    for path in [
+        "/oauth/jwks",
+        "/.well-known/oauth-authorization-server",
+        "/healthz",
+    ] {
+        let res = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "HEAD {path}");
+        assert!(
+            res.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
     assert_eq!(app.get("/oauth/jwks").await.status(), 200);
     assert_eq!(
         app.get("/.well-known/oauth-authorization-server")
