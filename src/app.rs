@@ -1,5 +1,6 @@
 //! The application context: settings, clock and store, assembled once at start-up and shared by
-//! every surface. Domain services hang off it as they are added.
+//! every surface. Domain services hang off it as they are added (the telemetry writer task is
+//! started here, on the runtime that starts the context).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use crate::config::Settings;
 use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 
 /// Everything a request handler may need, cheap to clone.
 #[derive(Clone)]
@@ -18,6 +20,7 @@ pub struct AppContext {
     pub store: Store,
     pub oauth: Arc<OAuth>,
     pub accounts: Arc<Accounts>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// Why the application could not start.
@@ -51,13 +54,28 @@ impl AppContext {
         let settings = Arc::new(settings);
         let master = MasterKey::load(&settings.keys)?;
         let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone(), &master).await?;
-        let accounts = Accounts::new(store.clone(), clock.clone(), settings.clone(), &master);
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            clock.clone(),
+            settings.clone(),
+            &master,
+        ));
+        let telemetry = Telemetry::start(
+            store.clone(),
+            clock.clone(),
+            &settings,
+            oauth.key_ring(),
+            oauth.audience(),
+            &master,
+            Arc::clone(&accounts),
+        );
         Ok(Self {
             settings,
             clock,
             store,
             oauth: Arc::new(oauth),
-            accounts: Arc::new(accounts),
+            accounts,
+            telemetry: Arc::new(telemetry),
         })
     }
 }

@@ -28,6 +28,7 @@ pub struct Settings {
     pub keys: KeySettings,
     pub portal: PortalSettings,
     pub mail: MailSettings,
+    pub telemetry: TelemetrySettings,
     pub log: LogSettings,
 }
 
@@ -40,6 +41,19 @@ pub struct PortalSettings {
     pub invitation_lifetime_secs: NonZeroU32,
     pub login_free_failures: u32,
     pub login_free_failures_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub max_batch_readings: NonZeroU32,
+    pub max_metrics_per_reading: NonZeroU32,
+    pub max_reading_age_secs: NonZeroU32,
+    pub max_reading_future_secs: u32,
+    pub retention_days: NonZeroU32,
+    pub writer_batch_rows: NonZeroU32,
+    pub writer_queue: NonZeroU32,
+    pub verified_token_cache: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

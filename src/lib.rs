@@ -17,3 +17,5 @@ pub mod oauth;
 pub mod sealing;
 pub mod simulator;
 pub mod store;
+pub mod telemetry;
+pub mod verifier;

@@ -1,17 +1,23 @@
 //! Periodic housekeeping, run by every instance (each step is idempotent, so several instances
 //! sweeping at once only repeat each other): forget jti values and rate-limit windows that can no
 //! longer matter, delete flows and tokens long past their expiry, drop signing keys no token can
-//! need, and reload the key ring so rotations made elsewhere are seen.
+//! need, reload the key ring so rotations made elsewhere are seen, and delete telemetry readings
+//! older than `telemetry.retention_days`.
 
 use std::time::Duration;
 
 use crate::oauth::OAuth;
-use crate::store::{Store, StoreError, flows, keys, replay, tokens};
+use crate::store::{Store, StoreError, flows, keys, replay, telemetry, tokens};
 
 /// Expired device flows are kept this long for the pairing history, then deleted.
 const FLOW_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
 /// Rate-limit windows are at most an hour long; older buckets are dead.
 const RATE_WINDOW_RETENTION_MS: i64 = 2 * 3_600_000;
+/// Old readings are deleted this many per transaction, so uploads never wait long behind a sweep
+/// (on SQLite they share one writer)...
+const TELEMETRY_DELETE_CHUNK: i64 = 10_000;
+/// ...and at most this many chunks per sweep; the rest goes at the next one.
+const TELEMETRY_MAX_CHUNKS: usize = 100;
 
 /// What one sweep removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,6 +26,7 @@ pub struct SweepReport {
     pub flows: usize,
     pub tokens: usize,
     pub signing_keys: usize,
+    pub telemetry_readings: usize,
 }
 
 /// One pass of housekeeping at `now_ms`.
@@ -36,6 +43,7 @@ pub async fn sweep(store: &Store, oauth: &OAuth, now_ms: i64) -> Result<SweepRep
                 flows: flows::delete_expired(tx, now_ms - FLOW_RETENTION_MS)?,
                 tokens: tokens::delete_expired(tx, now_ms)?,
                 signing_keys: 0,
+                telemetry_readings: 0,
             })
         })
         .await?;
@@ -50,10 +58,27 @@ pub async fn sweep(store: &Store, oauth: &OAuth, now_ms: i64) -> Result<SweepRep
             })
             .await?;
     }
+    let retention_ms = i64::from(oauth.settings().telemetry.retention_days.get()) * 86_400_000;
+    report.telemetry_readings = delete_old_readings(store, now_ms - retention_ms).await?;
     if let Err(e) = oauth.keys().reload().await {
         tracing::warn!(error = %e, "could not reload the signing key ring");
     }
     Ok(report)
+}
+
+/// Deletes readings measured before `before`, a chunk per transaction.
+async fn delete_old_readings(store: &Store, before: i64) -> Result<usize, StoreError> {
+    let mut total = 0;
+    for _ in 0..TELEMETRY_MAX_CHUNKS {
+        let n = store
+            .write(move |tx| telemetry::delete_older_than(tx, before, TELEMETRY_DELETE_CHUNK))
+            .await?;
+        total += n;
+        if (n as i64) < TELEMETRY_DELETE_CHUNK {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// Runs [`sweep`] every `every`, logging what it removed; stops when the runtime does.

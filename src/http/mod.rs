@@ -7,6 +7,7 @@ mod oauth;
 mod observe;
 mod ops;
 mod security;
+mod telemetry;
 
 use std::net::TcpListener;
 
@@ -59,6 +60,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)
             .configure(oauth::configure)
+            .configure(telemetry::configure)
             .default_service(web::to(errors::not_found))
     })
     .workers(workers)

@@ -50,14 +50,44 @@ pub struct DpopVerifier {
 
 const MAX_JTI_LEN: usize = 256;
 
-impl DpopVerifier {
-    pub fn new(settings: &OAuthSettings, nonce_key: [u8; 32]) -> Self {
+/// How strict a [`DpopVerifier`] is, for servers configured otherwise than pairgate's own
+/// (relying apps, see `crate::verifier`).
+#[derive(Debug, Clone, Copy)]
+pub struct DpopPolicy {
+    /// Require a current server nonce (RFC 9449 §8, §9).
+    pub require_nonce: bool,
+    pub nonce_lifetime_ms: i64,
+    /// How old (by `iat`) a proof may be.
+    pub max_age_ms: i64,
+    /// Tolerated clock difference with clients.
+    pub skew_ms: i64,
+}
+
+impl DpopPolicy {
+    /// The policy pairgate's settings describe.
+    pub fn from_settings(settings: &OAuthSettings) -> Self {
         Self {
-            nonce_key: hmac::Key::new(hmac::HMAC_SHA256, &nonce_key),
             require_nonce: settings.dpop_require_nonce,
             nonce_lifetime_ms: i64::from(settings.dpop_nonce_lifetime_secs.get()) * 1000,
             max_age_ms: i64::from(settings.dpop_proof_max_age_secs.get()) * 1000,
             skew_ms: i64::from(settings.clock_skew_secs) * 1000,
+        }
+    }
+}
+
+impl DpopVerifier {
+    pub fn new(settings: &OAuthSettings, nonce_key: [u8; 32]) -> Self {
+        Self::with_policy(DpopPolicy::from_settings(settings), nonce_key)
+    }
+
+    /// A verifier with an explicit policy; `nonce_key` keys the stateless nonces.
+    pub fn with_policy(policy: DpopPolicy, nonce_key: [u8; 32]) -> Self {
+        Self {
+            nonce_key: hmac::Key::new(hmac::HMAC_SHA256, &nonce_key),
+            require_nonce: policy.require_nonce,
+            nonce_lifetime_ms: policy.nonce_lifetime_ms,
+            max_age_ms: policy.max_age_ms,
+            skew_ms: policy.skew_ms,
         }
     }
 

@@ -156,6 +156,16 @@ impl OAuth {
         &self.keys
     }
 
+    /// The key ring, shared (the telemetry resource server verifies tokens against it).
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.keys)
+    }
+
+    /// The settings the server runs with (housekeeping reads its retention periods here).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
     }

@@ -1,13 +1,14 @@
-//! A device's OAuth client: discovery, the device authorization request, polling, refresh, each
-//! request carrying a fresh client assertion and DPoP proof, with server nonces when asked.
+//! A device's client of pairgate: discovery, the device authorization request, polling, refresh
+//! (each request with a fresh client assertion and DPoP proof, with server nonces when asked),
+//! and telemetry uploads under its DPoP-bound access token.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::DeviceKey;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{SharedClock, SystemClock};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -60,30 +61,53 @@ pub enum Poll {
     Failed(String),
 }
 
-pub struct DeviceClient {
-    http: reqwest::Client,
-    serial: String,
-    key: DeviceKey,
-    issuer: String,
-    token_endpoint: String,
-    device_authorization_endpoint: String,
-    nonce: Mutex<Option<String>>,
+/// Where a device talks to: the authorization server's endpoints (from its metadata) and the
+/// telemetry endpoint (`/api/v1/telemetry` under the issuer, by pairgate's public contract).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub device_authorization_endpoint: String,
+    pub telemetry_endpoint: String,
 }
 
-fn now() -> i64 {
-    SystemClock.now().timestamp()
+/// A telemetry reading as the device sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimReading {
+    pub id: String,
+    /// Unix ms.
+    pub ts: i64,
+    pub metrics: Vec<(String, f64)>,
 }
 
-impl DeviceClient {
+/// What the telemetry endpoint made of an upload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadResult {
+    /// Committed: every reading is stored, now or by an earlier attempt.
+    Stored { accepted: u64, duplicates: u64 },
+    /// 401 `invalid_token`: the access token expired or was revoked; refresh, then retry.
+    TokenRejected(String),
+    /// Another 4xx: the server will never take this batch as it is.
+    Rejected { status: u16, error: String },
+    /// 429 or 5xx: retry later (after `retry_after` seconds when given).
+    RetryLater {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+}
+
+/// A shared HTTP client for simulated devices.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("pairgate-device/", env!("CARGO_PKG_VERSION")))
+        .timeout(std::time::Duration::from_secs(30))
+        .pool_max_idle_per_host(4096)
+        .build()
+}
+
+impl Endpoints {
     /// Reads the server's metadata (RFC 8414) to find its endpoints.
-    pub async fn discover(server: &str, serial: &str, key: DeviceKey) -> Result<Self, SimError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("pairgate-device/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| SimError::Http {
-                url: server.into(),
-                source,
-            })?;
+    pub async fn discover(http: &reqwest::Client, server: &str) -> Result<Self, SimError> {
         let url = format!(
             "{}/.well-known/oauth-authorization-server",
             server.trim_end_matches('/')
@@ -112,15 +136,73 @@ impl DeviceClient {
                     reason: format!("the metadata has no {name}"),
                 })
         };
+        let issuer = field("issuer")?;
         Ok(Self {
-            issuer: field("issuer")?,
+            telemetry_endpoint: format!("{issuer}{}", crate::telemetry::UPLOAD_PATH),
             token_endpoint: field("token_endpoint")?,
             device_authorization_endpoint: field("device_authorization_endpoint")?,
+            issuer,
+        })
+    }
+}
+
+pub struct DeviceClient {
+    http: reqwest::Client,
+    serial: String,
+    key: DeviceKey,
+    endpoints: Arc<Endpoints>,
+    clock: SharedClock,
+    nonce: Mutex<Option<String>>,
+}
+
+impl DeviceClient {
+    /// Reads the server's metadata (RFC 8414) to find its endpoints.
+    pub async fn discover(server: &str, serial: &str, key: DeviceKey) -> Result<Self, SimError> {
+        let http = http_client().map_err(|source| SimError::Http {
+            url: server.into(),
+            source,
+        })?;
+        let endpoints = Endpoints::discover(&http, server).await?;
+        Ok(Self::new(
+            http,
+            Arc::new(endpoints),
+            serial,
+            key,
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// A device on known endpoints, sharing an HTTP client (fleets).
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: Arc<Endpoints>,
+        serial: &str,
+        key: DeviceKey,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
             http,
             serial: serial.to_owned(),
             key,
+            endpoints,
+            clock,
             nonce: Mutex::new(None),
-        })
+        }
+    }
+
+    /// The same device on another clock (tests drive pairgate's clock by hand).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The device's clock, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     pub fn serial(&self) -> &str {
@@ -135,11 +217,11 @@ impl DeviceClient {
     /// server asks for a DPoP nonce. Returns the status and JSON body.
     async fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), SimError> {
         for _ in 0..2 {
-            let t = now();
-            let nonce = self.nonce.lock().map(|n| n.clone()).unwrap_or(None);
+            let t = self.now();
+            let nonce = self.current_nonce();
             let assertion = self
                 .key
-                .client_assertion(&self.serial, &self.issuer, t)
+                .client_assertion(&self.serial, &self.endpoints.issuer, t)
                 .map_err(|_| SimError::Key)?;
             let proof = self
                 .key
@@ -159,15 +241,7 @@ impl DeviceClient {
                     url: url.into(),
                     source,
                 })?;
-            if let Some(n) = res
-                .headers()
-                .get("dpop-nonce")
-                .and_then(|v| v.to_str().ok())
-            {
-                if let Ok(mut slot) = self.nonce.lock() {
-                    *slot = Some(n.to_owned());
-                }
-            }
+            self.keep_nonce(&res);
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap_or(Value::Null);
             if body["error"] == "use_dpop_nonce" {
@@ -181,9 +255,26 @@ impl DeviceClient {
         })
     }
 
+    fn current_nonce(&self) -> Option<String> {
+        self.nonce.lock().map(|n| n.clone()).unwrap_or(None)
+    }
+
+    /// Keeps the server's latest `DPoP-Nonce` (RFC 9449 §8.2: any response may carry one).
+    fn keep_nonce(&self, res: &reqwest::Response) {
+        if let Some(n) = res
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+        {
+            if let Ok(mut slot) = self.nonce.lock() {
+                *slot = Some(n.to_owned());
+            }
+        }
+    }
+
     /// Starts pairing, binding the flow to this device's key.
     pub async fn start_pairing(&self) -> Result<Authorization, SimError> {
-        let url = self.device_authorization_endpoint.clone();
+        let url = self.endpoints.device_authorization_endpoint.clone();
         let (status, body) = self.post(&url, &[]).await?;
         if status != 200 {
             return Err(SimError::Refused {
@@ -200,7 +291,7 @@ impl DeviceClient {
 
     /// One poll of the token endpoint.
     pub async fn poll(&self, device_code: &str) -> Result<Poll, SimError> {
-        let url = self.token_endpoint.clone();
+        let url = self.endpoints.token_endpoint.clone();
         let (status, body) = self
             .post(
                 &url,
@@ -229,7 +320,7 @@ impl DeviceClient {
 
     /// Exchanges a refresh token for a new token set (the old refresh token is spent).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, SimError> {
-        let url = self.token_endpoint.clone();
+        let url = self.endpoints.token_endpoint.clone();
         let (status, body) = self
             .post(
                 &url,
@@ -260,8 +351,84 @@ impl DeviceClient {
             access_token: access_token.to_owned(),
             token_type: body["token_type"].as_str().unwrap_or("").to_owned(),
             refresh_token: body["refresh_token"].as_str().map(str::to_owned),
-            expires_at: now() + body["expires_in"].as_i64().unwrap_or(0),
+            expires_at: self.now() + body["expires_in"].as_i64().unwrap_or(0),
             scope: body["scope"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// Uploads readings under `access_token` with a fresh DPoP proof (`ath`, `htm`, `htu`, the
+    /// server's nonce); asks again once when the server wants a new nonce.
+    pub async fn upload(
+        &self,
+        access_token: &str,
+        readings: &[SimReading],
+    ) -> Result<UploadResult, SimError> {
+        let url = self.endpoints.telemetry_endpoint.as_str();
+        let body = json!({
+            "readings": readings.iter().map(|r| json!({
+                "id": r.id,
+                "ts": r.ts,
+                "metrics": r.metrics.iter().map(|(k, v)| (k.clone(), json!(v)))
+                    .collect::<serde_json::Map<String, Value>>(),
+            })).collect::<Vec<_>>(),
+        })
+        .to_string();
+        for _ in 0..2 {
+            let nonce = self.current_nonce();
+            let proof = self
+                .key
+                .dpop_proof(
+                    "POST",
+                    url,
+                    self.now(),
+                    nonce.as_deref(),
+                    Some(access_token),
+                )
+                .map_err(|_| SimError::Key)?;
+            let res = self
+                .http
+                .post(url)
+                .header("Authorization", format!("DPoP {access_token}"))
+                .header("DPoP", proof)
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|source| SimError::Http {
+                    url: url.into(),
+                    source,
+                })?;
+            self.keep_nonce(&res);
+            let status = res.status().as_u16();
+            let retry_after = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            let answer: Value = res.json().await.unwrap_or(Value::Null);
+            let error = answer["error"].as_str().unwrap_or_default().to_owned();
+            return Ok(match status {
+                200 => UploadResult::Stored {
+                    accepted: answer["accepted"].as_u64().unwrap_or(0),
+                    duplicates: answer["duplicates"].as_u64().unwrap_or(0),
+                },
+                401 if error == "use_dpop_nonce" => continue,
+                401 if error == "invalid_token" => UploadResult::TokenRejected(
+                    answer["error_description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                429 | 500.. => UploadResult::RetryLater {
+                    status,
+                    retry_after,
+                },
+                _ => UploadResult::Rejected { status, error },
+            });
+        }
+        Err(SimError::Protocol {
+            url: url.into(),
+            reason: "the server keeps asking for a new DPoP nonce".into(),
         })
     }
 }

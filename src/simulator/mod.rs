@@ -1,6 +1,7 @@
 //! What a device does on the wire, as firmware would: hold a factory key, authenticate with
 //! private_key_jwt assertions (RFC 7523), and prove possession with DPoP proofs (RFC 9449). Used by
-//! the load benchmark and by the device simulator.
+//! the load benchmarks and by the device simulator: [`client`] speaks the protocols, [`firmware`]
+//! is a device's day (measure, refresh, upload, retry), [`fleet`] runs many devices at once.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -144,6 +145,8 @@ impl DeviceKey {
 }
 
 pub mod client;
+pub mod firmware;
+pub mod fleet;
 
 /// The key as PEM (PKCS#8), for a key file.
 pub fn pkcs8_pem(der: &[u8]) -> String {

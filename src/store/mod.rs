@@ -3,6 +3,7 @@
 //! against [`DbConnection`], and run on SQLite and PostgreSQL alike.
 
 pub mod audit;
+mod batch;
 mod connection;
 mod error;
 pub mod flows;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod replay;
 pub mod schema;
 pub mod sessions;
+pub mod telemetry;
 pub mod tokens;
 pub mod users;
 

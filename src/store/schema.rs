@@ -250,3 +250,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_group_access,
     user_device_access,
 );
+
+diesel::table! {
+    telemetry_readings (serial, reading_id) {
+        serial -> Text,
+        reading_id -> Text,
+        tenant_id -> BigInt,
+        ts -> BigInt,
+        received_at -> BigInt,
+        metrics -> Text,
+    }
+}

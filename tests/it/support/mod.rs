@@ -373,6 +373,21 @@ impl TestApp {
         res.json().await.expect("token JSON")
     }
 
+    /// Stops the HTTP server at once, as a crash would; the database and context stay.
+    pub async fn stop_server(&self) {
+        self.handle.stop(false).await;
+    }
+
+    /// Serves again on the same address with the same context (after [`Self::stop_server`]).
+    pub fn start_server(&mut self) {
+        let listener = TcpListener::bind(self.base.trim_start_matches("http://")).expect("rebind");
+        let server =
+            pairgate::http::server(self.ctx.clone(), listener, pairgate::http::Signals::Ignore)
+                .expect("restart server");
+        self.handle = server.handle();
+        actix_web::rt::spawn(server);
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }

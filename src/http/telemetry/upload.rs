@@ -1,0 +1,101 @@
+//! `POST /api/v1/telemetry`: a device's batch of readings. The body is read here (JSON only,
+//! at most `server.max_json_bytes`); the token, the proof and the batch are the domain's.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::{error_response, no_store};
+use crate::app::AppContext;
+use crate::telemetry::{TelemetryError, Upload};
+use crate::verifier::VerifyError;
+
+pub async fn telemetry_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<AppContext>,
+) -> HttpResponse {
+    let body = match read_json_body(&req, payload, &ctx).await {
+        Ok(b) => b,
+        Err(err) => return error_response(&req, &ctx, &err),
+    };
+    let (authorization, dpop) = match credentials(&req) {
+        Ok(c) => c,
+        Err(err) => return error_response(&req, &ctx, &err),
+    };
+    let upload = Upload {
+        authorization,
+        dpop: &dpop,
+        body: &body,
+    };
+    match ctx.telemetry.upload(upload).await {
+        Ok(outcome) => {
+            let mut res = no_store(StatusCode::OK);
+            if let Some(nonce) = ctx.telemetry.dpop_nonce() {
+                res.insert_header(("DPoP-Nonce", nonce));
+            }
+            res.json(json!({
+                "accepted": outcome.accepted,
+                "duplicates": outcome.duplicates,
+            }))
+        }
+        Err(err) => error_response(&req, &ctx, &err),
+    }
+}
+
+/// The `Authorization` header and every `DPoP` header.
+fn credentials(req: &HttpRequest) -> Result<(Option<&str>, Vec<String>), TelemetryError> {
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str())
+        .transpose()
+        .map_err(|_| VerifyError::InvalidRequest("the Authorization header is malformed"))?;
+    let dpop = req
+        .headers()
+        .get_all("dpop")
+        .map(|v| v.to_str().map(str::to_owned))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| VerifyError::InvalidDpopProof("the DPoP header is not valid text"))?;
+    Ok((authorization, dpop))
+}
+
+async fn read_json_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    ctx: &AppContext,
+) -> Result<web::BytesMut, TelemetryError> {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(TelemetryError::UnsupportedMediaType);
+    }
+    let limit = ctx.settings.server.max_json_bytes.get() as usize;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(TelemetryError::TooLarge);
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            TelemetryError::InvalidBatch(crate::telemetry::BatchProblem::body(
+                "the request body could not be read",
+            ))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(TelemetryError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,489 @@
+//! Many simulated devices at once: the load generator for the telemetry benchmark. Every device
+//! is a [`Firmware`] with its own factory key and tokens, uploading over HTTP with a fresh DPoP
+//! proof per request, exactly as one device would; the fleet only shares the HTTP client.
+//!
+//! The schedule is open-loop: `rate` uploads per second are spread over `tasks` schedulers, each
+//! owning some devices and sending at fixed instants; latency is measured from the instant an
+//! upload was due, so a slow server shows up as latency instead of silently lowering the load
+//! (no coordinated omission). `rate` 0 means closed-loop: `tasks` uploads always in flight.
+//!
+//! Setting a fleet up needs what an operator does for real devices: register each device's key
+//! and approve its pairing. [`bootstrap`] does both through pairgate's own domain code (what
+//! `pairgate device register` and `pairgate device approve` run), in-process against the
+//! server's database; the pairing itself goes over HTTP like any device's (device
+//! authorization, then a poll).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+
+use super::client::{DeviceClient, Endpoints, Poll, TokenSet};
+use super::firmware::{Firmware, FirmwareOptions, SyncError};
+use super::{DeviceKey, generate_pkcs8, pkcs8_from_pem, pkcs8_pem};
+use crate::app::AppContext;
+use crate::clock::{SharedClock, SystemClock};
+use crate::oauth::device_flow::Verdict;
+
+/// A fleet device as kept between runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetDevice {
+    pub serial: String,
+    /// The factory key, PKCS#8 PEM.
+    pub key_pem: String,
+    pub tokens: TokenSet,
+}
+
+/// How to run the fleet.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Uploads per second over the whole fleet; 0 for closed loop.
+    pub rate: f64,
+    /// Schedulers (open loop) or uploads in flight (closed loop).
+    pub tasks: usize,
+    pub duration: Duration,
+    /// Not counted in the results.
+    pub warmup: Duration,
+    /// Readings measured before each upload (the batch size).
+    pub readings: usize,
+    /// Where to append `serial id` for every acknowledged reading.
+    pub ack_log: Option<PathBuf>,
+    /// Seconds between progress lines.
+    pub progress_every: Duration,
+}
+
+/// Latencies and outcomes.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Microseconds from the scheduled instant to the answer, per sync.
+    latencies: Vec<u32>,
+    uploads: u64,
+    accepted: u64,
+    duplicates: u64,
+    failures: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: &mut Tally) {
+        self.latencies.append(&mut other.latencies);
+        self.uploads += other.uploads;
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        for (k, v) in std::mem::take(&mut other.failures) {
+            *self.failures.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct FleetReport {
+    pub devices: usize,
+    pub measured: Duration,
+    pub uploads: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub failures: BTreeMap<String, u64>,
+    /// Sorted latencies in microseconds.
+    latencies: Vec<u32>,
+}
+
+impl FleetReport {
+    pub fn uploads_per_sec(&self) -> f64 {
+        self.uploads as f64 / self.measured.as_secs_f64().max(1e-9)
+    }
+
+    /// A latency percentile in milliseconds (`p` in 0..=1).
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        percentile(&self.latencies, p)
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} devices, {:.1} s measured: {} uploads acknowledged ({:.0}/s), readings accepted {} \
+             duplicates {}; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, \
+             max {:.2} ms; failures {:?}",
+            self.devices,
+            self.measured.as_secs_f64(),
+            self.uploads,
+            self.uploads_per_sec(),
+            self.accepted,
+            self.duplicates,
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.90),
+            self.percentile_ms(0.99),
+            self.percentile_ms(0.999),
+            self.percentile_ms(1.0),
+            self.failures,
+        )
+    }
+}
+
+fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 * p) as usize).min(sorted_us.len() - 1);
+    f64::from(sorted_us[i]) / 1000.0
+}
+
+/// Which devices [`bootstrap`] creates.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub count: usize,
+    /// Serials are `{prefix}-{n:06}`.
+    pub prefix: String,
+    /// The tenant they join; a new one when `None`.
+    pub tenant: Option<i64>,
+    /// Ed25519 factory keys instead of P-256.
+    pub ed25519: bool,
+    /// Devices set up at once.
+    pub parallel: usize,
+}
+
+/// Registers `count` new devices (`{prefix}-{n}`) with fresh factory keys and pairs each into
+/// `tenant` (a new tenant when `None`): registration and approval in-process through pairgate's
+/// domain, as the CLI does; device authorization and the token poll over HTTP, as a device does.
+/// The server must allow that many device authorizations from this address per minute
+/// (`oauth.device_authorization_per_ip_per_minute`).
+pub async fn bootstrap(
+    ctx: &AppContext,
+    http: &reqwest::Client,
+    endpoints: Arc<Endpoints>,
+    plan: &Bootstrap,
+) -> Result<Vec<FleetDevice>, String> {
+    let Bootstrap {
+        count,
+        ref prefix,
+        tenant,
+        ed25519,
+        parallel,
+    } = *plan;
+    let now_ms = || ctx.clock.now().timestamp_millis();
+    let tenant = match tenant {
+        Some(t) => t,
+        None => crate::accounts::create_tenant(
+            &ctx.store,
+            now_ms(),
+            "fleet-bootstrap",
+            &format!("Fleet {prefix}"),
+        )
+        .await
+        .map_err(|e| e.to_string())?,
+    };
+    let mut devices = Vec::with_capacity(count);
+    let mut tasks = JoinSet::new();
+    for n in 0..count {
+        while tasks.len() >= parallel.max(1) {
+            if let Some(done) = tasks.join_next().await {
+                devices.push(done.map_err(|e| e.to_string())??);
+            }
+        }
+        let (ctx, http, endpoints) = (ctx.clone(), http.clone(), Arc::clone(&endpoints));
+        let serial = format!("{prefix}-{n:06}");
+        tasks.spawn(async move { pair_one(ctx, http, endpoints, serial, tenant, ed25519).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        devices.push(done.map_err(|e| e.to_string())??);
+    }
+    devices.sort_by(|a, b| a.serial.cmp(&b.serial));
+    Ok(devices)
+}
+
+async fn pair_one(
+    ctx: AppContext,
+    http: reqwest::Client,
+    endpoints: Arc<Endpoints>,
+    serial: String,
+    tenant: i64,
+    ed25519: bool,
+) -> Result<FleetDevice, String> {
+    let der = generate_pkcs8(ed25519).map_err(|e| e.to_string())?;
+    let key = DeviceKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
+    let now_ms = ctx.clock.now().timestamp_millis();
+    crate::devices::register(
+        &ctx.store,
+        now_ms,
+        "fleet-bootstrap",
+        &serial,
+        "SIM-1",
+        &key.public_jwk(),
+    )
+    .await
+    .map_err(|e| format!("registering {serial}: {e}"))?;
+    let client = DeviceClient::new(http, endpoints, &serial, key, Arc::new(SystemClock));
+    let auth = client
+        .start_pairing()
+        .await
+        .map_err(|e| format!("{serial}: {e}"))?;
+    ctx.oauth
+        .decide(
+            &auth.user_code,
+            Verdict::Approve { tenant_id: tenant },
+            "fleet-bootstrap",
+        )
+        .await
+        .map_err(|e| format!("approving {serial}: {e}"))?;
+    match client
+        .poll(&auth.device_code)
+        .await
+        .map_err(|e| format!("{serial}: {e}"))?
+    {
+        Poll::Tokens(tokens) => Ok(FleetDevice {
+            serial,
+            key_pem: pkcs8_pem(&der),
+            tokens,
+        }),
+        other => Err(format!("{serial}: pairing did not complete: {other:?}")),
+    }
+}
+
+/// Runs the fleet against the server; returns the report and the devices with their current
+/// tokens (refreshed ones included).
+pub async fn run(
+    http: &reqwest::Client,
+    endpoints: Arc<Endpoints>,
+    devices: Vec<FleetDevice>,
+    options: &FleetOptions,
+) -> Result<(FleetReport, Vec<FleetDevice>), String> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let count = devices.len();
+    let tasks = options.tasks.clamp(1, count.max(1));
+    let mut groups: Vec<Vec<(Firmware, String)>> = (0..tasks).map(|_| Vec::new()).collect();
+    for (i, d) in devices.into_iter().enumerate() {
+        let der = pkcs8_from_pem(&d.key_pem).ok_or_else(|| format!("{}: bad key", d.serial))?;
+        let key = DeviceKey::from_pkcs8(&der).map_err(|_| format!("{}: bad key", d.serial))?;
+        let client = DeviceClient::new(
+            http.clone(),
+            Arc::clone(&endpoints),
+            &d.serial,
+            key,
+            Arc::clone(&clock),
+        );
+        let firmware = Firmware::new(
+            client,
+            Some(d.tokens),
+            None,
+            FirmwareOptions {
+                batch: options.readings.max(1),
+                ..FirmwareOptions::default()
+            },
+        );
+        groups[i % tasks].push((firmware, d.key_pem));
+    }
+    let ack_log = match &options.ack_log {
+        Some(path) => Some(Arc::new(Mutex::new(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+        )))),
+        None => None,
+    };
+    let shared = Arc::new(Mutex::new(Tally::default()));
+    let start = Instant::now() + Duration::from_millis(200);
+    let measure_from = start + options.warmup;
+    let end = measure_from + options.duration;
+    let period = (options.rate > 0.0).then(|| Duration::from_secs_f64(tasks as f64 / options.rate));
+
+    let mut set = JoinSet::new();
+    for (k, group) in groups.into_iter().enumerate() {
+        let offset = period.map_or(Duration::ZERO, |p| p.mul_f64(k as f64 / tasks as f64));
+        let (shared, ack_log) = (Arc::clone(&shared), ack_log.clone());
+        let readings = options.readings;
+        set.spawn(async move {
+            drive(
+                group,
+                start + offset,
+                period,
+                measure_from,
+                end,
+                readings,
+                shared,
+                ack_log,
+            )
+            .await
+        });
+    }
+    let progress = tokio::spawn(progress(
+        Arc::clone(&shared),
+        start,
+        measure_from,
+        options.progress_every,
+    ));
+    let mut devices = Vec::with_capacity(count);
+    while let Some(done) = set.join_next().await {
+        devices.extend(done.map_err(|e| e.to_string())?);
+    }
+    progress.abort();
+    if let Some(log) = &ack_log {
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush()
+            .map_err(|e| format!("writing the ack log: {e}"))?;
+    }
+    let mut tally = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
+    tally.latencies.sort_unstable();
+    devices.sort_by(|a: &FleetDevice, b| a.serial.cmp(&b.serial));
+    Ok((
+        FleetReport {
+            devices: count,
+            measured: options.duration,
+            uploads: tally.uploads,
+            accepted: tally.accepted,
+            duplicates: tally.duplicates,
+            failures: tally.failures,
+            latencies: tally.latencies,
+        },
+        devices,
+    ))
+}
+
+type AckLog = Arc<Mutex<std::io::BufWriter<std::fs::File>>>;
+
+/// One scheduler: its devices in turn, one upload at a time, at `first + n * period` (open loop)
+/// or back to back (closed loop).
+#[expect(clippy::too_many_arguments, reason = "one private call site")]
+async fn drive(
+    mut group: Vec<(Firmware, String)>,
+    first: Instant,
+    period: Option<Duration>,
+    measure_from: Instant,
+    end: Instant,
+    readings: usize,
+    shared: Arc<Mutex<Tally>>,
+    ack_log: Option<AckLog>,
+) -> Vec<FleetDevice> {
+    let mut due = first;
+    let mut turn = 0;
+    let mut local = Tally::default();
+    let mut last_flush = Instant::now();
+    while !group.is_empty() && due < end {
+        tokio::time::sleep_until(due.into()).await;
+        let sent = match period {
+            Some(_) => due,
+            None => Instant::now(),
+        };
+        let at = turn % group.len();
+        let (firmware, _) = &mut group[at];
+        turn += 1;
+        for _ in 0..readings {
+            firmware.measure();
+        }
+        let result = firmware.sync().await;
+        let latency = sent.elapsed();
+        let counted = sent >= measure_from;
+        let (synced, failure) = match result {
+            Ok(synced) => (Some(synced), None),
+            Err(SyncError::Transient {
+                reason, progress, ..
+            }) => (Some(progress), Some(failure_kind(&reason))),
+            Err(e) => (None, Some(failure_kind(&e.to_string()))),
+        };
+        if let Some(s) = &synced {
+            if let Some(log) = &ack_log {
+                let serial = firmware.client().serial();
+                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                for id in &s.acknowledged {
+                    // Written only once the server acknowledged the batch's commit.
+                    let _ = writeln!(log, "{serial} {id}");
+                }
+            }
+        }
+        if counted {
+            local
+                .latencies
+                .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+            if let Some(s) = synced {
+                local.uploads += s.uploads;
+                local.accepted += s.accepted;
+                local.duplicates += s.duplicates;
+            }
+            if let Some(f) = failure {
+                *local.failures.entry(f).or_default() += 1;
+            }
+        }
+        if last_flush.elapsed() >= Duration::from_millis(500) {
+            shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .merge(&mut local);
+            last_flush = Instant::now();
+        }
+        due = match period {
+            Some(p) => due + p,
+            None => Instant::now(),
+        };
+    }
+    shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .merge(&mut local);
+    group
+        .into_iter()
+        .filter_map(|(f, key_pem)| {
+            Some(FleetDevice {
+                serial: f.client().serial().to_owned(),
+                key_pem,
+                tokens: f.tokens()?.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A short label for a failure (no ids, no tokens).
+fn failure_kind(reason: &str) -> String {
+    if reason.contains("answered") {
+        reason.trim_end_matches("; will retry").to_owned()
+    } else if reason.contains("pair again") {
+        "needs pairing".to_owned()
+    } else {
+        "network".to_owned()
+    }
+}
+
+/// Prints a line every `every`: uploads per second and latency percentiles over that window.
+async fn progress(
+    shared: Arc<Mutex<Tally>>,
+    start: Instant,
+    measure_from: Instant,
+    every: Duration,
+) {
+    tokio::time::sleep_until(start.into()).await;
+    let mut seen_uploads = 0u64;
+    let mut seen_samples = 0usize;
+    let mut last = Instant::now();
+    loop {
+        tokio::time::sleep(every).await;
+        let (uploads, mut window, failures) = {
+            let t = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                t.uploads,
+                t.latencies[seen_samples.min(t.latencies.len())..].to_vec(),
+                t.failures.values().sum::<u64>(),
+            )
+        };
+        seen_samples += window.len();
+        window.sort_unstable();
+        let elapsed = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        let phase = if Instant::now() < measure_from {
+            "warm-up"
+        } else {
+            "measuring"
+        };
+        eprintln!(
+            "[{phase} {:>5.0} s] {:>8.0} uploads/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failures so far {failures}",
+            start.elapsed().as_secs_f64(),
+            (uploads - seen_uploads) as f64 / elapsed,
+            percentile(&window, 0.5),
+            percentile(&window, 0.99),
+        );
+        seen_uploads = uploads;
+    }
+}

@@ -1,0 +1,184 @@
+//! Telemetry readings: batched inserts that turn a retried reading into a duplicate (the primary
+//! key decides), the device state an upload is checked against, per-device time-range reads, and
+//! retention.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::batch::{self, ROWS_PER_STATEMENT};
+use super::schema::{clients, devices, telemetry_readings};
+use super::{StoreError, Tx};
+
+/// A reading to store, borrowed from the upload it came in.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReading<'a> {
+    pub serial: &'a str,
+    pub reading_id: &'a str,
+    pub tenant_id: i64,
+    pub ts: i64,
+    pub received_at: i64,
+    /// A JSON object: metric name → number.
+    pub metrics: &'a str,
+}
+
+#[derive(QueryableByName)]
+struct InsertedKey {
+    #[diesel(sql_type = Text)]
+    serial: String,
+    #[diesel(sql_type = Text)]
+    reading_id: String,
+}
+
+/// Inserts readings, skipping those whose (serial, reading_id) is already stored. Returns, for
+/// each row in order, whether it was inserted (a row repeated within `rows` is inserted once).
+pub fn insert_readings(tx: &mut Tx<'_>, rows: &[NewReading<'_>]) -> Result<Vec<bool>, StoreError> {
+    let mut inserted = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut query = batch::insert_ignoring_conflicts(
+            "telemetry_readings",
+            &[
+                "serial",
+                "reading_id",
+                "tenant_id",
+                "ts",
+                "received_at",
+                "metrics",
+            ],
+            chunk.len(),
+            "serial, reading_id",
+        );
+        for r in chunk {
+            query = query
+                .bind::<Text, _>(r.serial)
+                .bind::<Text, _>(r.reading_id)
+                .bind::<BigInt, _>(r.tenant_id)
+                .bind::<BigInt, _>(r.ts)
+                .bind::<BigInt, _>(r.received_at)
+                .bind::<Text, _>(r.metrics);
+        }
+        inserted.extend(query.load::<InsertedKey>(tx.conn)?);
+    }
+    Ok(batch::claim_inserted(
+        rows.iter().map(|r| (r.serial, r.reading_id)),
+        inserted
+            .iter()
+            .map(|k| (k.serial.as_str(), k.reading_id.as_str())),
+    ))
+}
+
+/// What an upload's token is checked against, read at commit time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTokenState {
+    pub tenant_id: Option<i64>,
+    pub token_generation: i64,
+    /// The device's client is enabled.
+    pub active: bool,
+}
+
+/// The token state of each named device that exists (one query per few hundred devices).
+pub fn device_token_states(
+    tx: &mut Tx<'_>,
+    serials: &[&str],
+) -> Result<HashMap<String, DeviceTokenState>, StoreError> {
+    let mut states = HashMap::with_capacity(serials.len());
+    for chunk in serials.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<(String, Option<i64>, i64, String)> = devices::table
+            .inner_join(clients::table)
+            .filter(devices::serial.eq_any(chunk))
+            .select((
+                devices::serial,
+                devices::tenant_id,
+                devices::token_generation,
+                clients::status,
+            ))
+            .load(tx.conn)?;
+        for (serial, tenant_id, token_generation, status) in rows {
+            states.insert(
+                serial,
+                DeviceTokenState {
+                    tenant_id,
+                    token_generation,
+                    active: status == "active",
+                },
+            );
+        }
+    }
+    Ok(states)
+}
+
+/// A stored reading.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = telemetry_readings)]
+pub struct ReadingRecord {
+    pub reading_id: String,
+    pub ts: i64,
+    pub metrics: String,
+}
+
+/// Which readings of one device, uploaded while it belonged to one tenant.
+#[derive(Debug, Clone)]
+pub struct RangeQuery<'a> {
+    pub serial: &'a str,
+    pub tenant_id: i64,
+    /// Inclusive, Unix ms.
+    pub from: i64,
+    /// Exclusive, Unix ms.
+    pub to: i64,
+    pub limit: i64,
+    pub newest_first: bool,
+}
+
+/// Readings in a time range, by measurement time (the `(serial, ts)` index).
+pub fn readings(tx: &mut Tx<'_>, q: &RangeQuery<'_>) -> Result<Vec<ReadingRecord>, StoreError> {
+    let query = telemetry_readings::table
+        .filter(telemetry_readings::serial.eq(q.serial))
+        .filter(telemetry_readings::ts.ge(q.from))
+        .filter(telemetry_readings::ts.lt(q.to))
+        .filter(telemetry_readings::tenant_id.eq(q.tenant_id))
+        .select(ReadingRecord::as_select())
+        .limit(q.limit);
+    Ok(if q.newest_first {
+        query
+            .order((
+                telemetry_readings::ts.desc(),
+                telemetry_readings::reading_id.desc(),
+            ))
+            .load(tx.conn)?
+    } else {
+        query
+            .order((
+                telemetry_readings::ts.asc(),
+                telemetry_readings::reading_id.asc(),
+            ))
+            .load(tx.conn)?
+    })
+}
+
+/// Deletes about `chunk` of the oldest readings measured before `before` (a few more when
+/// several share the edge's timestamp); returns how many. Small chunks keep each transaction,
+/// and on SQLite the writer lock, short.
+pub fn delete_older_than(tx: &mut Tx<'_>, before: i64, chunk: i64) -> Result<usize, StoreError> {
+    let edge: Option<i64> = telemetry_readings::table
+        .filter(telemetry_readings::ts.lt(before))
+        .select(telemetry_readings::ts)
+        .order(telemetry_readings::ts.asc())
+        .offset(chunk.max(1) - 1)
+        .limit(1)
+        .first(tx.conn)
+        .optional()?;
+    let upto = edge.map_or(before, |ts| ts.saturating_add(1).min(before));
+    Ok(
+        diesel::delete(telemetry_readings::table.filter(telemetry_readings::ts.lt(upto)))
+            .execute(tx.conn)?,
+    )
+}
+
+/// How many readings a device has stored (for tests and the durability check).
+pub fn count_for_device(tx: &mut Tx<'_>, serial: &str) -> Result<i64, StoreError> {
+    Ok(telemetry_readings::table
+        .filter(telemetry_readings::serial.eq(serial))
+        .count()
+        .get_result(tx.conn)?)
+}

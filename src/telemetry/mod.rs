@@ -1,0 +1,157 @@
+//! Telemetry: what a paired device is for. `POST /api/v1/telemetry` takes a batch of readings
+//! from a device holding a DPoP-bound pairgate access token with scope `telemetry:write`, for
+//! exactly the device and tenant the token names; people read it back through their device
+//! access. Knows neither actix nor diesel.
+//!
+//! An upload: the token and proof are verified ([`crate::verifier`], RFC 9068 §4 and RFC 9449
+//! §7, on the same code path relying apps use, fed pairgate's key ring directly); the token must
+//! be a device's with the right scope; the body is checked ([`batch`]); then the [`writer`]
+//! commits it with other uploads and settles, at commit time, revocation (the token's `gen`
+//! against the device's current generation, tenant and status) and proof replay (the shared
+//! replay store). The answer says how many readings were stored and how many were duplicates.
+
+pub mod batch;
+mod error;
+mod reads;
+mod writer;
+
+use std::sync::Arc;
+
+pub use batch::Reading;
+pub use error::{BatchProblem, TelemetryError};
+pub use reads::{
+    DeviceOverview, MAX_READ_LIMIT, MetricOverview, ReadQuery, ReadingView, ReadingsPage,
+    SeriesPoint,
+};
+pub use writer::UploadOutcome;
+
+use crate::accounts::Accounts;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::oauth::dpop::DpopPolicy;
+use crate::oauth::keyring::KeyRing;
+use crate::oauth::master_key::MasterKey;
+use crate::oauth::tokens::DEVICE_SCOPE;
+use crate::store::Store;
+use crate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
+use batch::Limits;
+use writer::{PendingUpload, Writer};
+
+/// The upload endpoint's path, under the public URL.
+pub const UPLOAD_PATH: &str = "/api/v1/telemetry";
+
+/// One upload as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// Every `DPoP` header value.
+    pub dpop: &'a [String],
+    pub body: &'a [u8],
+}
+
+/// The telemetry service.
+pub struct Telemetry {
+    store: Store,
+    clock: SharedClock,
+    accounts: Arc<Accounts>,
+    verifier: Verifier,
+    writer: Writer,
+    limits: Limits,
+    upload_url: String,
+}
+
+impl Telemetry {
+    /// Builds the service and starts its writer on the current tokio runtime. Tokens are checked
+    /// against `keys` (pairgate's ring) for `audience`, the access tokens' `aud`.
+    pub fn start(
+        store: Store,
+        clock: SharedClock,
+        settings: &Settings,
+        keys: Arc<KeyRing>,
+        audience: &str,
+        master: &MasterKey,
+        accounts: Arc<Accounts>,
+    ) -> Self {
+        let t = &settings.telemetry;
+        let issuer = settings.server.public_url.as_str();
+        let verifier = Verifier::new(
+            VerifierConfig {
+                issuer: issuer.to_owned(),
+                audience: audience.to_owned(),
+                // Issuer and resource share this process's clock.
+                leeway_secs: 0,
+                dpop: DpopPolicy::from_settings(&settings.oauth),
+                // The authorization server's nonce key: a device's nonce works on both.
+                dpop_nonce_key: master.derive("dpop-nonce"),
+                token_cache_entries: t.verified_token_cache as usize,
+            },
+            KeySource::KeyRing(keys),
+            clock.clone(),
+        );
+        Self {
+            writer: Writer::start(
+                store.clone(),
+                clock.clone(),
+                t.writer_batch_rows.get() as usize,
+                t.writer_queue.get() as usize,
+            ),
+            limits: Limits::from_settings(t),
+            upload_url: settings.server.public_url.join(UPLOAD_PATH),
+            verifier,
+            accounts,
+            store,
+            clock,
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// A fresh `DPoP-Nonce` for responses, when nonces are required.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.verifier.dpop_nonce()
+    }
+
+    /// Verifies, checks and stores one upload; answers once its readings are committed.
+    pub async fn upload(&self, upload: Upload<'_>) -> Result<UploadOutcome, TelemetryError> {
+        let verified = self
+            .verifier
+            .verify(&ResourceRequest {
+                authorization: upload.authorization,
+                dpop: upload.dpop,
+                method: "POST",
+                url: &self.upload_url,
+            })
+            .await?;
+        if !verified.has_scope(DEVICE_SCOPE) {
+            return Err(TelemetryError::InsufficientScope);
+        }
+        let claims = &verified.claims;
+        let not_a_device = TelemetryError::Auth(VerifyError::InvalidToken(
+            "the access token is not a paired device's",
+        ));
+        let (Some(serial), Some(tenant_id), Some(generation)) =
+            (&claims.device, claims.tenant_id, claims.generation)
+        else {
+            return Err(not_a_device);
+        };
+        if claims.client_id != *serial || claims.sub != format!("device:{serial}") {
+            return Err(not_a_device);
+        }
+        let readings = batch::parse(upload.body, &self.limits, self.now_ms())
+            .map_err(TelemetryError::InvalidBatch)?;
+        self.writer
+            .submit(PendingUpload {
+                serial: serial.clone(),
+                tenant_id,
+                generation,
+                replay_scope: verified.proof.replay_scope(),
+                jti: verified.proof.jti,
+                replay_until_ms: verified.proof.replay_until_ms,
+                readings,
+            })
+            .await
+    }
+}

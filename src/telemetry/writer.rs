@@ -1,0 +1,208 @@
+//! The telemetry writer: one task per instance that commits many uploads in one transaction
+//! (group commit) and answers each upload only after the transaction holding its rows committed,
+//! so an acknowledged reading survives a crash of the process (SIGKILL) the moment it is
+//! acknowledged. While one transaction commits, the uploads arriving queue up and go together
+//! into the next, so batches grow with load and the per-upload cost of a commit shrinks.
+//!
+//! Each transaction also settles what only the database can: the device's token generation,
+//! tenant and status at commit time (revocation takes effect at once, and costs one query per
+//! batch, not one per upload), and the proofs' `jti` values in the shared replay store.
+
+use std::collections::HashSet;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::batch::Reading;
+use super::error::TelemetryError;
+use crate::clock::SharedClock;
+use crate::store::replay::{self, JtiEntry};
+use crate::store::telemetry::{self as stored, DeviceTokenState, NewReading};
+use crate::store::{Store, StoreError, Tx};
+use crate::verifier::VerifyError;
+
+/// What an acknowledged upload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadOutcome {
+    /// Readings stored now.
+    pub accepted: usize,
+    /// Readings whose id this device had already uploaded (a retry): not stored again.
+    pub duplicates: usize,
+}
+
+/// A verified upload waiting for the writer.
+#[derive(Debug)]
+pub struct PendingUpload {
+    pub serial: String,
+    pub tenant_id: i64,
+    /// The token's `gen`.
+    pub generation: i64,
+    pub replay_scope: String,
+    pub jti: String,
+    pub replay_until_ms: i64,
+    pub readings: Vec<Reading>,
+}
+
+type Answer = Result<UploadOutcome, TelemetryError>;
+
+struct Job {
+    upload: PendingUpload,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The handle uploads are submitted through.
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Spawns the writer on the current tokio runtime.
+    pub fn start(store: Store, clock: SharedClock, batch_rows: usize, queue: usize) -> Self {
+        let (sender, receiver) = mpsc::channel(queue.max(1));
+        tokio::spawn(run(store, clock, receiver, batch_rows.max(1)));
+        Self { queue: sender }
+    }
+
+    /// Queues an upload and waits until its rows are committed (or refused).
+    pub async fn submit(&self, upload: PendingUpload) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job { upload, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => TelemetryError::Busy,
+                mpsc::error::TrySendError::Closed(_) => not_committed(),
+            })?;
+        answer.await.unwrap_or_else(|_| Err(not_committed()))
+    }
+}
+
+/// The answer for uploads whose transaction failed: retryable (503), since ids make retries safe.
+fn not_committed() -> TelemetryError {
+    TelemetryError::Store(StoreError::Unavailable(
+        "the telemetry batch was not committed".into(),
+    ))
+}
+
+async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, batch_rows: usize) {
+    while let Some(first) = queue.recv().await {
+        let mut rows = first.upload.readings.len();
+        let mut jobs = vec![first];
+        while rows < batch_rows {
+            match queue.try_recv() {
+                Ok(job) => {
+                    rows += job.upload.readings.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (uploads, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.upload, j.reply)).unzip();
+        let received_at = clock.now().timestamp_millis();
+        let committed = store
+            .write(move |tx| commit(tx, &uploads, received_at))
+            .await;
+        match committed {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    // The uploader may have gone away; its rows are committed all the same.
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, uploads = replies.len(), rows, "telemetry batch not committed");
+                for reply in replies {
+                    let _ = reply.send(Err(not_committed()));
+                }
+            }
+        }
+    }
+}
+
+/// One group commit: refuses uploads whose device state no longer matches their token or whose
+/// proof was replayed, stores the others' readings, and counts accepted and duplicate readings.
+fn commit(
+    tx: &mut Tx<'_>,
+    uploads: &[PendingUpload],
+    received_at: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let serials: Vec<&str> = uploads
+        .iter()
+        .map(|u| u.serial.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let states = stored::device_token_states(tx, &serials)?;
+    let mut refused: Vec<Option<TelemetryError>> = uploads
+        .iter()
+        .map(|u| {
+            (!token_still_valid(u, states.get(&u.serial))).then_some(TelemetryError::Auth(
+                VerifyError::InvalidToken("the device's tokens have been revoked"),
+            ))
+        })
+        .collect();
+
+    let live: Vec<usize> = (0..uploads.len())
+        .filter(|&i| refused[i].is_none())
+        .collect();
+    let entries: Vec<JtiEntry<'_>> = live
+        .iter()
+        .map(|&i| {
+            let u = &uploads[i];
+            (u.replay_scope.as_str(), u.jti.as_str(), u.replay_until_ms)
+        })
+        .collect();
+    for (&i, fresh) in live.iter().zip(replay::remember_jtis(tx, &entries)?) {
+        if !fresh {
+            refused[i] = Some(TelemetryError::Auth(VerifyError::InvalidDpopProof(
+                "the DPoP proof was used before",
+            )));
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut owners = Vec::new();
+    for (i, u) in uploads.iter().enumerate() {
+        if refused[i].is_some() {
+            continue;
+        }
+        for r in &u.readings {
+            rows.push(NewReading {
+                serial: &u.serial,
+                reading_id: &r.id,
+                tenant_id: u.tenant_id,
+                ts: r.ts,
+                received_at,
+                metrics: &r.metrics,
+            });
+            owners.push(i);
+        }
+    }
+    let inserted = stored::insert_readings(tx, &rows)?;
+    let mut outcomes = vec![
+        UploadOutcome {
+            accepted: 0,
+            duplicates: 0
+        };
+        uploads.len()
+    ];
+    for (&i, new) in owners.iter().zip(inserted) {
+        if new {
+            outcomes[i].accepted += 1;
+        } else {
+            outcomes[i].duplicates += 1;
+        }
+    }
+    Ok(refused
+        .into_iter()
+        .zip(outcomes)
+        .map(|(refusal, outcome)| refusal.map_or(Ok(outcome), Err))
+        .collect())
+}
+
+/// The token was issued in the device's current generation, for the tenant it still belongs to,
+/// and the device's client is enabled.
+fn token_still_valid(upload: &PendingUpload, state: Option<&DeviceTokenState>) -> bool {
+    state.is_some_and(|s| {
+        s.active && s.tenant_id == Some(upload.tenant_id) && s.token_generation == upload.generation
+    })
+}

@@ -1,0 +1,156 @@
+//! A device whose tokens were revoked, that was paired again, moved to another tenant or
+//! disabled is refused at once (the generation, tenant and status are checked when the batch
+//! commits), even while its token sits in the verified-token cache; an expired token is refused
+//! the moment it expires.
+
+use pairgate::store::registry;
+use serde_json::json;
+
+use super::{Paired, accepted, paired, readings, refusal, stored, upload};
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    revoked_tokens_are_refused_at_once,
+    pairing_again_retires_the_old_token,
+    a_device_moved_to_another_tenant_is_refused,
+    a_disabled_device_is_refused,
+    an_expired_token_is_refused_even_when_cached,
+);
+
+async fn assert_revoked(app: &TestApp, p: &Paired) {
+    let (status, challenge, body) = refusal(upload(app, p, &readings(app, "late", 1)).await).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(
+        body["error_description"],
+        "the device's tokens have been revoked"
+    );
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+async fn revoked_tokens_are_refused_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let p = paired(&app, "SN-7301").await;
+    // Twice, so the token is in the verified-token cache.
+    assert_eq!(
+        accepted(upload(&app, &p, &readings(&app, "a", 2)).await).await,
+        (2, 0)
+    );
+    assert_eq!(
+        accepted(upload(&app, &p, &readings(&app, "b", 2)).await).await,
+        (2, 0)
+    );
+    let serial = p.device.serial.clone();
+    app.ctx
+        .store
+        .write(move |tx| registry::revoke_device_tokens(tx, &serial))
+        .await
+        .unwrap();
+    // No time passes: the very next upload is refused.
+    assert_revoked(&app, &p).await;
+    assert_eq!(stored(&app, "SN-7301").await, 4);
+}
+
+async fn pairing_again_retires_the_old_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let old = paired(&app, "SN-7302").await;
+    assert_eq!(
+        accepted(upload(&app, &old, &readings(&app, "a", 1)).await).await,
+        (1, 0)
+    );
+    app.advance(5);
+    let tokens = app.pair(&old.device, old.tenant).await;
+    assert_revoked(&app, &old).await;
+    // The new token is bound to the same factory key (the pairing's DPoP key).
+    let current = Paired {
+        access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ..old
+    };
+    assert_eq!(
+        accepted(upload(&app, &current, &readings(&app, "b", 1)).await).await,
+        (1, 0)
+    );
+}
+
+async fn a_device_moved_to_another_tenant_is_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let p = paired(&app, "SN-7303").await;
+    assert_eq!(
+        accepted(upload(&app, &p, &readings(&app, "a", 1)).await).await,
+        (1, 0)
+    );
+    let other = app.tenant("Someone Else").await;
+    let (serial, at) = (p.device.serial.clone(), app.now() * 1000);
+    // Even without a generation bump, the token names a tenant the device left.
+    app.ctx
+        .store
+        .write(move |tx| registry::pair_device(tx, &serial, other, at))
+        .await
+        .unwrap();
+    assert_revoked(&app, &p).await;
+}
+
+async fn a_disabled_device_is_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let p = paired(&app, "SN-7304").await;
+    let serial = p.device.serial.clone();
+    app.ctx
+        .store
+        .write(move |tx| registry::set_client_active(tx, &serial, false))
+        .await
+        .unwrap();
+    assert_revoked(&app, &p).await;
+}
+
+async fn an_expired_token_is_refused_even_when_cached(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let p = paired(&app, "SN-7305").await;
+    assert_eq!(
+        accepted(upload(&app, &p, &readings(&app, "a", 1)).await).await,
+        (1, 0)
+    );
+    // Access tokens live 600 s: one second before the end it still works...
+    app.advance(599);
+    assert_eq!(
+        accepted(upload(&app, &p, &readings(&app, "b", 1)).await).await,
+        (1, 0)
+    );
+    // ...and at the end it does not.
+    app.advance(1);
+    let (status, _, body) = refusal(upload(&app, &p, &readings(&app, "c", 1)).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({ "error": "invalid_token", "error_description": "the access token has expired" })
+    );
+    // A refreshed token carries on.
+    let assertion = p.device.assertion(app.now());
+    let proof = p.device.dpop("POST", "/oauth/token", app.now());
+    let res = app
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &p.refresh_token),
+                ("client_assertion_type", crate::support::JWT_BEARER),
+                ("client_assertion", &assertion),
+            ],
+            &[("DPoP", &proof)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let fresh = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = Paired {
+        access_token: fresh,
+        ..p
+    };
+    assert_eq!(
+        accepted(upload(&app, &p, &readings(&app, "c", 1)).await).await,
+        (1, 0)
+    );
+}
