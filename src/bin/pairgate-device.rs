@@ -93,6 +93,9 @@ struct FleetArgs {
     /// must allow that many device authorizations per minute from this address.
     #[arg(long, value_name = "N")]
     bootstrap: Option<usize>,
+    /// Stop after --bootstrap (set-up only, nothing measured).
+    #[arg(long, requires = "bootstrap")]
+    bootstrap_only: bool,
     /// pairgate's settings file, for --bootstrap.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -453,6 +456,9 @@ async fn run_fleet(args: FleetArgs) -> Result<(), String> {
         );
         devices.extend(new);
         save_fleet(&state_file, &devices)?;
+        if args.bootstrap_only {
+            return Ok(());
+        }
     }
     if devices.is_empty() {
         return Err(format!(

@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::client::{DeviceClient, Endpoints, Poll, TokenSet};
+use super::client::{DeviceClient, Endpoints, Poll, SimError, TokenSet};
 use super::firmware::{Firmware, FirmwareOptions, SyncError};
 use super::{DeviceKey, generate_pkcs8, pkcs8_from_pem, pkcs8_pem};
 use crate::app::AppContext;
 use crate::clock::{SharedClock, SystemClock};
-use crate::oauth::device_flow::Verdict;
+use crate::oauth::device_flow::{DecisionError, Verdict};
 
 /// A fleet device as kept between runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,12 +68,14 @@ struct Tally {
 }
 
 impl Tally {
+    /// Moves `other`'s counts into this tally (leaving `other` empty).
     fn merge(&mut self, other: &mut Tally) {
-        self.latencies.append(&mut other.latencies);
+        let other = std::mem::take(other);
+        self.latencies.extend(other.latencies);
         self.uploads += other.uploads;
         self.accepted += other.accepted;
         self.duplicates += other.duplicates;
-        for (k, v) in std::mem::take(&mut other.failures) {
+        for (k, v) in other.failures {
             *self.failures.entry(k).or_default() += v;
         }
     }
@@ -204,32 +206,39 @@ async fn pair_one(
 ) -> Result<FleetDevice, String> {
     let der = generate_pkcs8(ed25519).map_err(|e| e.to_string())?;
     let key = DeviceKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
-    let now_ms = ctx.clock.now().timestamp_millis();
-    crate::devices::register(
-        &ctx.store,
-        now_ms,
-        "fleet-bootstrap",
-        &serial,
-        "SIM-1",
-        &key.public_jwk(),
+    let jwk = key.public_jwk();
+    retry_while_busy(
+        || {
+            crate::devices::register(
+                &ctx.store,
+                ctx.clock.now().timestamp_millis(),
+                "fleet-bootstrap",
+                &serial,
+                "SIM-1",
+                &jwk,
+            )
+        },
+        |e| matches!(e, crate::devices::RegisterError::Store(s) if s.is_unavailable()),
     )
     .await
     .map_err(|e| format!("registering {serial}: {e}"))?;
     let client = DeviceClient::new(http, endpoints, &serial, key, Arc::new(SystemClock));
-    let auth = client
-        .start_pairing()
+    let auth = retry_while_busy(|| client.start_pairing(), server_busy)
         .await
         .map_err(|e| format!("{serial}: {e}"))?;
-    ctx.oauth
-        .decide(
-            &auth.user_code,
-            Verdict::Approve { tenant_id: tenant },
-            "fleet-bootstrap",
-        )
-        .await
-        .map_err(|e| format!("approving {serial}: {e}"))?;
-    match client
-        .poll(&auth.device_code)
+    retry_while_busy(
+        || {
+            ctx.oauth.decide(
+                &auth.user_code,
+                Verdict::Approve { tenant_id: tenant },
+                "fleet-bootstrap",
+            )
+        },
+        |e| matches!(e, DecisionError::Store(s) if s.is_unavailable()),
+    )
+    .await
+    .map_err(|e| format!("approving {serial}: {e}"))?;
+    match retry_while_busy(|| client.poll(&auth.device_code), server_busy)
         .await
         .map_err(|e| format!("{serial}: {e}"))?
     {
@@ -239,6 +248,35 @@ async fn pair_one(
             tokens,
         }),
         other => Err(format!("{serial}: pairing did not complete: {other:?}")),
+    }
+}
+
+fn server_busy(e: &SimError) -> bool {
+    matches!(e, SimError::Refused { status: 503, .. })
+}
+
+/// Retries a set-up step that lost a race for the database to the server. On SQLite the two are
+/// separate processes writing one file, and SQLite refuses a transaction that read before the
+/// other process wrote (SQLITE_BUSY at once, not after the busy timeout); a failed step
+/// committed nothing, so it is safe to run again.
+async fn retry_while_busy<T, E, F, Fut>(mut step: F, busy: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match step().await {
+            Err(e) if busy(&e) && attempt < 100 => {
+                attempt += 1;
+                let jitter = rand::random::<u64>() % 20;
+                tokio::time::sleep(Duration::from_millis(
+                    5 * u64::from(attempt.min(20)) + jitter,
+                ))
+                .await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -363,7 +401,9 @@ async fn drive(
     let mut turn = 0;
     let mut local = Tally::default();
     let mut last_flush = Instant::now();
-    while !group.is_empty() && due < end {
+    // A scheduler that fell behind still stops at the end: what it could not send counts as
+    // load not served, and the latency of what it sent shows how far behind it was.
+    while !group.is_empty() && due < end && Instant::now() < end {
         tokio::time::sleep_until(due.into()).await;
         let sent = match period {
             Some(_) => due,

@@ -1,63 +1,108 @@
 //! Multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING …` for the hot write paths (telemetry
 //! readings, replay-store jti values): one statement for many rows, and the conflict is the
-//! signal, as everywhere else. diesel's `MultiConnection` has no `ON CONFLICT` clause, so these
-//! statements are written as SQL text once, valid on both engines: `$1, $2, …` placeholders are
-//! PostgreSQL's, and SQLite reads them as named parameters numbered in order of appearance.
+//! signal, as everywhere else. diesel's `MultiConnection` has no `ON CONFLICT` clause, so the
+//! statement is a small `QueryFragment` of its own: the SQL text is the same on both engines, and
+//! diesel writes each engine's placeholders (`?` for SQLite, `$n` for PostgreSQL). Named
+//! placeholders would cost SQLite a lookup per parameter over all earlier ones (quadratic in a
+//! statement of thousands).
 
-use diesel::query_builder::BoxedSqlQuery;
-use diesel::query_builder::SqlQuery;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::marker::PhantomData;
 
+use diesel::QueryResult;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+
+use super::DbConnection;
 use super::connection::MultiBackend;
 
 /// Rows per statement: a few binds each stays far below SQLite's 32,766 and PostgreSQL's 65,535
-/// parameters, and keeps each statement's parse cheap.
-pub const ROWS_PER_STATEMENT: usize = 500;
+/// parameters. Statements of this many rows, and of the few sizes a remainder is split into, are
+/// prepared once per connection and reused.
+pub const ROWS_PER_STATEMENT: usize = 256;
 
-/// A boxed raw query whose binds can be added in a loop.
-pub type RawQuery<'f> = BoxedSqlQuery<'f, MultiBackend, SqlQuery>;
+/// The sizes a batch is cut into, largest first: each is one cached prepared statement, and a
+/// batch takes at most one statement of each size below the largest.
+const CHUNK_SIZES: [usize; 9] = [ROWS_PER_STATEMENT, 128, 64, 32, 16, 8, 4, 2, 1];
 
-/// `INSERT INTO {table} ({columns}) VALUES ($1, …), (…) ON CONFLICT DO NOTHING RETURNING
-/// {returning}`, for `rows` rows.
-pub fn insert_ignoring_conflicts<'f>(
-    table: &str,
-    columns: &[&str],
-    rows: usize,
-    returning: &str,
-) -> RawQuery<'f> {
-    let mut sql = String::with_capacity(64 + rows * columns.len() * 6);
-    sql.push_str("INSERT INTO ");
-    sql.push_str(table);
-    sql.push_str(" (");
-    sql.push_str(&columns.join(", "));
-    sql.push_str(") VALUES ");
-    let mut n = 0;
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
+/// A row that binds its values, in column order.
+pub trait BatchRow {
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, MultiBackend>) -> QueryResult<()>;
+}
+
+/// `{head} (…), (…) {tail}`, one parenthesised group of placeholders per row; `ST` is the SQL
+/// type of the `RETURNING` columns.
+pub struct InsertIgnoring<'a, R, ST> {
+    /// `INSERT INTO t (a, b) VALUES `
+    head: &'static str,
+    /// ` ON CONFLICT DO NOTHING RETURNING a, b`
+    tail: &'static str,
+    rows: &'a [R],
+    _returning: PhantomData<ST>,
+}
+
+impl<'a, R: BatchRow, ST> InsertIgnoring<'a, R, ST> {
+    pub fn new(head: &'static str, tail: &'static str, rows: &'a [R]) -> Self {
+        Self {
+            head,
+            tail,
+            rows,
+            _returning: PhantomData,
         }
-        sql.push('(');
-        for col in 0..columns.len() {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        }
-        sql.push(')');
     }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING ");
-    sql.push_str(returning);
-    diesel::sql_query(sql).into_boxed::<MultiBackend>()
+}
+
+impl<R: BatchRow, ST> QueryFragment<MultiBackend> for InsertIgnoring<'_, R, ST> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        out.push_sql(self.head);
+        for (i, row) in self.rows.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            row.bind(&mut out)?;
+            out.push_sql(")");
+        }
+        out.push_sql(self.tail);
+        Ok(())
+    }
+}
+
+impl<R, ST> QueryId for InsertIgnoring<'_, R, ST> {
+    type QueryId = ();
+    // Not static: diesel caches the prepared statement by its SQL text, one per chunk size.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<R, ST: diesel::sql_types::SqlType> Query for InsertIgnoring<'_, R, ST> {
+    type SqlType = ST;
+}
+
+impl<R, ST> diesel::RunQueryDsl<DbConnection> for InsertIgnoring<'_, R, ST> {}
+
+/// Cuts `rows` into chunks of the cached statement sizes.
+pub fn chunks<R>(mut rows: &[R]) -> impl Iterator<Item = &[R]> {
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES.into_iter().find(|s| *s <= rows.len())?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
+/// Binds one value (helper for [`BatchRow`] implementations).
+pub fn bind<'b, T, U>(out: &mut AstPass<'_, 'b, MultiBackend>, value: &'b U) -> QueryResult<()>
+where
+    MultiBackend: diesel::sql_types::HasSqlType<T>,
+    U: diesel::serialize::ToSql<T, MultiBackend> + ?Sized,
+{
+    out.push_bind_param::<T, U>(value)
 }
 
 /// For each wanted key in order, whether the database inserted it. `inserted` holds what
 /// `RETURNING` gave back; a key wanted twice in one batch was inserted once, for its first claim.
-pub fn claim_inserted<K: std::hash::Hash + Eq>(
+pub fn claim_inserted<K: Hash + Eq>(
     wanted: impl IntoIterator<Item = K>,
     inserted: impl IntoIterator<Item = K>,
 ) -> Vec<bool> {
-    let mut left: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    let mut left: HashMap<K, usize> = HashMap::new();
     for key in inserted {
         *left.entry(key).or_default() += 1;
     }
@@ -81,5 +126,15 @@ mod tests {
     fn a_key_wanted_twice_is_claimed_once() {
         let claimed = claim_inserted(["a", "b", "a", "c"], ["a", "c"]);
         assert_eq!(claimed, [true, false, false, true]);
+    }
+
+    #[test]
+    fn batches_are_cut_into_cached_sizes() {
+        let rows = vec![0u8; 2 * ROWS_PER_STATEMENT + 64 + 16 + 5];
+        let sizes: Vec<usize> = chunks(&rows).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT, 64, 16, 4, 1]);
+        let ten: Vec<usize> = chunks(&[0u8; 10]).map(<[u8]>::len).collect();
+        assert_eq!(ten, [8, 2]);
+        assert_eq!(chunks::<u8>(&[]).count(), 0);
     }
 }

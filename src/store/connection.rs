@@ -81,11 +81,20 @@ impl ConnectionSpec {
             SqliteSynchronous::Full => "FULL",
         };
         // busy_timeout first: switching to WAL needs a lock that another connection may hold.
+        // temp_store: statement journals of multi-row inserts stay in memory, not in temp files.
+        // cache_size: 64 MiB per connection (the default 2 MiB thrashes under a stream of
+        // inserts into several indexes). wal_autocheckpoint off: the store's checkpoint thread
+        // does it (store/checkpoint.rs), so no commit waits for a checkpoint's fsync;
+        // journal_size_limit trims the WAL file back after a burst.
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {};
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536;
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA journal_size_limit = 67108864;",
             self.sqlite_busy_timeout_ms
         ))
         .map_err(|e| ConnectionError::BadConnection(format!("configuring SQLite: {e}")))?;

@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod batch;
+mod checkpoint;
 mod connection;
 mod error;
 pub mod flows;
@@ -65,14 +66,16 @@ impl Store {
             // (see PooledConnection); testing each one on checkout would cost a round trip.
             .test_on_check_out(false)
             .build_unchecked(spec);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                pool,
-                backend,
-                acquire_timeout: settings.acquire_timeout(),
-                sqlite_writer: Mutex::new(()),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            pool,
+            backend,
+            acquire_timeout: settings.acquire_timeout(),
+            sqlite_writer: Mutex::new(()),
+        });
+        if backend == Backend::Sqlite {
+            checkpoint::spawn(&inner);
+        }
+        Ok(Self { inner })
     }
 
     /// The engine behind this store.

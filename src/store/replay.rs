@@ -2,9 +2,11 @@
 //! rate-limit counters. Both live in the database so that every instance sees every other's.
 
 use diesel::prelude::*;
+use diesel::query_builder::AstPass;
 use diesel::sql_types::{BigInt, Text};
 
-use super::batch::{self, ROWS_PER_STATEMENT};
+use super::batch::{self, BatchRow, InsertIgnoring};
+use super::connection::MultiBackend;
 use super::schema::{rate_limits, seen_jtis};
 use super::{StoreError, Tx};
 
@@ -33,40 +35,37 @@ pub fn remember_jti(
     }
 }
 
-#[derive(QueryableByName)]
-struct SeenKey {
-    #[diesel(sql_type = Text)]
-    scope: String,
-    #[diesel(sql_type = Text)]
-    jti: String,
-}
-
 /// A jti to remember: scope, jti, until when (Unix ms).
 pub type JtiEntry<'a> = (&'a str, &'a str, i64);
 
-/// [`remember_jti`] for many values at once, in one statement per few hundred, for hot paths that
+impl BatchRow for JtiEntry<'_> {
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        batch::bind::<Text, str>(out, self.0)?;
+        out.push_sql(", ");
+        batch::bind::<Text, str>(out, self.1)?;
+        out.push_sql(", ");
+        batch::bind::<BigInt, i64>(out, &self.2)
+    }
+}
+
+/// [`remember_jti`] for many values at once, in a few multi-row statements, for hot paths that
 /// commit many requests together. Returns, for each entry in order, whether it was new; of two
 /// equal entries in one call only the first is new. Same table, same primary key decides.
 pub fn remember_jtis(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>, StoreError> {
-    let mut inserted = Vec::with_capacity(entries.len());
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-        let mut query = batch::insert_ignoring_conflicts(
-            "seen_jtis",
-            &["scope", "jti", "expires_at"],
-            chunk.len(),
-            "scope, jti",
+    let mut inserted: Vec<(String, String)> = Vec::with_capacity(entries.len());
+    for chunk in batch::chunks(entries) {
+        inserted.extend(
+            InsertIgnoring::<_, (Text, Text)>::new(
+                "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES ",
+                " ON CONFLICT DO NOTHING RETURNING scope, jti",
+                chunk,
+            )
+            .load::<(String, String)>(tx.conn)?,
         );
-        for (scope, jti, expires_at) in chunk {
-            query = query
-                .bind::<Text, _>(*scope)
-                .bind::<Text, _>(*jti)
-                .bind::<BigInt, _>(*expires_at);
-        }
-        inserted.extend(query.load::<SeenKey>(tx.conn)?);
     }
     Ok(batch::claim_inserted(
         entries.iter().map(|(scope, jti, _)| (*scope, *jti)),
-        inserted.iter().map(|k| (k.scope.as_str(), k.jti.as_str())),
+        inserted.iter().map(|(s, j)| (s.as_str(), j.as_str())),
     ))
 }
 

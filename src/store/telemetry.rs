@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::query_builder::AstPass;
 use diesel::sql_types::{BigInt, Text};
 
-use super::batch::{self, ROWS_PER_STATEMENT};
+use super::batch::{self, BatchRow, InsertIgnoring, ROWS_PER_STATEMENT};
+use super::connection::MultiBackend;
 use super::schema::{clients, devices, telemetry_readings};
 use super::{StoreError, Tx};
 
@@ -23,48 +25,40 @@ pub struct NewReading<'a> {
     pub metrics: &'a str,
 }
 
-#[derive(QueryableByName)]
-struct InsertedKey {
-    #[diesel(sql_type = Text)]
-    serial: String,
-    #[diesel(sql_type = Text)]
-    reading_id: String,
+impl BatchRow for NewReading<'_> {
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        batch::bind::<Text, str>(out, self.serial)?;
+        out.push_sql(", ");
+        batch::bind::<Text, str>(out, self.reading_id)?;
+        out.push_sql(", ");
+        batch::bind::<BigInt, i64>(out, &self.tenant_id)?;
+        out.push_sql(", ");
+        batch::bind::<BigInt, i64>(out, &self.ts)?;
+        out.push_sql(", ");
+        batch::bind::<BigInt, i64>(out, &self.received_at)?;
+        out.push_sql(", ");
+        batch::bind::<Text, str>(out, self.metrics)
+    }
 }
 
 /// Inserts readings, skipping those whose (serial, reading_id) is already stored. Returns, for
 /// each row in order, whether it was inserted (a row repeated within `rows` is inserted once).
 pub fn insert_readings(tx: &mut Tx<'_>, rows: &[NewReading<'_>]) -> Result<Vec<bool>, StoreError> {
-    let mut inserted = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query = batch::insert_ignoring_conflicts(
-            "telemetry_readings",
-            &[
-                "serial",
-                "reading_id",
-                "tenant_id",
-                "ts",
-                "received_at",
-                "metrics",
-            ],
-            chunk.len(),
-            "serial, reading_id",
+    let mut inserted: Vec<(String, String)> = Vec::with_capacity(rows.len());
+    for chunk in batch::chunks(rows) {
+        inserted.extend(
+            InsertIgnoring::<_, (Text, Text)>::new(
+                "INSERT INTO telemetry_readings \
+                 (serial, reading_id, tenant_id, ts, received_at, metrics) VALUES ",
+                " ON CONFLICT DO NOTHING RETURNING serial, reading_id",
+                chunk,
+            )
+            .load::<(String, String)>(tx.conn)?,
         );
-        for r in chunk {
-            query = query
-                .bind::<Text, _>(r.serial)
-                .bind::<Text, _>(r.reading_id)
-                .bind::<BigInt, _>(r.tenant_id)
-                .bind::<BigInt, _>(r.ts)
-                .bind::<BigInt, _>(r.received_at)
-                .bind::<Text, _>(r.metrics);
-        }
-        inserted.extend(query.load::<InsertedKey>(tx.conn)?);
     }
     Ok(batch::claim_inserted(
         rows.iter().map(|r| (r.serial, r.reading_id)),
-        inserted
-            .iter()
-            .map(|k| (k.serial.as_str(), k.reading_id.as_str())),
+        inserted.iter().map(|(s, r)| (s.as_str(), r.as_str())),
     ))
 }
 

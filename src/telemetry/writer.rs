@@ -98,9 +98,16 @@ async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, b
         let (uploads, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.upload, j.reply)).unzip();
         let received_at = clock.now().timestamp_millis();
+        let started = std::time::Instant::now();
         let committed = store
             .write(move |tx| commit(tx, &uploads, received_at))
             .await;
+        tracing::debug!(
+            uploads = replies.len(),
+            rows,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "telemetry batch"
+        );
         match committed {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {

@@ -1,0 +1,189 @@
+//! A relying app that accepts pairgate access tokens knowing nothing but the issuer's URL: it
+//! reads the issuer's metadata (RFC 8414), fetches and caches its JWKS, and verifies tokens
+//! (RFC 9068) and DPoP proofs (RFC 9449) with `pairgate::verifier`, the same code the telemetry
+//! endpoint runs. No database, no shared secret.
+//!
+//! ```sh
+//! # a resource server: POST /ingest takes a device's DPoP-bound token and proof
+//! cargo run --example relying_app -- serve --issuer http://127.0.0.1:8080 --listen 127.0.0.1:9090
+//! # or check one token (RFC 9068 only) and print its claims
+//! cargo run --example relying_app -- verify --issuer http://127.0.0.1:8080 --token eyJ…
+//! ```
+//!
+//! A device's proof for `/ingest` must name this app's URL (`htu`, default
+//! `http://<listen>/ingest`). What a production app adds: a replay store shared by its instances
+//! (this one keeps proof `jti` values in memory), and, where revocation must take effect before
+//! a token expires, a call to pairgate's introspection endpoint (RFC 7662) with its own client
+//! credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use pairgate::clock::{Clock, SharedClock, SystemClock};
+use pairgate::verifier::jwks::{JwksCache, JwksPolicy};
+use pairgate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
+use serde_json::json;
+
+struct State {
+    verifier: Verifier,
+    /// This endpoint's URL, as the proofs must name it.
+    url: String,
+    clock: SharedClock,
+    /// Proof jti values until they may be forgotten (a single-instance replay store).
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: relying_app serve --issuer URL [--listen ADDR] [--audience AUD] [--url URL]\n       \
+         relying_app verify --issuer URL --token TOKEN [--audience AUD]"
+    );
+    std::process::exit(2)
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(issuer) = arg(&args, "--issuer") else {
+        usage()
+    };
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    // pairgate's device tokens name `<issuer>/api` unless oauth.access_token_audience says else.
+    let audience = arg(&args, "--audience").unwrap_or_else(|| format!("{issuer}/api"));
+    let clock: SharedClock = Arc::new(SystemClock);
+    let (jwks, meta) = match JwksCache::discover(
+        reqwest::Client::new(),
+        &issuer,
+        clock.clone(),
+        JwksPolicy::default(),
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("relying_app: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("issuer {issuer}: keys at {}", meta["jwks_uri"]);
+    let verifier = Verifier::new(
+        VerifierConfig::relying_app(&issuer, &audience),
+        KeySource::Jwks(Arc::new(jwks)),
+        clock.clone(),
+    );
+
+    match args.get(1).map(String::as_str) {
+        Some("verify") => {
+            let Some(token) = arg(&args, "--token") else {
+                usage()
+            };
+            match verifier.verify_access_token(&token).await {
+                Ok(claims) => {
+                    println!("valid: {}", serde_json::to_string_pretty(&*claims)?);
+                    Ok(())
+                }
+                Err(e) => {
+                    println!("refused: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Some("serve") => {
+            let listen = arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:9090".into());
+            let url = arg(&args, "--url").unwrap_or_else(|| format!("http://{listen}/ingest"));
+            eprintln!("accepting DPoP-bound tokens for {audience} at {url}");
+            let state = web::Data::new(State {
+                verifier,
+                url,
+                clock,
+                seen: Mutex::new(HashMap::new()),
+            });
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .route("/ingest", web::post().to(ingest))
+            })
+            .workers(2)
+            .bind(listen)?
+            .run()
+            .await
+        }
+        _ => usage(),
+    }
+}
+
+async fn ingest(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let dpop: Vec<String> = req
+        .headers()
+        .get_all("dpop")
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let verified = state
+        .verifier
+        .verify(&ResourceRequest {
+            authorization,
+            dpop: &dpop,
+            method: "POST",
+            url: &state.url,
+        })
+        .await;
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => return refuse(&e),
+    };
+    // RFC 9449 §11.1: a proof is good once.
+    let now = state.clock.now().timestamp_millis();
+    {
+        let mut seen = state.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.retain(|_, until| *until > now);
+        let key = format!("{}:{}", verified.proof.replay_scope(), verified.proof.jti);
+        if seen.insert(key, verified.proof.replay_until_ms).is_some() {
+            return refuse(&VerifyError::InvalidDpopProof(
+                "the DPoP proof was used before",
+            ));
+        }
+    }
+    let c = &verified.claims;
+    HttpResponse::Ok().json(json!({
+        "sub": c.sub,
+        "device": c.device,
+        "tenant_id": c.tenant_id,
+        "scope": c.scope,
+        "expires_in": c.exp - now / 1000,
+    }))
+}
+
+/// RFC 6750 §3 / RFC 9449 §7.1 challenge.
+fn refuse(e: &VerifyError) -> HttpResponse {
+    if *e == VerifyError::KeysUnavailable {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "5"))
+            .finish();
+    }
+    let mut challenge = String::from("DPoP ");
+    if let Some(code) = e.code() {
+        challenge.push_str(&format!("error=\"{code}\", "));
+    }
+    if let Some(d) = e.description() {
+        challenge.push_str(&format!("error_description=\"{d}\", "));
+    }
+    challenge.push_str(&format!("algs=\"{}\"", Verifier::algs()));
+    let mut res = match e {
+        VerifyError::InvalidRequest(_) => HttpResponse::BadRequest(),
+        _ => HttpResponse::Unauthorized(),
+    };
+    res.insert_header((header::WWW_AUTHENTICATE, challenge))
+        .json(json!({ "error": e.code(), "error_description": e.description() }))
+}

@@ -1,0 +1,72 @@
+//! SQLite WAL checkpoints off the write path. By default SQLite checkpoints on the connection
+//! that commits, once the WAL passes 1,000 pages, and the checkpoint's fsyncs then stall that
+//! commit (and every write queued behind SQLite's single writer) for as long as the disk takes.
+//! Connections here are opened with auto-checkpointing off, and this thread checkpoints instead,
+//! a few times a second, for as long as the store exists:
+//!
+//! 1. a `PASSIVE` checkpoint without any lock copies what is committed so far into the database
+//!    file (the bulk of the work and the fsyncs; writers carry on meanwhile);
+//! 2. when the WAL has grown past [`RESTART_FRAMES`], the same again while holding the store's
+//!    SQLite writer lock, which now only has the last few commits to copy: the WAL is then fully
+//!    checkpointed with no write in progress, so the next write starts it over from the
+//!    beginning instead of growing it forever.
+//!
+//! Durability is unchanged: a commit is in the WAL before it is acknowledged.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use diesel::RunQueryDsl;
+use diesel::sql_types::Integer;
+
+use super::{Inner, StoreError};
+
+/// How often the WAL is checkpointed.
+const EVERY: Duration = Duration::from_millis(200);
+/// WAL frames (pages) beyond which the WAL is made to start over: 64 MiB of 4 KiB pages.
+const RESTART_FRAMES: i32 = 16_384;
+
+#[derive(diesel::QueryableByName)]
+struct Checkpointed {
+    /// Frames in the WAL.
+    #[diesel(sql_type = Integer)]
+    log: i32,
+}
+
+/// Starts the checkpoint thread; it ends when the store is dropped.
+pub(super) fn spawn(inner: &Arc<Inner>) {
+    let store: Weak<Inner> = Arc::downgrade(inner);
+    let started = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EVERY);
+                let Some(inner) = store.upgrade() else {
+                    return;
+                };
+                if let Err(e) = checkpoint(&inner) {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed; will retry");
+                }
+            }
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the SQLite checkpoint thread");
+    }
+}
+
+fn passive(inner: &Inner) -> Result<i32, StoreError> {
+    inner.with_connection(|conn| {
+        let rows: Vec<Checkpointed> =
+            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").load(conn)?;
+        Ok(rows.first().map_or(0, |r| r.log))
+    })
+}
+
+fn checkpoint(inner: &Inner) -> Result<(), StoreError> {
+    if passive(inner)? > RESTART_FRAMES {
+        // Outside any runtime: this thread may block on the writer lock.
+        let _writer = inner.sqlite_writer.blocking_lock();
+        passive(inner)?;
+    }
+    Ok(())
+}
