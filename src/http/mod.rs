@@ -6,6 +6,7 @@ pub mod metrics;
 mod oauth;
 mod observe;
 mod ops;
+mod portal;
 mod security;
 
 use std::net::TcpListener;
@@ -59,6 +60,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)
             .configure(oauth::configure)
+            .configure(portal::configure)
             .default_service(web::to(errors::not_found))
     })
     .workers(workers)
