@@ -180,8 +180,7 @@ impl Accounts {
                         user.id,
                         Stage::SecondFactor,
                         None,
-                        ip.as_deref(),
-                        ua.as_deref(),
+                        (ip.as_deref(), ua.as_deref()),
                         now,
                     )?)
                 } else {
@@ -201,8 +200,7 @@ impl Accounts {
                         user.id,
                         Stage::Full,
                         None,
-                        ip.as_deref(),
-                        ua.as_deref(),
+                        (ip.as_deref(), ua.as_deref()),
                         now,
                     )?)
                 };

@@ -16,3 +16,4 @@ mod migrations;
 mod oauth;
 mod ops;
 mod outage;
+mod portal;

@@ -3,6 +3,7 @@
 //! `PAIRGATE_TEST_POSTGRES_URL` is set), with a [`ManualClock`].
 
 pub mod device;
+pub mod portal;
 pub mod proxy;
 
 use std::net::TcpListener;
