@@ -202,10 +202,28 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let listener = TcpListener::bind(bind)
         .map_err(|e| format!("cannot listen on {bind} (server.bind): {e}"))?;
     tracing::info!(%bind, %public_url, %database, "pairgate listening");
+    match crate::mail::Delivery::from_settings(&ctx.settings.mail).map_err(|e| e.to_string())? {
+        Some(delivery) => {
+            let (store, clock) = (ctx.store.clone(), ctx.clock.clone());
+            actix_web::rt::spawn(async move {
+                let mut ticker = tokio::time::interval(std::time::Duration::from_secs(10));
+                loop {
+                    ticker.tick().await;
+                    if let Err(e) = delivery.deliver_pending(&store, &clock).await {
+                        tracing::warn!(error = %e, "mail delivery pass failed");
+                    }
+                }
+            });
+        }
+        None => tracing::info!(
+            "no SMTP server configured (mail.smtp_url): messages stay in the outbox; see `pairgate mail list`"
+        ),
+    }
     actix_web::rt::spawn(crate::maintenance::run(
         ctx.store.clone(),
         ctx.oauth.clone(),
         ctx.clock.clone(),
+        i64::from(ctx.settings.portal.session_idle_secs.get()) * 1000,
         std::time::Duration::from_secs(60),
     ));
     crate::http::server(ctx, listener, crate::http::Signals::Handle)

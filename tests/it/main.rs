@@ -11,6 +11,7 @@ pub mod support;
 
 mod audit;
 mod binary;
+mod browser;
 mod maintenance;
 mod migrations;
 mod oauth;

@@ -273,6 +273,9 @@ pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -
             let mut res = HttpResponse::build(status);
             res.content_type("text/html; charset=utf-8")
                 .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                // Same-origin requests keep their Referer and Origin (a `no-referrer` policy makes
+                // browsers send `Origin: null` on form posts, which the CSRF check refuses).
+                .insert_header((header::REFERRER_POLICY, "same-origin"))
                 .insert_header((
                     header::CONTENT_SECURITY_POLICY,
                     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

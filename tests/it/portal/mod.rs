@@ -3,7 +3,7 @@
 
 mod access;
 mod members;
-mod security;
+pub mod security;
 mod sign_in;
 
 use crate::support::TestApp;
@@ -71,4 +71,9 @@ pub async fn latest_link(app: &TestApp, email: &str) -> String {
         .find(|w| w.contains("/invite/"))
         .expect("the message has a link")
         .to_owned()
+}
+
+/// A user's stored role, by email.
+pub async fn security_role(app: &TestApp, email: &str) -> String {
+    security::role_of(app, email).await
 }
