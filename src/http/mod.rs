@@ -1,6 +1,8 @@
 //! The only module that knows actix-web: the server, the middleware, and one module per surface.
 //! Handlers extract, call the domain, and map the result; nothing here decides policy.
 
+/// The ERP API (`/api/erp/v1`); `ROUTES` is public for the OpenAPI check.
+pub mod erp;
 mod errors;
 pub mod metrics;
 mod oauth;
@@ -59,6 +61,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)
             .configure(oauth::configure)
+            .configure(erp::configure)
             .default_service(web::to(errors::not_found))
     })
     .workers(workers)
