@@ -255,7 +255,10 @@ fn check(mut obj: Map<String, Value>) -> Result<Record, Vec<String>> {
 fn problems(err: ErpError) -> Vec<String> {
     match err {
         ErpError::Validation(errors) => errors.iter().map(describe).collect(),
-        other => vec![other.to_string()],
+        ErpError::Conflict(conflict) => {
+            vec![format!("{}: {}", conflict.title(), conflict.detail())]
+        }
+        ErpError::Store(e) => vec![e.to_string()],
     }
 }
 

@@ -561,22 +561,20 @@ mod tests {
         let expected = run(&all);
         assert_eq!(expected.status, "returned");
         assert_eq!(expected.revision, Some(3));
-        // Every permutation, each delivery possibly twice.
+        // Every permutation, plus the first delivery repeated at the end.
         let mut orders: Vec<Vec<usize>> = vec![vec![]];
         for _ in 0..all.len() {
-            orders = orders
-                .into_iter()
-                .flat_map(|o| {
-                    (0..all.len())
-                        .filter(move |i| !o.contains(i))
-                        .map(move |i| {
-                            let mut n = o.clone();
-                            n.push(i);
-                            n
-                        })
-                })
-                .collect();
+            let mut next = Vec::new();
+            for o in &orders {
+                for i in (0..all.len()).filter(|i| !o.contains(i)) {
+                    let mut n = o.clone();
+                    n.push(i);
+                    next.push(n);
+                }
+            }
+            orders = next;
         }
+        assert_eq!(orders.len(), 24);
         for order in orders {
             let mut ds: Vec<Delivery<'_>> = order.iter().map(|i| all[*i]).collect();
             ds.push(all[order[0]]);

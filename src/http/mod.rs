@@ -7,6 +7,7 @@ mod errors;
 pub mod metrics;
 mod oauth;
 mod observe;
+pub mod openapi;
 mod ops;
 mod security;
 
@@ -62,6 +63,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .configure(ops::configure)
             .configure(oauth::configure)
             .configure(erp::configure)
+            .configure(openapi::configure)
             .default_service(web::to(errors::not_found))
     })
     .workers(workers)

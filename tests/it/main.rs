@@ -11,6 +11,7 @@ pub mod support;
 
 mod audit;
 mod binary;
+mod erp;
 mod maintenance;
 mod migrations;
 mod oauth;
