@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::erp::{Erp, StartError as ErpStartError};
 use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::store::{Store, StoreError};
@@ -18,6 +19,7 @@ pub struct AppContext {
     pub store: Store,
     pub oauth: Arc<OAuth>,
     pub accounts: Arc<Accounts>,
+    pub erp: Arc<Erp>,
 }
 
 /// Why the application could not start.
@@ -32,6 +34,8 @@ pub enum StartError {
     MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     OAuth(#[from] OAuthStartError),
+    #[error(transparent)]
+    Erp(#[from] ErpStartError),
 }
 
 impl AppContext {
@@ -52,12 +56,14 @@ impl AppContext {
         let master = MasterKey::load(&settings.keys)?;
         let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone(), &master).await?;
         let accounts = Accounts::new(store.clone(), clock.clone(), settings.clone(), &master);
+        let erp = Erp::open(store.clone(), clock.clone(), &settings).await?;
         Ok(Self {
             settings,
             clock,
             store,
             oauth: Arc::new(oauth),
             accounts: Arc::new(accounts),
+            erp: Arc::new(erp),
         })
     }
 }

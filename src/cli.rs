@@ -54,6 +54,26 @@ enum Command {
     /// The access-token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The ERP integration.
+    #[command(subcommand)]
+    Erp(ErpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ErpCommand {
+    /// Import devices and sales (the installed base) from CSV or JSON lines; every row is checked
+    /// first, bad rows are reported with their line numbers, the rest is imported in batches.
+    /// Running the same file again changes nothing. Exits 1 if any row was not imported.
+    Import {
+        /// A .csv file (with a header row) or a .jsonl/.ndjson file.
+        file: PathBuf,
+        /// csv or jsonl; by default from the file name.
+        #[arg(long)]
+        format: Option<String>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +201,7 @@ pub fn main() -> ExitCode {
             Command::Client(cmd) => admin(settings, Admin::Client(cmd)).await,
             Command::Device(cmd) => admin(settings, Admin::Device(cmd)).await,
             Command::Keys(cmd) => admin(settings, Admin::Keys(cmd)).await,
+            Command::Erp(cmd) => admin(settings, Admin::Erp(cmd)).await,
         }
     });
     match outcome {
@@ -226,6 +247,20 @@ async fn serve(settings: Settings) -> Result<(), String> {
         i64::from(ctx.settings.portal.session_idle_secs.get()) * 1000,
         std::time::Duration::from_secs(60),
     ));
+    ctx.erp
+        .publish_webhook_setting()
+        .await
+        .map_err(|e| format!("recording the webhook setting: {e}"))?;
+    if let Some(webhooks) = ctx.erp.webhooks() {
+        actix_web::rt::spawn(crate::erp::webhooks::run(
+            webhooks,
+            ctx.store.clone(),
+            ctx.clock.clone(),
+            std::time::Duration::from_millis(u64::from(
+                ctx.settings.erp.webhook_poll_interval_ms.get(),
+            )),
+        ));
+    }
     crate::http::server(ctx, listener, crate::http::Signals::Handle)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?
         .await
@@ -253,6 +288,73 @@ async fn migrate(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
+/// `pairgate erp import`: check, report bad rows, import the rest with a progress bar.
+async fn erp_import(
+    ctx: &AppContext,
+    file: &std::path::Path,
+    format: Option<&str>,
+    batch_size: usize,
+) -> Result<(), String> {
+    use crate::erp::import::{self, Format};
+
+    let format = match format {
+        Some("csv") => Format::Csv,
+        Some("jsonl" | "ndjson") => Format::JsonLines,
+        Some(other) => return Err(format!("--format must be csv or jsonl, not {other:?}")),
+        None => Format::from_path(file).ok_or(
+            "cannot tell the format from the file name; pass --format csv or --format jsonl",
+        )?,
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let (rows, bad) =
+        import::parse(&text, format).map_err(|e| format!("{}: {e}", file.display()))?;
+    for row in &bad {
+        eprintln!("line {}: {}", row.line, row.problems.join("; "));
+    }
+    let total = rows.len();
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
+            .map_err(|e| e.to_string())?,
+    );
+    let started = std::time::Instant::now();
+    let report = ctx
+        .erp
+        .import(rows, batch_size, &|n| bar.inc(n))
+        .await
+        .map_err(|e| {
+            format!("import stopped (committed batches stay; run it again to finish): {e}")
+        })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    for row in &report.refused {
+        eprintln!("line {}: {}", row.line, row.problems.join("; "));
+    }
+    let (d, s) = (report.devices, report.sales);
+    println!(
+        "devices: {} created, {} changed, {} unchanged\n\
+         sales:   {} created, {} changed, {} unchanged\n\
+         rows:    {total} checked rows applied in {secs:.2} s ({:.0} rows/s); {} rejected",
+        d.created,
+        d.changed,
+        d.unchanged,
+        s.created,
+        s.changed,
+        s.unchanged,
+        total as f64 / secs.max(1e-9),
+        bad.len() + report.refused.len(),
+    );
+    if bad.is_empty() && report.refused.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} rows were not imported (see the lines above); the others were",
+            bad.len() + report.refused.len()
+        ))
+    }
+}
+
 enum Admin {
     Tenant(TenantCommand),
     User(UserCommand),
@@ -260,6 +362,7 @@ enum Admin {
     Client(ClientCommand),
     Device(DeviceCommand),
     Keys(KeysCommand),
+    Erp(ErpCommand),
 }
 
 fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
@@ -413,6 +516,11 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 ctx.settings.keys.publish_before_use_secs
             );
         }
+        Admin::Erp(ErpCommand::Import {
+            file,
+            format,
+            batch_size,
+        }) => return erp_import(&ctx, &file, format.as_deref(), batch_size).await,
     }
     Ok(())
 }

@@ -28,7 +28,20 @@ pub struct Settings {
     pub keys: KeySettings,
     pub portal: PortalSettings,
     pub mail: MailSettings,
+    pub erp: ErpSettings,
     pub log: LogSettings,
+}
+
+/// The ERP integration: webhooks to the ERP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErpSettings {
+    pub webhook_url: String,
+    pub webhook_secret: Secret,
+    pub webhook_timeout_secs: NonZeroU32,
+    pub webhook_retry_base_secs: NonZeroU32,
+    pub webhook_retry_max_secs: NonZeroU32,
+    pub webhook_poll_interval_ms: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

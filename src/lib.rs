@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod devices;
+pub mod erp;
 pub mod http;
 pub mod logging;
 pub mod mail;

@@ -38,6 +38,12 @@ pub enum Action {
     TokenRevoked,
     DeviceTokensRevoked,
     OAuthRefused,
+    DeviceRekeyed,
+    DeviceUpdated,
+    ErpSaleRecorded,
+    ErpSaleEnded,
+    ErpCustomerLinked,
+    ErpCustomerUpdated,
 }
 
 impl Action {
@@ -72,6 +78,12 @@ impl Action {
             Self::TokenRevoked => "token.revoked",
             Self::DeviceTokensRevoked => "device.tokens_revoked",
             Self::OAuthRefused => "oauth.refused",
+            Self::DeviceRekeyed => "device.rekeyed",
+            Self::DeviceUpdated => "device.updated",
+            Self::ErpSaleRecorded => "erp.sale_recorded",
+            Self::ErpSaleEnded => "erp.sale_ended",
+            Self::ErpCustomerLinked => "erp.customer_linked",
+            Self::ErpCustomerUpdated => "erp.customer_updated",
         }
     }
 }

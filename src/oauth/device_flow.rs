@@ -228,6 +228,17 @@ impl OAuth {
                         json!({ "flow": req.flow_id, "requested_ip": req.requested_ip }),
                     ),
                 )?;
+                // ERP integration: tell the ERP about the decision.
+                let erp_event = match tenant_id {
+                    Some(_) => crate::erp::events::EventType::PairingApproved,
+                    None => crate::erp::events::EventType::PairingDenied,
+                };
+                crate::erp::events::record(
+                    tx,
+                    now,
+                    crate::erp::events::NewEvent::device(erp_event, &req.serial)
+                        .with_tenant(tenant_id.or(req.current_tenant_id)),
+                )?;
                 Ok(())
             })
             .await?;

@@ -17,6 +17,8 @@ pub mod jose;
 pub mod keyring;
 pub mod master_key;
 mod metadata;
+/// Added for the ERP API: checking pairgate's own tokens on pairgate's APIs.
+pub mod resource;
 mod revocation;
 mod token;
 pub mod tokens;

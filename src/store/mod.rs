@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod connection;
+pub mod erp;
 mod error;
 pub mod flows;
 pub mod groups;

@@ -29,6 +29,7 @@ diesel::table! {
         name -> Text,
         created_at -> BigInt,
         require_totp -> Bool,
+        erp_customer_number -> Nullable<Text>,
     }
 }
 
@@ -227,6 +228,56 @@ diesel::table! {
         created_at -> BigInt,
         sent_at -> Nullable<BigInt>,
         attempts -> Integer,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    erp_sales (sale_id) {
+        sale_id -> Text,
+        serial -> Nullable<Text>,
+        sold_at -> Nullable<BigInt>,
+        sold_to_customer_number -> Nullable<Text>,
+        sold_to_name -> Nullable<Text>,
+        sold_to_kind -> Nullable<Text>,
+        end_customer_number -> Nullable<Text>,
+        revision -> Nullable<BigInt>,
+        status -> Text,
+        ended_revision -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    erp_events (id) {
+        id -> BigInt,
+        occurred_at -> BigInt,
+        event_type -> Text,
+        serial -> Nullable<Text>,
+        sale_id -> Nullable<Text>,
+        customer_number -> Nullable<Text>,
+        tenant_id -> Nullable<BigInt>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    erp_event_head (id) {
+        id -> Integer,
+        last_id -> BigInt,
+        webhooks -> Bool,
+    }
+}
+
+diesel::table! {
+    erp_outbox (event_id) {
+        event_id -> BigInt,
+        ordering_key -> Text,
+        ready -> Bool,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
         last_error -> Nullable<Text>,
     }
 }

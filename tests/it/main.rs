@@ -12,6 +12,7 @@ pub mod support;
 mod audit;
 mod binary;
 mod browser;
+mod erp;
 mod maintenance;
 mod migrations;
 mod oauth;
