@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::erp::{Erp, StartError as ErpStartError};
 use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
+use crate::pairing::Ceremony;
 use crate::store::{Store, StoreError};
 
 /// Everything a request handler may need, cheap to clone.
@@ -20,6 +21,7 @@ pub struct AppContext {
     pub oauth: Arc<OAuth>,
     pub accounts: Arc<Accounts>,
     pub erp: Arc<Erp>,
+    pub ceremony: Arc<Ceremony>,
 }
 
 /// Why the application could not start.
@@ -57,13 +59,21 @@ impl AppContext {
         let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone(), &master).await?;
         let accounts = Accounts::new(store.clone(), clock.clone(), settings.clone(), &master);
         let erp = Erp::open(store.clone(), clock.clone(), &settings).await?;
+        let accounts = Arc::new(accounts);
+        let ceremony = Ceremony::new(
+            store.clone(),
+            clock.clone(),
+            settings.clone(),
+            Arc::clone(&accounts),
+        );
         Ok(Self {
             settings,
             clock,
             store,
             oauth: Arc::new(oauth),
-            accounts: Arc::new(accounts),
+            accounts,
             erp: Arc::new(erp),
+            ceremony: Arc::new(ceremony),
         })
     }
 }

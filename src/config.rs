@@ -27,6 +27,7 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub keys: KeySettings,
     pub portal: PortalSettings,
+    pub pairing: PairingSettings,
     pub mail: MailSettings,
     pub erp: ErpSettings,
     pub log: LogSettings,
@@ -53,6 +54,21 @@ pub struct PortalSettings {
     pub invitation_lifetime_secs: NonZeroU32,
     pub login_free_failures: u32,
     pub login_free_failures_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairingSettings {
+    pub distributor_sales: DistributorPolicy,
+}
+
+/// Distributor sales without a named end customer: pair provisionally (the device works, the ERP
+/// confirms or rejects later), or hold for manufacturer staff to review first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DistributorPolicy {
+    Provisional,
+    Review,
 }
 
 #[derive(Debug, Clone, Deserialize)]

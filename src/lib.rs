@@ -15,6 +15,7 @@ pub mod logging;
 pub mod mail;
 pub mod maintenance;
 pub mod oauth;
+pub mod pairing;
 pub mod sealing;
 pub mod simulator;
 pub mod store;

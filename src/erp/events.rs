@@ -31,10 +31,24 @@ pub enum EventType {
     PairingDenied,
     /// The device redeemed its approval: it holds tokens for its tenant now.
     PairingCompleted,
+    /// Approved on a distributor sale: the device works; the ERP should confirm or reject.
+    PairingProvisional,
+    /// The ownership gate refused an approval (a dispute is open for staff).
+    PairingRefused,
+    /// Held for staff review (distributor sale under the review policy).
+    PairingHeld,
+    /// The ERP confirmed a provisional pairing.
+    PairingConfirmed,
+    /// The ERP rejected a provisional pairing; the device was unpaired.
+    PairingRejected,
+    /// Unpaired or released by the tenant, or ended by staff or a sale cancellation.
+    PairingEnded,
+    /// Staff settled a dispute.
+    DisputeResolved,
 }
 
 impl EventType {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 20] = [
         Self::DeviceRegistered,
         Self::DeviceRekeyed,
         Self::DeviceUpdated,
@@ -48,6 +62,13 @@ impl EventType {
         Self::PairingApproved,
         Self::PairingDenied,
         Self::PairingCompleted,
+        Self::PairingProvisional,
+        Self::PairingRefused,
+        Self::PairingHeld,
+        Self::PairingConfirmed,
+        Self::PairingRejected,
+        Self::PairingEnded,
+        Self::DisputeResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +86,13 @@ impl EventType {
             Self::PairingApproved => "pairing.approved",
             Self::PairingDenied => "pairing.denied",
             Self::PairingCompleted => "pairing.completed",
+            Self::PairingProvisional => "pairing.provisional",
+            Self::PairingRefused => "pairing.refused",
+            Self::PairingHeld => "pairing.held_for_review",
+            Self::PairingConfirmed => "pairing.confirmed",
+            Self::PairingRejected => "pairing.rejected",
+            Self::PairingEnded => "pairing.ended",
+            Self::DisputeResolved => "dispute.resolved",
         }
     }
 }

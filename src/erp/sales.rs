@@ -467,12 +467,9 @@ pub struct SaleEndEffects {
 }
 
 /// The hook that runs once when a sale (with its data) has ended, inside the transaction that
-/// ended it. Today: if the device is paired to the tenant of the sale's buyer or of its named end
-/// customer (matched by ERP customer number), every token of the device is revoked.
-///
-/// The pairing ceremony (issue 5) extends this: unpair the device (or mark its pairing revoked)
-/// rather than only revoking its tokens, revoke a provisional pairing made under a distributor
-/// sale, record the pairing's end in the pairing history and tell the tenant's admins.
+/// ended it: a pairing that depended on the sale (it was approved on this sale, or the device is
+/// paired to the tenant of the sale's buyer or named end customer) ends, every token of the device
+/// is revoked, and the tenant's admins are told.
 pub fn on_sale_ended(
     tx: &mut Tx<'_>,
     now_ms: i64,
@@ -485,16 +482,24 @@ pub fn on_sale_ended(
     let Some(tenant) = registry::find_device(tx, serial)?.and_then(|d| d.tenant_id) else {
         return Ok(SaleEndEffects::default());
     };
+    let on_this_sale = crate::store::pairings::current(tx, serial)?
+        .is_some_and(|p| p.sale_id.as_deref() == Some(sale.sale_id.as_str()));
     let customer = stored::customer_of_tenant(tx, tenant)?.flatten();
-    let depends = customer.is_some()
-        && (customer == sale.sold_to_customer_number || customer == sale.end_customer_number);
+    let depends = on_this_sale
+        || (customer.is_some()
+            && (customer == sale.sold_to_customer_number || customer == sale.end_customer_number));
     if !depends {
         return Ok(SaleEndEffects {
             tenant_id: Some(tenant),
             tokens_revoked: false,
         });
     }
-    let revoked = registry::revoke_device_tokens(tx, serial)?;
+    crate::pairing::end_pairing(tx, serial, "sale_ended", now_ms)?;
+    let detail = json!({
+        "reason": "sale_ended",
+        "sale_id": sale.sale_id,
+        "status": sale.status,
+    });
     crate::store::audit::append(
         tx,
         &audit::event(
@@ -503,13 +508,25 @@ pub fn on_sale_ended(
             actor,
             format!("device:{serial}"),
             Some(tenant),
-            json!({
-                "reason": "sale_ended",
-                "sale_id": sale.sale_id,
-                "status": sale.status,
-                "refresh_tokens_revoked": revoked,
-            }),
+            detail.clone(),
         ),
+    )?;
+    events::record(
+        tx,
+        now_ms,
+        events::NewEvent::device(events::EventType::PairingEnded, serial)
+            .with_tenant(Some(tenant))
+            .with_data(detail),
+    )?;
+    crate::pairing::notify_admins(
+        tx,
+        tenant,
+        &format!("Device {serial} was removed from your account"),
+        &format!(
+            "The manufacturer recorded that the sale of device {serial} was {}, so the device no longer works for your company. Contact the manufacturer if this is wrong.\n",
+            sale.status
+        ),
+        now_ms,
     )?;
     Ok(SaleEndEffects {
         tenant_id: Some(tenant),

@@ -47,6 +47,31 @@ pub fn link_tenant(
     Ok(())
 }
 
+/// Sets or clears a tenant's ERP customer number (staff matching), inside a savepoint so that a
+/// `Conflict` (another tenant has the number) leaves the caller's transaction usable.
+pub fn set_tenant_customer(
+    tx: &mut Tx<'_>,
+    tenant_id: i64,
+    customer_number: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.conn
+        .transaction(|conn| {
+            diesel::update(tenants::table.find(tenant_id))
+                .set(tenants::erp_customer_number.eq(customer_number))
+                .execute(conn)
+        })
+        .map(drop)
+        .map_err(StoreError::from)
+}
+
+/// Every tenant with its ERP customer number: (id, name, number).
+pub fn list_tenants(tx: &mut Tx<'_>) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+    Ok(tenants::table
+        .select((tenants::id, tenants::name, tenants::erp_customer_number))
+        .order(tenants::id.asc())
+        .load(tx.conn)?)
+}
+
 pub fn rename_tenant(tx: &mut Tx<'_>, tenant_id: i64, name: &str) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(tenant_id))
         .set(tenants::name.eq(name))

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod keys;
 pub mod mail;
 pub mod migrations;
+pub mod pairings;
 pub mod registry;
 pub mod replay;
 pub mod schema;

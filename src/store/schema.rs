@@ -301,3 +301,46 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_group_access,
     user_device_access,
 );
+
+diesel::table! {
+    pairings (id) {
+        id -> BigInt,
+        serial -> Text,
+        tenant_id -> BigInt,
+        status -> Text,
+        basis -> Text,
+        sale_id -> Nullable<Text>,
+        flow_id -> Nullable<BigInt>,
+        approved_by -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    disputes (id) {
+        id -> BigInt,
+        serial -> Text,
+        claimant_tenant_id -> BigInt,
+        holder_tenant_id -> Nullable<BigInt>,
+        reason -> Text,
+        status -> Text,
+        resolution -> Nullable<Text>,
+        opened_by -> Text,
+        created_at -> BigInt,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    pairing_grants (serial, tenant_id) {
+        serial -> Text,
+        tenant_id -> BigInt,
+        granted_by -> Text,
+        created_at -> BigInt,
+    }
+}

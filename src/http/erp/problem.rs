@@ -55,6 +55,11 @@ impl Problem {
     pub fn response(self) -> HttpResponse {
         let mut res = HttpResponseBuilder::new(self.status);
         res.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read: say so, so the client does not reuse the
+            // connection for its next request.
+            res.force_close();
+        }
         for (name, value) in self.headers {
             res.append_header((name, value));
         }

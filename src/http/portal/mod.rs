@@ -5,6 +5,8 @@
 mod account;
 mod auth;
 mod members;
+mod pairing;
+mod staff;
 mod workspace;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -21,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     account::configure(cfg);
     members::configure(cfg);
+    pairing::configure(cfg);
+    staff::configure(cfg);
     workspace::configure(cfg);
 }
 
@@ -46,6 +50,7 @@ pub struct Page {
 }
 
 pub struct Nav {
+    pub is_staff: bool,
     pub manages_users: bool,
     pub reads_audit: bool,
 }
@@ -67,8 +72,9 @@ impl Visitor {
             nav: self
                 .session
                 .as_ref()
-                .filter(|s| s.stage == Stage::Full && s.user.tenant_id.is_some())
+                .filter(|s| s.stage == Stage::Full)
                 .map(|s| Nav {
+                    is_staff: s.user.role == crate::accounts::Role::Staff,
                     manages_users: s.user.role.manages_users(),
                     reads_audit: s.user.role.reads_audit(),
                 }),
@@ -404,5 +410,75 @@ pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpRe
             "Not possible",
             &other.to_string(),
         ),
+    }
+}
+
+/// The one mapping of pairing-ceremony errors that no form shows inline.
+pub fn pairing_failure(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    err: crate::pairing::PairingError,
+) -> HttpResponse {
+    use crate::pairing::PairingError;
+    let anon = Visitor {
+        session: None,
+        binding: String::new(),
+        set_cookie: None,
+    };
+    match err {
+        PairingError::Account(e) => failure(req, ctx, e),
+        PairingError::Store(e) => failure(req, ctx, AccountError::Store(e)),
+        PairingError::NotFound => failure(req, ctx, AccountError::NotFound),
+        PairingError::Throttled { .. } => message(
+            ctx,
+            &anon,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Slow down",
+            &err.to_string(),
+        ),
+        PairingError::UnknownCode | PairingError::Invalid(_) => message(
+            ctx,
+            &anon,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not possible",
+            &err.to_string(),
+        ),
+    }
+}
+
+/// A time for people (UTC).
+pub fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A sale record in one sentence.
+pub fn sale_text(sale: Option<&crate::pairing::SaleFacts>) -> String {
+    match sale {
+        None => "no sale recorded".to_owned(),
+        Some(s) => {
+            let date = s
+                .sold_at
+                .map(|t| format!(" on {}", when(t)))
+                .unwrap_or_default();
+            if s.sold_to_distributor {
+                match &s.end_customer_number {
+                    Some(end) => format!(
+                        "sold{date} via the distributor {} ({}) to customer {end}",
+                        s.sold_to_name, s.sold_to_customer_number
+                    ),
+                    None => format!(
+                        "sold{date} to the distributor {} ({}); end customer not known yet",
+                        s.sold_to_name, s.sold_to_customer_number
+                    ),
+                }
+            } else {
+                format!(
+                    "sold{date} directly to {} ({})",
+                    s.sold_to_name, s.sold_to_customer_number
+                )
+            }
+        }
     }
 }
