@@ -288,73 +288,6 @@ async fn migrate(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// `pairgate erp import`: check, report bad rows, import the rest with a progress bar.
-async fn erp_import(
-    ctx: &AppContext,
-    file: &std::path::Path,
-    format: Option<&str>,
-    batch_size: usize,
-) -> Result<(), String> {
-    use crate::erp::import::{self, Format};
-
-    let format = match format {
-        Some("csv") => Format::Csv,
-        Some("jsonl" | "ndjson") => Format::JsonLines,
-        Some(other) => return Err(format!("--format must be csv or jsonl, not {other:?}")),
-        None => Format::from_path(file).ok_or(
-            "cannot tell the format from the file name; pass --format csv or --format jsonl",
-        )?,
-    };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let (rows, bad) =
-        import::parse(&text, format).map_err(|e| format!("{}: {e}", file.display()))?;
-    for row in &bad {
-        eprintln!("line {}: {}", row.line, row.problems.join("; "));
-    }
-    let total = rows.len();
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
-            .map_err(|e| e.to_string())?,
-    );
-    let started = std::time::Instant::now();
-    let report = ctx
-        .erp
-        .import(rows, batch_size, &|n| bar.inc(n))
-        .await
-        .map_err(|e| {
-            format!("import stopped (committed batches stay; run it again to finish): {e}")
-        })?;
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    for row in &report.refused {
-        eprintln!("line {}: {}", row.line, row.problems.join("; "));
-    }
-    let (d, s) = (report.devices, report.sales);
-    println!(
-        "devices: {} created, {} changed, {} unchanged\n\
-         sales:   {} created, {} changed, {} unchanged\n\
-         rows:    {total} checked rows applied in {secs:.2} s ({:.0} rows/s); {} rejected",
-        d.created,
-        d.changed,
-        d.unchanged,
-        s.created,
-        s.changed,
-        s.unchanged,
-        total as f64 / secs.max(1e-9),
-        bad.len() + report.refused.len(),
-    );
-    if bad.is_empty() && report.refused.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} rows were not imported (see the lines above); the others were",
-            bad.len() + report.refused.len()
-        ))
-    }
-}
-
 enum Admin {
     Tenant(TenantCommand),
     User(UserCommand),
@@ -520,7 +453,10 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
             file,
             format,
             batch_size,
-        }) => return erp_import(&ctx, &file, format.as_deref(), batch_size).await,
+        }) => {
+            return crate::erp::command::import(&ctx.erp, &file, format.as_deref(), batch_size)
+                .await;
+        }
     }
     Ok(())
 }

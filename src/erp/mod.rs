@@ -3,6 +3,7 @@
 //! actix nor diesel: bodies arrive as JSON values, and each change runs in one `Store::write`
 //! transaction with its audit and ERP events.
 
+pub mod command;
 pub mod customers;
 pub mod devices;
 mod error;

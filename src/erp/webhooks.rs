@@ -173,7 +173,8 @@ impl Webhooks {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            // Without the URL: it may carry credentials, and this text goes to logs and the outbox.
+            .map_err(|e| format!("request failed: {}", e.without_url()))?;
         if res.status().is_success() {
             Ok(())
         } else {

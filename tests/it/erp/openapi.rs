@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use pairgate::erp::events::EventType;
 use pairgate::erp::{customers, devices, sales};
 use pairgate::http::erp::ROUTES;
 use serde_json::{Value, json};
@@ -188,6 +189,20 @@ async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
     assert_eq!(documented, routed);
     assert!(doc["paths"]["/api/v1/telemetry"]["post"].is_object());
     assert!(doc["paths"]["/api/v1/devices/{serial}/telemetry"]["get"].is_object());
+
+    // Event types: the same vocabulary as the domain's.
+    let types: BTreeSet<String> =
+        doc["components"]["schemas"]["Event"]["properties"]["type"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+    let domain: BTreeSet<String> = EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    assert_eq!(types, domain);
 
     // Request schemas: the same fields as the domain reads, the same required ones.
     assert_eq!(schema_fields(&doc, "DevicePut"), set(devices::FIELDS));
