@@ -23,6 +23,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/erp/v1/sales/{sale_id}"),
     ("PUT", "/api/erp/v1/customers/{customer_number}"),
     ("GET", "/api/erp/v1/events"),
+    ("POST", "/api/erp/v1/pairings/{serial}/confirm"),
+    ("POST", "/api/erp/v1/pairings/{serial}/reject"),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -55,6 +57,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(super::get().to(events_get))
                     .default_service(web::to(|| async {
                         Problem::method_not_allowed("GET, HEAD").response()
+                    })),
+            )
+            .service(
+                web::resource("/pairings/{serial}/{verdict}")
+                    .route(web::post().to(pairing_verdict_post))
+                    .default_service(web::to(|| async {
+                        Problem::method_not_allowed("POST").response()
                     })),
             )
             .default_service(web::to(|| async { Problem::not_found().response() })),
@@ -280,4 +289,53 @@ async fn events_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpRespons
     }
     let result = ctx.erp.events(after.as_deref(), limit.as_deref()).await;
     respond(&req, &ctx, result, |_| StatusCode::OK)
+}
+
+/// `POST /pairings/{serial}/confirm|reject`: the ERP's verdict on a provisional pairing (a device
+/// sold to a distributor and approved by a customer). Rejecting unpairs the device and revokes its
+/// tokens at once.
+async fn pairing_verdict_post(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let caller = match authorize(&req, &ctx).await {
+        Ok(c) => c,
+        Err(p) => return p.response(),
+    };
+    let serial = req.match_info().query("serial").to_owned();
+    let result = match req.match_info().query("verdict") {
+        "confirm" => ctx
+            .ceremony
+            .erp_confirm(&serial, &caller.actor)
+            .await
+            .map(|ok| (ok, "active")),
+        "reject" => ctx
+            .ceremony
+            .erp_reject(&serial, &caller.actor)
+            .await
+            .map(|ok| (ok, "ended")),
+        _ => return Problem::not_found().response(),
+    };
+    match result {
+        Ok((true, status)) => HttpResponse::Ok()
+            .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
+            .json(serde_json::json!({ "serial": serial, "pairing": status })),
+        Ok((false, _)) => Problem::new(
+            StatusCode::CONFLICT,
+            "not-provisional",
+            "No provisional pairing",
+            "this device has no provisional pairing to confirm or reject",
+        )
+        .response(),
+        Err(e) => match crate::store::StoreFailure::store_error(&e) {
+            Some(store_error) => Problem::store(&req, &ctx, store_error).response(),
+            None => {
+                tracing::error!(error = %e, "pairing verdict failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the error has been logged",
+                )
+                .response()
+            }
+        },
+    }
 }
