@@ -18,4 +18,5 @@ mod migrations;
 mod oauth;
 mod ops;
 mod outage;
+mod pairing;
 mod portal;

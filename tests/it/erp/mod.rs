@@ -61,6 +61,14 @@ impl<'a> ErpClient<'a> {
         req.header("Authorization", format!("Bearer {}", self.token))
     }
 
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.auth(self.app.client.post(self.app.url(path)))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
         self.auth(self.app.client.put(self.app.url(path)))
             .json(body)
