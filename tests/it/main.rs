@@ -18,5 +18,5 @@ mod migrations;
 mod oauth;
 mod ops;
 mod outage;
-mod pairing;
+pub mod pairing;
 mod portal;
