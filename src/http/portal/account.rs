@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::auth::CodePage;
 use super::{
-    Page, checked_form, failure, member, redirect, redirect_with_session, render, safe_next,
+    Page, checked_form, failure, member, member_form, redirect, redirect_with_session, render,
+    safe_next,
 };
 use crate::accounts::{AccountError, Role};
 use crate::app::AppContext;
@@ -82,12 +83,8 @@ async fn password_post(
     ctx: web::Data<AppContext>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     match ctx
@@ -146,12 +143,8 @@ async fn require_totp_post(
     ctx: web::Data<AppContext>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     match ctx
@@ -226,12 +219,8 @@ async fn totp_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse 
 }
 
 async fn totp_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     match ctx
@@ -299,12 +288,8 @@ async fn step_up_post(
     ctx: web::Data<AppContext>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let next = safe_next(form.get("next"));

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Page, checked_form, failure, member, redirect, render};
+use super::{Page, failure, member, member_form, redirect, render};
 use crate::accounts::{AccountError, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
@@ -117,12 +117,8 @@ async fn invite_post(
     ctx: web::Data<AppContext>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let Some(role) = form.get("role").and_then(Role::parse) else {
@@ -167,12 +163,8 @@ async fn role_post(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let Some(role) = form.get("role").and_then(Role::parse) else {
@@ -209,12 +201,8 @@ async fn active_post(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let active = form.get("active") == Some("yes");
@@ -286,12 +274,8 @@ async fn access_post(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let all = form.get("scope") != Some("selected");

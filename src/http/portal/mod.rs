@@ -272,6 +272,17 @@ pub fn checked_form(
     Ok(form)
 }
 
+/// A signed-in person's checked form submission ([`member`], then [`checked_form`]).
+pub async fn member_form(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    body: &web::Bytes,
+) -> Result<(Visitor, Session, Form), HttpResponse> {
+    let (v, s) = member(req, ctx).await?;
+    let form = checked_form(req, ctx, &v, body)?;
+    Ok((v, s, form))
+}
+
 /// Renders a template into a response with the page headers.
 pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -> HttpResponse {
     match template.render() {

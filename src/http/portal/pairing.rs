@@ -8,8 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    Page, checked_form, failure, member, message, pairing_failure, redirect, render, sale_text,
-    when,
+    Page, failure, member, member_form, message, pairing_failure, redirect, render, sale_text, when,
 };
 use crate::accounts::AccountError;
 use crate::app::AppContext;
@@ -93,12 +92,8 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
 }
 
 async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let code = form.text("user_code");
@@ -135,12 +130,8 @@ async fn decide_post(
     ctx: web::Data<AppContext>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let code = form.text("user_code");
@@ -310,12 +301,8 @@ async fn unpair_post(
     serial: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let release = form.get("release") == Some("yes");

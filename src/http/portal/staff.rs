@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Page, checked_form, member, pairing_failure, redirect, render, sale_text, when};
+use super::{Page, member, member_form, pairing_failure, redirect, render, sale_text, when};
 use crate::app::AppContext;
 use crate::http::get;
 use crate::pairing::{Resolution, TenantRow};
@@ -130,12 +130,8 @@ async fn resolve_post(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let Some(resolution) = form.get("resolution").and_then(Resolution::parse) else {
@@ -250,12 +246,8 @@ async fn customer_post(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     match ctx

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Page, checked_form, failure, member, redirect, render};
+use super::{Page, failure, member, member_form, redirect, render};
 use crate::accounts::{AccountError, DeviceView, GroupView};
 use crate::app::AppContext;
 use crate::http::get;
@@ -67,12 +67,8 @@ async fn device_group_post(
     serial: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
@@ -121,12 +117,8 @@ async fn groups_post(
     ctx: web::Data<AppContext>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
         Ok(x) => x,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
         Err(res) => return res,
     };
     match ctx.accounts.create_group(&s, &form.text("name")).await {
