@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use pairgate::clock::{Clock, SharedClock, SystemClock};
+use pairgate::clock::{SharedClock, SystemClock};
 use pairgate::verifier::jwks::{JwksCache, JwksPolicy};
 use pairgate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
 use serde_json::json;

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::erp::{Erp, StartError as ErpStartError};
 use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
+use crate::pairing::Ceremony;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 
@@ -21,6 +23,8 @@ pub struct AppContext {
     pub oauth: Arc<OAuth>,
     pub accounts: Arc<Accounts>,
     pub telemetry: Arc<Telemetry>,
+    pub erp: Arc<Erp>,
+    pub ceremony: Arc<Ceremony>,
 }
 
 /// Why the application could not start.
@@ -35,6 +39,8 @@ pub enum StartError {
     MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     OAuth(#[from] OAuthStartError),
+    #[error(transparent)]
+    Erp(#[from] ErpStartError),
 }
 
 impl AppContext {
@@ -54,12 +60,9 @@ impl AppContext {
         let settings = Arc::new(settings);
         let master = MasterKey::load(&settings.keys)?;
         let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone(), &master).await?;
-        let accounts = Arc::new(Accounts::new(
-            store.clone(),
-            clock.clone(),
-            settings.clone(),
-            &master,
-        ));
+        let accounts = Accounts::new(store.clone(), clock.clone(), settings.clone(), &master);
+        let erp = Erp::open(store.clone(), clock.clone(), &settings).await?;
+        let accounts = Arc::new(accounts);
         let telemetry = Telemetry::start(
             store.clone(),
             clock.clone(),
@@ -69,6 +72,12 @@ impl AppContext {
             &master,
             Arc::clone(&accounts),
         );
+        let ceremony = Ceremony::new(
+            store.clone(),
+            clock.clone(),
+            settings.clone(),
+            Arc::clone(&accounts),
+        );
         Ok(Self {
             settings,
             clock,
@@ -76,6 +85,8 @@ impl AppContext {
             oauth: Arc::new(oauth),
             accounts,
             telemetry: Arc::new(telemetry),
+            erp: Arc::new(erp),
+            ceremony: Arc::new(ceremony),
         })
     }
 }

@@ -54,6 +54,26 @@ enum Command {
     /// The access-token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The ERP integration.
+    #[command(subcommand)]
+    Erp(ErpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ErpCommand {
+    /// Import devices and sales (the installed base) from CSV or JSON lines; every row is checked
+    /// first, bad rows are reported with their line numbers, the rest is imported in batches.
+    /// Running the same file again changes nothing. Exits 1 if any row was not imported.
+    Import {
+        /// A .csv file (with a header row) or a .jsonl/.ndjson file.
+        file: PathBuf,
+        /// csv or jsonl; by default from the file name.
+        #[arg(long)]
+        format: Option<String>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +201,7 @@ pub fn main() -> ExitCode {
             Command::Client(cmd) => admin(settings, Admin::Client(cmd)).await,
             Command::Device(cmd) => admin(settings, Admin::Device(cmd)).await,
             Command::Keys(cmd) => admin(settings, Admin::Keys(cmd)).await,
+            Command::Erp(cmd) => admin(settings, Admin::Erp(cmd)).await,
         }
     });
     match outcome {
@@ -202,12 +223,44 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let listener = TcpListener::bind(bind)
         .map_err(|e| format!("cannot listen on {bind} (server.bind): {e}"))?;
     tracing::info!(%bind, %public_url, %database, "pairgate listening");
+    match crate::mail::Delivery::from_settings(&ctx.settings.mail).map_err(|e| e.to_string())? {
+        Some(delivery) => {
+            let (store, clock) = (ctx.store.clone(), ctx.clock.clone());
+            actix_web::rt::spawn(async move {
+                let mut ticker = tokio::time::interval(std::time::Duration::from_secs(10));
+                loop {
+                    ticker.tick().await;
+                    if let Err(e) = delivery.deliver_pending(&store, &clock).await {
+                        tracing::warn!(error = %e, "mail delivery pass failed");
+                    }
+                }
+            });
+        }
+        None => tracing::info!(
+            "no SMTP server configured (mail.smtp_url): messages stay in the outbox; see `pairgate mail list`"
+        ),
+    }
     actix_web::rt::spawn(crate::maintenance::run(
         ctx.store.clone(),
         ctx.oauth.clone(),
         ctx.clock.clone(),
+        i64::from(ctx.settings.portal.session_idle_secs.get()) * 1000,
         std::time::Duration::from_secs(60),
     ));
+    ctx.erp
+        .publish_webhook_setting()
+        .await
+        .map_err(|e| format!("recording the webhook setting: {e}"))?;
+    if let Some(webhooks) = ctx.erp.webhooks() {
+        actix_web::rt::spawn(crate::erp::webhooks::run(
+            webhooks,
+            ctx.store.clone(),
+            ctx.clock.clone(),
+            std::time::Duration::from_millis(u64::from(
+                ctx.settings.erp.webhook_poll_interval_ms.get(),
+            )),
+        ));
+    }
     crate::http::server(ctx, listener, crate::http::Signals::Handle)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?
         .await
@@ -242,6 +295,7 @@ enum Admin {
     Client(ClientCommand),
     Device(DeviceCommand),
     Keys(KeysCommand),
+    Erp(ErpCommand),
 }
 
 fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
@@ -394,6 +448,14 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 "signing key {kid} added: published now, signs from {} seconds from now",
                 ctx.settings.keys.publish_before_use_secs
             );
+        }
+        Admin::Erp(ErpCommand::Import {
+            file,
+            format,
+            batch_size,
+        }) => {
+            return crate::erp::command::import(&ctx.erp, &file, format.as_deref(), batch_size)
+                .await;
         }
     }
     Ok(())

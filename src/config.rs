@@ -27,9 +27,23 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub keys: KeySettings,
     pub portal: PortalSettings,
+    pub pairing: PairingSettings,
     pub mail: MailSettings,
+    pub erp: ErpSettings,
     pub telemetry: TelemetrySettings,
     pub log: LogSettings,
+}
+
+/// The ERP integration: webhooks to the ERP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErpSettings {
+    pub webhook_url: String,
+    pub webhook_secret: Secret,
+    pub webhook_timeout_secs: NonZeroU32,
+    pub webhook_retry_base_secs: NonZeroU32,
+    pub webhook_retry_max_secs: NonZeroU32,
+    pub webhook_poll_interval_ms: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +55,21 @@ pub struct PortalSettings {
     pub invitation_lifetime_secs: NonZeroU32,
     pub login_free_failures: u32,
     pub login_free_failures_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairingSettings {
+    pub distributor_sales: DistributorPolicy,
+}
+
+/// Distributor sales without a named end customer: pair provisionally (the device works, the ERP
+/// confirms or rejects later), or hold for manufacturer staff to review first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DistributorPolicy {
+    Provisional,
+    Review,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,10 +7,12 @@
 use std::time::Duration;
 
 use crate::oauth::OAuth;
-use crate::store::{Store, StoreError, flows, keys, replay, telemetry, tokens};
+use crate::store::{Store, StoreError, flows, keys, replay, sessions, telemetry, tokens};
 
 /// Expired device flows are kept this long for the pairing history, then deleted.
 const FLOW_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
+/// Sign-in failure counters untouched this long are forgotten (longer than any wait they impose).
+const LOGIN_FAILURE_RETENTION_MS: i64 = 24 * 3_600_000;
 /// Rate-limit windows are at most an hour long; older buckets are dead.
 const RATE_WINDOW_RETENTION_MS: i64 = 2 * 3_600_000;
 /// Old readings are deleted this many per transaction, so uploads never wait long behind a sweep
@@ -25,12 +27,19 @@ pub struct SweepReport {
     pub replay_and_rate_rows: usize,
     pub flows: usize,
     pub tokens: usize,
+    /// Ended portal sessions and old sign-in failure counters.
+    pub sessions: usize,
     pub signing_keys: usize,
     pub telemetry_readings: usize,
 }
 
 /// One pass of housekeeping at `now_ms`.
-pub async fn sweep(store: &Store, oauth: &OAuth, now_ms: i64) -> Result<SweepReport, StoreError> {
+pub async fn sweep(
+    store: &Store,
+    oauth: &OAuth,
+    session_idle_ms: i64,
+    now_ms: i64,
+) -> Result<SweepReport, StoreError> {
     let retired = oauth.keys().retired_kids(now_ms);
     let mut report = store
         .write(move |tx| {
@@ -42,6 +51,8 @@ pub async fn sweep(store: &Store, oauth: &OAuth, now_ms: i64) -> Result<SweepRep
                 )?,
                 flows: flows::delete_expired(tx, now_ms - FLOW_RETENTION_MS)?,
                 tokens: tokens::delete_expired(tx, now_ms)?,
+                sessions: sessions::delete_expired(tx, now_ms, session_idle_ms)?
+                    + sessions::delete_stale_failures(tx, now_ms - LOGIN_FAILURE_RETENTION_MS)?,
                 signing_keys: 0,
                 telemetry_readings: 0,
             })
@@ -86,13 +97,21 @@ pub async fn run(
     store: Store,
     oauth: std::sync::Arc<OAuth>,
     clock: crate::clock::SharedClock,
+    session_idle_ms: i64,
     every: Duration,
 ) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match sweep(&store, &oauth, clock.now().timestamp_millis()).await {
+        match sweep(
+            &store,
+            &oauth,
+            session_idle_ms,
+            clock.now().timestamp_millis(),
+        )
+        .await
+        {
             Ok(report) if report != SweepReport::default() => {
                 tracing::info!(?report, "housekeeping")
             }

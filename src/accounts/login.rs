@@ -127,7 +127,47 @@ impl Core {
     }
 }
 
+/// What a sensitive action gets from [`Accounts::second_factor`]: a way to check a fresh TOTP
+/// code inside the action's own transaction.
+pub struct SecondFactor(std::sync::Arc<Core>);
+
+impl SecondFactor {
+    /// Checks `code` for the session's user as a step-up, inside the caller's transaction:
+    /// throttled like sign-in, a wrong code counted and audited, a right one usable once.
+    /// `Ok(Err(_))` is a refusal the transaction should still commit (the failure is recorded).
+    pub fn check(
+        &self,
+        tx: &mut Tx<'_>,
+        session: &Session,
+        code: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<Result<(), AccountError>, StoreError> {
+        if !session.user.totp_enabled {
+            return Ok(Err(AccountError::TotpRequired));
+        }
+        let email = &session.user.email;
+        if let Err(e) = self.0.throttle(tx, email, ip, now) {
+            return Ok(Err(e));
+        }
+        let Some(user) = users::find(tx, session.user.id)? else {
+            return Ok(Err(AccountError::SessionEnded));
+        };
+        if !self.0.check_totp(tx, &user, code.trim(), now)? {
+            self.0
+                .record_failure(tx, email, Some(&user), ip, "step_up", now)?;
+            return Ok(Err(AccountError::InvalidCode));
+        }
+        Ok(Ok(()))
+    }
+}
+
 impl Accounts {
+    /// The step-up check for actions of other modules (device approval).
+    pub fn second_factor(&self) -> SecondFactor {
+        SecondFactor(std::sync::Arc::clone(&self.core))
+    }
+
     /// Checks email and password. Every failure looks the same from outside.
     pub async fn sign_in(
         &self,
@@ -180,8 +220,7 @@ impl Accounts {
                         user.id,
                         Stage::SecondFactor,
                         None,
-                        ip.as_deref(),
-                        ua.as_deref(),
+                        (ip.as_deref(), ua.as_deref()),
                         now,
                     )?)
                 } else {
@@ -201,8 +240,7 @@ impl Accounts {
                         user.id,
                         Stage::Full,
                         None,
-                        ip.as_deref(),
-                        ua.as_deref(),
+                        (ip.as_deref(), ua.as_deref()),
                         now,
                     )?)
                 };

@@ -187,8 +187,7 @@ impl Accounts {
                     user,
                     Stage::Full,
                     None,
-                    ip.as_deref(),
-                    ua.as_deref(),
+                    (ip.as_deref(), ua.as_deref()),
                     now,
                 )?))
             })
@@ -401,8 +400,7 @@ impl Accounts {
                     id,
                     Stage::Full,
                     None,
-                    ip.as_deref(),
-                    ua.as_deref(),
+                    (ip.as_deref(), ua.as_deref()),
                     now,
                 )?))
             })

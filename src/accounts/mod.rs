@@ -16,7 +16,7 @@ use aws_lc_rs::hmac;
 use serde_json::json;
 
 pub use groups::{DeviceView, GroupView};
-pub use login::LoginOutcome;
+pub use login::{LoginOutcome, SecondFactor};
 pub use members::{InvitationView, NewUser, SignUp, TotpEnrolment, UserView, create_tenant};
 pub use roles::Role;
 pub use sessions::{Session, Stage};

@@ -81,8 +81,7 @@ impl Core {
         user_id: i64,
         stage: Stage,
         stepped_up_at: Option<i64>,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
+        (ip, user_agent): (Option<&str>, Option<&str>),
         now: i64,
     ) -> Result<String, StoreError> {
         let token = random_token();
@@ -126,7 +125,7 @@ impl Core {
         if !stored::delete(tx, &session.id_hash)? {
             return Err(AccountError::SessionEnded);
         }
-        Ok(self.open_session(tx, session.user.id, stage, stepped_up_at, ip, None, now)?)
+        Ok(self.open_session(tx, session.user.id, stage, stepped_up_at, (ip, None), now)?)
     }
 }
 

@@ -4,10 +4,11 @@
 use serde_json::{Value, json};
 
 use crate::audit::{self, Action};
+use crate::erp::events::{EventType, NewEvent};
 use crate::oauth::jose::{JwkError, PublicJwk};
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::registry::{self, ClientKind, NewClient};
-use crate::store::{Store, StoreError, StoreFailure};
+use crate::store::{Store, StoreError, StoreFailure, Tx};
 
 /// Why a device could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +51,24 @@ pub fn valid_serial(serial: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
-fn valid_model(model: &str) -> bool {
+/// Models are shown to people deciding on a pairing: printable, bounded.
+pub fn valid_model(model: &str) -> bool {
     (1..=128).contains(&model.chars().count()) && !model.chars().any(char::is_control)
+}
+
+/// Checks a registration before anything is written; returns the parsed factory key.
+pub fn validate(
+    serial: &str,
+    model: &str,
+    factory_key: &Value,
+) -> Result<PublicJwk, RegisterError> {
+    if !valid_serial(serial) {
+        return Err(RegisterError::InvalidSerial);
+    }
+    if !valid_model(model) {
+        return Err(RegisterError::InvalidModel);
+    }
+    Ok(PublicJwk::parse(factory_key)?)
 }
 
 /// Registers a manufactured device with its factory public key (a JWK: EC P-256 or Ed25519).
@@ -63,44 +80,59 @@ pub async fn register(
     model: &str,
     factory_key: &Value,
 ) -> Result<PublicJwk, RegisterError> {
-    if !valid_serial(serial) {
-        return Err(RegisterError::InvalidSerial);
-    }
-    if !valid_model(model) {
-        return Err(RegisterError::InvalidModel);
-    }
-    let key = PublicJwk::parse(factory_key)?;
-    let jwks = json!({ "keys": [key.to_json()] }).to_string();
+    let key = validate(serial, model, factory_key)?;
     let (serial, model, actor) = (serial.to_owned(), model.to_owned(), actor.to_owned());
-    let thumbprint = key.thumbprint();
+    let stored = key.clone();
     store
         .write(move |tx| -> Result<(), RegisterError> {
-            registry::insert_client(
-                tx,
-                &NewClient {
-                    client_id: serial.clone(),
-                    kind: ClientKind::Device,
-                    name: model.clone(),
-                    jwks: Some(jwks),
-                    secret_hash: None,
-                    scope: DEVICE_SCOPE.to_owned(),
-                    created_at: now_ms,
-                },
-            )?;
-            registry::insert_device(tx, &serial, &model, now_ms)?;
-            crate::store::audit::append(
-                tx,
-                &audit::event(
-                    now_ms,
-                    Action::DeviceRegistered,
-                    actor,
-                    format!("device:{serial}"),
-                    None,
-                    json!({ "model": model, "key_thumbprint": thumbprint }),
-                ),
-            )?;
+            insert(tx, now_ms, &actor, &serial, &model, &stored)?;
             Ok(())
         })
         .await?;
     Ok(key)
+}
+
+/// Inserts a validated device (its client, its row, the audit event and the ERP event) inside
+/// the caller's transaction; `Conflict` when the serial number is taken.
+pub fn insert(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    serial: &str,
+    model: &str,
+    key: &PublicJwk,
+) -> Result<(), StoreError> {
+    let jwks = json!({ "keys": [key.to_json()] }).to_string();
+    registry::insert_client(
+        tx,
+        &NewClient {
+            client_id: serial.to_owned(),
+            kind: ClientKind::Device,
+            name: model.to_owned(),
+            jwks: Some(jwks),
+            secret_hash: None,
+            scope: DEVICE_SCOPE.to_owned(),
+            created_at: now_ms,
+        },
+    )?;
+    registry::insert_device(tx, serial, model, now_ms)?;
+    let thumbprint = key.thumbprint();
+    crate::store::audit::append(
+        tx,
+        &audit::event(
+            now_ms,
+            Action::DeviceRegistered,
+            actor,
+            format!("device:{serial}"),
+            None,
+            json!({ "model": model, "key_thumbprint": thumbprint }),
+        ),
+    )?;
+    crate::erp::events::record(
+        tx,
+        now_ms,
+        NewEvent::device(EventType::DeviceRegistered, serial)
+            .with_data(json!({ "model": model, "key_thumbprint": thumbprint })),
+    )?;
+    Ok(())
 }

@@ -1,11 +1,15 @@
 //! The only module that knows actix-web: the server, the middleware, and one module per surface.
 //! Handlers extract, call the domain, and map the result; nothing here decides policy.
 
+/// The ERP API (`/api/erp/v1`); `ROUTES` is public for the OpenAPI check.
+pub mod erp;
 mod errors;
 pub mod metrics;
 mod oauth;
 mod observe;
+pub mod openapi;
 mod ops;
+mod portal;
 mod security;
 mod telemetry;
 
@@ -60,6 +64,9 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)
             .configure(oauth::configure)
+            .configure(portal::configure)
+            .configure(erp::configure)
+            .configure(openapi::configure)
             .configure(telemetry::configure)
             .default_service(web::to(errors::not_found))
     })

@@ -161,6 +161,16 @@ impl OAuth {
                             }),
                         ),
                     )?;
+                    // ERP integration: tell the ERP that the device asked to be paired.
+                    crate::erp::events::record(
+                        tx,
+                        now,
+                        crate::erp::events::NewEvent::device(
+                            crate::erp::events::EventType::PairingRequested,
+                            &serial,
+                        )
+                        .with_tenant(device.tenant_id),
+                    )?;
                     Ok(Ok(flow.user_code))
                 },
             )

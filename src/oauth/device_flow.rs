@@ -215,7 +215,23 @@ impl OAuth {
                     return Err(DecisionError::UnknownCode);
                 }
                 if let Some(tenant_id) = tenant_id {
-                    registry::pair_device(tx, &req.serial, tenant_id, now)?;
+                    // An operator's decision (the CLI): recorded as such, replacing any earlier
+                    // pairing to the same tenant.
+                    crate::store::pairings::end_current(tx, &req.serial, "repaired", now)?;
+                    crate::store::pairings::insert(
+                        tx,
+                        &crate::store::pairings::NewPairing {
+                            serial: req.serial.clone(),
+                            tenant_id,
+                            status: "active",
+                            basis: "operator",
+                            sale_id: None,
+                            flow_id: Some(req.flow_id),
+                            approved_by: actor.clone(),
+                            created_at: now,
+                            confirmed_at: Some(now),
+                        },
+                    )?;
                 }
                 crate::store::audit::append(
                     tx,
@@ -227,6 +243,17 @@ impl OAuth {
                         tenant_id.or(req.current_tenant_id),
                         json!({ "flow": req.flow_id, "requested_ip": req.requested_ip }),
                     ),
+                )?;
+                // ERP integration: tell the ERP about the decision.
+                let erp_event = match tenant_id {
+                    Some(_) => crate::erp::events::EventType::PairingApproved,
+                    None => crate::erp::events::EventType::PairingDenied,
+                };
+                crate::erp::events::record(
+                    tx,
+                    now,
+                    crate::erp::events::NewEvent::device(erp_event, &req.serial)
+                        .with_tenant(tenant_id.or(req.current_tenant_id)),
                 )?;
                 Ok(())
             })

@@ -7,13 +7,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -21,6 +18,7 @@ use serde_json::{Value, json};
 use super::jose::{JwsAlg, PublicJwk};
 use super::master_key::MasterKey;
 use crate::config::SigningAlg;
+use crate::sealing::SecretBox;
 use crate::store::keys::{self, SigningKeyRecord};
 use crate::store::{Store, StoreError};
 
@@ -36,7 +34,7 @@ struct LoadedKey {
 /// The ring, shared by all workers.
 pub struct KeyRing {
     store: Store,
-    cipher: LessSafeKey,
+    sealing: SecretBox,
     /// How long a superseded key stays published: the access-token lifetime plus clock skew.
     retire_after_ms: i64,
     keys: RwLock<Arc<Vec<LoadedKey>>>,
@@ -65,11 +63,9 @@ impl KeyRing {
         retire_after_ms: i64,
         now_ms: i64,
     ) -> Result<Self, KeyRingError> {
-        let key = UnboundKey::new(&AES_256_GCM, &master.derive("signing-key-encryption"))
-            .map_err(|_| KeyRingError::Sign("cannot set up key encryption".into()))?;
         let ring = Self {
             store,
-            cipher: LessSafeKey::new(key),
+            sealing: SecretBox::new(master.derive("signing-key-encryption")),
             retire_after_ms,
             keys: RwLock::new(Arc::new(Vec::new())),
         };
@@ -229,18 +225,9 @@ impl KeyRing {
     }
 
     fn encrypt(&self, kid: &str, plaintext: &[u8]) -> Result<String, KeyRingError> {
-        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-        let mut buffer = plaintext.to_vec();
-        self.cipher
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(kid.as_bytes()),
-                &mut buffer,
-            )
-            .map_err(|_| KeyRingError::Sign("encryption failed".into()))?;
-        let mut out = nonce_bytes.to_vec();
-        out.extend(buffer);
-        Ok(STANDARD.encode(out))
+        self.sealing
+            .seal(kid.as_bytes(), plaintext)
+            .ok_or_else(|| KeyRingError::Sign("encryption failed".into()))
     }
 
     fn decrypt(&self, row: &SigningKeyRecord) -> Result<LoadedKey, KeyRingError> {
@@ -248,21 +235,13 @@ impl KeyRing {
             kid: row.kid.clone(),
             reason: reason.to_owned(),
         };
-        let sealed = STANDARD
-            .decode(&row.private_key)
-            .map_err(|_| corrupt("private key is not base64"))?;
-        if sealed.len() <= NONCE_LEN {
-            return Err(corrupt("private key too short"));
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt("bad nonce"))?;
-        let mut buffer = ciphertext.to_vec();
         let pkcs8 = self
-            .cipher
-            .open_in_place(nonce, Aad::from(row.kid.as_bytes()), &mut buffer)
-            .map_err(|_| KeyRingError::Decrypt {
+            .sealing
+            .open(row.kid.as_bytes(), &row.private_key)
+            .ok_or_else(|| KeyRingError::Decrypt {
                 kid: row.kid.clone(),
             })?;
+        let pkcs8 = pkcs8.as_slice();
         let alg = JwsAlg::parse(&row.alg).ok_or_else(|| corrupt("unknown alg"))?;
         let encoding = match alg {
             JwsAlg::ES256 => EncodingKey::from_ec_der(pkcs8),

@@ -17,6 +17,8 @@ pub mod jose;
 pub mod keyring;
 pub mod master_key;
 mod metadata;
+/// Added for the ERP API: checking pairgate's own tokens on pairgate's APIs.
+pub mod resource;
 mod revocation;
 mod token;
 pub mod tokens;
@@ -37,7 +39,7 @@ use crate::store::{Store, StoreError};
 use client_auth::{AssertionPolicy, AuthenticatedClient};
 use dpop::{DpopProof, DpopRequest, DpopVerifier};
 use keyring::{KeyRing, KeyRingError};
-use master_key::{MasterKey, MasterKeyError};
+use master_key::MasterKey;
 
 /// Paths of the endpoints, relative to the public URL.
 pub mod paths {
@@ -84,8 +86,6 @@ pub struct OAuthRequest {
 /// Why the authorization server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(transparent)]
-    MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     KeyRing(#[from] KeyRingError),
 }

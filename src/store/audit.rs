@@ -105,6 +105,20 @@ pub fn append(tx: &mut Tx<'_>, rec: &NewAuditRecord) -> Result<i64, StoreError> 
     Ok(id)
 }
 
+/// The newest events about one subject (e.g. `device:SN-1`), inside the caller's connection.
+pub fn for_subject(
+    tx: &mut Tx<'_>,
+    subject: &str,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    Ok(audit_events::table
+        .filter(audit_events::subject.eq(subject))
+        .select(AuditRecord::as_select())
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .load(tx.conn)?)
+}
+
 /// Where verification of the chain stopped, if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainCheck {

@@ -132,7 +132,10 @@ mod tests {
     fn batches_are_cut_into_cached_sizes() {
         let rows = vec![0u8; 2 * ROWS_PER_STATEMENT + 64 + 16 + 5];
         let sizes: Vec<usize> = chunks(&rows).map(<[u8]>::len).collect();
-        assert_eq!(sizes, [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT, 64, 16, 4, 1]);
+        assert_eq!(
+            sizes,
+            [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT, 64, 16, 4, 1]
+        );
         let ten: Vec<usize> = chunks(&[0u8; 10]).map(<[u8]>::len).collect();
         assert_eq!(ten, [8, 2]);
         assert_eq!(chunks::<u8>(&[]).count(), 0);

@@ -171,23 +171,6 @@ pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>
         .optional()?)
 }
 
-/// Records that a device now belongs to a tenant.
-pub fn pair_device(
-    tx: &mut Tx<'_>,
-    serial: &str,
-    tenant_id: i64,
-    at: i64,
-) -> Result<(), StoreError> {
-    let n = diesel::update(devices::table.find(serial))
-        .set((devices::tenant_id.eq(tenant_id), devices::paired_at.eq(at)))
-        .execute(tx.conn)?;
-    if n == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound)
-    }
-}
-
 /// Ends every token of a device at once: the token generation moves on (so access tokens of
 /// earlier generations stop being active) and every refresh token is revoked. Returns the number
 /// of refresh tokens revoked.

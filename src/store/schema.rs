@@ -29,6 +29,7 @@ diesel::table! {
         name -> Text,
         created_at -> BigInt,
         require_totp -> Bool,
+        erp_customer_number -> Nullable<Text>,
     }
 }
 
@@ -231,6 +232,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    erp_sales (sale_id) {
+        sale_id -> Text,
+        serial -> Nullable<Text>,
+        sold_at -> Nullable<BigInt>,
+        sold_to_customer_number -> Nullable<Text>,
+        sold_to_name -> Nullable<Text>,
+        sold_to_kind -> Nullable<Text>,
+        end_customer_number -> Nullable<Text>,
+        revision -> Nullable<BigInt>,
+        status -> Text,
+        ended_revision -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    erp_events (id) {
+        id -> BigInt,
+        occurred_at -> BigInt,
+        event_type -> Text,
+        serial -> Nullable<Text>,
+        sale_id -> Nullable<Text>,
+        customer_number -> Nullable<Text>,
+        tenant_id -> Nullable<BigInt>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    erp_event_head (id) {
+        id -> Integer,
+        last_id -> BigInt,
+        webhooks -> Bool,
+    }
+}
+
+diesel::table! {
+    erp_outbox (event_id) {
+        event_id -> BigInt,
+        ordering_key -> Text,
+        ready -> Bool,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(devices -> clients (serial));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(users -> tenants (tenant_id));
@@ -250,6 +301,49 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_group_access,
     user_device_access,
 );
+
+diesel::table! {
+    pairings (id) {
+        id -> BigInt,
+        serial -> Text,
+        tenant_id -> BigInt,
+        status -> Text,
+        basis -> Text,
+        sale_id -> Nullable<Text>,
+        flow_id -> Nullable<BigInt>,
+        approved_by -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    disputes (id) {
+        id -> BigInt,
+        serial -> Text,
+        claimant_tenant_id -> BigInt,
+        holder_tenant_id -> Nullable<BigInt>,
+        reason -> Text,
+        status -> Text,
+        resolution -> Nullable<Text>,
+        opened_by -> Text,
+        created_at -> BigInt,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    pairing_grants (serial, tenant_id) {
+        serial -> Text,
+        tenant_id -> BigInt,
+        granted_by -> Text,
+        created_at -> BigInt,
+    }
+}
 
 diesel::table! {
     telemetry_readings (serial, reading_id) {

@@ -197,3 +197,96 @@ mod reqwest {
             .unwrap_or(0))
     }
 }
+
+#[test]
+fn operators_create_and_disable_users_from_the_cli() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = pairgate()
+            .current_dir(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (ok, out, err) = run(&["tenant", "create", "--name", "Acme Water"], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("tenant 1 created"), "{out}");
+    // The password comes on standard input, never in the arguments.
+    let (ok, out, err) = run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "Ann@Example.com",
+            "--name",
+            "Ann",
+            "--tenant",
+            "1",
+            "--role",
+            "owner",
+            "--totp",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("user 1 created"), "{out}");
+    assert!(
+        out.contains("otpauth://totp/pairgate:ann%40example.com?"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("correct horse"),
+        "the password is never echoed"
+    );
+    // Weak passwords and staff with a tenant are refused with a reason.
+    let (ok, _, err) = run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "b@example.com",
+            "--name",
+            "B",
+            "--tenant",
+            "1",
+        ],
+        "short\n",
+    );
+    assert!(!ok && err.contains("at least 8 characters"), "{err}");
+    let (ok, _, err) = run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "s@example.com",
+            "--name",
+            "S",
+            "--tenant",
+            "1",
+            "--role",
+            "staff",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(!ok && err.contains("staff have no tenant"), "{err}");
+    let (ok, out, err) = run(&["user", "disable", "--email", "ann@example.com"], "");
+    assert!(ok && out.contains("disabled"), "{out}{err}");
+    let (ok, _, err) = run(&["user", "disable", "--email", "nobody@example.com"], "");
+    assert!(!ok && err.contains("not found"), "{err}");
+}

@@ -11,9 +11,13 @@ pub mod support;
 
 mod audit;
 mod binary;
+mod browser;
+mod erp;
 mod maintenance;
 mod migrations;
 mod oauth;
 mod ops;
 mod outage;
+pub mod pairing;
+mod portal;
 mod telemetry;

@@ -17,7 +17,7 @@ async fn sweep_forgets_expired_state_and_keeps_live_state(backend: Backend) {
     let now_ms = || app.now() * 1000;
 
     // Right away nothing live goes: the pending flow still polls, the refresh token still works.
-    sweep(&app.ctx.store, &app.ctx.oauth, now_ms())
+    sweep(&app.ctx.store, &app.ctx.oauth, 1_800_000, now_ms())
         .await
         .unwrap();
     let res = app
@@ -30,7 +30,7 @@ async fn sweep_forgets_expired_state_and_keeps_live_state(backend: Backend) {
 
     // Two hours on, the jti values and rate windows of those requests are gone.
     app.advance(2 * 3600 + 1);
-    let report = sweep(&app.ctx.store, &app.ctx.oauth, now_ms())
+    let report = sweep(&app.ctx.store, &app.ctx.oauth, 1_800_000, now_ms())
         .await
         .unwrap();
     assert!(report.replay_and_rate_rows >= 4, "{report:?}");
@@ -41,14 +41,14 @@ async fn sweep_forgets_expired_state_and_keeps_live_state(backend: Backend) {
 
     // A month on, the flows go too; the refresh token (30-day idle lifetime) expired with them.
     app.advance(31 * 24 * 3600);
-    let report = sweep(&app.ctx.store, &app.ctx.oauth, now_ms())
+    let report = sweep(&app.ctx.store, &app.ctx.oauth, 1_800_000, now_ms())
         .await
         .unwrap();
     assert_eq!(report.flows, 2, "{report:?}");
     assert_eq!(report.tokens, 1, "{report:?}");
     assert!(tokens["refresh_token"].is_string());
     // Sweeping again finds nothing more.
-    let again = sweep(&app.ctx.store, &app.ctx.oauth, now_ms())
+    let again = sweep(&app.ctx.store, &app.ctx.oauth, 1_800_000, now_ms())
         .await
         .unwrap();
     assert_eq!(again, pairgate::maintenance::SweepReport::default());

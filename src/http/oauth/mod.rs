@@ -61,10 +61,13 @@ async fn read(
 ) -> Result<OAuthRequest, HttpResponse> {
     let limit = ctx.settings.server.max_form_bytes.get() as usize;
     form::read(req, payload, limit).await.map_err(|e| match e {
-        FormError::TooLarge => no_store(HttpResponse::PayloadTooLarge()).json(json!({
-            "error": "invalid_request",
-            "error_description": "the request body is too large",
-        })),
+        // The rest of the body is not read: close, so the client does not reuse the connection.
+        FormError::TooLarge => no_store(HttpResponse::PayloadTooLarge())
+            .force_close()
+            .json(json!({
+                "error": "invalid_request",
+                "error_description": "the request body is too large",
+            })),
         FormError::OAuth(err) => error_response(req, ctx, &err),
     })
 }

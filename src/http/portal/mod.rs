@@ -5,6 +5,8 @@
 mod account;
 mod auth;
 mod members;
+mod pairing;
+mod staff;
 mod workspace;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -21,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     account::configure(cfg);
     members::configure(cfg);
+    pairing::configure(cfg);
+    staff::configure(cfg);
     workspace::configure(cfg);
 }
 
@@ -29,7 +33,10 @@ const STYLESHEET: &str = include_str!("../../../static/app.css");
 async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(3600)]))
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(3600),
+        ]))
         .body(STYLESHEET)
 }
 
@@ -43,6 +50,7 @@ pub struct Page {
 }
 
 pub struct Nav {
+    pub is_staff: bool,
     pub manages_users: bool,
     pub reads_audit: bool,
 }
@@ -64,8 +72,9 @@ impl Visitor {
             nav: self
                 .session
                 .as_ref()
-                .filter(|s| s.stage == Stage::Full && s.user.tenant_id.is_some())
+                .filter(|s| s.stage == Stage::Full)
                 .map(|s| Nav {
+                    is_staff: s.user.role == crate::accounts::Role::Staff,
                     manages_users: s.user.role.manages_users(),
                     reads_audit: s.user.role.reads_audit(),
                 }),
@@ -108,7 +117,11 @@ fn expired_session_cookie(ctx: &AppContext) -> Cookie<'static> {
 pub async fn visitor(req: &HttpRequest, ctx: &AppContext) -> Result<Visitor, HttpResponse> {
     let (session_name, csrf_name) = cookie_names(ctx);
     let session = match req.cookie(session_name) {
-        Some(c) => ctx.accounts.session(c.value()).await.map_err(|e| failure(req, ctx, e))?,
+        Some(c) => ctx
+            .accounts
+            .session(c.value())
+            .await
+            .map_err(|e| failure(req, ctx, e))?,
         None => None,
     };
     if let Some(s) = &session {
@@ -137,7 +150,10 @@ pub async fn visitor(req: &HttpRequest, ctx: &AppContext) -> Result<Visitor, Htt
 
 /// A signed-in person (past the second factor); others are sent to sign in, and members of a
 /// tenant that requires TOTP are sent to enrol before anything else.
-pub async fn member(req: &HttpRequest, ctx: &AppContext) -> Result<(Visitor, Session), HttpResponse> {
+pub async fn member(
+    req: &HttpRequest,
+    ctx: &AppContext,
+) -> Result<(Visitor, Session), HttpResponse> {
     let v = visitor(req, ctx).await?;
     match v.session.clone() {
         Some(s) if s.stage == Stage::Full => {
@@ -146,7 +162,10 @@ pub async fn member(req: &HttpRequest, ctx: &AppContext) -> Result<(Visitor, Ses
             }
             Ok((v, s))
         }
-        _ => Err(redirect(&format!("/login?next={}", urlencode(&local_target(req))))),
+        _ => Err(redirect(&format!(
+            "/login?next={}",
+            urlencode(&local_target(req))
+        ))),
     }
 }
 
@@ -165,7 +184,14 @@ fn local_target(req: &HttpRequest) -> String {
 /// A `next` parameter is followed only to a local path (no scheme, no `//host`, no backslash).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.chars().any(char::is_control) => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -175,7 +201,10 @@ pub struct Form(Vec<(String, String)>);
 
 impl Form {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self, name: &str) -> String {
@@ -183,18 +212,37 @@ impl Form {
     }
 
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
 /// Checks a state-changing request: a same-origin `Origin` (or, without one, `Referer`), a form
 /// body within the size limit, and a CSRF token bound to this visitor.
-pub fn checked_form(req: &HttpRequest, ctx: &AppContext, visitor: &Visitor, body: &web::Bytes) -> Result<Form, HttpResponse> {
+pub fn checked_form(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    visitor: &Visitor,
+    body: &web::Bytes,
+) -> Result<Form, HttpResponse> {
     if body.len() > ctx.settings.server.max_form_bytes.get() as usize {
-        return Err(message(ctx, visitor, StatusCode::PAYLOAD_TOO_LARGE, "Too large", "The form was too large."));
+        return Err(message(
+            ctx,
+            visitor,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "The form was too large.",
+        ));
     }
     let public = ctx.settings.server.public_url.as_str();
-    let same_origin = match req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    let same_origin = match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(origin) => origin == public,
         None => req
             .headers()
@@ -203,9 +251,16 @@ pub fn checked_form(req: &HttpRequest, ctx: &AppContext, visitor: &Visitor, body
             .is_some_and(|r| r.starts_with(&format!("{public}/"))),
     };
     let form = Form(url::form_urlencoded::parse(body).into_owned().collect());
-    let token_ok = form.get("csrf").is_some_and(|t| ctx.accounts.csrf_ok(&visitor.binding, t));
+    let token_ok = form
+        .get("csrf")
+        .is_some_and(|t| ctx.accounts.csrf_ok(&visitor.binding, t));
     if !same_origin || !token_ok {
-        tracing::info!(same_origin, token_ok, path = req.path(), "refused a cross-site or stale form");
+        tracing::info!(
+            same_origin,
+            token_ok,
+            path = req.path(),
+            "refused a cross-site or stale form"
+        );
         return Err(message(
             ctx,
             visitor,
@@ -217,6 +272,17 @@ pub fn checked_form(req: &HttpRequest, ctx: &AppContext, visitor: &Visitor, body
     Ok(form)
 }
 
+/// A signed-in person's checked form submission ([`member`], then [`checked_form`]).
+pub async fn member_form(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    body: &web::Bytes,
+) -> Result<(Visitor, Session, Form), HttpResponse> {
+    let (v, s) = member(req, ctx).await?;
+    let form = checked_form(req, ctx, &v, body)?;
+    Ok((v, s, form))
+}
+
 /// Renders a template into a response with the page headers.
 pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -> HttpResponse {
     match template.render() {
@@ -224,6 +290,9 @@ pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -
             let mut res = HttpResponse::build(status);
             res.content_type("text/html; charset=utf-8")
                 .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                // Same-origin requests keep their Referer and Origin (a `no-referrer` policy makes
+                // browsers send `Origin: null` on form posts, which the CSRF check refuses).
+                .insert_header((header::REFERRER_POLICY, "same-origin"))
                 .insert_header((
                     header::CONTENT_SECURITY_POLICY,
                     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -248,8 +317,21 @@ struct MessagePage {
 }
 
 /// A page with a title and a sentence.
-pub fn message(ctx: &AppContext, visitor: &Visitor, status: StatusCode, title: &str, text: &str) -> HttpResponse {
-    render(visitor, status, &MessagePage { page: visitor.page(ctx, title), message: text.to_owned() })
+pub fn message(
+    ctx: &AppContext,
+    visitor: &Visitor,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> HttpResponse {
+    render(
+        visitor,
+        status,
+        &MessagePage {
+            page: visitor.page(ctx, title),
+            message: text.to_owned(),
+        },
+    )
 }
 
 /// 303 to `to` (after a POST, the browser GETs).
@@ -269,7 +351,11 @@ pub fn redirect_with_session(ctx: &AppContext, to: &str, cookie_value: String) -
 
 /// The one mapping of errors that no form shows inline.
 pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpResponse {
-    let anon = Visitor { session: None, binding: String::new(), set_cookie: None };
+    let anon = Visitor {
+        session: None,
+        binding: String::new(),
+        set_cookie: None,
+    };
     match err {
         AccountError::StepUpRequired => {
             let back = req
@@ -279,7 +365,10 @@ pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpRe
                 .and_then(|r| r.strip_prefix(ctx.settings.server.public_url.as_str()))
                 .map(str::to_owned)
                 .unwrap_or_else(|| "/".to_owned());
-            redirect(&format!("/step-up?next={}", urlencode(&safe_next(Some(&back)))))
+            redirect(&format!(
+                "/step-up?next={}",
+                urlencode(&safe_next(Some(&back)))
+            ))
         }
         AccountError::TotpRequired => redirect("/account/totp"),
         AccountError::SessionEnded => {
@@ -287,12 +376,28 @@ pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpRe
             let _ = res.add_cookie(&expired_session_cookie(ctx));
             res
         }
-        AccountError::Forbidden => message(ctx, &anon, StatusCode::FORBIDDEN, "Not allowed", "Your role does not allow this."),
-        AccountError::NotFound | AccountError::InvalidLink => {
-            message(ctx, &anon, StatusCode::NOT_FOUND, "Not found", &err.to_string())
-        }
+        AccountError::Forbidden => message(
+            ctx,
+            &anon,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your role does not allow this.",
+        ),
+        AccountError::NotFound | AccountError::InvalidLink => message(
+            ctx,
+            &anon,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &err.to_string(),
+        ),
         AccountError::Store(ref e) if e.is_unavailable() => {
-            let mut res = message(ctx, &anon, StatusCode::SERVICE_UNAVAILABLE, "Try again shortly", "pairgate cannot reach its database right now.");
+            let mut res = message(
+                ctx,
+                &anon,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "pairgate cannot reach its database right now.",
+            );
             res.headers_mut().insert(
                 header::RETRY_AFTER,
                 header::HeaderValue::from(ctx.settings.server.retry_after_secs),
@@ -301,8 +406,90 @@ pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpRe
         }
         AccountError::Store(_) | AccountError::Internal(_) => {
             tracing::error!(error = %err, path = req.path(), "portal request failed");
-            message(ctx, &anon, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error has been logged.")
+            message(
+                ctx,
+                &anon,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The error has been logged.",
+            )
         }
-        other => message(ctx, &anon, StatusCode::BAD_REQUEST, "Not possible", &other.to_string()),
+        other => message(
+            ctx,
+            &anon,
+            StatusCode::BAD_REQUEST,
+            "Not possible",
+            &other.to_string(),
+        ),
+    }
+}
+
+/// The one mapping of pairing-ceremony errors that no form shows inline.
+pub fn pairing_failure(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    err: crate::pairing::PairingError,
+) -> HttpResponse {
+    use crate::pairing::PairingError;
+    let anon = Visitor {
+        session: None,
+        binding: String::new(),
+        set_cookie: None,
+    };
+    match err {
+        PairingError::Account(e) => failure(req, ctx, e),
+        PairingError::Store(e) => failure(req, ctx, AccountError::Store(e)),
+        PairingError::NotFound => failure(req, ctx, AccountError::NotFound),
+        PairingError::Throttled { .. } => message(
+            ctx,
+            &anon,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Slow down",
+            &err.to_string(),
+        ),
+        PairingError::UnknownCode | PairingError::Invalid(_) => message(
+            ctx,
+            &anon,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not possible",
+            &err.to_string(),
+        ),
+    }
+}
+
+/// A time for people (UTC).
+pub fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A sale record in one sentence.
+pub fn sale_text(sale: Option<&crate::pairing::SaleFacts>) -> String {
+    match sale {
+        None => "no sale recorded".to_owned(),
+        Some(s) => {
+            let date = s
+                .sold_at
+                .map(|t| format!(" on {}", when(t)))
+                .unwrap_or_default();
+            if s.sold_to_distributor {
+                match &s.end_customer_number {
+                    Some(end) => format!(
+                        "sold{date} via the distributor {} ({}) to customer {end}",
+                        s.sold_to_name, s.sold_to_customer_number
+                    ),
+                    None => format!(
+                        "sold{date} to the distributor {} ({}); end customer not known yet",
+                        s.sold_to_name, s.sold_to_customer_number
+                    ),
+                }
+            } else {
+                format!(
+                    "sold{date} directly to {} ({})",
+                    s.sold_to_name, s.sold_to_customer_number
+                )
+            }
+        }
     }
 }

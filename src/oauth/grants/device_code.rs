@@ -114,6 +114,16 @@ pub async fn exchange(
                     json!({ "flow": flow.id, "jti": claims.jti, "jkt": proof.jkt }),
                 ),
             )?;
+            // ERP integration: the device holds tokens for its tenant now.
+            crate::erp::events::record(
+                tx,
+                now,
+                crate::erp::events::NewEvent::device(
+                    crate::erp::events::EventType::PairingCompleted,
+                    serial,
+                )
+                .with_tenant(flow.tenant_id),
+            )?;
             Ok(Ok(minter.response(jwt, &claims, Some(refresh))))
         })
         .await?

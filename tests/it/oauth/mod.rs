@@ -2,7 +2,7 @@
 
 mod client_auth;
 mod device_flow;
-mod discovery;
+pub mod discovery;
 mod dpop;
 mod introspection;
 mod refresh;

@@ -2,7 +2,9 @@
 //! database (a temporary SQLite file, or a new PostgreSQL database when
 //! `PAIRGATE_TEST_POSTGRES_URL` is set), with a [`ManualClock`].
 
+pub mod browser;
 pub mod device;
+pub mod portal;
 pub mod proxy;
 
 use std::net::TcpListener;

@@ -168,3 +168,30 @@ pub async fn read(
     }
     req.send().await.unwrap()
 }
+
+/// Moves a device to another tenant straight in the store (what a staff decision does), ending
+/// its current pairing; its token generation stays as it was.
+pub fn move_device(
+    tx: &mut pairgate::store::Tx<'_>,
+    serial: &str,
+    tenant_id: i64,
+    at: i64,
+) -> Result<(), pairgate::store::StoreError> {
+    use pairgate::store::pairings;
+    pairings::end_current(tx, serial, "moved", at)?;
+    pairings::insert(
+        tx,
+        &pairings::NewPairing {
+            serial: serial.to_owned(),
+            tenant_id,
+            status: "active",
+            basis: "operator",
+            sale_id: None,
+            flow_id: None,
+            approved_by: "staff:test".into(),
+            created_at: at,
+            confirmed_at: Some(at),
+        },
+    )?;
+    Ok(())
+}

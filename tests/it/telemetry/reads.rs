@@ -270,7 +270,7 @@ async fn a_new_owner_does_not_see_the_previous_owners_readings(backend: Backend)
     app.ctx
         .store
         .write(move |tx| {
-            registry::pair_device(tx, &serial, buyer, at)?;
+            super::move_device(tx, &serial, buyer, at)?;
             registry::revoke_device_tokens(tx, &serial)
         })
         .await
@@ -310,7 +310,8 @@ async fn old_readings_are_deleted_after_the_retention_period(backend: Backend) {
     let now = app.now() * 1000;
     let body = batch(&[("a", now - day - 1000), ("b", now - 1000), ("c", now)]);
     assert_eq!(accepted(upload(&app, &p, &body).await).await, (3, 0));
-    let sweep = |at: i64| pairgate::maintenance::sweep(&app.ctx.store, &app.ctx.oauth, at);
+    let sweep =
+        |at: i64| pairgate::maintenance::sweep(&app.ctx.store, &app.ctx.oauth, 3_600_000, at);
     assert_eq!(sweep(now).await.unwrap().telemetry_readings, 0);
     // "a" goes once it is more than two days old, not a millisecond earlier.
     let report = sweep(now + day - 1000).await.unwrap();

@@ -86,7 +86,7 @@ async fn a_device_moved_to_another_tenant_is_refused(backend: Backend) {
     // Even without a generation bump, the token names a tenant the device left.
     app.ctx
         .store
-        .write(move |tx| registry::pair_device(tx, &serial, other, at))
+        .write(move |tx| super::move_device(tx, &serial, other, at))
         .await
         .unwrap();
     assert_revoked(&app, &p).await;

@@ -1,0 +1,3 @@
+DROP TABLE pairing_grants;
+DROP TABLE disputes;
+DROP TABLE pairings;

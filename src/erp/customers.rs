@@ -1,0 +1,294 @@
+//! `PUT /api/erp/v1/customers/{customer_number}`: the tenant that stands for an ERP customer.
+//! The first PUT creates the tenant (or links the existing tenant that staff matched, named by
+//! `tenant_id`); later ones keep its name in step with the ERP. With `admin_email`, the
+//! customer's first owner is invited by mail, once: not while an invitation to that address is
+//! open, and not once the tenant has an active owner.
+//!
+//! The invitation is system-initiated (no session, no inviting user), so it is made here rather
+//! than through `Accounts::invite`; it creates the same invitation rows and one-time links.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::error::{Conflict, ErpError, FieldError, Location};
+use super::events::{self, EventType, NewEvent};
+use super::input::{self, Fields};
+use crate::audit::{self, Action};
+use crate::oauth::tokens::{hash_token, random_token};
+use crate::store::users::{self, NewInvitation};
+use crate::store::{StoreError, Tx, erp as stored, registry};
+
+/// The members a body may have.
+pub const FIELDS: &[&str] = &["name", "admin_email", "tenant_id"];
+
+/// A checked request body.
+#[derive(Debug, Clone)]
+pub struct CustomerInput {
+    pub name: String,
+    /// Normalised (lower-cased, trimmed).
+    pub admin_email: Option<String>,
+    /// An existing tenant that staff matched with this customer.
+    pub tenant_id: Option<i64>,
+}
+
+impl CustomerInput {
+    pub fn parse(customer_number: &str, body: &Value) -> Result<Self, ErpError> {
+        let mut errors = Vec::new();
+        if let Err(detail) = input::identifier(customer_number) {
+            errors.push(FieldError {
+                location: Location::Path("customer_number"),
+                detail: detail.into(),
+            });
+        }
+        let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
+            let name = f.text("name", true, input::name, &mut errors);
+            let email = f.text("admin_email", false, email, &mut errors);
+            let tenant_id = match f.get("tenant_id") {
+                None => None,
+                Some(v) => match v.as_i64().filter(|n| *n > 0) {
+                    Some(id) => Some(id),
+                    None => {
+                        errors.push(FieldError::body(
+                            f.pointer("tenant_id"),
+                            "must be a positive integer",
+                        ));
+                        return None;
+                    }
+                },
+            };
+            Some(Self {
+                name: name?.trim().to_owned(),
+                admin_email: email.and_then(|e| crate::accounts::normalize_email(&e)),
+                tenant_id,
+            })
+        });
+        match parsed {
+            Some(input) if errors.is_empty() => Ok(input),
+            _ => Err(ErpError::Validation(errors)),
+        }
+    }
+}
+
+fn email(text: &str) -> Result<(), &'static str> {
+    crate::accounts::normalize_email(text)
+        .map(drop)
+        .ok_or("must be an email address")
+}
+
+/// What happened about the first owner's invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationOutcome {
+    /// No `admin_email` was given.
+    NotRequested,
+    /// A new invitation was mailed.
+    Sent,
+    /// An invitation to this address is still open; none was sent again.
+    AlreadyOpen,
+    /// The tenant has an active owner already.
+    OwnerExists,
+    /// The address belongs to an existing account (of any tenant); nothing was sent.
+    AccountExists,
+}
+
+/// The answer to a PUT.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerOutcome {
+    pub customer_number: String,
+    pub tenant_id: i64,
+    pub name: String,
+    /// The tenant was created by this request.
+    pub created: bool,
+    /// The request linked the customer to a tenant (created or matched).
+    pub linked: bool,
+    /// Anything changed.
+    pub applied: bool,
+    pub invitation: InvitationOutcome,
+}
+
+/// What an invitation needs from the settings.
+#[derive(Debug, Clone)]
+pub struct InvitationSettings {
+    /// The public URL; links are `<public_url>/invite/<token>`.
+    pub public_url: String,
+    pub lifetime_ms: i64,
+}
+
+/// Creates, links or updates the customer's tenant inside the caller's transaction. Every
+/// refusal is decided before anything is written.
+pub fn apply(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    customer_number: &str,
+    input: &CustomerInput,
+    invitations: &InvitationSettings,
+) -> Result<CustomerOutcome, ErpError> {
+    let existing = stored::tenant_for_customer(tx, customer_number)?;
+    let (tenant_id, created, linked, renamed) = match (existing, input.tenant_id) {
+        (Some((id, _)), Some(wanted)) if wanted != id => {
+            return Err(ErpError::Conflict(Conflict::CustomerLinkedElsewhere));
+        }
+        (Some((id, name)), _) => (id, false, false, name != input.name),
+        (None, Some(wanted)) => {
+            match stored::customer_of_tenant(tx, wanted)? {
+                None => {
+                    return Err(ErpError::invalid(FieldError::body(
+                        "/tenant_id",
+                        "no tenant has this id",
+                    )));
+                }
+                Some(Some(_)) => {
+                    return Err(ErpError::Conflict(Conflict::TenantLinkedElsewhere));
+                }
+                Some(None) => {}
+            }
+            let current = registry::find_tenant(tx, wanted)?.map(|t| t.name);
+            stored::link_tenant(tx, wanted, customer_number)?;
+            (
+                wanted,
+                false,
+                true,
+                current.as_deref() != Some(input.name.as_str()),
+            )
+        }
+        (None, None) => {
+            let id = registry::insert_tenant(tx, &input.name, now_ms)?;
+            stored::link_tenant(tx, id, customer_number)?;
+            crate::store::audit::append(
+                tx,
+                &audit::event(
+                    now_ms,
+                    Action::TenantCreated,
+                    actor,
+                    format!("tenant:{id}"),
+                    Some(id),
+                    json!({ "name": input.name, "via": "erp", "customer_number": customer_number }),
+                ),
+            )?;
+            (id, true, true, false)
+        }
+    };
+    if renamed {
+        stored::rename_tenant(tx, tenant_id, &input.name)?;
+    }
+    if linked || renamed {
+        let action = if linked {
+            Action::ErpCustomerLinked
+        } else {
+            Action::ErpCustomerUpdated
+        };
+        crate::store::audit::append(
+            tx,
+            &audit::event(
+                now_ms,
+                action,
+                actor,
+                format!("tenant:{tenant_id}"),
+                Some(tenant_id),
+                json!({ "customer_number": customer_number, "name": input.name, "created": created }),
+            ),
+        )?;
+        let event_type = if linked {
+            EventType::CustomerLinked
+        } else {
+            EventType::CustomerUpdated
+        };
+        events::record(
+            tx,
+            now_ms,
+            NewEvent {
+                customer_number: Some(customer_number.to_owned()),
+                tenant_id: Some(tenant_id),
+                data: json!({ "name": input.name, "created": created }),
+                ..NewEvent::new(event_type)
+            },
+        )?;
+    }
+    let invitation = match &input.admin_email {
+        None => InvitationOutcome::NotRequested,
+        Some(email) => invite_first_owner(
+            tx,
+            now_ms,
+            actor,
+            tenant_id,
+            &input.name,
+            email,
+            invitations,
+        )?,
+    };
+    Ok(CustomerOutcome {
+        customer_number: customer_number.to_owned(),
+        tenant_id,
+        name: input.name.clone(),
+        created,
+        linked,
+        applied: linked || renamed || invitation == InvitationOutcome::Sent,
+        invitation,
+    })
+}
+
+/// Invites a tenant's first owner on behalf of the system (no inviting user): an invitation row
+/// with a one-time link, and the mail in the outbox, inside the caller's transaction.
+pub fn invite_first_owner(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    tenant_id: i64,
+    tenant_name: &str,
+    email: &str,
+    settings: &InvitationSettings,
+) -> Result<InvitationOutcome, StoreError> {
+    if users::count_active_owners(tx, tenant_id)? > 0 {
+        return Ok(InvitationOutcome::OwnerExists);
+    }
+    if users::pending_invitations(tx, tenant_id, now_ms)?
+        .iter()
+        .any(|i| i.email == email && i.role == "owner")
+    {
+        return Ok(InvitationOutcome::AlreadyOpen);
+    }
+    if users::find_by_email(tx, email)?.is_some() {
+        return Ok(InvitationOutcome::AccountExists);
+    }
+    let token = random_token();
+    let link = format!("{}/invite/{token}", settings.public_url);
+    let days = (settings.lifetime_ms / 86_400_000).max(1);
+    users::insert_invitation(
+        tx,
+        &NewInvitation {
+            tenant_id,
+            email: email.to_owned(),
+            role: "owner".to_owned(),
+            token_hash: hash_token(&token),
+            invited_by: None,
+            created_at: now_ms,
+            expires_at: now_ms + settings.lifetime_ms,
+        },
+    )?;
+    crate::mail::queue(
+        tx,
+        email,
+        &format!("Your {tenant_name} account on pairgate"),
+        &format!(
+            "An account for {tenant_name} has been set up on pairgate, the portal for your \
+             connected devices, and you are invited to be its owner.\n\n\
+             Accept the invitation here (the link works once, for {days} days at most):\n\
+             {link}\n\n\
+             If you did not expect this, ignore this message.\n"
+        ),
+        now_ms,
+    )?;
+    crate::store::audit::append(
+        tx,
+        &audit::event(
+            now_ms,
+            Action::UserInvited,
+            actor,
+            format!("email:{email}"),
+            Some(tenant_id),
+            json!({ "role": "owner", "via": "erp" }),
+        ),
+    )?;
+    Ok(InvitationOutcome::Sent)
+}

@@ -1,0 +1,172 @@
+//! `PUT /api/erp/v1/devices/{serial}`: the ERP registers a manufactured device with its factory
+//! key. The same body again changes nothing; another key is a conflict unless the ERP re-keys
+//! the device explicitly, which replaces the key and revokes every token of the device.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::error::{Conflict, ErpError, FieldError, Location};
+use super::events::{self, EventType, NewEvent};
+use super::input::{self, Fields};
+use crate::audit::{self, Action};
+use crate::oauth::jose::PublicJwk;
+use crate::store::{Tx, erp as stored, registry};
+
+/// A checked request body.
+#[derive(Debug, Clone)]
+pub struct DeviceInput {
+    pub model: String,
+    pub key: PublicJwk,
+    pub rekey: bool,
+}
+
+/// The members a body may have.
+pub const FIELDS: &[&str] = &["model", "public_jwk", "rekey"];
+
+impl DeviceInput {
+    /// Reads a body; every problem is reported.
+    pub fn parse(serial: &str, body: &Value) -> Result<Self, ErpError> {
+        let mut errors = Vec::new();
+        if input::serial(serial).is_err() {
+            errors.push(FieldError {
+                location: Location::Path("serial"),
+                detail: "must be 1–64 characters of A–Z, a–z, 0–9, '.', '_' or '-'".into(),
+            });
+        }
+        let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
+            let model = f.text("model", true, input::model, &mut errors);
+            let key = f.require("public_jwk", &mut errors).and_then(|jwk| {
+                PublicJwk::parse(jwk)
+                    .map_err(|e| {
+                        errors.push(FieldError::body(f.pointer("public_jwk"), e.to_string()))
+                    })
+                    .ok()
+            });
+            let rekey = f.flag("rekey", &mut errors);
+            Some((model?, key?, rekey))
+        });
+        match parsed {
+            Some((model, key, rekey)) if errors.is_empty() => Ok(Self { model, key, rekey }),
+            _ => Err(ErpError::Validation(errors)),
+        }
+    }
+}
+
+/// What a PUT did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChange {
+    Created,
+    Unchanged,
+    Updated,
+    Rekeyed,
+}
+
+/// The answer to a PUT.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceOutcome {
+    pub serial: String,
+    pub model: String,
+    /// RFC 7638 thumbprint of the registered factory key.
+    pub key_thumbprint: String,
+    pub change: DeviceChange,
+    /// Refresh tokens revoked by a re-key (every access token of the device ends too).
+    pub tokens_revoked: usize,
+}
+
+/// Registers, confirms, corrects or re-keys a device inside the caller's transaction. Every
+/// refusal is decided before anything is written.
+pub fn apply(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    serial: &str,
+    input: &DeviceInput,
+) -> Result<DeviceOutcome, ErpError> {
+    let thumbprint = input.key.thumbprint();
+    let outcome = |change, tokens_revoked| DeviceOutcome {
+        serial: serial.to_owned(),
+        model: input.model.clone(),
+        key_thumbprint: thumbprint.clone(),
+        change,
+        tokens_revoked,
+    };
+    let Some(client) = registry::find_client(tx, serial)? else {
+        crate::devices::insert(tx, now_ms, actor, serial, &input.model, &input.key)?;
+        return Ok(outcome(DeviceChange::Created, 0));
+    };
+    let device = registry::find_device(tx, serial)?;
+    let (registry::ClientKind::Device, Some(device)) = (client.kind, device) else {
+        return Err(ErpError::Conflict(Conflict::NotADevice));
+    };
+    let current = client
+        .jwks
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .and_then(|set| crate::oauth::jose::parse_jwk_set(&set).ok())
+        .and_then(|keys| keys.first().map(PublicJwk::thumbprint));
+    let same_key = current.as_deref() == Some(thumbprint.as_str());
+    let same_model = device.model == input.model;
+    if !same_key && !input.rekey {
+        return Err(ErpError::Conflict(Conflict::KeyMismatch));
+    }
+    if !same_model {
+        stored::set_device_model(tx, serial, &input.model)?;
+    }
+    if same_key {
+        if same_model {
+            return Ok(outcome(DeviceChange::Unchanged, 0));
+        }
+        let detail = json!({ "from": device.model, "to": input.model });
+        crate::store::audit::append(
+            tx,
+            &audit::event(
+                now_ms,
+                Action::DeviceUpdated,
+                actor,
+                format!("device:{serial}"),
+                device.tenant_id,
+                detail.clone(),
+            ),
+        )?;
+        events::record(
+            tx,
+            now_ms,
+            NewEvent::device(EventType::DeviceUpdated, serial)
+                .with_tenant(device.tenant_id)
+                .with_data(json!({ "model": input.model })),
+        )?;
+        return Ok(outcome(DeviceChange::Updated, 0));
+    }
+    let jwks = json!({ "keys": [input.key.to_json()] }).to_string();
+    stored::set_device_jwks(tx, serial, &jwks)?;
+    let revoked = registry::revoke_device_tokens(tx, serial)?;
+    crate::store::audit::append(
+        tx,
+        &audit::event(
+            now_ms,
+            Action::DeviceRekeyed,
+            actor,
+            format!("device:{serial}"),
+            device.tenant_id,
+            json!({
+                "previous_thumbprint": current,
+                "key_thumbprint": thumbprint,
+                "model": input.model,
+                "refresh_tokens_revoked": revoked,
+            }),
+        ),
+    )?;
+    events::record(
+        tx,
+        now_ms,
+        NewEvent::device(EventType::DeviceRekeyed, serial)
+            .with_tenant(device.tenant_id)
+            .with_data(json!({
+                "model": input.model,
+                "key_thumbprint": thumbprint,
+                "tokens_revoked": true,
+            })),
+    )?;
+    Ok(outcome(DeviceChange::Rekeyed, revoked))
+}

@@ -1,0 +1,243 @@
+//! What the portal tells the ERP: an append-only, ordered event feed. Other modules call
+//! [`record`] inside the transaction of the change an event describes, so neither exists without
+//! the other. Ids are handed out under one row lock and so become visible in commit order: a
+//! reader resuming after id N never misses an event that commits later with a smaller id.
+//!
+//! Lock order: a transaction that appends to the audit log and records an ERP event appends the
+//! audit event first (every caller does), so two such transactions never wait on each other in
+//! opposite orders.
+
+use chrono::{DateTime, SecondsFormat};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::store::erp::{self as stored, EventRecord};
+use crate::store::{StoreError, Tx};
+
+/// Every kind of event the ERP can receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    DeviceRegistered,
+    DeviceRekeyed,
+    DeviceUpdated,
+    SaleRecorded,
+    SaleUpdated,
+    SaleCancelled,
+    SaleReturned,
+    CustomerLinked,
+    CustomerUpdated,
+    PairingRequested,
+    PairingApproved,
+    PairingDenied,
+    /// The device redeemed its approval: it holds tokens for its tenant now.
+    PairingCompleted,
+    /// Approved on a distributor sale: the device works; the ERP should confirm or reject.
+    PairingProvisional,
+    /// The ownership gate refused an approval (a dispute is open for staff).
+    PairingRefused,
+    /// Held for staff review (distributor sale under the review policy).
+    PairingHeld,
+    /// The ERP confirmed a provisional pairing.
+    PairingConfirmed,
+    /// The ERP rejected a provisional pairing; the device was unpaired.
+    PairingRejected,
+    /// Unpaired or released by the tenant, or ended by staff or a sale cancellation.
+    PairingEnded,
+    /// Staff settled a dispute.
+    DisputeResolved,
+}
+
+impl EventType {
+    pub const ALL: [Self; 20] = [
+        Self::DeviceRegistered,
+        Self::DeviceRekeyed,
+        Self::DeviceUpdated,
+        Self::SaleRecorded,
+        Self::SaleUpdated,
+        Self::SaleCancelled,
+        Self::SaleReturned,
+        Self::CustomerLinked,
+        Self::CustomerUpdated,
+        Self::PairingRequested,
+        Self::PairingApproved,
+        Self::PairingDenied,
+        Self::PairingCompleted,
+        Self::PairingProvisional,
+        Self::PairingRefused,
+        Self::PairingHeld,
+        Self::PairingConfirmed,
+        Self::PairingRejected,
+        Self::PairingEnded,
+        Self::DisputeResolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceRegistered => "device.registered",
+            Self::DeviceRekeyed => "device.rekeyed",
+            Self::DeviceUpdated => "device.updated",
+            Self::SaleRecorded => "sale.recorded",
+            Self::SaleUpdated => "sale.updated",
+            Self::SaleCancelled => "sale.cancelled",
+            Self::SaleReturned => "sale.returned",
+            Self::CustomerLinked => "customer.linked",
+            Self::CustomerUpdated => "customer.updated",
+            Self::PairingRequested => "pairing.requested",
+            Self::PairingApproved => "pairing.approved",
+            Self::PairingDenied => "pairing.denied",
+            Self::PairingCompleted => "pairing.completed",
+            Self::PairingProvisional => "pairing.provisional",
+            Self::PairingRefused => "pairing.refused",
+            Self::PairingHeld => "pairing.held_for_review",
+            Self::PairingConfirmed => "pairing.confirmed",
+            Self::PairingRejected => "pairing.rejected",
+            Self::PairingEnded => "pairing.ended",
+            Self::DisputeResolved => "dispute.resolved",
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: EventType,
+    pub serial: Option<String>,
+    pub sale_id: Option<String>,
+    /// When `None` and `tenant_id` is set, the tenant's ERP customer number is filled in.
+    pub customer_number: Option<String>,
+    pub tenant_id: Option<i64>,
+    /// A JSON object; never a secret or a token.
+    pub data: Value,
+}
+
+impl NewEvent {
+    pub fn new(event_type: EventType) -> Self {
+        Self {
+            event_type,
+            serial: None,
+            sale_id: None,
+            customer_number: None,
+            tenant_id: None,
+            data: json!({}),
+        }
+    }
+
+    /// An event about a device.
+    pub fn device(event_type: EventType, serial: &str) -> Self {
+        Self {
+            serial: Some(serial.to_owned()),
+            ..Self::new(event_type)
+        }
+    }
+
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    pub fn with_tenant(mut self, tenant_id: Option<i64>) -> Self {
+        self.tenant_id = tenant_id;
+        self
+    }
+
+    /// Webhooks for one key are delivered in order: a device's events by serial, others by the
+    /// customer or sale they concern.
+    fn ordering_key(&self) -> String {
+        match (&self.serial, &self.customer_number, &self.sale_id) {
+            (Some(serial), _, _) => format!("device:{serial}"),
+            (None, Some(customer), _) => format!("customer:{customer}"),
+            (None, None, Some(sale)) => format!("sale:{sale}"),
+            (None, None, None) => "global".to_owned(),
+        }
+    }
+}
+
+/// Appends an event inside the caller's transaction (and queues it for webhook delivery when
+/// webhooks are enabled); returns its id.
+pub fn record(tx: &mut Tx<'_>, now_ms: i64, event: NewEvent) -> Result<i64, StoreError> {
+    let (id, webhooks) = stored::next_event_id(tx)?;
+    let mut event = event;
+    if event.customer_number.is_none() {
+        if let Some(tenant) = event.tenant_id {
+            event.customer_number = stored::customer_of_tenant(tx, tenant)?.flatten();
+        }
+    }
+    let key = event.ordering_key();
+    stored::insert_event(
+        tx,
+        &EventRecord {
+            id,
+            occurred_at: now_ms,
+            event_type: event.event_type.as_str().to_owned(),
+            serial: event.serial,
+            sale_id: event.sale_id,
+            customer_number: event.customer_number,
+            tenant_id: event.tenant_id,
+            data: event.data.to_string(),
+        },
+    )?;
+    if webhooks {
+        stored::enqueue_delivery(tx, id, &key, now_ms)?;
+    }
+    Ok(id)
+}
+
+/// An event as the feed and the webhooks show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub occurred_at: String,
+    pub serial: Option<String>,
+    pub sale_id: Option<String>,
+    pub customer_number: Option<String>,
+    pub tenant_id: Option<i64>,
+    pub data: Value,
+}
+
+impl From<EventRecord> for EventView {
+    fn from(e: EventRecord) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            occurred_at: rfc3339(e.occurred_at),
+            serial: e.serial,
+            sale_id: e.sale_id,
+            customer_number: e.customer_number,
+            tenant_id: e.tenant_id,
+            data: serde_json::from_str(&e.data).unwrap_or_else(|_| json!({})),
+        }
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// One page of the feed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedPage {
+    pub events: Vec<EventView>,
+    /// Pass as `after` to continue; unchanged when there was nothing new.
+    pub next_cursor: String,
+    /// Whether more events are waiting right now.
+    pub has_more: bool,
+}
+
+/// Reads the events after `after`, at most `limit`.
+pub fn page(tx: &mut Tx<'_>, after: i64, limit: i64) -> Result<FeedPage, StoreError> {
+    let mut rows = stored::events_after(tx, after, limit + 1)?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = rows.last().map_or(after, |e| e.id);
+    Ok(FeedPage {
+        events: rows.into_iter().map(EventView::from).collect(),
+        next_cursor: next.to_string(),
+        has_more,
+    })
+}

@@ -1,0 +1,341 @@
+//! The ERP surface, `/api/erp/v1/*`: JSON in and out, errors as `application/problem+json`.
+//! Every handler authorises first (a pairgate access token with scope `erp`, Bearer or DPoP),
+//! then reads its input, calls the `Erp` domain service, and maps the result.
+
+mod problem;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::AppContext;
+use crate::erp::{ErpError, SCOPE};
+use crate::oauth::resource::ResourceRequest;
+pub use problem::{PROBLEM_JSON, Problem, TYPE_PREFIX};
+
+/// The ERP API's routes as (method, path template); the OpenAPI document is checked against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("PUT", "/api/erp/v1/devices/{serial}"),
+    ("PUT", "/api/erp/v1/sales/{sale_id}"),
+    ("DELETE", "/api/erp/v1/sales/{sale_id}"),
+    ("PUT", "/api/erp/v1/customers/{customer_number}"),
+    ("GET", "/api/erp/v1/events"),
+    ("POST", "/api/erp/v1/pairings/{serial}/confirm"),
+    ("POST", "/api/erp/v1/pairings/{serial}/reject"),
+];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/erp/v1")
+            .service(
+                web::resource("/devices/{serial}")
+                    .route(web::put().to(devices_put))
+                    .default_service(web::to(|| async {
+                        Problem::method_not_allowed("PUT").response()
+                    })),
+            )
+            .service(
+                web::resource("/sales/{sale_id}")
+                    .route(web::put().to(sales_put))
+                    .route(web::delete().to(sales_delete))
+                    .default_service(web::to(|| async {
+                        Problem::method_not_allowed("PUT, DELETE").response()
+                    })),
+            )
+            .service(
+                web::resource("/customers/{customer_number}")
+                    .route(web::put().to(customers_put))
+                    .default_service(web::to(|| async {
+                        Problem::method_not_allowed("PUT").response()
+                    })),
+            )
+            .service(
+                web::resource("/events")
+                    .route(super::get().to(events_get))
+                    .default_service(web::to(|| async {
+                        Problem::method_not_allowed("GET, HEAD").response()
+                    })),
+            )
+            .service(
+                web::resource("/pairings/{serial}/{verdict}")
+                    .route(web::post().to(pairing_verdict_post))
+                    .default_service(web::to(|| async {
+                        Problem::method_not_allowed("POST").response()
+                    })),
+            )
+            .default_service(web::to(|| async { Problem::not_found().response() })),
+    );
+}
+
+/// Who called: `client:<client_id>`, the audit actor.
+struct Caller {
+    actor: String,
+}
+
+/// Checks the access token (and its DPoP proof) and the `erp` scope.
+async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, Problem> {
+    let authorization = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            problem::from_resource(
+                req,
+                ctx,
+                &crate::oauth::resource::ResourceError::InvalidRequest(
+                    "the Authorization header is not valid text",
+                ),
+            )
+        })?),
+    };
+    let dpop: Vec<String> = req
+        .headers()
+        .get_all("dpop")
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let authorized = ctx
+        .oauth
+        .authorize_resource(&ResourceRequest {
+            authorization,
+            dpop: &dpop,
+            method: req.method().as_str(),
+            path: req.path(),
+        })
+        .await
+        .map_err(|e| problem::from_resource(req, ctx, &e))?;
+    if !authorized.claims.scope.split(' ').any(|s| s == SCOPE) {
+        return Err(problem::insufficient_scope(authorized.scheme, SCOPE));
+    }
+    Ok(Caller {
+        actor: format!("client:{}", authorized.claims.client_id),
+    })
+}
+
+/// Reads a JSON body of at most `server.max_json_bytes`.
+async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    ctx: &AppContext,
+) -> Result<Value, Problem> {
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    let is_json = media.as_deref().is_some_and(|m| {
+        m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+    });
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        ));
+    }
+    let limit = ctx.settings.server.max_json_bytes.get() as usize;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the body may have {limit} bytes at most"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "Malformed body",
+                "the request body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponseBuilder::new(status)
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(body)
+}
+
+fn respond<T: Serialize>(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    result: Result<T, ErpError>,
+    status: impl FnOnce(&T) -> StatusCode,
+) -> HttpResponse {
+    match result {
+        Ok(body) => json(status(&body), &body),
+        Err(err) => problem::from_erp(req, ctx, &err).response(),
+    }
+}
+
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Authorises, then reads the body; the early answer on failure.
+async fn authorized_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    ctx: &AppContext,
+) -> Result<(Caller, Value), HttpResponse> {
+    let caller = authorize(req, ctx).await.map_err(Problem::response)?;
+    let body = read_json(req, payload, ctx)
+        .await
+        .map_err(Problem::response)?;
+    Ok((caller, body))
+}
+
+async fn devices_put(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<AppContext>,
+) -> HttpResponse {
+    let (caller, body) = match authorized_body(&req, payload, &ctx).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
+    };
+    let serial = req.match_info().query("serial");
+    let result = ctx.erp.put_device(&caller.actor, serial, &body).await;
+    respond(&req, &ctx, result, |o| {
+        created_or_ok(o.change == crate::erp::devices::DeviceChange::Created)
+    })
+}
+
+async fn sales_put(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<AppContext>,
+) -> HttpResponse {
+    let (caller, body) = match authorized_body(&req, payload, &ctx).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
+    };
+    let sale_id = req.match_info().query("sale_id");
+    let result = ctx.erp.put_sale(&caller.actor, sale_id, &body).await;
+    respond(&req, &ctx, result, |o| created_or_ok(o.created))
+}
+
+async fn sales_delete(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let caller = match authorize(&req, &ctx).await {
+        Ok(c) => c,
+        Err(p) => return p.response(),
+    };
+    let sale_id = req.match_info().query("sale_id");
+    let result = ctx.erp.cancel_sale(&caller.actor, sale_id).await;
+    respond(&req, &ctx, result, |_| StatusCode::OK)
+}
+
+async fn customers_put(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<AppContext>,
+) -> HttpResponse {
+    let (caller, body) = match authorized_body(&req, payload, &ctx).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
+    };
+    let number = req.match_info().query("customer_number");
+    let result = ctx.erp.put_customer(&caller.actor, number, &body).await;
+    respond(&req, &ctx, result, |o| created_or_ok(o.created))
+}
+
+async fn events_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    if let Err(p) = authorize(&req, &ctx).await {
+        return p.response();
+    }
+    let mut after = None;
+    let mut limit = None;
+    for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match key.as_ref() {
+            "after" => after = Some(value.into_owned()),
+            "limit" => limit = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let result = ctx.erp.events(after.as_deref(), limit.as_deref()).await;
+    respond(&req, &ctx, result, |_| StatusCode::OK)
+}
+
+/// `POST /pairings/{serial}/confirm|reject`: the ERP's verdict on a provisional pairing (a device
+/// sold to a distributor and approved by a customer). Rejecting unpairs the device and revokes its
+/// tokens at once.
+async fn pairing_verdict_post(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let caller = match authorize(&req, &ctx).await {
+        Ok(c) => c,
+        Err(p) => return p.response(),
+    };
+    let serial = req.match_info().query("serial").to_owned();
+    let result = match req.match_info().query("verdict") {
+        "confirm" => ctx
+            .ceremony
+            .erp_confirm(&serial, &caller.actor)
+            .await
+            .map(|ok| (ok, "active")),
+        "reject" => ctx
+            .ceremony
+            .erp_reject(&serial, &caller.actor)
+            .await
+            .map(|ok| (ok, "ended")),
+        _ => return Problem::not_found().response(),
+    };
+    match result {
+        Ok((true, status)) => HttpResponse::Ok()
+            .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
+            .json(serde_json::json!({ "serial": serial, "pairing": status })),
+        Ok((false, _)) => Problem::new(
+            StatusCode::CONFLICT,
+            "not-provisional",
+            "No provisional pairing",
+            "this device has no provisional pairing to confirm or reject",
+        )
+        .response(),
+        Err(e) => match crate::store::StoreFailure::store_error(&e) {
+            Some(store_error) => Problem::store(&req, &ctx, store_error).response(),
+            None => {
+                tracing::error!(error = %e, "pairing verdict failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the error has been logged",
+                )
+                .response()
+            }
+        },
+    }
+}

@@ -1,0 +1,259 @@
+//! RFC 9457 problem details for the JSON APIs, and the one place where ERP errors and refused
+//! credentials become HTTP: status, `WWW-Authenticate` (RFC 6750 §3, RFC 9449 §7.1),
+//! `DPoP-Nonce`, `Retry-After`. Internal detail is logged with the request id, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde_json::{Value, json};
+
+use crate::app::AppContext;
+use crate::erp::{ErpError, FieldError, Location};
+use crate::http::RequestId;
+use crate::oauth::resource::{ResourceError, TokenScheme};
+use crate::store::StoreError;
+
+/// The media type of problem details (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Problem types are `urn:pairgate:problem:<slug>`; the OpenAPI document lists them.
+pub const TYPE_PREFIX: &str = "urn:pairgate:problem:";
+
+/// A problem to answer with.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    /// Field-level explanations (validation failures).
+    pub errors: Vec<Value>,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn response(self) -> HttpResponse {
+        let mut res = HttpResponseBuilder::new(self.status);
+        res.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read: say so, so the client does not reuse the
+            // connection for its next request.
+            res.force_close();
+        }
+        for (name, value) in self.headers {
+            res.append_header((name, value));
+        }
+        let mut body = json!({
+            "type": format!("{TYPE_PREFIX}{}", self.slug),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = Value::Array(self.errors);
+        }
+        res.content_type(PROBLEM_JSON).body(body.to_string())
+    }
+
+    /// 422 with one entry per field.
+    pub fn validation(errors: &[FieldError]) -> Self {
+        let mut p = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "The request is not valid",
+            match errors.len() {
+                1 => "1 field is not valid; see errors".to_owned(),
+                n => format!("{n} fields are not valid; see errors"),
+            },
+        );
+        p.errors = errors.iter().map(field_error).collect();
+        p
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "no such resource in this API",
+        )
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            format!("this resource accepts {allow}"),
+        )
+        .header(header::ALLOW, allow)
+    }
+
+    /// The database is unreachable (503 + `Retry-After`), or something broke (500).
+    pub fn store(req: &HttpRequest, ctx: &AppContext, err: &StoreError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "ERP request: database unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+                "the service cannot reach its database; retry later",
+            )
+            .header(
+                header::RETRY_AFTER,
+                ctx.settings.server.retry_after_secs.to_string(),
+            );
+        }
+        if let StoreError::Conflict(_) = err {
+            tracing::info!(error = %err, "ERP request lost a race");
+            return Self::new(
+                StatusCode::CONFLICT,
+                "concurrent-change",
+                "Changed concurrently",
+                "another request changed the same records at the same time; retry",
+            );
+        }
+        let request_id = request_id(req);
+        tracing::error!(error = %err, request_id, "ERP request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            format!("the request failed on our side; quote request id {request_id}"),
+        )
+    }
+}
+
+fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+fn field_error(e: &FieldError) -> Value {
+    match &e.location {
+        Location::Body(pointer) => json!({ "pointer": format!("#{pointer}"), "detail": e.detail }),
+        Location::Path(name) => json!({ "parameter": name, "in": "path", "detail": e.detail }),
+        Location::Query(name) => json!({ "parameter": name, "in": "query", "detail": e.detail }),
+    }
+}
+
+/// The one mapping from `ErpError` to HTTP.
+pub fn from_erp(req: &HttpRequest, ctx: &AppContext, err: &ErpError) -> Problem {
+    match err {
+        ErpError::Validation(errors) => Problem::validation(errors),
+        ErpError::Conflict(c) => {
+            Problem::new(StatusCode::CONFLICT, c.slug(), c.title(), c.detail())
+        }
+        ErpError::Store(e) => Problem::store(req, ctx, e),
+    }
+}
+
+const REALM: &str = "realm=\"pairgate\"";
+
+/// The challenge for a refused credential (RFC 6750 §3, RFC 9449 §7.1).
+fn challenge(scheme: TokenScheme, error: &str, description: &str) -> String {
+    let name = match scheme {
+        TokenScheme::Bearer => "Bearer",
+        TokenScheme::Dpop => "DPoP",
+    };
+    let mut value =
+        format!("{name} {REALM}, error=\"{error}\", error_description=\"{description}\"");
+    if scheme == TokenScheme::Dpop {
+        value.push_str(", algs=\"ES256 EdDSA\"");
+    }
+    value
+}
+
+/// The one mapping from a refused credential to HTTP.
+pub fn from_resource(req: &HttpRequest, ctx: &AppContext, err: &ResourceError) -> Problem {
+    let unauthorized = |detail: &str| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    };
+    match err {
+        ResourceError::Missing => unauthorized(
+            "send an access token with scope erp: Authorization: Bearer <token>, or DPoP \
+             <token> with a DPoP proof",
+        )
+        .header(
+            header::WWW_AUTHENTICATE,
+            format!("Bearer {REALM}, scope=\"erp\""),
+        )
+        .header(
+            header::WWW_AUTHENTICATE,
+            format!("DPoP {REALM}, algs=\"ES256 EdDSA\""),
+        ),
+        ResourceError::InvalidRequest(d) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Malformed credentials",
+            *d,
+        )
+        .header(
+            header::WWW_AUTHENTICATE,
+            challenge(TokenScheme::Bearer, "invalid_request", d),
+        ),
+        ResourceError::InvalidToken(scheme, d) => unauthorized(d).header(
+            header::WWW_AUTHENTICATE,
+            challenge(*scheme, "invalid_token", d),
+        ),
+        ResourceError::InvalidDpopProof(d) => unauthorized(d).header(
+            header::WWW_AUTHENTICATE,
+            challenge(TokenScheme::Dpop, "invalid_dpop_proof", d),
+        ),
+        ResourceError::UseDpopNonce => {
+            let d = "a DPoP nonce is required; use the DPoP-Nonce header";
+            let mut p = unauthorized(d).header(
+                header::WWW_AUTHENTICATE,
+                challenge(TokenScheme::Dpop, "use_dpop_nonce", d),
+            );
+            if let Some(nonce) = ctx.oauth.dpop_nonce() {
+                p = p.header(header::HeaderName::from_static("dpop-nonce"), nonce);
+            }
+            p
+        }
+        ResourceError::Store(e) => Problem::store(req, ctx, e),
+    }
+}
+
+/// 403 for a valid token without the scope (RFC 6750 §3.1 `insufficient_scope`).
+pub fn insufficient_scope(scheme: TokenScheme, scope: &str) -> Problem {
+    let d = "the access token does not have the scope this API needs";
+    let value = format!(
+        "{}, scope=\"{scope}\"",
+        challenge(scheme, "insufficient_scope", d)
+    );
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "insufficient-scope",
+        "Insufficient scope",
+        format!("{d}: {scope}"),
+    )
+    .header(header::WWW_AUTHENTICATE, value)
+}

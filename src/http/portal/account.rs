@@ -1,0 +1,309 @@
+//! The signed-in person's own account: `/account` (password, sessions, tenant TOTP policy),
+//! `/account/totp` (enrolment), and `/step-up` (a fresh TOTP check before sensitive actions).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::CodePage;
+use super::{
+    Page, checked_form, failure, member, member_form, redirect, redirect_with_session, render,
+    safe_next,
+};
+use crate::accounts::{AccountError, Role};
+use crate::app::AppContext;
+use crate::http::get;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", get().to(account_get))
+        .route("/account/password", web::post().to(password_post))
+        .route(
+            "/account/logout-everywhere",
+            web::post().to(logout_everywhere_post),
+        )
+        .route("/account/require-totp", web::post().to(require_totp_post))
+        .route("/account/totp", get().to(totp_get))
+        .route("/account/totp", web::post().to(totp_post))
+        .route("/step-up", get().to(step_up_get))
+        .route("/step-up", web::post().to(step_up_post));
+}
+
+fn ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    page: Page,
+    user_name: String,
+    email: String,
+    role: &'static str,
+    totp_enabled: bool,
+    is_owner: bool,
+    tenant_requires_totp: bool,
+}
+
+async fn account_page(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (v, s) = match member(req, ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let mut page = v.page(ctx, "Your account");
+    page.notice = notice;
+    page.error = error;
+    render(
+        &v,
+        status,
+        &AccountPage {
+            page,
+            user_name: s.user.name.clone(),
+            email: s.user.email.clone(),
+            role: s.user.role.as_str(),
+            totp_enabled: s.user.totp_enabled,
+            is_owner: s.user.role == Role::Owner,
+            tenant_requires_totp: s.tenant.as_ref().is_some_and(|t| t.require_totp),
+        },
+    )
+}
+
+async fn account_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    account_page(&req, &ctx, None, None, StatusCode::OK).await
+}
+
+async fn password_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx
+        .accounts
+        .change_password(&s, &form.text("current"), &form.text("new"))
+        .await
+    {
+        Ok(()) => {
+            account_page(
+                &req,
+                &ctx,
+                Some("Your password has been changed.".into()),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e @ (AccountError::InvalidCredentials | AccountError::WeakPassword(_))) => {
+            let message = match e {
+                AccountError::InvalidCredentials => "The current password is not right.".to_owned(),
+                other => other.to_string(),
+            };
+            account_page(
+                &req,
+                &ctx,
+                None,
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn logout_everywhere_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if let Err(res) = checked_form(&req, &ctx, &v, &body) {
+        return res;
+    }
+    match ctx.accounts.sign_out_everywhere(&s).await {
+        Ok(_) => failure(&req, &ctx, AccountError::SessionEnded),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn require_totp_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx
+        .accounts
+        .set_tenant_requires_totp(&s, form.get("required") == Some("yes"))
+        .await
+    {
+        Ok(()) => redirect("/account"),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+struct TotpPage {
+    page: Page,
+    qr_svg: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "recovery.html")]
+struct RecoveryPage {
+    page: Page,
+    codes: Vec<String>,
+}
+
+async fn totp_page(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (v, s) = match member(req, ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if s.user.totp_enabled {
+        return redirect("/account");
+    }
+    match ctx.accounts.begin_totp_enrolment(&s).await {
+        Ok(enrolment) => {
+            let mut page = v.page(ctx, "Two-factor authentication");
+            page.error = error;
+            if s.must_enrol_totp() {
+                page.notice = Some("Your company requires two-factor authentication.".into());
+            }
+            // The SVG is built by the qrcode crate from our own URI; drop its XML prologue so it
+            // can sit inside HTML.
+            let svg = enrolment
+                .qr_svg
+                .find("<svg")
+                .map_or(enrolment.qr_svg.clone(), |i| {
+                    enrolment.qr_svg[i..].to_owned()
+                });
+            render(
+                &v,
+                status,
+                &TotpPage {
+                    page,
+                    qr_svg: svg,
+                    secret: enrolment.secret_base32,
+                },
+            )
+        }
+        Err(e) => failure(req, ctx, e),
+    }
+}
+
+async fn totp_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    totp_page(&req, &ctx, None, StatusCode::OK).await
+}
+
+async fn totp_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx
+        .accounts
+        .confirm_totp_enrolment(&s, &form.text("code"), ip(&req).as_deref())
+        .await
+    {
+        Ok((codes, cookie)) => {
+            let page = v.page(&ctx, "Recovery codes");
+            let mut res = render(&v, StatusCode::OK, &RecoveryPage { page, codes });
+            let _ = res.add_cookie(&super::session_cookie(&ctx, cookie));
+            res
+        }
+        Err(AccountError::InvalidCode) => {
+            totp_page(
+                &req,
+                &ctx,
+                Some(AccountError::InvalidCode.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+fn step_up_page(page: Page, next: String) -> CodePage {
+    CodePage {
+        page,
+        heading: "Confirm it's you",
+        explanation: "This action needs a fresh code from your authenticator app.",
+        action: "/step-up",
+        next,
+        allow_recovery: false,
+    }
+}
+
+async fn step_up_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<NextQuery>,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !s.user.totp_enabled {
+        return redirect("/account/totp");
+    }
+    let page = v.page(&ctx, "Confirm it's you");
+    render(
+        &v,
+        StatusCode::OK,
+        &step_up_page(page, safe_next(q.next.as_deref())),
+    )
+}
+
+async fn step_up_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let next = safe_next(form.get("next"));
+    match ctx
+        .accounts
+        .step_up(&s, &form.text("code"), ip(&req).as_deref())
+        .await
+    {
+        Ok(cookie) => redirect_with_session(&ctx, &next, cookie),
+        Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
+            let mut page = v.page(&ctx, "Confirm it's you");
+            page.error = Some(e.to_string());
+            render(&v, StatusCode::UNAUTHORIZED, &step_up_page(page, next))
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}

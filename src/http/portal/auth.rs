@@ -1,0 +1,417 @@
+//! Signing up, in and out: `/signup`, `/login`, `/login/code`, `/logout`, `/invite/{token}`, and
+//! the start page `/`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{
+    Page, checked_form, failure, member, redirect, redirect_with_session, render, safe_next,
+    visitor,
+};
+use crate::accounts::{AccountError, LoginOutcome, SignUp, Stage};
+use crate::app::AppContext;
+use crate::http::get;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", get().to(home_get))
+        .route("/login", get().to(login_get))
+        .route("/login", web::post().to(login_post))
+        .route("/login/code", get().to(code_get))
+        .route("/login/code", web::post().to(code_post))
+        .route("/logout", web::post().to(logout_post))
+        .route("/signup", get().to(signup_get))
+        .route("/signup", web::post().to(signup_post))
+        .route("/invite/{token}", get().to(invite_get))
+        .route("/invite/{token}", web::post().to(invite_post));
+}
+
+fn ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    page: Page,
+    tenant_name: String,
+    user_name: String,
+    role: &'static str,
+    totp_enabled: bool,
+    manages_users: bool,
+    reads_audit: bool,
+}
+
+async fn home_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let page = v.page(&ctx, "Home");
+    render(
+        &v,
+        StatusCode::OK,
+        &HomePage {
+            page,
+            tenant_name: s
+                .tenant
+                .as_ref()
+                .map_or_else(|| "Manufacturer staff".to_owned(), |t| t.name.clone()),
+            user_name: s.user.name.clone(),
+            role: s.user.role.as_str(),
+            totp_enabled: s.user.totp_enabled,
+            manages_users: s.user.role.manages_users(),
+            reads_audit: s.user.role.reads_audit(),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: Page,
+    email: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<NextQuery>,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    if v.session.as_ref().is_some_and(|s| s.stage == Stage::Full) {
+        return redirect(&safe_next(q.next.as_deref()));
+    }
+    let page = v.page(&ctx, "Sign in");
+    render(
+        &v,
+        StatusCode::OK,
+        &LoginPage {
+            page,
+            email: String::new(),
+            next: safe_next(q.next.as_deref()),
+        },
+    )
+}
+
+async fn login_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let form = match checked_form(&req, &ctx, &v, &body) {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    let next = safe_next(form.get("next"));
+    let email = form.text("email");
+    let outcome = ctx
+        .accounts
+        .sign_in(
+            &email,
+            &form.text("password"),
+            ip(&req).as_deref(),
+            user_agent(&req).as_deref(),
+        )
+        .await;
+    match outcome {
+        Ok(LoginOutcome::SignedIn(cookie)) => redirect_with_session(&ctx, &next, cookie),
+        Ok(LoginOutcome::SecondFactor(cookie)) => redirect_with_session(
+            &ctx,
+            &format!("/login/code?next={}", super::urlencode(&next)),
+            cookie,
+        ),
+        Err(e @ (AccountError::InvalidCredentials | AccountError::Throttled { .. })) => {
+            let mut page = v.page(&ctx, "Sign in");
+            page.error = Some(e.to_string());
+            let status = match e {
+                AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            render(&v, status, &LoginPage { page, email, next })
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+pub(super) struct CodePage {
+    pub page: Page,
+    pub heading: &'static str,
+    pub explanation: &'static str,
+    pub action: &'static str,
+    pub next: String,
+    pub allow_recovery: bool,
+}
+
+fn code_page(page: Page, next: String) -> CodePage {
+    CodePage {
+        page,
+        heading: "Two-factor authentication",
+        explanation: "Enter the 6-digit code from your authenticator app.",
+        action: "/login/code",
+        next,
+        allow_recovery: true,
+    }
+}
+
+async fn code_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<NextQuery>,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    match &v.session {
+        Some(s) if s.stage == Stage::SecondFactor => {
+            let page = v.page(&ctx, "Authentication code");
+            render(
+                &v,
+                StatusCode::OK,
+                &code_page(page, safe_next(q.next.as_deref())),
+            )
+        }
+        _ => redirect("/login"),
+    }
+}
+
+async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let form = match checked_form(&req, &ctx, &v, &body) {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    let next = safe_next(form.get("next"));
+    let Some(session) = v.session.clone().filter(|s| s.stage == Stage::SecondFactor) else {
+        return redirect("/login");
+    };
+    match ctx
+        .accounts
+        .sign_in_second_factor(&session, &form.text("code"), ip(&req).as_deref())
+        .await
+    {
+        Ok(cookie) => redirect_with_session(&ctx, &next, cookie),
+        Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
+            let mut page = v.page(&ctx, "Authentication code");
+            page.error = Some(e.to_string());
+            render(&v, StatusCode::UNAUTHORIZED, &code_page(page, next))
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn logout_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    if let Err(res) = checked_form(&req, &ctx, &v, &body) {
+        return res;
+    }
+    if let Some(s) = &v.session {
+        if let Err(e) = ctx.accounts.sign_out(s).await {
+            return failure(&req, &ctx, e);
+        }
+    }
+    failure(&req, &ctx, AccountError::SessionEnded)
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignUpPage {
+    page: Page,
+    company: String,
+    name: String,
+    email: String,
+}
+
+async fn signup_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let page = v.page(&ctx, "Create an account");
+    render(
+        &v,
+        StatusCode::OK,
+        &SignUpPage {
+            page,
+            company: String::new(),
+            name: String::new(),
+            email: String::new(),
+        },
+    )
+}
+
+async fn signup_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let form = match checked_form(&req, &ctx, &v, &body) {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    let sign_up = SignUp {
+        company: form.text("company"),
+        name: form.text("name"),
+        email: form.text("email"),
+        password: form.text("password"),
+    };
+    let (company, name, email) = (
+        sign_up.company.clone(),
+        sign_up.name.clone(),
+        sign_up.email.clone(),
+    );
+    match ctx
+        .accounts
+        .sign_up(sign_up, ip(&req).as_deref(), user_agent(&req).as_deref())
+        .await
+    {
+        Ok(cookie) => redirect_with_session(&ctx, "/account/totp", cookie),
+        Err(
+            e @ (AccountError::InvalidInput(_)
+            | AccountError::WeakPassword(_)
+            | AccountError::EmailTaken
+            | AccountError::Throttled { .. }),
+        ) => {
+            let mut page = v.page(&ctx, "Create an account");
+            page.error = Some(e.to_string());
+            render(
+                &v,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &SignUpPage {
+                    page,
+                    company,
+                    name,
+                    email,
+                },
+            )
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    page: Page,
+    token: String,
+    tenant_name: String,
+    email: String,
+    role: &'static str,
+}
+
+async fn invite_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    match ctx.accounts.invitation(&token).await {
+        Ok(inv) => {
+            let page = v.page(&ctx, "Join");
+            render(
+                &v,
+                StatusCode::OK,
+                &InvitePage {
+                    page,
+                    token: token.into_inner(),
+                    tenant_name: inv.tenant_name,
+                    email: inv.email,
+                    role: inv.role.as_str(),
+                },
+            )
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn invite_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    token: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let v = match visitor(&req, &ctx).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let form = match checked_form(&req, &ctx, &v, &body) {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    let outcome = ctx
+        .accounts
+        .accept_invitation(
+            &token,
+            &form.text("name"),
+            &form.text("password"),
+            ip(&req).as_deref(),
+            user_agent(&req).as_deref(),
+        )
+        .await;
+    match outcome {
+        Ok(cookie) => redirect_with_session(&ctx, "/account/totp", cookie),
+        Err(e @ (AccountError::InvalidInput(_) | AccountError::WeakPassword(_))) => {
+            match ctx.accounts.invitation(&token).await {
+                Ok(inv) => {
+                    let mut page = v.page(&ctx, "Join");
+                    page.error = Some(e.to_string());
+                    render(
+                        &v,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &InvitePage {
+                            page,
+                            token: token.into_inner(),
+                            tenant_name: inv.tenant_name,
+                            email: inv.email,
+                            role: inv.role.as_str(),
+                        },
+                    )
+                }
+                Err(e) => failure(&req, &ctx, e),
+            }
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}

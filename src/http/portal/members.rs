@@ -1,0 +1,295 @@
+//! Managing a tenant's people: `/users` (list, invite, role, disable) and
+//! `/users/{id}/access` (which devices someone sees).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{Page, failure, member, member_form, redirect, render};
+use crate::accounts::{AccountError, Role, UserView};
+use crate::app::AppContext;
+use crate::http::get;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users", get().to(users_get))
+        .route("/users/invite", web::post().to(invite_post))
+        .route("/users/{id}/role", web::post().to(role_post))
+        .route("/users/{id}/active", web::post().to(active_post))
+        .route("/users/{id}/access", get().to(access_get))
+        .route("/users/{id}/access", web::post().to(access_post));
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    page: Page,
+    members: Vec<MemberRow>,
+    invitations: Vec<(String, &'static str)>,
+    /// (role, preselected) for the invitation form.
+    invite_roles: Vec<(&'static str, bool)>,
+    self_id: i64,
+}
+
+struct MemberRow {
+    id: i64,
+    name: String,
+    email: String,
+    role: &'static str,
+    active: bool,
+    totp_enabled: bool,
+    device_access_all: bool,
+    /// (role, is this member's role) for the role menu.
+    options: Vec<(&'static str, bool)>,
+}
+
+impl MemberRow {
+    fn new(u: UserView, assignable: &[Role]) -> Self {
+        Self {
+            options: assignable
+                .iter()
+                .map(|r| (r.as_str(), *r == u.role))
+                .collect(),
+            id: u.id,
+            name: u.name,
+            email: u.email,
+            role: u.role.as_str(),
+            active: u.active,
+            totp_enabled: u.totp_enabled,
+            device_access_all: u.device_access_all,
+        }
+    }
+}
+
+async fn users_page(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (v, s) = match member(req, ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !s.user.role.manages_users() {
+        return failure(req, ctx, AccountError::Forbidden);
+    }
+    match ctx.accounts.members(&s).await {
+        Ok((members, invitations)) => {
+            let mut page = v.page(ctx, "Users");
+            page.notice = notice;
+            page.error = error;
+            let assignable: Vec<Role> = Role::tenant_roles()
+                .into_iter()
+                .filter(|r| s.user.role.may_assign(*r))
+                .collect();
+            render(
+                &v,
+                status,
+                &UsersPage {
+                    page,
+                    members: members
+                        .into_iter()
+                        .map(|m| MemberRow::new(m, &assignable))
+                        .collect(),
+                    invitations: invitations
+                        .into_iter()
+                        .map(|(e, r)| (e, r.as_str()))
+                        .collect(),
+                    invite_roles: assignable
+                        .iter()
+                        .map(|r| (r.as_str(), *r == Role::Viewer))
+                        .collect(),
+                    self_id: s.user.id,
+                },
+            )
+        }
+        Err(e) => failure(req, ctx, e),
+    }
+}
+
+async fn users_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    users_page(&req, &ctx, None, None, StatusCode::OK).await
+}
+
+async fn invite_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(role) = form.get("role").and_then(Role::parse) else {
+        return users_page(
+            &req,
+            &ctx,
+            None,
+            Some("Choose a role.".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let email = form.text("email");
+    match ctx.accounts.invite(&s, &email, role).await {
+        Ok(()) => {
+            users_page(
+                &req,
+                &ctx,
+                Some(format!("Invitation sent to {}.", email.trim())),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e @ (AccountError::InvalidInput(_) | AccountError::EmailTaken)) => {
+            users_page(
+                &req,
+                &ctx,
+                None,
+                Some(e.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn role_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(role) = form.get("role").and_then(Role::parse) else {
+        return failure(&req, &ctx, AccountError::InvalidInput("unknown role"));
+    };
+    match ctx.accounts.change_role(&s, *id, role).await {
+        Ok(()) => {
+            users_page(
+                &req,
+                &ctx,
+                Some("The role has been changed.".into()),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e @ AccountError::InvalidInput(_)) => {
+            users_page(
+                &req,
+                &ctx,
+                None,
+                Some(e.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn active_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let active = form.get("active") == Some("yes");
+    match ctx.accounts.set_member_active(&s, *id, active).await {
+        Ok(()) => redirect("/users"),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "access.html")]
+struct AccessPage {
+    page: Page,
+    user_id: i64,
+    user_name: String,
+    all: bool,
+    /// (id, name, granted)
+    groups: Vec<(i64, String, bool)>,
+    /// (serial, granted)
+    devices: Vec<(String, bool)>,
+}
+
+async fn access_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let user_id = *id;
+    let result = async {
+        let (all, granted_groups, granted_devices) =
+            ctx.accounts.device_access(&s, user_id).await?;
+        let (members, _) = ctx.accounts.members(&s).await?;
+        let name = members
+            .into_iter()
+            .find(|m| m.id == user_id)
+            .map(|m| m.name)
+            .ok_or(AccountError::NotFound)?;
+        let groups = ctx.accounts.groups(&s).await?;
+        let devices = ctx.accounts.visible_devices(&s).await?;
+        Ok::<_, AccountError>(AccessPage {
+            page: v.page(&ctx, "Device access"),
+            user_id,
+            user_name: name,
+            all,
+            groups: groups
+                .into_iter()
+                .map(|g| (g.id, g.name, granted_groups.contains(&g.id)))
+                .collect(),
+            devices: devices
+                .into_iter()
+                .map(|d| (d.serial.clone(), granted_devices.contains(&d.serial)))
+                .collect(),
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => render(&v, StatusCode::OK, &page),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn access_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let all = form.get("scope") != Some("selected");
+    let groups: Vec<i64> = form
+        .all("group")
+        .iter()
+        .filter_map(|g| g.parse().ok())
+        .collect();
+    match ctx
+        .accounts
+        .set_device_access(&s, *id, all, groups, form.all("device"))
+        .await
+    {
+        Ok(()) => redirect("/users"),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}

@@ -1,0 +1,323 @@
+//! The verification page (RFC 8628 §3.3, `verification_uri`): `/device` to enter the code (a
+//! `?user_code=` only pre-fills it), the confirmation with everything a careful person checks, and
+//! the decision; and a device's own page with its pairing history, unpair and release.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{
+    Page, failure, member, member_form, message, pairing_failure, redirect, render, sale_text, when,
+};
+use crate::accounts::AccountError;
+use crate::app::AppContext;
+use crate::http::get;
+use crate::pairing::{Approval, Confirmation, PairingError, Verdict};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/device", get().to(code_get))
+        .route("/device", web::post().to(code_post))
+        .route("/device/decide", web::post().to(decide_post))
+        .route("/devices/{serial}", get().to(detail_get))
+        .route("/devices/{serial}/unpair", web::post().to(unpair_post));
+}
+
+fn ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+#[derive(Template)]
+#[template(path = "device_code.html")]
+struct CodePage {
+    page: Page,
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    user_code: Option<String>,
+}
+
+async fn code_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<CodeQuery>,
+) -> HttpResponse {
+    let (v, _) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    // The link from the device's QR code only fills the field in: a person still decides.
+    let code: String = q
+        .user_code
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .take(32)
+        .collect();
+    let page = v.page(&ctx, "Pair a device");
+    render(&v, StatusCode::OK, &CodePage { page, code })
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    c: Confirmation,
+    requested_at: String,
+    sale_text: String,
+    allowed: bool,
+    verdict_text: String,
+    verdict_class: &'static str,
+}
+
+fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
+    let (allowed, verdict_text, verdict_class) = match c.verdict {
+        Verdict::Active(_) if c.repairing => (true, "This device is already in your account; approving pairs it again (for example after a factory reset).".to_owned(), "notice"),
+        Verdict::Active(_) => (true, "The manufacturer's records match your company: approving pairs the device at once.".to_owned(), "notice"),
+        Verdict::Provisional => (true, "This device was sold through a distributor. Approving pairs it provisionally: it works at once, and the manufacturer confirms the sale later.".to_owned(), "warning"),
+        Verdict::Review => (true, "This device was sold through a distributor. Approving sends it to the manufacturer's support team, who confirm it before it joins your account.".to_owned(), "warning"),
+        Verdict::Refused(r) => (false, format!("{} You can ask for a review.", r.explanation()), "error"),
+    };
+    ConfirmPage {
+        requested_at: when(c.requested_at_ms),
+        sale_text: sale_text(c.sale.as_ref()),
+        page,
+        c,
+        allowed,
+        verdict_text,
+        verdict_class,
+    }
+}
+
+async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let code = form.text("user_code");
+    match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
+        Ok(c) => {
+            let page = v.page(&ctx, "Confirm the device");
+            render(&v, StatusCode::OK, &confirm_page(page, c))
+        }
+        Err(PairingError::UnknownCode) => {
+            let mut page = v.page(&ctx, "Pair a device");
+            page.error = Some(PairingError::UnknownCode.to_string());
+            render(
+                &v,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &CodePage {
+                    page,
+                    code: code.chars().take(32).collect(),
+                },
+            )
+        }
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DonePage {
+    page: Page,
+    message: String,
+}
+
+async fn decide_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let code = form.text("user_code");
+    let done = |title: &str, text: String| {
+        let page = v.page(&ctx, title);
+        render(
+            &v,
+            StatusCode::OK,
+            &DonePage {
+                page,
+                message: text,
+            },
+        )
+    };
+    if form.get("action") == Some("deny") {
+        return match ctx.ceremony.deny(&s, &code).await {
+            Ok(serial) => done(
+                "Denied",
+                format!(
+                    "Device {serial} was not paired. If it keeps asking, tell the manufacturer."
+                ),
+            ),
+            Err(e) => pairing_failure(&req, &ctx, e),
+        };
+    }
+    let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
+    match ctx
+        .ceremony
+        .approve(&s, &code, &form.text("totp"), group, ip(&req).as_deref())
+        .await
+    {
+        Ok(Approval::Paired {
+            serial,
+            provisional: false,
+        }) => done(
+            "Device paired",
+            format!(
+                "Device {serial} joins your account. It finishes pairing within a few seconds."
+            ),
+        ),
+        Ok(Approval::Paired {
+            serial,
+            provisional: true,
+        }) => done(
+            "Device paired provisionally",
+            format!(
+                "Device {serial} joins your account provisionally: it works now, and the manufacturer confirms the sale later."
+            ),
+        ),
+        Ok(Approval::Refused {
+            serial,
+            refusal,
+            dispute_id,
+        }) => {
+            let page = v.page(&ctx, "Not paired");
+            render(
+                &v,
+                StatusCode::CONFLICT,
+                &DonePage {
+                    page,
+                    message: format!(
+                        "Device {serial} was not paired. {} The manufacturer's support team has been asked to review it (case #{dispute_id}).",
+                        refusal.explanation()
+                    ),
+                },
+            )
+        }
+        Ok(Approval::HeldForReview { serial, dispute_id }) => done(
+            "Waiting for review",
+            format!(
+                "The manufacturer's support team reviews the pairing of device {serial} (case #{dispute_id}); you will get an email when you can pair it."
+            ),
+        ),
+        Err(
+            PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })
+            | PairingError::UnknownCode,
+        ) => {
+            // Show the confirmation again with the reason, if the request is still there.
+            let reason = "That authentication code is not right, or was already used. Wait for the next one and try again.";
+            match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
+                Ok(c) => {
+                    let mut page = v.page(&ctx, "Confirm the device");
+                    page.error = Some(reason.to_owned());
+                    render(&v, StatusCode::UNPROCESSABLE_ENTITY, &confirm_page(page, c))
+                }
+                Err(e) => pairing_failure(&req, &ctx, e),
+            }
+        }
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "device_detail.html")]
+struct DetailPage {
+    page: Page,
+    serial: String,
+    model: String,
+    status: String,
+    group: Option<String>,
+    history: Vec<String>,
+    can_unpair: bool,
+}
+
+async fn detail_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    serial: web::Path<String>,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let devices = match ctx.accounts.visible_devices(&s).await {
+        Ok(d) => d,
+        Err(e) => return failure(&req, &ctx, e),
+    };
+    let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
+        return failure(&req, &ctx, AccountError::NotFound);
+    };
+    let history = match ctx.ceremony.history(&s, &serial).await {
+        Ok(h) => h,
+        Err(e) => return pairing_failure(&req, &ctx, e),
+    };
+    let status = match history.first() {
+        Some(p) if p.status == "provisional" => {
+            "paired provisionally (the manufacturer has not confirmed the sale yet)".to_owned()
+        }
+        Some(p) if p.status == "active" => format!("paired since {}", when(p.created_at)),
+        _ => "not paired".to_owned(),
+    };
+    let lines = history
+        .iter()
+        .map(|p| {
+            let end = match (p.ended_at, &p.end_reason) {
+                (Some(t), Some(r)) => format!(", ended {} ({r})", when(t)),
+                _ => String::new(),
+            };
+            format!(
+                "{}: {} by {} ({}){end}",
+                when(p.created_at),
+                p.status,
+                p.approved_by,
+                p.basis
+            )
+        })
+        .collect();
+    let page = v.page(&ctx, &device.serial);
+    render(
+        &v,
+        StatusCode::OK,
+        &DetailPage {
+            page,
+            serial: device.serial,
+            model: device.model,
+            status,
+            group: device.group,
+            history: lines,
+            can_unpair: s.user.role.pairs_devices(),
+        },
+    )
+}
+
+async fn unpair_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    serial: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (v, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let release = form.get("release") == Some("yes");
+    match ctx.ceremony.unpair(&s, &serial, release).await {
+        Ok(()) => {
+            let text = if release {
+                format!(
+                    "Device {serial} was released: it no longer works for your company, and another customer can pair it once the manufacturer records the sale."
+                )
+            } else {
+                format!("Device {serial} was unpaired: its access ended at once.")
+            };
+            message(&ctx, &v, StatusCode::OK, "Removed", &text)
+        }
+        Err(PairingError::NotFound) => redirect("/devices"),
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}

@@ -1,0 +1,261 @@
+//! The manufacturer's staff console: `/staff` (open disputes, device search),
+//! `/staff/disputes/{id}`, `/staff/devices?serial=`, `/staff/tenants`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Page, member, member_form, pairing_failure, redirect, render, sale_text, when};
+use crate::app::AppContext;
+use crate::http::get;
+use crate::pairing::{Resolution, TenantRow};
+use crate::store::audit::AuditRecord;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/staff", get().to(home_get))
+        .route("/staff/disputes/{id}", get().to(dispute_get))
+        .route("/staff/disputes/{id}/resolve", web::post().to(resolve_post))
+        .route("/staff/devices", get().to(device_get))
+        .route("/staff/tenants", get().to(tenants_get))
+        .route(
+            "/staff/tenants/{id}/customer",
+            web::post().to(customer_post),
+        );
+}
+
+fn trail_line(e: &AuditRecord) -> String {
+    format!(
+        "{} {} by {} {}",
+        when(e.occurred_at),
+        e.action,
+        e.actor,
+        e.detail
+    )
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+struct HomePage {
+    page: Page,
+    /// (id, serial and reason, sides)
+    disputes: Vec<(i64, String, String)>,
+}
+
+async fn home_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.ceremony.disputes(&s, true).await {
+        Ok(list) => {
+            let disputes = list
+                .into_iter()
+                .map(|d| {
+                    let sides = match &d.holder {
+                        Some(h) => format!("{} asks for it; {h} holds it", d.claimant),
+                        None => format!("{} asks for it", d.claimant),
+                    };
+                    (
+                        d.dispute.id,
+                        format!("{} ({})", d.dispute.serial, d.dispute.reason),
+                        sides,
+                    )
+                })
+                .collect();
+            let page = v.page(&ctx, "Staff console");
+            render(&v, StatusCode::OK, &HomePage { page, disputes })
+        }
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff_dispute.html")]
+struct DisputePage {
+    page: Page,
+    id: i64,
+    serial: String,
+    model: String,
+    reason: String,
+    claimant: String,
+    holder: Option<String>,
+    sale_text: String,
+    status: String,
+    open: bool,
+    trail: Vec<String>,
+}
+
+async fn dispute_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.ceremony.dispute(&s, *id, 100).await {
+        Ok(d) => {
+            let status = match (&d.dispute.resolution, &d.dispute.resolved_by) {
+                (Some(r), Some(by)) => format!("settled: {r} by {by}"),
+                _ => "open".to_owned(),
+            };
+            let page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
+            render(
+                &v,
+                StatusCode::OK,
+                &DisputePage {
+                    page,
+                    id: d.dispute.id,
+                    open: d.dispute.status == "open",
+                    serial: d.dispute.serial.clone(),
+                    model: d.model.clone(),
+                    reason: d.dispute.reason.clone(),
+                    claimant: d.claimant.clone(),
+                    holder: d.holder.clone(),
+                    sale_text: sale_text(d.sale.as_ref()),
+                    status,
+                    trail: d.trail.iter().map(trail_line).collect(),
+                },
+            )
+        }
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+async fn resolve_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(resolution) = form.get("resolution").and_then(Resolution::parse) else {
+        return pairing_failure(
+            &req,
+            &ctx,
+            crate::pairing::PairingError::Invalid("choose a decision"),
+        );
+    };
+    match ctx
+        .ceremony
+        .resolve(&s, *id, resolution, &form.text("note"))
+        .await
+    {
+        Ok(()) => redirect(&format!("/staff/disputes/{id}")),
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SerialQuery {
+    serial: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_device.html")]
+struct DevicePage {
+    page: Page,
+    serial: String,
+    model: String,
+    tenant: Option<String>,
+    sale_text: String,
+    pairings: Vec<String>,
+    disputes: Vec<(i64, String)>,
+    trail: Vec<String>,
+}
+
+async fn device_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<SerialQuery>,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.ceremony.staff_device(&s, &q.serial).await {
+        Ok(d) => {
+            let page = v.page(&ctx, &d.serial);
+            render(
+                &v,
+                StatusCode::OK,
+                &DevicePage {
+                    page,
+                    sale_text: sale_text(d.sale.as_ref()),
+                    pairings: d
+                        .pairings
+                        .iter()
+                        .map(|(p, t)| {
+                            format!(
+                                "{}: {t}, {} ({}){}",
+                                when(p.created_at),
+                                p.status,
+                                p.basis,
+                                p.end_reason
+                                    .as_ref()
+                                    .map(|r| format!(", ended: {r}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect(),
+                    disputes: d
+                        .disputes
+                        .iter()
+                        .map(|x| (x.id, format!("{} · {}", x.reason, x.status)))
+                        .collect(),
+                    trail: d.trail.iter().map(trail_line).collect(),
+                    serial: d.serial,
+                    model: d.model,
+                    tenant: d.tenant,
+                },
+            )
+        }
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff_tenants.html")]
+struct TenantsPage {
+    page: Page,
+    tenants: Vec<TenantRow>,
+}
+
+async fn tenants_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.ceremony.staff_tenants(&s).await {
+        Ok(tenants) => {
+            let page = v.page(&ctx, "Tenants");
+            render(&v, StatusCode::OK, &TenantsPage { page, tenants })
+        }
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}
+
+async fn customer_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx
+        .ceremony
+        .set_customer_number(&s, *id, form.get("customer_number"))
+        .await
+    {
+        Ok(()) => redirect("/staff/tenants"),
+        Err(e) => pairing_failure(&req, &ctx, e),
+    }
+}

@@ -1,0 +1,191 @@
+//! What a tenant works with: `/devices` (filtered by the person's device access), `/groups`, and
+//! `/audit` (the tenant's events; staff see everyone's).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Page, failure, member, member_form, redirect, render};
+use crate::accounts::{AccountError, DeviceView, GroupView};
+use crate::app::AppContext;
+use crate::http::get;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/devices", get().to(devices_get))
+        .route("/devices/{serial}/group", web::post().to(device_group_post))
+        .route("/groups", get().to(groups_get))
+        .route("/groups", web::post().to(groups_post))
+        .route("/audit", get().to(audit_get));
+}
+
+#[derive(Template)]
+#[template(path = "devices.html")]
+struct DevicesPage {
+    page: Page,
+    devices: Vec<DeviceView>,
+    groups: Vec<GroupView>,
+    manages: bool,
+}
+
+async fn devices_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if s.user.tenant_id.is_none() {
+        return failure(&req, &ctx, AccountError::Forbidden);
+    }
+    let result = async {
+        Ok::<_, AccountError>((
+            ctx.accounts.visible_devices(&s).await?,
+            ctx.accounts.groups(&s).await?,
+        ))
+    }
+    .await;
+    match result {
+        Ok((devices, groups)) => {
+            let page = v.page(&ctx, "Devices");
+            render(
+                &v,
+                StatusCode::OK,
+                &DevicesPage {
+                    page,
+                    devices,
+                    groups,
+                    manages: s.user.role.manages_users(),
+                },
+            )
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn device_group_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    serial: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
+    match ctx.accounts.assign_device_group(&s, &serial, group).await {
+        Ok(()) => redirect("/devices"),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct GroupsPage {
+    page: Page,
+    groups: Vec<GroupView>,
+}
+
+async fn groups_page(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (v, s) = match member(req, ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !s.user.role.manages_users() {
+        return failure(req, ctx, AccountError::Forbidden);
+    }
+    match ctx.accounts.groups(&s).await {
+        Ok(groups) => {
+            let mut page = v.page(ctx, "Groups and sites");
+            page.error = error;
+            render(&v, status, &GroupsPage { page, groups })
+        }
+        Err(e) => failure(req, ctx, e),
+    }
+}
+
+async fn groups_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    groups_page(&req, &ctx, None, StatusCode::OK).await
+}
+
+async fn groups_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, form) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.accounts.create_group(&s, &form.text("name")).await {
+        Ok(_) => redirect("/groups"),
+        Err(e @ AccountError::InvalidInput(_)) => {
+            groups_page(
+                &req,
+                &ctx,
+                Some(e.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    page: Page,
+    /// (time, action, actor, subject, detail)
+    events: Vec<(String, String, String, String, String)>,
+    older: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    before: Option<i64>,
+}
+
+const AUDIT_PAGE: i64 = 50;
+
+async fn audit_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<AuditQuery>,
+) -> HttpResponse {
+    let (v, s) = match member(&req, &ctx).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.accounts.audit_events(&s, q.before, AUDIT_PAGE).await {
+        Ok(events) => {
+            let older = (events.len() as i64 == AUDIT_PAGE)
+                .then(|| events.last().map(|e| e.id))
+                .flatten();
+            let rows = events
+                .into_iter()
+                .map(|e| {
+                    let time = chrono::DateTime::from_timestamp_millis(e.occurred_at)
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_default();
+                    (time, e.action, e.actor, e.subject, e.detail)
+                })
+                .collect();
+            let page = v.page(&ctx, "Audit log");
+            render(
+                &v,
+                StatusCode::OK,
+                &AuditPage {
+                    page,
+                    events: rows,
+                    older,
+                },
+            )
+        }
+        Err(e) => failure(&req, &ctx, e),
+    }
+}

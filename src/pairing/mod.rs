@@ -1,0 +1,663 @@
+//! The pairing ceremony (issue 5, DESIGN.md §1): a person of the customer's company confirms, on
+//! the verification page, that the device in front of them may join their tenant. This module
+//! joins the pieces in one transaction: the person's fresh second factor and role, the RFC 8628
+//! flow (`oauth::device_flow`), the ERP sale record through the ownership [`gate`], the pairing
+//! record, disputes for manufacturer staff, notifications, the audit log and the ERP event feed.
+
+pub mod gate;
+mod staff;
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, Verdict};
+pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};
+
+use crate::accounts::{AccountError, Accounts, GroupView, Session};
+use crate::audit::{self, Action};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::erp::events::{EventType, NewEvent};
+use crate::oauth::user_code;
+use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
+use crate::store::pairings::{self, NewPairing, PairingRecord};
+use crate::store::{Store, StoreError, StoreFailure, Tx, groups, registry, replay, users};
+
+/// Why a ceremony step did not happen. Messages are safe to show.
+#[derive(Debug, thiserror::Error)]
+pub enum PairingError {
+    /// No pending request has this code (wrong, expired, decided or superseded): one answer for
+    /// all, so codes cannot be probed.
+    #[error("no pending pairing request has this code; check the code on the device's screen")]
+    UnknownCode,
+    #[error("too many codes tried; wait {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("storage: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for PairingError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl StoreFailure for PairingError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            Self::Store(e) | Self::Account(AccountError::Store(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What the confirmation page shows before a person decides.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    pub serial: String,
+    pub model: String,
+    /// `XXXX-XXXX`, to compare with the device's screen.
+    pub user_code: String,
+    pub requested_ip: Option<String>,
+    pub requested_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub sale: Option<SaleFacts>,
+    pub verdict: Verdict,
+    /// The device is paired to this same tenant already (a re-pairing after a reset).
+    pub repairing: bool,
+    pub groups: Vec<GroupView>,
+}
+
+/// The outcome of an approval attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Approved; the device receives its tokens at its next poll.
+    Paired { serial: String, provisional: bool },
+    /// The gate refused; a dispute was opened (or one was open already).
+    Refused {
+        serial: String,
+        refusal: Refusal,
+        dispute_id: i64,
+    },
+    /// Distributor sale under the review policy: staff decide first.
+    HeldForReview { serial: String, dispute_id: i64 },
+}
+
+/// Attempts allowed per window on the verification page (RFC 8628 §5.1: user codes are short,
+/// so guessing must be slow), per person, per session, per address and over everyone.
+const WINDOW_MS: i64 = 10 * 60_000;
+const PER_USER: i32 = 20;
+const PER_SESSION: i32 = 20;
+const PER_IP: i32 = 40;
+const GLOBAL: i32 = 5_000;
+
+pub struct Ceremony {
+    store: Store,
+    clock: SharedClock,
+    settings: Arc<Settings>,
+    accounts: Arc<Accounts>,
+}
+
+impl Ceremony {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        settings: Arc<Settings>,
+        accounts: Arc<Accounts>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+            accounts,
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    fn policy(&self) -> DistributorPolicy {
+        self.settings.pairing.distributor_sales
+    }
+
+    /// Counts one code attempt in every bucket; `Err(Throttled)` when any is over its limit.
+    fn count_attempt(
+        tx: &mut Tx<'_>,
+        session: &Session,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<Result<(), PairingError>, StoreError> {
+        let window = now - now.rem_euclid(WINDOW_MS);
+        let buckets = [
+            (format!("verify:user:{}", session.user.id), PER_USER),
+            (format!("verify:session:{}", session.id_hash), PER_SESSION),
+            (format!("verify:ip:{}", ip.unwrap_or("-")), PER_IP),
+            ("verify:global".to_owned(), GLOBAL),
+        ];
+        for (bucket, limit) in buckets {
+            if replay::hit(tx, &bucket, window)? > limit {
+                let retry = u64::try_from((window + WINDOW_MS - now + 999) / 1000).unwrap_or(60);
+                return Ok(Err(PairingError::Throttled {
+                    retry_after_secs: retry,
+                }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Looks a typed code up for the confirmation page (counted against the attempt limits).
+    pub async fn look_up(
+        &self,
+        session: &Session,
+        typed_code: &str,
+        ip: Option<&str>,
+    ) -> Result<Confirmation, PairingError> {
+        let tenant = self.pairing_tenant(session)?;
+        let now = self.now_ms();
+        let code = user_code::normalize(typed_code);
+        let (session, ip, policy) = (session.clone(), ip.map(str::to_owned), self.policy());
+        self.store
+            .write(move |tx| {
+                if let Err(e) = Self::count_attempt(tx, &session, ip.as_deref(), now)? {
+                    return Ok(Err(e));
+                }
+                let Some(flow) = live_flow(tx, code.as_deref(), now)? else {
+                    return Ok(Err(PairingError::UnknownCode));
+                };
+                let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+                    return Ok(Err(PairingError::UnknownCode));
+                };
+                let sale = active_sale(tx, &device.serial)?;
+                let verdict = evaluate(
+                    tx,
+                    &device.serial,
+                    device.tenant_id,
+                    sale.as_ref(),
+                    tenant,
+                    policy,
+                )?;
+                let groups = groups::list(tx, tenant)?
+                    .into_iter()
+                    .map(|g| GroupView {
+                        id: g.id,
+                        name: g.name,
+                        devices: 0,
+                    })
+                    .collect();
+                Ok::<_, StoreError>(Ok(Confirmation {
+                    repairing: device.tenant_id == Some(tenant),
+                    serial: device.serial,
+                    model: device.model,
+                    user_code: user_code::display(&flow.user_code),
+                    requested_ip: flow.requested_ip,
+                    requested_at_ms: flow.created_at,
+                    expires_at_ms: flow.expires_at,
+                    sale,
+                    verdict,
+                    groups,
+                }))
+            })
+            .await?
+    }
+
+    /// The session's tenant, if its person may pair devices.
+    fn pairing_tenant(&self, session: &Session) -> Result<i64, PairingError> {
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        if !session.user.role.pairs_devices() {
+            return Err(AccountError::Forbidden.into());
+        }
+        Ok(tenant)
+    }
+
+    /// Approves the request with this code into the session's tenant. Needs a fresh TOTP code
+    /// (`totp_code`, checked here, in the same transaction) and a role allowed to pair. The gate
+    /// decides what an approval means; a refusal opens a dispute and changes nothing else.
+    pub async fn approve(
+        &self,
+        session: &Session,
+        typed_code: &str,
+        totp_code: &str,
+        group_id: Option<i64>,
+        ip: Option<&str>,
+    ) -> Result<Approval, PairingError> {
+        let tenant = self.pairing_tenant(session)?;
+        let now = self.now_ms();
+        let code = user_code::normalize(typed_code);
+        let second_factor = self.accounts.second_factor();
+        let (session, totp_code, ip, policy) = (
+            session.clone(),
+            totp_code.to_owned(),
+            ip.map(str::to_owned),
+            self.policy(),
+        );
+        self.store
+            .write(move |tx| -> Result<Result<Approval, PairingError>, StoreError> {
+                if let Err(e) = second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)? {
+                    return Ok(Err(PairingError::Account(e)));
+                }
+                let Some(flow) = live_flow(tx, code.as_deref(), now)? else {
+                    return Ok(Err(PairingError::UnknownCode));
+                };
+                let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+                    return Ok(Err(PairingError::UnknownCode));
+                };
+                if let Some(g) = group_id {
+                    if groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant) {
+                        return Ok(Err(PairingError::NotFound));
+                    }
+                }
+                let serial = device.serial.clone();
+                let sale = active_sale(tx, &serial)?;
+                let verdict = evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;
+                let actor = session.actor();
+                let (status, basis) = match verdict {
+                    Verdict::Active(basis) => ("active", basis),
+                    Verdict::Provisional => ("provisional", Basis::DistributorSale),
+                    Verdict::Refused(refusal) => {
+                        let dispute_id = refuse(tx, &serial, tenant, device.tenant_id, refusal, &actor, now)?;
+                        return Ok(Ok(Approval::Refused { serial, refusal, dispute_id }));
+                    }
+                    Verdict::Review => {
+                        let (dispute_id, _) =
+                            pairings::open_dispute(tx, &serial, tenant, None, "distributor_review", &actor, now)?;
+                        record(tx, now, &actor, &serial, Some(tenant), Action::PairingHeldForReview, EventType::PairingHeld, json!({ "dispute": dispute_id }))?;
+                        return Ok(Ok(Approval::HeldForReview { serial, dispute_id }));
+                    }
+                };
+                // The decision on the flow; of racing decisions exactly one gets here.
+                let decision = Decision { tenant_id: Some(tenant), decided_by: actor.clone(), decided_at: now };
+                if !flows::transition(tx, flow.id, FlowStatus::Pending, FlowStatus::Approved, Some(&decision))? {
+                    return Ok(Err(PairingError::UnknownCode));
+                }
+                if device.tenant_id == Some(tenant) {
+                    pairings::end_current(tx, &serial, "repaired", now)?;
+                }
+                pairings::insert(tx, &NewPairing {
+                    serial: serial.clone(),
+                    tenant_id: tenant,
+                    status,
+                    basis: basis.as_str(),
+                    sale_id: sale.as_ref().map(|s| s.sale_id.clone()),
+                    flow_id: Some(flow.id),
+                    approved_by: actor.clone(),
+                    created_at: now,
+                    confirmed_at: (status == "active").then_some(now),
+                })?;
+                if basis == Basis::StaffGrant {
+                    pairings::revoke_grant(tx, &serial, tenant)?;
+                }
+                groups::set_device_group(tx, &serial, group_id)?;
+                let provisional = status == "provisional";
+                let (action, event) = if provisional {
+                    (Action::PairingProvisional, EventType::PairingProvisional)
+                } else {
+                    (Action::PairingApproved, EventType::PairingApproved)
+                };
+                record(tx, now, &actor, &serial, Some(tenant), action, event, json!({
+                    "flow": flow.id,
+                    "basis": basis.as_str(),
+                    "sale_id": sale.as_ref().map(|s| s.sale_id.clone()),
+                    "requested_ip": flow.requested_ip,
+                }))?;
+                notify_admins(
+                    tx,
+                    tenant,
+                    &format!("Device {serial} joined your account"),
+                    &format!(
+                        "{} ({}) approved device {serial} ({}) into your account{}.\n\nIf you did not expect this, sign in and unpair it, and tell the manufacturer.\n",
+                        session.user.name,
+                        session.user.email,
+                        device.model,
+                        if provisional { "; the pairing is provisional until the manufacturer confirms the sale" } else { "" }
+                    ),
+                    now,
+                )?;
+                Ok(Ok(Approval::Paired { serial, provisional }))
+            })
+            .await?
+    }
+
+    /// Denies the request with this code (no second factor needed: denying is always safe).
+    pub async fn deny(&self, session: &Session, typed_code: &str) -> Result<String, PairingError> {
+        let tenant = self.pairing_tenant(session)?;
+        let now = self.now_ms();
+        let code = user_code::normalize(typed_code);
+        let actor = session.actor();
+        self.store
+            .write(move |tx| {
+                let Some(flow) = live_flow(tx, code.as_deref(), now)? else {
+                    return Ok(Err(PairingError::UnknownCode));
+                };
+                let decision = Decision {
+                    tenant_id: None,
+                    decided_by: actor.clone(),
+                    decided_at: now,
+                };
+                if !flows::transition(
+                    tx,
+                    flow.id,
+                    FlowStatus::Pending,
+                    FlowStatus::Denied,
+                    Some(&decision),
+                )? {
+                    return Ok(Err(PairingError::UnknownCode));
+                }
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &flow.client_id,
+                    Some(tenant),
+                    Action::PairingDenied,
+                    EventType::PairingDenied,
+                    json!({ "flow": flow.id }),
+                )?;
+                Ok::<_, StoreError>(Ok(flow.client_id))
+            })
+            .await?
+    }
+
+    /// Unpairs one of the tenant's devices (or releases it for transfer to another customer):
+    /// needs a fresh step-up; every token of the device stops working at once.
+    pub async fn unpair(
+        &self,
+        session: &Session,
+        serial: &str,
+        release: bool,
+    ) -> Result<(), PairingError> {
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        if !session.user.role.manages_users() && !session.user.role.pairs_devices() {
+            return Err(AccountError::Forbidden.into());
+        }
+        self.accounts.require_step_up(session)?;
+        let now = self.now_ms();
+        let (actor, serial) = (session.actor(), serial.to_owned());
+        self.store
+            .write(move |tx| {
+                if registry::find_device(tx, &serial)?.and_then(|d| d.tenant_id) != Some(tenant) {
+                    return Ok(Err(PairingError::NotFound));
+                }
+                let reason = if release { "released" } else { "unpaired" };
+                end_pairing(tx, &serial, reason, now)?;
+                let action = if release {
+                    Action::DeviceReleased
+                } else {
+                    Action::DeviceUnpaired
+                };
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &serial,
+                    Some(tenant),
+                    action,
+                    EventType::PairingEnded,
+                    json!({ "reason": reason }),
+                )?;
+                Ok::<_, StoreError>(Ok(()))
+            })
+            .await?
+    }
+
+    /// The tenant's devices that are paired provisionally (the portal flags them).
+    pub async fn provisional_serials(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<String>, PairingError> {
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        Ok(self
+            .store
+            .read(move |tx| pairings::provisional_serials(tx, tenant))
+            .await?)
+    }
+
+    /// A device's pairing history, for a person who may see the device.
+    pub async fn history(
+        &self,
+        session: &Session,
+        serial: &str,
+    ) -> Result<Vec<PairingRecord>, PairingError> {
+        let visible = self.accounts.visible_devices(session).await?;
+        if !visible.iter().any(|d| d.serial == serial) {
+            return Err(PairingError::NotFound);
+        }
+        let tenant = session.user.tenant_id;
+        let serial = serial.to_owned();
+        let history = self
+            .store
+            .read(move |tx| pairings::history(tx, &serial))
+            .await?;
+        // A tenant sees its own pairings of the device, not other customers'.
+        Ok(history
+            .into_iter()
+            .filter(|p| Some(p.tenant_id) == tenant)
+            .collect())
+    }
+
+    /// The ERP confirms a provisional pairing; false when the device has none.
+    pub async fn erp_confirm(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+        let now = self.now_ms();
+        let (serial, actor) = (serial.to_owned(), actor.to_owned());
+        self.store
+            .write(move |tx| {
+                let Some(current) =
+                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
+                else {
+                    return Ok(false);
+                };
+                pairings::confirm(tx, current.id, now)?;
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &serial,
+                    Some(current.tenant_id),
+                    Action::PairingConfirmed,
+                    EventType::PairingConfirmed,
+                    json!({ "pairing": current.id }),
+                )?;
+                Ok::<_, StoreError>(true)
+            })
+            .await
+            .map_err(Into::into)
+    }
+
+    /// The ERP rejects a provisional pairing: the device is unpaired and its tokens revoked;
+    /// false when the device has no provisional pairing.
+    pub async fn erp_reject(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+        let now = self.now_ms();
+        let (serial, actor) = (serial.to_owned(), actor.to_owned());
+        self.store
+            .write(move |tx| {
+                let Some(current) = pairings::current(tx, &serial)?.filter(|p| p.status == "provisional") else {
+                    return Ok(false);
+                };
+                end_pairing(tx, &serial, "rejected_by_erp", now)?;
+                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, EventType::PairingRejected, json!({ "pairing": current.id }))?;
+                notify_admins(
+                    tx,
+                    current.tenant_id,
+                    &format!("Device {serial} was removed from your account"),
+                    &format!("The manufacturer did not confirm the sale of device {serial} to your company, so its provisional pairing has ended. Contact the manufacturer if this is wrong.\n"),
+                    now,
+                )?;
+                Ok::<_, StoreError>(true)
+            })
+            .await
+            .map_err(Into::into)
+    }
+}
+
+/// The pending, unexpired flow holding a normalised code.
+fn live_flow(
+    tx: &mut Tx<'_>,
+    code: Option<&str>,
+    now: i64,
+) -> Result<Option<FlowRecord>, StoreError> {
+    let Some(code) = code else { return Ok(None) };
+    Ok(flows::find_pending_by_user_code(tx, code)?.filter(|f| f.expires_at > now))
+}
+
+/// The device's active sale as the gate sees it.
+fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, StoreError> {
+    Ok(
+        crate::store::erp::active_sale_of(tx, serial)?.and_then(|s| {
+            Some(SaleFacts {
+                sale_id: s.sale_id,
+                sold_to_customer_number: s.sold_to_customer_number?,
+                sold_to_name: s.sold_to_name.unwrap_or_default(),
+                sold_to_distributor: s.sold_to_kind.as_deref() == Some("distributor"),
+                end_customer_number: s.end_customer_number,
+                sold_at: s.sold_at,
+            })
+        }),
+    )
+}
+
+fn evaluate(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    holder: Option<i64>,
+    sale: Option<&SaleFacts>,
+    tenant: i64,
+    policy: DistributorPolicy,
+) -> Result<Verdict, StoreError> {
+    let customer = crate::store::erp::customer_of_tenant(tx, tenant)?.flatten();
+    let granted = pairings::has_grant(tx, serial, tenant)?;
+    Ok(gate::decide(
+        sale,
+        holder,
+        gate::Claim {
+            tenant_id: tenant,
+            customer_number: customer.as_deref(),
+            granted,
+        },
+        policy,
+    ))
+}
+
+/// A refused approval: open a dispute for staff (once), tell the current holder, record it.
+fn refuse(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    claimant: i64,
+    holder: Option<i64>,
+    refusal: Refusal,
+    actor: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let holder = holder.filter(|h| *h != claimant);
+    let (dispute_id, new) =
+        pairings::open_dispute(tx, serial, claimant, holder, refusal.as_str(), actor, now)?;
+    record(
+        tx,
+        now,
+        actor,
+        serial,
+        Some(claimant),
+        Action::PairingRefused,
+        EventType::PairingRefused,
+        json!({ "reason": refusal.as_str(), "dispute": dispute_id }),
+    )?;
+    if new {
+        if let Some(h) = holder {
+            notify_admins(
+                tx,
+                h,
+                &format!("Someone tried to pair your device {serial}"),
+                &format!(
+                    "A user of another company tried to pair device {serial}, which belongs to your account. It stays yours; the manufacturer's support team will review the attempt.\n"
+                ),
+                now,
+            )?;
+        }
+        if holder.is_some() {
+            // The holder's own audit trail shows the attempt too.
+            crate::store::audit::append(
+                tx,
+                &audit::event(
+                    now,
+                    Action::PairingRefused,
+                    actor.to_owned(),
+                    format!("device:{serial}"),
+                    holder,
+                    json!({ "reason": refusal.as_str(), "dispute": dispute_id, "claimant_tenant": claimant }),
+                ),
+            )?;
+        }
+    }
+    Ok(dispute_id)
+}
+
+/// Ends the device's pairing and every token it holds.
+pub(crate) fn end_pairing(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<PairingRecord>, StoreError> {
+    let ended = pairings::end_current(tx, serial, reason, now)?;
+    registry::revoke_device_tokens(tx, serial)?;
+    groups::set_device_group(tx, serial, None)?;
+    Ok(ended)
+}
+
+/// One audit event and the matching ERP event.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site shape, clearer than a struct"
+)]
+fn record(
+    tx: &mut Tx<'_>,
+    now: i64,
+    actor: &str,
+    serial: &str,
+    tenant: Option<i64>,
+    action: Action,
+    event: EventType,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    crate::store::audit::append(
+        tx,
+        &audit::event(
+            now,
+            action,
+            actor.to_owned(),
+            format!("device:{serial}"),
+            tenant,
+            detail.clone(),
+        ),
+    )?;
+    crate::erp::events::record(
+        tx,
+        now,
+        NewEvent::device(event, serial)
+            .with_tenant(tenant)
+            .with_data(detail),
+    )?;
+    Ok(())
+}
+
+/// Mails the tenant's active owners and admins.
+pub(crate) fn notify_admins(
+    tx: &mut Tx<'_>,
+    tenant: i64,
+    subject: &str,
+    body: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for user in users::list(tx, Some(tenant))? {
+        if user.status == "active" && (user.role == "owner" || user.role == "admin") {
+            crate::mail::queue(tx, &user.email, subject, body, now)?;
+        }
+    }
+    Ok(())
+}

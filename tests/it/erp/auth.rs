@@ -1,0 +1,254 @@
+//! Who may call the ERP API: a pairgate access token with scope `erp`, sent as a bearer token
+//! (RFC 6750) or, when DPoP-bound, with a proof by its key (RFC 9449 §7). Everything else is
+//! 401 with a challenge, or 403 for a missing scope, as problem details.
+
+use pairgate::oauth::jose;
+use serde_json::{Value, json};
+
+use super::{ErpClient, basic, expect_json, expect_problem, token_for};
+use crate::backend_tests;
+use crate::support::device::{Signer, TestDevice};
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    requests_without_a_usable_token_are_refused,
+    tokens_without_the_erp_scope_are_forbidden,
+    expired_revoked_and_forged_tokens_are_refused,
+    dpop_bound_tokens_need_a_fresh_proof_by_their_key,
+);
+
+const EVENTS: &str = "/api/erp/v1/events";
+
+async fn get_with(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = app.client.get(app.url(EVENTS));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn challenges(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn requests_without_a_usable_token_are_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+
+    // No credentials: a bare challenge per scheme (RFC 6750 §3.1: no error code).
+    let res = get_with(&app, &[]).await;
+    let found = challenges(&res);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("Bearer realm=\"pairgate\"") && !found[0].contains("error="));
+    assert!(found[1].starts_with("DPoP "));
+    let body = expect_problem(res, 401, "unauthorized").await;
+    insta::assert_json_snapshot!("erp_no_token_problem", body);
+
+    // Another scheme counts as no credentials.
+    let res = get_with(&app, &[("Authorization", "Basic YTpi")]).await;
+    expect_problem(res, 401, "unauthorized").await;
+
+    // A malformed token is a malformed request.
+    let res = get_with(&app, &[("Authorization", "Bearer not a token")]).await;
+    assert!(challenges(&res)[0].contains("error=\"invalid_request\""));
+    expect_problem(res, 400, "invalid-request").await;
+
+    // Garbage that looks like a token.
+    let res = get_with(&app, &[("Authorization", "Bearer abc.def.ghi")]).await;
+    assert!(challenges(&res)[0].contains("error=\"invalid_token\""));
+    expect_problem(res, 401, "unauthorized").await;
+
+    // Nothing is written for an unauthenticated PUT.
+    let res = app
+        .client
+        .put(app.url("/api/erp/v1/customers/C-1"))
+        .json(&json!({ "name": "Acme" }))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401, "unauthorized").await;
+    let erp = ErpClient::new(&app).await;
+    assert!(erp.all_events().await.is_empty());
+}
+
+async fn tokens_without_the_erp_scope_are_forbidden(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, secret) = app.service_client_with_secret("introspect").await;
+    let token = token_for(&app, &id, &secret).await;
+    let res = get_with(&app, &[("Authorization", &format!("Bearer {token}"))]).await;
+    let challenge = challenges(&res).remove(0);
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"erp\""), "{challenge}");
+    expect_problem(res, 403, "insufficient-scope").await;
+
+    // A device's token (scope telemetry:write) is no ERP token either, whatever its binding.
+    let device = app.device("SN-AUTH-1").await;
+    let tenant = app.tenant("Acme").await;
+    let tokens = app.pair(&device, tenant).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let proof = device.dpop_with(
+        "GET",
+        EVENTS,
+        app.now(),
+        json!({}),
+        json!({ "ath": jose::sha256_b64(access) }),
+    );
+    let res = get_with(
+        &app,
+        &[
+            ("Authorization", &format!("DPoP {access}")),
+            ("DPoP", &proof),
+        ],
+    )
+    .await;
+    expect_problem(res, 403, "insufficient-scope").await;
+}
+
+async fn expired_revoked_and_forged_tokens_are_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let erp = ErpClient::new(&app).await;
+    expect_json(erp.get(EVENTS).await, 200).await;
+
+    // Forged: the same claims and kid, signed by a key that is not pairgate's.
+    let mut parts = erp.token.split('.');
+    let header: Value =
+        serde_json::from_slice(&jose::b64_decode(parts.next().unwrap()).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&jose::b64_decode(parts.next().unwrap()).unwrap()).unwrap();
+    let forger = Signer::ed25519();
+    let forged = forger.sign(json!({ "typ": "at+jwt", "kid": header["kid"] }), &claims);
+    let res = get_with(&app, &[("Authorization", &format!("Bearer {forged}"))]).await;
+    assert!(challenges(&res)[0].contains("error=\"invalid_token\""));
+    expect_problem(res, 401, "unauthorized").await;
+
+    // Another audience: pairgate's own signature, but not for this API.
+    let mut elsewhere = claims.clone();
+    elsewhere["aud"] = json!("https://elsewhere.example/api");
+    let other = app
+        .ctx
+        .oauth
+        .keys()
+        .sign("at+jwt", &elsewhere, app.now() * 1000)
+        .unwrap();
+    let res = get_with(&app, &[("Authorization", &format!("Bearer {other}"))]).await;
+    let body = expect_problem(res, 401, "unauthorized").await;
+    assert_eq!(body["detail"], "the access token is not meant for this API");
+
+    // Revoked (RFC 7009) by its client: refused at once.
+    let second = token_for(&app, &erp.client_id, &erp.secret).await;
+    let res = app
+        .post_form(
+            "/oauth/revoke",
+            &[("token", &second)],
+            &[("Authorization", &basic(&erp.client_id, &erp.secret))],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = get_with(&app, &[("Authorization", &format!("Bearer {second}"))]).await;
+    expect_problem(res, 401, "unauthorized").await;
+    // The first token still works.
+    expect_json(erp.get(EVENTS).await, 200).await;
+
+    // Expired: access tokens live 600 s.
+    app.advance(601);
+    let res = erp.get(EVENTS).await;
+    assert!(challenges(&res)[0].contains("error=\"invalid_token\""));
+    expect_problem(res, 401, "unauthorized").await;
+}
+
+/// A client_credentials token bound to `key` with a DPoP proof at the token endpoint.
+async fn dpop_token(app: &TestApp, client_id: &str, secret: &str, key: &TestDevice) -> String {
+    let proof = key.dpop("POST", "/oauth/token", app.now());
+    let res = app
+        .post_form(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            &[
+                ("Authorization", &basic(client_id, secret)),
+                ("DPoP", &proof),
+            ],
+        )
+        .await;
+    let body = expect_json(res, 200).await;
+    assert_eq!(body["token_type"], "DPoP");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn dpop_bound_tokens_need_a_fresh_proof_by_their_key(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, secret) = app.service_client_with_secret("erp").await;
+    let key = TestDevice {
+        serial: id.clone(),
+        key: Signer::es256(),
+        issuer: app.base.clone(),
+    };
+    let token = dpop_token(&app, &id, &secret, &key).await;
+    let path = "/api/erp/v1/customers/C-DPOP";
+    let ath = json!({ "ath": jose::sha256_b64(&token) });
+    let put = |proof: Option<String>, scheme: &'static str| {
+        let mut req = app
+            .client
+            .put(app.url(path))
+            .header("Authorization", format!("{scheme} {token}"))
+            .json(&json!({ "name": "Acme" }));
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        req.send()
+    };
+
+    let proof = key.dpop_with("PUT", path, app.now(), json!({}), ath.clone());
+    expect_json(put(Some(proof.clone()), "DPoP").await.unwrap(), 201).await;
+
+    // The same proof again is a replay.
+    let res = put(Some(proof), "DPoP").await.unwrap();
+    assert!(challenges(&res)[0].contains("error=\"invalid_dpop_proof\""));
+    expect_problem(res, 401, "unauthorized").await;
+
+    // No proof; a proof by another key; a proof for another request; no ath.
+    expect_problem(put(None, "DPoP").await.unwrap(), 401, "unauthorized").await;
+    let stranger = TestDevice {
+        serial: id.clone(),
+        key: Signer::es256(),
+        issuer: app.base.clone(),
+    };
+    let foreign = stranger.dpop_with("PUT", path, app.now(), json!({}), ath.clone());
+    expect_problem(
+        put(Some(foreign), "DPoP").await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    let elsewhere = key.dpop_with(
+        "PUT",
+        "/api/erp/v1/customers/C-2",
+        app.now(),
+        json!({}),
+        ath,
+    );
+    expect_problem(
+        put(Some(elsewhere), "DPoP").await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    let no_ath = key.dpop("PUT", path, app.now());
+    expect_problem(
+        put(Some(no_ath), "DPoP").await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+
+    // A DPoP-bound token is no bearer token (RFC 9449 §7.1).
+    let res = put(None, "Bearer").await.unwrap();
+    let challenge = challenges(&res).remove(0);
+    assert!(challenge.starts_with("Bearer") && challenge.contains("invalid_token"));
+    expect_problem(res, 401, "unauthorized").await;
+}

@@ -1,0 +1,154 @@
+//! Disputes and the staff console; the review policy for distributor sales.
+
+use super::{approve, company, poll_result, requesting, sell, staff};
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    staff_move_a_disputed_device_to_its_rightful_owner,
+    the_review_policy_holds_distributor_sales_for_staff
+);
+
+async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut acme = company(&app, "olivia@acme.example", Some("C-100")).await;
+    let mut buyer = company(&app, "bob@buyer.example", Some("C-300")).await;
+    // Acme paired a device that the ERP says went to another customer (an operator did it).
+    let device = app.device("SN-6001").await;
+    let old_tokens = app.pair(&device, acme.tenant).await;
+    sell(&app, "SN-6001", "C-300", false, None).await;
+    let started = app.start_pairing(&device).await;
+    let page = approve(
+        &app,
+        &mut buyer.owner,
+        started["user_code"].as_str().unwrap(),
+        "",
+    )
+    .await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    let dispute = app
+        .ctx
+        .store
+        .read(|tx| pairgate::store::pairings::disputes_of(tx, "SN-6001"))
+        .await
+        .unwrap()[0]
+        .id;
+
+    // Tenants cannot open the console.
+    assert_eq!(acme.owner.get("/staff").await.status, 403);
+    let mut sam = staff(&app).await;
+    let home = sam.get("/staff").await;
+    assert!(
+        home.contains("SN-6001") && home.contains("paired_elsewhere"),
+        "{}",
+        home.body
+    );
+    let page = sam.get(&format!("/staff/disputes/{dispute}")).await;
+    for shown in [
+        "C-300",
+        "Acme Water",
+        "pairing.refused",
+        "directly to Buyer C-300",
+    ] {
+        assert!(page.contains(shown), "{shown}: {}", page.body);
+    }
+    let found = sam.get("/staff/devices?serial=SN-6001").await;
+    assert!(
+        found.contains("operator") && found.contains("Acme Water"),
+        "{}",
+        found.body
+    );
+
+    // Settling needs a fresh step-up (signing in gave one; five minutes later it is gone).
+    app.advance(301);
+    let page = sam
+        .submit(
+            &format!("/staff/disputes/{dispute}"),
+            &format!("/staff/disputes/{dispute}/resolve"),
+            &[
+                ("resolution", "move"),
+                ("note", "ERP confirms the sale to C-300"),
+            ],
+        )
+        .await;
+    assert!(page.location.unwrap().starts_with("/step-up"));
+    sam.step_up().await;
+    let page = sam
+        .submit(
+            &format!("/staff/disputes/{dispute}"),
+            &format!("/staff/disputes/{dispute}/resolve"),
+            &[
+                ("resolution", "move"),
+                ("note", "ERP confirms the sale to C-300"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        sam.get(&format!("/staff/disputes/{dispute}"))
+            .await
+            .contains("settled: moved")
+    );
+
+    // Acme lost the device and its tokens; the buyer pairs it with the staff grant.
+    assert!(!super::active(&app, &old_tokens).await);
+    assert!(!acme.owner.get("/devices").await.contains("SN-6001"));
+    let again = app.start_pairing(&device).await;
+    let page = approve(
+        &app,
+        &mut buyer.owner,
+        again["user_code"].as_str().unwrap(),
+        "",
+    )
+    .await;
+    assert!(page.contains("joins your account"), "{}", page.body);
+    let (outcome, tokens) =
+        poll_result(&app, &device, again["device_code"].as_str().unwrap()).await;
+    assert_eq!(outcome, "ok");
+    assert_ne!(tokens["access_token"], old_tokens["access_token"]);
+    assert!(
+        buyer
+            .owner
+            .get("/devices/SN-6001")
+            .await
+            .contains("staff_grant")
+    );
+}
+
+async fn the_review_policy_holds_distributor_sales_for_staff(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .config("[pairing]\ndistributor_sales = \"review\"")
+        .start()
+        .await;
+    let mut acme = company(&app, "olivia@acme.example", None).await;
+    sell(&app, "SN-6101", "D-900", true, None).await;
+    let (device, device_code, user_code) = requesting(&app, "SN-6101").await;
+    let page = approve(&app, &mut acme.owner, &user_code, "").await;
+    assert!(page.contains("reviews the pairing"), "{}", page.body);
+    assert_eq!(
+        poll_result(&app, &device, &device_code).await.0,
+        "authorization_pending",
+        "held, not paired"
+    );
+    let dispute = app
+        .ctx
+        .store
+        .read(|tx| pairgate::store::pairings::disputes_of(tx, "SN-6101"))
+        .await
+        .unwrap()[0]
+        .clone();
+    assert_eq!(dispute.reason, "distributor_review");
+    let mut sam = staff(&app).await;
+    let page = sam
+        .submit(
+            &format!("/staff/disputes/{}", dispute.id),
+            &format!("/staff/disputes/{}/resolve", dispute.id),
+            &[("resolution", "grant")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    // The same pending request can now be approved, on the staff grant.
+    let page = approve(&app, &mut acme.owner, &user_code, "").await;
+    assert!(page.contains("joins your account"), "{}", page.body);
+    assert_eq!(poll_result(&app, &device, &device_code).await.0, "ok");
+}

@@ -1,0 +1,287 @@
+//! CSRF and Origin checks, session timeouts and ends, cookie attributes, step-up expiry, and the
+//! page security headers.
+
+use super::{PASSWORD, owner};
+use crate::backend_tests;
+use crate::support::portal::Browser;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    state_changes_need_a_csrf_token_and_the_portal_origin,
+    sessions_end_when_idle_and_at_their_absolute_limit,
+    sign_out_everywhere_ends_every_session,
+    step_up_expires_and_sends_you_back_to_the_action,
+    cookies_and_headers_are_strict,
+    tenants_can_require_totp_for_everyone,
+    next_parameters_stay_on_the_portal,
+);
+
+async fn state_changes_need_a_csrf_token_and_the_portal_origin(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut b = owner(&app, "olivia@example.com").await;
+    b.get("/groups").await;
+    let base = app.base.clone();
+    // No token, a token from another session, a foreign origin, no origin at all: refused.
+    for (csrf, origin) in [
+        (None, Some(base.as_str())),
+        (Some("forged-token"), Some(base.as_str())),
+        (Some("real"), Some("https://evil.example")),
+        (Some("real"), None),
+    ] {
+        let token = if csrf == Some("real") {
+            Some(current_csrf(&mut b).await)
+        } else {
+            csrf.map(str::to_owned)
+        };
+        let page = b
+            .post_raw("/groups", &[("name", "Site A")], token.as_deref(), origin)
+            .await;
+        assert_eq!(page.status, 403, "{csrf:?} {origin:?}");
+    }
+    // Nothing was created.
+    assert!(b.get("/groups").await.contains("No groups yet"));
+    // With both, it works.
+    b.get("/groups").await;
+    assert_eq!(b.post("/groups", &[("name", "Site A")]).await.status, 303);
+    assert!(b.get("/groups").await.contains("Site A"));
+    // A GET never changes state: there is no GET route for these actions.
+    assert_eq!(b.get("/logout").await.status, 404);
+}
+
+async fn current_csrf(b: &mut Browser<'_>) -> String {
+    let page = b.get("/groups").await;
+    crate::support::portal::extract(&page.body, "name=\"csrf\" value=\"").unwrap()
+}
+
+async fn sessions_end_when_idle_and_at_their_absolute_limit(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut b = owner(&app, "olivia@example.com").await;
+    // Active use keeps it alive past the idle limit (30 min)...
+    for _ in 0..3 {
+        app.advance(20 * 60);
+        assert_eq!(b.get("/").await.status, 200);
+    }
+    // ...30 idle minutes end it.
+    app.advance(30 * 60);
+    let page = b.get("/").await;
+    assert_eq!(page.status, 303);
+    assert!(page.location.unwrap().starts_with("/login"));
+    // The absolute limit (12 h) ends even a busy session.
+    let mut busy = owner(&app, "busy@example.com").await;
+    for _ in 0..((12 * 60) / 20 - 1) {
+        app.advance(20 * 60);
+        assert_eq!(busy.get("/").await.status, 200);
+    }
+    app.advance(20 * 60);
+    assert_eq!(busy.get("/").await.status, 303);
+}
+
+async fn sign_out_everywhere_ends_every_session(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut phone = owner(&app, "olivia@example.com").await;
+    let mut laptop = Browser::new(&app);
+    laptop.totp_secret = phone.totp_secret.clone();
+    laptop.sign_in("olivia@example.com", PASSWORD).await;
+    app.advance(30);
+    let code = laptop.code();
+    laptop
+        .submit(
+            "/login/code",
+            "/login/code",
+            &[("code", &code), ("next", "/")],
+        )
+        .await;
+    assert_eq!(laptop.get("/").await.status, 200);
+    let page = phone
+        .submit("/account", "/account/logout-everywhere", &[])
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(phone.get("/").await.status, 303);
+    assert_eq!(laptop.get("/").await.status, 303);
+}
+
+async fn step_up_expires_and_sends_you_back_to_the_action(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut owner = owner(&app, "olivia@example.com").await;
+    let mut viewer = super::invited(&app, &mut owner, "victor@example.com", "viewer").await;
+    let _ = viewer.get("/").await;
+    let id = member_id(&app, "victor@example.com").await;
+    // Enrolment counted as a step-up; five minutes later it no longer does.
+    app.advance(301);
+    owner.get("/users").await;
+    let page = owner
+        .client
+        .post(app.url(&format!("/users/{id}/role")))
+        .header("Origin", &app.base)
+        .header("Referer", app.url("/users"))
+        .form(&[
+            ("role", "operator"),
+            ("csrf", &current_token(&mut owner, "/users").await),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    let location = page.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location, "/step-up?next=%2Fusers",
+        "back to the page of the action"
+    );
+    assert_eq!(
+        role_of(&app, "victor@example.com").await,
+        "viewer",
+        "nothing changed"
+    );
+    let code = owner.code();
+    let page = owner
+        .submit(
+            &location,
+            "/step-up",
+            &[("code", &code), ("next", "/users")],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/users"));
+    let page = owner
+        .submit(
+            "/users",
+            &format!("/users/{id}/role"),
+            &[("role", "operator")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(role_of(&app, "victor@example.com").await, "operator");
+}
+
+async fn current_token(b: &mut Browser<'_>, path: &str) -> String {
+    let page = b.get(path).await;
+    crate::support::portal::extract(&page.body, "name=\"csrf\" value=\"").unwrap()
+}
+
+pub async fn member_id(app: &TestApp, email: &str) -> i64 {
+    let email = email.to_owned();
+    app.ctx
+        .store
+        .read(move |tx| pairgate::store::users::find_by_email(tx, &email))
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+pub async fn role_of(app: &TestApp, email: &str) -> String {
+    let email = email.to_owned();
+    app.ctx
+        .store
+        .read(move |tx| pairgate::store::users::find_by_email(tx, &email))
+        .await
+        .unwrap()
+        .unwrap()
+        .role
+}
+
+async fn cookies_and_headers_are_strict(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let b = Browser::new(&app);
+    let res = b.client.get(app.url("/signup")).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("SameSite=Lax")
+            && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
+    // Plain-http development URL: no Secure, no __Host- prefix (they would not work).
+    assert!(
+        !set_cookie.contains("Secure") && set_cookie.starts_with("pairgate_csrf="),
+        "{set_cookie}"
+    );
+    let csrf =
+        crate::support::portal::extract(&res.text().await.unwrap(), "name=\"csrf\" value=\"")
+            .unwrap();
+    let res = b
+        .client
+        .post(app.url("/signup"))
+        .header("Origin", &app.base)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("company", "Acme"),
+            ("name", "Ann"),
+            ("email", "ann@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        session.starts_with("pairgate_session=")
+            && session.contains("HttpOnly")
+            && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+}
+
+async fn tenants_can_require_totp_for_everyone(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut owner = owner(&app, "olivia@example.com").await;
+    let page = owner
+        .submit("/account", "/account/require-totp", &[("required", "yes")])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    // An invited member must enrol before anything else.
+    owner
+        .submit(
+            "/users",
+            "/users/invite",
+            &[("email", "nina@example.com"), ("role", "viewer")],
+        )
+        .await;
+    let link = super::latest_link(&app, "nina@example.com").await;
+    let path = link.strip_prefix(&app.base).unwrap().to_owned();
+    let mut nina = Browser::new(&app);
+    nina.submit(&path, &path, &[("name", "Nina"), ("password", PASSWORD)])
+        .await;
+    let page = nina.get("/devices").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/account/totp"));
+    nina.enrol_totp().await;
+    assert_eq!(nina.get("/devices").await.status, 200);
+}
+
+async fn next_parameters_stay_on_the_portal(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    owner(&app, "olivia@example.com").await;
+    for evil in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let mut b = Browser::new(&app);
+        b.get("/login").await;
+        let page = b
+            .post(
+                "/login",
+                &[
+                    ("email", "olivia@example.com"),
+                    ("password", PASSWORD),
+                    ("next", evil),
+                ],
+            )
+            .await;
+        let location = page.location.unwrap();
+        assert!(
+            location.starts_with("/login/code?next=%2F") && !location.contains("evil"),
+            "{evil} → {location}"
+        );
+    }
+}
