@@ -216,6 +216,34 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
         .poll(&device, started["device_code"].as_str().unwrap())
         .await;
     assert_eq!(res.status(), 200);
+    let tokens: serde_json::Value = res.json().await.unwrap();
+
+    // It uploads the last hour's readings, one every five minutes; its page shows them as charts.
+    let start = app.now() * 1000 - 3_600_000;
+    let body = serde_json::json!({
+        "readings": (0..12)
+            .map(|i| serde_json::json!({
+                "id": format!("r-{i}"),
+                "ts": start + i * 300_000,
+                "metrics": { "pressure_bar": 4.0 + (i as f64 / 2.0).sin(), "flow_lpm": 120 + 3 * i },
+            }))
+            .collect::<Vec<_>>(),
+    });
+    let paired = crate::telemetry::Paired {
+        device,
+        tenant,
+        access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+    };
+    let res = crate::telemetry::upload(&app, &paired, &body).await;
+    assert_eq!(crate::telemetry::accepted(res).await, (12, 0));
+    chrome.goto(&app.url("/devices/SN-8001?window=1h")).await;
+    chrome.wait_for_text("Telemetry").await;
+    let text = chrome.text().await;
+    for shown in ["pressure_bar", "flow_lpm", "153"] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    chrome.screenshot("14-device-telemetry").await;
 
     // A device sold to someone else: the page explains, and asking for a review opens a dispute.
     let other = app.device("SN-8002").await;

@@ -4,6 +4,7 @@
 
 mod account;
 mod auth;
+mod chart;
 mod members;
 mod pairing;
 mod staff;

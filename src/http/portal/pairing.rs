@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::chart::{self, Chart};
 use super::{
     Page, failure, member, member_form, message, pairing_failure, redirect, render, sale_text, when,
 };
@@ -234,12 +235,25 @@ struct DetailPage {
     group: Option<String>,
     history: Vec<String>,
     can_unpair: bool,
+    /// The chosen window's query value and label, and the windows on offer.
+    window: (&'static str, &'static str),
+    windows: Vec<(&'static str, &'static str)>,
+    /// `None` when the readings could not be read just now (the rest of the page still shows).
+    charts: Option<Vec<Chart>>,
+    last_reading: Option<String>,
+    truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct DetailQuery {
+    window: Option<String>,
 }
 
 async fn detail_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
+    query: web::Query<DetailQuery>,
 ) -> HttpResponse {
     let (v, s) = match member(&req, &ctx).await {
         Ok(x) => x,
@@ -279,6 +293,21 @@ async fn detail_get(
             )
         })
         .collect();
+    let (window, window_label, window_ms, buckets) = chart::window(query.window.as_deref());
+    let overview = ctx
+        .telemetry
+        .device_overview(&s, &device.serial, window_ms, buckets)
+        .await;
+    let (charts, last_reading, truncated) = match overview {
+        Ok(o) => {
+            let last = o.metrics.iter().map(|m| m.latest.0).max().map(when);
+            (Some(chart::charts(&o, window_label)), last, o.truncated)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, serial = %device.serial, "device page without telemetry");
+            (None, None, false)
+        }
+    };
     let page = v.page(&ctx, &device.serial);
     render(
         &v,
@@ -291,6 +320,11 @@ async fn detail_get(
             group: device.group,
             history: lines,
             can_unpair: s.user.role.pairs_devices(),
+            window: (window, window_label),
+            windows: chart::WINDOWS.iter().map(|w| (w.0, w.1)).collect(),
+            charts,
+            last_reading,
+            truncated,
         },
     )
 }

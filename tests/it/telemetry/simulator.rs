@@ -85,7 +85,13 @@ async fn the_simulator_pairs_uploads_and_a_person_reads_it(backend: Backend) {
         "tokens kept on disk"
     );
 
-    let ids: Vec<String> = (0..6).map(|_| firmware.measure()).collect();
+    // A reading a minute, over six minutes.
+    let ids: Vec<String> = (0..6)
+        .map(|_| {
+            app.advance(60);
+            firmware.measure()
+        })
+        .collect();
     let done = firmware.sync().await.unwrap();
     assert_eq!(
         (done.uploads, done.accepted, done.duplicates),
@@ -111,6 +117,44 @@ async fn the_simulator_pairs_uploads_and_a_person_reads_it(backend: Backend) {
     sorted.sort();
     assert_eq!(sorted, expected);
     assert!(body["readings"][0]["metrics"]["temperature"].is_number());
+
+    // The device page shows the latest value and a chart per metric.
+    let all = body["readings"].as_array().unwrap();
+    let newest_ts = all.iter().map(|r| r["ts"].as_str().unwrap()).max().unwrap();
+    let candidates: Vec<String> = all
+        .iter()
+        .filter(|r| r["ts"].as_str() == Some(newest_ts))
+        .map(|r| {
+            let v = format!("{:.4}", r["metrics"]["temperature"].as_f64().unwrap());
+            v.trim_end_matches('0').trim_end_matches('.').to_owned()
+        })
+        .collect();
+    let page = app
+        .client
+        .get(app.url("/devices/SIM-0001?window=1h"))
+        .header("Cookie", format!("pairgate_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        candidates.iter().any(|shown| html.contains(&format!(
+            r#"<span class="metric">temperature</span> <span class="latest">{shown}</span>"#
+        ))),
+        "one of {candidates:?} as the latest temperature on the page: {html}"
+    );
+    let charts = html.matches(r#"<figure class="chart">"#).count();
+    let metrics = firmware_metrics(&app, &cookie).await;
+    assert!(charts >= metrics, "{charts} charts for {metrics} metrics");
+    assert!(html.contains(r#"aria-label="temperature over the last hour: between"#));
+    // Six minutes of readings in one-minute buckets: a line of six points.
+    let line = html
+        .split(r#"<polyline class="mean" points=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a mean line");
+    assert_eq!(line.split(' ').count(), 6, "{line}");
 }
 
 async fn the_simulator_refreshes_and_rides_out_a_server_restart(backend: Backend) {
@@ -183,4 +227,22 @@ async fn the_simulator_refreshes_and_rides_out_a_server_restart(backend: Backend
         other => panic!("expected NeedsPairing, got {other:?}"),
     }
     assert!(firmware.tokens().is_none());
+}
+
+/// How many metrics the simulator's readings carry (read without a metric filter).
+async fn firmware_metrics(app: &TestApp, cookie: &str) -> usize {
+    let body: Value = read(app, Some(cookie), "SIM-0001", "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = body["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["metrics"].as_object().unwrap().keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names.len()
 }
