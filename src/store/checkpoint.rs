@@ -63,10 +63,19 @@ fn passive(inner: &Inner) -> Result<i32, StoreError> {
 }
 
 fn checkpoint(inner: &Inner) -> Result<(), StoreError> {
-    if passive(inner)? > RESTART_FRAMES {
+    let frames = passive(inner)?;
+    if frames > RESTART_FRAMES {
         // Outside any runtime: this thread may block on the writer lock.
+        let started = std::time::Instant::now();
         let _writer = inner.sqlite_writer.blocking_lock();
+        let waited = started.elapsed();
         passive(inner)?;
+        tracing::debug!(
+            frames,
+            waited_ms = waited.as_secs_f64() * 1000.0,
+            held_ms = (started.elapsed() - waited).as_secs_f64() * 1000.0,
+            "WAL checkpointed to the end with writes held"
+        );
     }
     Ok(())
 }
