@@ -5,7 +5,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 /// A storage failure, classified for the layers above.
 ///
 /// The `String` payloads are internal detail for logs; HTTP mappers never put them in a response.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The row that the operation needs does not exist.
     #[error("not found")]

@@ -9,6 +9,7 @@ mod connection;
 pub mod erp;
 mod error;
 pub mod flows;
+mod group_commit;
 pub mod groups;
 pub mod keys;
 pub mod mail;
@@ -47,6 +48,8 @@ struct Inner {
     /// SQLite allows one writer at a time. Write transactions queue here instead of failing with
     /// SQLITE_BUSY when a deferred transaction tries to upgrade its read snapshot to a write.
     sqlite_writer: Mutex<()>,
+    /// SQLite: the queue of the thread that commits writes in groups (`group_commit.rs`).
+    sqlite_writes: Option<std::sync::mpsc::Sender<group_commit::Job>>,
 }
 
 impl Store {
@@ -68,14 +71,23 @@ impl Store {
             // (see PooledConnection); testing each one on checkout would cost a round trip.
             .test_on_check_out(false)
             .build_unchecked(spec);
+        let (sender, queue) = match backend {
+            Backend::Sqlite => {
+                let (sender, queue) = group_commit::channel();
+                (Some(sender), Some(queue))
+            }
+            Backend::Postgres => (None, None),
+        };
         let inner = Arc::new(Inner {
             pool,
             backend,
             acquire_timeout: settings.acquire_timeout(),
             sqlite_writer: Mutex::new(()),
+            sqlite_writes: sender,
         });
-        if backend == Backend::Sqlite {
+        if let Some(queue) = queue {
             checkpoint::spawn(&inner);
+            group_commit::spawn(&inner, queue);
         }
         Ok(Self { inner })
     }
@@ -133,25 +145,87 @@ impl Store {
         E: StoreFailure + Send + 'static,
         T: Send + 'static,
     {
-        let _writer = match self.inner.backend {
-            Backend::Sqlite => Some(self.inner.sqlite_writer.lock().await),
-            Backend::Postgres => None,
-        };
-        self.read(move |tx| {
-            let mut outcome = None;
-            let committed = tx.conn.transaction::<(), Abort, _>(|conn| {
-                let result = f(&mut Tx { conn });
-                let failed = result.is_err();
-                outcome = Some(result);
-                if failed { Err(Abort::Rollback) } else { Ok(()) }
-            });
-            match (committed, outcome) {
-                (Ok(()), Some(result)) | (Err(Abort::Rollback), Some(result)) => result,
-                (Err(Abort::Database(e)), _) => Err(E::from(StoreError::from(e))),
-                (_, None) => Err(E::from(StoreError::Other("transaction did not run".into()))),
-            }
+        if let Some(queue) = &self.inner.sqlite_writes {
+            return Self::write_in_group(queue, f).await;
+        }
+        self.read(move |tx| match in_transaction(tx.conn, f) {
+            Ok(result) => result,
+            Err((_, err)) => Err(E::from(err)),
         })
         .await
+    }
+
+    /// [`Self::write`] on SQLite: queued for the writer thread, answered after its group commits.
+    async fn write_in_group<T, E, F>(
+        queue: &std::sync::mpsc::Sender<group_commit::Job>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        E: StoreFailure + Send + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: group_commit::Job = Box::new(move |conn| {
+            let deliver = |result: Result<T, E>| -> group_commit::Deliver {
+                Box::new(move |committed: Result<(), StoreError>| {
+                    // What the write did counts only once it is committed; a write that failed
+                    // keeps its own error.
+                    let result = match (committed, result) {
+                        (Err(e), Ok(_)) => Err(E::from(e)),
+                        (_, result) => result,
+                    };
+                    let _ = answer.send(result);
+                })
+            };
+            match in_transaction(conn, f) {
+                Ok(result) => Ok(deliver(result)),
+                Err((result, err)) => Err((deliver(result), err)),
+            }
+        });
+        let not_committed = || {
+            E::from(StoreError::Unavailable(
+                "the write was not committed".into(),
+            ))
+        };
+        queue.send(job).map_err(|_| not_committed())?;
+        answered.await.unwrap_or_else(|_| Err(not_committed()))
+    }
+}
+
+/// Runs `f` in a transaction (a savepoint when one is already open): committed when `f`
+/// returns `Ok`, rolled back when it returns `Err`. `Err((result, error))` when the database
+/// itself failed to begin, commit or roll back, which the connection's transaction may not
+/// survive.
+fn in_transaction<T, E, F>(
+    conn: &mut DbConnection,
+    f: F,
+) -> Result<Result<T, E>, (Result<T, E>, StoreError)>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    E: StoreFailure,
+{
+    let mut outcome = None;
+    let committed = conn.transaction::<(), Abort, _>(|conn| {
+        let result = f(&mut Tx { conn });
+        let failed = result.is_err();
+        outcome = Some(result);
+        if failed { Err(Abort::Rollback) } else { Ok(()) }
+    });
+    match (committed, outcome) {
+        (Ok(()), Some(result)) | (Err(Abort::Rollback), Some(result)) => Ok(result),
+        (Err(Abort::Database(e)), outcome) => {
+            let err = StoreError::from(e);
+            let result = match outcome {
+                Some(Err(own)) => Err(own),
+                _ => Err(E::from(err.clone())),
+            };
+            Err((result, err))
+        }
+        (_, None) => Err((
+            Err(E::from(StoreError::Other("transaction did not run".into()))),
+            StoreError::Other("transaction did not run".into()),
+        )),
     }
 }
 

@@ -1,0 +1,123 @@
+//! SQLite write transactions, committed in groups. SQLite has one writer at a time, and most of
+//! a small write transaction's cost is its commit (the WAL frames of every page it touched, the
+//! lock hand-over, a hop to a blocking thread). So one thread runs every write: it takes all the
+//! writes queued since its last commit, runs each inside its own savepoint of one transaction
+//! (a write that fails rolls back to its savepoint alone, exactly as its own transaction would
+//! have), commits once, and only then answers each caller. A caller never sees a result that
+//! was not committed: if the commit fails, every write of the group gets the error.
+//!
+//! PostgreSQL has real concurrent writers and keeps one transaction per write.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Weak};
+
+use diesel::Connection;
+
+use super::{DbConnection, Inner, StoreError};
+
+/// Most writes committed together; the rest wait for the next commit.
+const MAX_GROUP: usize = 256;
+
+/// What a write hands back after running: called with the group's commit outcome, it answers
+/// the caller.
+pub(super) type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A write to run inside the group's transaction. `Err` means the database refused a statement
+/// the write's savepoint could not contain; the transaction must not go on.
+pub(super) type Job =
+    Box<dyn FnOnce(&mut DbConnection) -> Result<Deliver, (Deliver, StoreError)> + Send>;
+
+/// Starts the writer thread; it ends when the store (the sending side) is dropped.
+pub(super) fn spawn(inner: &Arc<Inner>, queue: Receiver<Job>) {
+    let store: Weak<Inner> = Arc::downgrade(inner);
+    let started = std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || run(&store, &queue));
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the SQLite writer thread");
+    }
+}
+
+/// The channel writes are queued on.
+pub(super) fn channel() -> (Sender<Job>, Receiver<Job>) {
+    std::sync::mpsc::channel()
+}
+
+fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
+    let mut carried: Vec<Job> = Vec::new();
+    loop {
+        if carried.is_empty() {
+            match queue.recv() {
+                Ok(job) => carried.push(job),
+                Err(_) => return,
+            }
+        }
+        while carried.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => carried.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let jobs = std::mem::take(&mut carried);
+        carried = commit_group(&inner, jobs);
+    }
+}
+
+/// Runs `jobs` in one transaction and answers them; returns the jobs that did not get to run
+/// (after a statement the transaction could not survive), for the next group.
+fn commit_group(inner: &Inner, jobs: Vec<Job>) -> Vec<Job> {
+    // The checkpoint thread holds this lock to restart the WAL with no write in progress.
+    let _writer = inner.sqlite_writer.blocking_lock();
+    let mut pooled = match inner.pool.get_timeout(inner.acquire_timeout) {
+        Ok(p) => p,
+        Err(e) => {
+            // The jobs are dropped unrun; each caller is told its write was not committed.
+            tracing::warn!(error = %StoreError::from(e), writes = jobs.len(), "no SQLite connection for a write group");
+            return Vec::new();
+        }
+    };
+    let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+    let mut left: Vec<Job> = Vec::new();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        pooled
+            .conn
+            .transaction::<(), diesel::result::Error, _>(|conn| {
+                let mut jobs = jobs.into_iter();
+                for job in jobs.by_ref() {
+                    match job(conn) {
+                        Ok(deliver) => delivers.push(deliver),
+                        Err((deliver, err)) => {
+                            // The savepoint could not contain it: answer this write with its error
+                            // and give the group's others a fresh transaction.
+                            deliver(Err(err));
+                            break;
+                        }
+                    }
+                }
+                left.extend(jobs);
+                Ok(())
+            })
+    }));
+    let committed = match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::from(e)),
+        Err(_) => {
+            // A write panicked: the transaction's state is unknown, so the connection goes.
+            pooled.broken = true;
+            Err(StoreError::Other(
+                "a write panicked; its group was not committed".into(),
+            ))
+        }
+    };
+    if let Err(e) = &committed {
+        tracing::warn!(error = %e, writes = delivers.len(), "SQLite write group not committed");
+    }
+    for deliver in delivers {
+        deliver(committed.clone());
+    }
+    left
+}
