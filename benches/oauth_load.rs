@@ -7,7 +7,9 @@
 //!   refresh in a loop, `--refreshers` of them at once;
 //! - client_credentials, with a client secret (no database write) and with private_key_jwt.
 //!
-//! Run: `cargo bench --bench oauth_load -- [--secs 10] [--concurrency 64] [--refreshers 200]`.
+//! Run: `cargo bench --bench oauth_load -- [--secs 10] [--concurrency 64] [--refreshers 200]
+//! [--refresh-every-ms 0]`; with a period, each refreshing device starts a refresh that often
+//! (open loop, spread evenly) instead of as fast as it can.
 //! On PostgreSQL: set `PAIRGATE_BENCH_POSTGRES_URL` to an admin URL; a scratch database is
 //! created and dropped.
 
@@ -36,6 +38,9 @@ struct Args {
     secs: u64,
     concurrency: usize,
     refreshers: usize,
+    /// Each refreshing device waits this long between the starts of its refreshes (0: refresh
+    /// again as soon as the answer is in, i.e. a closed loop at saturation).
+    refresh_every_ms: u64,
 }
 
 fn args() -> Args {
@@ -51,6 +56,7 @@ fn args() -> Args {
         secs: get("--secs", 10),
         concurrency: get("--concurrency", 64) as usize,
         refreshers: get("--refreshers", 200) as usize,
+        refresh_every_ms: get("--refresh-every-ms", 0),
     }
 }
 
@@ -329,12 +335,20 @@ async fn run(args: Args, ctx: AppContext, base: String) {
     let started = Instant::now();
     let end = deadline();
     let mut tasks = Vec::new();
-    for (d, mut rt) in refreshers.iter().cloned().zip(refresh_tokens) {
+    let every = Duration::from_millis(args.refresh_every_ms);
+    let devices = refreshers.len().max(1) as u32;
+    for (i, (d, mut rt)) in refreshers.iter().cloned().zip(refresh_tokens).enumerate() {
         let http = http.clone();
         let base = base.clone();
+        // Paced devices start spread over one period, so the load is even.
+        let mut due = started + every * i as u32 / devices;
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             while Instant::now() < end {
+                if !every.is_zero() {
+                    tokio::time::sleep_until(due.into()).await;
+                    due += every;
+                }
                 let t0 = Instant::now();
                 let res = token(
                     &http,
@@ -358,8 +372,13 @@ async fn run(args: Args, ctx: AppContext, base: String) {
     for t in tasks {
         total.merge(t.await.unwrap());
     }
+    let paced = if every.is_zero() {
+        String::new()
+    } else {
+        format!(", each every {} ms", args.refresh_every_ms)
+    };
     total.report(
-        &format!("refresh (c={})", args.refreshers),
+        &format!("refresh (c={}{paced})", args.refreshers),
         started.elapsed(),
     );
 
