@@ -6,7 +6,7 @@ mod customers;
 mod devices;
 mod events;
 mod import;
-mod openapi;
+pub(crate) mod openapi;
 mod sales;
 mod webhooks;
 

@@ -42,7 +42,7 @@ fn type_matches(ty: &str, value: &Value) -> bool {
 }
 
 /// The subset of JSON Schema 2020-12 the document uses; returns the first mismatch.
-fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+pub(crate) fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     let schema = resolve(doc, schema);
     if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
         let matching = options
@@ -101,7 +101,12 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
 }
 
 /// Checks a response against the document's schema for the operation and status.
-async fn conforms(doc: &Value, method: &str, path: &str, res: reqwest::Response) -> Value {
+pub(crate) async fn conforms(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    res: reqwest::Response,
+) -> Value {
     let status = res.status().as_u16().to_string();
     let media = res.headers()["content-type"].to_str().unwrap().to_owned();
     let body: Value = res.json().await.unwrap();

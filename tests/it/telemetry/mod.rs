@@ -2,6 +2,7 @@
 //! §3), idempotent batches, revocation, the group-commit writer, reads through device access,
 //! retention, the reusable verifier over JWKS, and the device simulator end to end.
 
+mod openapi;
 mod reads;
 mod refusals;
 mod revocation;
