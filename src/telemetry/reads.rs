@@ -70,6 +70,7 @@ pub struct MetricOverview {
 #[derive(Debug, Clone)]
 pub struct DeviceOverview {
     pub serial: String,
+    /// The window: `to` is now.
     pub from: i64,
     pub to: i64,
     /// By metric name.
@@ -160,8 +161,11 @@ impl Telemetry {
         points: usize,
     ) -> Result<DeviceOverview, TelemetryError> {
         let tenant_id = self.visible_tenant(session, serial).await?;
-        let to = self.now_ms() + self.limits.max_future_ms + 1;
-        let from = to - window_ms.max(1);
+        // The window ends now; readings a fast device clock put slightly ahead (as far as an
+        // upload may) are read too and count in the last bucket.
+        let now = self.now_ms();
+        let from = now - window_ms.max(1);
+        let to = now + self.limits.max_future_ms + 1;
         let serial_owned = serial.to_owned();
         let records = self
             .store
@@ -189,8 +193,8 @@ impl Telemetry {
         Ok(DeviceOverview {
             serial: serial.to_owned(),
             from,
-            to,
-            metrics: overview(&readings, from, to, points.max(1)),
+            to: now,
+            metrics: overview(&readings, from, now, points.max(1)),
             truncated,
         })
     }

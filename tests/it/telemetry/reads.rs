@@ -214,8 +214,10 @@ async fn a_device_page_gets_latest_values_and_series(backend: Backend) {
         ("a", now - 5 * hour),
         ("b", now - 5 * hour + 60_000),
         ("c", now - hour),
+        // A device clock a minute fast: accepted, and shown as the latest value.
+        ("d", now + 60_000),
     ]);
-    assert_eq!(accepted(upload(&app, &p, &body).await).await, (3, 0));
+    assert_eq!(accepted(upload(&app, &p, &body).await).await, (4, 0));
     let (viewer_id, cookie) =
         sign_in(&app, Some(p.tenant), Role::Viewer, "viewer@acme.example").await;
     let session = app.ctx.accounts.session(&cookie).await.unwrap().unwrap();
@@ -229,10 +231,21 @@ async fn a_device_page_gets_latest_values_and_series(backend: Backend) {
     let t = &page.metrics[0];
     assert_eq!(t.name, "t");
     // batch() gives the n-th reading the value 20 + n.
-    assert_eq!(t.latest, (now - hour, 22.0));
-    assert_eq!(t.series.len(), 2, "a and b share an hour's bucket");
+    assert_eq!(t.latest, (now + 60_000, 23.0));
+    assert_eq!(page.to, now, "the window ends now");
+    assert_eq!(
+        t.series.len(),
+        2,
+        "a and b share an hour's bucket; c and d the last one"
+    );
     assert_eq!(t.series[0].mean, 20.5);
     assert_eq!((t.series[0].min, t.series[0].max), (20.0, 21.0));
+    assert_eq!(
+        t.series[1].ts,
+        now - hour,
+        "the last bucket starts an hour before now"
+    );
+    assert_eq!((t.series[1].min, t.series[1].max), (22.0, 23.0));
 
     // The same access filter as the API.
     let (_, owner) = sign_in(&app, Some(p.tenant), Role::Owner, "owner@acme.example").await;
