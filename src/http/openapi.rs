@@ -17,9 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(PATH)
             .route(super::get().to(openapi_get))
-            .default_service(web::to(|| async {
-                super::erp::Problem::method_not_allowed("GET, HEAD").response()
-            })),
+            .default_service(super::erp::only("GET, HEAD")),
     );
 }
 

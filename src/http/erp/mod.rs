@@ -27,44 +27,39 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/erp/v1/pairings/{serial}/reject"),
 ];
 
+/// The answer for any other method on a resource that allows only `allow`: 405 with `Allow`.
+pub(crate) fn only(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Problem::method_not_allowed(allow).response() })
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/erp/v1")
             .service(
                 web::resource("/devices/{serial}")
                     .route(web::put().to(devices_put))
-                    .default_service(web::to(|| async {
-                        Problem::method_not_allowed("PUT").response()
-                    })),
+                    .default_service(only("PUT")),
             )
             .service(
                 web::resource("/sales/{sale_id}")
                     .route(web::put().to(sales_put))
                     .route(web::delete().to(sales_delete))
-                    .default_service(web::to(|| async {
-                        Problem::method_not_allowed("PUT, DELETE").response()
-                    })),
+                    .default_service(only("PUT, DELETE")),
             )
             .service(
                 web::resource("/customers/{customer_number}")
                     .route(web::put().to(customers_put))
-                    .default_service(web::to(|| async {
-                        Problem::method_not_allowed("PUT").response()
-                    })),
+                    .default_service(only("PUT")),
             )
             .service(
                 web::resource("/events")
                     .route(super::get().to(events_get))
-                    .default_service(web::to(|| async {
-                        Problem::method_not_allowed("GET, HEAD").response()
-                    })),
+                    .default_service(only("GET, HEAD")),
             )
             .service(
                 web::resource("/pairings/{serial}/{verdict}")
                     .route(web::post().to(pairing_verdict_post))
-                    .default_service(web::to(|| async {
-                        Problem::method_not_allowed("POST").response()
-                    })),
+                    .default_service(only("POST")),
             )
             .default_service(web::to(|| async { Problem::not_found().response() })),
     );

@@ -46,8 +46,9 @@ where
         .default_service(web::to(|| method_not_allowed("POST")))
 }
 
-/// 405 with `Allow` (RFC 9110 §15.5.6).
-async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+/// 405 with `Allow` (RFC 9110 §15.5.6), with an OAuth-style error body (the telemetry surface
+/// answers the same way).
+pub(super) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allow))
         .json(json!({ "error": "invalid_request", "error_description": "method not allowed" }))

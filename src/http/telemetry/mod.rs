@@ -13,6 +13,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, web
 use serde_json::json;
 
 use super::RequestId;
+use super::oauth::method_not_allowed;
 use crate::app::AppContext;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::telemetry::{TelemetryError, UPLOAD_PATH};
@@ -32,13 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(super::get().to(read::device_telemetry_get))
             .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
     );
-}
-
-/// 405 with `Allow` (RFC 9110 §15.5.6).
-async fn method_not_allowed(allow: &'static str) -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allow))
-        .json(json!({ "error": "invalid_request", "error_description": "method not allowed" }))
 }
 
 fn no_store(status: StatusCode) -> HttpResponseBuilder {
