@@ -93,6 +93,7 @@ fn commit_group(inner: &Inner, jobs: Vec<Job>) -> Vec<Job> {
                         Err((deliver, err)) => {
                             // The savepoint could not contain it: answer this write with its error
                             // and give the group's others a fresh transaction.
+                            tracing::warn!(error = %err, "a write's savepoint failed; its group ends there");
                             deliver(Err(err));
                             break;
                         }
