@@ -8,8 +8,12 @@
 //! - client_credentials, with a client secret (no database write) and with private_key_jwt.
 //!
 //! Run: `cargo bench --bench oauth_load -- [--secs 10] [--concurrency 64] [--refreshers 200]
-//! [--refresh-every-ms 0]`; with a period, each refreshing device starts a refresh that often
-//! (open loop, spread evenly) instead of as fast as it can.
+//! [--refresh-every-ms 0] [--only poll|refresh|cc] [--presign]`; with a period, each refreshing
+//! device starts a refresh that often (open loop, spread evenly) instead of as fast as it can.
+//! `--presign` makes the pollers sign their client assertions and DPoP proofs before the timed
+//! run (as real devices do, on their own hardware), so the two cores go to the server.
+//! Each scenario also reports the CPU time the server's threads and the load generator's
+//! threads spent per request (from /proc/self/task), which does not depend on saturation.
 //! On PostgreSQL: set `PAIRGATE_BENCH_POSTGRES_URL` to an admin URL; a scratch database is
 //! created and dropped.
 
@@ -41,6 +45,15 @@ struct Args {
     /// Each refreshing device waits this long between the starts of its refreshes (0: refresh
     /// again as soon as the answer is in, i.e. a closed loop at saturation).
     refresh_every_ms: u64,
+    /// Run only this scenario (`poll`, `refresh` or `cc`).
+    only: Option<String>,
+    presign: bool,
+}
+
+impl Args {
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == scenario)
+    }
 }
 
 fn args() -> Args {
@@ -57,6 +70,12 @@ fn args() -> Args {
         concurrency: get("--concurrency", 64) as usize,
         refreshers: get("--refreshers", 200) as usize,
         refresh_every_ms: get("--refresh-every-ms", 0),
+        only: raw
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| raw.get(i + 1))
+            .cloned(),
+        presign: raw.iter().any(|a| a == "--presign"),
     }
 }
 
@@ -80,9 +99,10 @@ impl Tally {
         }
     }
 
-    fn report(mut self, name: &str, elapsed: Duration) {
+    fn report(mut self, name: &str, elapsed: Duration, cpu: CpuSince) {
         self.latencies.sort();
         let n = self.latencies.len();
+        let (server, loadgen, writer) = cpu.per_request(n);
         let pct = |p: f64| {
             self.latencies
                 .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
@@ -90,13 +110,77 @@ impl Tally {
                 .unwrap_or(0.0)
         };
         println!(
-            "{name:<44} {n:>8} req  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  {:?}",
+            "{name:<44} {n:>8} req  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  CPU/req: server {server:.0} us (SQLite writer {writer:.0}), load generator {loadgen:.0} us  {:?}",
             n as f64 / elapsed.as_secs_f64(),
             pct(0.50),
             pct(0.99),
             pct(0.999),
             self.outcomes
         );
+    }
+}
+
+/// Prefix of the load generator's thread names; every other thread of the process is the server's.
+const LOADGEN: &str = "loadgen";
+
+/// CPU time (user + system) of this process's threads so far: (server, load generator, the
+/// server's SQLite writer thread alone).
+fn cpu_times() -> (Duration, Duration, Duration) {
+    let tick = 100.0; // USER_HZ on Linux.
+    let mut server = 0.0;
+    let mut loadgen = 0.0;
+    let mut writer = 0.0;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the ")" that ends the command: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+            .sum();
+        if comm.starts_with(LOADGEN) {
+            loadgen += ticks / tick;
+        } else {
+            server += ticks / tick;
+            if comm.starts_with("sqlite-writer") {
+                writer += ticks / tick;
+            }
+        }
+    }
+    (
+        Duration::from_secs_f64(server),
+        Duration::from_secs_f64(loadgen),
+        Duration::from_secs_f64(writer),
+    )
+}
+
+/// CPU time spent since a scenario started.
+struct CpuSince((Duration, Duration, Duration));
+
+impl CpuSince {
+    fn start() -> Self {
+        Self(cpu_times())
+    }
+
+    /// Microseconds of CPU per request: (server, load generator, server's SQLite writer).
+    /// Threads that ended during the scenario are not counted, which only the blocking pool's
+    /// idle threads do.
+    fn per_request(&self, requests: usize) -> (f64, f64, f64) {
+        let (server, loadgen, writer) = cpu_times();
+        let n = requests.max(1) as f64;
+        let us = |now: Duration, then: Duration| now.saturating_sub(then).as_secs_f64() * 1e6 / n;
+        (
+            us(server, self.0.0),
+            us(loadgen, self.0.1),
+            us(writer, self.0.2),
+        )
     }
 }
 
@@ -165,6 +249,7 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(LOADGEN)
         .enable_all()
         .build()
         .unwrap();
@@ -245,28 +330,242 @@ async fn run(args: Args, ctx: AppContext, base: String) {
         .unwrap();
     let deadline = || Instant::now() + Duration::from_secs(args.secs);
 
-    // --- pending polls: each task owns enough devices to poll each no faster than 1 s.
+    if args.runs("poll") {
+        polls(&args, &ctx, &http, &base).await;
+    }
+    if args.runs("refresh") {
+        // --- refresh: pair devices, then each refreshes in a loop.
+        let tenant =
+            pairgate::accounts::create_tenant(&ctx.store, now() * 1000, "bench", "Bench Co")
+                .await
+                .unwrap();
+        let refreshers = register(&ctx, args.refreshers, "REFR").await;
+        let mut refresh_tokens = Vec::new();
+        for d in &refreshers {
+            let started = start_pairing(&http, &base, d).await;
+            ctx.oauth
+                .decide(
+                    started["user_code"].as_str().unwrap(),
+                    Verdict::Approve { tenant_id: tenant },
+                    "bench",
+                )
+                .await
+                .unwrap();
+            let res = token(
+                &http,
+                &base,
+                d,
+                &[
+                    ("grant_type", DEVICE_CODE),
+                    ("device_code", started["device_code"].as_str().unwrap()),
+                ],
+            )
+            .await;
+            let (status, body) = outcome(res).await;
+            assert_eq!(status, 200, "{body}");
+            refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+        }
+        let started = Instant::now();
+        let cpu = CpuSince::start();
+        let end = deadline();
+        let mut tasks = Vec::new();
+        let every = Duration::from_millis(args.refresh_every_ms);
+        let devices = refreshers.len().max(1) as u32;
+        for (i, (d, mut rt)) in refreshers.iter().cloned().zip(refresh_tokens).enumerate() {
+            let http = http.clone();
+            let base = base.clone();
+            // Paced devices start spread over one period, so the load is even.
+            let mut due = started + every * i as u32 / devices;
+            tasks.push(tokio::spawn(async move {
+                let mut tally = Tally::default();
+                while Instant::now() < end {
+                    if !every.is_zero() {
+                        tokio::time::sleep_until(due.into()).await;
+                        due += every;
+                    }
+                    let t0 = Instant::now();
+                    let res = token(
+                        &http,
+                        &base,
+                        &d,
+                        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+                    )
+                    .await;
+                    let (status, body) = outcome(res).await;
+                    tally.latencies.push(t0.elapsed());
+                    *tally.outcomes.entry(label(status, &body)).or_default() += 1;
+                    match body["refresh_token"].as_str() {
+                        Some(next) => rt = next.to_owned(),
+                        None => break,
+                    }
+                }
+                tally
+            }));
+        }
+        let mut total = Tally::default();
+        for t in tasks {
+            total.merge(t.await.unwrap());
+        }
+        let paced = if every.is_zero() {
+            String::new()
+        } else {
+            format!(", each every {} ms", args.refresh_every_ms)
+        };
+        total.report(
+            &format!("refresh (c={}{paced})", args.refreshers),
+            started.elapsed(),
+            cpu,
+        );
+    }
+    if args.runs("cc") {
+        // --- client_credentials, secret and private_key_jwt.
+        let secret_client = pairgate::oauth::clients::create_service_client(
+            &ctx.store,
+            now() * 1000,
+            "bench",
+            "Bench ERP",
+            "erp",
+            pairgate::oauth::clients::ClientCredential::Secret,
+        )
+        .await
+        .unwrap();
+        let key = DeviceKey::generate_es256().unwrap();
+        let jwt_client = pairgate::oauth::clients::create_service_client(
+            &ctx.store,
+            now() * 1000,
+            "bench",
+            "Bench app",
+            "erp",
+            pairgate::oauth::clients::ClientCredential::Jwks(
+                serde_json::json!({ "keys": [key.public_jwk()] }),
+            ),
+        )
+        .await
+        .unwrap();
+        let jwt_device = Arc::new(Device {
+            serial: jwt_client.client_id,
+            key,
+        });
+        for with_jwt in [false, true] {
+            let started = Instant::now();
+            let cpu = CpuSince::start();
+            let end = deadline();
+            let mut tasks = Vec::new();
+            for _ in 0..args.concurrency {
+                let http = http.clone();
+                let base = base.clone();
+                let id = secret_client.client_id.clone();
+                let secret = secret_client.secret.clone().unwrap();
+                let jwt_device = jwt_device.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut tally = Tally::default();
+                    while Instant::now() < end {
+                        let t0 = Instant::now();
+                        let res = if with_jwt {
+                            let t = now();
+                            let assertion = jwt_device
+                                .key
+                                .client_assertion(&jwt_device.serial, &base, t)
+                                .unwrap();
+                            http.post(format!("{base}/oauth/token"))
+                                .form(&[
+                                    ("grant_type", "client_credentials"),
+                                    ("client_assertion_type", JWT_BEARER),
+                                    ("client_assertion", &assertion),
+                                ])
+                                .send()
+                                .await
+                                .unwrap()
+                        } else {
+                            http.post(format!("{base}/oauth/token"))
+                                .basic_auth(&id, Some(&secret))
+                                .form(&[("grant_type", "client_credentials")])
+                                .send()
+                                .await
+                                .unwrap()
+                        };
+                        let (status, body) = outcome(res).await;
+                        tally.latencies.push(t0.elapsed());
+                        *tally.outcomes.entry(label(status, &body)).or_default() += 1;
+                    }
+                    tally
+                }));
+            }
+            let mut total = Tally::default();
+            for t in tasks {
+                total.merge(t.await.unwrap());
+            }
+            let name = if with_jwt {
+                "client_credentials, private_key_jwt"
+            } else {
+                "client_credentials, client_secret_basic"
+            };
+            total.report(
+                &format!("{name} (c={})", args.concurrency),
+                started.elapsed(),
+                cpu,
+            );
+        }
+    }
+}
+
+/// The signed parts of one token request: client assertion and DPoP proof.
+type Signed = (String, String);
+
+/// Pending device-code polls: each task owns enough devices to poll each no faster than 1 s.
+async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client, base: &str) {
     let per_task = 24;
-    let pollers = register(&ctx, args.concurrency * per_task, "POLL").await;
+    let pollers = register(ctx, args.concurrency * per_task, "POLL").await;
     let mut codes = Vec::new();
     for d in &pollers {
         codes.push(
-            start_pairing(&http, &base, d).await["device_code"]
+            start_pairing(http, base, d).await["device_code"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
         );
     }
+    // Pre-signed: enough requests for every poll a device can make in the run, signed now.
+    let per_device = if args.presign {
+        usize::try_from(args.secs).unwrap() + 2
+    } else {
+        0
+    };
+    let url = format!("{base}/oauth/token");
+    let mut signed: Vec<Vec<Signed>> = Vec::with_capacity(pollers.len());
+    for d in &pollers {
+        let t = now();
+        signed.push(
+            (0..per_device)
+                .map(|_| {
+                    (
+                        d.key.client_assertion(&d.serial, base, t).unwrap(),
+                        d.key.dpop_proof("POST", &url, t, None, None).unwrap(),
+                    )
+                })
+                .collect(),
+        );
+    }
     let started = Instant::now();
-    let end = deadline();
+    let cpu = CpuSince::start();
+    let end = started + Duration::from_secs(args.secs);
     let mut tasks = Vec::new();
+    let mut signed = signed.into_iter();
     for chunk in 0..args.concurrency {
         let http = http.clone();
-        let base = base.clone();
-        let mine: Vec<(Arc<Device>, String)> = (chunk * per_task..(chunk + 1) * per_task)
-            .map(|i| (pollers[i].clone(), codes[i].clone()))
+        let base = base.to_owned();
+        let mine: Vec<(Arc<Device>, String, Vec<Signed>)> = (chunk * per_task
+            ..(chunk + 1) * per_task)
+            .map(|i| {
+                (
+                    pollers[i].clone(),
+                    codes[i].clone(),
+                    signed.next().unwrap_or_default(),
+                )
+            })
             .collect();
         tasks.push(tokio::spawn(async move {
+            let mut mine = mine;
             let mut tally = Tally::default();
             let mut last = vec![Instant::now() - Duration::from_secs(2); mine.len()];
             let mut i = 0;
@@ -275,16 +574,14 @@ async fn run(args: Args, ctx: AppContext, base: String) {
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
-                let (d, code) = &mine[i];
+                let (d, code, presigned) = &mut mine[i];
                 let t0 = Instant::now();
                 last[i] = t0;
-                let res = token(
-                    &http,
-                    &base,
-                    d,
-                    &[("grant_type", DEVICE_CODE), ("device_code", code)],
-                )
-                .await;
+                let form = [("grant_type", DEVICE_CODE), ("device_code", code.as_str())];
+                let res = match presigned.pop() {
+                    Some(signed) => token_signed(&http, &base, &form, signed).await,
+                    None => token(&http, &base, d, &form).await,
+                };
                 let (status, body) = outcome(res).await;
                 tally.latencies.push(t0.elapsed());
                 *tally.outcomes.entry(label(status, &body)).or_default() += 1;
@@ -297,175 +594,31 @@ async fn run(args: Args, ctx: AppContext, base: String) {
     for t in tasks {
         total.merge(t.await.unwrap());
     }
+    let presigned = if args.presign { ", pre-signed" } else { "" };
     total.report(
-        &format!("pending device_code poll (c={})", args.concurrency),
-        started.elapsed(),
-    );
-
-    // --- refresh: pair devices, then each refreshes in a loop.
-    let tenant = pairgate::accounts::create_tenant(&ctx.store, now() * 1000, "bench", "Bench Co")
-        .await
-        .unwrap();
-    let refreshers = register(&ctx, args.refreshers, "REFR").await;
-    let mut refresh_tokens = Vec::new();
-    for d in &refreshers {
-        let started = start_pairing(&http, &base, d).await;
-        ctx.oauth
-            .decide(
-                started["user_code"].as_str().unwrap(),
-                Verdict::Approve { tenant_id: tenant },
-                "bench",
-            )
-            .await
-            .unwrap();
-        let res = token(
-            &http,
-            &base,
-            d,
-            &[
-                ("grant_type", DEVICE_CODE),
-                ("device_code", started["device_code"].as_str().unwrap()),
-            ],
-        )
-        .await;
-        let (status, body) = outcome(res).await;
-        assert_eq!(status, 200, "{body}");
-        refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
-    }
-    let started = Instant::now();
-    let end = deadline();
-    let mut tasks = Vec::new();
-    let every = Duration::from_millis(args.refresh_every_ms);
-    let devices = refreshers.len().max(1) as u32;
-    for (i, (d, mut rt)) in refreshers.iter().cloned().zip(refresh_tokens).enumerate() {
-        let http = http.clone();
-        let base = base.clone();
-        // Paced devices start spread over one period, so the load is even.
-        let mut due = started + every * i as u32 / devices;
-        tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
-            while Instant::now() < end {
-                if !every.is_zero() {
-                    tokio::time::sleep_until(due.into()).await;
-                    due += every;
-                }
-                let t0 = Instant::now();
-                let res = token(
-                    &http,
-                    &base,
-                    &d,
-                    &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-                )
-                .await;
-                let (status, body) = outcome(res).await;
-                tally.latencies.push(t0.elapsed());
-                *tally.outcomes.entry(label(status, &body)).or_default() += 1;
-                match body["refresh_token"].as_str() {
-                    Some(next) => rt = next.to_owned(),
-                    None => break,
-                }
-            }
-            tally
-        }));
-    }
-    let mut total = Tally::default();
-    for t in tasks {
-        total.merge(t.await.unwrap());
-    }
-    let paced = if every.is_zero() {
-        String::new()
-    } else {
-        format!(", each every {} ms", args.refresh_every_ms)
-    };
-    total.report(
-        &format!("refresh (c={}{paced})", args.refreshers),
-        started.elapsed(),
-    );
-
-    // --- client_credentials, secret and private_key_jwt.
-    let secret_client = pairgate::oauth::clients::create_service_client(
-        &ctx.store,
-        now() * 1000,
-        "bench",
-        "Bench ERP",
-        "erp",
-        pairgate::oauth::clients::ClientCredential::Secret,
-    )
-    .await
-    .unwrap();
-    let key = DeviceKey::generate_es256().unwrap();
-    let jwt_client = pairgate::oauth::clients::create_service_client(
-        &ctx.store,
-        now() * 1000,
-        "bench",
-        "Bench app",
-        "erp",
-        pairgate::oauth::clients::ClientCredential::Jwks(
-            serde_json::json!({ "keys": [key.public_jwk()] }),
+        &format!(
+            "pending device_code poll (c={}{presigned})",
+            args.concurrency
         ),
-    )
-    .await
-    .unwrap();
-    let jwt_device = Arc::new(Device {
-        serial: jwt_client.client_id,
-        key,
-    });
-    for with_jwt in [false, true] {
-        let started = Instant::now();
-        let end = deadline();
-        let mut tasks = Vec::new();
-        for _ in 0..args.concurrency {
-            let http = http.clone();
-            let base = base.clone();
-            let id = secret_client.client_id.clone();
-            let secret = secret_client.secret.clone().unwrap();
-            let jwt_device = jwt_device.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut tally = Tally::default();
-                while Instant::now() < end {
-                    let t0 = Instant::now();
-                    let res = if with_jwt {
-                        let t = now();
-                        let assertion = jwt_device
-                            .key
-                            .client_assertion(&jwt_device.serial, &base, t)
-                            .unwrap();
-                        http.post(format!("{base}/oauth/token"))
-                            .form(&[
-                                ("grant_type", "client_credentials"),
-                                ("client_assertion_type", JWT_BEARER),
-                                ("client_assertion", &assertion),
-                            ])
-                            .send()
-                            .await
-                            .unwrap()
-                    } else {
-                        http.post(format!("{base}/oauth/token"))
-                            .basic_auth(&id, Some(&secret))
-                            .form(&[("grant_type", "client_credentials")])
-                            .send()
-                            .await
-                            .unwrap()
-                    };
-                    let (status, body) = outcome(res).await;
-                    tally.latencies.push(t0.elapsed());
-                    *tally.outcomes.entry(label(status, &body)).or_default() += 1;
-                }
-                tally
-            }));
-        }
-        let mut total = Tally::default();
-        for t in tasks {
-            total.merge(t.await.unwrap());
-        }
-        let name = if with_jwt {
-            "client_credentials, private_key_jwt"
-        } else {
-            "client_credentials, client_secret_basic"
-        };
-        total.report(
-            &format!("{name} (c={})", args.concurrency),
-            started.elapsed(),
-        );
-    }
+        started.elapsed(),
+        cpu,
+    );
+}
+
+/// A token request with an assertion and proof signed beforehand.
+async fn token_signed(
+    http: &reqwest::Client,
+    base: &str,
+    form: &[(&str, &str)],
+    (assertion, proof): Signed,
+) -> reqwest::Response {
+    let mut all: Vec<(&str, &str)> = form.to_vec();
+    all.push(("client_assertion_type", JWT_BEARER));
+    all.push(("client_assertion", &assertion));
+    http.post(format!("{base}/oauth/token"))
+        .header("DPoP", proof)
+        .form(&all)
+        .send()
+        .await
+        .unwrap()
 }

@@ -13,7 +13,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Weak};
 
 use diesel::Connection;
+use diesel::r2d2::ManageConnection;
 
+use super::connection::PooledConnection;
 use super::{DbConnection, Inner, StoreError};
 
 /// Most writes committed together; the rest wait for the next commit.
@@ -46,6 +48,10 @@ pub(super) fn channel() -> (Sender<Job>, Receiver<Job>) {
 
 fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
     let mut carried: Vec<Job> = Vec::new();
+    // The writer's own connection, outside the pool. SQLite drops a connection's whole page
+    // cache when another connection changed the database since its last transaction; this one
+    // is the only writer, so its cache stays warm from one group to the next.
+    let mut own: Option<PooledConnection> = None;
     loop {
         if carried.is_empty() {
             match queue.recv() {
@@ -63,22 +69,27 @@ fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
             return;
         };
         let jobs = std::mem::take(&mut carried);
-        carried = commit_group(&inner, jobs);
+        carried = commit_group(&inner, &mut own, jobs);
     }
 }
 
 /// Runs `jobs` in one transaction and answers them; returns the jobs that did not get to run
 /// (after a statement the transaction could not survive), for the next group.
-fn commit_group(inner: &Inner, jobs: Vec<Job>) -> Vec<Job> {
+fn commit_group(inner: &Inner, own: &mut Option<PooledConnection>, jobs: Vec<Job>) -> Vec<Job> {
     // The checkpoint thread holds this lock to restart the WAL with no write in progress.
     let _writer = inner.sqlite_writer.blocking_lock();
-    let mut pooled = match inner.pool.get_timeout(inner.acquire_timeout) {
-        Ok(p) => p,
-        Err(e) => {
-            // The jobs are dropped unrun; each caller is told its write was not committed.
-            tracing::warn!(error = %StoreError::from(e), writes = jobs.len(), "no SQLite connection for a write group");
-            return Vec::new();
+    if own.is_none() {
+        match inner.spec.connect() {
+            Ok(conn) => *own = Some(conn),
+            Err(e) => {
+                // The jobs are dropped unrun; each caller is told its write was not committed.
+                tracing::warn!(error = %StoreError::Unavailable(e.to_string()), writes = jobs.len(), "no SQLite connection for a write group");
+                return Vec::new();
+            }
         }
+    }
+    let Some(pooled) = own.as_mut() else {
+        return Vec::new();
     };
     let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
     let mut left: Vec<Job> = Vec::new();
@@ -108,7 +119,7 @@ fn commit_group(inner: &Inner, jobs: Vec<Job>) -> Vec<Job> {
         Ok(Err(e)) => Err(StoreError::from(e)),
         Err(_) => {
             // A write panicked: the transaction's state is unknown, so the connection goes.
-            pooled.broken = true;
+            *own = None;
             Err(StoreError::Other(
                 "a write panicked; its group was not committed".into(),
             ))

@@ -43,6 +43,8 @@ pub struct Store {
 
 struct Inner {
     pool: Pool<ConnectionSpec>,
+    /// How connections are opened (the SQLite writer thread opens its own).
+    spec: ConnectionSpec,
     backend: Backend,
     acquire_timeout: Duration,
     /// SQLite allows one writer at a time. Write transactions queue here instead of failing with
@@ -70,7 +72,7 @@ impl Store {
             // Connections that saw the server go away are marked broken and dropped instead
             // (see PooledConnection); testing each one on checkout would cost a round trip.
             .test_on_check_out(false)
-            .build_unchecked(spec);
+            .build_unchecked(spec.clone());
         let (sender, queue) = match backend {
             Backend::Sqlite => {
                 let (sender, queue) = group_commit::channel();
@@ -80,6 +82,7 @@ impl Store {
         };
         let inner = Arc::new(Inner {
             pool,
+            spec,
             backend,
             acquire_timeout: settings.acquire_timeout(),
             sqlite_writer: Mutex::new(()),
