@@ -1,8 +1,11 @@
 //! The telemetry writer: one task per instance that commits many uploads in one transaction
 //! (group commit) and answers each upload only after the transaction holding its rows committed,
 //! so an acknowledged reading survives a crash of the process (SIGKILL) the moment it is
-//! acknowledged. While one transaction commits, the uploads arriving queue up and go together
-//! into the next, so batches grow with load and the per-upload cost of a commit shrinks.
+//! acknowledged. While batches commit (up to [`IN_FLIGHT`] at once), the uploads arriving queue
+//! up and go together into the next, so batches grow with load and the per-upload cost of a
+//! commit shrinks. Two batches in flight may hold the same reading id (a retry racing its
+//! original): the primary key still stores it once, and on PostgreSQL the later insert waits
+//! for the earlier transaction and then counts a duplicate.
 //!
 //! Each transaction also settles what only the database can: the device's token generation,
 //! tenant and status at commit time (revocation takes effect at once, and costs one query per
@@ -10,7 +13,9 @@
 
 use std::collections::HashSet;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::batch::Reading;
 use super::error::TelemetryError;
@@ -82,8 +87,21 @@ fn not_committed() -> TelemetryError {
     ))
 }
 
+/// Batches committing at once. One batch commits while the next fills, so the database
+/// writer always has the next one queued instead of waiting for this task to be scheduled
+/// again; a few more than two lets the store's own group commit join batches that queued up.
+const IN_FLIGHT: usize = 4;
+
 async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, batch_rows: usize) {
-    while let Some(first) = queue.recv().await {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        // A slot first, then the batch: under load, batches grow while the slots are busy.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let mut rows = first.upload.readings.len();
         let mut jobs = vec![first];
         while rows < batch_rows {
@@ -95,31 +113,40 @@ async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, b
                 Err(_) => break,
             }
         }
-        let (uploads, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.upload, j.reply)).unzip();
+        let store = store.clone();
         let received_at = clock.now().timestamp_millis();
-        let started = std::time::Instant::now();
-        let committed = store
-            .write(move |tx| commit(tx, &uploads, received_at))
-            .await;
-        tracing::debug!(
-            uploads = replies.len(),
-            rows,
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "telemetry batch"
-        );
-        match committed {
-            Ok(answers) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    // The uploader may have gone away; its rows are committed all the same.
-                    let _ = reply.send(answer);
-                }
+        tokio::spawn(async move {
+            let _slot = slot;
+            write_batch(&store, jobs, rows, received_at).await;
+        });
+    }
+}
+
+/// Commits one batch and answers its uploads.
+async fn write_batch(store: &Store, jobs: Vec<Job>, rows: usize, received_at: i64) {
+    let (uploads, replies): (Vec<_>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.upload, j.reply)).unzip();
+    let started = std::time::Instant::now();
+    let committed = store
+        .write(move |tx| commit(tx, &uploads, received_at))
+        .await;
+    tracing::debug!(
+        uploads = replies.len(),
+        rows,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "telemetry batch"
+    );
+    match committed {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // The uploader may have gone away; its rows are committed all the same.
+                let _ = reply.send(answer);
             }
-            Err(err) => {
-                tracing::warn!(error = %err, uploads = replies.len(), rows, "telemetry batch not committed");
-                for reply in replies {
-                    let _ = reply.send(Err(not_committed()));
-                }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, uploads = replies.len(), rows, "telemetry batch not committed");
+            for reply in replies {
+                let _ = reply.send(Err(not_committed()));
             }
         }
     }
