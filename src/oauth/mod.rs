@@ -308,27 +308,36 @@ impl From<KeyRingError> for OAuthError {
     }
 }
 
-/// Records the jti values a request used; `false` if one was seen before (a replay).
+/// Records the jti values a request used (one statement for both, no savepoint); a refusal if
+/// one was seen before (a replay).
 fn remember_jtis(
     tx: &mut crate::store::Tx<'_>,
     client: &AuthenticatedClient,
     proof: Option<&DpopProof>,
 ) -> Result<Result<(), OAuthError>, StoreError> {
-    use crate::store::replay::remember_jti;
+    let dpop_scope = proof.map(DpopProof::replay_scope);
+    let mut entries = Vec::with_capacity(2);
     if let Some(j) = &client.assertion_jti {
-        if !remember_jti(tx, &j.scope, &j.jti, j.remember_until_ms)? {
-            return Ok(Err(OAuthError::InvalidClient {
-                reason: "the client assertion was used before",
-                basic: false,
-            }));
-        }
+        entries.push((j.scope.as_str(), j.jti.as_str(), j.remember_until_ms));
     }
-    if let Some(p) = proof {
-        if !remember_jti(tx, &p.replay_scope(), &p.jti, p.replay_until_ms)? {
-            return Ok(Err(OAuthError::InvalidDpopProof(
-                "the DPoP proof was used before",
-            )));
-        }
+    if let (Some(p), Some(scope)) = (proof, &dpop_scope) {
+        entries.push((scope.as_str(), p.jti.as_str(), p.replay_until_ms));
+    }
+    if entries.is_empty() {
+        return Ok(Ok(()));
+    }
+    let fresh = crate::store::replay::remember_jtis(tx, &entries)?;
+    let mut fresh = fresh.into_iter();
+    if client.assertion_jti.is_some() && fresh.next() == Some(false) {
+        return Ok(Err(OAuthError::InvalidClient {
+            reason: "the client assertion was used before",
+            basic: false,
+        }));
+    }
+    if proof.is_some() && fresh.next() == Some(false) {
+        return Ok(Err(OAuthError::InvalidDpopProof(
+            "the DPoP proof was used before",
+        )));
     }
     Ok(Ok(()))
 }

@@ -77,6 +77,57 @@ impl<R, ST: diesel::sql_types::SqlType> Query for InsertIgnoring<'_, R, ST> {
 
 impl<R, ST> diesel::RunQueryDsl<DbConnection> for InsertIgnoring<'_, R, ST> {}
 
+/// A value bound into a [`Prepared`] statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Value {
+    Int(i64),
+}
+
+/// A fixed statement for the hot paths, prepared once per connection and reused. diesel never
+/// caches its own `UPDATE` statements (a changeset may leave columns out, so it treats the SQL
+/// as variable), and preparing one from its text costs SQLite more than running it. The SQL is
+/// `parts[0] ? parts[1] ? …`: one value between each two parts; diesel writes each engine's
+/// placeholder.
+pub struct Prepared<'a> {
+    parts: &'static [&'static str],
+    values: &'a [Value],
+}
+
+impl<'a> Prepared<'a> {
+    /// `parts.len()` must be `values.len() + 1` (checked when the statement is built).
+    pub fn new(parts: &'static [&'static str], values: &'a [Value]) -> Self {
+        Self { parts, values }
+    }
+}
+
+impl QueryFragment<MultiBackend> for Prepared<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        if self.parts.len() != self.values.len() + 1 {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "a prepared statement needs one value between each two parts of its SQL".into(),
+            ));
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_sql(part);
+            match self.values.get(i) {
+                Some(Value::Int(v)) => {
+                    out.push_bind_param::<diesel::sql_types::BigInt, i64>(v)?;
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for Prepared<'_> {
+    type QueryId = ();
+    // Not static: diesel caches the prepared statement by its SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::RunQueryDsl<DbConnection> for Prepared<'_> {}
+
 /// Cuts `rows` into chunks of the cached statement sizes.
 pub fn chunks<R>(mut rows: &[R]) -> impl Iterator<Item = &[R]> {
     std::iter::from_fn(move || {

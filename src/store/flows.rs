@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::batch::{Prepared, Value};
 use super::schema::device_flows;
 use super::{StoreError, Tx};
 
@@ -192,14 +193,20 @@ pub fn record_poll(
     now: i64,
     min_gap_ms: i64,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        device_flows::table.find(id).filter(
-            device_flows::last_polled_at
-                .is_null()
-                .or(device_flows::last_polled_at.le(now - min_gap_ms)),
-        ),
+    // Every pending poll runs this: a statement prepared once per connection.
+    let n = Prepared::new(
+        &[
+            "UPDATE device_flows SET last_polled_at = ",
+            " WHERE id = ",
+            " AND (last_polled_at IS NULL OR last_polled_at <= ",
+            ")",
+        ],
+        &[
+            Value::Int(now),
+            Value::Int(id),
+            Value::Int(now - min_gap_ms),
+        ],
     )
-    .set(device_flows::last_polled_at.eq(now))
     .execute(tx.conn)?;
     Ok(n == 1)
 }

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::batch::{Prepared, Value};
 use super::schema::{refresh_tokens, revoked_access_tokens};
 use super::{StoreError, Tx};
 
@@ -108,12 +109,14 @@ pub fn find_refresh(tx: &mut Tx<'_>, hash: &str) -> Result<Option<RefreshRecord>
 
 /// Marks an active token consumed; false if it was not active any more (a concurrent use won).
 pub fn consume_refresh(tx: &mut Tx<'_>, id: i64) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        refresh_tokens::table
-            .find(id)
-            .filter(refresh_tokens::status.eq("active")),
+    // Every refresh runs this: a statement prepared once per connection.
+    let n = Prepared::new(
+        &[
+            "UPDATE refresh_tokens SET status = 'consumed' WHERE id = ",
+            " AND status = 'active'",
+        ],
+        &[Value::Int(id)],
     )
-    .set(refresh_tokens::status.eq("consumed"))
     .execute(tx.conn)?;
     Ok(n == 1)
 }
