@@ -11,8 +11,16 @@
 //!    checkpointed with no write in progress, so the next write starts it over from the
 //!    beginning instead of growing it forever.
 //!
+//! A checkpoint fsyncs the WAL, then the database file, and the locked pass's fsyncs were most of
+//! the time writes were held (150-350 ms under a telemetry load): they flushed every WAL frame
+//! written since the last pass, tens of MB. So before taking the lock, this thread flushes both
+//! files itself (fsync on its own descriptors flushes the same dirty pages) and runs a few more
+//! unlocked passes: the locked pass's fsyncs then only cover the last few milliseconds of
+//! commits (held ~5 ms at 500 uploads/s, down from 150-350 ms).
+//!
 //! Durability is unchanged: a commit is in the WAL before it is acknowledged.
 
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -25,6 +33,11 @@ use super::{Inner, StoreError};
 const EVERY: Duration = Duration::from_millis(200);
 /// WAL frames (pages) beyond which the WAL is made to start over: 64 MiB of 4 KiB pages.
 const RESTART_FRAMES: i32 = 16_384;
+
+/// Unlocked flush-and-copy rounds before the locked pass, at most.
+const CATCH_UP_ROUNDS: usize = 4;
+/// A round this short means the WAL is nearly caught up.
+const CAUGHT_UP: Duration = Duration::from_millis(10);
 
 #[derive(diesel::QueryableByName)]
 struct Checkpointed {
@@ -62,9 +75,34 @@ fn passive(inner: &Inner) -> Result<i32, StoreError> {
     })
 }
 
+/// Flushes the WAL and the database file to disk (errors are left for SQLite's own fsyncs to
+/// report).
+fn flush_files(db: &Path) {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    for file in [Path::new(&wal), db] {
+        if let Ok(f) = std::fs::File::open(file) {
+            let _ = f.sync_data();
+        }
+    }
+}
+
 fn checkpoint(inner: &Inner) -> Result<(), StoreError> {
     let frames = passive(inner)?;
     if frames > RESTART_FRAMES {
+        if let Some(db) = inner.spec.sqlite_path() {
+            // Each round has only what was committed during the one before to copy and flush;
+            // a few rounds leave milliseconds of commits for the locked pass.
+            for _ in 0..CATCH_UP_ROUNDS {
+                let round = std::time::Instant::now();
+                flush_files(db);
+                passive(inner)?;
+                if round.elapsed() < CAUGHT_UP {
+                    break;
+                }
+            }
+            flush_files(db);
+        }
         // Outside any runtime: this thread may block on the writer lock.
         let started = std::time::Instant::now();
         let _writer = inner.sqlite_writer.blocking_lock();

@@ -58,6 +58,14 @@ impl ConnectionSpec {
         }
     }
 
+    /// The database file, for SQLite.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => Some(path),
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
     /// Opens one connection with the backend chosen by the URL scheme.
     pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
         match &self.url {
