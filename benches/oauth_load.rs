@@ -302,25 +302,23 @@ async fn start_pairing(http: &reqwest::Client, base: &str, d: &Device) -> Value 
     res.json().await.unwrap()
 }
 
+/// A client assertion and a DPoP proof for the token endpoint, signed now.
+fn sign_token_request(d: &Device, base: &str) -> Signed {
+    let t = now();
+    let url = format!("{base}/oauth/token");
+    (
+        d.key.client_assertion(&d.serial, base, t).unwrap(),
+        d.key.dpop_proof("POST", &url, t, None, None).unwrap(),
+    )
+}
+
 async fn token(
     http: &reqwest::Client,
     base: &str,
     d: &Device,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let t = now();
-    let url = format!("{base}/oauth/token");
-    let assertion = d.key.client_assertion(&d.serial, base, t).unwrap();
-    let proof = d.key.dpop_proof("POST", &url, t, None, None).unwrap();
-    let mut all: Vec<(&str, &str)> = form.to_vec();
-    all.push(("client_assertion_type", JWT_BEARER));
-    all.push(("client_assertion", &assertion));
-    http.post(&url)
-        .header("DPoP", proof)
-        .form(&all)
-        .send()
-        .await
-        .unwrap()
+    token_signed(http, base, form, sign_token_request(d, base)).await
 }
 
 async fn run(args: Args, ctx: AppContext, base: String) {
@@ -531,21 +529,14 @@ async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client, base: &str
     } else {
         0
     };
-    let url = format!("{base}/oauth/token");
-    let mut signed: Vec<Vec<Signed>> = Vec::with_capacity(pollers.len());
-    for d in &pollers {
-        let t = now();
-        signed.push(
+    let signed: Vec<Vec<Signed>> = pollers
+        .iter()
+        .map(|d| {
             (0..per_device)
-                .map(|_| {
-                    (
-                        d.key.client_assertion(&d.serial, base, t).unwrap(),
-                        d.key.dpop_proof("POST", &url, t, None, None).unwrap(),
-                    )
-                })
-                .collect(),
-        );
-    }
+                .map(|_| sign_token_request(d, base))
+                .collect()
+        })
+        .collect();
     let started = Instant::now();
     let cpu = CpuSince::start();
     let end = started + Duration::from_secs(args.secs);

@@ -315,12 +315,12 @@ fn remember_jtis(
     client: &AuthenticatedClient,
     proof: Option<&DpopProof>,
 ) -> Result<Result<(), OAuthError>, StoreError> {
-    let dpop_scope = proof.map(DpopProof::replay_scope);
+    let dpop = proof.map(|p| (p.replay_scope(), p));
     let mut entries = Vec::with_capacity(2);
     if let Some(j) = &client.assertion_jti {
         entries.push((j.scope.as_str(), j.jti.as_str(), j.remember_until_ms));
     }
-    if let (Some(p), Some(scope)) = (proof, &dpop_scope) {
+    if let Some((scope, p)) = &dpop {
         entries.push((scope.as_str(), p.jti.as_str(), p.replay_until_ms));
     }
     if entries.is_empty() {

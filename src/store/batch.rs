@@ -77,25 +77,19 @@ impl<R, ST: diesel::sql_types::SqlType> Query for InsertIgnoring<'_, R, ST> {
 
 impl<R, ST> diesel::RunQueryDsl<DbConnection> for InsertIgnoring<'_, R, ST> {}
 
-/// A value bound into a [`Prepared`] statement.
-#[derive(Debug, Clone, Copy)]
-pub enum Value {
-    Int(i64),
-}
-
 /// A fixed statement for the hot paths, prepared once per connection and reused. diesel never
 /// caches its own `UPDATE` statements (a changeset may leave columns out, so it treats the SQL
 /// as variable), and preparing one from its text costs SQLite more than running it. The SQL is
-/// `parts[0] ? parts[1] ? …`: one value between each two parts; diesel writes each engine's
-/// placeholder.
+/// `parts[0] ? parts[1] ? …`: one integer value between each two parts; diesel writes each
+/// engine's placeholder.
 pub struct Prepared<'a> {
     parts: &'static [&'static str],
-    values: &'a [Value],
+    values: &'a [i64],
 }
 
 impl<'a> Prepared<'a> {
     /// `parts.len()` must be `values.len() + 1` (checked when the statement is built).
-    pub fn new(parts: &'static [&'static str], values: &'a [Value]) -> Self {
+    pub fn new(parts: &'static [&'static str], values: &'a [i64]) -> Self {
         Self { parts, values }
     }
 }
@@ -109,11 +103,8 @@ impl QueryFragment<MultiBackend> for Prepared<'_> {
         }
         for (i, part) in self.parts.iter().enumerate() {
             out.push_sql(part);
-            match self.values.get(i) {
-                Some(Value::Int(v)) => {
-                    out.push_bind_param::<diesel::sql_types::BigInt, i64>(v)?;
-                }
-                None => {}
+            if let Some(v) = self.values.get(i) {
+                out.push_bind_param::<diesel::sql_types::BigInt, i64>(v)?;
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::batch::{Prepared, Value};
+use super::batch::Prepared;
 use super::schema::device_flows;
 use super::{StoreError, Tx};
 
@@ -201,11 +201,7 @@ pub fn record_poll(
             " AND (last_polled_at IS NULL OR last_polled_at <= ",
             ")",
         ],
-        &[
-            Value::Int(now),
-            Value::Int(id),
-            Value::Int(now - min_gap_ms),
-        ],
+        &[now, id, now - min_gap_ms],
     )
     .execute(tx.conn)?;
     Ok(n == 1)

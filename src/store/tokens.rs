@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::batch::{Prepared, Value};
+use super::batch::Prepared;
 use super::schema::{refresh_tokens, revoked_access_tokens};
 use super::{StoreError, Tx};
 
@@ -115,7 +115,7 @@ pub fn consume_refresh(tx: &mut Tx<'_>, id: i64) -> Result<bool, StoreError> {
             "UPDATE refresh_tokens SET status = 'consumed' WHERE id = ",
             " AND status = 'active'",
         ],
-        &[Value::Int(id)],
+        &[id],
     )
     .execute(tx.conn)?;
     Ok(n == 1)

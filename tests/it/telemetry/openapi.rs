@@ -17,15 +17,7 @@ const READ: &str = "/api/v1/devices/{serial}/telemetry";
 
 async fn telemetry_requests_and_answers_match_the_document(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
     let p = paired(&app, "SN-7901").await;
     let now = app.now() * 1000;
     let earlier = chrono::DateTime::from_timestamp_millis(now - 60_000)
