@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::OAuthError;
-use super::jose::{CompactJws, parse_jwk_set};
+use super::jose::{CompactJws, PublicJwk, parse_jwk_set};
 use crate::store::registry::{ClientKind, ClientRecord};
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -53,6 +53,9 @@ pub struct AuthenticatedClient {
     pub client: ClientRecord,
     pub method: AuthMethod,
     pub assertion_jti: Option<AssertionJti>,
+    /// The keys that verified the assertion came from the client cache: the write transaction
+    /// confirms that the client is still active with those keys before it issues anything.
+    pub keys_from_cache: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -201,47 +204,67 @@ pub fn verify(
                 client,
                 method,
                 assertion_jti: None,
+                keys_from_cache: false,
             })
         }
         Claimed::Assertion { client_id, jws } => {
             let client = client
                 .filter(|c| c.active)
                 .ok_or(invalid("unknown or disabled client", false))?;
-            let jwks_json = client
-                .jwks
-                .as_deref()
-                .ok_or(invalid("this client has no registered keys", false))?;
-            let keys = serde_json::from_str(jwks_json)
-                .ok()
-                .and_then(|v| parse_jwk_set(&v).ok())
-                .ok_or(invalid("this client's registered keys are unusable", false))?;
-            let kid = jws.header_str("kid");
-            let verified = keys
-                .iter()
-                .filter(|k| k.alg() == jws.alg)
-                .filter(|k| kid.is_none() || k.kid().is_none() || k.kid() == kid)
-                .any(|k| k.verify(&jws));
-            if !verified {
-                return Err(invalid(
-                    "the client assertion's signature does not verify",
-                    false,
-                ));
-            }
-            let jti = check_assertion_claims(&jws, policy, now_ms)?;
-            let exp = jws.claim_time("exp").unwrap_or(0).saturating_mul(1000);
-            Ok(AuthenticatedClient {
-                assertion_jti: Some(AssertionJti {
-                    scope: format!("client_assertion:{client_id}"),
-                    jti,
-                    // Past exp by the skew: the assertion is accepted that long, so its jti
-                    // must be refused that long.
-                    remember_until_ms: exp.saturating_add(policy.skew_ms),
-                }),
-                client,
-                method: AuthMethod::PrivateKeyJwt,
-            })
+            let keys = registered_keys(&client)?;
+            verify_assertion(client, &keys, &client_id, &jws, policy, now_ms)
         }
     }
+}
+
+/// An active client's registered public keys, parsed (what [`verify_assertion`] checks with).
+pub fn registered_keys(client: &ClientRecord) -> Result<Vec<PublicJwk>, OAuthError> {
+    let jwks_json = client
+        .jwks
+        .as_deref()
+        .ok_or(invalid("this client has no registered keys", false))?;
+    serde_json::from_str(jwks_json)
+        .ok()
+        .and_then(|v| parse_jwk_set(&v).ok())
+        .ok_or(invalid("this client's registered keys are unusable", false))
+}
+
+/// Checks a client assertion (RFC 7523) from `client`, an active client whose registered keys
+/// are `keys`.
+pub fn verify_assertion(
+    client: ClientRecord,
+    keys: &[PublicJwk],
+    client_id: &str,
+    jws: &CompactJws,
+    policy: &AssertionPolicy,
+    now_ms: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let kid = jws.header_str("kid");
+    let verified = keys
+        .iter()
+        .filter(|k| k.alg() == jws.alg)
+        .filter(|k| kid.is_none() || k.kid().is_none() || k.kid() == kid)
+        .any(|k| k.verify(jws));
+    if !verified {
+        return Err(invalid(
+            "the client assertion's signature does not verify",
+            false,
+        ));
+    }
+    let jti = check_assertion_claims(jws, policy, now_ms)?;
+    let exp = jws.claim_time("exp").unwrap_or(0).saturating_mul(1000);
+    Ok(AuthenticatedClient {
+        assertion_jti: Some(AssertionJti {
+            scope: format!("client_assertion:{client_id}"),
+            jti,
+            // Past exp by the skew: the assertion is accepted that long, so its jti must be
+            // refused that long.
+            remember_until_ms: exp.saturating_add(policy.skew_ms),
+        }),
+        client,
+        method: AuthMethod::PrivateKeyJwt,
+        keys_from_cache: false,
+    })
 }
 
 /// RFC 7523 §3 claim checks (iss/sub were matched when the client was claimed).

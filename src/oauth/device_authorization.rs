@@ -33,6 +33,7 @@ impl OAuth {
     ) -> Result<DeviceAuthorization, OAuthError> {
         let result = self.device_authorization_inner(req).await;
         if let Err(err) = &result {
+            self.forget_refused_client(req, err);
             self.audit_refusal(paths::DEVICE_AUTHORIZATION, req, err)
                 .await;
         }
@@ -43,7 +44,7 @@ impl OAuth {
         &self,
         req: &OAuthRequest,
     ) -> Result<DeviceAuthorization, OAuthError> {
-        let client = self.authenticate(&req.credentials).await?;
+        let client = self.authenticate_cached(&req.credentials).await?;
         if client.client.kind != ClientKind::Device || client.method != AuthMethod::PrivateKeyJwt {
             return Err(OAuthError::UnauthorizedClient);
         }

@@ -6,6 +6,7 @@
 //! work happens through `crate::store` operations inside `Store::write` transactions.
 
 pub mod client_auth;
+mod client_cache;
 pub mod clients;
 mod device_authorization;
 pub mod device_flow;
@@ -35,6 +36,7 @@ pub use token::TokenResponse;
 use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::store::registry::ClientRecord;
 use crate::store::{Store, StoreError};
 use client_auth::{AssertionPolicy, AuthenticatedClient};
 use dpop::{DpopProof, DpopRequest, DpopVerifier};
@@ -98,6 +100,7 @@ pub struct OAuth {
     keys: Arc<KeyRing>,
     dpop: DpopVerifier,
     assertion_policy: AssertionPolicy,
+    clients: client_cache::ClientCache,
     issuer: String,
     audience: String,
 }
@@ -134,6 +137,7 @@ impl OAuth {
                 max_lifetime_ms: i64::from(o.client_assertion_max_lifetime_secs.get()) * 1000,
                 skew_ms: i64::from(o.clock_skew_secs) * 1000,
             },
+            clients: client_cache::ClientCache::default(),
             store,
             clock,
             keys: Arc::new(keys),
@@ -222,11 +226,69 @@ impl OAuth {
             client_auth::Claimed::Assertion { client_id, .. }
             | client_auth::Claimed::Secret { client_id, .. } => client_id.clone(),
         };
+        let client = self.load_client(client_id).await?;
+        client_auth::verify(claimed, client, &self.assertion_policy, self.now_ms())
+    }
+
+    /// [`Self::authenticate`] for endpoints whose write transaction starts with
+    /// [`remember_jtis`]: a private_key_jwt client may come from the client cache, because that
+    /// transaction confirms the client before anything is issued (see `client_cache.rs`).
+    async fn authenticate_cached(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let claimed = credentials.claimed()?;
+        let client_auth::Claimed::Assertion { client_id, jws } = claimed else {
+            return self.authenticate(credentials).await;
+        };
+        let now = self.now_ms();
+        if let Some(cached) = self.clients.get(&client_id, now) {
+            let policy = &self.assertion_policy;
+            let record = cached.record.clone();
+            if let Ok(mut client) =
+                client_auth::verify_assertion(record, &cached.keys, &client_id, &jws, policy, now)
+            {
+                client.keys_from_cache = true;
+                return Ok(client);
+            }
+            // Perhaps the keys changed: decide on what the database says now.
+            self.clients.forget(&client_id);
+        }
         let client = self
+            .load_client(client_id.clone())
+            .await?
+            .filter(|c| c.active)
+            .ok_or(OAuthError::InvalidClient {
+                reason: "unknown or disabled client",
+                basic: false,
+            })?;
+        let keys = client_auth::registered_keys(&client)?;
+        let authenticated = client_auth::verify_assertion(
+            client.clone(),
+            &keys,
+            &client_id,
+            &jws,
+            &self.assertion_policy,
+            now,
+        )?;
+        self.clients.put(client, keys, now);
+        Ok(authenticated)
+    }
+
+    async fn load_client(&self, client_id: String) -> Result<Option<ClientRecord>, OAuthError> {
+        Ok(self
             .store
             .read(move |tx| crate::store::registry::find_client(tx, &client_id))
-            .await?;
-        client_auth::verify(claimed, client, &self.assertion_policy, self.now_ms())
+            .await?)
+    }
+
+    /// After a refusal for `invalid_client`, the client is read afresh next time.
+    fn forget_refused_client(&self, req: &OAuthRequest, err: &OAuthError) {
+        if matches!(err, OAuthError::InvalidClient { .. })
+            && let Some(id) = claimed_client_id(&req.credentials)
+        {
+            self.clients.forget(&id);
+        }
     }
 
     /// Checks a request's DPoP proof against `path` and `method` (the jti is recorded later).
@@ -309,12 +371,23 @@ impl From<KeyRingError> for OAuthError {
 }
 
 /// Records the jti values a request used (one statement for both, no savepoint); a refusal if
-/// one was seen before (a replay).
+/// one was seen before (a replay). Every write transaction of an endpoint that authenticates
+/// clients from the client cache starts here, so this is also where such a client is confirmed
+/// to be still active with the keys that verified its assertion.
 fn remember_jtis(
     tx: &mut crate::store::Tx<'_>,
     client: &AuthenticatedClient,
     proof: Option<&DpopProof>,
 ) -> Result<Result<(), OAuthError>, StoreError> {
+    if client.keys_from_cache {
+        let jwks = client.client.jwks.as_deref().unwrap_or("");
+        if !crate::store::registry::client_unchanged(tx, &client.client.client_id, jwks)? {
+            return Ok(Err(OAuthError::InvalidClient {
+                reason: "unknown or disabled client",
+                basic: false,
+            }));
+        }
+    }
     let dpop = proof.map(|p| (p.replay_scope(), p));
     let mut entries = Vec::with_capacity(2);
     if let Some(j) = &client.assertion_jti {

@@ -34,6 +34,7 @@ impl OAuth {
     pub async fn token(&self, req: &OAuthRequest) -> Result<TokenResponse, OAuthError> {
         let result = self.token_inner(req).await;
         if let Err(err) = &result {
+            self.forget_refused_client(req, err);
             self.audit_refusal(paths::TOKEN, req, err).await;
         }
         result
@@ -46,7 +47,7 @@ impl OAuth {
             "client_credentials" => Grant::ClientCredentials,
             _ => return Err(OAuthError::UnsupportedGrantType),
         };
-        let client = self.authenticate(&req.credentials).await?;
+        let client = self.authenticate_cached(&req.credentials).await?;
         let proof = self.check_dpop(req, "POST", paths::TOKEN)?;
         match grant {
             Grant::DeviceCode => grants::device_code::exchange(self, req, client, proof).await,

@@ -80,21 +80,34 @@ impl<R, ST> diesel::RunQueryDsl<DbConnection> for InsertIgnoring<'_, R, ST> {}
 /// A fixed statement for the hot paths, prepared once per connection and reused. diesel never
 /// caches its own `UPDATE` statements (a changeset may leave columns out, so it treats the SQL
 /// as variable), and preparing one from its text costs SQLite more than running it. The SQL is
-/// `parts[0] ? parts[1] ? …`: one integer value between each two parts; diesel writes each
-/// engine's placeholder.
-pub struct Prepared<'a> {
+/// `parts[0] ? parts[1] ? …`: one value between each two parts; diesel writes each engine's
+/// placeholder. `ST` is the SQL type of what a query returns; `()` for a statement that returns
+/// nothing and runs with `execute`.
+pub struct Prepared<'a, ST> {
     parts: &'static [&'static str],
-    values: &'a [i64],
+    values: &'a [Bind<'a>],
+    _returns: PhantomData<ST>,
 }
 
-impl<'a> Prepared<'a> {
+/// A value bound into a [`Prepared`] statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl<'a, ST> Prepared<'a, ST> {
     /// `parts.len()` must be `values.len() + 1` (checked when the statement is built).
-    pub fn new(parts: &'static [&'static str], values: &'a [i64]) -> Self {
-        Self { parts, values }
+    pub fn new(parts: &'static [&'static str], values: &'a [Bind<'a>]) -> Self {
+        Self {
+            parts,
+            values,
+            _returns: PhantomData,
+        }
     }
 }
 
-impl QueryFragment<MultiBackend> for Prepared<'_> {
+impl<ST> QueryFragment<MultiBackend> for Prepared<'_, ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
         if self.parts.len() != self.values.len() + 1 {
             return Err(diesel::result::Error::QueryBuilderError(
@@ -103,21 +116,27 @@ impl QueryFragment<MultiBackend> for Prepared<'_> {
         }
         for (i, part) in self.parts.iter().enumerate() {
             out.push_sql(part);
-            if let Some(v) = self.values.get(i) {
-                out.push_bind_param::<diesel::sql_types::BigInt, i64>(v)?;
+            match self.values.get(i) {
+                Some(Bind::Int(v)) => out.push_bind_param::<diesel::sql_types::BigInt, i64>(v)?,
+                Some(Bind::Text(v)) => out.push_bind_param::<diesel::sql_types::Text, str>(*v)?,
+                None => {}
             }
         }
         Ok(())
     }
 }
 
-impl QueryId for Prepared<'_> {
+impl<ST> QueryId for Prepared<'_, ST> {
     type QueryId = ();
     // Not static: diesel caches the prepared statement by its SQL text.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl diesel::RunQueryDsl<DbConnection> for Prepared<'_> {}
+impl<ST: diesel::sql_types::SqlType> Query for Prepared<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<ST> diesel::RunQueryDsl<DbConnection> for Prepared<'_, ST> {}
 
 /// Cuts `rows` into chunks of the cached statement sizes.
 pub fn chunks<R>(mut rows: &[R]) -> impl Iterator<Item = &[R]> {

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::batch::Prepared;
+use super::batch::{Bind, Prepared};
 use super::schema::device_flows;
 use super::{StoreError, Tx};
 
@@ -194,14 +194,14 @@ pub fn record_poll(
     min_gap_ms: i64,
 ) -> Result<bool, StoreError> {
     // Every pending poll runs this: a statement prepared once per connection.
-    let n = Prepared::new(
+    let n = Prepared::<()>::new(
         &[
             "UPDATE device_flows SET last_polled_at = ",
             " WHERE id = ",
             " AND (last_polled_at IS NULL OR last_polled_at <= ",
             ")",
         ],
-        &[now, id, now - min_gap_ms],
+        &[Bind::Int(now), Bind::Int(id), Bind::Int(now - min_gap_ms)],
     )
     .execute(tx.conn)?;
     Ok(n == 1)

@@ -2,7 +2,9 @@
 //! its serial number, plus a `devices` row for what only devices have.
 
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
+use super::batch::{Bind, Prepared};
 use super::schema::{clients, devices, refresh_tokens, tenants};
 use super::{StoreError, Tx};
 
@@ -114,6 +116,23 @@ pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientReco
         .optional()?
         .map(ClientRecord::try_from)
         .transpose()
+}
+
+/// True when the client is still active with exactly these registered keys: a write transaction
+/// checks this when the keys that authenticated the request came from a cache, so that a client
+/// disabled or re-keyed meanwhile is refused as if it had been read afresh.
+pub fn client_unchanged(tx: &mut Tx<'_>, client_id: &str, jwks: &str) -> Result<bool, StoreError> {
+    // Every token request from a cached client runs this: a statement prepared once.
+    let n: i64 = Prepared::<BigInt>::new(
+        &[
+            "SELECT COUNT(*) FROM clients WHERE client_id = ",
+            " AND status = 'active' AND jwks = ",
+            "",
+        ],
+        &[Bind::Text(client_id), Bind::Text(jwks)],
+    )
+    .get_result(tx.conn)?;
+    Ok(n == 1)
 }
 
 /// Inserts a client; `Conflict` when the client_id exists.

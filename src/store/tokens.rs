@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::batch::Prepared;
+use super::batch::{Bind, Prepared};
 use super::schema::{refresh_tokens, revoked_access_tokens};
 use super::{StoreError, Tx};
 
@@ -110,12 +110,12 @@ pub fn find_refresh(tx: &mut Tx<'_>, hash: &str) -> Result<Option<RefreshRecord>
 /// Marks an active token consumed; false if it was not active any more (a concurrent use won).
 pub fn consume_refresh(tx: &mut Tx<'_>, id: i64) -> Result<bool, StoreError> {
     // Every refresh runs this: a statement prepared once per connection.
-    let n = Prepared::new(
+    let n = Prepared::<()>::new(
         &[
             "UPDATE refresh_tokens SET status = 'consumed' WHERE id = ",
             " AND status = 'active'",
         ],
-        &[id],
+        &[Bind::Int(id)],
     )
     .execute(tx.conn)?;
     Ok(n == 1)

@@ -18,6 +18,7 @@ backend_tests!(
     an_idle_refresh_token_expires,
     a_token_family_ends_at_its_absolute_lifetime,
     the_new_access_token_keeps_tenant_and_key_binding,
+    a_device_disabled_after_it_authenticated_is_refused_at_once,
 );
 
 /// One refresh_token grant request: `client` authenticates with private_key_jwt and `prover`, if
@@ -266,4 +267,38 @@ async fn the_new_access_token_keeps_tenant_and_key_binding(backend: Backend) {
     ] {
         assert_eq!(after[same], before[same], "{same} changed on refresh");
     }
+}
+
+/// The token endpoint keeps recently authenticated clients in memory (`oauth::client_cache`):
+/// the write transaction must still see a client disabled behind its back, refuse without
+/// consuming anything, and let the device in again once it is enabled.
+async fn a_device_disabled_after_it_authenticated_is_refused_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-2901").await;
+    let first = refresh_token_of(&app.pair(&device, tenant).await);
+    // Authenticated twice now: the client is certainly cached.
+    let second = refresh_token_of(&refreshed(&app, &device, &first).await);
+
+    let set_active = |active: bool| {
+        let store = app.ctx.store.clone();
+        async move {
+            store
+                .write(move |tx| {
+                    pairgate::store::registry::set_client_active(tx, "SN-2901", active)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert!(set_active(false).await);
+    let res = refresh(&app, &device, &second).await;
+    let body = error_of(res, 400).await;
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_description"], "unknown or disabled client");
+
+    // Nothing was consumed: once enabled again the same refresh token works.
+    assert!(set_active(true).await);
+    let third = refresh_token_of(&refreshed(&app, &device, &second).await);
+    assert_ne!(third, second);
 }
