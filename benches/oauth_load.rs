@@ -4,14 +4,20 @@
 //! - a pending device-code poll (private_key_jwt + DPoP verification, replay-store writes, the
 //!   poll bookkeeping), devices polling no faster than their interval;
 //! - a refresh (rotation, two signature checks, one write transaction) by devices that each
-//!   refresh in a loop, `--refreshers` of them at once;
+//!   refresh in a loop, `--refreshers` of them at once; a refresh's latency runs from sending
+//!   the signed request to the parsed answer (devices sign on their own hardware, so signing
+//!   is not counted);
 //! - client_credentials, with a client secret (no database write) and with private_key_jwt.
 //!
 //! Run: `cargo bench --bench oauth_load -- [--secs 10] [--concurrency 64] [--refreshers 200]
-//! [--refresh-every-ms 0] [--only poll|refresh|cc] [--presign]`; with a period, each refreshing
+//! [--refresh-every-ms 0] [--only poll|refresh|cc] [--presign] [--floor]`; with a period, each refreshing
 //! device starts a refresh that often (open loop, spread evenly) instead of as fast as it can.
 //! `--presign` makes the pollers sign their client assertions and DPoP proofs before the timed
 //! run (as real devices do, on their own hardware), so the two cores go to the server.
+//! `--floor` sends the same polls to a bare actix server in this process instead, one that
+//! only reads the form and runs pairgate's client-assertion and DPoP checks (no database, no
+//! replay store, a fixed `authorization_pending`): what HTTP and the two signature checks alone
+//! cost on this machine, the ceiling for any store behind them.
 //! Each scenario also reports the CPU time the server's threads and the load generator's
 //! threads spent per request (from /proc/self/task), which does not depend on saturation.
 //! On PostgreSQL: set `PAIRGATE_BENCH_POSTGRES_URL` to an admin URL; a scratch database is
@@ -31,8 +37,11 @@ use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use pairgate::app::AppContext;
 use pairgate::clock::{Clock, SystemClock};
 use pairgate::config::{DatabaseUrl, PublicUrl, Secret, Settings};
+use pairgate::oauth::client_auth::{self, AssertionPolicy, Claimed, ClientCredentials};
 use pairgate::oauth::device_flow::Verdict;
+use pairgate::oauth::dpop::{DpopPolicy, DpopRequest, DpopVerifier};
 use pairgate::simulator::DeviceKey;
+use pairgate::store::registry::ClientRecord;
 use serde_json::Value;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -48,6 +57,8 @@ struct Args {
     /// Run only this scenario (`poll`, `refresh` or `cc`).
     only: Option<String>,
     presign: bool,
+    /// Polls go to the verification-only server (see the module comment).
+    floor: bool,
 }
 
 impl Args {
@@ -76,6 +87,7 @@ fn args() -> Args {
             .and_then(|i| raw.get(i + 1))
             .cloned(),
         presign: raw.iter().any(|a| a == "--presign"),
+        floor: raw.iter().any(|a| a == "--floor"),
     }
 }
 
@@ -381,12 +393,15 @@ async fn run(args: Args, ctx: AppContext, base: String) {
                         tokio::time::sleep_until(due.into()).await;
                         due += every;
                     }
+                    // The device signs on its own hardware: the clock starts when the signed
+                    // request is sent.
+                    let signed = sign_token_request(&d, &base);
                     let t0 = Instant::now();
-                    let res = token(
+                    let res = token_signed(
                         &http,
                         &base,
-                        &d,
                         &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+                        signed,
                     )
                     .await;
                     let (status, body) = outcome(res).await;
@@ -537,6 +552,11 @@ async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client, base: &str
                 .collect()
         })
         .collect();
+    let target = if args.floor {
+        floor_server(ctx, &pollers, base).await
+    } else {
+        base.to_owned()
+    };
     let started = Instant::now();
     let cpu = CpuSince::start();
     let end = started + Duration::from_secs(args.secs);
@@ -544,7 +564,7 @@ async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client, base: &str
     let mut signed = signed.into_iter();
     for chunk in 0..args.concurrency {
         let http = http.clone();
-        let base = base.to_owned();
+        let base = target.clone();
         let mine: Vec<(Arc<Device>, String, Vec<Signed>)> = (chunk * per_task
             ..(chunk + 1) * per_task)
             .map(|i| {
@@ -586,14 +606,122 @@ async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client, base: &str
         total.merge(t.await.unwrap());
     }
     let presigned = if args.presign { ", pre-signed" } else { "" };
+    let floor = if args.floor {
+        ", verification-only server"
+    } else {
+        ""
+    };
     total.report(
         &format!(
-            "pending device_code poll (c={}{presigned})",
+            "pending device_code poll (c={}{presigned}{floor})",
             args.concurrency
         ),
         started.elapsed(),
         cpu,
     );
+}
+
+/// What the verification-only server knows: the pollers' client records, and the checks that
+/// pairgate's token endpoint would configure.
+struct Floor {
+    clients: std::collections::HashMap<String, ClientRecord>,
+    policy: AssertionPolicy,
+    dpop: DpopVerifier,
+    /// The token endpoint URL the proofs were signed for (pairgate's, not this server's).
+    token_url: String,
+}
+
+/// Starts the verification-only server (`--floor`) on its own two actix workers; returns its base
+/// URL. It reads the form, claims the client from the assertion, checks the assertion and the DPoP
+/// proof with pairgate's own functions against the client record loaded beforehand, and answers
+/// `authorization_pending` as a pending poll would.
+async fn floor_server(ctx: &AppContext, pollers: &[Arc<Device>], base: &str) -> String {
+    let mut clients = std::collections::HashMap::new();
+    for d in pollers {
+        let serial = d.serial.clone();
+        let record = ctx
+            .store
+            .read(move |tx| pairgate::store::registry::find_client(tx, &serial))
+            .await
+            .unwrap()
+            .unwrap();
+        clients.insert(d.serial.clone(), record);
+    }
+    let o = &ctx.settings.oauth;
+    let floor = Arc::new(Floor {
+        clients,
+        policy: AssertionPolicy {
+            audiences: vec![base.to_owned(), format!("{base}/oauth/token")],
+            max_lifetime_ms: i64::from(o.client_assertion_max_lifetime_secs.get()) * 1000,
+            skew_ms: i64::from(o.clock_skew_secs) * 1000,
+        },
+        dpop: DpopVerifier::with_policy(DpopPolicy::from_settings(o), [7; 32]),
+        token_url: format!("{base}/oauth/token"),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let floor = actix_web::web::Data::from(floor);
+            actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(floor.clone())
+                    .route("/oauth/token", actix_web::web::post().to(floor_token))
+            })
+            .workers(2)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        });
+    });
+    url
+}
+
+async fn floor_token(
+    req: actix_web::HttpRequest,
+    form: actix_web::web::Form<Vec<(String, String)>>,
+    floor: actix_web::web::Data<Floor>,
+) -> actix_web::HttpResponse {
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let credentials = ClientCredentials {
+        assertion_type: field("client_assertion_type"),
+        assertion: field("client_assertion"),
+        ..ClientCredentials::default()
+    };
+    let now_ms = SystemClock.now().timestamp_millis();
+    let refused = |e: pairgate::oauth::OAuthError| {
+        actix_web::HttpResponse::BadRequest().json(serde_json::json!({ "error": e.code() }))
+    };
+    let claimed = match credentials.claimed() {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    let (Claimed::Assertion { client_id, .. } | Claimed::Secret { client_id, .. }) = &claimed;
+    let record = floor.clients.get(client_id).cloned();
+    if let Err(e) = client_auth::verify(claimed, record, &floor.policy, now_ms) {
+        return refused(e);
+    }
+    let proofs: Vec<String> = req
+        .headers()
+        .get_all("DPoP")
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let request = DpopRequest {
+        proofs: &proofs,
+        method: "POST",
+        url: &floor.token_url,
+        access_token: None,
+    };
+    match floor.dpop.check(&request, now_ms) {
+        Ok(Some(_)) => actix_web::HttpResponse::BadRequest()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "error": "authorization_pending" })),
+        Ok(None) => actix_web::HttpResponse::BadRequest()
+            .json(serde_json::json!({ "error": "invalid_dpop_proof" })),
+        Err(e) => refused(e),
+    }
 }
 
 /// A token request with an assertion and proof signed beforehand.
