@@ -1,11 +1,14 @@
 //! The JOSE pieces pairgate needs, and only those: public JWKs for P-256 (ES256) and Ed25519
 //! (EdDSA) with RFC 7638 thumbprints, and compact JWS parsing and verification (RFC 7515) with an
-//! algorithm allow-list. Signature arithmetic is jsonwebtoken's, on its aws-lc-rs provider (chosen
-//! on measured figures: see benches/crypto_backends.rs and the README).
+//! algorithm allow-list. Signatures are checked by aws-lc-rs (chosen on measured figures: see
+//! benches/crypto_backends.rs and the README) against a key parsed and validated once, when the
+//! JWK is; jsonwebtoken, on the same provider, signs pairgate's own tokens.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -54,13 +57,6 @@ impl JwsAlg {
     pub fn all() -> [&'static str; 2] {
         ["ES256", "EdDSA"]
     }
-
-    fn jsonwebtoken(self) -> Algorithm {
-        match self {
-            Self::ES256 => Algorithm::ES256,
-            Self::EdDSA => Algorithm::EdDSA,
-        }
-    }
 }
 
 /// Why a JWK was refused.
@@ -85,10 +81,37 @@ enum KeyMaterial {
 }
 
 /// A validated public key in JWK form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PublicJwk {
     material: KeyMaterial,
     kid: Option<String>,
+    /// The key as aws-lc-rs checks signatures with it: parsed (and the point checked to be on
+    /// the curve) once, not at every signature.
+    verifier: Arc<ParsedPublicKey>,
+}
+
+impl PartialEq for PublicJwk {
+    fn eq(&self, other: &Self) -> bool {
+        self.material == other.material && self.kid == other.kid
+    }
+}
+
+impl Eq for PublicJwk {}
+
+impl KeyMaterial {
+    /// Parses the key for verification; `None` when it is not a valid key of its type.
+    fn verifier(&self) -> Option<Arc<ParsedPublicKey>> {
+        let parsed = match self {
+            Self::P256 { x, y } => {
+                let mut point = vec![4u8];
+                point.extend(b64_decode(x)?);
+                point.extend(b64_decode(y)?);
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            }
+            Self::Ed25519 { x } => ParsedPublicKey::new(&ED25519, &b64_decode(x)?),
+        };
+        parsed.ok().map(Arc::new)
+    }
 }
 
 impl PublicJwk {
@@ -127,42 +150,46 @@ impl PublicJwk {
             Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= 128 => Some(kid.clone()),
             Some(_) => return Err(JwkError::Malformed("kid")),
         };
-        let jwk = Self { material, kid };
+        // Points that are not on the curve are refused now, not at the first signature.
+        let verifier = material.verifier().ok_or(JwkError::Malformed("x"))?;
+        let jwk = Self {
+            material,
+            kid,
+            verifier,
+        };
         if let Some(alg) = obj.get("alg") {
             if alg.as_str().and_then(JwsAlg::parse) != Some(jwk.alg()) {
                 return Err(JwkError::AlgMismatch);
             }
-        }
-        // Refuse points that are not on the curve now, not at the first signature.
-        jwk.decoding_key().map_err(|_| JwkError::Malformed("x"))?;
-        if let KeyMaterial::P256 { x, y } = &jwk.material {
-            let mut point = vec![4u8];
-            point.extend(b64_decode(x).unwrap_or_default());
-            point.extend(b64_decode(y).unwrap_or_default());
-            aws_lc_rs::signature::ParsedPublicKey::new(
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-                &point,
-            )
-            .map_err(|_| JwkError::Malformed("x"))?;
         }
         Ok(jwk)
     }
 
     /// A P-256 key from its uncompressed SEC1 point (0x04 || x || y).
     pub fn from_p256_point(point: &[u8], kid: Option<String>) -> Option<Self> {
-        (point.len() == 65 && point[0] == 4).then(|| Self {
-            material: KeyMaterial::P256 {
-                x: b64(&point[1..33]),
-                y: b64(&point[33..65]),
-            },
+        if point.len() != 65 || point[0] != 4 {
+            return None;
+        }
+        let material = KeyMaterial::P256 {
+            x: b64(&point[1..33]),
+            y: b64(&point[33..65]),
+        };
+        Some(Self {
+            verifier: material.verifier()?,
+            material,
             kid,
         })
     }
 
     /// An Ed25519 key from its 32 public bytes.
     pub fn from_ed25519(public: &[u8], kid: Option<String>) -> Option<Self> {
-        (public.len() == 32).then(|| Self {
-            material: KeyMaterial::Ed25519 { x: b64(public) },
+        if public.len() != 32 {
+            return None;
+        }
+        let material = KeyMaterial::Ed25519 { x: b64(public) };
+        Some(Self {
+            verifier: material.verifier()?,
+            material,
             kid,
         })
     }
@@ -201,28 +228,18 @@ impl PublicJwk {
         obj
     }
 
-    fn decoding_key(&self) -> Result<DecodingKey, jsonwebtoken::errors::Error> {
-        match &self.material {
-            KeyMaterial::P256 { x, y } => DecodingKey::from_ec_components(x, y),
-            KeyMaterial::Ed25519 { x } => DecodingKey::from_ed_components(x),
-        }
-    }
-
-    /// Verifies a compact JWS's signature with this key.
+    /// Verifies a compact JWS's signature with this key (ES256: the raw 64-byte r || s of
+    /// RFC 7518 §3.4; EdDSA: RFC 8037).
     pub fn verify(&self, jws: &CompactJws) -> bool {
         if jws.alg != self.alg() {
             return false;
         }
-        let Ok(key) = self.decoding_key() else {
+        let Some(signature) = b64_decode(&jws.signature_b64) else {
             return false;
         };
-        jsonwebtoken::crypto::verify(
-            &jws.signature_b64,
-            jws.signing_input.as_bytes(),
-            &key,
-            self.alg().jsonwebtoken(),
-        )
-        .unwrap_or(false)
+        self.verifier
+            .verify_sig(jws.signing_input.as_bytes(), &signature)
+            .is_ok()
     }
 }
 
@@ -322,6 +339,19 @@ impl CompactJws {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_p256_point_off_the_curve_is_refused_when_parsed() {
+        // Coordinates of the right length, but (1, 1) does not satisfy y² = x³ - 3x + b.
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(one), "y": b64(one)});
+        assert_eq!(PublicJwk::parse(&jwk), Err(JwkError::Malformed("x")));
+        let mut point = vec![4u8];
+        point.extend(one);
+        point.extend(one);
+        assert!(PublicJwk::from_p256_point(&point, None).is_none());
+    }
 
     #[test]
     fn rfc7638_example_style_thumbprint_is_stable_and_ignores_kid() {
