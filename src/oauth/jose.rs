@@ -234,11 +234,8 @@ impl PublicJwk {
         if jws.alg != self.alg() {
             return false;
         }
-        let Some(signature) = b64_decode(&jws.signature_b64) else {
-            return false;
-        };
         self.verifier
-            .verify_sig(jws.signing_input.as_bytes(), &signature)
+            .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
             .is_ok()
     }
 }
@@ -273,7 +270,7 @@ pub struct CompactJws {
     pub header: Map<String, Value>,
     pub claims: Map<String, Value>,
     signing_input: String,
-    signature_b64: String,
+    signature: Vec<u8>,
 }
 
 /// Longest token accepted, before any decoding (a proof with an embedded JWK is well under 1 KiB).
@@ -299,9 +296,9 @@ impl CompactJws {
         };
         let header = object(h)?;
         let claims = object(c)?;
-        if s.is_empty() || b64_decode(s).is_none() {
-            return Err(JwsError::Malformed);
-        }
+        let signature = b64_decode(s)
+            .filter(|sig| !sig.is_empty())
+            .ok_or(JwsError::Malformed)?;
         if header.contains_key("crit") {
             return Err(JwsError::Critical);
         }
@@ -315,7 +312,7 @@ impl CompactJws {
             header,
             claims,
             signing_input: format!("{h}.{c}"),
-            signature_b64: s.to_owned(),
+            signature,
         })
     }
 

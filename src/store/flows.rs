@@ -151,13 +151,22 @@ pub fn insert(tx: &mut Tx<'_>, flow: &NewFlow) -> Result<i64, StoreError> {
 }
 
 pub fn find_by_device_code(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
-    device_flows::table
-        .filter(device_flows::device_code_hash.eq(hash))
-        .select(FlowRow::as_select())
-        .first(tx.conn)
-        .optional()?
-        .map(FlowRecord::try_from)
-        .transpose()
+    // Every poll runs this on the SQLite writer: a fixed statement, so that diesel does not
+    // build the SQL text of a fifteen-column select again for each poll to find it in its cache.
+    // The columns are FlowRow's fields, in order.
+    Prepared::<device_flows::SqlType>::new(
+        &[
+            "SELECT id, device_code_hash, user_code, client_id, scope, dpop_jkt, status, \
+             interval_secs, created_at, expires_at, last_polled_at, requested_ip, tenant_id, \
+             decided_by, decided_at FROM device_flows WHERE device_code_hash = ",
+            "",
+        ],
+        &[Bind::Text(hash)],
+    )
+    .get_result::<FlowRow>(tx.conn)
+    .optional()?
+    .map(FlowRecord::try_from)
+    .transpose()
 }
 
 /// The undecided flow holding a user code (normalised, without dash), if any.
