@@ -13,6 +13,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Weak};
 
 use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::ManageConnection;
 
 use super::connection::PooledConnection;
@@ -73,6 +74,22 @@ fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
     }
 }
 
+/// Starts the group's transaction with `BEGIN IMMEDIATE`: it takes SQLite's write lock at once
+/// (waiting up to the busy timeout while another process writes, e.g. a `pairgate` command).
+/// A deferred `BEGIN` would start as a read if the first write's first statement reads (the
+/// client check does), and SQLite refuses to upgrade a read snapshot that another process has
+/// written past: "database is locked", at once, with no waiting. The writes' own
+/// `transaction()` calls then nest as savepoints, as diesel tracks the depth.
+fn begin_immediate(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        // The writer thread exists for SQLite only.
+        DbConnection::Pg(_) => Err(diesel::result::Error::BrokenTransactionManager),
+    }
+}
+
 /// Runs `jobs` in one transaction and answers them; returns the jobs that did not get to run
 /// (after a statement the transaction could not survive), for the next group.
 fn commit_group(inner: &Inner, own: &mut Option<PooledConnection>, jobs: Vec<Job>) -> Vec<Job> {
@@ -94,25 +111,26 @@ fn commit_group(inner: &Inner, own: &mut Option<PooledConnection>, jobs: Vec<Job
     let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
     let mut left: Vec<Job> = Vec::new();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        pooled
-            .conn
-            .transaction::<(), diesel::result::Error, _>(|conn| {
-                let mut jobs = jobs.into_iter();
-                for job in jobs.by_ref() {
-                    match job(conn) {
-                        Ok(deliver) => delivers.push(deliver),
-                        Err((deliver, err)) => {
-                            // The savepoint could not contain it: answer this write with its error
-                            // and give the group's others a fresh transaction.
-                            tracing::warn!(error = %err, "a write's savepoint failed; its group ends there");
-                            deliver(Err(err));
-                            break;
-                        }
-                    }
+        let conn = &mut pooled.conn;
+        begin_immediate(conn)?;
+        let mut jobs = jobs.into_iter();
+        for job in jobs.by_ref() {
+            match job(conn) {
+                Ok(deliver) => delivers.push(deliver),
+                Err((deliver, err)) => {
+                    // The savepoint could not contain it: answer this write with its error and
+                    // give the group's others a fresh transaction.
+                    tracing::warn!(error = %err, "a write's savepoint failed; its group ends there");
+                    deliver(Err(err));
+                    break;
                 }
-                left.extend(jobs);
-                Ok(())
-            })
+            }
+        }
+        left.extend(jobs);
+        type Manager = <DbConnection as Connection>::TransactionManager;
+        Manager::commit_transaction(conn).inspect_err(|_| {
+            let _ = Manager::rollback_transaction(conn);
+        })
     }));
     let committed = match outcome {
         Ok(Ok(())) => Ok(()),

@@ -20,4 +20,5 @@ mod ops;
 mod outage;
 pub mod pairing;
 mod portal;
+mod sqlite_writer;
 mod telemetry;
