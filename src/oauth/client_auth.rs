@@ -208,17 +208,30 @@ pub fn verify(
             })
         }
         Claimed::Assertion { client_id, jws } => {
-            let client = client
-                .filter(|c| c.active)
-                .ok_or(invalid("unknown or disabled client", false))?;
-            let keys = registered_keys(&client)?;
-            verify_assertion(client, &keys, &client_id, &jws, policy, now_ms)
+            authenticate_assertion(client, &client_id, &jws, policy, now_ms).map(|(a, _)| a)
         }
     }
 }
 
+/// Checks a client assertion against the client as the database holds it; also returns the
+/// client's parsed keys (for the client cache).
+pub fn authenticate_assertion(
+    client: Option<ClientRecord>,
+    client_id: &str,
+    jws: &CompactJws,
+    policy: &AssertionPolicy,
+    now_ms: i64,
+) -> Result<(AuthenticatedClient, Vec<PublicJwk>), OAuthError> {
+    let client = client
+        .filter(|c| c.active)
+        .ok_or(invalid("unknown or disabled client", false))?;
+    let keys = registered_keys(&client)?;
+    let authenticated = verify_assertion(client, &keys, client_id, jws, policy, now_ms)?;
+    Ok((authenticated, keys))
+}
+
 /// An active client's registered public keys, parsed (what [`verify_assertion`] checks with).
-pub fn registered_keys(client: &ClientRecord) -> Result<Vec<PublicJwk>, OAuthError> {
+fn registered_keys(client: &ClientRecord) -> Result<Vec<PublicJwk>, OAuthError> {
     let jwks_json = client
         .jwks
         .as_deref()

@@ -221,7 +221,13 @@ impl OAuth {
         &self,
         credentials: &ClientCredentials,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let claimed = credentials.claimed()?;
+        self.authenticate_claimed(credentials.claimed()?).await
+    }
+
+    async fn authenticate_claimed(
+        &self,
+        claimed: client_auth::Claimed,
+    ) -> Result<AuthenticatedClient, OAuthError> {
         let client_id = match &claimed {
             client_auth::Claimed::Assertion { client_id, .. }
             | client_auth::Claimed::Secret { client_id, .. } => client_id.clone(),
@@ -239,11 +245,11 @@ impl OAuth {
     ) -> Result<AuthenticatedClient, OAuthError> {
         let claimed = credentials.claimed()?;
         let client_auth::Claimed::Assertion { client_id, jws } = claimed else {
-            return self.authenticate(credentials).await;
+            return self.authenticate_claimed(claimed).await;
         };
         let now = self.now_ms();
+        let policy = &self.assertion_policy;
         if let Some(cached) = self.clients.get(&client_id, now) {
-            let policy = &self.assertion_policy;
             let record = cached.record.clone();
             if let Ok(mut client) =
                 client_auth::verify_assertion(record, &cached.keys, &client_id, &jws, policy, now)
@@ -254,24 +260,10 @@ impl OAuth {
             // Perhaps the keys changed: decide on what the database says now.
             self.clients.forget(&client_id);
         }
-        let client = self
-            .load_client(client_id.clone())
-            .await?
-            .filter(|c| c.active)
-            .ok_or(OAuthError::InvalidClient {
-                reason: "unknown or disabled client",
-                basic: false,
-            })?;
-        let keys = client_auth::registered_keys(&client)?;
-        let authenticated = client_auth::verify_assertion(
-            client.clone(),
-            &keys,
-            &client_id,
-            &jws,
-            &self.assertion_policy,
-            now,
-        )?;
-        self.clients.put(client, keys, now);
+        let stored = self.load_client(client_id.clone()).await?;
+        let (authenticated, keys) =
+            client_auth::authenticate_assertion(stored, &client_id, &jws, policy, now)?;
+        self.clients.put(authenticated.client.clone(), keys, now);
         Ok(authenticated)
     }
 

@@ -601,7 +601,7 @@ async fn unknown_clients_are_refused(backend: Backend) {
 }
 
 /// Disables or re-enables a client behind the API's back.
-async fn set_active(app: &TestApp, client_id: &str, active: bool) {
+pub(super) async fn set_active(app: &TestApp, client_id: &str, active: bool) {
     let id = client_id.to_owned();
     let changed = app
         .ctx

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::client_auth::set_active;
 use super::error_of;
 use crate::backend_tests;
 use crate::support::device::{Signer, TestDevice};
@@ -280,25 +281,14 @@ async fn a_device_disabled_after_it_authenticated_is_refused_at_once(backend: Ba
     // Authenticated twice now: the client is certainly cached.
     let second = refresh_token_of(&refreshed(&app, &device, &first).await);
 
-    let set_active = |active: bool| {
-        let store = app.ctx.store.clone();
-        async move {
-            store
-                .write(move |tx| {
-                    pairgate::store::registry::set_client_active(tx, "SN-2901", active)
-                })
-                .await
-                .unwrap()
-        }
-    };
-    assert!(set_active(false).await);
+    set_active(&app, "SN-2901", false).await;
     let res = refresh(&app, &device, &second).await;
     let body = error_of(res, 400).await;
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(body["error_description"], "unknown or disabled client");
 
     // Nothing was consumed: once enabled again the same refresh token works.
-    assert!(set_active(true).await);
+    set_active(&app, "SN-2901", true).await;
     let third = refresh_token_of(&refreshed(&app, &device, &second).await);
     assert_ne!(third, second);
 }
