@@ -5,7 +5,12 @@
 # (token signature and claims, proof signature and claims, jti replay, generation check) and
 # acknowledged only after its rows are committed.
 #
-#   scripts/bench-telemetry.sh [sqlite|postgres] [RATE] [SECONDS] [DEVICES]
+#   scripts/bench-telemetry.sh [sqlite|postgres|floor] [RATE] [SECONDS] [DEVICES]
+#
+# `floor` sets the fleet up on SQLite as `sqlite` does, then replaces the server for the timed
+# part with benches/telemetry_floor.rs: the same checks of every upload (token, proof, device,
+# batch) and an acknowledgement, with nothing stored. It shows what HTTP and verification alone
+# cost on this machine, i.e. the most any storage work could win.
 #
 # RATE is the offered load in uploads/s (open loop; 0 for closed loop), SECONDS the measured
 # time after a 10 s warm-up, DEVICES the fleet size (registered and paired first, not measured).
@@ -31,6 +36,12 @@ target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin pairgate --bin pairgate-device
 server_bin="$target/release/pairgate"
 device_bin="$target/release/pairgate-device"
+floor_bin=""
+if [ "$backend" = floor ]; then
+  floor_bin=$(cargo bench --bench telemetry_floor --no-run 2>&1 \
+    | sed -n 's/.*Executable.*(\(.*\)).*/\1/p' | tail -n 1)
+  [ -x "$floor_bin" ] || { echo "cannot build benches/telemetry_floor.rs" >&2; exit 1; }
+fi
 
 work=$(mktemp -d /tmp/pairgate-bench.XXXXXX)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -47,7 +58,7 @@ export PAIRGATE_DATABASE__POOL_SIZE=16
 
 scratch=""
 case "$backend" in
-  sqlite)
+  sqlite|floor)
     export PAIRGATE_DATABASE_URL="sqlite://$work/bench.db"
     ;;
   postgres)
@@ -56,7 +67,7 @@ case "$backend" in
     psql "$admin" -q -c "CREATE DATABASE $scratch"
     export PAIRGATE_DATABASE_URL="${admin%/*}/$scratch"
     ;;
-  *) echo "usage: $0 [sqlite|postgres] [RATE] [SECONDS] [DEVICES]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sqlite|postgres|floor] [RATE] [SECONDS] [DEVICES]" >&2; exit 2 ;;
 esac
 
 server=""
@@ -67,17 +78,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck disable=SC2086
-env ${BENCH_SERVER_ENV:-} "$server_bin" serve >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 100); do
-  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$base/readyz" >/dev/null
+# Starts "$@" as the server in the background and waits until it answers.
+start_server() {
+  # shellcheck disable=SC2086
+  env ${BENCH_SERVER_ENV:-} "$@" >>"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "$base/readyz" >/dev/null
+}
+start_server "$server_bin" serve
 
 echo "== set-up: registering and pairing $devices devices (not measured)"
 "$device_bin" fleet --server "$base" --state "$work/fleet" --bootstrap "$devices" --bootstrap-only
+
+if [ -n "$floor_bin" ]; then
+  echo "== replacing the server with the verification-only floor (nothing is stored from here on)"
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  start_server "$floor_bin"
+fi
 
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 ticks=$(getconf CLK_TCK)

@@ -116,6 +116,16 @@ impl Telemetry {
 
     /// Verifies, checks and stores one upload; answers once its readings are committed.
     pub async fn upload(&self, upload: Upload<'_>) -> Result<UploadOutcome, TelemetryError> {
+        let checked = self.check(upload).await?;
+        self.writer.submit(checked.0).await
+    }
+
+    /// Every check of an upload that needs no database: the token and the proof (RFC 9068,
+    /// RFC 9449), the device and tenant the token names, the batch. What only the database can
+    /// settle (revocation, proof replay, duplicate readings) happens when [`Self::upload`]
+    /// stores it. The benchmark's verification-only server (`benches/telemetry_floor.rs`) stops
+    /// here to measure what an upload costs without storage.
+    pub async fn check(&self, upload: Upload<'_>) -> Result<CheckedUpload, TelemetryError> {
         let verified = self
             .verifier
             .verify(&ResourceRequest {
@@ -142,16 +152,25 @@ impl Telemetry {
         }
         let readings = batch::parse(upload.body, &self.limits, self.now_ms())
             .map_err(TelemetryError::InvalidBatch)?;
-        self.writer
-            .submit(PendingUpload {
-                serial: serial.clone(),
-                tenant_id,
-                generation,
-                replay_scope: verified.proof.replay_scope(),
-                jti: verified.proof.jti,
-                replay_until_ms: verified.proof.replay_until_ms,
-                readings,
-            })
-            .await
+        Ok(CheckedUpload(PendingUpload {
+            serial: serial.clone(),
+            tenant_id,
+            generation,
+            replay_scope: verified.proof.replay_scope(),
+            jti: verified.proof.jti,
+            replay_until_ms: verified.proof.replay_until_ms,
+            readings,
+        }))
+    }
+}
+
+/// An upload that passed [`Telemetry::check`], not yet stored.
+#[derive(Debug)]
+pub struct CheckedUpload(PendingUpload);
+
+impl CheckedUpload {
+    /// How many readings the batch holds.
+    pub fn readings(&self) -> usize {
+        self.0.readings.len()
     }
 }
