@@ -12,6 +12,7 @@ backend_tests!(
     device_authorization_response_follows_rfc_8628,
     pending_then_approved_issues_dpop_bound_tokens_once,
     polling_too_fast_gets_slow_down_and_a_longer_interval,
+    a_poll_half_a_second_early_is_on_time_and_one_earlier_is_not,
     denied_flow_answers_access_denied,
     expired_flow_answers_expired_token,
     a_new_request_supersedes_the_old_one,
@@ -135,6 +136,26 @@ async fn polling_too_fast_gets_slow_down_and_a_longer_interval(backend: Backend)
         error_of(app.poll(&device, code).await, 400).await["error"],
         "authorization_pending"
     );
+}
+
+/// The tolerance for network jitter (`POLL_TOLERANCE_MS`, 500 ms) at its exact edge, with the
+/// default 5 s interval: 4,500 ms after the last poll is on time, 4,499 ms is too fast.
+async fn a_poll_half_a_second_early_is_on_time_and_one_earlier_is_not(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let device = app.device("SN-1008").await;
+    let started = app.start_pairing(&device).await;
+    let code = started["device_code"].as_str().unwrap();
+    let poll = || async { error_of(app.poll(&device, code).await, 400).await["error"].clone() };
+    assert_eq!(poll().await, "authorization_pending");
+    app.advance_ms(4_500);
+    assert_eq!(poll().await, "authorization_pending");
+    app.advance_ms(4_499);
+    assert_eq!(poll().await, "slow_down");
+    // slow_down counts as a poll and adds 5 s: the next on-time poll is 9,500 ms later.
+    app.advance_ms(9_499);
+    assert_eq!(poll().await, "slow_down");
+    app.advance_ms(14_500);
+    assert_eq!(poll().await, "authorization_pending");
 }
 
 async fn denied_flow_answers_access_denied(backend: Backend) {

@@ -23,6 +23,7 @@ backend_tests!(
     client_credentials_checks_a_proof_when_one_is_sent,
     dpop_jkt_binds_the_authorization_to_its_key,
     proof_at_device_authorization_binds_the_flow,
+    a_pending_flow_refuses_polls_with_another_key,
     dpop_jkt_must_agree_with_the_proof,
     nonce_mode_asks_for_a_nonce_then_accepts_it,
     nonce_mode_at_the_token_endpoint,
@@ -527,6 +528,25 @@ async fn proof_at_device_authorization_binds_the_flow(backend: Backend) {
     assert_eq!(body["error"], "invalid_grant");
     app.advance(5);
     assert_eq!(app.poll(&device, code).await.status(), 200);
+}
+
+/// While nobody has decided yet, too: a poll with another key learns nothing about the flow's
+/// state, and it does not count as the device's poll (the owner's next poll is on time).
+async fn a_pending_flow_refuses_polls_with_another_key(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let device = app.device("SN-DP-12").await;
+    let started = app.start_pairing(&device).await;
+    let code = started["device_code"].as_str().unwrap();
+    let thief = with_key(&device, Signer::es256());
+    let proof = thief.dpop("POST", TOKEN, app.now());
+    let body = error_of(poll_with(&app, &device, code, &[&proof]).await, 400).await;
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        body["error_description"],
+        "the DPoP key differs from the one that started the authorization"
+    );
+    let body = error_of(app.poll(&device, code).await, 400).await;
+    assert_eq!(body["error"], "authorization_pending");
 }
 
 async fn dpop_jkt_must_agree_with_the_proof(backend: Backend) {

@@ -231,6 +231,10 @@ impl TestApp {
         self.clock.advance(chrono::Duration::seconds(secs));
     }
 
+    pub fn advance_ms(&self, ms: i64) {
+        self.clock.advance(chrono::Duration::milliseconds(ms));
+    }
+
     /// Registers a device with a fresh ES256 factory key.
     pub async fn device(&self, serial: &str) -> device::TestDevice {
         self.device_with_key(serial, device::Signer::es256()).await
