@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::DeviceKey;
 use crate::clock::{SharedClock, SystemClock};
@@ -78,6 +78,44 @@ pub struct SimReading {
     /// Unix ms.
     pub ts: i64,
     pub metrics: Vec<(String, f64)>,
+}
+
+/// Written as the upload endpoint reads it: `{"id", "ts", "metrics": {name: number}}`.
+impl Serialize for SimReading {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeStruct};
+        struct Metrics<'a>(&'a [(String, f64)]);
+        impl Serialize for Metrics<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (name, value) in self.0 {
+                    map.serialize_entry(name, value)?;
+                }
+                map.end()
+            }
+        }
+        let mut reading = serializer.serialize_struct("SimReading", 3)?;
+        reading.serialize_field("id", &self.id)?;
+        reading.serialize_field("ts", &self.ts)?;
+        reading.serialize_field("metrics", &Metrics(&self.metrics))?;
+        reading.end()
+    }
+}
+
+/// An upload's body.
+#[derive(Serialize)]
+struct UploadBody<'a> {
+    readings: &'a [SimReading],
+}
+
+/// The upload endpoint's answer: the counts, or an error.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UploadAnswer {
+    accepted: u64,
+    duplicates: u64,
+    error: String,
+    error_description: String,
 }
 
 /// What the telemetry endpoint made of an upload.
@@ -364,15 +402,10 @@ impl DeviceClient {
         readings: &[SimReading],
     ) -> Result<UploadResult, SimError> {
         let url = self.endpoints.telemetry_endpoint.as_str();
-        let body = json!({
-            "readings": readings.iter().map(|r| json!({
-                "id": r.id,
-                "ts": r.ts,
-                "metrics": r.metrics.iter().map(|(k, v)| (k.clone(), json!(v)))
-                    .collect::<serde_json::Map<String, Value>>(),
-            })).collect::<Vec<_>>(),
-        })
-        .to_string();
+        let body = serde_json::to_vec(&UploadBody { readings }).map_err(|_| SimError::Protocol {
+            url: url.into(),
+            reason: "a reading cannot be written as JSON".into(),
+        })?;
         for _ in 0..2 {
             let nonce = self.current_nonce();
             let proof = self
@@ -405,20 +438,20 @@ impl DeviceClient {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok());
-            let answer: Value = res.json().await.unwrap_or(Value::Null);
-            let error = answer["error"].as_str().unwrap_or_default().to_owned();
+            let answer: UploadAnswer = match res.bytes().await {
+                Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                Err(_) => UploadAnswer::default(),
+            };
+            let error = answer.error;
             return Ok(match status {
                 200 => UploadResult::Stored {
-                    accepted: answer["accepted"].as_u64().unwrap_or(0),
-                    duplicates: answer["duplicates"].as_u64().unwrap_or(0),
+                    accepted: answer.accepted,
+                    duplicates: answer.duplicates,
                 },
                 401 if error == "use_dpop_nonce" => continue,
-                401 if error == "invalid_token" => UploadResult::TokenRejected(
-                    answer["error_description"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                ),
+                401 if error == "invalid_token" => {
+                    UploadResult::TokenRejected(answer.error_description)
+                }
                 429 | 500.. => UploadResult::RetryLater {
                     status,
                     retry_after,
@@ -430,5 +463,43 @@ impl DeviceClient {
             url: url.into(),
             reason: "the server keeps asking for a new DPoP nonce".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_body_is_what_the_endpoint_reads() {
+        let readings = [
+            SimReading {
+                id: "boot-1".into(),
+                ts: 1_700_000_000_000,
+                metrics: vec![("temperature".into(), 21.5), ("humidity".into(), 45.0)],
+            },
+            SimReading {
+                id: "boot-2".into(),
+                ts: 1_700_000_060_000,
+                metrics: vec![("pressure".into(), 1013.25)],
+            },
+        ];
+        let body = serde_json::to_string(&UploadBody {
+            readings: &readings,
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            r#"{"readings":[{"id":"boot-1","ts":1700000000000,"metrics":{"temperature":21.5,"humidity":45.0}},{"id":"boot-2","ts":1700000060000,"metrics":{"pressure":1013.25}}]}"#
+        );
+        // And the server's own parser takes it.
+        let limits = crate::telemetry::batch::Limits {
+            max_readings: 10,
+            max_metrics: 10,
+            max_age_ms: 86_400_000,
+            max_future_ms: 60_000,
+        };
+        let parsed = crate::telemetry::batch::parse(body.as_bytes(), &limits, 1_700_000_100_000);
+        assert_eq!(parsed.map(|r| r.len()), Ok(2));
     }
 }
