@@ -402,10 +402,11 @@ impl DeviceClient {
         readings: &[SimReading],
     ) -> Result<UploadResult, SimError> {
         let url = self.endpoints.telemetry_endpoint.as_str();
-        let body = serde_json::to_vec(&UploadBody { readings }).map_err(|_| SimError::Protocol {
-            url: url.into(),
-            reason: "a reading cannot be written as JSON".into(),
-        })?;
+        let body =
+            serde_json::to_vec(&UploadBody { readings }).map_err(|_| SimError::Protocol {
+                url: url.into(),
+                reason: "a reading cannot be written as JSON".into(),
+            })?;
         for _ in 0..2 {
             let nonce = self.current_nonce();
             let proof = self
