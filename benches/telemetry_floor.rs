@@ -18,7 +18,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use pairgate::app::AppContext;
 use pairgate::clock::SystemClock;
 use pairgate::config::Settings;
-use pairgate::telemetry::Upload;
+use pairgate::telemetry::{TelemetryError, Upload};
 
 fn main() {
     let settings = Settings::load(None).unwrap_or_else(|e| panic!("configuration: {e}"));
@@ -77,7 +77,16 @@ async fn upload(req: HttpRequest, body: web::Bytes, ctx: web::Data<AppContext>) 
         Ok(upload) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
             .json(serde_json::json!({ "accepted": upload.readings(), "duplicates": 0 })),
-        // The fleet counts failures by their error code; that is all it needs.
-        Err(e) => HttpResponse::BadRequest().json(serde_json::json!({ "error": e.to_string() })),
+        // The fleet counts failures by their error code; a fixed one per kind of refusal is all
+        // it needs (and no error's text reaches a response, here either).
+        Err(e) => {
+            let code = match e {
+                TelemetryError::Auth(_) => "invalid_token",
+                TelemetryError::InsufficientScope => "insufficient_scope",
+                TelemetryError::InvalidBatch(_) => "invalid_request",
+                _ => "refused",
+            };
+            HttpResponse::BadRequest().json(serde_json::json!({ "error": code }))
+        }
     }
 }
