@@ -2,7 +2,7 @@
 //! (EdDSA) with RFC 7638 thumbprints, and compact JWS parsing and verification (RFC 7515) with an
 //! algorithm allow-list. Signatures are checked by aws-lc-rs (chosen on measured figures: see
 //! benches/crypto_backends.rs and the README) against a key parsed and validated once, when the
-//! JWK is; jsonwebtoken, on the same provider, signs pairgate's own tokens.
+//! JWK is. pairgate's own tokens are signed in `keyring.rs`, with key pairs parsed once.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +12,9 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-/// Installs jsonwebtoken's aws-lc-rs provider for the process (idempotent).
+/// Installs jsonwebtoken's aws-lc-rs provider for the process (idempotent), so that
+/// jsonwebtoken, wherever it runs in this process (the tests verify pairgate's tokens with it,
+/// as a relying app would), uses the backend chosen on the figures.
 pub fn init() {
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
 }

@@ -11,11 +11,10 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
-use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::jose::{JwsAlg, PublicJwk};
+use super::jose::{self, JwsAlg, PublicJwk};
 use super::master_key::MasterKey;
 use crate::config::SigningAlg;
 use crate::sealing::SecretBox;
@@ -27,8 +26,51 @@ struct LoadedKey {
     kid: String,
     alg: JwsAlg,
     public: PublicJwk,
-    encoding: EncodingKey,
+    signer: Signer,
     activates_at: i64,
+}
+
+/// A private key parsed once, when the ring is loaded. Parsing is not free: aws-lc-rs checks
+/// an Ed25519 PKCS#8 document by deriving its public key (a scalar multiplication), which
+/// jsonwebtoken's `encode` repeated for every token it signed.
+enum Signer {
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+impl Signer {
+    fn parse(alg: JwsAlg, pkcs8: &[u8]) -> Option<Self> {
+        match alg {
+            JwsAlg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                .ok()
+                .map(Self::Es256),
+            JwsAlg::EdDSA => Ed25519KeyPair::from_pkcs8(pkcs8).ok().map(Self::EdDsa),
+        }
+    }
+
+    /// The JWS signature of `input`: ES256 as R || S (RFC 7518 §3.4), EdDSA as RFC 8037 §3.1.
+    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Self::Es256(pair) => pair
+                .sign(&SystemRandom::new(), input)
+                .ok()
+                .map(|sig| sig.as_ref().to_vec()),
+            Self::EdDsa(pair) => Some(pair.sign(input).as_ref().to_vec()),
+        }
+    }
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, KeyRingError> {
+    serde_json::to_vec(value)
+        .map_err(|e| KeyRingError::Sign(format!("cannot serialise the token: {e}")))
+}
+
+/// A JWS header: the algorithm, the token type, the key.
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'static str,
+    typ: &'a str,
+    kid: &'a str,
 }
 
 /// The ring, shared by all workers.
@@ -130,14 +172,21 @@ impl KeyRing {
             .rev()
             .find(|k| k.activates_at <= now_ms)
             .ok_or(KeyRingError::NoActiveKey)?;
-        let mut header = Header::new(match key.alg {
-            JwsAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-            JwsAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        });
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|e| KeyRingError::Sign(e.to_string()))
+        let header = json(&JwsHeader {
+            alg: key.alg.name(),
+            typ,
+            kid: &key.kid,
+        })?;
+        let mut token = jose::b64(header);
+        token.push('.');
+        token.push_str(&jose::b64(json(claims)?));
+        let signature = key
+            .signer
+            .sign(token.as_bytes())
+            .ok_or_else(|| KeyRingError::Sign("the signing key refused to sign".into()))?;
+        token.push('.');
+        token.push_str(&jose::b64(signature));
+        Ok(token)
     }
 
     /// The public key for `kid` if it is currently published.
@@ -243,10 +292,8 @@ impl KeyRing {
             })?;
         let pkcs8 = pkcs8.as_slice();
         let alg = JwsAlg::parse(&row.alg).ok_or_else(|| corrupt("unknown alg"))?;
-        let encoding = match alg {
-            JwsAlg::ES256 => EncodingKey::from_ec_der(pkcs8),
-            JwsAlg::EdDSA => EncodingKey::from_ed_der(pkcs8),
-        };
+        let signer =
+            Signer::parse(alg, pkcs8).ok_or_else(|| corrupt("the private key does not parse"))?;
         let public_json: Value =
             serde_json::from_str(&row.public_jwk).map_err(|_| corrupt("public JWK is not JSON"))?;
         let public = PublicJwk::parse(&public_json).map_err(|e| corrupt(&e.to_string()))?;
@@ -254,7 +301,7 @@ impl KeyRing {
             kid: row.kid.clone(),
             alg,
             public,
-            encoding,
+            signer,
             activates_at: row.activates_at,
         })
     }
