@@ -11,7 +11,13 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 
 use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::pg::PgConnection;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::LoadQuery;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use diesel::sqlite::SqliteConnection;
 
 use super::DbConnection;
 use super::connection::MultiBackend;
@@ -77,16 +83,37 @@ impl<R, ST: diesel::sql_types::SqlType> Query for InsertIgnoring<'_, R, ST> {
 
 impl<R, ST> diesel::RunQueryDsl<DbConnection> for InsertIgnoring<'_, R, ST> {}
 
-/// A fixed statement for the hot paths, prepared once per connection and reused. diesel never
-/// caches its own `UPDATE` statements (a changeset may leave columns out, so it treats the SQL
-/// as variable), and preparing one from its text costs SQLite more than running it. The SQL is
-/// `parts[0] ? parts[1] ? …`: one value between each two parts; diesel writes each engine's
-/// placeholder. `ST` is the SQL type of what a query returns; `()` for a statement that returns
-/// nothing and runs with `execute`.
-pub struct Prepared<'a, ST> {
-    parts: &'static [&'static str],
+/// The SQL of one fixed statement, `PARTS[0] ? PARTS[1] ? …`: one value between each two parts;
+/// diesel writes each engine's placeholder. Each statement is a type of its own (see
+/// [`fixed_sql!`]), and diesel finds its prepared statement by that type.
+pub trait FixedSql: 'static {
+    const PARTS: &'static [&'static str];
+}
+
+/// Declares a [`FixedSql`] statement: `fixed_sql!(Name, "SELECT … WHERE a = ", "");`.
+macro_rules! fixed_sql {
+    ($name:ident, $($part:expr),+ $(,)?) => {
+        struct $name;
+        impl $crate::store::batch::FixedSql for $name {
+            const PARTS: &'static [&'static str] = &[$($part),+];
+        }
+    };
+}
+pub(super) use fixed_sql;
+
+/// A fixed statement for the hot paths, prepared once per connection and reused. `S` names the
+/// statement; `ST` is the SQL type of what a query returns (`()` for a statement run with
+/// [`execute`](Prepared::execute)).
+///
+/// It runs on the engine's own connection, not through the `MultiConnection` layer: that layer
+/// writes a query's SQL text again on every run, twice (to ask whether it may be cached, and to
+/// collect its binds), and that was most of a small statement's cost on the SQLite writer. On
+/// the engine's connection, diesel finds the prepared statement by the type `S` and only binds
+/// the values. (diesel never caches its own `UPDATE` statements at all: a changeset may leave
+/// columns out, so it treats their SQL as variable.)
+pub struct Prepared<'a, S, ST> {
     values: &'a [Bind<'a>],
-    _returns: PhantomData<ST>,
+    _statement: PhantomData<(S, ST)>,
 }
 
 /// A value bound into a [`Prepared`] statement.
@@ -94,31 +121,66 @@ pub struct Prepared<'a, ST> {
 pub enum Bind<'a> {
     Int(i64),
     Text(&'a str),
+    OptInt(Option<i64>),
+    OptText(Option<&'a str>),
 }
 
-impl<'a, ST> Prepared<'a, ST> {
-    /// `parts.len()` must be `values.len() + 1` (checked when the statement is built).
-    pub fn new(parts: &'static [&'static str], values: &'a [Bind<'a>]) -> Self {
+impl<'a, S: FixedSql, ST> Prepared<'a, S, ST> {
+    /// `S::PARTS.len()` must be `values.len() + 1` (checked when the statement is built).
+    pub fn new(values: &'a [Bind<'a>]) -> Self {
         Self {
-            parts,
             values,
-            _returns: PhantomData,
+            _statement: PhantomData,
         }
     }
 }
 
-impl<ST> QueryFragment<MultiBackend> for Prepared<'_, ST> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
-        if self.parts.len() != self.values.len() + 1 {
+impl<'a, S: FixedSql, ST: 'static> Prepared<'a, S, ST> {
+    /// Runs a statement that returns no rows; the number of rows it changed.
+    pub fn execute(self, conn: &mut DbConnection) -> QueryResult<usize> {
+        match conn {
+            DbConnection::Sqlite(c) => diesel::RunQueryDsl::execute(self, c),
+            DbConnection::Pg(c) => diesel::RunQueryDsl::execute(self, c),
+        }
+    }
+
+    /// The first row the query returns (`NotFound` if none).
+    pub fn get_result<U>(self, conn: &mut DbConnection) -> QueryResult<U>
+    where
+        Self: LoadQuery<'a, SqliteConnection, U> + LoadQuery<'a, PgConnection, U>,
+    {
+        match conn {
+            DbConnection::Sqlite(c) => diesel::RunQueryDsl::get_result(self, c),
+            DbConnection::Pg(c) => diesel::RunQueryDsl::get_result(self, c),
+        }
+    }
+}
+
+impl<S: FixedSql, ST, DB> QueryFragment<DB> for Prepared<'_, S, ST>
+where
+    DB: Backend
+        + HasSqlType<BigInt>
+        + HasSqlType<Text>
+        + HasSqlType<Nullable<BigInt>>
+        + HasSqlType<Nullable<Text>>,
+    i64: ToSql<BigInt, DB>,
+    str: ToSql<Text, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    for<'s> Option<&'s str>: ToSql<Nullable<Text>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if S::PARTS.len() != self.values.len() + 1 {
             return Err(diesel::result::Error::QueryBuilderError(
                 "a prepared statement needs one value between each two parts of its SQL".into(),
             ));
         }
-        for (i, part) in self.parts.iter().enumerate() {
+        for (i, part) in S::PARTS.iter().enumerate() {
             out.push_sql(part);
             match self.values.get(i) {
-                Some(Bind::Int(v)) => out.push_bind_param::<diesel::sql_types::BigInt, i64>(v)?,
-                Some(Bind::Text(v)) => out.push_bind_param::<diesel::sql_types::Text, str>(*v)?,
+                Some(Bind::Int(v)) => out.push_bind_param::<BigInt, i64>(v)?,
+                Some(Bind::Text(v)) => out.push_bind_param::<Text, str>(*v)?,
+                Some(Bind::OptInt(v)) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(v)?,
+                Some(Bind::OptText(v)) => out.push_bind_param::<Nullable<Text>, Option<&str>>(v)?,
                 None => {}
             }
         }
@@ -126,17 +188,18 @@ impl<ST> QueryFragment<MultiBackend> for Prepared<'_, ST> {
     }
 }
 
-impl<ST> QueryId for Prepared<'_, ST> {
-    type QueryId = ();
-    // Not static: diesel caches the prepared statement by its SQL text.
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<S: FixedSql, ST: 'static> QueryId for Prepared<'_, S, ST> {
+    // The statement's own type: one cache entry per statement, found without its text.
+    type QueryId = (S, ST);
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<ST: diesel::sql_types::SqlType> Query for Prepared<'_, ST> {
+impl<S: FixedSql, ST: diesel::sql_types::SqlType> Query for Prepared<'_, S, ST> {
     type SqlType = ST;
 }
 
-impl<ST> diesel::RunQueryDsl<DbConnection> for Prepared<'_, ST> {}
+impl<S, ST> diesel::RunQueryDsl<SqliteConnection> for Prepared<'_, S, ST> {}
+impl<S, ST> diesel::RunQueryDsl<PgConnection> for Prepared<'_, S, ST> {}
 
 /// Cuts `rows` into chunks of the cached statement sizes.
 pub fn chunks<R>(mut rows: &[R]) -> impl Iterator<Item = &[R]> {

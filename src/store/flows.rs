@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::batch::{Bind, Prepared};
+use super::batch::{Bind, Prepared, fixed_sql};
 use super::schema::device_flows;
 use super::{StoreError, Tx};
 
@@ -154,19 +154,18 @@ pub fn find_by_device_code(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FlowRec
     // Every poll runs this on the SQLite writer: a fixed statement, so that diesel does not
     // build the SQL text of a fifteen-column select again for each poll to find it in its cache.
     // The columns are FlowRow's fields, in order.
-    Prepared::<device_flows::SqlType>::new(
-        &[
-            "SELECT id, device_code_hash, user_code, client_id, scope, dpop_jkt, status, \
-             interval_secs, created_at, expires_at, last_polled_at, requested_ip, tenant_id, \
-             decided_by, decided_at FROM device_flows WHERE device_code_hash = ",
-            "",
-        ],
-        &[Bind::Text(hash)],
-    )
-    .get_result::<FlowRow>(tx.conn)
-    .optional()?
-    .map(FlowRecord::try_from)
-    .transpose()
+    fixed_sql!(
+        FlowByDeviceCode,
+        "SELECT id, device_code_hash, user_code, client_id, scope, dpop_jkt, status, \
+         interval_secs, created_at, expires_at, last_polled_at, requested_ip, tenant_id, \
+         decided_by, decided_at FROM device_flows WHERE device_code_hash = ",
+        "",
+    );
+    Prepared::<FlowByDeviceCode, device_flows::SqlType>::new(&[Bind::Text(hash)])
+        .get_result::<FlowRow>(tx.conn)
+        .optional()?
+        .map(FlowRecord::try_from)
+        .transpose()
 }
 
 /// The undecided flow holding a user code (normalised, without dash), if any.
@@ -203,15 +202,18 @@ pub fn record_poll(
     min_gap_ms: i64,
 ) -> Result<bool, StoreError> {
     // Every pending poll runs this: a statement prepared once per connection.
-    let n = Prepared::<()>::new(
-        &[
-            "UPDATE device_flows SET last_polled_at = ",
-            " WHERE id = ",
-            " AND (last_polled_at IS NULL OR last_polled_at <= ",
-            ")",
-        ],
-        &[Bind::Int(now), Bind::Int(id), Bind::Int(now - min_gap_ms)],
-    )
+    fixed_sql!(
+        RecordPoll,
+        "UPDATE device_flows SET last_polled_at = ",
+        " WHERE id = ",
+        " AND (last_polled_at IS NULL OR last_polled_at <= ",
+        ")",
+    );
+    let n = Prepared::<RecordPoll, ()>::new(&[
+        Bind::Int(now),
+        Bind::Int(id),
+        Bind::Int(now - min_gap_ms),
+    ])
     .execute(tx.conn)?;
     Ok(n == 1)
 }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::batch::{Bind, Prepared};
+use super::batch::{Bind, Prepared, fixed_sql};
 use super::schema::{clients, devices, refresh_tokens, tenants};
 use super::{StoreError, Tx};
 
@@ -123,15 +123,15 @@ pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientReco
 /// disabled or re-keyed meanwhile is refused as if it had been read afresh.
 pub fn client_unchanged(tx: &mut Tx<'_>, client_id: &str, jwks: &str) -> Result<bool, StoreError> {
     // Every token request from a cached client runs this: a statement prepared once.
-    let n: i64 = Prepared::<BigInt>::new(
-        &[
-            "SELECT COUNT(*) FROM clients WHERE client_id = ",
-            " AND status = 'active' AND jwks = ",
-            "",
-        ],
-        &[Bind::Text(client_id), Bind::Text(jwks)],
-    )
-    .get_result(tx.conn)?;
+    fixed_sql!(
+        ClientUnchanged,
+        "SELECT COUNT(*) FROM clients WHERE client_id = ",
+        " AND status = 'active' AND jwks = ",
+        "",
+    );
+    let n: i64 =
+        Prepared::<ClientUnchanged, BigInt>::new(&[Bind::Text(client_id), Bind::Text(jwks)])
+            .get_result(tx.conn)?;
     Ok(n == 1)
 }
 
@@ -183,11 +183,18 @@ pub fn insert_device(
 }
 
 pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>, StoreError> {
-    Ok(devices::table
-        .find(serial)
-        .select(DeviceRecord::as_select())
-        .first(tx.conn)
-        .optional()?)
+    // Every refresh runs this: a fixed statement. The columns are DeviceRecord's, in order.
+    fixed_sql!(
+        DeviceBySerial,
+        "SELECT serial, model, tenant_id, paired_at, token_generation, created_at \
+         FROM devices WHERE serial = ",
+        "",
+    );
+    Ok(
+        Prepared::<DeviceBySerial, devices::SqlType>::new(&[Bind::Text(serial)])
+            .get_result::<DeviceRecord>(tx.conn)
+            .optional()?,
+    )
 }
 
 /// Ends every token of a device at once: the token generation moves on (so access tokens of

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::query_builder::AstPass;
 use diesel::sql_types::{BigInt, Text};
 
-use super::batch::{self, BatchRow, InsertIgnoring};
+use super::batch::{self, BatchRow, Bind, InsertIgnoring, Prepared, fixed_sql};
 use super::connection::MultiBackend;
 use super::schema::{rate_limits, seen_jtis};
 use super::{StoreError, Tx};
@@ -48,10 +48,34 @@ impl BatchRow for JtiEntry<'_> {
     }
 }
 
-/// [`remember_jti`] for many values at once, in a few multi-row statements, for hot paths that
-/// commit many requests together. Returns, for each entry in order, whether it was new; of two
-/// equal entries in one call only the first is new. Same table, same primary key decides.
+/// [`remember_jti`] for many values at once, for hot paths that commit many requests together.
+/// Returns, for each entry in order, whether it was new; of two equal entries in one call only
+/// the first is new. Same table, same primary key decides.
 pub fn remember_jtis(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>, StoreError> {
+    if entries.len() <= FEW {
+        // A token request's one or two values: a fixed single-row statement each, whose count
+        // of changed rows answers. `RETURNING` would cost SQLite a temporary table per statement.
+        fixed_sql!(
+            RememberJti,
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (",
+            ", ",
+            ", ",
+            ") ON CONFLICT DO NOTHING",
+        );
+        return entries
+            .iter()
+            .map(|(scope, jti, until)| {
+                let n = Prepared::<RememberJti, ()>::new(&[
+                    Bind::Text(scope),
+                    Bind::Text(jti),
+                    Bind::Int(*until),
+                ])
+                .execute(tx.conn)?;
+                Ok(n == 1)
+            })
+            .collect();
+    }
+    // Many: a few multi-row statements.
     let mut inserted: Vec<(String, String)> = Vec::with_capacity(entries.len());
     for chunk in batch::chunks(entries) {
         inserted.extend(
@@ -68,6 +92,9 @@ pub fn remember_jtis(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bo
         inserted.iter().map(|(s, j)| (s.as_str(), j.as_str())),
     ))
 }
+
+/// Up to this many values, [`remember_jtis`] inserts them one by one.
+const FEW: usize = 4;
 
 /// Counts one hit in `bucket` for the window starting at `window_start`; returns the hits in
 /// that window including this one. A bucket from an older window starts over.

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::batch::{Bind, Prepared};
+use super::batch::{Bind, Prepared, fixed_sql};
 use super::schema::{refresh_tokens, revoked_access_tokens};
 use super::{StoreError, Tx};
 
@@ -74,8 +74,7 @@ impl TryFrom<RefreshRow> for RefreshRecord {
 }
 
 /// A refresh token to store.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[derive(Debug, Clone)]
 pub struct NewRefresh {
     pub token_hash: String,
     pub family_id: String,
@@ -91,17 +90,50 @@ pub struct NewRefresh {
 }
 
 pub fn insert_refresh(tx: &mut Tx<'_>, token: &NewRefresh) -> Result<(), StoreError> {
-    diesel::insert_into(refresh_tokens::table)
-        .values(token)
-        .execute(tx.conn)?;
+    // Every refresh and every pairing runs this: a fixed statement.
+    fixed_sql!(
+        InsertRefresh,
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, tenant_id, scope, \
+         jkt, status, created_at, idle_expires_at, family_expires_at) VALUES (",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ")",
+    );
+    Prepared::<InsertRefresh, ()>::new(&[
+        Bind::Text(&token.token_hash),
+        Bind::Text(&token.family_id),
+        Bind::Text(&token.client_id),
+        Bind::Text(&token.subject),
+        Bind::OptInt(token.tenant_id),
+        Bind::Text(&token.scope),
+        Bind::OptText(token.jkt.as_deref()),
+        Bind::Text(token.status),
+        Bind::Int(token.created_at),
+        Bind::Int(token.idle_expires_at),
+        Bind::Int(token.family_expires_at),
+    ])
+    .execute(tx.conn)?;
     Ok(())
 }
 
 pub fn find_refresh(tx: &mut Tx<'_>, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
-    refresh_tokens::table
-        .filter(refresh_tokens::token_hash.eq(hash))
-        .select(RefreshRow::as_select())
-        .first(tx.conn)
+    // Every refresh runs this: a fixed statement. The columns are RefreshRow's fields, in order.
+    fixed_sql!(
+        RefreshByHash,
+        "SELECT id, token_hash, family_id, client_id, subject, tenant_id, scope, jkt, status, \
+         created_at, idle_expires_at, family_expires_at FROM refresh_tokens WHERE token_hash = ",
+        "",
+    );
+    Prepared::<RefreshByHash, refresh_tokens::SqlType>::new(&[Bind::Text(hash)])
+        .get_result::<RefreshRow>(tx.conn)
         .optional()?
         .map(RefreshRecord::try_from)
         .transpose()
@@ -110,14 +142,12 @@ pub fn find_refresh(tx: &mut Tx<'_>, hash: &str) -> Result<Option<RefreshRecord>
 /// Marks an active token consumed; false if it was not active any more (a concurrent use won).
 pub fn consume_refresh(tx: &mut Tx<'_>, id: i64) -> Result<bool, StoreError> {
     // Every refresh runs this: a statement prepared once per connection.
-    let n = Prepared::<()>::new(
-        &[
-            "UPDATE refresh_tokens SET status = 'consumed' WHERE id = ",
-            " AND status = 'active'",
-        ],
-        &[Bind::Int(id)],
-    )
-    .execute(tx.conn)?;
+    fixed_sql!(
+        ConsumeRefresh,
+        "UPDATE refresh_tokens SET status = 'consumed' WHERE id = ",
+        " AND status = 'active'",
+    );
+    let n = Prepared::<ConsumeRefresh, ()>::new(&[Bind::Int(id)]).execute(tx.conn)?;
     Ok(n == 1)
 }
 
