@@ -169,7 +169,7 @@ impl Store {
         T: Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job: group_commit::Job = Box::new(move |conn| {
+        let job: group_commit::Job = Box::new(move |conn, run| {
             let deliver = |result: Result<T, E>| -> group_commit::Deliver {
                 Box::new(move |committed: Result<(), StoreError>| {
                     // What the write did counts only once it is committed; a write that failed
@@ -181,9 +181,16 @@ impl Store {
                     let _ = answer.send(result);
                 })
             };
-            match in_transaction(conn, f) {
-                Ok(result) => Ok(deliver(result)),
-                Err((result, err)) => Err((deliver(result), err)),
+            match run {
+                // Alone in its group: a failure rolls the whole transaction back.
+                group_commit::Run::Alone => match f(&mut Tx { conn }) {
+                    Ok(value) => group_commit::Ran::Keep(deliver(Ok(value))),
+                    Err(e) => group_commit::Ran::RollBack(deliver(Err(e))),
+                },
+                group_commit::Run::Savepoint => match in_transaction(conn, f) {
+                    Ok(result) => group_commit::Ran::Keep(deliver(result)),
+                    Err((result, err)) => group_commit::Ran::Broken(deliver(result), err),
+                },
             }
         });
         let not_committed = || {

@@ -21,4 +21,5 @@ mod outage;
 pub mod pairing;
 mod portal;
 mod sqlite_writer;
+mod store_writes;
 mod telemetry;
