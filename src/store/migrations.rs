@@ -48,6 +48,15 @@ pub fn revert_all(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
     Ok(versions.into_iter().map(|v| v.to_string()).collect())
 }
 
+/// Reverts the latest applied migration; returns its version.
+pub fn revert_last(conn: &mut DbConnection) -> Result<String, StoreError> {
+    let version = match conn {
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).map_err(failed)?,
+        DbConnection::Pg(c) => c.revert_last_migration(POSTGRES).map_err(failed)?,
+    };
+    Ok(version.to_string())
+}
+
 /// The names of the embedded migrations for a backend, in order.
 pub fn names(backend: Backend) -> Result<Vec<String>, StoreError> {
     Ok(match backend {

@@ -110,6 +110,11 @@ impl Store {
         self.read(|tx| migrations::revert_all(tx.conn)).await
     }
 
+    /// Reverts the latest migration (tests check that a migration keeps the data it reshapes).
+    pub async fn revert_last_migration(&self) -> Result<String, StoreError> {
+        self.read(|tx| migrations::revert_last(tx.conn)).await
+    }
+
     /// True when the database answers a trivial query within the acquire timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(|tx| {

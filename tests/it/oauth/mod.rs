@@ -5,7 +5,7 @@ mod device_flow;
 pub mod discovery;
 mod dpop;
 mod introspection;
-mod refresh;
+pub mod refresh;
 mod service_clients;
 mod third_party;
 mod wire;
