@@ -12,13 +12,6 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-/// Installs jsonwebtoken's aws-lc-rs provider for the process (idempotent), so that
-/// jsonwebtoken, wherever it runs in this process (the tests verify pairgate's tokens with it,
-/// as a relying app would), uses the backend chosen on the figures.
-pub fn init() {
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-}
-
 /// Base64url without padding, as JOSE uses it (padding is refused).
 pub fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -113,7 +113,6 @@ impl OAuth {
         settings: Arc<Settings>,
         master: &MasterKey,
     ) -> Result<Self, StartError> {
-        jose::init();
         let o = &settings.oauth;
         let now_ms = clock.now().timestamp_millis();
         let keys = KeyRing::open(

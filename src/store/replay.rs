@@ -18,21 +18,10 @@ pub fn remember_jti(
     jti: &str,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
-    // A savepoint: on PostgreSQL a failed INSERT would otherwise abort the whole transaction.
-    let inserted = tx.conn.transaction(|conn| {
-        diesel::insert_into(seen_jtis::table)
-            .values((
-                seen_jtis::scope.eq(scope),
-                seen_jtis::jti.eq(jti),
-                seen_jtis::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-    });
-    match inserted.map_err(StoreError::from) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(remember_jtis(tx, &[(scope, jti, expires_at)])?
+        .first()
+        .copied()
+        .unwrap_or(false))
 }
 
 /// A jti to remember: scope, jti, until when (Unix ms).

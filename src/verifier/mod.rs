@@ -169,7 +169,6 @@ const MAX_TOKEN_LEN: usize = jose::MAX_JWS_LEN;
 
 impl Verifier {
     pub fn new(config: VerifierConfig, keys: KeySource, clock: SharedClock) -> Self {
-        jose::init();
         Self {
             issuer: config.issuer,
             audience: config.audience,

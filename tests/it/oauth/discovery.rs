@@ -42,6 +42,8 @@ pub async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
         .find(header.kid.as_deref().unwrap())
         .expect("kid published");
     let key = DecodingKey::from_jwk(jwk).unwrap();
+    // Both of jsonwebtoken's providers are built for the tests: it needs one named.
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[meta["issuer"].as_str().unwrap()]);
     validation.set_audience(&[app.url("/api")]);
