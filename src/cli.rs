@@ -220,6 +220,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let ctx = AppContext::start(settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    // SQLite: this server alone decides which jti values are new (store/replay.rs).
+    ctx.store
+        .claim_sqlite_writer()
+        .await
+        .map_err(|e| format!("cannot serve {database}: {e}"))?;
     let listener = TcpListener::bind(bind)
         .map_err(|e| format!("cannot listen on {bind} (server.bind): {e}"))?;
     tracing::info!(%bind, %public_url, %database, "pairgate listening");

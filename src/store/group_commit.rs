@@ -11,9 +11,13 @@
 //! to the same effect. That spares SQLite copying each page the write touches into a
 //! statement journal, and parsing `SAVEPOINT` and `RELEASE`.
 //!
+//! The thread also keeps the replay memory (`replay.rs`): the jti values a group adds are
+//! forgotten again with whatever of the group does not commit.
+//!
 //! PostgreSQL has real concurrent writers and keeps one transaction per write.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Weak};
 
@@ -22,6 +26,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::ManageConnection;
 
 use super::connection::PooledConnection;
+use super::replay::Writer;
 use super::{DbConnection, Inner, StoreError};
 
 /// Most writes committed together; the rest wait for the next commit.
@@ -33,7 +38,7 @@ pub(super) type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// A write to run inside the group's transaction: in a savepoint of its own ([`Run::Savepoint`])
 /// or, alone in its group, straight in the transaction ([`Run::Alone`]).
-pub(super) type Job = Box<dyn FnOnce(&mut DbConnection, Run) -> Ran + Send>;
+pub(super) type Job = Box<dyn FnOnce(&mut DbConnection, &mut Writer, Run) -> Ran + Send>;
 
 /// How a write runs in its group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +82,10 @@ fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
     // cache when another connection changed the database since its last transaction; this one
     // is the only writer, so its cache stays warm from one group to the next.
     let mut own: Option<PooledConnection> = None;
+    let mut replay = match store.upgrade() {
+        Some(inner) => Writer::new(inner.spec.sqlite_path()),
+        None => return,
+    };
     loop {
         if carried.is_empty() {
             match queue.recv() {
@@ -94,7 +103,7 @@ fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
             return;
         };
         let jobs = std::mem::take(&mut carried);
-        carried = commit_group(&inner, &mut own, jobs);
+        carried = commit_group(&inner, &mut own, &mut replay, jobs);
     }
 }
 
@@ -123,9 +132,15 @@ enum Committed {
 
 /// Runs `jobs` in one transaction and answers them; returns the jobs that did not get to run
 /// (after a statement the transaction could not survive), for the next group.
-fn commit_group(inner: &Inner, own: &mut Option<PooledConnection>, jobs: Vec<Job>) -> Vec<Job> {
+fn commit_group(
+    inner: &Inner,
+    own: &mut Option<PooledConnection>,
+    replay: &mut Writer,
+    jobs: Vec<Job>,
+) -> Vec<Job> {
     // The checkpoint thread holds this lock to restart the WAL with no write in progress.
     let _writer = inner.sqlite_writer.blocking_lock();
+    replay.check_schema(inner.schema.load(Ordering::Relaxed));
     if own.is_none() {
         match inner.spec.connect() {
             Ok(conn) => *own = Some(conn),
@@ -152,7 +167,7 @@ fn commit_group(inner: &Inner, own: &mut Option<PooledConnection>, jobs: Vec<Job
         type Manager = <DbConnection as Connection>::TransactionManager;
         let mut jobs = jobs.into_iter();
         for job in jobs.by_ref() {
-            match job(conn, run) {
+            match job(conn, &mut *replay, run) {
                 Ran::Keep(deliver) => delivers.push(deliver),
                 Ran::RollBack(deliver) => {
                     // The group's only write failed: nothing of the transaction is kept.
@@ -178,6 +193,12 @@ fn commit_group(inner: &Inner, own: &mut Option<PooledConnection>, jobs: Vec<Job
             })
             .map(|()| Committed::Yes)
     }));
+    match &outcome {
+        Ok(Ok(Committed::Yes)) => replay.committed(),
+        Ok(Ok(Committed::RolledBack)) => replay.rolled_back(),
+        // Whatever the database kept, the memory loads it again.
+        _ => replay.reload(),
+    }
     let committed = match outcome {
         Ok(Ok(Committed::Yes)) => Ok(()),
         Ok(Ok(Committed::RolledBack)) => {

@@ -24,6 +24,7 @@ pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::r2d2::{ManageConnection, Pool};
@@ -52,6 +53,9 @@ struct Inner {
     sqlite_writer: Mutex<()>,
     /// SQLite: the queue of the thread that commits writes in groups (`group_commit.rs`).
     sqlite_writes: Option<std::sync::mpsc::Sender<group_commit::Job>>,
+    /// Bumped by every migration run through this store: the SQLite writer then reloads what it
+    /// keeps in memory from the tables (the replay memory).
+    schema: AtomicU64,
 }
 
 impl Store {
@@ -87,6 +91,7 @@ impl Store {
             acquire_timeout: settings.acquire_timeout(),
             sqlite_writer: Mutex::new(()),
             sqlite_writes: sender,
+            schema: AtomicU64::new(0),
         });
         if let Some(queue) = queue {
             checkpoint::spawn(&inner);
@@ -102,17 +107,41 @@ impl Store {
 
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|tx| migrations::run_pending(tx.conn)).await
+        let applied = self.read(|tx| migrations::run_pending(tx.conn)).await;
+        self.schema_changed();
+        applied
+    }
+
+    /// Makes this process the only server of a SQLite database (a lock file next to it; see
+    /// `replay.rs`): its writer alone decides which jti values are new. Fails when another
+    /// process holds the lock. Nothing to do on PostgreSQL.
+    pub async fn claim_sqlite_writer(&self) -> Result<(), StoreError> {
+        if self.inner.sqlite_writes.is_none() {
+            return Ok(());
+        }
+        self.write(|tx| match tx.replay.as_deref_mut() {
+            Some(writer) => writer.claim(),
+            None => Ok(()),
+        })
+        .await
+    }
+
+    fn schema_changed(&self) {
+        self.inner.schema.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Reverts every migration (tests use it to check that `down.sql` works).
     pub async fn revert_all_migrations(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|tx| migrations::revert_all(tx.conn)).await
+        let reverted = self.read(|tx| migrations::revert_all(tx.conn)).await;
+        self.schema_changed();
+        reverted
     }
 
     /// Reverts the latest migration (tests check that a migration keeps the data it reshapes).
     pub async fn revert_last_migration(&self) -> Result<String, StoreError> {
-        self.read(|tx| migrations::revert_last(tx.conn)).await
+        let reverted = self.read(|tx| migrations::revert_last(tx.conn)).await;
+        self.schema_changed();
+        reverted
     }
 
     /// True when the database answers a trivial query within the acquire timeout.
@@ -139,9 +168,11 @@ impl Store {
         T: Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.with_connection(|conn| f(&mut Tx { conn })))
-            .await
-            .map_err(|e| E::from(StoreError::Other(format!("blocking task failed: {e}"))))?
+        tokio::task::spawn_blocking(move || {
+            inner.with_connection(|conn| f(&mut Tx { conn, replay: None }))
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Other(format!("blocking task failed: {e}"))))?
     }
 
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
@@ -156,7 +187,7 @@ impl Store {
         if let Some(queue) = &self.inner.sqlite_writes {
             return Self::write_in_group(queue, f).await;
         }
-        self.read(move |tx| match in_transaction(tx.conn, f) {
+        self.read(move |tx| match in_transaction(tx.conn, None, f) {
             Ok(result) => result,
             Err((_, err)) => Err(E::from(err)),
         })
@@ -174,7 +205,7 @@ impl Store {
         T: Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job: group_commit::Job = Box::new(move |conn, run| {
+        let job: group_commit::Job = Box::new(move |conn, replay, run| {
             let deliver = |result: Result<T, E>| -> group_commit::Deliver {
                 Box::new(move |committed: Result<(), StoreError>| {
                     // What the write did counts only once it is committed; a write that failed
@@ -188,14 +219,28 @@ impl Store {
             };
             match run {
                 // Alone in its group: a failure rolls the whole transaction back.
-                group_commit::Run::Alone => match f(&mut Tx { conn }) {
+                // (The group then forgets the jti values it added to the replay memory.)
+                group_commit::Run::Alone => match f(&mut Tx {
+                    conn,
+                    replay: Some(replay),
+                }) {
                     Ok(value) => group_commit::Ran::Keep(deliver(Ok(value))),
                     Err(e) => group_commit::Ran::RollBack(deliver(Err(e))),
                 },
-                group_commit::Run::Savepoint => match in_transaction(conn, f) {
-                    Ok(result) => group_commit::Ran::Keep(deliver(result)),
-                    Err((result, err)) => group_commit::Ran::Broken(deliver(result), err),
-                },
+                group_commit::Run::Savepoint => {
+                    let mark = replay.mark();
+                    match in_transaction(conn, Some(&mut *replay), f) {
+                        Ok(result) => {
+                            if result.is_err() {
+                                // Rolled back to its savepoint: so are its jti values.
+                                replay.undo_to(mark);
+                            }
+                            group_commit::Ran::Keep(deliver(result))
+                        }
+                        // Its values stay remembered: refusing them later is the safe side.
+                        Err((result, err)) => group_commit::Ran::Broken(deliver(result), err),
+                    }
+                }
             }
         });
         let not_committed = || {
@@ -214,6 +259,7 @@ impl Store {
 /// survive.
 fn in_transaction<T, E, F>(
     conn: &mut DbConnection,
+    mut replay: Option<&mut replay::Writer>,
     f: F,
 ) -> Result<Result<T, E>, (Result<T, E>, StoreError)>
 where
@@ -222,7 +268,10 @@ where
 {
     let mut outcome = None;
     let committed = conn.transaction::<(), Abort, _>(|conn| {
-        let result = f(&mut Tx { conn });
+        let result = f(&mut Tx {
+            conn,
+            replay: replay.as_deref_mut(),
+        });
         let failed = result.is_err();
         outcome = Some(result);
         if failed { Err(Abort::Rollback) } else { Ok(()) }
@@ -248,6 +297,8 @@ where
 /// modules offer typed operations on it, and the domain never sees diesel.
 pub struct Tx<'a> {
     pub(crate) conn: &'a mut DbConnection,
+    /// SQLite writes: the writer thread's replay memory.
+    pub(in crate::store) replay: Option<&'a mut replay::Writer>,
 }
 
 /// Errors that can carry a [`StoreError`]: every domain error type, and `StoreError` itself. The

@@ -1,5 +1,20 @@
 //! Shared short-lived state: seen `jti` values (client assertions, DPoP proofs) and fixed-window
 //! rate-limit counters. Both live in the database so that every instance sees every other's.
+//!
+//! On PostgreSQL, where instances share the database, the primary key of `seen_jtis` decides
+//! whether a jti is new. On SQLite one server process writes the database, through one thread
+//! (`group_commit.rs`), so that thread decides: it keeps the unexpired values in memory
+//! ([`Writer`]) and appends each new one to `seen_jtis`, ordered by expiry, so that a restart
+//! finds them again. A new value costs SQLite an append to the table's last pages instead of an
+//! insert into a random page of a key index, which was half the writer's work per token request.
+//! A lock file next to the database keeps a second server process from opening another memory
+//! over the same table.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::path::{Path, PathBuf};
 
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
@@ -8,7 +23,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::batch::{self, BatchRow, Bind, InsertIgnoring, Prepared, fixed_sql};
 use super::connection::MultiBackend;
 use super::schema::{rate_limits, seen_jtis};
-use super::{StoreError, Tx};
+use super::{DbConnection, StoreError, Tx};
 
 /// Remembers a `jti` within `scope` until `expires_at`. Returns false when it was already seen:
 /// the primary key decides, so two racing uses of one jti cannot both pass.
@@ -39,11 +54,37 @@ impl BatchRow for JtiEntry<'_> {
 
 /// [`remember_jti`] for many values at once, for hot paths that commit many requests together.
 /// Returns, for each entry in order, whether it was new; of two equal entries in one call only
-/// the first is new. Same table, same primary key decides.
+/// the first is new.
 pub fn remember_jtis(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>, StoreError> {
+    match (tx.replay.as_deref_mut(), &*tx.conn) {
+        (Some(writer), _) => {
+            let memory = writer.memory(tx.conn)?;
+            let fresh: Vec<bool> = entries
+                .iter()
+                .map(|(scope, jti, until)| memory.insert(scope, jti, *until))
+                .collect();
+            let new: Vec<JtiEntry<'_>> = entries
+                .iter()
+                .zip(&fresh)
+                .filter_map(|(entry, &fresh)| fresh.then_some(*entry))
+                .collect();
+            append(tx.conn, &new)?;
+            Ok(fresh)
+        }
+        (None, DbConnection::Pg(_)) => insert_unique(tx, entries),
+        // Outside the writer thread nothing could tell a SQLite caller whether a value is new.
+        (None, DbConnection::Sqlite(_)) => Err(StoreError::Other(
+            "a SQLite jti can only be remembered in a write".into(),
+        )),
+    }
+}
+
+/// PostgreSQL: the primary key (scope, jti) decides, so two instances racing with one jti cannot
+/// both pass.
+fn insert_unique(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>, StoreError> {
     if entries.len() <= FEW {
         // A token request's one or two values: a fixed single-row statement each, whose count
-        // of changed rows answers. `RETURNING` would cost SQLite a temporary table per statement.
+        // of changed rows answers.
         fixed_sql!(
             RememberJti,
             "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (",
@@ -80,6 +121,39 @@ pub fn remember_jtis(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bo
         entries.iter().map(|(scope, jti, _)| (*scope, *jti)),
         inserted.iter().map(|(s, j)| (s.as_str(), j.as_str())),
     ))
+}
+
+/// SQLite: appends values the writer's memory found new. The table's key starts with the
+/// expiry, so the rows go to its last pages. A value already there (only possible if something
+/// other than this process's writer added it) fails the write rather than pass unnoticed.
+fn append(conn: &mut DbConnection, new: &[JtiEntry<'_>]) -> Result<(), StoreError> {
+    if new.len() <= FEW {
+        fixed_sql!(
+            AppendJti,
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (",
+            ", ",
+            ", ",
+            ")",
+        );
+        for (scope, jti, until) in new {
+            Prepared::<AppendJti, ()>::new(&[
+                Bind::Text(scope),
+                Bind::Text(jti),
+                Bind::Int(*until),
+            ])
+            .execute(conn)?;
+        }
+        return Ok(());
+    }
+    for chunk in batch::chunks(new) {
+        InsertIgnoring::<_, ()>::new(
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES ",
+            "",
+            chunk,
+        )
+        .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Up to this many values, [`remember_jtis`] inserts them one by one.
@@ -135,9 +209,205 @@ pub fn delete_expired(
     before: i64,
     oldest_window: i64,
 ) -> Result<usize, StoreError> {
+    if let Some(writer) = tx.replay.as_deref_mut() {
+        writer.forget_before(before);
+    }
     let a = diesel::delete(seen_jtis::table.filter(seen_jtis::expires_at.lt(before)))
         .execute(tx.conn)?;
     let b = diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(oldest_window)))
         .execute(tx.conn)?;
     Ok(a + b)
+}
+
+/// The SQLite writer thread's replay memory: every jti value in `seen_jtis`, loaded at its first
+/// use, and the lock that makes this process the database's only keeper of it.
+pub(super) struct Writer {
+    /// `<database>-replay.lock`; none for a database without a file.
+    lock_path: Option<PathBuf>,
+    lock: Option<File>,
+    memory: Option<Memory>,
+    /// The store's schema generation the memory was loaded under (see [`Self::check_schema`]).
+    schema: u64,
+}
+
+impl Writer {
+    pub(super) fn new(database: Option<&Path>) -> Self {
+        Self {
+            lock_path: database.map(|db| {
+                let mut name = db.as_os_str().to_owned();
+                name.push("-replay.lock");
+                PathBuf::from(name)
+            }),
+            lock: None,
+            memory: None,
+            schema: 0,
+        }
+    }
+
+    /// Makes this process the one that remembers jti values for the database, or says which
+    /// lock another process holds. Held until the writer thread ends.
+    pub(super) fn claim(&mut self) -> Result<(), StoreError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let Some(path) = &self.lock_path else {
+            return Ok(());
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot open the lock file {}: {e}",
+                    path.display()
+                ))
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+                "another pairgate server uses this SQLite database (it holds {}); one server per \
+                 SQLite file, or PostgreSQL for several",
+                path.display()
+            ))),
+            Err(TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The memory, claimed and loaded from `seen_jtis` at the first use (inside the writer's
+    /// transaction, so nothing changes the table while it loads).
+    fn memory(&mut self, conn: &mut DbConnection) -> Result<&mut Memory, StoreError> {
+        if self.memory.is_none() {
+            self.claim()?;
+            let rows: Vec<(String, String, i64)> = seen_jtis::table
+                .select((seen_jtis::scope, seen_jtis::jti, seen_jtis::expires_at))
+                .load(conn)?;
+            let mut memory = Memory::with_capacity(rows.len());
+            for (scope, jti, until) in &rows {
+                memory.insert(scope, jti, *until);
+            }
+            memory.added.clear();
+            self.memory = Some(memory);
+        }
+        Ok(self.memory.as_mut().expect("loaded above"))
+    }
+
+    /// Where the current write's additions begin (to forget them if it rolls back).
+    pub(super) fn mark(&self) -> usize {
+        self.memory.as_ref().map_or(0, |m| m.added.len())
+    }
+
+    /// Forgets what was added since `mark`: that write rolled back.
+    pub(super) fn undo_to(&mut self, mark: usize) {
+        if let Some(memory) = &mut self.memory {
+            for key in memory.added.drain(mark.min(memory.added.len())..) {
+                memory.seen.remove(&key);
+            }
+        }
+    }
+
+    /// The group's transaction committed: what it added stays.
+    pub(super) fn committed(&mut self) {
+        if let Some(memory) = &mut self.memory {
+            memory.added.clear();
+        }
+    }
+
+    /// The group's transaction was rolled back: nothing it added stays.
+    pub(super) fn rolled_back(&mut self) {
+        self.undo_to(0);
+    }
+
+    /// The transaction's outcome is unknown: load the memory again at its next use.
+    pub(super) fn reload(&mut self) {
+        self.memory = None;
+    }
+
+    /// A migration ran since the memory was loaded (it may have reshaped or refilled the table):
+    /// load it again.
+    pub(super) fn check_schema(&mut self, schema: u64) {
+        if schema != self.schema {
+            self.schema = schema;
+            self.memory = None;
+        }
+    }
+
+    fn forget_before(&mut self, before: i64) {
+        if let Some(memory) = &mut self.memory {
+            memory.seen.retain(|_, until| *until >= before);
+            // A sweep runs as a write of its own, so nothing of its group is pending here that
+            // a rollback would have to find; keys it dropped are simply gone.
+            let seen = &memory.seen;
+            memory.added.retain(|key| seen.contains_key(key));
+        }
+    }
+}
+
+/// Seen values by a 128-bit keyed hash of (scope, jti): 24 bytes each, whatever the length of
+/// the jti (up to 256 bytes). Two values collide with odds of about n² / 2¹²⁹, and a collision
+/// could only refuse a new value, never let a seen one pass.
+struct Memory {
+    seen: HashMap<u128, i64, KeyIsHash>,
+    salt: (RandomState, RandomState),
+    /// Keys added since the group's transaction began, in order.
+    added: Vec<u128>,
+}
+
+impl Memory {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            seen: HashMap::with_capacity_and_hasher(n, KeyIsHash),
+            salt: (RandomState::new(), RandomState::new()),
+            added: Vec::new(),
+        }
+    }
+
+    /// True when (scope, jti) was not seen; it is from now on.
+    fn insert(&mut self, scope: &str, jti: &str, until: i64) -> bool {
+        let key = (u128::from(self.salt.0.hash_one((scope, jti))) << 64)
+            | u128::from(self.salt.1.hash_one((scope, jti)));
+        match self.seen.entry(key) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(until);
+                self.added.push(key);
+                true
+            }
+        }
+    }
+}
+
+/// The map's keys are keyed hashes already: the table takes their low bits as they are.
+#[derive(Clone, Copy, Default)]
+struct KeyIsHash;
+
+impl BuildHasher for KeyIsHash {
+    type Hasher = TakeLow;
+    fn build_hasher(&self) -> TakeLow {
+        TakeLow(0)
+    }
+}
+
+struct TakeLow(u64);
+
+impl Hasher for TakeLow {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128 keys are hashed (`write_u128`); fold anything else in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, key: u128) {
+        self.0 = key as u64;
+    }
 }

@@ -20,6 +20,7 @@ mod ops;
 mod outage;
 pub mod pairing;
 mod portal;
+mod replay;
 mod sqlite_writer;
 mod store_writes;
 mod telemetry;

@@ -1,0 +1,1 @@
+COMMENT ON TABLE seen_jtis IS NULL;
