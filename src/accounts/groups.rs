@@ -149,10 +149,10 @@ impl Accounts {
                 if registry::find_device(tx, &serial)?.and_then(|d| d.tenant_id) != Some(tenant) {
                     return Ok(Err(AccountError::NotFound));
                 }
-                if let Some(g) = group_id {
-                    if groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant) {
-                        return Ok(Err(AccountError::NotFound));
-                    }
+                if let Some(g) = group_id
+                    && groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant)
+                {
+                    return Ok(Err(AccountError::NotFound));
                 }
                 groups::set_device_group(tx, &serial, group_id)?;
                 crate::store::audit::append(

@@ -217,10 +217,10 @@ impl Accounts {
         let secret = new.totp.then(totp::new_secret);
         self.store
             .write(move |tx| {
-                if let Some(t) = new.tenant_id {
-                    if registry::find_tenant(tx, t)?.is_none() {
-                        return Ok(Err(AccountError::NotFound));
-                    }
+                if let Some(t) = new.tenant_id
+                    && registry::find_tenant(tx, t)?.is_none()
+                {
+                    return Ok(Err(AccountError::NotFound));
                 }
                 if users::find_by_email(tx, &email)?.is_some() {
                     return Ok(Err(AccountError::EmailTaken));

@@ -191,14 +191,14 @@ fn show_code(user_code: &str, uri: &str, complete: Option<&str>) {
     println!();
     println!("  To pair this device, open {uri}");
     println!("  and enter the code:  {user_code}");
-    if let Some(link) = complete {
-        if let Ok(qr) = qrcode::QrCode::new(link.as_bytes()) {
-            let art = qr
-                .render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build();
-            println!("\n  or scan:\n{art}");
-        }
+    if let Some(link) = complete
+        && let Ok(qr) = qrcode::QrCode::new(link.as_bytes())
+    {
+        let art = qr
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        println!("\n  or scan:\n{art}");
     }
     println!("  Only approve if this code is shown on the device in front of you.\n");
 }

@@ -157,10 +157,10 @@ impl NewEvent {
 pub fn record(tx: &mut Tx<'_>, now_ms: i64, event: NewEvent) -> Result<i64, StoreError> {
     let (id, webhooks) = stored::next_event_id(tx)?;
     let mut event = event;
-    if event.customer_number.is_none() {
-        if let Some(tenant) = event.tenant_id {
-            event.customer_number = stored::customer_of_tenant(tx, tenant)?.flatten();
-        }
+    if event.customer_number.is_none()
+        && let Some(tenant) = event.tenant_id
+    {
+        event.customer_number = stored::customer_of_tenant(tx, tenant)?.flatten();
     }
     let key = event.ordering_key();
     stored::insert_event(

@@ -336,16 +336,14 @@ pub fn apply(
     let existing = stored::find_sale(tx, sale_id)?;
     let merged = merge(existing.as_ref(), sale_id, delivery, now_ms)?;
     let mut rec = merged.record;
-    if rec.status == "active" {
-        if let Some(serial) = &rec.serial {
-            if let Some(other) = stored::active_sale_of(tx, serial)? {
-                if other.sale_id != rec.sale_id {
-                    return Err(ErpError::Conflict(Conflict::DeviceAlreadySold {
-                        sale_id: other.sale_id,
-                    }));
-                }
-            }
-        }
+    if rec.status == "active"
+        && let Some(serial) = &rec.serial
+        && let Some(other) = stored::active_sale_of(tx, serial)?
+        && other.sale_id != rec.sale_id
+    {
+        return Err(ErpError::Conflict(Conflict::DeviceAlreadySold {
+            sale_id: other.sale_id,
+        }));
     }
     let view = SaleView::from(&rec);
     let unchanged = existing.as_ref() == Some(&rec);

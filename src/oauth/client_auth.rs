@@ -327,10 +327,10 @@ fn check_assertion_claims(
             false,
         ));
     }
-    if let Some(nbf) = jws.claim_time("nbf") {
-        if nbf.saturating_mul(1000) > now_ms + policy.skew_ms {
-            return Err(invalid("the client assertion is not valid yet", false));
-        }
+    if let Some(nbf) = jws.claim_time("nbf")
+        && nbf.saturating_mul(1000) > now_ms + policy.skew_ms
+    {
+        return Err(invalid("the client assertion is not valid yet", false));
     }
     jws.claim_str("jti")
         // Control characters (NUL above all) cannot be stored as text on PostgreSQL.

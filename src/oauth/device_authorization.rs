@@ -48,20 +48,20 @@ impl OAuth {
         if client.client.kind != ClientKind::Device || client.method != AuthMethod::PrivateKeyJwt {
             return Err(OAuthError::UnauthorizedClient);
         }
-        if let Some(scope) = req.params.get("scope") {
-            if scope.split(' ').any(|s| s != DEVICE_SCOPE) {
-                return Err(OAuthError::InvalidScope);
-            }
+        if let Some(scope) = req.params.get("scope")
+            && scope.split(' ').any(|s| s != DEVICE_SCOPE)
+        {
+            return Err(OAuthError::InvalidScope);
         }
         // RFC 9449 §10: bind the flow to a key, from dpop_jkt or from a proof sent along.
         let proof = self.check_dpop(req, "POST", paths::DEVICE_AUTHORIZATION)?;
         let requested_jkt = req.params.get("dpop_jkt");
-        if let Some(jkt) = requested_jkt {
-            if jkt.len() != 43 || super::jose::b64_decode(jkt).is_none() {
-                return Err(OAuthError::InvalidRequest(
-                    "dpop_jkt must be a SHA-256 JWK thumbprint",
-                ));
-            }
+        if let Some(jkt) = requested_jkt
+            && (jkt.len() != 43 || super::jose::b64_decode(jkt).is_none())
+        {
+            return Err(OAuthError::InvalidRequest(
+                "dpop_jkt must be a SHA-256 JWK thumbprint",
+            ));
         }
         let dpop_jkt = match (&proof, requested_jkt) {
             (Some(p), Some(j)) if p.jkt != j => {

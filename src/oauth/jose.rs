@@ -152,10 +152,10 @@ impl PublicJwk {
             kid,
             verifier,
         };
-        if let Some(alg) = obj.get("alg") {
-            if alg.as_str().and_then(JwsAlg::parse) != Some(jwk.alg()) {
-                return Err(JwkError::AlgMismatch);
-            }
+        if let Some(alg) = obj.get("alg")
+            && alg.as_str().and_then(JwsAlg::parse) != Some(jwk.alg())
+        {
+            return Err(JwkError::AlgMismatch);
         }
         Ok(jwk)
     }

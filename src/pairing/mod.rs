@@ -249,11 +249,10 @@ impl Ceremony {
                 let Some(device) = registry::find_device(tx, &flow.client_id)? else {
                     return Ok(Err(PairingError::UnknownCode));
                 };
-                if let Some(g) = group_id {
-                    if groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant) {
+                if let Some(g) = group_id
+                    && groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant) {
                         return Ok(Err(PairingError::NotFound));
                     }
-                }
                 let serial = device.serial.clone();
                 let sale = active_sale(tx, &serial)?;
                 let verdict = evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;

@@ -303,10 +303,9 @@ impl DeviceClient {
             .headers()
             .get("dpop-nonce")
             .and_then(|v| v.to_str().ok())
+            && let Ok(mut slot) = self.nonce.lock()
         {
-            if let Ok(mut slot) = self.nonce.lock() {
-                *slot = Some(n.to_owned());
-            }
+            *slot = Some(n.to_owned());
         }
     }
 

@@ -425,14 +425,14 @@ async fn drive(
             }) => (Some(progress), Some(failure_kind(&reason))),
             Err(e) => (None, Some(failure_kind(&e.to_string()))),
         };
-        if let Some(s) = &synced {
-            if let Some(log) = &ack_log {
-                let serial = firmware.client().serial();
-                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                for id in &s.acknowledged {
-                    // Written only once the server acknowledged the batch's commit.
-                    let _ = writeln!(log, "{serial} {id}");
-                }
+        if let Some(s) = &synced
+            && let Some(log) = &ack_log
+        {
+            let serial = firmware.client().serial();
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            for id in &s.acknowledged {
+                // Written only once the server acknowledged the batch's commit.
+                let _ = writeln!(log, "{serial} {id}");
             }
         }
         if counted {

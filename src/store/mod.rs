@@ -259,7 +259,7 @@ impl Store {
 /// survive.
 fn in_transaction<T, E, F>(
     conn: &mut DbConnection,
-    mut replay: Option<&mut replay::Writer>,
+    replay: Option<&mut replay::Writer>,
     f: F,
 ) -> Result<Result<T, E>, (Result<T, E>, StoreError)>
 where
@@ -268,10 +268,7 @@ where
 {
     let mut outcome = None;
     let committed = conn.transaction::<(), Abort, _>(|conn| {
-        let result = f(&mut Tx {
-            conn,
-            replay: replay.as_deref_mut(),
-        });
+        let result = f(&mut Tx { conn, replay });
         let failed = result.is_err();
         outcome = Some(result);
         if failed { Err(Abort::Rollback) } else { Ok(()) }

@@ -284,19 +284,22 @@ impl Writer {
     /// The memory, claimed and loaded from `seen_jtis` at the first use (inside the writer's
     /// transaction, so nothing changes the table while it loads).
     fn memory(&mut self, conn: &mut DbConnection) -> Result<&mut Memory, StoreError> {
-        if self.memory.is_none() {
-            self.claim()?;
-            let rows: Vec<(String, String, i64)> = seen_jtis::table
-                .select((seen_jtis::scope, seen_jtis::jti, seen_jtis::expires_at))
-                .load(conn)?;
-            let mut memory = Memory::with_capacity(rows.len());
-            for (scope, jti, until) in &rows {
-                memory.insert(scope, jti, *until);
+        let memory = match self.memory.take() {
+            Some(memory) => memory,
+            None => {
+                self.claim()?;
+                let rows: Vec<(String, String, i64)> = seen_jtis::table
+                    .select((seen_jtis::scope, seen_jtis::jti, seen_jtis::expires_at))
+                    .load(conn)?;
+                let mut memory = Memory::with_capacity(rows.len());
+                for (scope, jti, until) in &rows {
+                    memory.insert(scope, jti, *until);
+                }
+                memory.added.clear();
+                memory
             }
-            memory.added.clear();
-            self.memory = Some(memory);
-        }
-        Ok(self.memory.as_mut().expect("loaded above"))
+        };
+        Ok(self.memory.insert(memory))
     }
 
     /// Where the current write's additions begin (to forget them if it rolls back).

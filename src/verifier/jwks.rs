@@ -187,10 +187,8 @@ impl JwksCache {
     fn cached_answer(&self, kid: &str, now: i64) -> Option<Result<Option<PublicJwk>, VerifyError>> {
         let cached = self.read();
         let fresh = now < cached.fresh_until;
-        if fresh {
-            if let Some(key) = cached.keys.get(kid) {
-                return Some(Ok(Some(key.clone())));
-            }
+        if fresh && let Some(key) = cached.keys.get(kid) {
+            return Some(Ok(Some(key.clone())));
         }
         let rested = cached
             .attempted_at

@@ -240,10 +240,10 @@ async fn logout_post(
     if let Err(res) = checked_form(&req, &ctx, &v, &body) {
         return res;
     }
-    if let Some(s) = &v.session {
-        if let Err(e) = ctx.accounts.sign_out(s).await {
-            return failure(&req, &ctx, e);
-        }
+    if let Some(s) = &v.session
+        && let Err(e) = ctx.accounts.sign_out(s).await
+    {
+        return failure(&req, &ctx, e);
     }
     failure(&req, &ctx, AccountError::SessionEnded)
 }

@@ -65,10 +65,11 @@ pub(crate) fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> 
             return Err(format!("{at}: {value} is not {ty}"));
         }
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !value.is_null() && !options.contains(value) {
-            return Err(format!("{at}: {value} is not one of {options:?}"));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !value.is_null()
+        && !options.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {options:?}"));
     }
     if let Value::Object(obj) = value {
         let properties = schema.get("properties").and_then(Value::as_object);

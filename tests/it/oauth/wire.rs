@@ -925,10 +925,10 @@ async fn malformed_requests_never_cause_server_errors(backend: Backend) {
             .client
             .post(fx.app.url(odd.path))
             .body(odd.body.clone());
-        if let Some(ct) = &odd.content_type {
-            if let Ok(v) = HeaderValue::from_bytes(ct.as_bytes()) {
-                req = req.header("Content-Type", v);
-            }
+        if let Some(ct) = &odd.content_type
+            && let Ok(v) = HeaderValue::from_bytes(ct.as_bytes())
+        {
+            req = req.header("Content-Type", v);
         }
         for (name, value) in &odd.headers {
             let v = HeaderValue::from_bytes(value).expect("a header value the client can send");
