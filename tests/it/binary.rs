@@ -138,16 +138,20 @@ fn wrong_postgres_password_is_reported_with_its_cause() {
     assert!(!err.contains("definitely-wrong"), "{err}");
 }
 
-#[test]
-fn sigterm_stops_the_server_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// `pairgate` serving in `dir` (its default SQLite file under `data/`) on a free port, once it
+/// answers `/healthz`.
+fn serve_in(dir: &std::path::Path) -> std::process::Child {
+    let port = free_port();
     let child = pairgate()
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("PAIRGATE_BIND", format!("127.0.0.1:{port}"))
         .env("PAIRGATE_SERVER__SHUTDOWN_TIMEOUT_SECS", "5")
         .stdout(Stdio::null())
@@ -166,16 +170,49 @@ fn sigterm_stops_the_server_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(up, "server did not come up");
+    child
+}
+
+fn sigterm(child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = serve_in(dir.path());
+    sigterm(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(stderr.contains("pairgate stopped"), "{stderr}");
     assert!(dir.path().join("data/pairgate.db").is_file());
+}
+
+/// On SQLite one server decides which jti values are new (it keeps them in memory), so a second
+/// server on the same file must not start; once the first has stopped, one may.
+#[test]
+fn a_second_server_on_the_same_sqlite_file_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = serve_in(dir.path());
+    let err = run_failing(
+        pairgate()
+            .current_dir(dir.path())
+            .env("PAIRGATE_BIND", format!("127.0.0.1:{}", free_port())),
+    );
+    assert!(
+        err.contains("another pairgate server uses this SQLite database"),
+        "{err}"
+    );
+    sigterm(&first);
+    assert!(first.wait_with_output().unwrap().status.success());
+    let again = serve_in(dir.path());
+    sigterm(&again);
+    assert!(again.wait_with_output().unwrap().status.success());
 }
 
 /// reqwest's blocking client needs a feature we do not build; a raw HTTP/1.0 GET is enough here.

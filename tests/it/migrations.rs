@@ -70,8 +70,10 @@ async fn migrations_run_down_and_up_again(backend: Backend) {
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
 
-/// Migration 000007 rebuilds SQLite's `seen_jtis` and `refresh_tokens` (on PostgreSQL it only
-/// changes an index): reverted and applied again over live data, tokens and replay records stay.
+/// The latest migration (000008) rebuilds SQLite's `seen_jtis` (on PostgreSQL it only comments
+/// the table): reverted and applied again over live data, tokens and replay records stay. The
+/// writer reloads its replay memory after a migration, so the refused assertion below comes
+/// from the rows the migration copied.
 async fn the_latest_migration_keeps_refresh_tokens_and_seen_jtis(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
