@@ -144,6 +144,17 @@ impl<'a, S: FixedSql, ST: 'static> Prepared<'a, S, ST> {
         }
     }
 
+    /// Every row the query returns.
+    pub fn load<U>(self, conn: &mut DbConnection) -> QueryResult<Vec<U>>
+    where
+        Self: LoadQuery<'a, SqliteConnection, U> + LoadQuery<'a, PgConnection, U>,
+    {
+        match conn {
+            DbConnection::Sqlite(c) => diesel::RunQueryDsl::load(self, c),
+            DbConnection::Pg(c) => diesel::RunQueryDsl::load(self, c),
+        }
+    }
+
     /// The first row the query returns (`NotFound` if none).
     pub fn get_result<U>(self, conn: &mut DbConnection) -> QueryResult<U>
     where

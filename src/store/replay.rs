@@ -288,15 +288,7 @@ impl Writer {
             Some(memory) => memory,
             None => {
                 self.claim()?;
-                let rows: Vec<(String, String, i64)> = seen_jtis::table
-                    .select((seen_jtis::scope, seen_jtis::jti, seen_jtis::expires_at))
-                    .load(conn)?;
-                let mut memory = Memory::with_capacity(rows.len());
-                for (scope, jti, until) in &rows {
-                    memory.insert(scope, jti, *until);
-                }
-                memory.added.clear();
-                memory
+                load(conn)?
             }
         };
         Ok(self.memory.insert(memory))
@@ -351,6 +343,42 @@ impl Writer {
             memory.added.retain(|key| seen.contains_key(key));
         }
     }
+}
+
+/// Rows per statement when the memory loads `seen_jtis`: a restart after a busy hour need not
+/// hold the whole table's text at once.
+const LOAD_PAGE: usize = 4096;
+
+/// Every value in `seen_jtis`, a page at a time in key order.
+fn load(conn: &mut DbConnection) -> Result<Memory, StoreError> {
+    fixed_sql!(
+        LoadPage,
+        "SELECT scope, jti, expires_at FROM seen_jtis WHERE (expires_at, scope, jti) > (",
+        ", ",
+        ", ",
+        ") ORDER BY expires_at, scope, jti LIMIT 4096", // LOAD_PAGE
+    );
+    let mut memory = Memory::with_capacity(LOAD_PAGE);
+    // No row sorts before this one: every jti is at least one character.
+    let mut after = (i64::MIN, String::new(), String::new());
+    loop {
+        let page: Vec<(String, String, i64)> = Prepared::<LoadPage, (Text, Text, BigInt)>::new(&[
+            Bind::Int(after.0),
+            Bind::Text(&after.1),
+            Bind::Text(&after.2),
+        ])
+        .load(conn)?;
+        let full = page.len() == LOAD_PAGE;
+        for (scope, jti, until) in &page {
+            memory.insert(scope, jti, *until);
+        }
+        match page.into_iter().last() {
+            Some((scope, jti, until)) if full => after = (until, scope, jti),
+            _ => break,
+        }
+    }
+    memory.added.clear();
+    Ok(memory)
 }
 
 /// Seen values by a 128-bit keyed hash of (scope, jti): 24 bytes each, whatever the length of

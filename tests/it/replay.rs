@@ -175,6 +175,20 @@ async fn sqlite_a_reopened_store_still_refuses_the_jti_values_it_saw() {
     first.migrate().await.unwrap();
     first.claim_sqlite_writer().await.unwrap();
     assert!(is_new(&first, "dpop:k", "before").await);
+    // More values than the memory loads per statement (4,096), over many expiry times.
+    let many: Vec<String> = (0..9_000).map(|i| format!("v{i}")).collect();
+    let entries: Vec<(&str, &str, i64)> = many
+        .iter()
+        .enumerate()
+        .map(|(i, jti)| ("client:c", jti.as_str(), FAR - (i % 7) as i64))
+        .collect();
+    assert!(
+        remember(&first, &entries)
+            .await
+            .unwrap()
+            .iter()
+            .all(|&new| new)
+    );
     drop(first);
 
     // The closed store's writer thread lets go of the lock as it ends.
@@ -191,6 +205,12 @@ async fn sqlite_a_reopened_store_still_refuses_the_jti_values_it_saw() {
     assert!(
         !is_new(&reopened, "dpop:k", "before").await,
         "loaded from the table"
+    );
+    let again = remember(&reopened, &entries).await.unwrap();
+    assert_eq!(
+        again.iter().filter(|&&new| new).count(),
+        0,
+        "every page was loaded"
     );
     assert!(is_new(&reopened, "dpop:k", "after").await);
 }
