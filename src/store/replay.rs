@@ -26,7 +26,8 @@ use super::schema::{rate_limits, seen_jtis};
 use super::{DbConnection, StoreError, Tx};
 
 /// Remembers a `jti` within `scope` until `expires_at`. Returns false when it was already seen:
-/// the primary key decides, so two racing uses of one jti cannot both pass.
+/// the primary key (PostgreSQL) or the writer's memory (SQLite) decides, so two racing uses of
+/// one jti cannot both pass. Only in a [`Store::write`](super::Store::write).
 pub fn remember_jti(
     tx: &mut Tx<'_>,
     scope: &str,
