@@ -4,7 +4,7 @@
 //! On PostgreSQL, where instances share the database, the primary key of `seen_jtis` decides
 //! whether a jti is new. On SQLite one server process writes the database, through one thread
 //! (`group_commit.rs`), so that thread decides: it keeps the unexpired values in memory
-//! ([`Writer`]) and appends each new one to `seen_jtis`, ordered by expiry, so that a restart
+//! (`Writer`) and appends each new one to `seen_jtis`, ordered by expiry, so that a restart
 //! finds them again. A new value costs SQLite an append to the table's last pages instead of an
 //! insert into a random page of a key index, which was half the writer's work per token request.
 //! A lock file next to the database keeps a second server process from opening another memory
