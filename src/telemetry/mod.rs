@@ -5,7 +5,7 @@
 //!
 //! An upload: the token and proof are verified ([`crate::verifier`], RFC 9068 §4 and RFC 9449
 //! §7, on the same code path relying apps use, fed pairgate's key ring directly); the token must
-//! be a device's with the right scope; the body is checked ([`batch`]); then the [`writer`]
+//! be a device's with the right scope; the body is checked ([`batch`]); then the `writer`
 //! commits it with other uploads and settles, at commit time, revocation (the token's `gen`
 //! against the device's current generation, tenant and status) and proof replay (the shared
 //! replay store). The answer says how many readings were stored and how many were duplicates.
