@@ -95,13 +95,8 @@ fn insert_unique(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>,
         );
         return entries
             .iter()
-            .map(|(scope, jti, until)| {
-                let n = Prepared::<RememberJti, ()>::new(&[
-                    Bind::Text(scope),
-                    Bind::Text(jti),
-                    Bind::Int(*until),
-                ])
-                .execute(tx.conn)?;
+            .map(|entry| {
+                let n = Prepared::<RememberJti, ()>::new(&binds(entry)).execute(tx.conn)?;
                 Ok(n == 1)
             })
             .collect();
@@ -136,13 +131,8 @@ fn append(conn: &mut DbConnection, new: &[JtiEntry<'_>]) -> Result<(), StoreErro
             ", ",
             ")",
         );
-        for (scope, jti, until) in new {
-            Prepared::<AppendJti, ()>::new(&[
-                Bind::Text(scope),
-                Bind::Text(jti),
-                Bind::Int(*until),
-            ])
-            .execute(conn)?;
+        for entry in new {
+            Prepared::<AppendJti, ()>::new(&binds(entry)).execute(conn)?;
         }
         return Ok(());
     }
@@ -159,6 +149,11 @@ fn append(conn: &mut DbConnection, new: &[JtiEntry<'_>]) -> Result<(), StoreErro
 
 /// Up to this many values, [`remember_jtis`] inserts them one by one.
 const FEW: usize = 4;
+
+/// An entry's values for a single-row `INSERT INTO seen_jtis (scope, jti, expires_at)`.
+fn binds<'a>((scope, jti, until): &JtiEntry<'a>) -> [Bind<'a>; 3] {
+    [Bind::Text(scope), Bind::Text(jti), Bind::Int(*until)]
+}
 
 /// Counts one hit in `bucket` for the window starting at `window_start`; returns the hits in
 /// that window including this one. A bucket from an older window starts over.
@@ -338,28 +333,25 @@ impl Writer {
     fn forget_before(&mut self, before: i64) {
         if let Some(memory) = &mut self.memory {
             memory.seen.retain(|_, until| *until >= before);
-            // A sweep runs as a write of its own, so nothing of its group is pending here that
-            // a rollback would have to find; keys it dropped are simply gone.
+            // Dropped keys leave the undo list too. Should the sweep's write roll back, they stay
+            // forgotten while the table keeps their rows: harmless, as their windows have ended.
             let seen = &memory.seen;
             memory.added.retain(|key| seen.contains_key(key));
         }
     }
 }
 
-/// Rows per statement when the memory loads `seen_jtis`: a restart after a busy hour need not
-/// hold the whole table's text at once.
-const LOAD_PAGE: usize = 4096;
-
-/// Every value in `seen_jtis`, a page at a time in key order.
+/// Every value in `seen_jtis`, 4,096 rows per statement in key order, so that a restart after a
+/// busy hour need not hold the whole table's text at once.
 fn load(conn: &mut DbConnection) -> Result<Memory, StoreError> {
     fixed_sql!(
         LoadPage,
         "SELECT scope, jti, expires_at FROM seen_jtis WHERE (expires_at, scope, jti) > (",
         ", ",
         ", ",
-        ") ORDER BY expires_at, scope, jti LIMIT 4096", // LOAD_PAGE
+        ") ORDER BY expires_at, scope, jti LIMIT 4096",
     );
-    let mut memory = Memory::with_capacity(LOAD_PAGE);
+    let mut memory = Memory::new();
     // No row sorts before this one: every jti is at least one character.
     let mut after = (i64::MIN, String::new(), String::new());
     loop {
@@ -369,13 +361,13 @@ fn load(conn: &mut DbConnection) -> Result<Memory, StoreError> {
             Bind::Text(&after.2),
         ])
         .load(conn)?;
-        let full = page.len() == LOAD_PAGE;
         for (scope, jti, until) in &page {
             memory.insert(scope, jti, *until);
         }
+        // Until a page comes back empty: no count to keep in step with the LIMIT.
         match page.into_iter().last() {
-            Some((scope, jti, until)) if full => after = (until, scope, jti),
-            _ => break,
+            Some((scope, jti, until)) => after = (until, scope, jti),
+            None => break,
         }
     }
     memory.added.clear();
@@ -393,9 +385,9 @@ struct Memory {
 }
 
 impl Memory {
-    fn with_capacity(n: usize) -> Self {
+    fn new() -> Self {
         Self {
-            seen: HashMap::with_capacity_and_hasher(n, KeyIsHash),
+            seen: HashMap::with_hasher(KeyIsHash),
             salt: (RandomState::new(), RandomState::new()),
             added: Vec::new(),
         }
