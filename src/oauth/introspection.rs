@@ -3,10 +3,11 @@
 
 use serde_json::{Value, json};
 
+use super::rotation::{self, Standing};
 use super::tokens::{self, AccessClaims};
 use super::{OAuth, OAuthError, OAuthRequest, paths};
 use crate::store::registry::{self, ClientKind};
-use crate::store::tokens::{self as stored, RefreshStatus};
+use crate::store::tokens::{self as stored, FamilyStatus};
 
 impl OAuth {
     pub async fn introspect(&self, req: &OAuthRequest) -> Result<Value, OAuthError> {
@@ -105,27 +106,32 @@ impl OAuth {
         token: &str,
         caller: &str,
     ) -> Result<Option<Value>, OAuthError> {
-        let hash = tokens::hash_token(token);
+        let Some(presented) = self.refresh_tokens.parse(token) else {
+            return Ok(None);
+        };
         let now = self.now_ms();
-        let record = self
+        let counter = presented.counter();
+        let family = self
             .store
-            .read(move |tx| stored::find_refresh(tx, &hash))
+            .read(move |tx| rotation::find_family(tx, &presented))
             .await?;
-        Ok(record
-            .filter(|t| t.status == RefreshStatus::Active)
-            .filter(|t| now < t.idle_expires_at && now < t.family_expires_at)
+        Ok(family
+            .filter(|f| f.status == FamilyStatus::Active)
+            // Only the family's current token is active; a used one is not (RFC 7662 §2.2).
+            .filter(|f| rotation::standing(counter, f.counter) == Standing::Current)
+            .filter(|f| now < f.idle_expires_at && now < f.family_expires_at)
             // A refresh token is only described to the client it belongs to.
-            .filter(|t| t.client_id == caller)
-            .map(|t| {
+            .filter(|f| f.client_id == caller)
+            .map(|f| {
                 json!({
                     "active": true,
                     "token_type": "refresh_token",
-                    "client_id": t.client_id,
-                    "sub": t.subject,
-                    "scope": t.scope,
+                    "client_id": f.client_id,
+                    "sub": f.subject,
+                    "scope": f.scope,
                     "iss": self.issuer,
-                    "iat": t.created_at / 1000,
-                    "exp": t.idle_expires_at.min(t.family_expires_at) / 1000,
+                    "iat": f.issued_at / 1000,
+                    "exp": f.idle_expires_at.min(f.family_expires_at) / 1000,
                 })
             }))
     }

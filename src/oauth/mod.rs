@@ -21,6 +21,7 @@ mod metadata;
 /// Added for the ERP API: checking pairgate's own tokens on pairgate's APIs.
 pub mod resource;
 mod revocation;
+pub mod rotation;
 mod token;
 pub mod tokens;
 pub mod user_code;
@@ -42,6 +43,7 @@ use client_auth::{AssertionPolicy, AuthenticatedClient};
 use dpop::{DpopProof, DpopRequest, DpopVerifier};
 use keyring::{KeyRing, KeyRingError};
 use master_key::MasterKey;
+use rotation::RefreshTokens;
 
 /// Paths of the endpoints, relative to the public URL.
 pub mod paths {
@@ -101,6 +103,7 @@ pub struct OAuth {
     dpop: DpopVerifier,
     assertion_policy: AssertionPolicy,
     clients: client_cache::ClientCache,
+    refresh_tokens: Arc<RefreshTokens>,
     issuer: String,
     audience: String,
 }
@@ -137,6 +140,7 @@ impl OAuth {
                 skew_ms: i64::from(o.clock_skew_secs) * 1000,
             },
             clients: client_cache::ClientCache::default(),
+            refresh_tokens: Arc::new(RefreshTokens::new(master.derive("refresh-token"))),
             store,
             clock,
             keys: Arc::new(keys),

@@ -4,11 +4,12 @@
 
 use serde_json::json;
 
-use super::tokens::{self, AccessClaims};
+use super::rotation;
+use super::tokens::AccessClaims;
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis};
 use crate::audit::{self, Action};
 use crate::store::registry::{self, ClientKind};
-use crate::store::tokens::{self as stored, RefreshStatus};
+use crate::store::tokens::{self as stored, FamilyStatus};
 
 impl OAuth {
     pub async fn revoke(&self, req: &OAuthRequest) -> Result<(), OAuthError> {
@@ -22,11 +23,11 @@ impl OAuth {
     async fn revoke_inner(&self, req: &OAuthRequest) -> Result<(), OAuthError> {
         let caller = self.authenticate(&req.credentials).await?;
         let token = req.params.require("token", "token is required")?.to_owned();
-        // Only access tokens need a signature check; do it before the transaction.
-        let access: Option<AccessClaims> = if token.starts_with("pgr_") {
-            None
+        // Signatures and MACs are checked before the transaction.
+        let (access, refresh): (Option<AccessClaims>, _) = if token.starts_with("pgr_") {
+            (None, self.refresh_tokens.parse(&token))
         } else {
-            self.active_access_token(&token).await?
+            (self.active_access_token(&token).await?, None)
         };
         let now = self.now_ms();
         let is_device = caller.client.kind == ClientKind::Device;
@@ -39,19 +40,21 @@ impl OAuth {
                 let revoked = if let Some(claims) = access.filter(|c| c.client_id == client_id) {
                     stored::revoke_access_token(tx, &claims.jti, claims.exp * 1000)?;
                     Some(json!({ "kind": "access_token", "jti": claims.jti }))
-                } else if let Some(t) = stored::find_refresh(tx, &tokens::hash_token(&token))? {
-                    if t.client_id != client_id || t.status == RefreshStatus::Revoked {
+                } else if let Some(f) = match &refresh {
+                    Some(presented) => rotation::find_family(tx, presented)?,
+                    None => None,
+                } {
+                    // Any token of the family, used or current, ends the whole family.
+                    if f.client_id != client_id || f.status == FamilyStatus::Revoked {
                         None
                     } else {
-                        let n = stored::revoke_family(tx, &t.family_id)?;
+                        stored::revoke_family(tx, &f.family_id)?;
                         // RFC 7009 §2.1: revoking a refresh token may revoke the access tokens
                         // of the same grant; for a device that is all of them.
                         if is_device {
                             registry::revoke_device_tokens(tx, client_id)?;
                         }
-                        Some(
-                            json!({ "kind": "refresh_token", "family": t.family_id, "revoked": n }),
-                        )
+                        Some(json!({ "kind": "refresh_token", "family": f.family_id }))
                     }
                 } else {
                     None

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::keyring::{KeyRing, KeyRingError};
+use super::rotation::RefreshTokens;
 use super::tokens::{self, AccessClaims, Confirmation};
 use super::{OAuth, OAuthError, OAuthRequest, grants, paths};
 
@@ -65,17 +66,19 @@ impl OAuth {
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
             lifetime_secs: u64::from(self.settings.oauth.access_token_lifetime_secs.get()),
+            refresh: Arc::clone(&self.refresh_tokens),
         }
     }
 }
 
-/// Mints signed access tokens; cheap to clone into a transaction closure.
+/// Mints signed access tokens and refresh tokens; cheap to clone into a transaction closure.
 #[derive(Clone)]
 pub(super) struct Minter {
     keys: Arc<KeyRing>,
     issuer: String,
     audience: String,
     pub lifetime_secs: u64,
+    refresh: Arc<RefreshTokens>,
 }
 
 /// Who a token is for.
@@ -112,6 +115,11 @@ impl Minter {
         };
         let jwt = self.keys.sign("at+jwt", &claims, now_ms)?;
         Ok((jwt, claims))
+    }
+
+    /// The refresh token of `family_id` at `counter`.
+    pub fn refresh_token(&self, family_id: &str, counter: i64) -> String {
+        self.refresh.mint(family_id, counter)
     }
 
     pub fn response(

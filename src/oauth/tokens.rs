@@ -1,5 +1,5 @@
-//! What pairgate issues: RFC 9068 access tokens (JWT, `typ: at+jwt`), opaque refresh tokens and
-//! device codes (random, stored only as SHA-256 hashes).
+//! What pairgate issues: RFC 9068 access tokens (JWT, `typ: at+jwt`) and device codes (random,
+//! stored only as SHA-256 hashes). Refresh tokens are `rotation`'s.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,11 +50,6 @@ impl AccessClaims {
 /// 256 random bits, base64url.
 pub fn random_token() -> String {
     jose::b64(rand::random::<[u8; 32]>())
-}
-
-/// A refresh token; the prefix lets secret scanners recognise a leaked one.
-pub fn new_refresh_token() -> String {
-    format!("pgr_{}", random_token())
 }
 
 /// A token id (`jti`) or family id: 128 random bits.

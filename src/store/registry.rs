@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::batch::{Bind, Prepared, fixed_sql};
-use super::schema::{clients, devices, refresh_tokens, tenants};
+use super::schema::{clients, devices, tenants};
 use super::{StoreError, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,19 +198,13 @@ pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>
 }
 
 /// Ends every token of a device at once: the token generation moves on (so access tokens of
-/// earlier generations stop being active) and every refresh token is revoked. Returns the number
-/// of refresh tokens revoked.
+/// earlier generations stop being active) and every refresh-token family is revoked. Returns the
+/// number of families revoked.
 pub fn revoke_device_tokens(tx: &mut Tx<'_>, serial: &str) -> Result<usize, StoreError> {
     diesel::update(devices::table.find(serial))
         .set(devices::token_generation.eq(devices::token_generation + 1))
         .execute(tx.conn)?;
-    Ok(diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::client_id.eq(serial))
-            .filter(refresh_tokens::status.ne("revoked")),
-    )
-    .set(refresh_tokens::status.eq("revoked"))
-    .execute(tx.conn)?)
+    super::tokens::revoke_client_families(tx, serial)
 }
 
 pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<i64, StoreError> {

@@ -78,19 +78,20 @@ diesel::table! {
 }
 
 diesel::table! {
-    refresh_tokens (id) {
-        id -> BigInt,
-        token_hash -> Text,
+    refresh_families (family_id) {
         family_id -> Text,
         client_id -> Text,
         subject -> Text,
         tenant_id -> Nullable<BigInt>,
         scope -> Text,
         jkt -> Nullable<Text>,
+        counter -> BigInt,
         status -> Text,
         created_at -> BigInt,
+        issued_at -> BigInt,
         idle_expires_at -> BigInt,
         family_expires_at -> BigInt,
+        legacy_hash -> Nullable<Text>,
     }
 }
 
@@ -293,7 +294,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     tenants,
     device_flows,
-    refresh_tokens,
+    refresh_families,
     users,
     sessions,
     device_groups,

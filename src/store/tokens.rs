@@ -1,164 +1,222 @@
-//! Refresh tokens (stored as hashes, rotated, revoked by family) and revoked access-token ids.
+//! Refresh-token families (one row per grant; its current token's counter) and revoked
+//! access-token ids.
 
 use diesel::prelude::*;
 
 use super::batch::{Bind, Prepared, fixed_sql};
-use super::schema::{refresh_tokens, revoked_access_tokens};
+use super::schema::{refresh_families, revoked_access_tokens};
 use super::{StoreError, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshStatus {
+pub enum FamilyStatus {
     Active,
-    Consumed,
     Revoked,
 }
 
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = refresh_tokens)]
-struct RefreshRow {
-    id: i64,
-    token_hash: String,
+#[diesel(table_name = refresh_families)]
+struct FamilyRow {
     family_id: String,
     client_id: String,
     subject: String,
     tenant_id: Option<i64>,
     scope: String,
     jkt: Option<String>,
+    counter: i64,
     status: String,
     created_at: i64,
+    issued_at: i64,
     idle_expires_at: i64,
     family_expires_at: i64,
+    legacy_hash: Option<String>,
 }
 
-/// A stored refresh token.
+/// A refresh-token family: one grant's chain of rotated refresh tokens, of which only the
+/// current one (at `counter`) may be used.
 #[derive(Debug, Clone)]
-pub struct RefreshRecord {
-    pub id: i64,
-    pub token_hash: String,
+pub struct FamilyRecord {
     pub family_id: String,
     pub client_id: String,
     pub subject: String,
     pub tenant_id: Option<i64>,
     pub scope: String,
     pub jkt: Option<String>,
-    pub status: RefreshStatus,
+    /// The counter of the family's current token.
+    pub counter: i64,
+    pub status: FamilyStatus,
     pub created_at: i64,
+    /// When the current token was issued.
+    pub issued_at: i64,
+    /// The current token's idle expiry (never past the family's).
     pub idle_expires_at: i64,
     pub family_expires_at: i64,
+    /// The SHA-256 hash of the family's token from before the counter form, if it has one.
+    pub legacy_hash: Option<String>,
 }
 
-impl TryFrom<RefreshRow> for RefreshRecord {
+impl TryFrom<FamilyRow> for FamilyRecord {
     type Error = StoreError;
-    fn try_from(r: RefreshRow) -> Result<Self, StoreError> {
+    fn try_from(r: FamilyRow) -> Result<Self, StoreError> {
         let status = match r.status.as_str() {
-            "active" => RefreshStatus::Active,
-            "consumed" => RefreshStatus::Consumed,
-            "revoked" => RefreshStatus::Revoked,
-            other => return Err(StoreError::Other(format!("unknown token status {other:?}"))),
+            "active" => FamilyStatus::Active,
+            "revoked" => FamilyStatus::Revoked,
+            other => {
+                return Err(StoreError::Other(format!(
+                    "unknown family status {other:?}"
+                )));
+            }
         };
         Ok(Self {
             status,
-            id: r.id,
-            token_hash: r.token_hash,
             family_id: r.family_id,
             client_id: r.client_id,
             subject: r.subject,
             tenant_id: r.tenant_id,
             scope: r.scope,
             jkt: r.jkt,
+            counter: r.counter,
             created_at: r.created_at,
+            issued_at: r.issued_at,
             idle_expires_at: r.idle_expires_at,
             family_expires_at: r.family_expires_at,
+            legacy_hash: r.legacy_hash,
         })
     }
 }
 
-/// A refresh token to store.
+/// A new family, whose first token (counter 1) is issued at `created_at`.
 #[derive(Debug, Clone)]
-pub struct NewRefresh {
-    pub token_hash: String,
+pub struct NewFamily {
     pub family_id: String,
     pub client_id: String,
     pub subject: String,
     pub tenant_id: Option<i64>,
     pub scope: String,
     pub jkt: Option<String>,
-    pub status: &'static str,
     pub created_at: i64,
     pub idle_expires_at: i64,
     pub family_expires_at: i64,
 }
 
-pub fn insert_refresh(tx: &mut Tx<'_>, token: &NewRefresh) -> Result<(), StoreError> {
-    // Every refresh and every pairing runs this: a fixed statement.
+/// The counter of a family's first token.
+pub const FIRST_COUNTER: i64 = 1;
+
+pub fn insert_family(tx: &mut Tx<'_>, family: &NewFamily) -> Result<(), StoreError> {
+    // Every pairing runs this: a fixed statement.
     fixed_sql!(
-        InsertRefresh,
-        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, tenant_id, scope, \
-         jkt, status, created_at, idle_expires_at, family_expires_at) VALUES (",
+        InsertFamily,
+        "INSERT INTO refresh_families (family_id, client_id, subject, tenant_id, scope, jkt, \
+         counter, status, created_at, issued_at, idle_expires_at, family_expires_at) VALUES (",
         ", ",
         ", ",
         ", ",
         ", ",
         ", ",
         ", ",
-        ", ",
+        ", 'active', ",
         ", ",
         ", ",
         ", ",
         ")",
     );
-    Prepared::<InsertRefresh, ()>::new(&[
-        Bind::Text(&token.token_hash),
-        Bind::Text(&token.family_id),
-        Bind::Text(&token.client_id),
-        Bind::Text(&token.subject),
-        Bind::OptInt(token.tenant_id),
-        Bind::Text(&token.scope),
-        Bind::OptText(token.jkt.as_deref()),
-        Bind::Text(token.status),
-        Bind::Int(token.created_at),
-        Bind::Int(token.idle_expires_at),
-        Bind::Int(token.family_expires_at),
+    Prepared::<InsertFamily, ()>::new(&[
+        Bind::Text(&family.family_id),
+        Bind::Text(&family.client_id),
+        Bind::Text(&family.subject),
+        Bind::OptInt(family.tenant_id),
+        Bind::Text(&family.scope),
+        Bind::OptText(family.jkt.as_deref()),
+        Bind::Int(FIRST_COUNTER),
+        Bind::Int(family.created_at),
+        Bind::Int(family.created_at),
+        Bind::Int(family.idle_expires_at),
+        Bind::Int(family.family_expires_at),
     ])
     .execute(tx.conn)?;
     Ok(())
 }
 
-pub fn find_refresh(tx: &mut Tx<'_>, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
-    // Every refresh runs this: a fixed statement. The columns are RefreshRow's fields, in order.
+pub fn find_family(tx: &mut Tx<'_>, family_id: &str) -> Result<Option<FamilyRecord>, StoreError> {
+    // Every refresh runs this: a fixed statement. The columns are FamilyRow's fields, in order.
     fixed_sql!(
-        RefreshByHash,
-        "SELECT id, token_hash, family_id, client_id, subject, tenant_id, scope, jkt, status, \
-         created_at, idle_expires_at, family_expires_at FROM refresh_tokens WHERE token_hash = ",
+        FamilyById,
+        "SELECT family_id, client_id, subject, tenant_id, scope, jkt, counter, status, \
+         created_at, issued_at, idle_expires_at, family_expires_at, legacy_hash \
+         FROM refresh_families WHERE family_id = ",
         "",
     );
-    Prepared::<RefreshByHash, refresh_tokens::SqlType>::new(&[Bind::Text(hash)])
-        .get_result::<RefreshRow>(tx.conn)
+    Prepared::<FamilyById, refresh_families::SqlType>::new(&[Bind::Text(family_id)])
+        .get_result::<FamilyRow>(tx.conn)
         .optional()?
-        .map(RefreshRecord::try_from)
+        .map(FamilyRecord::try_from)
         .transpose()
 }
 
-/// Marks an active token consumed; false if it was not active any more (a concurrent use won).
-pub fn consume_refresh(tx: &mut Tx<'_>, id: i64) -> Result<bool, StoreError> {
-    // Every refresh runs this: a statement prepared once per connection.
+/// The family whose token from before the counter form hashes to `hash`.
+pub fn find_legacy_family(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FamilyRecord>, StoreError> {
+    refresh_families::table
+        .filter(refresh_families::legacy_hash.eq(hash))
+        .select(FamilyRow::as_select())
+        .first::<FamilyRow>(tx.conn)
+        .optional()?
+        .map(FamilyRecord::try_from)
+        .transpose()
+}
+
+/// Moves an active family from its current token (`from`) to the next (`to`), issued at
+/// `issued_at`; false if the family is no longer at `from` or no longer active (a concurrent
+/// use won, or it was revoked).
+pub fn advance_family(
+    tx: &mut Tx<'_>,
+    family_id: &str,
+    from: i64,
+    to: i64,
+    issued_at: i64,
+    idle_expires_at: i64,
+) -> Result<bool, StoreError> {
+    // Every refresh runs this: a fixed statement. No indexed column changes, so PostgreSQL can
+    // update the row in place.
     fixed_sql!(
-        ConsumeRefresh,
-        "UPDATE refresh_tokens SET status = 'consumed' WHERE id = ",
+        AdvanceFamily,
+        "UPDATE refresh_families SET counter = ",
+        ", issued_at = ",
+        ", idle_expires_at = ",
+        " WHERE family_id = ",
+        " AND counter = ",
         " AND status = 'active'",
     );
-    let n = Prepared::<ConsumeRefresh, ()>::new(&[Bind::Int(id)]).execute(tx.conn)?;
+    let n = Prepared::<AdvanceFamily, ()>::new(&[
+        Bind::Int(to),
+        Bind::Int(issued_at),
+        Bind::Int(idle_expires_at),
+        Bind::Text(family_id),
+        Bind::Int(from),
+    ])
+    .execute(tx.conn)?;
     Ok(n == 1)
 }
 
-/// Revokes every token of a family (RFC 9700 §4.14.2 reuse detection); returns how many changed.
-pub fn revoke_family(tx: &mut Tx<'_>, family_id: &str) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::status.ne("revoked")),
+/// Revokes a family (RFC 9700 §4.14.2 reuse detection, RFC 7009 revocation); false if it was
+/// revoked already or is unknown.
+pub fn revoke_family(tx: &mut Tx<'_>, family_id: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        refresh_families::table
+            .find(family_id)
+            .filter(refresh_families::status.eq("active")),
     )
-    .set(refresh_tokens::status.eq("revoked"))
+    .set(refresh_families::status.eq("revoked"))
+    .execute(tx.conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes every active family of a client; returns how many.
+pub fn revoke_client_families(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        refresh_families::table
+            .filter(refresh_families::client_id.eq(client_id))
+            .filter(refresh_families::status.eq("active")),
+    )
+    .set(refresh_families::status.eq("revoked"))
     .execute(tx.conn)?)
 }
 
@@ -187,18 +245,18 @@ pub fn is_access_token_revoked(tx: &mut Tx<'_>, jti: &str) -> Result<bool, Store
         .is_some())
 }
 
-/// Deletes what can no longer matter: revoked access-token ids past their expiry, and refresh
-/// tokens whose family or idle lifetime ended before `before`.
+/// Deletes what can no longer matter: revoked access-token ids past their expiry, and refresh-token
+/// families whose absolute or idle lifetime ended before `before`.
 pub fn delete_expired(tx: &mut Tx<'_>, before: i64) -> Result<usize, StoreError> {
     let a = diesel::delete(
         revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(before)),
     )
     .execute(tx.conn)?;
     let b = diesel::delete(
-        refresh_tokens::table.filter(
-            refresh_tokens::family_expires_at
+        refresh_families::table.filter(
+            refresh_families::family_expires_at
                 .lt(before)
-                .or(refresh_tokens::idle_expires_at.lt(before)),
+                .or(refresh_families::idle_expires_at.lt(before)),
         ),
     )
     .execute(tx.conn)?;

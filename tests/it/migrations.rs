@@ -52,7 +52,8 @@ fn sqlite_and_postgres_folders_have_the_same_migrations() {
 
 backend_tests!(
     migrations_run_down_and_up_again,
-    the_latest_migration_keeps_refresh_tokens_and_seen_jtis,
+    the_replay_store_migration_keeps_seen_jtis,
+    live_refresh_tokens_from_before_families_carry_over,
 );
 
 async fn migrations_run_down_and_up_again(backend: Backend) {
@@ -70,22 +71,23 @@ async fn migrations_run_down_and_up_again(backend: Backend) {
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
 
-/// The latest migration (000008) rebuilds SQLite's `seen_jtis` (on PostgreSQL it only comments
-/// the table): reverted and applied again over live data, tokens and replay records stay. The
-/// writer reloads its replay memory after a migration, so the refused assertion below comes
-/// from the rows the migration copied.
-async fn the_latest_migration_keeps_refresh_tokens_and_seen_jtis(backend: Backend) {
+/// Migration 000008 rebuilds SQLite's `seen_jtis` (on PostgreSQL it only comments the table):
+/// reverted and applied again over live data, the replay records stay. The writer reloads its
+/// replay memory after a migration, so the refusal below comes from the rows the migration
+/// copied. (Reverting 000009 on the way loses the device's refresh token, which is why the
+/// request is refused at its client assertion, before any token is looked at.)
+async fn the_replay_store_migration_keeps_seen_jtis(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
     let device = app.device("SN-7001").await;
     let token_of = |v: serde_json::Value| v["refresh_token"].as_str().unwrap().to_owned();
     let first = token_of(app.pair(&device, tenant).await);
-    let second = token_of(refreshed(&app, &device, &first).await);
     // A refresh whose client assertion the replay store records.
     let now = app.now();
     let assertion = device.assertion(now);
-    let refresh_using = |token: String, proof: String| {
+    let refresh_using = |token: String| {
         let assertion = assertion.clone();
+        let proof = device.dpop("POST", "/oauth/token", now);
         let app = &app;
         async move {
             app.post_form(
@@ -101,33 +103,92 @@ async fn the_latest_migration_keeps_refresh_tokens_and_seen_jtis(backend: Backen
             .await
         }
     };
-    let res = refresh_using(second.clone(), device.dpop("POST", "/oauth/token", now)).await;
+    let res = refresh_using(first).await;
     assert_eq!(res.status(), 200);
-    let third = token_of(res.json().await.unwrap());
+    let second = token_of(res.json().await.unwrap());
 
     let store = &app.ctx.store;
+    let names = migrations::names(store.backend()).unwrap();
+    assert!(names[names.len() - 2].ends_with("seen_jtis_by_expiry"));
     store.revert_last_migration().await.unwrap();
-    assert_eq!(store.migrate().await.unwrap().len(), 1, "applied again");
+    store.revert_last_migration().await.unwrap();
+    assert_eq!(store.migrate().await.unwrap().len(), 2, "applied again");
 
-    // The assertion is still known as used...
-    let body = error_of(
-        refresh_using(third.clone(), device.dpop("POST", "/oauth/token", now)).await,
-        400,
-    )
-    .await;
+    let body = error_of(refresh_using(second).await, 400).await;
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(
         body["error_description"],
         "the client assertion was used before"
     );
-    // ...the live refresh token still works...
-    let fourth = token_of(refreshed(&app, &device, &third).await);
-    // ...and a consumed one is still recognised as reused.
-    let body = error_of(refresh(&app, &device, &first).await, 400).await;
+}
+
+/// Migration 000009 moves refresh tokens into families. A family's live token from before goes
+/// on working, once: its use rotates it into the counter form, and using it again is a reuse.
+/// Used and revoked tokens from before are refused as unknown. Reverted, a family still at its
+/// token from before gets that token's row back.
+async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
+    use pairgate::oauth::jose;
+    use pairgate::oauth::tokens::hash_token;
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-7002").await;
+    let store = &app.ctx.store;
+    let names = migrations::names(store.backend()).unwrap();
+    assert!(names.last().unwrap().ends_with("refresh_families"));
+    store.revert_last_migration().await.unwrap();
+
+    let legacy = |n: u8| format!("pgr_{}", jose::b64([n; 32]));
+    let (used, live, revoked, untouched) = (legacy(1), legacy(2), legacy(3), legacy(4));
+    let now_ms = app.now() * 1000;
+    let rows = [
+        (&used, "fam-a", "consumed"),
+        (&live, "fam-a", "active"),
+        (&revoked, "fam-b", "revoked"),
+        (&untouched, "fam-c", "active"),
+    ];
+    for (token, family, status) in rows {
+        app.raw_sql(&format!(
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, tenant_id, \
+             scope, jkt, status, created_at, idle_expires_at, family_expires_at) VALUES ('{}', \
+             '{family}', 'SN-7002', 'device:SN-7002', {tenant}, 'telemetry:write', '{}', \
+             '{status}', {now_ms}, {}, {})",
+            hash_token(token),
+            device.key.thumbprint(),
+            now_ms + 3_600_000,
+            now_ms + 86_400_000,
+        ))
+        .await;
+    }
+    assert_eq!(store.migrate().await.unwrap().len(), 1);
+    let families = "SELECT COUNT(*) AS n FROM refresh_families";
+    assert_eq!(app.query_i64(families).await, 2, "fam-a and fam-c");
+
+    for gone in [&used, &revoked] {
+        let body = error_of(refresh(&app, &device, gone).await, 400).await;
+        assert_eq!(body["error_description"], "unknown refresh token");
+    }
+    let next = refreshed(&app, &device, &live).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(next.len(), live.len(), "the counter form");
+    let body = error_of(refresh(&app, &device, &live).await, 400).await;
     assert_eq!(
         body["error_description"],
         "the refresh token was already used"
     );
-    let body = error_of(refresh(&app, &device, &fourth).await, 400).await;
-    assert_eq!(body["error"], "invalid_grant", "the family was revoked");
+    let body = error_of(refresh(&app, &device, &next).await, 400).await;
+    assert_eq!(body["error_description"], "the refresh token was revoked");
+
+    // Reverted: only fam-c, still at its token from before, can go back.
+    store.revert_last_migration().await.unwrap();
+    let back = "SELECT COUNT(*) AS n FROM refresh_tokens";
+    assert_eq!(app.query_i64(back).await, 1);
+    let kept = format!(
+        "SELECT COUNT(*) AS n FROM refresh_tokens WHERE token_hash = '{}' AND status = 'active'",
+        hash_token(&untouched)
+    );
+    assert_eq!(app.query_i64(&kept).await, 1);
+    assert_eq!(store.migrate().await.unwrap().len(), 1);
+    refreshed(&app, &device, &untouched).await;
 }

@@ -11,7 +11,7 @@ use crate::oauth::dpop::DpopProof;
 use crate::oauth::token::{Grantee, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis, tokens};
 use crate::store::registry::{self, ClientKind};
-use crate::store::tokens::{NewRefresh, insert_refresh};
+use crate::store::tokens::{FIRST_COUNTER, NewFamily, insert_family};
 use crate::store::{flows, registry::revoke_device_tokens};
 
 pub async fn exchange(
@@ -86,23 +86,22 @@ pub async fn exchange(
                     now,
                 )
                 .map_err(signing_failed)?;
-            let refresh = tokens::new_refresh_token();
-            insert_refresh(
+            let family_id = tokens::new_id();
+            insert_family(
                 tx,
-                &NewRefresh {
-                    token_hash: tokens::hash_token(&refresh),
-                    family_id: tokens::new_id(),
+                &NewFamily {
+                    family_id: family_id.clone(),
                     client_id: serial.to_owned(),
                     subject: claims.sub.clone(),
                     tenant_id: flow.tenant_id,
                     scope: flow.scope.clone(),
                     jkt: Some(proof.jkt.clone()),
-                    status: "active",
                     created_at: now,
                     idle_expires_at: now + idle_ms,
                     family_expires_at: now + absolute_ms,
                 },
             )?;
+            let refresh = minter.refresh_token(&family_id, FIRST_COUNTER);
             crate::store::audit::append(
                 tx,
                 &audit::event(

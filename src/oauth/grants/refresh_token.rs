@@ -1,7 +1,7 @@
-//! The refresh_token grant (RFC 6749 §6) with rotation on every use (RFC 9700 §4.14.2): the old
-//! token is consumed and a new one of the same family issued. Presenting a consumed token again
-//! means it was copied: the whole family is revoked. Tokens are bound to their client and, when
-//! issued with DPoP, to the DPoP key (RFC 9449 §5).
+//! The refresh_token grant (RFC 6749 §6) with rotation on every use (RFC 9700 §4.14.2): the
+//! family moves on to its next token. Presenting a token the family has moved past means it was
+//! copied: the whole family is revoked. Tokens are bound to their client and, when issued with
+//! DPoP, to the DPoP key (RFC 9449 §5). See `oauth::rotation` for the token's form.
 
 use serde_json::json;
 
@@ -9,10 +9,11 @@ use super::{Committed, signing_failed};
 use crate::audit::{self, Action};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::dpop::DpopProof;
+use crate::oauth::rotation::{self, Standing};
 use crate::oauth::token::{Grantee, TokenResponse};
-use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis, tokens};
+use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::registry;
-use crate::store::tokens::{self as stored, NewRefresh, RefreshStatus};
+use crate::store::tokens::{self as stored, FamilyStatus};
 
 pub async fn exchange(
     oauth: &OAuth,
@@ -27,7 +28,8 @@ pub async fn exchange(
         // Narrowing on refresh is not offered: a device has exactly one scope.
         return Err(OAuthError::InvalidScope);
     }
-    let hash = tokens::hash_token(presented);
+    // The MAC is checked here, outside the write: a forged token costs the writer nothing.
+    let presented = oauth.refresh_tokens.parse(presented);
     let now = oauth.now_ms();
     let minter = oauth.minter();
     let idle_ms = i64::from(oauth.settings.oauth.refresh_token_idle_secs.get()) * 1000;
@@ -40,23 +42,27 @@ pub async fn exchange(
             }
             let client_id = client.client.client_id.as_str();
             let invalid = |d| Ok(Err(OAuthError::InvalidGrant(d)));
-            let Some(token) = stored::find_refresh(tx, &hash)? else {
+            let family = match &presented {
+                Some(presented) => rotation::find_family(tx, presented)?,
+                None => None,
+            };
+            let (Some(family), Some(presented)) = (family, presented) else {
                 return invalid("unknown refresh token");
             };
-            if token.client_id != client_id {
+            if family.client_id != client_id {
                 return invalid("the refresh token was issued to another client");
             }
-            match token.status {
-                RefreshStatus::Revoked => return invalid("the refresh token was revoked"),
-                RefreshStatus::Consumed => {
-                    return reuse_detected(tx, &token.family_id, client_id, token.tenant_id, now);
-                }
-                RefreshStatus::Active => {}
+            if family.status == FamilyStatus::Revoked {
+                return invalid("the refresh token was revoked");
             }
-            if now >= token.idle_expires_at || now >= token.family_expires_at {
+            let counter = presented.counter();
+            if rotation::standing(counter, family.counter) == Standing::Used {
+                return reuse_detected(tx, &family.family_id, client_id, family.tenant_id, now);
+            }
+            if now >= family.idle_expires_at || now >= family.family_expires_at {
                 return invalid("the refresh token has expired");
             }
-            let jkt = match (&token.jkt, &proof) {
+            let jkt = match (&family.jkt, &proof) {
                 (Some(bound), Some(p)) if *bound == p.jkt => Some(bound.clone()),
                 (Some(_), Some(_)) => {
                     return Ok(Err(OAuthError::InvalidDpopProof(
@@ -70,49 +76,42 @@ pub async fn exchange(
                 }
                 (None, _) => None,
             };
-            // Of two concurrent uses exactly one consumes the token; the other is a reuse.
-            if !stored::consume_refresh(tx, token.id)? {
-                return reuse_detected(tx, &token.family_id, client_id, token.tenant_id, now);
+            // Of two concurrent uses exactly one moves the family on; the other is a reuse.
+            let next = counter + 1;
+            let idle_expires_at = (now + idle_ms).min(family.family_expires_at);
+            if !stored::advance_family(
+                tx,
+                &family.family_id,
+                family.counter,
+                next,
+                now,
+                idle_expires_at,
+            )? {
+                return reuse_detected(tx, &family.family_id, client_id, family.tenant_id, now);
             }
             let device = registry::find_device(tx, client_id)?;
             let generation = device.as_ref().map(|d| d.token_generation);
             let (jwt, claims) = minter
                 .access_token(
                     Grantee {
-                        sub: token.subject.clone(),
+                        sub: family.subject,
                         client_id: client_id.to_owned(),
-                        scope: token.scope.clone(),
-                        jkt: jkt.clone(),
-                        tenant_id: token.tenant_id,
+                        scope: family.scope,
+                        jkt,
+                        tenant_id: family.tenant_id,
                         device: device.map(|d| d.serial),
                         generation,
                     },
                     now,
                 )
                 .map_err(signing_failed)?;
-            let next = tokens::new_refresh_token();
-            stored::insert_refresh(
-                tx,
-                &NewRefresh {
-                    token_hash: tokens::hash_token(&next),
-                    family_id: token.family_id.clone(),
-                    client_id: client_id.to_owned(),
-                    subject: token.subject.clone(),
-                    tenant_id: token.tenant_id,
-                    scope: token.scope.clone(),
-                    jkt,
-                    status: "active",
-                    created_at: now,
-                    idle_expires_at: (now + idle_ms).min(token.family_expires_at),
-                    family_expires_at: token.family_expires_at,
-                },
-            )?;
-            Ok(Ok(minter.response(jwt, &claims, Some(next))))
+            let refresh = minter.refresh_token(&family.family_id, next);
+            Ok(Ok(minter.response(jwt, &claims, Some(refresh))))
         })
         .await?
 }
 
-/// A consumed refresh token came back: revoke its family and record why.
+/// A token the family has moved past came back: revoke the family and record why.
 fn reuse_detected(
     tx: &mut crate::store::Tx<'_>,
     family_id: &str,

@@ -290,18 +290,21 @@ async fn a_refresh_token_is_described_only_to_its_client(backend: Backend) {
     refreshed(&app, &device, device_refresh).await;
 
     // Service clients never receive refresh tokens through a grant, so give the introspector one
-    // behind pairgate's back to see what its owner is told.
+    // behind pairgate's back to see what its owner is told: a token from before the counter
+    // form, which the migration left in its family's row as a hash.
     let now_ms = app.now() * 1000;
     let own = "pgr_introspectors-own-refresh-token";
     app.raw_sql(&format!(
-        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, tenant_id, scope, \
-         jkt, status, created_at, idle_expires_at, family_expires_at) VALUES ('{}', 'fam-1', \
-         '{}', 'client:{}', NULL, 'introspect', NULL, 'active', {now_ms}, {}, {})",
-        pairgate::oauth::tokens::hash_token(own),
+        "INSERT INTO refresh_families (family_id, client_id, subject, tenant_id, scope, jkt, \
+         counter, status, created_at, issued_at, idle_expires_at, family_expires_at, \
+         legacy_hash) VALUES ('fam-1', '{}', 'client:{}', NULL, 'introspect', NULL, 0, 'active', \
+         {}, {now_ms}, {}, {}, '{}')",
         introspector.id,
         introspector.id,
+        now_ms - 50_000,
         now_ms + 100_000,
         now_ms + 200_000,
+        pairgate::oauth::tokens::hash_token(own),
     ))
     .await;
     let body = introspector.introspect(&app, own).await;
@@ -320,6 +323,15 @@ async fn a_refresh_token_is_described_only_to_its_client(backend: Backend) {
             "the introspector's refresh token, to someone else",
         )
         .await;
+    // Once its family has moved on, the token is a used one.
+    app.raw_sql("UPDATE refresh_families SET counter = 1 WHERE family_id = 'fam-1'")
+        .await;
+    introspector
+        .assert_inactive(&app, own, "a refresh token its family moved past")
+        .await;
+    app.raw_sql("UPDATE refresh_families SET counter = 0 WHERE family_id = 'fam-1'")
+        .await;
+    assert_eq!(introspector.introspect(&app, own).await["active"], true);
     app.advance(100);
     introspector
         .assert_inactive(&app, own, "an idle-expired refresh token")

@@ -20,6 +20,9 @@ backend_tests!(
     a_token_family_ends_at_its_absolute_lifetime,
     the_new_access_token_keeps_tenant_and_key_binding,
     a_device_disabled_after_it_authenticated_is_refused_at_once,
+    a_family_is_one_row_however_often_it_rotates,
+    a_token_the_mac_does_not_vouch_for_is_unknown_and_revokes_nothing,
+    after_a_restore_the_newest_token_still_works_and_older_ones_are_reuse,
 );
 
 /// One refresh_token grant request: `client` authenticates with private_key_jwt and `prover`, if
@@ -121,7 +124,7 @@ async fn reuse_of_a_consumed_token_revokes_the_family(backend: Backend) {
     assert_eq!(reuse[0].tenant_id, Some(tenant));
     let detail: Value = serde_json::from_str(&reuse[0].detail).unwrap();
     assert!(detail["family"].is_string(), "{detail}");
-    assert!(detail["revoked"].as_u64().unwrap() >= 1, "{detail}");
+    assert_eq!(detail["revoked"], true, "{detail}");
     assert!(
         !reuse[0].detail.contains("pgr_"),
         "tokens never reach the audit log"
@@ -291,4 +294,87 @@ async fn a_device_disabled_after_it_authenticated_is_refused_at_once(backend: Ba
     set_active(&app, "SN-2901", true).await;
     let third = refresh_token_of(&refreshed(&app, &device, &second).await);
     assert_ne!(third, second);
+}
+
+/// Used tokens leave no rows behind: the family's row keeps the counter of its current token.
+async fn a_family_is_one_row_however_often_it_rotates(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-2010").await;
+    let mut token = refresh_token_of(&app.pair(&device, tenant).await);
+    for _ in 0..5 {
+        token = refresh_token_of(&refreshed(&app, &device, &token).await);
+    }
+    let rows = "SELECT COUNT(*) AS n FROM refresh_families WHERE client_id = 'SN-2010'";
+    assert_eq!(app.query_i64(rows).await, 1);
+    let counter = "SELECT counter AS n FROM refresh_families WHERE client_id = 'SN-2010'";
+    assert_eq!(
+        app.query_i64(counter).await,
+        6,
+        "pairing issued 1, five refreshes"
+    );
+    // No column holds a token; the one the device holds is not in the table in any form.
+    let family = app
+        .query_i64(&format!(
+            "SELECT COUNT(*) AS n FROM refresh_families WHERE family_id = '{token}' \
+             OR legacy_hash = '{}'",
+            pairgate::oauth::tokens::hash_token(&token)
+        ))
+        .await;
+    assert_eq!(family, 0);
+}
+
+/// A token whose MAC fails, e.g. the current token with its counter moved back, is not
+/// pairgate's: it is refused as unknown and must not let anyone revoke the family.
+async fn a_token_the_mac_does_not_vouch_for_is_unknown_and_revokes_nothing(backend: Backend) {
+    use pairgate::oauth::jose;
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-2011").await;
+    let first = refresh_token_of(&app.pair(&device, tenant).await);
+    let second = refresh_token_of(&refreshed(&app, &device, &first).await);
+    // version (1 byte), then the counter (8 bytes, big-endian): 2 becomes 1.
+    let mut payload = jose::b64_decode(second.strip_prefix("pgr_").unwrap()).unwrap();
+    assert_eq!(payload[8], 2, "the counter's last byte");
+    payload[8] = 1;
+    let moved_back = format!("pgr_{}", jose::b64(&payload));
+    assert_ne!(
+        moved_back, first,
+        "the MAC differs from the real first token's"
+    );
+    let mut payload = jose::b64_decode(second.strip_prefix("pgr_").unwrap()).unwrap();
+    payload[20] ^= 0x40;
+    let bad_mac = format!("pgr_{}", jose::b64(&payload));
+    for forged in [moved_back, bad_mac] {
+        let body = error_of(refresh(&app, &device, &forged).await, 400).await;
+        assert_eq!(body["error"], "invalid_grant");
+        assert_eq!(body["error_description"], "unknown refresh token");
+    }
+    // The family lives on: its current token still works.
+    refreshed(&app, &device, &second).await;
+}
+
+/// A database restored from a backup holds an older counter than the token a device holds.
+/// The MAC says pairgate issued that token and nothing newer exists, so it is the current one;
+/// the tokens before it are still reuse.
+async fn after_a_restore_the_newest_token_still_works_and_older_ones_are_reuse(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-2012").await;
+    let first = refresh_token_of(&app.pair(&device, tenant).await);
+    let second = refresh_token_of(&refreshed(&app, &device, &first).await);
+    let third = refresh_token_of(&refreshed(&app, &device, &second).await);
+    // The "backup" was taken when the second token was current.
+    app.raw_sql("UPDATE refresh_families SET counter = 2 WHERE client_id = 'SN-2012'")
+        .await;
+    let fourth = refresh_token_of(&refreshed(&app, &device, &third).await);
+    let counter = "SELECT counter AS n FROM refresh_families WHERE client_id = 'SN-2012'";
+    assert_eq!(app.query_i64(counter).await, 4);
+    let body = error_of(refresh(&app, &device, &second).await, 400).await;
+    assert_eq!(
+        body["error_description"],
+        "the refresh token was already used"
+    );
+    let body = error_of(refresh(&app, &device, &fourth).await, 400).await;
+    assert_eq!(body["error_description"], "the refresh token was revoked");
 }

@@ -221,6 +221,26 @@ impl TestApp {
         .expect("raw sql task");
     }
 
+    /// One number from SQL run behind pairgate's back: `sql` selects a single BIGINT as `n`.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Number {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let spec = pairgate::store::ConnectionSpec::new(&self.ctx.settings.database);
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = spec.establish().expect("raw connection");
+            diesel::sql_query(sql)
+                .get_result::<Number>(&mut conn)
+                .expect("raw query")
+                .n
+        })
+        .await
+        .expect("raw query task")
+    }
+
     /// The app's clock, in whole seconds (for JWT claims).
     pub fn now(&self) -> i64 {
         pairgate::clock::Clock::now(&*self.clock).timestamp()
