@@ -22,6 +22,7 @@ backend_tests!(
     revoking_an_access_token_makes_it_inactive,
     a_client_cannot_revoke_another_clients_tokens,
     re_pairing_ends_the_previous_tokens,
+    a_service_client_revokes_its_own_refresh_token_family_only,
 );
 
 /// A service client that authenticates with a secret (client_secret_basic).
@@ -82,6 +83,24 @@ async fn revoke(app: &TestApp, client: &TestDevice, token: &str) -> reqwest::Res
 async fn assert_revoke_ok(res: reqwest::Response) {
     assert_eq!(res.status(), 200, "revocation must answer 200");
     assert_eq!(res.headers()["cache-control"], "no-store");
+}
+
+/// Service clients never receive refresh tokens through a grant, so give one a refresh token
+/// behind pairgate's back: a token from before the counter form, which migration 000009 left in
+/// its family's row as a hash. It was issued now and stays usable for 100 s (idle).
+async fn give_refresh_token(app: &TestApp, client_id: &str, family: &str, token: &str) {
+    let now_ms = app.now() * 1000;
+    app.raw_sql(&format!(
+        "INSERT INTO refresh_families (family_id, client_id, subject, tenant_id, scope, jkt, \
+         counter, status, created_at, issued_at, idle_expires_at, family_expires_at, \
+         legacy_hash) VALUES ('{family}', '{client_id}', 'client:{client_id}', NULL, \
+         'introspect', NULL, 0, 'active', {}, {now_ms}, {}, {}, '{}')",
+        now_ms - 50_000,
+        now_ms + 100_000,
+        now_ms + 200_000,
+        pairgate::oauth::tokens::hash_token(token),
+    ))
+    .await;
 }
 
 fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
@@ -292,21 +311,8 @@ async fn a_refresh_token_is_described_only_to_its_client(backend: Backend) {
     // Service clients never receive refresh tokens through a grant, so give the introspector one
     // behind pairgate's back to see what its owner is told: a token from before the counter
     // form, which the migration left in its family's row as a hash.
-    let now_ms = app.now() * 1000;
     let own = "pgr_introspectors-own-refresh-token";
-    app.raw_sql(&format!(
-        "INSERT INTO refresh_families (family_id, client_id, subject, tenant_id, scope, jkt, \
-         counter, status, created_at, issued_at, idle_expires_at, family_expires_at, \
-         legacy_hash) VALUES ('fam-1', '{}', 'client:{}', NULL, 'introspect', NULL, 0, 'active', \
-         {}, {now_ms}, {}, {}, '{}')",
-        introspector.id,
-        introspector.id,
-        now_ms - 50_000,
-        now_ms + 100_000,
-        now_ms + 200_000,
-        pairgate::oauth::tokens::hash_token(own),
-    ))
-    .await;
+    give_refresh_token(&app, &introspector.id, "fam-1", own).await;
     let body = introspector.introspect(&app, own).await;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["token_type"], "refresh_token");
@@ -502,4 +508,41 @@ async fn re_pairing_ends_the_previous_tokens(backend: Backend) {
     let res = refresh(&app, &device, str_of(&first, "refresh_token")).await;
     assert_eq!(error_of(res, 400).await["error"], "invalid_grant");
     refreshed(&app, &device, str_of(&second, "refresh_token")).await;
+}
+
+async fn a_service_client_revokes_its_own_refresh_token_family_only(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (alice, bob) = (Introspector::new(&app).await, Introspector::new(&app).await);
+    give_refresh_token(&app, &alice.id, "fam-alice", "pgr_alices-token").await;
+    give_refresh_token(&app, &bob.id, "fam-bob", "pgr_bobs-token").await;
+    let revoke_as = |who: &Introspector, token: &'static str| {
+        let auth = basic(&who.id, &who.secret);
+        let app = &app;
+        async move {
+            app.post_form(
+                "/oauth/revoke",
+                &[("token", token)],
+                &[("Authorization", &auth)],
+            )
+            .await
+        }
+    };
+    let active = |family: &str| {
+        format!(
+            "SELECT COUNT(*) AS n FROM refresh_families WHERE family_id = '{family}' \
+             AND status = 'active'"
+        )
+    };
+    // Bob's token, presented by Alice: 200, and nothing happens.
+    assert_revoke_ok(revoke_as(&alice, "pgr_bobs-token").await).await;
+    assert_eq!(app.query_i64(&active("fam-bob")).await, 1);
+    // Alice's own: her family ends, Bob's stays.
+    assert_revoke_ok(revoke_as(&alice, "pgr_alices-token").await).await;
+    assert_eq!(app.query_i64(&active("fam-alice")).await, 0);
+    assert_eq!(app.query_i64(&active("fam-bob")).await, 1);
+    alice
+        .assert_inactive(&app, "pgr_alices-token", "a revoked refresh token")
+        .await;
+    bob.assert_active(&app, "pgr_bobs-token", "another client's family")
+        .await;
 }
