@@ -153,7 +153,7 @@ pub fn apply(
                 "previous_thumbprint": current,
                 "key_thumbprint": thumbprint,
                 "model": input.model,
-                "refresh_tokens_revoked": revoked,
+                "refresh_token_families_revoked": revoked,
             }),
         ),
     )?;
