@@ -118,7 +118,8 @@ impl RefreshTokens {
         }
         let (counter, rest) = payload[1..].split_at(COUNTER_LEN);
         let (tag, family_id) = rest.split_at(MAC_LEN);
-        let mut message = Vec::with_capacity(COUNTER_LEN + family_id.len());
+        let mut message = Vec::with_capacity(1 + COUNTER_LEN + family_id.len());
+        message.push(VERSION);
         message.extend_from_slice(counter);
         message.extend_from_slice(family_id);
         hmac::verify(&self.key, &message, tag).ok()?;
@@ -129,8 +130,10 @@ impl RefreshTokens {
         })
     }
 
+    /// The MAC over everything else the token carries: version, counter and family id.
     fn tag(&self, counter: &[u8; COUNTER_LEN], family_id: &[u8]) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(&[VERSION]);
         ctx.update(counter);
         ctx.update(family_id);
         ctx.sign()
