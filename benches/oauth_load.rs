@@ -13,7 +13,8 @@
 //! [--refresh-every-ms 0] [--only poll|refresh|cc] [--presign] [--floor]`; with a period, each refreshing
 //! device starts a refresh that often (open loop, spread evenly) instead of as fast as it can.
 //! `--presign` makes the pollers sign their client assertions and DPoP proofs before the timed
-//! run (as real devices do, on their own hardware), so the two cores go to the server.
+//! run (as real devices do, on their own hardware), and build each poll's HTTP/1.1 request, which
+//! they send on raw keep-alive connections (`RawConn`), so the two cores go to the server.
 //! `--floor` sends the same polls to a bare actix server in this process instead, one that
 //! only reads the form and runs pairgate's client-assertion and DPoP checks (no database, no
 //! replay store, a fixed `authorization_pending`): what HTTP and the two signature checks alone
