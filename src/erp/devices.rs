@@ -70,7 +70,8 @@ pub struct DeviceOutcome {
     /// RFC 7638 thumbprint of the registered factory key.
     pub key_thumbprint: String,
     pub change: DeviceChange,
-    /// Refresh tokens revoked by a re-key (every access token of the device ends too).
+    /// Refresh-token families (one per pairing) revoked by a re-key; every access token of the
+    /// device ends too.
     pub tokens_revoked: usize,
 }
 

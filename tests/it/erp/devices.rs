@@ -98,7 +98,10 @@ async fn another_key_conflicts_unless_the_erp_rekeys(backend: Backend) {
     rekey["rekey"] = json!(true);
     let done = erp.put_ok(path, &rekey, 200).await;
     assert_eq!(done["change"], "rekeyed");
-    assert_eq!(done["tokens_revoked"], 1, "the refresh token");
+    assert_eq!(
+        done["tokens_revoked"], 1,
+        "the pairing's refresh-token family"
+    );
     assert_eq!(done["key_thumbprint"], new_key.thumbprint());
     assert!(
         app.ctx
