@@ -92,7 +92,7 @@ impl RefreshTokens {
     /// The token of `family_id` at `counter` (counters start at 1).
     pub fn mint(&self, family_id: &str, counter: i64) -> String {
         let counter = counter.to_be_bytes();
-        let tag = self.tag(&counter, family_id.as_bytes());
+        let tag = hmac::sign(&self.key, &signed_part(&counter, family_id.as_bytes()));
         let mut payload = Vec::with_capacity(HEADER_LEN + family_id.len());
         payload.push(VERSION);
         payload.extend_from_slice(&counter);
@@ -118,26 +118,22 @@ impl RefreshTokens {
         }
         let (counter, rest) = payload[1..].split_at(COUNTER_LEN);
         let (tag, family_id) = rest.split_at(MAC_LEN);
-        let mut message = Vec::with_capacity(1 + COUNTER_LEN + family_id.len());
-        message.push(VERSION);
-        message.extend_from_slice(counter);
-        message.extend_from_slice(family_id);
-        hmac::verify(&self.key, &message, tag).ok()?;
+        hmac::verify(&self.key, &signed_part(counter, family_id), tag).ok()?;
         let counter = i64::from_be_bytes(counter.try_into().ok()?);
         Some(Presented::Counter {
             family_id: String::from_utf8(family_id.to_vec()).ok()?,
             counter,
         })
     }
+}
 
-    /// The MAC over everything else the token carries: version, counter and family id.
-    fn tag(&self, counter: &[u8; COUNTER_LEN], family_id: &[u8]) -> hmac::Tag {
-        let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(&[VERSION]);
-        ctx.update(counter);
-        ctx.update(family_id);
-        ctx.sign()
-    }
+/// What the MAC covers: everything else the token carries (version, counter, family id).
+fn signed_part(counter: &[u8], family_id: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(1 + counter.len() + family_id.len());
+    message.push(VERSION);
+    message.extend_from_slice(counter);
+    message.extend_from_slice(family_id);
+    message
 }
 
 #[cfg(test)]
