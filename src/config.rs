@@ -307,10 +307,8 @@ impl TryFrom<String> for Cidr {
             IpAddr::V4(v4) => u128::from(v4.to_bits()),
             IpAddr::V6(v6) => v6.to_bits(),
         };
-        let cidr = Self { network, prefix };
-        if mask(bits, prefix, width) != bits {
-            let host = width - prefix;
-            let base = if host >= 128 { 0 } else { bits >> host << host };
+        let base = mask(bits, prefix, width);
+        if base != bits {
             let base = match network {
                 IpAddr::V4(_) => IpAddr::from(std::net::Ipv4Addr::from_bits(base as u32)),
                 IpAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::from_bits(base)),
@@ -319,7 +317,7 @@ impl TryFrom<String> for Cidr {
                 "{raw:?} has bits set after the prefix; the block is {base}/{prefix}"
             ));
         }
-        Ok(cidr)
+        Ok(Self { network, prefix })
     }
 }
 
