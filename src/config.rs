@@ -6,7 +6,7 @@
 //! the key and the layer it came from.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,6 +102,8 @@ pub struct ServerSettings {
     pub max_form_bytes: NonZeroU32,
     pub max_json_bytes: NonZeroU32,
     pub retry_after_secs: u32,
+    /// Peers whose `Forwarded`/`X-Forwarded-For` headers are believed (`http::client_addr`).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +247,83 @@ impl TryFrom<String> for PublicUrl {
 impl fmt::Display for PublicUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A block of IP addresses, `ADDRESS/PREFIX` (a bare address is the block of that one address).
+/// Host bits below the prefix are refused: `10.0.0.1/8` is more likely a typo than a wish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` lies in the block. IPv4-mapped IPv6 addresses count as their IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask(u128::from(ip.to_bits()), self.prefix, 32) == u128::from(net.to_bits())
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                mask(ip.to_bits(), self.prefix, 128) == net.to_bits()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `bits` (the low `width` bits of the value) with everything below the first `prefix` cleared.
+fn mask(bits: u128, prefix: u8, width: u8) -> u128 {
+    let host = width - prefix;
+    if host >= 128 { 0 } else { bits >> host << host }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (raw.as_str(), None),
+        };
+        let network: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a CIDR block such as 10.0.0.0/8 or fd00::/8"))?;
+        let network = network.to_canonical();
+        let width = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => width,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| format!("{raw:?}: the prefix length must be 0 to {width}"))?,
+        };
+        let bits = match network {
+            IpAddr::V4(v4) => u128::from(v4.to_bits()),
+            IpAddr::V6(v6) => v6.to_bits(),
+        };
+        let base = mask(bits, prefix, width);
+        if base != bits {
+            let base = match network {
+                IpAddr::V4(_) => IpAddr::from(std::net::Ipv4Addr::from_bits(base as u32)),
+                IpAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::from_bits(base)),
+            };
+            return Err(format!(
+                "{raw:?} has bits set after the prefix; the block is {base}/{prefix}"
+            ));
+        }
+        Ok(Self { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
     }
 }
 
@@ -420,6 +499,53 @@ mod tests {
         assert_eq!(url.as_str(), "https://id.example.com");
         assert!(url.is_https());
         assert!(PublicUrl::try_from("https://x/?a=1".to_owned()).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_blocks_checked_at_load() {
+        assert!(
+            Settings::defaults()
+                .unwrap()
+                .server
+                .trusted_proxies
+                .is_empty()
+        );
+        let s = Settings::defaults_with(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\", \"127.0.0.1\"]",
+        )
+        .unwrap();
+        let blocks = &s.server.trusted_proxies;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(blocks[0].contains(ip("10.200.3.4")));
+        assert!(!blocks[0].contains(ip("11.0.0.1")));
+        assert!(blocks[0].contains(ip("::ffff:10.0.0.9")), "IPv4-mapped");
+        assert!(blocks[1].contains(ip("fd12:3456::1")));
+        assert!(!blocks[1].contains(ip("fe80::1")));
+        assert!(!blocks[1].contains(ip("10.0.0.1")));
+        assert!(blocks[2].contains(ip("127.0.0.1")));
+        assert!(!blocks[2].contains(ip("127.0.0.2")));
+        assert_eq!(blocks[2].to_string(), "127.0.0.1/32");
+        let everything = Cidr::try_from("0.0.0.0/0".to_owned()).unwrap();
+        assert!(everything.contains(ip("203.0.113.9")));
+        assert!(
+            Cidr::try_from("::/0".to_owned())
+                .unwrap()
+                .contains(ip("2001:db8::1"))
+        );
+
+        for (bad, says) in [
+            ("10.0.0.0/33", "prefix length must be 0 to 32"),
+            ("fd00::/129", "prefix length must be 0 to 128"),
+            ("10.0.0.1/8", "the block is 10.0.0.0/8"),
+            ("proxy.internal", "is not a CIDR block"),
+            ("10.0.0.0/", "prefix length"),
+        ] {
+            let err = Settings::defaults_with(&format!("[server]\ntrusted_proxies = [{bad:?}]"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("server.trusted_proxies"), "{err}");
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Periodic housekeeping, run by every instance (each step is idempotent, so several instances
 //! sweeping at once only repeat each other): forget jti values and rate-limit windows that can no
 //! longer matter, delete flows and tokens long past their expiry, drop signing keys no token can
-//! need, reload the key ring so rotations made elsewhere are seen, and delete telemetry readings
-//! older than `telemetry.retention_days`.
+//! need, reload the key ring so rotations made elsewhere are seen, delete telemetry readings
+//! older than `telemetry.retention_days`, and forget old counters of refused OAuth requests.
 
 use std::time::Duration;
 
 use crate::oauth::OAuth;
-use crate::store::{Store, StoreError, flows, keys, replay, sessions, telemetry, tokens};
+use crate::store::{Store, StoreError, flows, keys, refusals, replay, sessions, telemetry, tokens};
 
 /// Expired device flows are kept this long for the pairing history, then deleted.
 const FLOW_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
@@ -15,6 +15,9 @@ const FLOW_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
 const LOGIN_FAILURE_RETENTION_MS: i64 = 24 * 3_600_000;
 /// Rate-limit windows are at most an hour long; older buckets are dead.
 const RATE_WINDOW_RETENTION_MS: i64 = 2 * 3_600_000;
+/// Counters of refused unauthenticated OAuth requests are kept this long for investigations
+/// (rows per address and hour are bounded, see `store::refusals`).
+const REFUSAL_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
 /// Old readings are deleted this many per transaction, so uploads never wait long behind a sweep
 /// (on SQLite they share one writer)...
 const TELEMETRY_DELETE_CHUNK: i64 = 10_000;
@@ -31,6 +34,8 @@ pub struct SweepReport {
     pub sessions: usize,
     pub signing_keys: usize,
     pub telemetry_readings: usize,
+    /// Per-window counters of refused unauthenticated OAuth requests.
+    pub refusal_counters: usize,
 }
 
 /// One pass of housekeeping at `now_ms`.
@@ -55,6 +60,7 @@ pub async fn sweep(
                     + sessions::delete_stale_failures(tx, now_ms - LOGIN_FAILURE_RETENTION_MS)?,
                 signing_keys: 0,
                 telemetry_readings: 0,
+                refusal_counters: refusals::delete_before(tx, now_ms - REFUSAL_RETENTION_MS)?,
             })
         })
         .await?;

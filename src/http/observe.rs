@@ -1,5 +1,6 @@
 //! Per-request bookkeeping: a request id (accepted from `X-Request-Id` when well formed, otherwise
-//! generated), a tracing span carrying it, one structured log line per request, and the metrics.
+//! generated), a tracing span carrying it and the client address (`client_addr`), one structured
+//! log line per request, and the metrics.
 //! The query string is never logged: it can carry a user code.
 
 use std::time::Instant;
@@ -11,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 
+use super::client_addr;
 use super::metrics::HttpMetrics;
 
 /// The id of the request being served, available from the request's extensions.
@@ -29,8 +31,15 @@ pub async fn observe(
     req.extensions_mut().insert(RequestId(id.clone()));
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
     let method = req.method().clone();
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    // The address every per-address limit counts, so a log line can be matched to them.
+    let client = client_addr::Shown(client_addr::client_addr(req.request()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = %req.path(),
+        client = %client,
+    );
 
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();

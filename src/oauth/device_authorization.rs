@@ -31,20 +31,27 @@ impl OAuth {
         &self,
         req: &OAuthRequest,
     ) -> Result<DeviceAuthorization, OAuthError> {
-        let result = self.device_authorization_inner(req).await;
+        let mut authenticated = None;
+        let result = self
+            .device_authorization_inner(req, &mut authenticated)
+            .await;
         if let Err(err) = &result {
             self.forget_refused_client(req, err);
-            self.audit_refusal(paths::DEVICE_AUTHORIZATION, req, err)
+            let who = authenticated.as_deref();
+            self.record_refusal(paths::DEVICE_AUTHORIZATION, req, who, err)
                 .await;
         }
         result
     }
 
+    /// Sets `authenticated` to the client id once the client has authenticated.
     async fn device_authorization_inner(
         &self,
         req: &OAuthRequest,
+        authenticated: &mut Option<String>,
     ) -> Result<DeviceAuthorization, OAuthError> {
         let client = self.authenticate_cached(&req.credentials).await?;
+        *authenticated = Some(client.client.client_id.clone());
         if client.client.kind != ClientKind::Device || client.method != AuthMethod::PrivateKeyJwt {
             return Err(OAuthError::UnauthorizedClient);
         }

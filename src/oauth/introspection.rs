@@ -11,15 +11,23 @@ use crate::store::tokens::{self as stored, FamilyStatus};
 
 impl OAuth {
     pub async fn introspect(&self, req: &OAuthRequest) -> Result<Value, OAuthError> {
-        let result = self.introspect_inner(req).await;
+        let mut authenticated = None;
+        let result = self.introspect_inner(req, &mut authenticated).await;
         if let Err(err) = &result {
-            self.audit_refusal(paths::INTROSPECT, req, err).await;
+            self.record_refusal(paths::INTROSPECT, req, authenticated.as_deref(), err)
+                .await;
         }
         result
     }
 
-    async fn introspect_inner(&self, req: &OAuthRequest) -> Result<Value, OAuthError> {
+    /// Sets `authenticated` to the client id once the client has authenticated.
+    async fn introspect_inner(
+        &self,
+        req: &OAuthRequest,
+        authenticated: &mut Option<String>,
+    ) -> Result<Value, OAuthError> {
         let caller = self.authenticate(&req.credentials).await?;
+        *authenticated = Some(caller.client.client_id.clone());
         if caller.client.kind != ClientKind::Service {
             return Err(OAuthError::UnauthorizedClient);
         }

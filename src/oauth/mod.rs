@@ -305,38 +305,101 @@ impl OAuth {
         )
     }
 
-    /// Records a refused request in the audit log (best effort: a failure here is logged, and
-    /// never hides the refusal itself).
-    async fn audit_refusal(&self, endpoint: &str, req: &OAuthRequest, err: &OAuthError) {
+    /// Records a refused request (best effort: a failure here is logged, and never hides the
+    /// refusal itself). `authenticated` is the client whose credentials held before the refusal,
+    /// if any: such a client gets an audit row. A request whose client never authenticated only
+    /// counts in `store::refusals`, per address, claimed client and hour: anyone can send those
+    /// as fast as they like, and the hash-chained audit log must not grow with them.
+    async fn record_refusal(
+        &self,
+        endpoint: &'static str,
+        req: &OAuthRequest,
+        authenticated: Option<&str>,
+        err: &OAuthError,
+    ) {
         if matches!(
             err,
             OAuthError::AuthorizationPending | OAuthError::Store(_) | OAuthError::UseDpopNonce
         ) {
             return;
         }
-        let actor = claimed_client_id(&req.credentials)
-            .map(|c| format!("client:{c}"))
-            .unwrap_or_else(|| "anonymous".to_owned());
-        let record = audit::event(
-            self.now_ms(),
-            Action::OAuthRefused,
-            actor,
-            format!("endpoint:{endpoint}"),
-            None,
-            serde_json::json!({
-                "error": err.code(),
-                "reason": err.description(),
-                "ip": req.client_ip,
-            }),
-        );
-        if let Err(e) = self
-            .store
-            .write(move |tx| crate::store::audit::append(tx, &record))
-            .await
-        {
-            tracing::warn!(error = %e, "could not audit a refused OAuth request");
+        let now = self.now_ms();
+        // Whatever verified before, invalid_client means the credentials did not hold in the
+        // end (a replayed assertion, a client disabled meanwhile).
+        let authenticated =
+            authenticated.filter(|_| !matches!(err, OAuthError::InvalidClient { .. }));
+        let ip = req
+            .client_ip
+            .as_deref()
+            .map(|ip| capped(ip, MAX_ADDRESS_BYTES));
+        let written = match authenticated {
+            Some(client_id) => {
+                let record = audit::event(
+                    now,
+                    Action::OAuthRefused,
+                    format!("client:{client_id}"),
+                    format!("endpoint:{endpoint}"),
+                    None,
+                    serde_json::json!({
+                        "error": err.code(),
+                        "reason": err.description(),
+                        "ip": ip,
+                    }),
+                );
+                self.store
+                    .write(move |tx| crate::store::audit::append(tx, &record).map(drop))
+                    .await
+            }
+            None => {
+                let actor = claimed_client_id(&req.credentials)
+                    .map(|c| format!("client:{c}"))
+                    .unwrap_or_else(|| "anonymous".to_owned());
+                let reason = match err.description() {
+                    Some(d) => format!("{endpoint} {}: {d}", err.code()),
+                    None => format!("{endpoint} {}", err.code()),
+                };
+                let ip = ip.unwrap_or_default();
+                self.store
+                    .write(move |tx| {
+                        let refusal = crate::store::refusals::Refusal {
+                            window_start: now - now.rem_euclid(REFUSAL_WINDOW_MS),
+                            ip: &ip,
+                            actor: &actor,
+                            at: now,
+                            reason: &reason,
+                        };
+                        crate::store::refusals::count(tx, &refusal, REFUSAL_ACTORS_PER_ADDRESS)
+                    })
+                    .await
+            }
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not record a refused OAuth request");
         }
     }
+}
+
+/// Refusals of clients that never authenticated are counted per window of this length.
+const REFUSAL_WINDOW_MS: i64 = 3_600_000;
+/// Distinct claimed clients counted apart per address and window; further ones count together.
+const REFUSAL_ACTORS_PER_ADDRESS: i64 = 16;
+/// The longest claimed client id kept, in bytes.
+const MAX_CLAIMED_ID_BYTES: usize = 128;
+/// The longest client address kept, in bytes (the HTTP layer hands in parsed addresses, which
+/// are shorter; this only bounds what another caller might pass).
+const MAX_ADDRESS_BYTES: usize = 64;
+
+/// `text` without control characters, cut to at most `max` bytes on a character boundary: what a
+/// client chose, made fit to store.
+fn capped(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    for c in text.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The client a request names, for logs and audit, before anything is verified.
@@ -352,8 +415,9 @@ fn claimed_client_id(c: &ClientCredentials) -> Option<String> {
                 .and_then(|a| jose::CompactJws::parse(a).ok())
                 .and_then(|j| j.claim_str("sub").map(str::to_owned))
         })?;
-    // Whatever a client sent ends up in the audit log: keep it short and printable.
-    Some(raw.chars().filter(|c| !c.is_control()).take(128).collect())
+    // Whatever a client sent ends up in the audit log or the refusal counters: keep it short and
+    // printable.
+    Some(capped(&raw, MAX_CLAIMED_ID_BYTES))
 }
 
 impl From<KeyRingError> for OAuthError {

@@ -13,15 +13,23 @@ use crate::store::tokens::{self as stored, FamilyStatus};
 
 impl OAuth {
     pub async fn revoke(&self, req: &OAuthRequest) -> Result<(), OAuthError> {
-        let result = self.revoke_inner(req).await;
+        let mut authenticated = None;
+        let result = self.revoke_inner(req, &mut authenticated).await;
         if let Err(err) = &result {
-            self.audit_refusal(paths::REVOKE, req, err).await;
+            self.record_refusal(paths::REVOKE, req, authenticated.as_deref(), err)
+                .await;
         }
         result
     }
 
-    async fn revoke_inner(&self, req: &OAuthRequest) -> Result<(), OAuthError> {
+    /// Sets `authenticated` to the client id once the client has authenticated.
+    async fn revoke_inner(
+        &self,
+        req: &OAuthRequest,
+        authenticated: &mut Option<String>,
+    ) -> Result<(), OAuthError> {
         let caller = self.authenticate(&req.credentials).await?;
+        *authenticated = Some(caller.client.client_id.clone());
         let token = req.params.require("token", "token is required")?.to_owned();
         // Signatures and MACs are checked before the transaction.
         let (access, refresh): (Option<AccessClaims>, _) = if token.starts_with("pgr_") {

@@ -33,15 +33,22 @@ enum Grant {
 
 impl OAuth {
     pub async fn token(&self, req: &OAuthRequest) -> Result<TokenResponse, OAuthError> {
-        let result = self.token_inner(req).await;
+        let mut authenticated = None;
+        let result = self.token_inner(req, &mut authenticated).await;
         if let Err(err) = &result {
             self.forget_refused_client(req, err);
-            self.audit_refusal(paths::TOKEN, req, err).await;
+            self.record_refusal(paths::TOKEN, req, authenticated.as_deref(), err)
+                .await;
         }
         result
     }
 
-    async fn token_inner(&self, req: &OAuthRequest) -> Result<TokenResponse, OAuthError> {
+    /// Sets `authenticated` to the client id once the client has authenticated.
+    async fn token_inner(
+        &self,
+        req: &OAuthRequest,
+        authenticated: &mut Option<String>,
+    ) -> Result<TokenResponse, OAuthError> {
         let grant = match req.params.require("grant_type", "grant_type is required")? {
             DEVICE_CODE_GRANT => Grant::DeviceCode,
             "refresh_token" => Grant::RefreshToken,
@@ -49,6 +56,7 @@ impl OAuth {
             _ => return Err(OAuthError::UnsupportedGrantType),
         };
         let client = self.authenticate_cached(&req.credentials).await?;
+        *authenticated = Some(client.client.client_id.clone());
         let proof = self.check_dpop(req, "POST", paths::TOKEN)?;
         match grant {
             Grant::DeviceCode => grants::device_code::exchange(self, req, client, proof).await,

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mail;
 pub mod migrations;
 pub mod pairings;
+pub mod refusals;
 pub mod registry;
 pub mod replay;
 pub mod schema;

@@ -283,6 +283,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oauth_refusals (window_start, ip, actor) {
+        window_start -> BigInt,
+        ip -> Text,
+        actor -> Text,
+        refusals -> BigInt,
+        first_at -> BigInt,
+        first_reason -> Text,
+        last_at -> BigInt,
+        last_reason -> Text,
+    }
+}
+
 diesel::joinable!(devices -> clients (serial));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(users -> tenants (tenant_id));

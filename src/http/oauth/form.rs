@@ -88,7 +88,7 @@ pub async fn read(
         params: Params::new(params),
         credentials,
         dpop,
-        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        client_ip: crate::http::client_addr::client_ip(req),
     })
 }
 

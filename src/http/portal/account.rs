@@ -30,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    crate::http::client_addr::client_ip(req)
 }
 
 #[derive(Template)]

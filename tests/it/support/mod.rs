@@ -89,6 +89,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     overlay: String,
     via_proxy: bool,
+    public_url: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -96,6 +97,12 @@ impl TestAppBuilder {
     pub fn config(mut self, toml: &str) -> Self {
         self.overlay.push('\n');
         self.overlay.push_str(toml);
+        self
+    }
+
+    /// Serves under this public URL (e.g. a reverse proxy's) instead of its own address.
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
         self
     }
 
@@ -109,7 +116,8 @@ impl TestAppBuilder {
         let mut settings = Settings::defaults_with(&self.overlay).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
-        settings.server.public_url = PublicUrl::try_from(base.clone()).expect("public url");
+        let public_url = self.public_url.clone().unwrap_or_else(|| base.clone());
+        settings.server.public_url = PublicUrl::try_from(public_url).expect("public url");
         settings.server.workers = 2;
         settings.server.shutdown_timeout_secs = 1;
         settings.keys.master_key = pairgate::config::Secret::new(base64::Engine::encode(
@@ -197,6 +205,7 @@ impl TestApp {
             backend,
             overlay: String::new(),
             via_proxy: false,
+            public_url: None,
         }
     }
 

@@ -32,8 +32,14 @@ impl Page {
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
+        Self::with_headers(app, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose every request carries `headers` (e.g. `X-Forwarded-For`).
+    pub fn with_headers(app: &'a TestApp, headers: reqwest::header::HeaderMap) -> Self {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
             .build()
