@@ -36,6 +36,8 @@ pub struct Origin {
     /// The network around it: an IPv4 /24, an IPv6 /48 (what a site, or a free tunnel broker,
     /// hands out: a smaller prefix would make one cheap allocation into many networks).
     pub network: String,
+    /// Whether this is an IP address (rather than text standing for an unknown one).
+    address: bool,
 }
 
 impl Origin {
@@ -54,6 +56,7 @@ impl Origin {
                 Self {
                     host: v4.to_string(),
                     network: format!("{a}.{b}.{c}.0/24"),
+                    address: true,
                 }
             }
             IpAddr::V6(v6) => {
@@ -65,6 +68,7 @@ impl Origin {
                 Self {
                     host: prefix(64),
                     network: prefix(48),
+                    address: true,
                 }
             }
         }
@@ -74,6 +78,7 @@ impl Origin {
         Self {
             host: text.to_owned(),
             network: text.to_owned(),
+            address: false,
         }
     }
 }
@@ -141,8 +146,12 @@ impl Budgets {
 }
 
 /// Remembers that a pairing was approved from `origin`: for the next 30 days its attempts skip
-/// the overall budget (each further approval extends that).
+/// the overall budget (each further approval extends that). Only an IP address is proven: every
+/// request without one shares one stand-in, which no single approval may vouch for.
 pub fn prove(tx: &mut Tx<'_>, origin: &Origin, now: i64) -> Result<(), StoreError> {
+    if !origin.address {
+        return Ok(());
+    }
     replay::mark_until(tx, &proven_bucket(origin), now + PROVEN_FOR_MS)
 }
 

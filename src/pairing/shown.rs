@@ -3,20 +3,22 @@
 //! over the session's identity and the flow's id, and a decision must bring it back.
 //!
 //! A MAC rather than a stored row: nothing to write or sweep, any instance can check it, it
-//! dies with the session (its identity changes at sign-in and ends at sign-out) and with the
-//! flow (a new request for the same device is a new flow), and it tells its bearer nothing. A
-//! look-up, which issues it, counts an attempt, so a proof cannot be had for a guessed code
-//! without paying for the guess; and a proof copied into another session is worthless there.
+//! dies with the session (every sign-in starts a new one) and with the flow (a new request for
+//! the same device is a new flow), and it tells its bearer nothing. A look-up, which issues it,
+//! counts an attempt, so a proof cannot be had for a guessed code without paying for the guess;
+//! and a proof copied into another session is worthless there.
 
 use aws_lc_rs::hmac;
 
 use crate::oauth::jose::b64;
 use crate::oauth::master_key::MasterKey;
 
+/// Issues and checks the proofs, under a key derived from the master key.
 #[derive(Clone)]
 pub struct ShownProofs(hmac::Key);
 
 impl ShownProofs {
+    /// The proofs under `derive("pairing-shown")`.
     pub fn new(master: &MasterKey) -> Self {
         Self(hmac::Key::new(
             hmac::HMAC_SHA256,
