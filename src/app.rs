@@ -77,6 +77,7 @@ impl AppContext {
             clock.clone(),
             settings.clone(),
             Arc::clone(&accounts),
+            &master,
         );
         Ok(Self {
             settings,

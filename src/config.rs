@@ -61,6 +61,11 @@ pub struct PortalSettings {
 #[serde(deny_unknown_fields)]
 pub struct PairingSettings {
     pub distributor_sales: DistributorPolicy,
+    /// User-code attempts per network (IPv4 /24, IPv6 /48) in each ten-minute window.
+    pub code_attempts_per_network: NonZeroU32,
+    /// User-code attempts from addresses that have not approved a pairing, over all of them, in
+    /// each ten-minute window.
+    pub code_attempts_overall: NonZeroU32,
 }
 
 /// Distributor sales without a named end customer: pair provisionally (the device works, the ERP

@@ -134,6 +134,59 @@ pub fn decide(
     }
 }
 
+/// What a claimant may see of the sale record. Their own company's purchase in full; a
+/// distributor's name while the end customer is open (any customer may claim the device, and
+/// the name helps them recognise their supplier); of a sale to anyone else only that it exists:
+/// another customer's name and number are that customer's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaleView {
+    /// The ERP records no active sale.
+    NotRecorded,
+    /// Sold to the claimant's company: directly (with the ERP's name for it), or through a
+    /// distributor that named it as the end customer.
+    ToClaimant {
+        customer_number: String,
+        name: Option<String>,
+        distributor: Option<String>,
+        sold_at: Option<i64>,
+    },
+    /// Sold to a distributor; the end customer is not known yet.
+    ToDistributor {
+        distributor: String,
+        sold_at: Option<i64>,
+    },
+    /// Sold to another customer, directly or through a distributor.
+    ToAnotherCustomer,
+}
+
+/// The sale as the claimant with this ERP customer number may see it.
+pub fn sale_view(sale: Option<&SaleFacts>, customer_number: Option<&str>) -> SaleView {
+    let Some(sale) = sale else {
+        return SaleView::NotRecorded;
+    };
+    let ours = |number: &str| customer_number == Some(number);
+    let sold_at = sale.sold_at;
+    match (sale.sold_to_distributor, &sale.end_customer_number) {
+        (false, _) if ours(&sale.sold_to_customer_number) => SaleView::ToClaimant {
+            customer_number: sale.sold_to_customer_number.clone(),
+            name: Some(sale.sold_to_name.clone()),
+            distributor: None,
+            sold_at,
+        },
+        (true, Some(end)) if ours(end) => SaleView::ToClaimant {
+            customer_number: end.clone(),
+            name: None,
+            distributor: Some(sale.sold_to_name.clone()),
+            sold_at,
+        },
+        (true, None) => SaleView::ToDistributor {
+            distributor: sale.sold_to_name.clone(),
+            sold_at,
+        },
+        _ => SaleView::ToAnotherCustomer,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +259,48 @@ mod tests {
             decide(Some(&named), None, claim(Some("D-9")), P),
             Verdict::Refused(Refusal::SoldToOther)
         );
+    }
+
+    #[test]
+    fn claimants_see_only_their_own_purchase_in_full() {
+        let direct = sale(false, "C-1", None);
+        assert_eq!(
+            sale_view(Some(&direct), Some("C-1")),
+            SaleView::ToClaimant {
+                customer_number: "C-1".into(),
+                name: Some("Buyer".into()),
+                distributor: None,
+                sold_at: None
+            }
+        );
+        assert_eq!(
+            sale_view(Some(&direct), Some("C-2")),
+            SaleView::ToAnotherCustomer
+        );
+        assert_eq!(sale_view(Some(&direct), None), SaleView::ToAnotherCustomer);
+        let named = sale(true, "D-9", Some("C-1"));
+        assert!(matches!(
+            sale_view(Some(&named), Some("C-1")),
+            SaleView::ToClaimant {
+                distributor: Some(_),
+                ..
+            }
+        ));
+        for claimant in [Some("C-2"), Some("D-9"), None] {
+            assert_eq!(
+                sale_view(Some(&named), claimant),
+                SaleView::ToAnotherCustomer,
+                "{claimant:?}"
+            );
+        }
+        assert_eq!(
+            sale_view(Some(&sale(true, "D-9", None)), Some("C-2")),
+            SaleView::ToDistributor {
+                distributor: "Buyer".into(),
+                sold_at: None
+            }
+        );
+        assert_eq!(sale_view(None, Some("C-1")), SaleView::NotRecorded);
     }
 
     #[test]

@@ -4,14 +4,17 @@
 //! flow (`oauth::device_flow`), the ERP sale record through the ownership [`gate`], the pairing
 //! record, disputes for manufacturer staff, notifications, the audit log and the ERP event feed.
 
+mod attempts;
 pub mod gate;
+mod shown;
 mod staff;
 
 use std::sync::Arc;
 
 use serde_json::json;
 
-pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, Verdict};
+pub use attempts::Origin;
+pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, SaleView, Verdict};
 pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};
 
 use crate::accounts::{AccountError, Accounts, GroupView, Session};
@@ -19,10 +22,14 @@ use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::erp::events::{EventType, NewEvent};
+use crate::oauth::master_key::MasterKey;
 use crate::oauth::user_code;
 use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
 use crate::store::pairings::{self, NewPairing, PairingRecord};
-use crate::store::{Store, StoreError, StoreFailure, Tx, groups, registry, replay, users};
+use crate::store::{Store, StoreError, StoreFailure, Tx, groups, registry, users};
+
+use attempts::{Attempt, Budgets};
+use shown::ShownProofs;
 
 /// Why a ceremony step did not happen. Messages are safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -68,11 +75,22 @@ pub struct Confirmation {
     pub requested_ip: Option<String>,
     pub requested_at_ms: i64,
     pub expires_at_ms: i64,
-    pub sale: Option<SaleFacts>,
+    /// The sale record as this tenant may see it.
+    pub sale: SaleView,
     pub verdict: Verdict,
     /// The device is paired to this same tenant already (a re-pairing after a reset).
     pub repairing: bool,
     pub groups: Vec<GroupView>,
+    /// The proof that this session was shown this request; a decision brings it back.
+    pub proof: String,
+}
+
+/// A decision's reference to a request: the code, as the confirmation page showed it, and the
+/// proof that this session was shown it ([`Confirmation::proof`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a> {
+    pub user_code: &'a str,
+    pub proof: &'a str,
 }
 
 /// The outcome of an approval attempt.
@@ -90,19 +108,13 @@ pub enum Approval {
     HeldForReview { serial: String, dispute_id: i64 },
 }
 
-/// Attempts allowed per window on the verification page (RFC 8628 §5.1: user codes are short,
-/// so guessing must be slow), per person, per session, per address and over everyone.
-const WINDOW_MS: i64 = 10 * 60_000;
-const PER_USER: i32 = 20;
-const PER_SESSION: i32 = 20;
-const PER_IP: i32 = 40;
-const GLOBAL: i32 = 5_000;
-
 pub struct Ceremony {
     store: Store,
     clock: SharedClock,
     settings: Arc<Settings>,
     accounts: Arc<Accounts>,
+    budgets: Budgets,
+    proofs: ShownProofs,
 }
 
 impl Ceremony {
@@ -111,10 +123,13 @@ impl Ceremony {
         clock: SharedClock,
         settings: Arc<Settings>,
         accounts: Arc<Accounts>,
+        master: &MasterKey,
     ) -> Self {
         Self {
             store,
             clock,
+            budgets: Budgets::from_settings(&settings.pairing),
+            proofs: ShownProofs::new(master),
             settings,
             accounts,
         }
@@ -128,31 +143,6 @@ impl Ceremony {
         self.settings.pairing.distributor_sales
     }
 
-    /// Counts one code attempt in every bucket; `Err(Throttled)` when any is over its limit.
-    fn count_attempt(
-        tx: &mut Tx<'_>,
-        session: &Session,
-        ip: Option<&str>,
-        now: i64,
-    ) -> Result<Result<(), PairingError>, StoreError> {
-        let window = now - now.rem_euclid(WINDOW_MS);
-        let buckets = [
-            (format!("verify:user:{}", session.user.id), PER_USER),
-            (format!("verify:session:{}", session.id_hash), PER_SESSION),
-            (format!("verify:ip:{}", ip.unwrap_or("-")), PER_IP),
-            ("verify:global".to_owned(), GLOBAL),
-        ];
-        for (bucket, limit) in buckets {
-            if replay::hit(tx, &bucket, window)? > limit {
-                let retry = u64::try_from((window + WINDOW_MS - now + 999) / 1000).unwrap_or(60);
-                return Ok(Err(PairingError::Throttled {
-                    retry_after_secs: retry,
-                }));
-            }
-        }
-        Ok(Ok(()))
-    }
-
     /// Looks a typed code up for the confirmation page (counted against the attempt limits).
     pub async fn look_up(
         &self,
@@ -163,47 +153,44 @@ impl Ceremony {
         let tenant = self.pairing_tenant(session)?;
         let now = self.now_ms();
         let code = user_code::normalize(typed_code);
-        let (session, ip, policy) = (session.clone(), ip.map(str::to_owned), self.policy());
+        let (budgets, proofs, policy) = (self.budgets, self.proofs.clone(), self.policy());
+        let (session, origin) = (session.clone(), Origin::of(ip));
         self.store
             .write(move |tx| {
-                if let Err(e) = Self::count_attempt(tx, &session, ip.as_deref(), now)? {
+                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
                     return Ok(Err(e));
                 }
                 let Some(flow) = live_flow(tx, code.as_deref(), now)? else {
                     return Ok(Err(PairingError::UnknownCode));
                 };
-                let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+                let proof = proofs.issue(&session.id_hash, flow.id);
+                confirmation(tx, flow, tenant, policy, proof)
+            })
+            .await?
+    }
+
+    /// The confirmation of a request this session was shown, again (after a decision that did
+    /// not happen, such as a mistyped authentication code). It counts no attempt: the proof
+    /// shows that a counted look-up came first, and the decision that failed counted its own.
+    /// A request the session was not shown is [`PairingError::UnknownCode`].
+    pub async fn reshow(
+        &self,
+        session: &Session,
+        shown: Shown<'_>,
+    ) -> Result<Confirmation, PairingError> {
+        let tenant = self.pairing_tenant(session)?;
+        let now = self.now_ms();
+        let code = user_code::normalize(shown.user_code);
+        let (proofs, policy) = (self.proofs.clone(), self.policy());
+        let (session_id, proof) = (session.id_hash.clone(), shown.proof.to_owned());
+        self.store
+            .read(move |tx| {
+                let Some(flow) =
+                    shown_flow(tx, &proofs, &session_id, code.as_deref(), &proof, now)?
+                else {
                     return Ok(Err(PairingError::UnknownCode));
                 };
-                let sale = active_sale(tx, &device.serial)?;
-                let verdict = evaluate(
-                    tx,
-                    &device.serial,
-                    device.tenant_id,
-                    sale.as_ref(),
-                    tenant,
-                    policy,
-                )?;
-                let groups = groups::list(tx, tenant)?
-                    .into_iter()
-                    .map(|g| GroupView {
-                        id: g.id,
-                        name: g.name,
-                        devices: 0,
-                    })
-                    .collect();
-                Ok::<_, StoreError>(Ok(Confirmation {
-                    repairing: device.tenant_id == Some(tenant),
-                    serial: device.serial,
-                    model: device.model,
-                    user_code: user_code::display(&flow.user_code),
-                    requested_ip: flow.requested_ip,
-                    requested_at_ms: flow.created_at,
-                    expires_at_ms: flow.expires_at,
-                    sale,
-                    verdict,
-                    groups,
-                }))
+                confirmation(tx, flow, tenant, policy, proof)
             })
             .await?
     }
@@ -217,33 +204,39 @@ impl Ceremony {
         Ok(tenant)
     }
 
-    /// Approves the request with this code into the session's tenant. Needs a fresh TOTP code
-    /// (`totp_code`, checked here, in the same transaction) and a role allowed to pair. The gate
-    /// decides what an approval means; a refusal opens a dispute and changes nothing else.
+    /// Approves a request this session was shown into the session's tenant. Counts a code
+    /// attempt, then needs a fresh TOTP code (`totp_code`, checked here, in the same transaction)
+    /// and a role allowed to pair. The gate decides what an approval means; a refusal opens a
+    /// dispute and changes nothing else. An approval proves the address it came from (see
+    /// `attempts`).
     pub async fn approve(
         &self,
         session: &Session,
-        typed_code: &str,
+        shown: Shown<'_>,
         totp_code: &str,
         group_id: Option<i64>,
         ip: Option<&str>,
     ) -> Result<Approval, PairingError> {
         let tenant = self.pairing_tenant(session)?;
         let now = self.now_ms();
-        let code = user_code::normalize(typed_code);
+        let code = user_code::normalize(shown.user_code);
         let second_factor = self.accounts.second_factor();
-        let (session, totp_code, ip, policy) = (
+        let (budgets, proofs, policy) = (self.budgets, self.proofs.clone(), self.policy());
+        let (session, totp_code, proof) = (
             session.clone(),
             totp_code.to_owned(),
-            ip.map(str::to_owned),
-            self.policy(),
+            shown.proof.to_owned(),
         );
+        let (ip, origin) = (ip.map(str::to_owned), Origin::of(ip));
         self.store
             .write(move |tx| -> Result<Result<Approval, PairingError>, StoreError> {
+                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
+                    return Ok(Err(e));
+                }
                 if let Err(e) = second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)? {
                     return Ok(Err(PairingError::Account(e)));
                 }
-                let Some(flow) = live_flow(tx, code.as_deref(), now)? else {
+                let Some(flow) = shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)? else {
                     return Ok(Err(PairingError::UnknownCode));
                 };
                 let Some(device) = registry::find_device(tx, &flow.client_id)? else {
@@ -255,7 +248,7 @@ impl Ceremony {
                     }
                 let serial = device.serial.clone();
                 let sale = active_sale(tx, &serial)?;
-                let verdict = evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;
+                let (verdict, _) = evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;
                 let actor = session.actor();
                 let (status, basis) = match verdict {
                     Verdict::Active(basis) => ("active", basis),
@@ -294,6 +287,7 @@ impl Ceremony {
                     pairings::revoke_grant(tx, &serial, tenant)?;
                 }
                 groups::set_device_group(tx, &serial, group_id)?;
+                attempts::prove(tx, &origin, now)?;
                 let provisional = status == "provisional";
                 let (action, event) = if provisional {
                     (Action::PairingProvisional, EventType::PairingProvisional)
@@ -324,15 +318,30 @@ impl Ceremony {
             .await?
     }
 
-    /// Denies the request with this code (no second factor needed: denying is always safe).
-    pub async fn deny(&self, session: &Session, typed_code: &str) -> Result<String, PairingError> {
+    /// Denies a request this session was shown (no second factor needed: denying is always
+    /// safe). Counts a code attempt like a look-up; a request the session was not shown answers
+    /// exactly as an unknown code does, so deny can neither probe codes nor cancel a request
+    /// somebody else is looking at.
+    pub async fn deny(
+        &self,
+        session: &Session,
+        shown: Shown<'_>,
+        ip: Option<&str>,
+    ) -> Result<String, PairingError> {
         let tenant = self.pairing_tenant(session)?;
         let now = self.now_ms();
-        let code = user_code::normalize(typed_code);
+        let code = user_code::normalize(shown.user_code);
         let actor = session.actor();
+        let (budgets, proofs) = (self.budgets, self.proofs.clone());
+        let (session, proof, origin) = (session.clone(), shown.proof.to_owned(), Origin::of(ip));
         self.store
             .write(move |tx| {
-                let Some(flow) = live_flow(tx, code.as_deref(), now)? else {
+                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
+                    return Ok(Err(e));
+                }
+                let Some(flow) =
+                    shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)?
+                else {
                     return Ok(Err(PairingError::UnknownCode));
                 };
                 let decision = Decision {
@@ -505,6 +514,71 @@ fn live_flow(
     Ok(flows::find_pending_by_user_code(tx, code)?.filter(|f| f.expires_at > now))
 }
 
+/// The live flow holding a normalised code, if `proof` shows that this session was shown it;
+/// `None` alike for an unknown code and for one the session was not shown.
+fn shown_flow(
+    tx: &mut Tx<'_>,
+    proofs: &ShownProofs,
+    session: &str,
+    code: Option<&str>,
+    proof: &str,
+    now: i64,
+) -> Result<Option<FlowRecord>, StoreError> {
+    Ok(live_flow(tx, code, now)?.filter(|flow| proofs.check(session, flow.id, proof)))
+}
+
+/// One code attempt by this session's person from `origin`.
+fn attempt<'a>(session: &'a Session, origin: &'a Origin) -> Attempt<'a> {
+    Attempt {
+        user_id: session.user.id,
+        session: &session.id_hash,
+        origin,
+    }
+}
+
+/// What the confirmation page shows of a live flow, to the person deciding for `tenant`.
+fn confirmation(
+    tx: &mut Tx<'_>,
+    flow: FlowRecord,
+    tenant: i64,
+    policy: DistributorPolicy,
+    proof: String,
+) -> Result<Result<Confirmation, PairingError>, StoreError> {
+    let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+        return Ok(Err(PairingError::UnknownCode));
+    };
+    let sale = active_sale(tx, &device.serial)?;
+    let (verdict, sale) = evaluate(
+        tx,
+        &device.serial,
+        device.tenant_id,
+        sale.as_ref(),
+        tenant,
+        policy,
+    )?;
+    let groups = groups::list(tx, tenant)?
+        .into_iter()
+        .map(|g| GroupView {
+            id: g.id,
+            name: g.name,
+            devices: 0,
+        })
+        .collect();
+    Ok(Ok(Confirmation {
+        repairing: device.tenant_id == Some(tenant),
+        serial: device.serial,
+        model: device.model,
+        user_code: user_code::display(&flow.user_code),
+        requested_ip: flow.requested_ip,
+        requested_at_ms: flow.created_at,
+        expires_at_ms: flow.expires_at,
+        sale,
+        verdict,
+        groups,
+        proof,
+    }))
+}
+
 /// The device's active sale as the gate sees it.
 fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, StoreError> {
     Ok(
@@ -521,6 +595,7 @@ fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, Store
     )
 }
 
+/// The gate's verdict for `tenant`, and the sale as that tenant may see it.
 fn evaluate(
     tx: &mut Tx<'_>,
     serial: &str,
@@ -528,10 +603,10 @@ fn evaluate(
     sale: Option<&SaleFacts>,
     tenant: i64,
     policy: DistributorPolicy,
-) -> Result<Verdict, StoreError> {
+) -> Result<(Verdict, SaleView), StoreError> {
     let customer = crate::store::erp::customer_of_tenant(tx, tenant)?.flatten();
     let granted = pairings::has_grant(tx, serial, tenant)?;
-    Ok(gate::decide(
+    let verdict = gate::decide(
         sale,
         holder,
         gate::Claim {
@@ -540,7 +615,8 @@ fn evaluate(
             granted,
         },
         policy,
-    ))
+    );
+    Ok((verdict, gate::sale_view(sale, customer.as_deref())))
 }
 
 /// A refused approval: open a dispute for staff (once), tell the current holder, record it.

@@ -199,6 +199,51 @@ pub fn hit(tx: &mut Tx<'_>, bucket: &str, window_start: i64) -> Result<i32, Stor
     Err(StoreError::Conflict("rate-limit bucket contention".into()))
 }
 
+/// Marks `bucket` until `until` (Unix ms), or extends a mark that ends sooner. A mark is a
+/// `rate_limits` row whose `window_start` holds the mark's end (its `hits` stay 0), so the sweep
+/// of old windows deletes it only after it has ended. Mark buckets have their own names, never
+/// passed to [`hit`].
+pub fn mark_until(tx: &mut Tx<'_>, bucket: &str, until: i64) -> Result<(), StoreError> {
+    for _ in 0..3 {
+        let extended = diesel::update(
+            rate_limits::table
+                .find(bucket)
+                .filter(rate_limits::window_start.lt(until)),
+        )
+        .set(rate_limits::window_start.eq(until))
+        .execute(tx.conn)?;
+        if extended > 0 || marked(tx, bucket, until - 1)? {
+            return Ok(());
+        }
+        let inserted = tx.conn.transaction(|conn| {
+            diesel::insert_into(rate_limits::table)
+                .values((
+                    rate_limits::bucket.eq(bucket),
+                    rate_limits::window_start.eq(until),
+                    rate_limits::hits.eq(0),
+                ))
+                .execute(conn)
+        });
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => return Ok(()),
+            // Another request marked it first: extend that mark.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict("rate-limit mark contention".into()))
+}
+
+/// Whether `bucket` holds a mark that is still on at `now` (see [`mark_until`]).
+pub fn marked(tx: &mut Tx<'_>, bucket: &str, now: i64) -> Result<bool, StoreError> {
+    let end: Option<i64> = rate_limits::table
+        .find(bucket)
+        .select(rate_limits::window_start)
+        .first(tx.conn)
+        .optional()?;
+    Ok(end.is_some_and(|end| end > now))
+}
+
 /// Deletes jti records and rate-limit buckets that ended before `before`; returns how many.
 pub fn delete_expired(
     tx: &mut Tx<'_>,

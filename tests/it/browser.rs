@@ -1,5 +1,6 @@
 //! The portal in a real headless Chromium with a phone-sized viewport: sign up, enrol TOTP, sign
-//! out and in again with a code, invite a colleague, change their role (with a step-up).
+//! out and in again with a code, invite a colleague, change their role (with a step-up); pair a
+//! device; meet the code attempt limit.
 
 use crate::portal::PASSWORD;
 use crate::support::browser::Chrome;
@@ -276,5 +277,136 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
         res.json::<serde_json::Value>().await.unwrap()["error"],
         "authorization_pending"
     );
+    chrome.close().await;
+}
+
+/// Presses `button` and waits (up to 10 s) until the page it loads has replaced this one (the
+/// next page may show the same text as this one).
+async fn press_and_wait(chrome: &Chrome, button: &str) {
+    chrome
+        .client
+        .execute("document.documentElement.dataset.left = 'yes'", vec![])
+        .await
+        .unwrap();
+    chrome.press(button).await;
+    for _ in 0..100 {
+        let replaced = chrome
+            .client
+            .execute(
+                "return document.readyState === 'complete' && !document.documentElement.dataset.left",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if replaced {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "pressing {button:?} loaded no new page: {}",
+        chrome.text().await
+    );
+}
+
+/// The HTTP status of the page the browser shows (Navigation Timing's `responseStatus`).
+async fn page_status(chrome: &Chrome) -> u64 {
+    chrome
+        .client
+        .execute(
+            "return performance.getEntriesByType('navigation')[0].responseStatus",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_wrong_code_storm_on_the_pairing_page_is_told_to_wait() {
+    let Some(chrome) = Chrome::start().await else {
+        return;
+    };
+    let app = TestApp::start(Backend::Sqlite).await;
+    // Attempts are counted in ten-minute windows: start at the beginning of one, so the wait
+    // the page names is the whole window.
+    app.advance(600 - app.now().rem_euclid(600));
+    let tenant =
+        pairgate::accounts::create_tenant(&app.ctx.store, app.now() * 1000, "test", "Acme Water")
+            .await
+            .unwrap();
+    let (_, uri) = app
+        .ctx
+        .accounts
+        .create_user(
+            "test",
+            pairgate::accounts::NewUser {
+                tenant_id: Some(tenant),
+                email: "olivia@example.com".into(),
+                name: "Olivia Owner".into(),
+                role: pairgate::accounts::Role::Owner,
+                password: PASSWORD.into(),
+                totp: true,
+            },
+        )
+        .await
+        .unwrap();
+    let secret = uri
+        .unwrap()
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let secret = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+    chrome.goto(&app.url("/device")).await;
+    chrome.wait_for_path("/login").await;
+    chrome.fill("Email", "olivia@example.com").await;
+    chrome.fill("Password", PASSWORD).await;
+    chrome.press("Sign in").await;
+    chrome.wait_for_path("/login/code").await;
+    chrome
+        .fill("Authentication code", &totp_code(&app, &secret))
+        .await;
+    chrome.press("Continue").await;
+    chrome.wait_for_path("/device").await;
+
+    // Someone types codes as fast as the page allows: twenty are answered, then the page says
+    // to wait, with 429 and without a raw error.
+    for i in 0..20 {
+        chrome
+            .fill("Code", &format!("ZZZZ-BBB{}", ["B", "C", "D", "F"][i % 4]))
+            .await;
+        press_and_wait(&chrome, "Continue").await;
+        assert_eq!(page_status(&chrome).await, 422, "attempt {i}");
+        assert!(
+            chrome
+                .text()
+                .await
+                .contains("no pending pairing request has this code"),
+            "attempt {i}: {}",
+            chrome.text().await
+        );
+    }
+    chrome.fill("Code", "ZZZZ-BBBG").await;
+    press_and_wait(&chrome, "Continue").await;
+    assert_eq!(page_status(&chrome).await, 429);
+    let text = chrome.text().await;
+    assert!(
+        text.contains("Too many codes have been tried")
+            && text.contains("wait 10 minutes, then enter the code again"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Pair a device")
+            && text.contains("Enter the code shown on the device's screen"),
+        "the form stays, for later: {text}"
+    );
+    chrome.screenshot("15-too-many-codes").await;
     chrome.close().await;
 }

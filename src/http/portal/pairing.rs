@@ -2,19 +2,19 @@
 //! `?user_code=` only pre-fills it), the confirmation with everything a careful person checks, and
 //! the decision; and a device's own page with its pairing history, unpair and release.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{self, Chart};
 use super::{
-    Page, failure, member, member_form, message, pairing_failure, redirect, render, sale_text, when,
+    Page, Visitor, failure, member, member_form, message, pairing_failure, redirect, render, when,
 };
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
-use crate::pairing::{Approval, Confirmation, PairingError, Verdict};
+use crate::pairing::{Approval, Confirmation, PairingError, SaleView, Shown, Verdict};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/device", get().to(code_get))
@@ -33,6 +33,55 @@ fn ip(req: &HttpRequest) -> Option<String> {
 struct CodePage {
     page: Page,
     code: String,
+    /// How long to wait, when too many codes were tried.
+    wait: Option<String>,
+}
+
+/// The code form again: after an unknown code (422) or too many attempts (429, with
+/// `Retry-After`), with the code typed so far.
+fn code_page(
+    ctx: &AppContext,
+    v: &Visitor,
+    code: &str,
+    err: &PairingError,
+) -> Option<HttpResponse> {
+    let mut page = v.page(ctx, "Pair a device");
+    let code = code.chars().take(32).collect();
+    match *err {
+        PairingError::UnknownCode => {
+            page.error = Some(err.to_string());
+            let form = CodePage {
+                page,
+                code,
+                wait: None,
+            };
+            Some(render(v, StatusCode::UNPROCESSABLE_ENTITY, &form))
+        }
+        PairingError::Throttled { retry_after_secs } => {
+            let form = CodePage {
+                page,
+                code,
+                wait: Some(wait_text(retry_after_secs)),
+            };
+            let mut res = render(v, StatusCode::TOO_MANY_REQUESTS, &form);
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs),
+            );
+            Some(res)
+        }
+        _ => None,
+    }
+}
+
+/// "8 minutes", "40 seconds": a wait as people say it (rounded up).
+fn wait_text(secs: u64) -> String {
+    match secs {
+        0..=1 => "a second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "a minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,7 +107,15 @@ async fn code_get(
         .take(32)
         .collect();
     let page = v.page(&ctx, "Pair a device");
-    render(&v, StatusCode::OK, &CodePage { page, code })
+    render(
+        &v,
+        StatusCode::OK,
+        &CodePage {
+            page,
+            code,
+            wait: None,
+        },
+    )
 }
 
 #[derive(Template)]
@@ -83,12 +140,48 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
     };
     ConfirmPage {
         requested_at: when(c.requested_at_ms),
-        sale_text: sale_text(c.sale.as_ref()),
+        sale_text: sale_text(&c.sale),
         page,
         c,
         allowed,
         verdict_text,
         verdict_class,
+    }
+}
+
+/// The sale record in one sentence, as the deciding tenant may see it (never another
+/// customer's name or number).
+fn sale_text(sale: &SaleView) -> String {
+    let date = |at: Option<i64>| at.map(|t| format!(" on {}", when(t))).unwrap_or_default();
+    match sale {
+        SaleView::NotRecorded => "no sale recorded".to_owned(),
+        SaleView::ToClaimant {
+            customer_number,
+            name,
+            distributor,
+            sold_at,
+        } => match (distributor, name) {
+            (Some(d), _) => format!(
+                "sold{} via the distributor {d} to your company ({customer_number})",
+                date(*sold_at)
+            ),
+            (None, Some(n)) => format!(
+                "sold{} directly to {n} ({customer_number}), your company",
+                date(*sold_at)
+            ),
+            (None, None) => format!(
+                "sold{} directly to your company ({customer_number})",
+                date(*sold_at)
+            ),
+        },
+        SaleView::ToDistributor {
+            distributor,
+            sold_at,
+        } => format!(
+            "sold{} to the distributor {distributor}; end customer not known yet",
+            date(*sold_at)
+        ),
+        SaleView::ToAnotherCustomer => "sold to another customer".to_owned(),
     }
 }
 
@@ -103,19 +196,7 @@ async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Byte
             let page = v.page(&ctx, "Confirm the device");
             render(&v, StatusCode::OK, &confirm_page(page, c))
         }
-        Err(PairingError::UnknownCode) => {
-            let mut page = v.page(&ctx, "Pair a device");
-            page.error = Some(PairingError::UnknownCode.to_string());
-            render(
-                &v,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &CodePage {
-                    page,
-                    code: code.chars().take(32).collect(),
-                },
-            )
-        }
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(e) => code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e)),
     }
 }
 
@@ -135,7 +216,11 @@ async fn decide_post(
         Ok(x) => x,
         Err(res) => return res,
     };
-    let code = form.text("user_code");
+    let (code, proof) = (form.text("user_code"), form.text("shown"));
+    let shown = Shown {
+        user_code: &code,
+        proof: &proof,
+    };
     let done = |title: &str, text: String| {
         let page = v.page(&ctx, title);
         render(
@@ -148,20 +233,22 @@ async fn decide_post(
         )
     };
     if form.get("action") == Some("deny") {
-        return match ctx.ceremony.deny(&s, &code).await {
+        return match ctx.ceremony.deny(&s, shown, ip(&req).as_deref()).await {
             Ok(serial) => done(
                 "Denied",
                 format!(
                     "Device {serial} was not paired. If it keeps asking, tell the manufacturer."
                 ),
             ),
-            Err(e) => pairing_failure(&req, &ctx, e),
+            Err(e) => {
+                code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e))
+            }
         };
     }
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
     match ctx
         .ceremony
-        .approve(&s, &code, &form.text("totp"), group, ip(&req).as_deref())
+        .approve(&s, shown, &form.text("totp"), group, ip(&req).as_deref())
         .await
     {
         Ok(Approval::Paired {
@@ -206,22 +293,21 @@ async fn decide_post(
                 "The manufacturer's support team reviews the pairing of device {serial} (case #{dispute_id}); you will get an email when you can pair it."
             ),
         ),
-        Err(
-            PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })
-            | PairingError::UnknownCode,
-        ) => {
+        Err(PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             // Show the confirmation again with the reason, if the request is still there.
             let reason = "That authentication code is not right, or was already used. Wait for the next one and try again.";
-            match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
+            match ctx.ceremony.reshow(&s, shown).await {
                 Ok(c) => {
                     let mut page = v.page(&ctx, "Confirm the device");
                     page.error = Some(reason.to_owned());
                     render(&v, StatusCode::UNPROCESSABLE_ENTITY, &confirm_page(page, c))
                 }
-                Err(e) => pairing_failure(&req, &ctx, e),
+                Err(e) => {
+                    code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e))
+                }
             }
         }
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(e) => code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e)),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use pairgate::store::audit::ChainCheck;
 
-use super::{active, approve, company, confirm, poll_result, requesting, sell};
+use super::{active, approve, company, confirm, poll_result, requesting, sell, shown};
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
 
@@ -332,13 +332,14 @@ async fn viewers_cannot_approve_and_wrong_codes_change_nothing(backend: Backend)
     let (device, device_code, user_code) = requesting(&app, "SN-5601").await;
     assert_eq!(confirm(&mut viewer, &user_code).await.status, 403);
     // A wrong authentication code: the page asks again, and nothing happened.
-    confirm(&mut acme.owner, &user_code).await;
+    let proof = shown(&confirm(&mut acme.owner, &user_code).await);
     let page = acme
         .owner
         .post(
             "/device/decide",
             &[
                 ("user_code", &user_code),
+                ("shown", &proof),
                 ("group", ""),
                 ("totp", "000000"),
                 ("action", "approve"),
@@ -360,7 +361,11 @@ async fn viewers_cannot_approve_and_wrong_codes_change_nothing(backend: Backend)
         .owner
         .post(
             "/device/decide",
-            &[("user_code", &user_code), ("action", "deny")],
+            &[
+                ("user_code", &user_code),
+                ("shown", &shown(&page)),
+                ("action", "deny"),
+            ],
         )
         .await;
     assert!(page.contains("was not paired"), "{}", page.body);

@@ -1,9 +1,12 @@
 //! The pairing ceremony end to end: the verification page, the ERP ownership gate, provisional
 //! pairings and the ERP's verdicts, disputes and the staff console, unpairing, races and limits.
 
+mod attempts;
+mod budgets;
 mod ceremony;
 mod disputes;
 mod races;
+mod refusals;
 
 use pairgate::accounts::{NewUser, Role, Session};
 use pairgate::store::erp::SaleRecord;
@@ -11,7 +14,7 @@ use pairgate::store::erp::SaleRecord;
 use crate::portal::PASSWORD;
 use crate::support::TestApp;
 use crate::support::device::TestDevice;
-use crate::support::portal::{Browser, Page};
+use crate::support::portal::{Browser, Page, extract};
 
 /// A company with a signed-in owner (TOTP enrolled).
 pub struct Company<'a> {
@@ -102,17 +105,25 @@ pub async fn confirm<'a>(b: &mut Browser<'a>, user_code: &str) -> Page {
     b.post("/device", &[("user_code", user_code)]).await
 }
 
+/// The proof a confirmation page carries that its session was shown the request.
+pub fn shown(page: &Page) -> String {
+    extract(&page.body, "name=\"shown\" value=\"")
+        .unwrap_or_else(|| panic!("a confirmation page: {}", page.body))
+}
+
 /// Approves on the confirmation page with a fresh TOTP code (the clock moves to the next step,
 /// since a code is usable once).
 pub async fn approve<'a>(app: &TestApp, b: &mut Browser<'a>, user_code: &str, group: &str) -> Page {
     let page = confirm(b, user_code).await;
     assert_eq!(page.status, 200, "{}", page.body);
+    let proof = shown(&page);
     app.advance(30);
     let code = b.code();
     b.post(
         "/device/decide",
         &[
             ("user_code", user_code),
+            ("shown", &proof),
             ("group", group),
             ("totp", &code),
             ("action", "approve"),

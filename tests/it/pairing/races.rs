@@ -1,6 +1,7 @@
 //! Races with exactly one winner, refusals that change nothing, and the attempt limits.
 
-use pairgate::pairing::{Approval, PairingError};
+use pairgate::accounts::Session;
+use pairgate::pairing::{Approval, PairingError, Shown};
 
 use super::{company, confirm, poll_result, requesting, sell, session_of};
 use crate::backend_tests;
@@ -25,9 +26,13 @@ async fn two_people_approving_one_code_have_one_winner(backend: Backend) {
     );
     let (code_o, code_a) = (acme.owner.code(), admin.code());
     let ceremony = &app.ctx.ceremony;
+    let (proof_o, proof_a) = (
+        proof(&app, &olivia, &user_code).await,
+        proof(&app, &ada, &user_code).await,
+    );
     let (a, b) = tokio::join!(
-        ceremony.approve(&olivia, &user_code, &code_o, None, None),
-        ceremony.approve(&ada, &user_code, &code_a, None, None),
+        ceremony.approve(&olivia, shown(&user_code, &proof_o), &code_o, None, None),
+        ceremony.approve(&ada, shown(&user_code, &proof_a), &code_a, None, None),
     );
     let wins = [&a, &b]
         .iter()
@@ -63,9 +68,13 @@ async fn approve_racing_deny_and_expiry(backend: Backend) {
     );
     let code = acme.owner.code();
     let ceremony = &app.ctx.ceremony;
+    let (proof_o, proof_a) = (
+        proof(&app, &olivia, &user_code).await,
+        proof(&app, &ada, &user_code).await,
+    );
     let (approved, denied) = tokio::join!(
-        ceremony.approve(&olivia, &user_code, &code, None, None),
-        ceremony.deny(&ada, &user_code)
+        ceremony.approve(&olivia, shown(&user_code, &proof_o), &code, None, None),
+        ceremony.deny(&ada, shown(&user_code, &proof_a), None)
     );
     assert!(
         approved.is_ok() != denied.is_ok(),
@@ -81,10 +90,11 @@ async fn approve_racing_deny_and_expiry(backend: Backend) {
     // Too late: an expired request cannot be approved, and nothing is paired.
     sell(&app, "SN-7102", "C-100", false, None).await;
     let (_, _, late_code) = requesting(&app, "SN-7102").await;
+    let late_proof = proof(&app, &olivia, &late_code).await;
     app.advance(601);
     let code = acme.owner.code();
     let result = ceremony
-        .approve(&olivia, &late_code, &code, None, None)
+        .approve(&olivia, shown(&late_code, &late_proof), &code, None, None)
         .await;
     assert!(
         matches!(result, Err(PairingError::UnknownCode)),
@@ -119,4 +129,18 @@ async fn code_attempts_are_limited(backend: Backend) {
     app.advance(600);
     let (_, _, next_code) = requesting(&app, "SN-7202").await;
     assert_eq!(confirm(&mut acme.owner, &next_code).await.status, 200);
+}
+
+/// Looks the code up as `session` would on the page, and returns the confirmation's proof.
+async fn proof(app: &TestApp, session: &Session, user_code: &str) -> String {
+    app.ctx
+        .ceremony
+        .look_up(session, user_code, None)
+        .await
+        .unwrap()
+        .proof
+}
+
+fn shown<'a>(user_code: &'a str, proof: &'a str) -> Shown<'a> {
+    Shown { user_code, proof }
 }
