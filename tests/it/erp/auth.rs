@@ -230,7 +230,7 @@ async fn dpop_bound_tokens_need_a_fresh_proof_by_their_key(backend: Backend) {
         "/api/erp/v1/customers/C-2",
         app.now(),
         json!({}),
-        ath,
+        ath.clone(),
     );
     expect_problem(
         put(Some(elsewhere), "DPoP").await.unwrap(),
@@ -245,6 +245,14 @@ async fn dpop_bound_tokens_need_a_fresh_proof_by_their_key(backend: Backend) {
         "unauthorized",
     )
     .await;
+
+    // A proof whose jwk is a point of small order, forged to verify, is refused for its key.
+    let weak = crate::oauth::weak_keys::small_order_points()[1];
+    let forged = crate::oauth::weak_keys::forged_proof(&app, &weak, "PUT", path, ath.clone());
+    let res = put(Some(forged), "DPoP").await.unwrap();
+    assert!(challenges(&res)[0].contains("error=\"invalid_dpop_proof\""));
+    let problem = expect_problem(res, 401, "unauthorized").await;
+    assert_eq!(problem["detail"], crate::oauth::weak_keys::BAD_JWK);
 
     // A DPoP-bound token is no bearer token (RFC 9449 §7.1).
     let res = put(None, "Bearer").await.unwrap();

@@ -8,6 +8,7 @@ mod introspection;
 pub mod refresh;
 mod service_clients;
 mod third_party;
+pub mod weak_keys;
 mod wire;
 
 use serde_json::Value;

@@ -390,6 +390,17 @@ async fn proofs_failing_rfc_9449_checks_are_refused(backend: Backend) {
             )],
             "the DPoP proof's typ must be dpop+jwt",
         ),
+        // A key of small order, with a signature forged to verify.
+        (
+            vec![crate::oauth::weak_keys::forged_proof(
+                &app,
+                &crate::oauth::weak_keys::identity(),
+                "POST",
+                UPLOAD,
+                json!({ "ath": ath }),
+            )],
+            crate::oauth::weak_keys::BAD_JWK,
+        ),
     ];
     for (proofs, description) in cases {
         assert_refused(
