@@ -1,6 +1,7 @@
 //! The only module that knows actix-web: the server, the middleware, and one module per surface.
 //! Handlers extract, call the domain, and map the result; nothing here decides policy.
 
+mod credentials;
 /// The ERP API (`/api/erp/v1`); `ROUTES` is public for the OpenAPI check.
 pub mod erp;
 mod errors;

@@ -186,11 +186,16 @@ impl OAuth {
         self.keys.jwks(self.now_ms())
     }
 
-    /// A fresh nonce for the `DPoP-Nonce` response header, when nonces are in use.
+    /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
         self.dpop
             .nonces_enabled()
             .then(|| self.dpop.nonce(self.now_ms()))
+    }
+
+    /// A fresh nonce for a `use_dpop_nonce` answer (RFC 9449 §8), required or not.
+    pub fn fresh_dpop_nonce(&self) -> String {
+        self.dpop.nonce(self.now_ms())
     }
 
     /// Rotates the signing key (publish-before-use); returns the new kid.

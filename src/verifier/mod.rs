@@ -96,7 +96,8 @@ pub enum VerifyError {
     /// RFC 9449 §7.1: the DPoP proof is missing or fails a check.
     #[error("invalid_dpop_proof: {0}")]
     InvalidDpopProof(&'static str),
-    /// RFC 9449 §9: a nonce is required; answer with a fresh `DPoP-Nonce`.
+    /// RFC 9449 §9: the proof needs a nonce (nonces are required, its `iat` is out of the
+    /// window, or its nonce is not a current one); answer with [`Verifier::fresh_dpop_nonce`].
     #[error("use_dpop_nonce")]
     UseDpopNonce,
     /// The issuer's keys could not be fetched: try again later (503).
@@ -185,11 +186,17 @@ impl Verifier {
         JwsAlg::all().join(" ")
     }
 
-    /// A fresh nonce for the `DPoP-Nonce` header, when nonces are required.
+    /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
         self.dpop
             .nonces_enabled()
             .then(|| self.dpop.nonce(self.now_ms()))
+    }
+
+    /// A fresh nonce for the answer to [`VerifyError::UseDpopNonce`], which comes whether or not
+    /// nonces are required: a proof whose `iat` is out of the window gets one (RFC 9449 §9).
+    pub fn fresh_dpop_nonce(&self) -> String {
+        self.dpop.nonce(self.now_ms())
     }
 
     fn now_ms(&self) -> i64 {
