@@ -194,9 +194,7 @@ impl DpopVerifier {
             replay_until_ms,
         }))
     }
-}
 
-impl DpopVerifier {
     /// RFC 9449 §4.3 checks 10 and 11 (the nonce, the `iat` window), as the module header
     /// describes; returns until when the proof's jti must be remembered.
     fn freshness(&self, jws: &CompactJws, iat_ms: i64, now_ms: i64) -> Result<i64, OAuthError> {

@@ -44,8 +44,9 @@ pub struct VerifierConfig {
 }
 
 impl VerifierConfig {
-    /// Defaults for a relying app: 30 s leeway, proofs up to 60 s old, no nonces, 10,000
-    /// verified tokens remembered.
+    /// Defaults for a relying app: 30 s leeway, proofs up to 60 s old, nonces not required (a
+    /// proof out of that window still gets [`VerifyError::UseDpopNonce`]: answer it with
+    /// [`Verifier::fresh_dpop_nonce`]), 10,000 verified tokens remembered.
     pub fn relying_app(issuer: &str, audience: &str) -> Self {
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),

@@ -248,7 +248,7 @@ pub fn from_resource(req: &HttpRequest, ctx: &AppContext, err: &ResourceError) -
     }
 }
 
-/// The one mapping from credentials that could not be read to HTTP.
+/// Credentials that could not be read (`http::credentials`), answered as refused ones are.
 pub fn from_credentials(req: &HttpRequest, ctx: &AppContext, err: CredentialError) -> Problem {
     from_resource(
         req,

@@ -1,6 +1,7 @@
 //! Reading an OAuth request off the wire (RFC 6749 §3.2, §2.3.1): a form body only, no parameter
 //! twice, empty parameters treated as absent, unknown ones ignored; HTTP Basic credentials
-//! decoded; every `DPoP` header kept so the domain can refuse more than one.
+//! decoded from the one `Authorization` header (two are refused); every `DPoP` header kept so the
+//! domain can refuse more than one.
 
 use std::collections::HashMap;
 

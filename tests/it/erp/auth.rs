@@ -344,13 +344,13 @@ async fn one_credential_per_request(backend: Backend) {
     ];
     for (case, req, detail) in cases {
         let res = req.send().await.unwrap();
-        let challenge = challenges(&res).remove(0);
+        let challenge = challenges(&res).join(", ");
+        let problem = expect_problem(res, 400, "invalid-request").await;
+        assert_eq!(problem["detail"], detail, "{case}");
         assert!(
             challenge.contains("error=\"invalid_request\""),
             "{case}: {challenge}"
         );
-        let problem = expect_problem(res, 400, "invalid-request").await;
-        assert_eq!(problem["detail"], detail, "{case}");
     }
     // A form body without a token is the wrong media type, once the caller is known.
     let res = app
