@@ -211,6 +211,24 @@ async fn weak_keys_are_refused_field_by_field(backend: Backend) {
             );
         }
     }
+    // P-256: x + p names the point (5, y) with a coordinate out of range.
+    let out_of_range = json!({
+        "kty": "EC", "crv": "P-256",
+        "x": "_____wAAAAEAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAQ",
+        "y": "RZJDuapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w",
+    });
+    let body = json!({ "model": "TX-9000", "public_jwk": out_of_range });
+    let problem = expect_problem(
+        erp.put("/api/erp/v1/devices/SN-DEV-NEW", &body).await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(
+        problem["errors"][0]["detail"],
+        "the JWK member x is missing or malformed"
+    );
+
     // Nothing changed: the device keeps its key, and no other device exists.
     let device = TestDevice {
         serial: "SN-DEV-W".into(),
