@@ -44,9 +44,7 @@ impl OAuth {
         &self,
         req: &OAuthRequest,
     ) -> Result<DeviceAuthorization, OAuthError> {
-        // RFC 9449 §10: bind the flow to a key, from dpop_jkt or from a proof sent along. The
-        // proof is checked first, as at the token endpoint: a wrong clock gets use_dpop_nonce.
-        let proof = self.check_dpop(req, "POST", paths::DEVICE_AUTHORIZATION)?;
+        let proof = self.check_dpop_before_client(req, paths::DEVICE_AUTHORIZATION)?;
         let client = self.authenticate_cached(&req.credentials).await?;
         if client.client.kind != ClientKind::Device || client.method != AuthMethod::PrivateKeyJwt {
             return Err(OAuthError::UnauthorizedClient);
@@ -56,6 +54,8 @@ impl OAuth {
         {
             return Err(OAuthError::InvalidScope);
         }
+        // RFC 9449 §10: bind the flow to a key, from dpop_jkt or from a proof sent along.
+        let proof = proof?;
         let requested_jkt = req.params.get("dpop_jkt");
         if let Some(jkt) = requested_jkt
             && (jkt.len() != 43 || super::jose::b64_decode(jkt).is_none())

@@ -310,6 +310,22 @@ impl OAuth {
         )
     }
 
+    /// [`Self::check_dpop`] for `POST path`, run before the client is authenticated. A proof
+    /// that needs a nonce is the early answer (the outer `Err`), so a device whose clock is
+    /// wrong learns so, from `use_dpop_nonce` and the answer's `Date`, rather than from an
+    /// `invalid_client` about its assertion's times. Any other verdict on the proof comes back
+    /// inside, for the caller to give after the client's own.
+    fn check_dpop_before_client(
+        &self,
+        req: &OAuthRequest,
+        path: &str,
+    ) -> Result<Result<Option<DpopProof>, OAuthError>, OAuthError> {
+        match self.check_dpop(req, "POST", path) {
+            Err(OAuthError::UseDpopNonce) => Err(OAuthError::UseDpopNonce),
+            verdict => Ok(verdict),
+        }
+    }
+
     /// Records a refused request in the audit log (best effort: a failure here is logged, and
     /// never hides the refusal itself).
     async fn audit_refusal(&self, endpoint: &str, req: &OAuthRequest, err: &OAuthError) {

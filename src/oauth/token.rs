@@ -48,10 +48,9 @@ impl OAuth {
             "client_credentials" => Grant::ClientCredentials,
             _ => return Err(OAuthError::UnsupportedGrantType),
         };
-        // The proof first: a device whose clock is wrong learns so from `use_dpop_nonce` (and
-        // the answer's Date), not from an `invalid_client` about its assertion's times.
-        let proof = self.check_dpop(req, "POST", paths::TOKEN)?;
+        let proof = self.check_dpop_before_client(req, paths::TOKEN)?;
         let client = self.authenticate_cached(&req.credentials).await?;
+        let proof = proof?;
         match grant {
             Grant::DeviceCode => grants::device_code::exchange(self, req, client, proof).await,
             Grant::RefreshToken => grants::refresh_token::exchange(self, req, client, proof).await,
