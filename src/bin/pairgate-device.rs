@@ -143,6 +143,10 @@ struct DeviceArgs {
     /// Where tokens are kept (default: <serial>.tokens.json).
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
+    /// For tests: start with the clock off by this many seconds (minus the current Unix time
+    /// is a device that booted in 1970). The device sets its clock from the server's answer.
+    #[arg(long, hide = true, default_value_t = 0, allow_negative_numbers = true)]
+    clock_offset_secs: i64,
 }
 
 impl DeviceArgs {
@@ -225,7 +229,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Pair(args) => {
             let client = DeviceClient::discover(&args.server, &args.serial, load_key(&args.key)?)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_clock_offset(args.clock_offset_secs);
             let tokens = pair(&client).await?;
             let path = args.tokens_path();
             save_tokens(&path, &tokens)?;
@@ -239,7 +244,8 @@ async fn run(command: Command) -> Result<(), String> {
             let refresh = tokens.refresh_token.ok_or("no refresh token stored")?;
             let client = DeviceClient::discover(&args.server, &args.serial, load_key(&args.key)?)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_clock_offset(args.clock_offset_secs);
             let fresh = client.refresh(&refresh).await.map_err(|e| e.to_string())?;
             save_tokens(&path, &fresh)?;
             println!(
@@ -309,7 +315,8 @@ async fn run_device(args: RunArgs) -> Result<(), String> {
         &d.serial,
         load_key(&d.key)?,
         Arc::new(pairgate::clock::SystemClock),
-    );
+    )
+    .with_clock_offset(d.clock_offset_secs);
     let path = d.tokens_path();
     let tokens = load_tokens(&path)?;
     let mut firmware = Firmware::new(

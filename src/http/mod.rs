@@ -2,6 +2,7 @@
 //! Handlers extract, call the domain, and map the result; nothing here decides policy.
 
 mod client_addr;
+mod credentials;
 /// The ERP API (`/api/erp/v1`); `ROUTES` is public for the OpenAPI check.
 pub mod erp;
 mod errors;

@@ -50,6 +50,7 @@ impl OAuth {
         req: &OAuthRequest,
         authenticated: &mut Option<String>,
     ) -> Result<DeviceAuthorization, OAuthError> {
+        let proof = self.check_dpop_before_client(req, paths::DEVICE_AUTHORIZATION)?;
         let client = self.authenticate_cached(&req.credentials).await?;
         *authenticated = Some(client.client.client_id.clone());
         if client.client.kind != ClientKind::Device || client.method != AuthMethod::PrivateKeyJwt {
@@ -61,7 +62,7 @@ impl OAuth {
             return Err(OAuthError::InvalidScope);
         }
         // RFC 9449 §10: bind the flow to a key, from dpop_jkt or from a proof sent along.
-        let proof = self.check_dpop(req, "POST", paths::DEVICE_AUTHORIZATION)?;
+        let proof = proof?;
         let requested_jkt = req.params.get("dpop_jkt");
         if let Some(jkt) = requested_jkt
             && (jkt.len() != 43 || super::jose::b64_decode(jkt).is_none())

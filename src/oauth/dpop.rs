@@ -2,6 +2,16 @@
 //!
 //! Nonces are stateless: `base64url(issued_at_secs || HMAC(key, issued_at_secs)[..16])`, keyed by
 //! a key derived from the master key, so every instance accepts every other's without a table.
+//!
+//! Freshness comes from one of two things. A proof without a nonce is fresh by its `iat`, within
+//! `dpop_proof_max_age_secs` (plus the clock skew) of now; one outside that window gets
+//! `use_dpop_nonce` (and the surface answers with a `DPoP-Nonce`), whether or not nonces are
+//! required, so a device whose clock is wrong (one that booted in 1970, before it reached NTP)
+//! recovers by itself: RFC 9449 §8 lets a server supply a nonce at any time. A proof with a
+//! nonce is fresh by the nonce: its `iat` must be there but may say anything, and the nonce's
+//! own age bounds the proof (accepted while the nonce is at most `dpop_nonce_lifetime_secs` old,
+//! its jti remembered until then). A nonce is always checked when present: one that pairgate
+//! never issued, or that has expired, gets `use_dpop_nonce`, never a pass on its `iat`.
 
 use aws_lc_rs::hmac;
 use serde_json::Value;
@@ -91,7 +101,8 @@ impl DpopVerifier {
         }
     }
 
-    /// Whether responses should carry a fresh `DPoP-Nonce`.
+    /// Whether every response should carry a fresh `DPoP-Nonce` (a `use_dpop_nonce` answer
+    /// carries one in any case).
     pub fn nonces_enabled(&self) -> bool {
         self.require_nonce
     }
@@ -105,21 +116,18 @@ impl DpopVerifier {
         jose::b64(raw)
     }
 
-    fn nonce_is_valid(&self, nonce: &str, now_ms: i64) -> bool {
-        let Some(raw) = jose::b64_decode(nonce) else {
-            return false;
-        };
-        if raw.len() != 24 {
-            return false;
-        }
+    /// When a nonce this server issued was made, if it is still valid at `now_ms`.
+    fn nonce_issued_ms(&self, nonce: &str, now_ms: i64) -> Option<i64> {
+        let raw = jose::b64_decode(nonce).filter(|raw| raw.len() == 24)?;
         let (secs, tag) = raw.split_at(8);
         let mut full = [0u8; 32];
         full.copy_from_slice(hmac::sign(&self.nonce_key, secs).as_ref());
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&full[..16], tag)) {
-            return false;
+            return None;
         }
-        let issued_ms = i64::from_be_bytes(secs.try_into().unwrap_or([0; 8])).saturating_mul(1000);
-        issued_ms <= now_ms + self.skew_ms && now_ms - issued_ms <= self.nonce_lifetime_ms
+        let issued_ms = i64::from_be_bytes(secs.try_into().ok()?).saturating_mul(1000);
+        (issued_ms <= now_ms + self.skew_ms && now_ms - issued_ms <= self.nonce_lifetime_ms)
+            .then_some(issued_ms)
     }
 
     /// RFC 9449 §4.3 checks 1–12 (13, the jti replay check, is the caller's, in its transaction).
@@ -172,29 +180,7 @@ impl DpopVerifier {
             .claim_time("iat")
             .ok_or(bad("the DPoP proof needs an iat"))?
             .saturating_mul(1000);
-
-        let nonce_ok = match jws.claims.get("nonce") {
-            Some(Value::String(n)) => self.nonce_is_valid(n, now_ms),
-            Some(_) => false,
-            None => false,
-        };
-        if self.require_nonce && !nonce_ok {
-            return Err(OAuthError::UseDpopNonce);
-        }
-        // A current server nonce proves freshness, so a device with a wrong clock still gets in;
-        // without one, iat must be recent.
-        let replay_until_ms = if nonce_ok {
-            now_ms + self.nonce_lifetime_ms
-        } else {
-            if iat > now_ms + self.skew_ms || iat < now_ms - self.max_age_ms - self.skew_ms {
-                return Err(if self.require_nonce {
-                    OAuthError::UseDpopNonce
-                } else {
-                    bad("the DPoP proof's iat is not recent")
-                });
-            }
-            iat + self.max_age_ms + 2 * self.skew_ms
-        };
+        let replay_until_ms = self.freshness(&jws, iat, now_ms)?;
         match (req.access_token, jws.claim_str("ath")) {
             (Some(token), Some(ath)) if ath == jose::sha256_b64(token) => {}
             (Some(_), _) => {
@@ -207,6 +193,30 @@ impl DpopVerifier {
             jti: jti.to_owned(),
             replay_until_ms,
         }))
+    }
+
+    /// RFC 9449 §4.3 checks 10 and 11 (the nonce, the `iat` window), as the module header
+    /// describes; returns until when the proof's jti must be remembered.
+    fn freshness(&self, jws: &CompactJws, iat_ms: i64, now_ms: i64) -> Result<i64, OAuthError> {
+        match jws.claims.get("nonce") {
+            Some(Value::String(nonce)) => {
+                let issued_ms = self
+                    .nonce_issued_ms(nonce, now_ms)
+                    .ok_or(OAuthError::UseDpopNonce)?;
+                // The proof is accepted while its nonce is; another instance's clock may be
+                // behind by the skew.
+                Ok(issued_ms + self.nonce_lifetime_ms + self.skew_ms)
+            }
+            Some(_) => Err(OAuthError::UseDpopNonce),
+            None if self.require_nonce => Err(OAuthError::UseDpopNonce),
+            None => {
+                let window = now_ms - self.max_age_ms - self.skew_ms..=now_ms + self.skew_ms;
+                if !window.contains(&iat_ms) {
+                    return Err(OAuthError::UseDpopNonce);
+                }
+                Ok(iat_ms + self.max_age_ms + 2 * self.skew_ms)
+            }
+        }
     }
 }
 
@@ -246,10 +256,10 @@ mod tests {
         let settings = crate::config::Settings::defaults().unwrap().oauth;
         let v = DpopVerifier::new(&settings, [7; 32]);
         let n = v.nonce(1_000_000);
-        assert!(v.nonce_is_valid(&n, 1_000_000));
-        assert!(v.nonce_is_valid(&n, 1_000_000 + 299_000));
-        assert!(!v.nonce_is_valid(&n, 1_000_000 + 301_000));
+        assert_eq!(v.nonce_issued_ms(&n, 1_000_000), Some(1_000_000));
+        assert_eq!(v.nonce_issued_ms(&n, 1_000_000 + 299_000), Some(1_000_000));
+        assert_eq!(v.nonce_issued_ms(&n, 1_000_000 + 301_000), None);
         let other = DpopVerifier::new(&settings, [8; 32]);
-        assert!(!other.nonce_is_valid(&n, 1_000_000));
+        assert_eq!(other.nonce_issued_ms(&n, 1_000_000), None);
     }
 }

@@ -186,11 +186,16 @@ impl OAuth {
         self.keys.jwks(self.now_ms())
     }
 
-    /// A fresh nonce for the `DPoP-Nonce` response header, when nonces are in use.
+    /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
         self.dpop
             .nonces_enabled()
             .then(|| self.dpop.nonce(self.now_ms()))
+    }
+
+    /// A fresh nonce for a `use_dpop_nonce` answer (RFC 9449 §8), required or not.
+    pub fn fresh_dpop_nonce(&self) -> String {
+        self.dpop.nonce(self.now_ms())
     }
 
     /// Rotates the signing key (publish-before-use); returns the new kid.
@@ -303,6 +308,22 @@ impl OAuth {
             },
             self.now_ms(),
         )
+    }
+
+    /// [`Self::check_dpop`] for `POST path`, run before the client is authenticated. A proof
+    /// that needs a nonce is the early answer (the outer `Err`), so a device whose clock is
+    /// wrong learns so, from `use_dpop_nonce` and the answer's `Date`, rather than from an
+    /// `invalid_client` about its assertion's times. Any other verdict on the proof comes back
+    /// inside, for the caller to give after the client's own.
+    fn check_dpop_before_client(
+        &self,
+        req: &OAuthRequest,
+        path: &str,
+    ) -> Result<Result<Option<DpopProof>, OAuthError>, OAuthError> {
+        match self.check_dpop(req, "POST", path) {
+            Err(OAuthError::UseDpopNonce) => Err(OAuthError::UseDpopNonce),
+            verdict => Ok(verdict),
+        }
     }
 
     /// Records a refused request (best effort: a failure here is logged, and never hides the

@@ -55,9 +55,10 @@ impl OAuth {
             "client_credentials" => Grant::ClientCredentials,
             _ => return Err(OAuthError::UnsupportedGrantType),
         };
+        let proof = self.check_dpop_before_client(req, paths::TOKEN)?;
         let client = self.authenticate_cached(&req.credentials).await?;
         *authenticated = Some(client.client.client_id.clone());
-        let proof = self.check_dpop(req, "POST", paths::TOKEN)?;
+        let proof = proof?;
         match grant {
             Grant::DeviceCode => grants::device_code::exchange(self, req, client, proof).await,
             Grant::RefreshToken => grants::refresh_token::exchange(self, req, client, proof).await,

@@ -1,7 +1,16 @@
 //! A device's client of pairgate: discovery, the device authorization request, polling, refresh
 //! (each request with a fresh client assertion and DPoP proof, with server nonces when asked),
 //! and telemetry uploads under its DPoP-bound access token.
+//!
+//! A device's clock may be wrong: one that booted without a battery-backed clock says 1970 until
+//! it reaches NTP. pairgate answers a proof whose `iat` is out of its window with
+//! `use_dpop_nonce`, a `DPoP-Nonce` and its own time in `Date`. The client then sets its clock
+//! from that `Date` (a client assertion's `exp` must be in the server's future, RFC 7523 §3,
+//! which no nonce can excuse) and asks again with the nonce. It sends the nonce of the latest
+//! answer, and none when that answer had none: a server that requires nonces sends one with
+//! every answer, one that does not only with `use_dpop_nonce`.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -190,8 +199,14 @@ pub struct DeviceClient {
     key: DeviceKey,
     endpoints: Arc<Endpoints>,
     clock: SharedClock,
+    /// Seconds added to `clock`: how far the device has set its clock, from the server's `Date`.
+    clock_offset: AtomicI64,
     nonce: Mutex<Option<String>>,
 }
+
+/// A clock off by less than this is left alone: `Date` has whole seconds, and the answer took
+/// some time to arrive.
+const CLOCK_TOLERANCE_SECS: i64 = 5;
 
 impl DeviceClient {
     /// Reads the server's metadata (RFC 8414) to find its endpoints.
@@ -224,6 +239,7 @@ impl DeviceClient {
             key,
             endpoints,
             clock,
+            clock_offset: AtomicI64::new(0),
             nonce: Mutex::new(None),
         }
     }
@@ -234,9 +250,41 @@ impl DeviceClient {
         self
     }
 
+    /// The same device with its clock off by `secs` (e.g. minus the current Unix time: a device
+    /// that booted in 1970), as a test of how it recovers.
+    pub fn with_clock_offset(self, secs: i64) -> Self {
+        self.clock_offset.store(secs, Ordering::Relaxed);
+        self
+    }
+
+    /// How many seconds the device's clock is ahead of the clock it runs on; it changes when the
+    /// device sets its clock from a server's `Date`.
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.clock_offset.load(Ordering::Relaxed)
+    }
+
     /// The device's clock, in Unix seconds.
     pub fn now(&self) -> i64 {
-        self.clock.now().timestamp()
+        self.clock.now().timestamp() + self.clock_offset_secs()
+    }
+
+    /// After `use_dpop_nonce`: sets the device's clock from the answer's `Date` (pairgate's
+    /// time) if the two differ by more than [`CLOCK_TOLERANCE_SECS`].
+    fn set_clock_from(&self, date: Option<&str>) {
+        let Some(server) = date
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.timestamp())
+        else {
+            return;
+        };
+        let off = server - self.now();
+        if off.abs() > CLOCK_TOLERANCE_SECS {
+            self.clock_offset.fetch_add(off, Ordering::Relaxed);
+            tracing::warn!(
+                seconds = off,
+                "the device clock was wrong; set from the server's Date"
+            );
+        }
     }
 
     pub fn endpoints(&self) -> &Endpoints {
@@ -280,9 +328,11 @@ impl DeviceClient {
                     source,
                 })?;
             self.keep_nonce(&res);
+            let date = header(&res, "date");
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap_or(Value::Null);
             if body["error"] == "use_dpop_nonce" {
+                self.set_clock_from(date.as_deref());
                 continue;
             }
             return Ok((status, body));
@@ -297,15 +347,11 @@ impl DeviceClient {
         self.nonce.lock().map(|n| n.clone()).unwrap_or(None)
     }
 
-    /// Keeps the server's latest `DPoP-Nonce` (RFC 9449 §8.2: any response may carry one).
+    /// Keeps the server's latest `DPoP-Nonce` (RFC 9449 §8.2: any response may carry one), or
+    /// forgets the one it had when the latest answer carried none.
     fn keep_nonce(&self, res: &reqwest::Response) {
-        if let Some(n) = res
-            .headers()
-            .get("dpop-nonce")
-            .and_then(|v| v.to_str().ok())
-            && let Ok(mut slot) = self.nonce.lock()
-        {
-            *slot = Some(n.to_owned());
+        if let Ok(mut slot) = self.nonce.lock() {
+            *slot = header(res, "dpop-nonce");
         }
     }
 
@@ -401,12 +447,15 @@ impl DeviceClient {
         readings: &[SimReading],
     ) -> Result<UploadResult, SimError> {
         let url = self.endpoints.telemetry_endpoint.as_str();
-        let body =
-            serde_json::to_vec(&UploadBody { readings }).map_err(|_| SimError::Protocol {
+        let offset_before = self.clock_offset_secs();
+        for _ in 0..2 {
+            // Readings were stamped by the device's clock: if the server's Date has just set
+            // it, their times move with it.
+            let shift_ms = (self.clock_offset_secs() - offset_before) * 1000;
+            let body = upload_body(readings, shift_ms).map_err(|_| SimError::Protocol {
                 url: url.into(),
                 reason: "a reading cannot be written as JSON".into(),
             })?;
-        for _ in 0..2 {
             let nonce = self.current_nonce();
             let proof = self
                 .key
@@ -424,7 +473,7 @@ impl DeviceClient {
                 .header("Authorization", format!("DPoP {access_token}"))
                 .header("DPoP", proof)
                 .header("Content-Type", "application/json")
-                .body(body.clone())
+                .body(body)
                 .send()
                 .await
                 .map_err(|source| SimError::Http {
@@ -432,6 +481,7 @@ impl DeviceClient {
                     source,
                 })?;
             self.keep_nonce(&res);
+            let date = header(&res, "date");
             let status = res.status().as_u16();
             let retry_after = res
                 .headers()
@@ -448,7 +498,10 @@ impl DeviceClient {
                     accepted: answer.accepted,
                     duplicates: answer.duplicates,
                 },
-                401 if error == "use_dpop_nonce" => continue,
+                401 if error == "use_dpop_nonce" => {
+                    self.set_clock_from(date.as_deref());
+                    continue;
+                }
                 401 if error == "invalid_token" => {
                     UploadResult::TokenRejected(answer.error_description)
                 }
@@ -464,6 +517,29 @@ impl DeviceClient {
             reason: "the server keeps asking for a new DPoP nonce".into(),
         })
     }
+}
+
+/// A response header as text.
+fn header(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// An upload's body, each reading's time moved by `shift_ms`.
+fn upload_body(readings: &[SimReading], shift_ms: i64) -> serde_json::Result<Vec<u8>> {
+    if shift_ms == 0 {
+        return serde_json::to_vec(&UploadBody { readings });
+    }
+    let shifted: Vec<SimReading> = readings
+        .iter()
+        .map(|r| SimReading {
+            ts: r.ts + shift_ms,
+            ..r.clone()
+        })
+        .collect();
+    serde_json::to_vec(&UploadBody { readings: &shifted })
 }
 
 #[cfg(test)]

@@ -74,6 +74,8 @@ pub struct Firmware {
     boot_id: String,
     counter: u64,
     dropped_offline: u64,
+    /// The client's clock offset the buffered readings were stamped with.
+    stamped_offset: i64,
 }
 
 impl Firmware {
@@ -85,6 +87,7 @@ impl Firmware {
         options: FirmwareOptions,
     ) -> Self {
         Self {
+            stamped_offset: client.clock_offset_secs(),
             client,
             tokens,
             tokens_path,
@@ -93,6 +96,19 @@ impl Firmware {
             boot_id: crate::oauth::jose::b64(rand::random::<[u8; 6]>()),
             counter: 0,
             dropped_offline: 0,
+        }
+    }
+
+    /// Once the device has set its clock from the server's `Date`, readings it took before then
+    /// were stamped by the wrong clock: they move by the same amount.
+    fn restamp(&mut self) {
+        let offset = self.client.clock_offset_secs();
+        let shift_ms = (offset - self.stamped_offset) * 1000;
+        if shift_ms != 0 {
+            for reading in &mut self.buffer {
+                reading.ts += shift_ms;
+            }
+            self.stamped_offset = offset;
         }
     }
 
@@ -144,6 +160,7 @@ impl Firmware {
 
     /// Puts a reading with the given metrics into the buffer; returns its id.
     pub fn record(&mut self, ts_ms: i64, metrics: Vec<(String, f64)>) -> String {
+        self.restamp();
         self.counter += 1;
         let id = format!("{}-{}", self.boot_id, self.counter);
         if self.buffer.len() >= self.options.buffer {
@@ -203,6 +220,7 @@ impl Firmware {
         };
         let mut refreshed_for_rejection = false;
         while !self.buffer.is_empty() {
+            self.restamp();
             let n = self.buffer.len().min(self.options.batch.max(1));
             let batch: Vec<SimReading> = self.buffer.iter().take(n).cloned().collect();
             let Some(token) = self.tokens.as_ref().map(|t| t.access_token.clone()) else {

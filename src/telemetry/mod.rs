@@ -114,6 +114,11 @@ impl Telemetry {
         self.verifier.dpop_nonce()
     }
 
+    /// A fresh `DPoP-Nonce` for a `use_dpop_nonce` answer, required or not.
+    pub fn fresh_dpop_nonce(&self) -> String {
+        self.verifier.fresh_dpop_nonce()
+    }
+
     /// Verifies, checks and stores one upload; answers once its readings are committed.
     pub async fn upload(&self, upload: Upload<'_>) -> Result<UploadOutcome, TelemetryError> {
         let checked = self.check(upload).await?;

@@ -44,8 +44,9 @@ pub struct VerifierConfig {
 }
 
 impl VerifierConfig {
-    /// Defaults for a relying app: 30 s leeway, proofs up to 60 s old, no nonces, 10,000
-    /// verified tokens remembered.
+    /// Defaults for a relying app: 30 s leeway, proofs up to 60 s old, nonces not required (a
+    /// proof out of that window still gets [`VerifyError::UseDpopNonce`]: answer it with
+    /// [`Verifier::fresh_dpop_nonce`]), 10,000 verified tokens remembered.
     pub fn relying_app(issuer: &str, audience: &str) -> Self {
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
@@ -96,7 +97,8 @@ pub enum VerifyError {
     /// RFC 9449 §7.1: the DPoP proof is missing or fails a check.
     #[error("invalid_dpop_proof: {0}")]
     InvalidDpopProof(&'static str),
-    /// RFC 9449 §9: a nonce is required; answer with a fresh `DPoP-Nonce`.
+    /// RFC 9449 §9: the proof needs a nonce (nonces are required, its `iat` is out of the
+    /// window, or its nonce is not a current one); answer with [`Verifier::fresh_dpop_nonce`].
     #[error("use_dpop_nonce")]
     UseDpopNonce,
     /// The issuer's keys could not be fetched: try again later (503).
@@ -185,11 +187,17 @@ impl Verifier {
         JwsAlg::all().join(" ")
     }
 
-    /// A fresh nonce for the `DPoP-Nonce` header, when nonces are required.
+    /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
         self.dpop
             .nonces_enabled()
             .then(|| self.dpop.nonce(self.now_ms()))
+    }
+
+    /// A fresh nonce for the answer to [`VerifyError::UseDpopNonce`], which comes whether or not
+    /// nonces are required: a proof whose `iat` is out of the window gets one (RFC 9449 §9).
+    pub fn fresh_dpop_nonce(&self) -> String {
+        self.dpop.nonce(self.now_ms())
     }
 
     fn now_ms(&self) -> i64 {

@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::credentials;
 use crate::app::AppContext;
 use crate::erp::{ErpError, SCOPE};
 use crate::oauth::resource::ResourceRequest;
@@ -70,30 +71,15 @@ struct Caller {
     actor: String,
 }
 
-/// Checks the access token (and its DPoP proof) and the `erp` scope.
+/// Checks the access token (one, in the `Authorization` header, and its DPoP proof) and the
+/// `erp` scope.
 async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, Problem> {
-    let authorization = match req.headers().get(header::AUTHORIZATION) {
-        None => None,
-        Some(v) => Some(v.to_str().map_err(|_| {
-            problem::from_resource(
-                req,
-                ctx,
-                &crate::oauth::resource::ResourceError::InvalidRequest(
-                    "the Authorization header is not valid text",
-                ),
-            )
-        })?),
-    };
-    let dpop: Vec<String> = req
-        .headers()
-        .get_all("dpop")
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
+    let credentials = credentials::read(req).map_err(|e| problem::from_credentials(req, ctx, e))?;
     let authorized = ctx
         .oauth
         .authorize_resource(&ResourceRequest {
-            authorization,
-            dpop: &dpop,
+            authorization: credentials.authorization,
+            dpop: &credentials.dpop,
             method: req.method().as_str(),
             path: req.path(),
         })
@@ -107,10 +93,19 @@ async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, Proble
     })
 }
 
+fn unsupported_media_type() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        "send the body as application/json",
+    )
+}
+
 /// Reads a JSON body of at most `server.max_json_bytes`.
 async fn read_json(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     ctx: &AppContext,
 ) -> Result<Value, Problem> {
     let media = req
@@ -123,13 +118,29 @@ async fn read_json(
         m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
     });
     if !is_json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the body as application/json",
-        ));
+        return Err(unsupported_media_type());
     }
+    let body = read_body(req, payload, ctx).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// Reads a body of at most `server.max_json_bytes`.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    ctx: &AppContext,
+) -> Result<web::BytesMut, Problem> {
     let limit = ctx.settings.server.max_json_bytes.get() as usize;
     let too_large = || {
         Problem::new(
@@ -162,18 +173,7 @@ async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "Malformed JSON",
-            format!(
-                "the body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
+    Ok(body)
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
@@ -202,12 +202,23 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
-/// Authorises, then reads the body; the early answer on failure.
+/// Authorises, then reads the body; the early answer on failure. A form body is no JSON, but
+/// it is read first to refuse a token in it (RFC 6750 §2.2, §3.1) before anything else.
 async fn authorized_body(
     req: &HttpRequest,
     payload: web::Payload,
     ctx: &AppContext,
 ) -> Result<(Caller, Value), HttpResponse> {
+    if credentials::is_form(req) {
+        let body = read_body(req, payload, ctx)
+            .await
+            .map_err(Problem::response)?;
+        if let Some(refusal) = credentials::token_in_form(req, &body) {
+            return Err(problem::from_credentials(req, ctx, refusal).response());
+        }
+        authorize(req, ctx).await.map_err(Problem::response)?;
+        return Err(unsupported_media_type().response());
+    }
     let caller = authorize(req, ctx).await.map_err(Problem::response)?;
     let body = read_json(req, payload, ctx)
         .await

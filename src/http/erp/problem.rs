@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::app::AppContext;
 use crate::erp::{ErpError, FieldError, Location};
 use crate::http::RequestId;
+use crate::http::credentials::{self, CredentialError};
 use crate::oauth::resource::{ResourceError, TokenScheme};
 use crate::store::StoreError;
 
@@ -227,19 +228,36 @@ pub fn from_resource(req: &HttpRequest, ctx: &AppContext, err: &ResourceError) -
             header::WWW_AUTHENTICATE,
             challenge(TokenScheme::Dpop, "invalid_dpop_proof", d),
         ),
+        // RFC 9449 §9: whether or not nonces are required, this answer carries one, and the
+        // Date by which the proof was judged.
         ResourceError::UseDpopNonce => {
             let d = "a DPoP nonce is required; use the DPoP-Nonce header";
-            let mut p = unauthorized(d).header(
-                header::WWW_AUTHENTICATE,
-                challenge(TokenScheme::Dpop, "use_dpop_nonce", d),
-            );
-            if let Some(nonce) = ctx.oauth.dpop_nonce() {
-                p = p.header(header::HeaderName::from_static("dpop-nonce"), nonce);
-            }
-            p
+            let (date, now) = credentials::date(ctx);
+            unauthorized(d)
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    challenge(TokenScheme::Dpop, "use_dpop_nonce", d),
+                )
+                .header(
+                    header::HeaderName::from_static("dpop-nonce"),
+                    ctx.oauth.fresh_dpop_nonce(),
+                )
+                .header(date, now)
         }
         ResourceError::Store(e) => Problem::store(req, ctx, e),
     }
+}
+
+/// Credentials that could not be read (`http::credentials`), answered as refused ones are.
+pub fn from_credentials(req: &HttpRequest, ctx: &AppContext, err: CredentialError) -> Problem {
+    from_resource(
+        req,
+        ctx,
+        &match err {
+            CredentialError::InvalidRequest(d) => ResourceError::InvalidRequest(d),
+            CredentialError::InvalidDpopProof(d) => ResourceError::InvalidDpopProof(d),
+        },
+    )
 }
 
 /// 403 for a valid token without the scope (RFC 6750 §3.1 `insufficient_scope`).

@@ -1,6 +1,7 @@
 //! Reading an OAuth request off the wire (RFC 6749 §3.2, §2.3.1): a form body only, no parameter
 //! twice, empty parameters treated as absent, unknown ones ignored; HTTP Basic credentials
-//! decoded; every `DPoP` header kept so the domain can refuse more than one.
+//! decoded from the one `Authorization` header (two are refused); every `DPoP` header kept so the
+//! domain can refuse more than one.
 
 use std::collections::HashMap;
 
@@ -94,9 +95,16 @@ pub async fn read(
 
 /// `Authorization: Basic` (RFC 6749 §2.3.1: id and secret are form-encoded before base64).
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = req.headers().get(AUTHORIZATION) else {
+    let mut lines = req.headers().get_all(AUTHORIZATION);
+    let Some(value) = lines.next() else {
         return Ok(None);
     };
+    // RFC 6749 §2.3: one authentication method, so one set of credentials, never "the first".
+    if lines.next().is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "send one Authorization header, not several",
+        ));
+    }
     let bad = || OAuthError::InvalidClient {
         reason: "malformed Basic credentials",
         basic: true,

@@ -167,7 +167,8 @@ fn respond<T: Serialize>(
     }
 }
 
-/// The one mapping from `OAuthError` to HTTP (RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §7–8).
+/// The one mapping from `OAuthError` to HTTP (RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §7–8): a
+/// `use_dpop_nonce` answer always carries a fresh `DPoP-Nonce` and pairgate's `Date`.
 fn error_response(req: &HttpRequest, ctx: &AppContext, err: &OAuthError) -> HttpResponse {
     let status = match err {
         OAuthError::InvalidClient { basic: true, .. } => StatusCode::UNAUTHORIZED,
@@ -209,7 +210,11 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &OAuthError) -> Http
         }
         _ => {}
     }
-    if let Some(nonce) = ctx.oauth.dpop_nonce() {
+    if let OAuthError::UseDpopNonce = err {
+        // RFC 9449 §8: whether or not nonces are required, this answer carries one.
+        res.insert_header(("DPoP-Nonce", ctx.oauth.fresh_dpop_nonce()));
+        res.insert_header(super::credentials::date(ctx));
+    } else if let Some(nonce) = ctx.oauth.dpop_nonce() {
         res.insert_header(("DPoP-Nonce", nonce));
     }
     let mut body = json!({ "error": err.code() });

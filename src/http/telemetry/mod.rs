@@ -166,7 +166,11 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> 
         };
         res.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
-    if let Some(nonce) = ctx.telemetry.dpop_nonce() {
+    if let E::Auth(VerifyError::UseDpopNonce) = err {
+        // RFC 9449 §9: whether or not nonces are required, this answer carries one.
+        res.insert_header(("DPoP-Nonce", ctx.telemetry.fresh_dpop_nonce()));
+        res.insert_header(super::credentials::date(ctx));
+    } else if let Some(nonce) = ctx.telemetry.dpop_nonce() {
         res.insert_header(("DPoP-Nonce", nonce));
     }
     let mut body = json!({ "error": code });

@@ -2,13 +2,14 @@
 //! at most `server.max_json_bytes`); the token, the proof and the batch are the domain's.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
 
 use super::{error_response, no_store};
 use crate::app::AppContext;
+use crate::http::credentials::{self, CredentialError};
 use crate::telemetry::{TelemetryError, Upload};
 use crate::verifier::VerifyError;
 
@@ -45,23 +46,21 @@ pub async fn telemetry_post(
     }
 }
 
-/// The `Authorization` header and every `DPoP` header.
+/// The `Authorization` header (one, and the only way the token came) and every `DPoP` header.
 fn credentials(req: &HttpRequest) -> Result<(Option<&str>, Vec<String>), TelemetryError> {
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.to_str())
-        .transpose()
-        .map_err(|_| VerifyError::InvalidRequest("the Authorization header is malformed"))?;
-    let dpop = req
-        .headers()
-        .get_all("dpop")
-        .map(|v| v.to_str().map(str::to_owned))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| VerifyError::InvalidDpopProof("the DPoP header is not valid text"))?;
-    Ok((authorization, dpop))
+    let read = credentials::read(req).map_err(refusal)?;
+    Ok((read.authorization, read.dpop))
 }
 
+fn refusal(err: CredentialError) -> TelemetryError {
+    TelemetryError::Auth(match err {
+        CredentialError::InvalidRequest(d) => VerifyError::InvalidRequest(d),
+        CredentialError::InvalidDpopProof(d) => VerifyError::InvalidDpopProof(d),
+    })
+}
+
+/// The JSON body. A form body is read too, only to refuse a token in it as RFC 6750 §3.1 asks
+/// (400) before its media type (415).
 async fn read_json_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -73,7 +72,8 @@ async fn read_json_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    let is_form = credentials::is_form(req);
+    if !is_json && !is_form {
         return Err(TelemetryError::UnsupportedMediaType);
     }
     let limit = ctx.settings.server.max_json_bytes.get() as usize;
@@ -96,6 +96,10 @@ async fn read_json_body(
             return Err(TelemetryError::TooLarge);
         }
         body.extend_from_slice(&chunk);
+    }
+    if is_form {
+        return Err(credentials::token_in_form(req, &body)
+            .map_or(TelemetryError::UnsupportedMediaType, refusal));
     }
     Ok(body)
 }

@@ -15,6 +15,8 @@ backend_tests!(
     tokens_without_the_erp_scope_are_forbidden,
     expired_revoked_and_forged_tokens_are_refused,
     dpop_bound_tokens_need_a_fresh_proof_by_their_key,
+    a_proof_out_of_the_window_gets_a_nonce_and_the_time,
+    one_credential_per_request,
 );
 
 const EVENTS: &str = "/api/erp/v1/events";
@@ -230,7 +232,7 @@ async fn dpop_bound_tokens_need_a_fresh_proof_by_their_key(backend: Backend) {
         "/api/erp/v1/customers/C-2",
         app.now(),
         json!({}),
-        ath,
+        ath.clone(),
     );
     expect_problem(
         put(Some(elsewhere), "DPoP").await.unwrap(),
@@ -246,9 +248,127 @@ async fn dpop_bound_tokens_need_a_fresh_proof_by_their_key(backend: Backend) {
     )
     .await;
 
+    // A proof whose jwk is a point of small order, forged to verify, is refused for its key.
+    let weak = crate::oauth::weak_keys::small_order_points()[1];
+    let forged = crate::oauth::weak_keys::forged_proof(&app, &weak, "PUT", path, ath.clone());
+    let res = put(Some(forged), "DPoP").await.unwrap();
+    assert!(challenges(&res)[0].contains("error=\"invalid_dpop_proof\""));
+    let problem = expect_problem(res, 401, "unauthorized").await;
+    assert_eq!(problem["detail"], crate::oauth::weak_keys::BAD_JWK);
+
     // A DPoP-bound token is no bearer token (RFC 9449 §7.1).
     let res = put(None, "Bearer").await.unwrap();
     let challenge = challenges(&res).remove(0);
     assert!(challenge.starts_with("Bearer") && challenge.contains("invalid_token"));
     expect_problem(res, 401, "unauthorized").await;
+}
+
+/// RFC 9449 §9 at the ERP API: a proof whose iat is out of the window gets 401 `use_dpop_nonce`
+/// with a `DPoP-Nonce` and pairgate's `Date`, although nonces are not required; the same proof
+/// time with the nonce gets in. A nonce pairgate never issued does not.
+async fn a_proof_out_of_the_window_gets_a_nonce_and_the_time(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // An hour ahead of the machine's clock: the Date must come from pairgate's.
+    app.advance(3600);
+    let (id, secret) = app.service_client_with_secret("erp").await;
+    let key = TestDevice {
+        serial: id.clone(),
+        key: Signer::ed25519(),
+        issuer: app.base.clone(),
+    };
+    let token = dpop_token(&app, &id, &secret, &key).await;
+    let ath = jose::sha256_b64(&token);
+    let get = |claims: Value| {
+        let mut c = json!({ "ath": ath });
+        if let (Some(m), Value::Object(o)) = (c.as_object_mut(), claims) {
+            m.extend(o);
+        }
+        let proof = key.dpop_with("GET", EVENTS, app.now(), json!({}), c);
+        app.client
+            .get(app.url(EVENTS))
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let res = get(json!({ "iat": 86_400 })).await.unwrap();
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(crate::oauth::server_date(&res), app.now());
+    let challenge = challenges(&res).remove(0);
+    assert!(
+        challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    expect_problem(res, 401, "unauthorized").await;
+    let res = get(json!({ "iat": 86_400, "nonce": nonce })).await.unwrap();
+    expect_json(res, 200).await;
+    let res = get(json!({ "nonce": jose::b64([1u8; 24]) })).await.unwrap();
+    assert!(res.headers().contains_key("dpop-nonce"));
+    assert!(challenges(&res)[0].contains("error=\"use_dpop_nonce\""));
+    expect_problem(res, 401, "unauthorized").await;
+}
+
+/// RFC 6750 §3.1: one way, once. Two Authorization lines (both right), a token in the query as
+/// well or instead, or in a form body as well, are 400 `invalid_request`.
+async fn one_credential_per_request(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let erp = ErpClient::new(&app).await;
+    let bearer = format!("Bearer {}", erp.token);
+    let with_query = format!("{}?access_token={}", app.url(EVENTS), erp.token);
+    let cases = vec![
+        (
+            "two Authorization lines",
+            app.client
+                .get(app.url(EVENTS))
+                .header("Authorization", &bearer)
+                .header("Authorization", &bearer),
+            "send one Authorization header, not several",
+        ),
+        (
+            "header and query",
+            app.client.get(&with_query).header("Authorization", &bearer),
+            "send the access token one way only, in the Authorization header",
+        ),
+        (
+            "query only",
+            app.client.get(&with_query),
+            "send the access token in the Authorization header",
+        ),
+        (
+            "header and form body",
+            app.client
+                .put(app.url("/api/erp/v1/customers/C-TWO"))
+                .header("Authorization", &bearer)
+                .form(&[("access_token", erp.token.as_str()), ("name", "Acme")]),
+            "send the access token one way only, in the Authorization header",
+        ),
+    ];
+    for (case, req, detail) in cases {
+        let res = req.send().await.unwrap();
+        let challenge = challenges(&res).join(", ");
+        let problem = expect_problem(res, 400, "invalid-request").await;
+        assert_eq!(problem["detail"], detail, "{case}");
+        assert!(
+            challenge.contains("error=\"invalid_request\""),
+            "{case}: {challenge}"
+        );
+    }
+    // A form body without a token is the wrong media type, once the caller is known.
+    let res = app
+        .client
+        .put(app.url("/api/erp/v1/customers/C-TWO"))
+        .header("Authorization", &bearer)
+        .form(&[("name", "Acme")])
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 415, "unsupported-media-type").await;
+    let res = app
+        .client
+        .put(app.url("/api/erp/v1/customers/C-TWO"))
+        .form(&[("name", "Acme")])
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401, "unauthorized").await;
+    assert!(erp.all_events().await.is_empty());
 }

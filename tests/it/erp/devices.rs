@@ -12,6 +12,7 @@ backend_tests!(
     registration_is_idempotent,
     another_key_conflicts_unless_the_erp_rekeys,
     bodies_are_validated_field_by_field,
+    weak_keys_are_refused_field_by_field,
 );
 
 async fn registration_is_idempotent(backend: Backend) {
@@ -185,4 +186,61 @@ async fn bodies_are_validated_field_by_field(backend: Backend) {
     expect_problem(erp.get("/api/erp/v1/nothing").await, 404, "not-found").await;
     assert!(erp.all_events().await.is_empty());
     expect_json(erp.get("/api/erp/v1/events").await, 200).await;
+}
+
+/// Ed25519 points of small order (and non-canonical encodings) are no factory keys: 422 with the
+/// reason at `#/public_jwk`, for a new device and for a re-key alike.
+async fn weak_keys_are_refused_field_by_field(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let erp = ErpClient::new(&app).await;
+    let good = erp.device("SN-DEV-W").await;
+    for (name, jwk) in crate::oauth::weak_keys::weak_jwks() {
+        for (path, rekey) in [
+            ("/api/erp/v1/devices/SN-DEV-NEW", false),
+            ("/api/erp/v1/devices/SN-DEV-W", true),
+        ] {
+            let body = json!({ "model": "TX-9000", "public_jwk": jwk, "rekey": rekey });
+            let problem = expect_problem(erp.put(path, &body).await, 422, "validation").await;
+            assert_eq!(
+                problem["errors"],
+                json!([{
+                    "pointer": "#/public_jwk",
+                    "detail": "the key is a weak point: small order or not canonically encoded",
+                }]),
+                "{name} at {path}"
+            );
+        }
+    }
+    // P-256: x + p names the point (5, y) with a coordinate out of range.
+    let out_of_range = json!({
+        "kty": "EC", "crv": "P-256",
+        "x": "_____wAAAAEAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAQ",
+        "y": "RZJDuapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w",
+    });
+    let body = json!({ "model": "TX-9000", "public_jwk": out_of_range });
+    let problem = expect_problem(
+        erp.put("/api/erp/v1/devices/SN-DEV-NEW", &body).await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(
+        problem["errors"][0]["detail"],
+        "the JWK member x is missing or malformed"
+    );
+
+    // Nothing changed: the device keeps its key, and no other device exists.
+    let device = TestDevice {
+        serial: "SN-DEV-W".into(),
+        key: good,
+        issuer: app.base.clone(),
+    };
+    app.start_pairing(&device).await;
+    let types: Vec<String> = erp
+        .all_events()
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["device.registered", "pairing.requested"]);
 }

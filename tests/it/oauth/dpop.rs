@@ -6,7 +6,7 @@ use pairgate::oauth::device_flow::Verdict;
 use pairgate::oauth::jose;
 use serde_json::{Value, json};
 
-use super::error_of;
+use super::{error_of, server_date};
 use crate::backend_tests;
 use crate::support::device::{Signer, TestDevice};
 use crate::support::{Backend, DEVICE_CODE_GRANT, JWT_BEARER, TestApp};
@@ -19,6 +19,8 @@ backend_tests!(
     htu_ignores_query_and_fragment,
     htu_is_checked_against_the_public_url_not_the_host_header,
     proof_iat_must_be_recent,
+    a_wrong_clock_learns_the_time_at_the_token_endpoint,
+    a_nonce_is_checked_whenever_a_proof_has_one,
     replayed_proof_is_refused,
     client_credentials_checks_a_proof_when_one_is_sent,
     dpop_jkt_binds_the_authorization_to_its_key,
@@ -118,7 +120,6 @@ const NOT_A_JWS: &str = "the DPoP proof is not a valid JWS with an allowed alg";
 const BAD_JWK: &str = "the DPoP proof's jwk is not an acceptable public key";
 const BAD_HTU: &str = "the DPoP proof's htu does not match the request URL";
 const BAD_HTM: &str = "the DPoP proof's htm does not match the request method";
-const OLD_IAT: &str = "the DPoP proof's iat is not recent";
 const NO_IAT: &str = "the DPoP proof needs an iat";
 const NO_JTI: &str = "the DPoP proof needs a jti";
 
@@ -231,16 +232,6 @@ fn bad_proofs(
             "no htu",
             proof(json!({}), json!({"htu": null})),
             "the DPoP proof needs an htu",
-        ),
-        (
-            "iat too old",
-            proof(json!({}), json!({"iat": now - 91})),
-            OLD_IAT,
-        ),
-        (
-            "iat in the future",
-            proof(json!({}), json!({"iat": now + 31})),
-            OLD_IAT,
         ),
         ("no iat", proof(json!({}), json!({"iat": null})), NO_IAT),
         (
@@ -394,8 +385,26 @@ async fn htu_is_checked_against_the_public_url_not_the_host_header(backend: Back
     assert_eq!(send(proof).await.status(), 200);
 }
 
+/// The answer to a proof that needs a nonce: 400 `use_dpop_nonce` with a fresh `DPoP-Nonce` and
+/// pairgate's time in `Date`; returns the nonce.
+async fn assert_use_nonce(app: &TestApp, res: reqwest::Response, case: &str) -> String {
+    let nonce = nonce_of(&res);
+    assert_eq!(
+        server_date(&res),
+        app.now(),
+        "{case}: Date is pairgate's clock"
+    );
+    let body = error_of(res, 400).await;
+    assert_eq!(body["error"], "use_dpop_nonce", "{case}: {body}");
+    nonce
+}
+
+/// RFC 9449 §8: a proof whose iat is out of the window gets a nonce, although nonces are not
+/// required, and the answer's Date is pairgate's time (here an hour ahead of the machine's, so
+/// a Date from anywhere else would differ).
 async fn proof_iat_must_be_recent(backend: Backend) {
     let app = TestApp::start(backend).await;
+    app.advance(3600);
     let device = app.device("SN-DP-7").await;
     let now = app.now();
     // 60 s of age plus 30 s of skew in the past, 30 s of skew in the future.
@@ -414,15 +423,90 @@ async fn proof_iat_must_be_recent(backend: Backend) {
         let res = authorize(&app, &device, &[&proof], &[]).await;
         if ok {
             assert_eq!(res.status(), 200, "iat {iat}");
+            assert!(res.headers().get("dpop-nonce").is_none(), "iat {iat}");
         } else {
-            let body = assert_bad_proof(res, &format!("iat {iat}")).await;
-            assert_eq!(body["error_description"], OLD_IAT);
+            let nonce = assert_use_nonce(&app, res, &format!("iat {iat}")).await;
+            // With the nonce, the same iat passes: the nonce proves freshness.
+            let proof = device.dpop_with(
+                "POST",
+                DA,
+                now,
+                json!({}),
+                json!({ "iat": iat, "nonce": nonce }),
+            );
+            let res = authorize(&app, &device, &[&proof], &[]).await;
+            assert_eq!(res.status(), 200, "iat {iat} with a nonce");
         }
     }
-    // A proof made now is refused once it is too old.
+    // A proof made now needs a nonce once it is too old.
     let proof = device.dpop("POST", DA, now);
     app.advance(91);
-    assert_bad_proof(authorize(&app, &device, &[&proof], &[]).await, "aged").await;
+    let res = authorize(&app, &device, &[&proof], &[]).await;
+    assert_use_nonce(&app, res, "aged").await;
+}
+
+/// At the token endpoint the proof is checked before the client: a device whose clock says
+/// 1970 makes an expired assertion too, and must learn of its clock, not of invalid_client.
+async fn a_wrong_clock_learns_the_time_at_the_token_endpoint(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.advance(3600);
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-DP-13").await;
+    let started = app.start_pairing(&device).await;
+    approve(&app, &started, tenant).await;
+    let code = started["device_code"].as_str().unwrap();
+    let boot = 120;
+    let res = app
+        .post_form(
+            TOKEN,
+            &[
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("device_code", code),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &device.assertion(boot)),
+            ],
+            &[("DPoP", &device.dpop("POST", TOKEN, boot))],
+        )
+        .await;
+    let nonce = assert_use_nonce(&app, res, "1970").await;
+    // The device sets its clock from Date; its proof may keep any iat along with the nonce.
+    let proof = device.dpop_with("POST", TOKEN, boot, json!({}), json!({ "nonce": nonce }));
+    let res = poll_with(&app, &device, code, &[&proof]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["token_type"], "DPoP");
+}
+
+/// RFC 9449 §4.3 check 10: a nonce in a proof is checked even when nonces are not required. One
+/// pairgate never issued, an expired one, or one that is not a string gets use_dpop_nonce; the
+/// proof's recent iat does not excuse it.
+async fn a_nonce_is_checked_whenever_a_proof_has_one(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let device = app.device("SN-DP-14").await;
+    let old = device.dpop_with("POST", DA, app.now() - 3600, json!({}), json!({}));
+    let issued = assert_use_nonce(&app, authorize(&app, &device, &[&old], &[]).await, "old").await;
+    let mut tampered = jose::b64_decode(&issued).unwrap();
+    tampered[23] ^= 1;
+    for nonce in [
+        json!(jose::b64([0u8; 24])),
+        json!(jose::b64(tampered)),
+        json!("never-issued"),
+        json!(""),
+        json!(42),
+        json!({ "nonce": issued }),
+    ] {
+        let proof = device.dpop_with("POST", DA, app.now(), json!({}), json!({ "nonce": nonce }));
+        let res = authorize(&app, &device, &[&proof], &[]).await;
+        assert_use_nonce(&app, res, &nonce.to_string()).await;
+    }
+    // A nonce is good for dpop_nonce_lifetime_secs, and bounds the proof that carries it: the
+    // proof is accepted once, refused as a replay while its nonce lives, then for its nonce.
+    let proof = device.dpop_with("POST", DA, 0, json!({}), json!({ "nonce": issued }));
+    assert_eq!(authorize(&app, &device, &[&proof], &[]).await.status(), 200);
+    app.advance(299);
+    assert_bad_proof(authorize(&app, &device, &[&proof], &[]).await, "replay").await;
+    app.advance(2);
+    let res = authorize(&app, &device, &[&proof], &[]).await;
+    assert_use_nonce(&app, res, "expired").await;
 }
 
 async fn replayed_proof_is_refused(backend: Backend) {

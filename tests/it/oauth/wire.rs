@@ -25,6 +25,7 @@ backend_tests!(
     token_and_error_responses_are_never_cached,
     grant_type_is_required_and_must_be_supported,
     malformed_requests_never_cause_server_errors,
+    two_authorization_headers_are_refused,
 );
 
 const TOKEN: &str = "/oauth/token";
@@ -964,5 +965,26 @@ async fn malformed_requests_never_cause_server_errors(backend: Backend) {
     for path in POST_ENDPOINTS {
         let (form, headers) = fx.valid(path);
         assert_ok(fx.send_form(path, &form, &headers).await, path).await;
+    }
+}
+
+/// RFC 6749 §2.3: one authentication method. Two `Authorization` lines, even both right, are an
+/// invalid request, never "the first one wins".
+async fn two_authorization_headers_are_refused(backend: Backend) {
+    let fx = Fixture::new(TestApp::start(backend).await).await;
+    let credentials = basic(&fx.id, &fx.secret);
+    for path in [TOKEN, INTROSPECT, REVOKE] {
+        let (form, _) = fx.valid(path);
+        let headers = vec![
+            ("Authorization", credentials.clone()),
+            ("Authorization", credentials.clone()),
+        ];
+        let body = assert_invalid_request(fx.send_form(path, &form, &headers).await, path).await;
+        assert_eq!(
+            body["error_description"],
+            "send one Authorization header, not several"
+        );
+        let once = vec![("Authorization", credentials.clone())];
+        assert_ok(fx.send_form(path, &form, &once).await, path).await;
     }
 }
