@@ -54,6 +54,7 @@ backend_tests!(
     migrations_run_down_and_up_again,
     the_replay_store_migration_keeps_seen_jtis,
     live_refresh_tokens_from_before_families_carry_over,
+    a_refresh_family_keeps_the_generation_it_was_issued_in,
 );
 
 async fn migrations_run_down_and_up_again(backend: Backend) {
@@ -108,11 +109,12 @@ async fn the_replay_store_migration_keeps_seen_jtis(backend: Backend) {
     let second = token_of(res.json().await.unwrap());
 
     let store = &app.ctx.store;
-    let names = migrations::names(store.backend()).unwrap();
-    assert!(names[names.len() - 2].ends_with("seen_jtis_by_expiry"));
-    store.revert_last_migration().await.unwrap();
-    store.revert_last_migration().await.unwrap();
-    assert_eq!(store.migrate().await.unwrap().len(), 2, "applied again");
+    let reverted = revert_through(store, "seen_jtis_by_expiry").await;
+    assert_eq!(
+        store.migrate().await.unwrap().len(),
+        reverted,
+        "applied again"
+    );
 
     let body = error_of(refresh_using(second).await, 400).await;
     assert_eq!(body["error"], "invalid_client");
@@ -132,34 +134,40 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
     let device = app.device("SN-7002").await;
+    // fam-c is another device's: a device holds one family, and a reuse in fam-a ends all of
+    // its device's tokens.
+    let keeper = app.device("SN-7004").await;
+    // Paired to the tenant, as devices holding refresh tokens are (these pairings' own families
+    // are in counter form, and do not survive the revert).
+    app.pair(&device, tenant).await;
+    app.pair(&keeper, tenant).await;
     let store = &app.ctx.store;
-    let names = migrations::names(store.backend()).unwrap();
-    assert!(names.last().unwrap().ends_with("refresh_families"));
-    store.revert_last_migration().await.unwrap();
+    let reverted = revert_through(store, "refresh_families").await;
 
     let legacy = |n: u8| format!("pgr_{}", jose::b64([n; 32]));
     let (used, live, revoked, untouched) = (legacy(1), legacy(2), legacy(3), legacy(4));
     let now_ms = app.now() * 1000;
     let rows = [
-        (&used, "fam-a", "consumed"),
-        (&live, "fam-a", "active"),
-        (&revoked, "fam-b", "revoked"),
-        (&untouched, "fam-c", "active"),
+        (&used, "fam-a", "consumed", &device),
+        (&live, "fam-a", "active", &device),
+        (&revoked, "fam-b", "revoked", &device),
+        (&untouched, "fam-c", "active", &keeper),
     ];
-    for (token, family, status) in rows {
+    for (token, family, status, holder) in rows {
+        let serial = &holder.serial;
         app.raw_sql(&format!(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, tenant_id, \
              scope, jkt, status, created_at, idle_expires_at, family_expires_at) VALUES ('{}', \
-             '{family}', 'SN-7002', 'device:SN-7002', {tenant}, 'telemetry:write', '{}', \
+             '{family}', '{serial}', 'device:{serial}', {tenant}, 'telemetry:write', '{}', \
              '{status}', {now_ms}, {}, {})",
             hash_token(token),
-            device.key.thumbprint(),
+            holder.key.thumbprint(),
             now_ms + 3_600_000,
             now_ms + 86_400_000,
         ))
         .await;
     }
-    assert_eq!(store.migrate().await.unwrap().len(), 1);
+    assert_eq!(store.migrate().await.unwrap().len(), reverted);
     let families = "SELECT COUNT(*) AS n FROM refresh_families";
     assert_eq!(app.query_i64(families).await, 2, "fam-a and fam-c");
 
@@ -172,6 +180,8 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
         .unwrap()
         .to_owned();
     assert_ne!(next.len(), live.len(), "the counter form");
+    // Past the retry grace, using it again is a reuse.
+    app.advance(30);
     let body = error_of(refresh(&app, &device, &live).await, 400).await;
     assert_eq!(
         body["error_description"],
@@ -181,7 +191,7 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
     assert_eq!(body["error_description"], "the refresh token was revoked");
 
     // Reverted: only fam-c, still at its token from before, can go back.
-    store.revert_last_migration().await.unwrap();
+    assert_eq!(revert_through(store, "refresh_families").await, reverted);
     let back = "SELECT COUNT(*) AS n FROM refresh_tokens";
     assert_eq!(app.query_i64(back).await, 1);
     let kept = format!(
@@ -189,6 +199,47 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
         hash_token(&untouched)
     );
     assert_eq!(app.query_i64(&kept).await, 1);
-    assert_eq!(store.migrate().await.unwrap().len(), 1);
-    refreshed(&app, &device, &untouched).await;
+    assert_eq!(store.migrate().await.unwrap().len(), reverted);
+    refreshed(&app, &keeper, &untouched).await;
+}
+
+/// Reverts the newest migrations down to and including the one whose name ends with `suffix`;
+/// returns how many it reverted.
+async fn revert_through(store: &pairgate::store::Store, suffix: &str) -> usize {
+    let names = migrations::names(store.backend()).unwrap();
+    let at = names
+        .iter()
+        .position(|n| n.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no migration named *{suffix}"));
+    for _ in at..names.len() {
+        store.revert_last_migration().await.unwrap();
+    }
+    names.len() - at
+}
+
+/// Migration 000010 records each family's device generation; live families of devices take the
+/// device's current one, so their tokens go on working.
+async fn a_refresh_family_keeps_the_generation_it_was_issued_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-7003").await;
+    let token = app.pair(&device, tenant).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let generation = "SELECT generation AS n FROM refresh_families WHERE client_id = 'SN-7003'";
+    let current = "SELECT token_generation AS n FROM devices WHERE serial = 'SN-7003'";
+    assert_eq!(
+        app.query_i64(generation).await,
+        app.query_i64(current).await
+    );
+
+    let store = &app.ctx.store;
+    let reverted = revert_through(store, "refresh_family_generation").await;
+    assert_eq!(store.migrate().await.unwrap().len(), reverted);
+    assert_eq!(
+        app.query_i64(generation).await,
+        app.query_i64(current).await
+    );
+    refreshed(&app, &device, &token).await;
 }

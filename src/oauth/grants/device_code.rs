@@ -69,6 +69,12 @@ pub async fn exchange(
                     "the device is no longer registered",
                 )));
             };
+            // Ending a pairing withdraws its uncollected approval (`pairing::end_pairing`); should
+            // any path end one without that, the device still gets no tokens for a tenant it no
+            // longer belongs to. The approval is spent either way.
+            if flow.tenant_id.is_none() || device.tenant_id != flow.tenant_id {
+                return Ok(Err(OAuthError::AccessDenied));
+            }
             // A new pairing replaces the device's earlier refresh tokens.
             revoke_device_tokens(tx, serial)?;
             let generation = device.token_generation + 1;
@@ -99,6 +105,7 @@ pub async fn exchange(
                     created_at: now,
                     idle_expires_at: now + idle_ms,
                     family_expires_at: now + absolute_ms,
+                    generation: Some(generation),
                 },
             )?;
             let refresh = minter.refresh_token(&family_id, FIRST_COUNTER);

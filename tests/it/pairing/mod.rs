@@ -3,6 +3,7 @@
 
 mod ceremony;
 mod disputes;
+mod ending;
 mod races;
 
 use pairgate::accounts::{NewUser, Role, Session};
