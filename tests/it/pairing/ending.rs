@@ -8,7 +8,7 @@
 use pairgate::oauth::device_flow::Verdict;
 use serde_json::json;
 
-use super::{active, approve, company, poll_result, requesting, sell, staff};
+use super::{active, approve, company, poll_result, requesting, sell, session_of, staff};
 use crate::backend_tests;
 use crate::oauth::error_of;
 use crate::oauth::refresh::{refresh, refreshed};
@@ -16,6 +16,7 @@ use crate::support::{Backend, TestApp};
 
 backend_tests!(
     unpairing_withdraws_an_approval_not_yet_collected,
+    a_poll_racing_the_unpairing_keeps_no_tokens,
     an_erp_rejection_withdraws_an_approval_not_yet_collected,
     a_staff_move_or_release_withdraws_an_approval_not_yet_collected,
     a_poll_gets_no_tokens_for_a_tenant_the_device_has_left,
@@ -43,6 +44,38 @@ async fn unpairing_withdraws_an_approval_not_yet_collected(backend: Backend) {
     let (outcome, body) = poll_result(&app, &device, &device_code).await;
     assert_eq!(outcome, "access_denied", "{body}");
     assert_no_family(&app, "SN-8001").await;
+}
+
+/// The device polls at the moment its owner unpairs it: one of the two gets the approval. If the
+/// poll did, the unpairing ends the tokens it got; if the unpairing did, the poll hears
+/// `access_denied`. Either way the device holds nothing that works, and neither request fails.
+async fn a_poll_racing_the_unpairing_keeps_no_tokens(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut acme = company(&app, "olivia@acme.example", Some("C-100")).await;
+    for serial in ["SN-8011", "SN-8012", "SN-8013", "SN-8014"] {
+        sell(&app, serial, "C-100", false, None).await;
+        let (device, device_code, user_code) = requesting(&app, serial).await;
+        let page = approve(&app, &mut acme.owner, &user_code, "").await;
+        assert!(page.contains("joins your account"), "{}", page.body);
+        let olivia = session_of(&app, &acme.owner).await;
+        let (unpaired, polled) = tokio::join!(
+            app.ctx.ceremony.unpair(&olivia, serial, false),
+            app.poll(&device, &device_code),
+        );
+        unpaired.unwrap();
+        let status = polled.status();
+        let body: serde_json::Value = polled.json().await.unwrap();
+        match status.as_u16() {
+            200 => {
+                assert!(!active(&app, &body).await, "{serial}: the tokens ended");
+                let res = refresh(&app, &device, body["refresh_token"].as_str().unwrap()).await;
+                assert_eq!(error_of(res, 400).await["error"], "invalid_grant");
+            }
+            400 => assert_eq!(body["error"], "access_denied", "{serial}"),
+            other => panic!("{serial}: the poll answered {other}: {body}"),
+        }
+        assert_no_family(&app, serial).await;
+    }
 }
 
 async fn an_erp_rejection_withdraws_an_approval_not_yet_collected(backend: Backend) {
