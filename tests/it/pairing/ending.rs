@@ -12,6 +12,7 @@ use super::{active, approve, company, poll_result, requesting, sell, session_of,
 use crate::backend_tests;
 use crate::oauth::error_of;
 use crate::oauth::refresh::{refresh, refreshed};
+use crate::support::device::TestDevice;
 use crate::support::{Backend, TestApp};
 
 backend_tests!(
@@ -41,8 +42,7 @@ async fn unpairing_withdraws_an_approval_not_yet_collected(backend: Backend) {
         )
         .await;
     assert!(page.contains("unpaired"), "{}", page.body);
-    let (outcome, body) = poll_result(&app, &device, &device_code).await;
-    assert_eq!(outcome, "access_denied", "{body}");
+    assert_denied(&app, &device, &device_code).await;
     assert_no_family(&app, "SN-8001").await;
 }
 
@@ -91,10 +91,7 @@ async fn an_erp_rejection_withdraws_an_approval_not_yet_collected(backend: Backe
         .post("/api/erp/v1/pairings/SN-8002/reject", &json!({}))
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        poll_result(&app, &device, &device_code).await.0,
-        "access_denied"
-    );
+    assert_denied(&app, &device, &device_code).await;
     assert_no_family(&app, "SN-8002").await;
 }
 
@@ -140,11 +137,7 @@ async fn a_staff_move_or_release_withdraws_an_approval_not_yet_collected(backend
             .await;
         assert_eq!(page.status, 303, "{resolution}: {}", page.body);
 
-        assert_eq!(
-            poll_result(&app, &device, &device_code).await.0,
-            "access_denied",
-            "{resolution}"
-        );
+        assert_denied(&app, &device, &device_code).await;
         assert_no_family(&app, serial).await;
     }
 }
@@ -171,10 +164,7 @@ async fn a_poll_gets_no_tokens_for_a_tenant_the_device_has_left(backend: Backend
         .write(move |tx| pairgate::store::pairings::end_current(tx, "SN-8005", "test", at))
         .await
         .unwrap();
-    let res = app
-        .poll(&device, started["device_code"].as_str().unwrap())
-        .await;
-    assert_eq!(error_of(res, 400).await["error"], "access_denied");
+    assert_denied(&app, &device, started["device_code"].as_str().unwrap()).await;
     assert_no_family(&app, "SN-8005").await;
 }
 
@@ -242,6 +232,15 @@ async fn a_refresh_family_the_device_moved_past_is_refused_and_inactive(backend:
         .await;
     assert!(active(&app, &tokens).await);
     refreshed(&app, &paused, tokens["refresh_token"].as_str().unwrap()).await;
+}
+
+/// The device's polls hear `access_denied`, and go on hearing it (RFC 8628 §3.5: a final
+/// answer): the approval was withdrawn, not spent.
+async fn assert_denied(app: &TestApp, device: &TestDevice, device_code: &str) {
+    for poll in ["first", "second"] {
+        let (outcome, body) = poll_result(app, device, device_code).await;
+        assert_eq!(outcome, "access_denied", "{poll} poll: {body}");
+    }
 }
 
 /// The device holds no live refresh-token family.
