@@ -217,8 +217,8 @@ async fn revert_through(store: &pairgate::store::Store, suffix: &str) -> usize {
     names.len() - at
 }
 
-/// Migration 000010 records each family's device generation; live families of devices take the
-/// device's current one, so their tokens go on working.
+/// The `refresh_family_generation` migration records each family's device generation; live
+/// families of devices take the device's current one, so their tokens go on working.
 async fn a_refresh_family_keeps_the_generation_it_was_issued_in(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
