@@ -206,7 +206,7 @@ impl Firmware {
             Err(e) => {
                 self.refresh_in_doubt = true;
                 Err(SyncError::Transient {
-                    reason: format!("the refresh got no answer ({e}); retrying the same token"),
+                    reason: format!("the refresh did not complete ({e}); retrying the same token"),
                     retry_after: None,
                     progress: Synced::default(),
                 })

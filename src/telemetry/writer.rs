@@ -8,9 +8,9 @@
 //! for the earlier transaction and then counts a duplicate.
 //!
 //! Each transaction also settles what only the database can: the device's token generation,
-//! tenant and status at commit time, and whether the access token itself was revoked (RFC 7009)
-//! (revocation takes effect at once, and costs two queries per batch, not one per upload), and
-//! the proofs' `jti` values in the shared replay store.
+//! tenant and status at commit time, and whether the access token itself was revoked (RFC 7009),
+//! so that revocation takes effect at once, for two queries per batch rather than per upload;
+//! and the proofs' `jti` values in the shared replay store.
 
 use std::collections::HashSet;
 
@@ -171,7 +171,12 @@ fn commit(
         .into_iter()
         .collect();
     let states = stored::device_token_states(tx, &serials)?;
-    let jtis: Vec<&str> = uploads.iter().map(|u| u.token_jti.as_str()).collect();
+    let jtis: Vec<&str> = uploads
+        .iter()
+        .map(|u| u.token_jti.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let revoked = tokens::revoked_access_tokens(tx, &jtis)?;
     let mut refused: Vec<Option<TelemetryError>> = uploads
         .iter()
