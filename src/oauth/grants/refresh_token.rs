@@ -240,3 +240,89 @@ fn reuse_detected(
         "the refresh token was already used",
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(counter: i64, issued_at: i64, jkt: Option<&str>) -> FamilyRecord {
+        FamilyRecord {
+            family_id: "fam".into(),
+            client_id: "SN-1".into(),
+            subject: "device:SN-1".into(),
+            tenant_id: Some(7),
+            scope: "telemetry:write".into(),
+            jkt: jkt.map(str::to_owned),
+            counter,
+            status: FamilyStatus::Active,
+            created_at: 0,
+            issued_at,
+            idle_expires_at: issued_at + 1_000_000,
+            family_expires_at: issued_at + 2_000_000,
+            legacy_hash: None,
+            generation: Some(3),
+        }
+    }
+
+    fn retry(counter: i64, jkt: Option<&str>, now: i64) -> Retry<'_> {
+        Retry {
+            counter,
+            jkt,
+            now,
+            grace_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn only_the_previous_token_with_the_bound_key_within_the_grace_is_a_retry() {
+        let f = family(5, 100_000, Some("key"));
+        assert!(retry(4, Some("key"), 100_000).within_grace(&f));
+        assert!(retry(4, Some("key"), 129_999).within_grace(&f));
+        assert!(
+            !retry(4, Some("key"), 130_000).within_grace(&f),
+            "grace over"
+        );
+        assert!(!retry(3, Some("key"), 100_000).within_grace(&f), "two back");
+        assert!(!retry(5, Some("key"), 100_000).within_grace(&f), "current");
+        assert!(
+            !retry(4, Some("other"), 100_000).within_grace(&f),
+            "other key"
+        );
+        assert!(!retry(4, None, 100_000).within_grace(&f), "no proof");
+        let unbound = family(5, 100_000, None);
+        assert!(
+            !retry(4, None, 100_000).within_grace(&unbound),
+            "no key, no grace"
+        );
+        let off = Retry {
+            grace_ms: 0,
+            ..retry(4, Some("key"), 100_000)
+        };
+        assert!(!off.within_grace(&f), "grace turned off");
+    }
+
+    #[test]
+    fn a_family_holds_while_its_device_stays_where_it_was_issued() {
+        let f = family(1, 0, Some("key"));
+        let state = |tenant_id, token_generation, active| DeviceTokenState {
+            tenant_id,
+            token_generation,
+            active,
+        };
+        assert!(holds(&f, Some(&state(Some(7), 3, true))));
+        assert!(!holds(&f, Some(&state(Some(8), 3, true))), "moved");
+        assert!(!holds(&f, Some(&state(None, 3, true))), "unpaired");
+        assert!(
+            !holds(&f, Some(&state(Some(7), 4, true))),
+            "generation moved"
+        );
+        assert!(!holds(&f, Some(&state(Some(7), 3, false))), "disabled");
+        assert!(!holds(&f, None), "a device family without its device");
+        let service = FamilyRecord {
+            generation: None,
+            tenant_id: None,
+            ..family(1, 0, None)
+        };
+        assert!(holds(&service, None), "service clients have no device");
+    }
+}
