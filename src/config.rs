@@ -136,6 +136,9 @@ pub struct OAuthSettings {
     pub access_token_lifetime_secs: NonZeroU32,
     pub refresh_token_idle_secs: NonZeroU32,
     pub refresh_token_absolute_secs: NonZeroU32,
+    /// How long after a refresh its previous token may be presented again, by the same client
+    /// with the same DPoP key, for the same answer (0: never).
+    pub refresh_retry_grace_secs: u32,
     pub access_token_audience: String,
     pub client_assertion_max_lifetime_secs: NonZeroU32,
     pub clock_skew_secs: u32,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pairgate::simulator::client::{DeviceClient, Endpoints, Poll, TokenSet, http_client};
+use pairgate::simulator::client::{DeviceClient, Endpoints, Poll, SimError, TokenSet, http_client};
 use pairgate::simulator::firmware::{
     Backoff, Firmware, FirmwareOptions, SyncError, load_tokens, save_tokens, write_private,
 };
@@ -246,7 +246,7 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?
                 .with_clock_offset(args.clock_offset_secs);
-            let fresh = client.refresh(&refresh).await.map_err(|e| e.to_string())?;
+            let fresh = refresh_retrying(&client, &refresh).await?;
             save_tokens(&path, &fresh)?;
             println!(
                 "refreshed: new tokens stored in {} (valid until {})",
@@ -288,6 +288,38 @@ async fn pair(client: &DeviceClient) -> Result<TokenSet, String> {
         }
     }
 }
+
+/// Spends a refresh token. When no answer comes back, the server may have rotated the tokens
+/// all the same: the same token goes again, with the same key, a few times within seconds,
+/// which pairgate answers with the same new tokens while its retry grace lasts (30 s by
+/// default). A refusal is final.
+async fn refresh_retrying(client: &DeviceClient, refresh_token: &str) -> Result<TokenSet, String> {
+    let mut backoff = Backoff::new(REFRESH_RETRY_CAP);
+    let mut attempt = 1;
+    loop {
+        match client.refresh(refresh_token).await {
+            Ok(tokens) => return Ok(tokens),
+            Err(SimError::Refused { status, body, .. }) if (400..500).contains(&status) => {
+                return Err(format!("refresh refused: {body}"));
+            }
+            Err(e) if attempt < REFRESH_ATTEMPTS => {
+                let wait = backoff.next(None);
+                eprintln!(
+                    "pairgate-device: {e}; retrying the same refresh token in {} ms",
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Tries of one refresh, and the longest wait between two: 0.5–1, 1–2, 2–4, 4–5 s, all well
+/// inside pairgate's default retry grace.
+const REFRESH_ATTEMPTS: u32 = 5;
+const REFRESH_RETRY_CAP: Duration = Duration::from_secs(5);
 
 /// Discovery, retried with backoff: a device that boots while the server is down waits for it.
 async fn discover(http: &reqwest::Client, server: &str) -> Endpoints {
@@ -391,11 +423,15 @@ async fn run_device(args: RunArgs) -> Result<(), String> {
                     retry_after,
                     ..
                 }) => {
-                    let wait = backoff.next(retry_after);
+                    let mut wait = backoff.next(retry_after);
+                    if firmware.refresh_in_doubt() {
+                        // Back soon, while the server still answers the lost refresh again.
+                        wait = wait.min(REFRESH_RETRY_CAP);
+                    }
                     eprintln!(
-                        "pairgate-device: {reason}; {} readings kept, retrying in {} s",
+                        "pairgate-device: {reason}; {} readings kept, retrying in {:.1} s",
                         firmware.buffered(),
-                        wait.as_secs()
+                        wait.as_secs_f64()
                     );
                     next_sync = tokio::time::Instant::now() + wait;
                 }

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! pending ──approve──▶ approved ──poll──▶ consumed (tokens issued, exactly once)
+//!    │  │                  └──pairing ended──▶ denied (the approval is withdrawn)
 //!    │  └──deny────▶ denied            (polls answer access_denied)
 //!    └──a new request from the same device──▶ superseded
 //! any state past expires_at polls as expired_token
@@ -81,6 +82,9 @@ pub fn poll(tx: &mut Tx<'_>, flow: &FlowRecord, now_ms: i64) -> Result<PollOutco
                 None,
             )? {
                 PollOutcome::Redeemed(Box::new(flow.clone()))
+            } else if flows::find(tx, flow.id)?.is_some_and(|f| f.status == FlowStatus::Denied) {
+                // The pairing ended while this poll ran, withdrawing the approval.
+                PollOutcome::Denied
             } else {
                 PollOutcome::Invalid("the device_code was already used")
             }

@@ -25,6 +25,11 @@ pub enum OAuthError {
     /// RFC 6749 §5.2: the requested scope exceeds what the client may have.
     #[error("invalid_scope")]
     InvalidScope,
+    /// RFC 6750 §3.1 `insufficient_scope`, answered 403: the client authenticated, but its
+    /// registered scope does not allow this endpoint (introspection: RFC 7662 §2.1, §4). Not
+    /// 401, which would tell it that its credentials are wrong.
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(&'static str),
     /// RFC 8628 §3.5: the user has not yet decided.
     #[error("authorization_pending")]
     AuthorizationPending,
@@ -64,6 +69,7 @@ impl OAuthError {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown | Self::RateLimited { .. } => "slow_down",
             Self::AccessDenied => "access_denied",
@@ -78,7 +84,10 @@ impl OAuthError {
     /// A fixed, client-safe `error_description`.
     pub fn description(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidRequest(d) | Self::InvalidGrant(d) | Self::InvalidDpopProof(d) => Some(d),
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::InvalidDpopProof(d)
+            | Self::InsufficientScope(d) => Some(d),
             Self::InvalidClient { reason, .. } => Some(reason),
             Self::UnauthorizedClient => Some("this client may not use this grant type"),
             Self::InvalidScope => Some("the requested scope is not allowed for this client"),

@@ -1,13 +1,18 @@
-//! `POST /oauth/introspect` (RFC 7662): for authenticated service clients (resource servers,
-//! relying apps). Anything not active answers `{"active": false}` and nothing else.
+//! `POST /oauth/introspect` (RFC 7662): for authenticated clients whose registered scope holds
+//! `introspect` (resource servers, relying apps); RFC 7662 §2.1 and §4 ask for authorization,
+//! not only authentication, since the answer describes someone else's token. Anything not active
+//! answers `{"active": false}` and nothing else.
 
 use serde_json::{Value, json};
 
 use super::rotation::{self, Standing};
-use super::tokens::{self, AccessClaims};
+use super::tokens::{self, AccessClaims, device_token_stands};
 use super::{OAuth, OAuthError, OAuthRequest, paths};
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
+
+/// The scope a client needs to introspect tokens.
+pub const INTROSPECT_SCOPE: &str = "introspect";
 
 impl OAuth {
     pub async fn introspect(&self, req: &OAuthRequest) -> Result<Value, OAuthError> {
@@ -28,8 +33,17 @@ impl OAuth {
     ) -> Result<Value, OAuthError> {
         let caller = self.authenticate(&req.credentials).await?;
         *authenticated = Some(caller.client.client_id.clone());
-        if caller.client.kind != ClientKind::Service {
-            return Err(OAuthError::UnauthorizedClient);
+        // Devices never introspect, whatever their registration says.
+        if caller.client.kind != ClientKind::Service
+            || !caller
+                .client
+                .scope
+                .split(' ')
+                .any(|s| s == INTROSPECT_SCOPE)
+        {
+            return Err(OAuthError::InsufficientScope(
+                "introspection needs a client with the introspect scope",
+            ));
         }
         let token = req.params.require("token", "token is required")?.to_owned();
         let caller_id = caller.client.client_id.clone();
@@ -69,7 +83,7 @@ impl OAuth {
 
     /// The claims of an access token that pairgate issued and that is still active: signature by
     /// a published key, `typ`, issuer, expiry, not revoked, and (for devices) issued in the
-    /// device's current token generation.
+    /// device's current token generation, for the tenant it still belongs to, its client enabled.
     pub async fn active_access_token(
         &self,
         token: &str,
@@ -92,18 +106,21 @@ impl OAuth {
         }
         let jti = claims.jti.clone();
         let device = claims.device.clone();
-        let (revoked, generation) = self
+        let (revoked, state) = self
             .store
             .read(move |tx| {
                 let revoked = stored::is_access_token_revoked(tx, &jti)?;
-                let generation = match &device {
-                    Some(serial) => registry::find_device(tx, serial)?.map(|d| d.token_generation),
+                let state = match &device {
+                    Some(serial) => registry::device_token_state(tx, serial)?,
                     None => None,
                 };
-                Ok::<_, crate::store::StoreError>((revoked, generation))
+                Ok::<_, crate::store::StoreError>((revoked, state))
             })
             .await?;
-        if revoked || (claims.device.is_some() && generation != claims.generation) {
+        if revoked
+            || (claims.device.is_some()
+                && !device_token_stands(state.as_ref(), claims.tenant_id, claims.generation))
+        {
             return Ok(None);
         }
         Ok(Some(claims))

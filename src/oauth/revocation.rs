@@ -56,11 +56,14 @@ impl OAuth {
                     if f.client_id != client_id || f.status == FamilyStatus::Revoked {
                         None
                     } else {
-                        stored::revoke_family(tx, &f.family_id)?;
                         // RFC 7009 §2.1: revoking a refresh token may revoke the access tokens
-                        // of the same grant; for a device that is all of them.
+                        // of the same grant; for a device that is all of them, and its one
+                        // family. (The device's row first, then the families: the order in
+                        // which unpairing takes the same locks.)
                         if is_device {
                             registry::revoke_device_tokens(tx, client_id)?;
+                        } else {
+                            stored::revoke_family(tx, &f.family_id)?;
                         }
                         Some(json!({ "kind": "refresh_token", "family": f.family_id }))
                     }

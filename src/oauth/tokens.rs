@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::jose::{self, CompactJws};
+use crate::store::registry::DeviceTokenState;
 
 /// The one scope a device may hold: uploading its own telemetry.
 pub const DEVICE_SCOPE: &str = "telemetry:write";
@@ -45,6 +46,24 @@ impl AccessClaims {
     pub fn token_type(&self) -> &'static str {
         if self.cnf.is_some() { "DPoP" } else { "Bearer" }
     }
+}
+
+/// Whether a device's token, issued for `tenant_id` in `generation`, still stands against the
+/// device as it is now (`state`, `None` if the device is gone): the device still belongs to that
+/// tenant, has not moved past that generation (unpaired, re-keyed, paired again, its tokens
+/// revoked), and its client is enabled. Every place that accepts a device's access or refresh
+/// token asks this, so a token ends everywhere at once.
+pub fn device_token_stands(
+    state: Option<&DeviceTokenState>,
+    tenant_id: Option<i64>,
+    generation: Option<i64>,
+) -> bool {
+    state.is_some_and(|s| {
+        s.active
+            && s.tenant_id.is_some()
+            && s.tenant_id == tenant_id
+            && Some(s.token_generation) == generation
+    })
 }
 
 /// 256 random bits, base64url.

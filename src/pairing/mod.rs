@@ -672,13 +672,18 @@ fn refuse(
     Ok(dispute_id)
 }
 
-/// Ends the device's pairing and every token it holds.
+/// Ends the device's pairing, every token it holds, and any approval it has not collected yet
+/// (its next poll answers `access_denied`). The approval goes first: a poll redeeming it takes
+/// the flow's row and then the device's, and taking them in the same order here keeps two
+/// PostgreSQL transactions from waiting on each other. Of the two, one gets the approval: the
+/// poll, whose tokens the revocation below then ends, or this, and the poll finds it withdrawn.
 pub(crate) fn end_pairing(
     tx: &mut Tx<'_>,
     serial: &str,
     reason: &str,
     now: i64,
 ) -> Result<Option<PairingRecord>, StoreError> {
+    flows::withdraw_approved(tx, serial)?;
     let ended = pairings::end_current(tx, serial, reason, now)?;
     registry::revoke_device_tokens(tx, serial)?;
     groups::set_device_group(tx, serial, None)?;

@@ -76,6 +76,11 @@ pub struct Firmware {
     dropped_offline: u64,
     /// The client's clock offset the buffered readings were stamped with.
     stamped_offset: i64,
+    /// A refresh was sent and no answer came back: the server may have rotated the tokens
+    /// already, and only a retry of the same refresh token, with the same key, soon (within the
+    /// server's `oauth.refresh_retry_grace_secs`), gets the new ones. Any other refresh token
+    /// presented later would be a reuse that ends the pairing.
+    refresh_in_doubt: bool,
 }
 
 impl Firmware {
@@ -96,6 +101,7 @@ impl Firmware {
             boot_id: crate::oauth::jose::b64(rand::random::<[u8; 6]>()),
             counter: 0,
             dropped_offline: 0,
+            refresh_in_doubt: false,
         }
     }
 
@@ -175,39 +181,53 @@ impl Firmware {
         id
     }
 
-    /// Refreshes the tokens when they are about to expire. A refresh that fails on the network
-    /// is retried at the next sync while the old token still works.
+    /// Whether a refresh went out without an answer and is being retried.
+    pub fn refresh_in_doubt(&self) -> bool {
+        self.refresh_in_doubt
+    }
+
+    /// Refreshes the tokens when they are about to expire, or at once when a refresh lost its
+    /// answer.
     pub async fn refresh_if_due(&mut self) -> Result<bool, SyncError> {
         let Some(tokens) = &self.tokens else {
             return Err(SyncError::NeedsPairing("no tokens".into()));
         };
         let left = tokens.expires_at - self.client.now();
-        if left > self.options.refresh_margin_secs {
+        if left > self.options.refresh_margin_secs && !self.refresh_in_doubt {
             return Ok(false);
         }
-        self.refresh(left > 0).await
+        self.refresh().await
     }
 
-    async fn refresh(&mut self, old_token_usable: bool) -> Result<bool, SyncError> {
+    /// Spends the refresh token. When no answer comes back, the request may still have reached
+    /// the server, which would then have moved on to the next token: so the same token stays
+    /// (never a newer or older one), and the sync stops with a transient error, so that the
+    /// caller's backoff brings the device back in seconds to present it again, while the
+    /// server's retry grace lasts.
+    async fn refresh(&mut self) -> Result<bool, SyncError> {
         let Some(refresh_token) = self.tokens.as_ref().and_then(|t| t.refresh_token.clone()) else {
             return Err(SyncError::NeedsPairing("no refresh token".into()));
         };
         match self.client.refresh(&refresh_token).await {
             Ok(fresh) => {
+                self.refresh_in_doubt = false;
                 self.set_tokens(fresh)?;
                 Ok(true)
             }
             // The server refused the refresh token itself: revoked, expired or reused.
             Err(SimError::Refused { status, body, .. }) if (400..500).contains(&status) => {
+                self.refresh_in_doubt = false;
                 self.tokens = None;
                 Err(SyncError::NeedsPairing(format!("refresh refused: {body}")))
             }
-            Err(_) if old_token_usable => Ok(false),
-            Err(e) => Err(SyncError::Transient {
-                reason: e.to_string(),
-                retry_after: None,
-                progress: Synced::default(),
-            }),
+            Err(e) => {
+                self.refresh_in_doubt = true;
+                Err(SyncError::Transient {
+                    reason: format!("the refresh did not complete ({e}); retrying the same token"),
+                    retry_after: None,
+                    progress: Synced::default(),
+                })
+            }
         }
     }
 
@@ -247,7 +267,7 @@ impl Firmware {
                         return Err(SyncError::NeedsPairing(reason));
                     }
                     refreshed_for_rejection = true;
-                    done.refreshed |= self.refresh(false).await?;
+                    done.refreshed |= self.refresh().await?;
                 }
                 Ok(UploadResult::Rejected { status, error }) => {
                     tracing::warn!(status, %error, readings = n, "upload refused; dropping the batch");

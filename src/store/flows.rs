@@ -137,6 +137,19 @@ pub fn supersede_live(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, StoreEr
     .execute(tx.conn)?)
 }
 
+/// Withdraws every approval of a client that its device has not collected yet (approved →
+/// denied), so its next poll answers `access_denied`; returns how many. Conditional on the
+/// state, like every transition: of this and a racing poll, exactly one takes the approval.
+pub fn withdraw_approved(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        device_flows::table
+            .filter(device_flows::client_id.eq(client_id))
+            .filter(device_flows::status.eq(FlowStatus::Approved.as_str())),
+    )
+    .set(device_flows::status.eq(FlowStatus::Denied.as_str()))
+    .execute(tx.conn)?)
+}
+
 /// Inserts a flow inside a savepoint, so a user-code collision (`Conflict`) leaves the caller's
 /// transaction usable for another attempt.
 pub fn insert(tx: &mut Tx<'_>, flow: &NewFlow) -> Result<i64, StoreError> {

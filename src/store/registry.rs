@@ -2,7 +2,7 @@
 //! its serial number, plus a `devices` row for what only devices have.
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::batch::{Bind, Prepared, fixed_sql};
 use super::schema::{clients, devices, tenants};
@@ -194,6 +194,42 @@ pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>
         Prepared::<DeviceBySerial, devices::SqlType>::new(&[Bind::Text(serial)])
             .get_result::<DeviceRecord>(tx.conn)
             .optional()?,
+    )
+}
+
+/// What a device's tokens are checked against wherever they are used: its tenant, its token
+/// generation, and whether its client is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTokenState {
+    pub tenant_id: Option<i64>,
+    pub token_generation: i64,
+    /// The device's client is enabled.
+    pub active: bool,
+}
+
+/// The token state of one device, if it exists.
+pub fn device_token_state(
+    tx: &mut Tx<'_>,
+    serial: &str,
+) -> Result<Option<DeviceTokenState>, StoreError> {
+    // Every refresh runs this: a fixed statement.
+    fixed_sql!(
+        DeviceTokenStateBySerial,
+        "SELECT d.tenant_id, d.token_generation, c.status FROM devices d \
+         JOIN clients c ON c.client_id = d.serial WHERE d.serial = ",
+        "",
+    );
+    Ok(
+        Prepared::<DeviceTokenStateBySerial, (Nullable<BigInt>, BigInt, Text)>::new(&[Bind::Text(
+            serial,
+        )])
+        .get_result::<(Option<i64>, i64, String)>(tx.conn)
+        .optional()?
+        .map(|(tenant_id, token_generation, status)| DeviceTokenState {
+            tenant_id,
+            token_generation,
+            active: status == "active",
+        }),
     )
 }
 

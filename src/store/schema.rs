@@ -92,6 +92,7 @@ diesel::table! {
         idle_expires_at -> BigInt,
         family_expires_at -> BigInt,
         legacy_hash -> Nullable<Text>,
+        generation -> Nullable<BigInt>,
     }
 }
 

@@ -63,13 +63,7 @@ pub fn insert_readings(tx: &mut Tx<'_>, rows: &[NewReading<'_>]) -> Result<Vec<b
 }
 
 /// What an upload's token is checked against, read at commit time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeviceTokenState {
-    pub tenant_id: Option<i64>,
-    pub token_generation: i64,
-    /// The device's client is enabled.
-    pub active: bool,
-}
+pub use super::registry::DeviceTokenState;
 
 /// The token state of each named device that exists (one query per few hundred devices).
 pub fn device_token_states(

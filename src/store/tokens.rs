@@ -1,9 +1,11 @@
 //! Refresh-token families (one row per grant; its current token's counter) and revoked
 //! access-token ids.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 
-use super::batch::{Bind, Prepared, fixed_sql};
+use super::batch::{Bind, Prepared, ROWS_PER_STATEMENT, fixed_sql};
 use super::schema::{refresh_families, revoked_access_tokens};
 use super::{StoreError, Tx};
 
@@ -29,6 +31,7 @@ struct FamilyRow {
     idle_expires_at: i64,
     family_expires_at: i64,
     legacy_hash: Option<String>,
+    generation: Option<i64>,
 }
 
 /// A refresh-token family: one grant's chain of rotated refresh tokens, of which only the
@@ -52,6 +55,8 @@ pub struct FamilyRecord {
     pub family_expires_at: i64,
     /// The SHA-256 hash of the family's token from before the counter form, if it has one.
     pub legacy_hash: Option<String>,
+    /// The device's token generation the family was issued in (`None` for service clients).
+    pub generation: Option<i64>,
 }
 
 impl TryFrom<FamilyRow> for FamilyRecord {
@@ -80,6 +85,7 @@ impl TryFrom<FamilyRow> for FamilyRecord {
             idle_expires_at: r.idle_expires_at,
             family_expires_at: r.family_expires_at,
             legacy_hash: r.legacy_hash,
+            generation: r.generation,
         })
     }
 }
@@ -96,6 +102,8 @@ pub struct NewFamily {
     pub created_at: i64,
     pub idle_expires_at: i64,
     pub family_expires_at: i64,
+    /// The device's token generation the family starts in (`None` for service clients).
+    pub generation: Option<i64>,
 }
 
 /// The counter of a family's first token.
@@ -106,7 +114,8 @@ pub fn insert_family(tx: &mut Tx<'_>, family: &NewFamily) -> Result<(), StoreErr
     fixed_sql!(
         InsertFamily,
         "INSERT INTO refresh_families (family_id, client_id, subject, tenant_id, scope, jkt, \
-         counter, status, created_at, issued_at, idle_expires_at, family_expires_at) VALUES (",
+         counter, status, created_at, issued_at, idle_expires_at, family_expires_at, \
+         generation) VALUES (",
         ", ",
         ", ",
         ", ",
@@ -114,6 +123,7 @@ pub fn insert_family(tx: &mut Tx<'_>, family: &NewFamily) -> Result<(), StoreErr
         ", ",
         ", ",
         ", 'active', ",
+        ", ",
         ", ",
         ", ",
         ", ",
@@ -131,6 +141,7 @@ pub fn insert_family(tx: &mut Tx<'_>, family: &NewFamily) -> Result<(), StoreErr
         Bind::Int(family.created_at),
         Bind::Int(family.idle_expires_at),
         Bind::Int(family.family_expires_at),
+        Bind::OptInt(family.generation),
     ])
     .execute(tx.conn)?;
     Ok(())
@@ -141,7 +152,7 @@ pub fn find_family(tx: &mut Tx<'_>, family_id: &str) -> Result<Option<FamilyReco
     fixed_sql!(
         FamilyById,
         "SELECT family_id, client_id, subject, tenant_id, scope, jkt, counter, status, \
-         created_at, issued_at, idle_expires_at, family_expires_at, legacy_hash \
+         created_at, issued_at, idle_expires_at, family_expires_at, legacy_hash, generation \
          FROM refresh_families WHERE family_id = ",
         "",
     );
@@ -234,6 +245,23 @@ pub fn revoke_access_token(tx: &mut Tx<'_>, jti: &str, expires_at: i64) -> Resul
         Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Which of these access-token ids are revoked (one query per few hundred ids).
+pub fn revoked_access_tokens(
+    tx: &mut Tx<'_>,
+    jtis: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let mut revoked = HashSet::new();
+    for chunk in jtis.chunks(ROWS_PER_STATEMENT) {
+        revoked.extend(
+            revoked_access_tokens::table
+                .filter(revoked_access_tokens::jti.eq_any(chunk))
+                .select(revoked_access_tokens::jti)
+                .load::<String>(tx.conn)?,
+        );
+    }
+    Ok(revoked)
 }
 
 pub fn is_access_token_revoked(tx: &mut Tx<'_>, jti: &str) -> Result<bool, StoreError> {

@@ -7,8 +7,9 @@
 //! §7, on the same code path relying apps use, fed pairgate's key ring directly); the token must
 //! be a device's with the right scope; the body is checked ([`batch`]); then the `writer`
 //! commits it with other uploads and settles, at commit time, revocation (the token's `gen`
-//! against the device's current generation, tenant and status) and proof replay (the shared
-//! replay store). The answer says how many readings were stored and how many were duplicates.
+//! against the device's current generation, tenant and status; the token's `jti` against the
+//! revoked access tokens) and proof replay (the shared replay store). The answer says how many
+//! readings were stored and how many were duplicates.
 
 pub mod batch;
 mod error;
@@ -161,6 +162,7 @@ impl Telemetry {
             serial: serial.clone(),
             tenant_id,
             generation,
+            token_jti: claims.jti.clone(),
             replay_scope: verified.proof.replay_scope(),
             jti: verified.proof.jti,
             replay_until_ms: verified.proof.replay_until_ms,

@@ -8,8 +8,9 @@
 //! for the earlier transaction and then counts a duplicate.
 //!
 //! Each transaction also settles what only the database can: the device's token generation,
-//! tenant and status at commit time (revocation takes effect at once, and costs one query per
-//! batch, not one per upload), and the proofs' `jti` values in the shared replay store.
+//! tenant and status at commit time, and whether the access token itself was revoked (RFC 7009),
+//! so that revocation takes effect at once, for two queries per batch rather than per upload;
+//! and the proofs' `jti` values in the shared replay store.
 
 use std::collections::HashSet;
 
@@ -20,8 +21,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::batch::Reading;
 use super::error::TelemetryError;
 use crate::clock::SharedClock;
+use crate::oauth::tokens::device_token_stands;
 use crate::store::replay::{self, JtiEntry};
 use crate::store::telemetry::{self as stored, DeviceTokenState, NewReading};
+use crate::store::tokens;
 use crate::store::{Store, StoreError, Tx};
 use crate::verifier::VerifyError;
 
@@ -41,6 +44,8 @@ pub struct PendingUpload {
     pub tenant_id: i64,
     /// The token's `gen`.
     pub generation: i64,
+    /// The token's `jti`, checked against the revoked access tokens.
+    pub token_jti: String,
     pub replay_scope: String,
     pub jti: String,
     pub replay_until_ms: i64,
@@ -166,12 +171,27 @@ fn commit(
         .into_iter()
         .collect();
     let states = stored::device_token_states(tx, &serials)?;
+    let jtis: Vec<&str> = uploads
+        .iter()
+        .map(|u| u.token_jti.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let revoked = tokens::revoked_access_tokens(tx, &jtis)?;
     let mut refused: Vec<Option<TelemetryError>> = uploads
         .iter()
         .map(|u| {
-            (!token_still_valid(u, states.get(&u.serial))).then_some(TelemetryError::Auth(
-                VerifyError::InvalidToken("the device's tokens have been revoked"),
-            ))
+            if !token_still_valid(u, states.get(&u.serial)) {
+                Some(TelemetryError::Auth(VerifyError::InvalidToken(
+                    "the device's tokens have been revoked",
+                )))
+            } else if revoked.contains(&u.token_jti) {
+                Some(TelemetryError::Auth(VerifyError::InvalidToken(
+                    "the access token has been revoked",
+                )))
+            } else {
+                None
+            }
         })
         .collect();
 
@@ -236,7 +256,5 @@ fn commit(
 /// The token was issued in the device's current generation, for the tenant it still belongs to,
 /// and the device's client is enabled.
 fn token_still_valid(upload: &PendingUpload, state: Option<&DeviceTokenState>) -> bool {
-    state.is_some_and(|s| {
-        s.active && s.tenant_id == Some(upload.tenant_id) && s.token_generation == upload.generation
-    })
+    device_token_stands(state, Some(upload.tenant_id), Some(upload.generation))
 }

@@ -65,6 +65,7 @@ backend_tests!(
     migrations_run_down_and_up_again,
     the_replay_store_migration_keeps_seen_jtis,
     live_refresh_tokens_from_before_families_carry_over,
+    a_refresh_family_keeps_the_generation_it_was_issued_in,
 );
 
 async fn migrations_run_down_and_up_again(backend: Backend) {
@@ -145,6 +146,13 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
     let device = app.device("SN-7002").await;
+    // fam-c is another device's: a device holds one family, and a reuse in fam-a ends all of
+    // its device's tokens.
+    let keeper = app.device("SN-7004").await;
+    // Paired to the tenant, as devices holding refresh tokens are (these pairings' own families
+    // are in counter form, and do not survive the revert).
+    app.pair(&device, tenant).await;
+    app.pair(&keeper, tenant).await;
     let store = &app.ctx.store;
     let reverted = revert_through(store, "refresh_families").await;
 
@@ -152,19 +160,20 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
     let (used, live, revoked, untouched) = (legacy(1), legacy(2), legacy(3), legacy(4));
     let now_ms = app.now() * 1000;
     let rows = [
-        (&used, "fam-a", "consumed"),
-        (&live, "fam-a", "active"),
-        (&revoked, "fam-b", "revoked"),
-        (&untouched, "fam-c", "active"),
+        (&used, "fam-a", "consumed", &device),
+        (&live, "fam-a", "active", &device),
+        (&revoked, "fam-b", "revoked", &device),
+        (&untouched, "fam-c", "active", &keeper),
     ];
-    for (token, family, status) in rows {
+    for (token, family, status, holder) in rows {
+        let serial = &holder.serial;
         app.raw_sql(&format!(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, subject, tenant_id, \
              scope, jkt, status, created_at, idle_expires_at, family_expires_at) VALUES ('{}', \
-             '{family}', 'SN-7002', 'device:SN-7002', {tenant}, 'telemetry:write', '{}', \
+             '{family}', '{serial}', 'device:{serial}', {tenant}, 'telemetry:write', '{}', \
              '{status}', {now_ms}, {}, {})",
             hash_token(token),
-            device.key.thumbprint(),
+            holder.key.thumbprint(),
             now_ms + 3_600_000,
             now_ms + 86_400_000,
         ))
@@ -183,6 +192,8 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
         .unwrap()
         .to_owned();
     assert_ne!(next.len(), live.len(), "the counter form");
+    // Past the retry grace, using it again is a reuse.
+    app.advance(30);
     let body = error_of(refresh(&app, &device, &live).await, 400).await;
     assert_eq!(
         body["error_description"],
@@ -201,5 +212,32 @@ async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
     );
     assert_eq!(app.query_i64(&kept).await, 1);
     assert_eq!(store.migrate().await.unwrap().len(), reverted);
-    refreshed(&app, &device, &untouched).await;
+    refreshed(&app, &keeper, &untouched).await;
+}
+
+/// The `refresh_family_generation` migration records each family's device generation; live
+/// families of devices take the device's current one, so their tokens go on working.
+async fn a_refresh_family_keeps_the_generation_it_was_issued_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-7003").await;
+    let token = app.pair(&device, tenant).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let generation = "SELECT generation AS n FROM refresh_families WHERE client_id = 'SN-7003'";
+    let current = "SELECT token_generation AS n FROM devices WHERE serial = 'SN-7003'";
+    assert_eq!(
+        app.query_i64(generation).await,
+        app.query_i64(current).await
+    );
+
+    let store = &app.ctx.store;
+    let reverted = revert_through(store, "refresh_family_generation").await;
+    assert_eq!(store.migrate().await.unwrap().len(), reverted);
+    assert_eq!(
+        app.query_i64(generation).await,
+        app.query_i64(current).await
+    );
+    refreshed(&app, &device, &token).await;
 }

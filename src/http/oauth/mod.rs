@@ -167,11 +167,13 @@ fn respond<T: Serialize>(
     }
 }
 
-/// The one mapping from `OAuthError` to HTTP (RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §7–8): a
-/// `use_dpop_nonce` answer always carries a fresh `DPoP-Nonce` and pairgate's `Date`.
+/// The one mapping from `OAuthError` to HTTP (RFC 6749 §5.2, RFC 6750 §3.1, RFC 8628 §3.5,
+/// RFC 9449 §7–8): a `use_dpop_nonce` answer always carries a fresh `DPoP-Nonce` and pairgate's
+/// `Date`.
 fn error_response(req: &HttpRequest, ctx: &AppContext, err: &OAuthError) -> HttpResponse {
     let status = match err {
         OAuthError::InvalidClient { basic: true, .. } => StatusCode::UNAUTHORIZED,
+        OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         OAuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         OAuthError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         OAuthError::Store(_) | OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,9 +10,10 @@ use crate::oauth::device_flow::{self, PollOutcome};
 use crate::oauth::dpop::DpopProof;
 use crate::oauth::token::{Grantee, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis, tokens};
+use crate::store::flows::{self, FlowStatus};
+use crate::store::registry::revoke_device_tokens;
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{FIRST_COUNTER, NewFamily, insert_family};
-use crate::store::{flows, registry::revoke_device_tokens};
 
 pub async fn exchange(
     oauth: &OAuth,
@@ -69,6 +70,13 @@ pub async fn exchange(
                     "the device is no longer registered",
                 )));
             };
+            // Ending a pairing withdraws its uncollected approval (`pairing::end_pairing`); should
+            // any path end one without that, the device still gets no tokens for a tenant it no
+            // longer belongs to, and the approval counts as withdrawn.
+            if flow.tenant_id.is_none() || device.tenant_id != flow.tenant_id {
+                flows::transition(tx, flow.id, FlowStatus::Consumed, FlowStatus::Denied, None)?;
+                return Ok(Err(OAuthError::AccessDenied));
+            }
             // A new pairing replaces the device's earlier refresh tokens.
             revoke_device_tokens(tx, serial)?;
             let generation = device.token_generation + 1;
@@ -99,6 +107,7 @@ pub async fn exchange(
                     created_at: now,
                     idle_expires_at: now + idle_ms,
                     family_expires_at: now + absolute_ms,
+                    generation: Some(generation),
                 },
             )?;
             let refresh = minter.refresh_token(&family_id, FIRST_COUNTER);

@@ -1,7 +1,16 @@
 //! The refresh_token grant (RFC 6749 §6) with rotation on every use (RFC 9700 §4.14.2): the
 //! family moves on to its next token. Presenting a token the family has moved past means it was
-//! copied: the whole family is revoked. Tokens are bound to their client and, when issued with
-//! DPoP, to the DPoP key (RFC 9449 §5). See `oauth::rotation` for the token's form.
+//! copied: the whole family is revoked, and with it the device's access tokens. Tokens are bound
+//! to their client and, when issued with DPoP, to the DPoP key (RFC 9449 §5). See
+//! `oauth::rotation` for the token's form.
+//!
+//! One exception keeps devices on lossy links paired: the token just before the current one,
+//! presented again within `oauth.refresh_retry_grace_secs` of its use, by the same client with
+//! a proof by the key the family is bound to, is a retry of a refresh whose answer was lost. It
+//! gets the same successor refresh token back (re-derived from family and counter; the family
+//! does not move) and an access token with the same claims. Only the holder of the private key
+//! can sign that proof, so a copied token alone is still a reuse; two concurrent presentations of
+//! one token get the same answer this way too.
 
 use serde_json::json;
 
@@ -10,10 +19,12 @@ use crate::audit::{self, Action};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::dpop::DpopProof;
 use crate::oauth::rotation::{self, Standing};
-use crate::oauth::token::{Grantee, TokenResponse};
+use crate::oauth::token::{Grantee, Minter, TokenResponse};
+use crate::oauth::tokens::device_token_stands;
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
-use crate::store::registry;
-use crate::store::tokens::{self as stored, FamilyStatus};
+use crate::store::Tx;
+use crate::store::registry::{self, DeviceTokenState};
+use crate::store::tokens::{self as stored, FamilyRecord, FamilyStatus};
 
 pub async fn exchange(
     oauth: &OAuth,
@@ -32,7 +43,9 @@ pub async fn exchange(
     let presented = oauth.refresh_tokens.parse(presented);
     let now = oauth.now_ms();
     let minter = oauth.minter();
-    let idle_ms = i64::from(oauth.settings.oauth.refresh_token_idle_secs.get()) * 1000;
+    let o = &oauth.settings.oauth;
+    let idle_ms = i64::from(o.refresh_token_idle_secs.get()) * 1000;
+    let grace_ms = i64::from(o.refresh_retry_grace_secs) * 1000;
 
     oauth
         .store
@@ -55,9 +68,30 @@ pub async fn exchange(
             if family.status == FamilyStatus::Revoked {
                 return invalid("the refresh token was revoked");
             }
-            let counter = presented.counter();
-            if rotation::standing(counter, family.counter) == Standing::Used {
-                return reuse_detected(tx, &family.family_id, client_id, family.tenant_id, now);
+            let device = registry::device_token_state(tx, client_id)?;
+            if device.is_some_and(|d| !d.active) {
+                // Enabled again, the device's family carries on: nothing is revoked here.
+                return Ok(Err(OAuthError::InvalidClient {
+                    reason: "unknown or disabled client",
+                    basic: false,
+                }));
+            }
+            if !holds(&family, device.as_ref()) {
+                // The device was unpaired, moved or paired again since the family began.
+                stored::revoke_family(tx, &family.family_id)?;
+                return invalid("the refresh token was revoked");
+            }
+            let retry = Retry {
+                counter: presented.counter(),
+                jkt: proof.as_ref().map(|p| p.jkt.as_str()),
+                now,
+                grace_ms,
+            };
+            if rotation::standing(retry.counter, family.counter) == Standing::Used {
+                if retry.within_grace(&family) {
+                    return answer_again(&minter, &family, now);
+                }
+                return reuse_detected(tx, &family, device.is_some(), now);
             }
             if now >= family.idle_expires_at || now >= family.family_expires_at {
                 return invalid("the refresh token has expired");
@@ -76,8 +110,8 @@ pub async fn exchange(
                 }
                 (None, _) => None,
             };
-            // Of two concurrent uses exactly one moves the family on; the other is a reuse.
-            let next = counter + 1;
+            // Of two concurrent uses exactly one moves the family on.
+            let next = retry.counter + 1;
             let idle_expires_at = (now + idle_ms).min(family.family_expires_at);
             if !stored::advance_family(
                 tx,
@@ -87,23 +121,20 @@ pub async fn exchange(
                 now,
                 idle_expires_at,
             )? {
-                return reuse_detected(tx, &family.family_id, client_id, family.tenant_id, now);
+                // The other use committed first (on PostgreSQL this statement waited for it, and
+                // the next one sees what it wrote): if it was the same device with the same key,
+                // both get its answer; anything else is a reuse.
+                return match stored::find_family(tx, &family.family_id)? {
+                    Some(moved)
+                        if moved.status == FamilyStatus::Active && retry.within_grace(&moved) =>
+                    {
+                        answer_again(&minter, &moved, now)
+                    }
+                    _ => reuse_detected(tx, &family, device.is_some(), now),
+                };
             }
-            let device = registry::find_device(tx, client_id)?;
-            let generation = device.as_ref().map(|d| d.token_generation);
             let (jwt, claims) = minter
-                .access_token(
-                    Grantee {
-                        sub: family.subject,
-                        client_id: client_id.to_owned(),
-                        scope: family.scope,
-                        jkt,
-                        tenant_id: family.tenant_id,
-                        device: device.map(|d| d.serial),
-                        generation,
-                    },
-                    now,
-                )
+                .access_token(grantee(&family, jkt), now)
                 .map_err(signing_failed)?;
             let refresh = minter.refresh_token(&family.family_id, next);
             Ok(Ok(minter.response(jwt, &claims, Some(refresh))))
@@ -111,15 +142,85 @@ pub async fn exchange(
         .await?
 }
 
-/// A token the family has moved past came back: revoke the family and record why.
+/// A presentation of a family's token, for the grace rule.
+struct Retry<'a> {
+    counter: i64,
+    /// The thumbprint of the request's DPoP proof key.
+    jkt: Option<&'a str>,
+    now: i64,
+    grace_ms: i64,
+}
+
+impl Retry<'_> {
+    /// The token just before the family's current one, within the grace after its use (when
+    /// the current one was issued), with a proof by the key the family is bound to. A family
+    /// bound to no key has no grace: anyone holding a copy could retry.
+    fn within_grace(&self, family: &FamilyRecord) -> bool {
+        self.grace_ms > 0
+            && self.counter == family.counter - 1
+            && self.now < family.issued_at + self.grace_ms
+            && self.now < family.idle_expires_at
+            && self.now < family.family_expires_at
+            && family.jkt.is_some()
+            && family.jkt.as_deref() == self.jkt
+    }
+}
+
+/// Whether the family still belongs to the device as it is now: the tenant and token generation
+/// it was issued for (`device` is `None` for service clients, whose families have neither).
+fn holds(family: &FamilyRecord, device: Option<&DeviceTokenState>) -> bool {
+    match device {
+        Some(state) => device_token_stands(Some(state), family.tenant_id, family.generation),
+        None => family.generation.is_none(),
+    }
+}
+
+/// Who the family's access tokens are for; `jkt` is the key they are bound to.
+fn grantee(family: &FamilyRecord, jkt: Option<String>) -> Grantee {
+    Grantee {
+        sub: family.subject.clone(),
+        client_id: family.client_id.clone(),
+        scope: family.scope.clone(),
+        jkt,
+        tenant_id: family.tenant_id,
+        // A device's family carries its generation; its client_id is its serial.
+        device: family.generation.map(|_| family.client_id.clone()),
+        generation: family.generation,
+    }
+}
+
+/// The answer to a retry within the grace: the family's current refresh token again, derived
+/// from family and counter (nothing moves), and a new access token with the same claims.
+fn answer_again(minter: &Minter, family: &FamilyRecord, now: i64) -> Committed<TokenResponse> {
+    let (jwt, claims) = minter
+        .access_token(grantee(family, family.jkt.clone()), now)
+        .map_err(signing_failed)?;
+    let refresh = minter.refresh_token(&family.family_id, family.counter);
+    tracing::info!(
+        client_id = family.client_id.as_str(),
+        "refresh retried within the grace; answered with the same successor"
+    );
+    Ok(Ok(minter.response(jwt, &claims, Some(refresh))))
+}
+
+/// A token the family has moved past came back, outside the grace: revoke the family and, for a
+/// device, every access token issued in its generation (the generation moves on, so telemetry
+/// refuses them when its next batch commits), and record why.
 fn reuse_detected(
-    tx: &mut crate::store::Tx<'_>,
-    family_id: &str,
-    client_id: &str,
-    tenant_id: Option<i64>,
+    tx: &mut Tx<'_>,
+    family: &FamilyRecord,
+    is_device: bool,
     now: i64,
 ) -> Committed<TokenResponse> {
-    let revoked = stored::revoke_family(tx, family_id)?;
+    let client_id = family.client_id.as_str();
+    // A device has one live family (each pairing revokes the ones before), and `holds` checked
+    // that this is it, so moving the device on ends exactly this family's tokens. Devices first,
+    // then families: the order in which unpairing takes the same row locks.
+    let revoked = if is_device {
+        registry::revoke_device_tokens(tx, client_id)? > 0
+    } else {
+        stored::revoke_family(tx, &family.family_id)?
+    };
     crate::store::audit::append(
         tx,
         &audit::event(
@@ -127,8 +228,8 @@ fn reuse_detected(
             Action::RefreshTokenReuse,
             format!("client:{client_id}"),
             format!("client:{client_id}"),
-            tenant_id,
-            json!({ "family": family_id, "revoked": revoked }),
+            family.tenant_id,
+            json!({ "family": family.family_id, "revoked": revoked }),
         ),
     )?;
     tracing::warn!(
@@ -138,4 +239,90 @@ fn reuse_detected(
     Ok(Err(OAuthError::InvalidGrant(
         "the refresh token was already used",
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(counter: i64, issued_at: i64, jkt: Option<&str>) -> FamilyRecord {
+        FamilyRecord {
+            family_id: "fam".into(),
+            client_id: "SN-1".into(),
+            subject: "device:SN-1".into(),
+            tenant_id: Some(7),
+            scope: "telemetry:write".into(),
+            jkt: jkt.map(str::to_owned),
+            counter,
+            status: FamilyStatus::Active,
+            created_at: 0,
+            issued_at,
+            idle_expires_at: issued_at + 1_000_000,
+            family_expires_at: issued_at + 2_000_000,
+            legacy_hash: None,
+            generation: Some(3),
+        }
+    }
+
+    fn retry(counter: i64, jkt: Option<&str>, now: i64) -> Retry<'_> {
+        Retry {
+            counter,
+            jkt,
+            now,
+            grace_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn only_the_previous_token_with_the_bound_key_within_the_grace_is_a_retry() {
+        let f = family(5, 100_000, Some("key"));
+        assert!(retry(4, Some("key"), 100_000).within_grace(&f));
+        assert!(retry(4, Some("key"), 129_999).within_grace(&f));
+        assert!(
+            !retry(4, Some("key"), 130_000).within_grace(&f),
+            "grace over"
+        );
+        assert!(!retry(3, Some("key"), 100_000).within_grace(&f), "two back");
+        assert!(!retry(5, Some("key"), 100_000).within_grace(&f), "current");
+        assert!(
+            !retry(4, Some("other"), 100_000).within_grace(&f),
+            "other key"
+        );
+        assert!(!retry(4, None, 100_000).within_grace(&f), "no proof");
+        let unbound = family(5, 100_000, None);
+        assert!(
+            !retry(4, None, 100_000).within_grace(&unbound),
+            "no key, no grace"
+        );
+        let off = Retry {
+            grace_ms: 0,
+            ..retry(4, Some("key"), 100_000)
+        };
+        assert!(!off.within_grace(&f), "grace turned off");
+    }
+
+    #[test]
+    fn a_family_holds_while_its_device_stays_where_it_was_issued() {
+        let f = family(1, 0, Some("key"));
+        let state = |tenant_id, token_generation, active| DeviceTokenState {
+            tenant_id,
+            token_generation,
+            active,
+        };
+        assert!(holds(&f, Some(&state(Some(7), 3, true))));
+        assert!(!holds(&f, Some(&state(Some(8), 3, true))), "moved");
+        assert!(!holds(&f, Some(&state(None, 3, true))), "unpaired");
+        assert!(
+            !holds(&f, Some(&state(Some(7), 4, true))),
+            "generation moved"
+        );
+        assert!(!holds(&f, Some(&state(Some(7), 3, false))), "disabled");
+        assert!(!holds(&f, None), "a device family without its device");
+        let service = FamilyRecord {
+            generation: None,
+            tenant_id: None,
+            ..family(1, 0, None)
+        };
+        assert!(holds(&service, None), "service clients have no device");
+    }
 }

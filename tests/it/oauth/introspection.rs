@@ -13,6 +13,7 @@ use crate::support::{Backend, JWT_BEARER, TestApp};
 
 backend_tests!(
     introspection_needs_an_authenticated_service_client,
+    introspection_needs_the_introspect_scope,
     an_active_access_token_is_described,
     anything_not_active_is_only_active_false,
     an_expired_access_token_is_inactive,
@@ -143,7 +144,7 @@ async fn introspection_needs_an_authenticated_service_client(backend: Backend) {
             &[],
         )
         .await;
-    assert_eq!(error_of(res, 400).await["error"], "unauthorized_client");
+    assert_eq!(error_of(res, 403).await["error"], "insufficient_scope");
 
     // A service client with private_key_jwt may; its assertion works once.
     let relying = app
@@ -160,6 +161,51 @@ async fn introspection_needs_an_authenticated_service_client(backend: Backend) {
     assert_eq!(res.json::<Value>().await.unwrap()["active"], true);
     let res = app.post_form("/oauth/introspect", &form, &[]).await;
     assert_eq!(error_of(res, 400).await["error"], "invalid_client");
+}
+
+/// Authenticating is not enough (RFC 7662 §2.1, §4): a service client without the `introspect`
+/// scope, an ERP client say, learns nothing about a device's token, not even whether it is
+/// active. Its credentials are fine, so not 401: 403 `insufficient_scope` (RFC 6750 §3.1).
+async fn introspection_needs_the_introspect_scope(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme").await;
+    let device = app.device("SN-4011").await;
+    let tokens = app.pair(&device, tenant).await;
+    let token = str_of(&tokens, "access_token");
+
+    for scope in ["erp", "introspection", "erp introspect:read"] {
+        let (id, secret) = app.service_client_with_secret(scope).await;
+        let res = app
+            .post_form(
+                "/oauth/introspect",
+                &[("token", token)],
+                &[("Authorization", &basic(&id, &secret))],
+            )
+            .await;
+        assert!(!res.headers().contains_key("www-authenticate"), "{scope}");
+        let body = error_of(res, 403).await;
+        assert_eq!(
+            body,
+            json!({
+                "error": "insufficient_scope",
+                "error_description": "introspection needs a client with the introspect scope",
+            }),
+            "{scope}"
+        );
+    }
+    // The scope among others is enough.
+    let (id, secret) = app.service_client_with_secret("erp introspect").await;
+    let res = app
+        .post_form(
+            "/oauth/introspect",
+            &[("token", token)],
+            &[("Authorization", &basic(&id, &secret))],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["tenant_id"], tenant);
 }
 
 async fn an_active_access_token_is_described(backend: Backend) {

@@ -7,6 +7,7 @@ pub mod discovery;
 mod dpop;
 mod introspection;
 pub mod refresh;
+mod refresh_grace;
 mod service_clients;
 mod third_party;
 pub mod weak_keys;

@@ -5,6 +5,7 @@ mod attempts;
 mod budgets;
 mod ceremony;
 mod disputes;
+mod ending;
 mod races;
 mod refusals;
 

@@ -90,6 +90,7 @@ pub struct TestAppBuilder {
     overlay: String,
     via_proxy: bool,
     public_url: Option<String>,
+    public_base: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -112,10 +113,21 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves behind something else on loopback (e.g. a proxy the test runs): `base` becomes
+    /// the public URL and [`TestApp::base`], and the server listens on [`TestApp::bound`].
+    pub fn behind(mut self, base: &str) -> Self {
+        self.public_base = Some(base.to_owned());
+        self
+    }
+
     pub async fn start(self) -> TestApp {
         let mut settings = Settings::defaults_with(&self.overlay).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let bound = listener.local_addr().expect("local addr").to_string();
+        let base = self
+            .public_base
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
         let public_url = self.public_url.clone().unwrap_or_else(|| base.clone());
         settings.server.public_url = PublicUrl::try_from(public_url).expect("public url");
         settings.server.workers = 2;
@@ -173,6 +185,7 @@ impl TestAppBuilder {
         actix_web::rt::spawn(server);
         TestApp {
             base,
+            bound,
             ctx,
             clock,
             client: reqwest::Client::builder()
@@ -190,6 +203,9 @@ impl TestAppBuilder {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`, also the configured public URL (issuer).
     pub base: String,
+    /// The address the server listens on (`127.0.0.1:PORT`): `base`'s, unless it serves
+    /// [`TestAppBuilder::behind`] something.
+    pub bound: String,
     pub ctx: AppContext,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
@@ -206,6 +222,7 @@ impl TestApp {
             overlay: String::new(),
             via_proxy: false,
             public_url: None,
+            public_base: None,
         }
     }
 
@@ -414,7 +431,7 @@ impl TestApp {
 
     /// Serves again on the same address with the same context (after [`Self::stop_server`]).
     pub fn start_server(&mut self) {
-        let listener = TcpListener::bind(self.base.trim_start_matches("http://")).expect("rebind");
+        let listener = TcpListener::bind(&self.bound).expect("rebind");
         let server =
             pairgate::http::server(self.ctx.clone(), listener, pairgate::http::Signals::Ignore)
                 .expect("restart server");

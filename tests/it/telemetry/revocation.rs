@@ -1,7 +1,8 @@
 //! A device whose tokens were revoked, that was paired again, moved to another tenant or
 //! disabled is refused at once (the generation, tenant and status are checked when the batch
-//! commits), even while its token sits in the verified-token cache; an expired token is refused
-//! the moment it expires.
+//! commits), even while its token sits in the verified-token cache; so is one access token
+//! revoked on its own (RFC 7009), and every access token of a refresh-token family that a reuse
+//! revoked (RFC 9700 §4.14.2); an expired token is refused the moment it expires.
 
 use pairgate::store::registry;
 use serde_json::json;
@@ -16,6 +17,8 @@ backend_tests!(
     a_device_moved_to_another_tenant_is_refused,
     a_disabled_device_is_refused,
     an_expired_token_is_refused_even_when_cached,
+    a_revoked_access_token_is_refused_at_once,
+    a_refresh_token_reuse_stops_the_familys_access_tokens,
 );
 
 async fn assert_revoked(app: &TestApp, p: &Paired) {
@@ -153,4 +156,80 @@ async fn an_expired_token_is_refused_even_when_cached(backend: Backend) {
         accepted(upload(&app, &p, &readings(&app, "c", 1)).await).await,
         (1, 0)
     );
+}
+
+/// `POST /oauth/revoke` of one access token by the device itself (private_key_jwt).
+async fn revoke(app: &TestApp, p: &Paired, token: &str) {
+    let assertion = p.device.assertion(app.now());
+    let res = app
+        .post_form(
+            "/oauth/revoke",
+            &[
+                ("token", token),
+                ("token_type_hint", "access_token"),
+                ("client_assertion_type", crate::support::JWT_BEARER),
+                ("client_assertion", &assertion),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+async fn a_revoked_access_token_is_refused_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let p = paired(&app, "SN-7306").await;
+    // Twice, so the token is in the verified-token cache.
+    for batch in ["a", "b"] {
+        assert_eq!(
+            accepted(upload(&app, &p, &readings(&app, batch, 1)).await).await,
+            (1, 0)
+        );
+    }
+    revoke(&app, &p, &p.access_token).await;
+    // No time passes: the very next upload is refused, as the ERP API would refuse it.
+    let (status, challenge, body) = refusal(upload(&app, &p, &readings(&app, "c", 1)).await).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body,
+        json!({ "error": "invalid_token", "error_description": "the access token has been revoked" })
+    );
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert_eq!(stored(&app, "SN-7306").await, 2);
+
+    // Only that token: the refresh token still works, and so does the new access token.
+    let tokens = crate::oauth::refresh::refreshed(&app, &p.device, &p.refresh_token).await;
+    let current = Paired {
+        access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ..p
+    };
+    assert_eq!(
+        accepted(upload(&app, &current, &readings(&app, "d", 1)).await).await,
+        (1, 0)
+    );
+}
+
+/// A refresh token used after its family moved on (outside the retry grace) revokes the family:
+/// the access token the family issued last stops at telemetry when the next batch commits, not
+/// when it expires.
+async fn a_refresh_token_reuse_stops_the_familys_access_tokens(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let p = paired(&app, "SN-7307").await;
+    let tokens = crate::oauth::refresh::refreshed(&app, &p.device, &p.refresh_token).await;
+    let current = Paired {
+        access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ..p
+    };
+    assert_eq!(
+        accepted(upload(&app, &current, &readings(&app, "a", 1)).await).await,
+        (1, 0)
+    );
+    // Someone replays the first refresh token a minute later.
+    app.advance(60);
+    let res = crate::oauth::refresh::refresh(&app, &current.device, &p.refresh_token).await;
+    assert_eq!(res.status(), 400);
+    assert_revoked(&app, &current).await;
+    assert_eq!(stored(&app, "SN-7307").await, 1);
 }
