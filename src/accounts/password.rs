@@ -1,7 +1,11 @@
 //! Passwords: argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1), rules after ASVS v4
 //! §2.1 (at least 8 characters, 15 recommended, at least 64 allowed, no composition rules, common
 //! passwords refused), input length capped before hashing, and a dummy verification for unknown
-//! accounts so that timing does not tell which accounts exist.
+//! accounts so that timing does not tell which accounts exist. [`Hashing`] caps how many hashes
+//! run at once (each takes 19 MiB), so a burst of sign-ins cannot exhaust the server's memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -134,6 +138,91 @@ impl Default for Passwords {
     }
 }
 
+/// Password work with a cap: at most `concurrency` hashes run at once on the blocking pool and
+/// at most `queue` more wait for a slot; beyond that, [`Hashing::admit`] refuses at once, before
+/// the caller has counted or stored anything.
+pub struct Hashing {
+    passwords: Passwords,
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Admissions alive: running or waiting.
+    admitted: AtomicUsize,
+    capacity: usize,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// A place in the hashing queue, taken before the work it allows is counted or started.
+pub struct Admission(Arc<Hashing>);
+
+impl Hashing {
+    pub fn new(concurrency: usize, queue: usize) -> Arc<Self> {
+        let concurrency = concurrency.max(1);
+        Arc::new(Self {
+            passwords: Passwords::new(),
+            slots: Arc::new(tokio::sync::Semaphore::new(concurrency)),
+            admitted: AtomicUsize::new(0),
+            capacity: concurrency.saturating_add(queue),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        })
+    }
+
+    /// A place in the queue, or `None` when running and waiting work fill it.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        self.admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admission(Arc::clone(self)))
+    }
+
+    /// The most hashes that have run at the same moment since start (for operators and tests).
+    pub fn peak_running(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admission {
+    /// Waits for a slot, then runs `work` on the blocking pool. The slot goes with the work, so
+    /// it stays taken until the hash ends even if the request is dropped meanwhile.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Passwords) -> T + Send + 'static,
+    ) -> Option<T> {
+        let permit = Arc::clone(&self.0.slots).acquire_owned().await.ok()?;
+        let hashing = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let running = hashing.running.fetch_add(1, Ordering::AcqRel) + 1;
+            hashing.peak.fetch_max(running, Ordering::AcqRel);
+            let out = work(&hashing.passwords);
+            hashing.running.fetch_sub(1, Ordering::AcqRel);
+            drop(permit);
+            out
+        })
+        .await
+        .ok()
+    }
+
+    /// [`Passwords::hash`] in a slot.
+    pub async fn hash(&self, password: String) -> Option<String> {
+        self.run(move |p| p.hash(&password)).await.flatten()
+    }
+
+    /// [`Passwords::verify`] in a slot; false if the work could not run.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
+        self.run(move |p| p.verify(&password, hash.as_deref()))
+            .await
+            .unwrap_or(false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +258,19 @@ mod tests {
         assert!(p.verify("correct horse battery staple", Some(&h)));
         assert!(!p.verify("wrong", Some(&h)));
         assert!(!p.verify("anything", None));
+    }
+
+    #[tokio::test]
+    async fn hashing_admits_its_slots_and_queue_and_no_more() {
+        let hashing = Hashing::new(1, 1);
+        let first = hashing.admit().unwrap();
+        let second = hashing.admit().unwrap();
+        assert!(hashing.admit().is_none(), "one running, one waiting: full");
+        drop(second);
+        let third = hashing.admit().unwrap();
+        assert!(!first.verify("x".into(), None).await);
+        drop((first, third));
+        assert!(hashing.admit().is_some());
+        assert_eq!(hashing.peak_running(), 1);
     }
 }
