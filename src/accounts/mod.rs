@@ -132,9 +132,9 @@ impl Accounts {
         &self.core.outbox
     }
 
-    /// The most password hashes that have run at once since start.
-    pub fn peak_password_hashes(&self) -> usize {
-        self.hashing.peak_running()
+    /// What password hashing has done since start.
+    pub fn password_hashing(&self) -> password::HashingStats {
+        self.hashing.stats()
     }
 
     fn now_ms(&self) -> i64 {

@@ -5,7 +5,7 @@
 //! run at once (each takes 19 MiB), so a burst of sign-ins cannot exhaust the server's memory.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -149,6 +149,16 @@ pub struct Hashing {
     capacity: usize,
     running: AtomicUsize,
     peak: AtomicUsize,
+    completed: AtomicU64,
+}
+
+/// What [`Hashing`] has done since start (for operators and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingStats {
+    /// The most hashes that ran at the same moment.
+    pub peak_running: usize,
+    /// Hashes and verifications computed.
+    pub completed: u64,
 }
 
 /// A place in the hashing queue, taken before the work it allows is counted or started.
@@ -164,6 +174,7 @@ impl Hashing {
             capacity: concurrency.saturating_add(queue),
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            completed: AtomicU64::new(0),
         })
     }
 
@@ -177,9 +188,11 @@ impl Hashing {
             .map(|_| Admission(Arc::clone(self)))
     }
 
-    /// The most hashes that have run at the same moment since start (for operators and tests).
-    pub fn peak_running(&self) -> usize {
-        self.peak.load(Ordering::Acquire)
+    pub fn stats(&self) -> HashingStats {
+        HashingStats {
+            peak_running: self.peak.load(Ordering::Acquire),
+            completed: self.completed.load(Ordering::Acquire),
+        }
     }
 }
 
@@ -203,6 +216,7 @@ impl Admission {
             hashing.peak.fetch_max(running, Ordering::AcqRel);
             let out = work(&hashing.passwords);
             hashing.running.fetch_sub(1, Ordering::AcqRel);
+            hashing.completed.fetch_add(1, Ordering::AcqRel);
             drop(permit);
             out
         })
@@ -271,6 +285,12 @@ mod tests {
         assert!(!first.verify("x".into(), None).await);
         drop((first, third));
         assert!(hashing.admit().is_some());
-        assert_eq!(hashing.peak_running(), 1);
+        assert_eq!(
+            hashing.stats(),
+            HashingStats {
+                peak_running: 1,
+                completed: 1
+            }
+        );
     }
 }

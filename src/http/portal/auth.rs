@@ -321,9 +321,13 @@ async fn signup_post(
         ) => {
             let mut page = v.page(&ctx, "Create an account");
             page.error = Some(e.to_string());
+            let status = match e {
+                AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
             render(
                 &v,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 &SignUpPage {
                     page,
                     company,

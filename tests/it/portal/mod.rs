@@ -5,6 +5,7 @@ mod access;
 mod members;
 pub mod security;
 mod sign_in;
+mod throttling;
 
 use crate::support::TestApp;
 use crate::support::portal::Browser;

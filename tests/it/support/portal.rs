@@ -32,10 +32,21 @@ impl Page {
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
+        Self::build(app, None)
+    }
+
+    /// A browser whose connections come from `ip`, another loopback address such as
+    /// `127.0.0.2` (Linux routes all of 127.0.0.0/8 to the loopback interface).
+    pub fn from_address(app: &'a TestApp, ip: &str) -> Self {
+        Self::build(app, Some(ip.parse().unwrap()))
+    }
+
+    fn build(app: &'a TestApp, local: Option<std::net::IpAddr>) -> Self {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
+            .local_address(local)
             .build()
             .unwrap();
         Self {
