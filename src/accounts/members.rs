@@ -8,8 +8,8 @@ use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
 use crate::audit::{self, Action};
 use crate::oauth::tokens::{hash_token, random_token};
-use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
 use crate::store::sessions as stored_sessions;
+use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
 
 /// Creates a tenant; returns its id.
@@ -122,8 +122,7 @@ fn hourly_limit(
     let window = now - now.rem_euclid(3_600_000);
     if i64::from(replay::hit(tx, bucket, window)?) > i64::from(limit) {
         return Ok(Err(AccountError::Throttled {
-            retry_after_secs: u64::try_from((window + 3_600_000 - now + 999) / 1000)
-                .unwrap_or(60),
+            retry_after_secs: u64::try_from((window + 3_600_000 - now + 999) / 1000).unwrap_or(60),
         }));
     }
     Ok(Ok(()))
@@ -313,22 +312,29 @@ impl Accounts {
         let core = std::sync::Arc::clone(&self.core);
         self.store
             .write(move |tx| {
-                if let Err(e) = hourly_limit(tx, &format!("invite:tenant:{tenant}"), per_hour, now)? {
+                if let Err(e) = hourly_limit(tx, &format!("invite:tenant:{tenant}"), per_hour, now)?
+                {
                     return Ok(Err(e));
                 }
                 let existing = users::find_by_email(tx, &email)?;
-                if existing.as_ref().is_some_and(|u| u.tenant_id == Some(tenant)) {
+                if existing
+                    .as_ref()
+                    .is_some_and(|u| u.tenant_id == Some(tenant))
+                {
                     return Ok(Err(AccountError::EmailTaken));
                 }
-                users::insert_invitation(tx, &NewInvitation {
-                    tenant_id: tenant,
-                    email: email.clone(),
-                    role: role.as_str().to_owned(),
-                    token_hash: hash_token(&token),
-                    invited_by: Some(inviter_id),
-                    created_at: now,
-                    expires_at: now + lifetime_secs * 1000,
-                })?;
+                users::insert_invitation(
+                    tx,
+                    &NewInvitation {
+                        tenant_id: tenant,
+                        email: email.clone(),
+                        role: role.as_str().to_owned(),
+                        token_hash: hash_token(&token),
+                        invited_by: Some(inviter_id),
+                        created_at: now,
+                        expires_at: now + lifetime_secs * 1000,
+                    },
+                )?;
                 let subject = format!("{inviter} invites you to {tenant_name} on pairgate");
                 if existing.is_some() {
                     let body = mails::text(&mails::InvitationAccountExists {
@@ -346,7 +352,17 @@ impl Accounts {
                     })?;
                     core.outbox.queue_sealed(tx, &email, &subject, &body, now)?;
                 }
-                crate::store::audit::append(tx, &audit::event(now, Action::UserInvited, actor, format!("email:{email}"), Some(tenant), json!({ "role": role.as_str() })))?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserInvited,
+                        actor,
+                        format!("email:{email}"),
+                        Some(tenant),
+                        json!({ "role": role.as_str() }),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?

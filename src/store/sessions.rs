@@ -123,11 +123,7 @@ fn set_last_attempt(tx: &mut Tx<'_>, bucket: &str, at: i64) -> Result<(), StoreE
 
 /// Takes back an attempt [`count_attempt`] counted: it was refused unchecked (`last` is the
 /// time it returned, restored), or it turned out right (`None`: the time stays).
-pub fn uncount_attempt(
-    tx: &mut Tx<'_>,
-    bucket: &str,
-    last: Option<i64>,
-) -> Result<(), StoreError> {
+pub fn uncount_attempt(tx: &mut Tx<'_>, bucket: &str, last: Option<i64>) -> Result<(), StoreError> {
     diesel::update(
         login_failures::table
             .find(bucket)

@@ -121,9 +121,7 @@ async fn password_post(
                     "The current password is not right.".to_owned(),
                     StatusCode::UNPROCESSABLE_ENTITY,
                 ),
-                AccountError::Throttled { .. } => {
-                    (e.to_string(), StatusCode::TOO_MANY_REQUESTS)
-                }
+                AccountError::Throttled { .. } => (e.to_string(), StatusCode::TOO_MANY_REQUESTS),
                 other => (other.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
             };
             account_page(&req, &ctx, None, Some(message), status).await

@@ -53,8 +53,12 @@ async fn audited(app: &TestApp, action: &str) -> usize {
 async fn guess(b: &mut Browser<'_>, code: &str) -> Page {
     let page = b.sign_in("olivia@example.com", PASSWORD).await;
     assert_eq!(page.status, 303, "the password is right: {}", page.body);
-    b.submit("/login/code", "/login/code", &[("code", code), ("next", "/")])
-        .await
+    b.submit(
+        "/login/code",
+        "/login/code",
+        &[("code", code), ("next", "/")],
+    )
+    .await
 }
 
 async fn second_factor_guesses_are_limited_per_account_across_addresses(backend: Backend) {
@@ -136,7 +140,10 @@ async fn the_budget_covers_recovery_codes_step_up_and_the_current_password(backe
             .submit(
                 "/account",
                 "/account/password",
-                &[("current", "not my password"), ("new", "a brand new passphrase")],
+                &[
+                    ("current", "not my password"),
+                    ("new", "a brand new passphrase"),
+                ],
             )
             .await;
         assert_eq!(page.status, 422, "{}", page.body);
@@ -150,7 +157,11 @@ async fn the_budget_covers_recovery_codes_step_up_and_the_current_password(backe
     // and not used yet.)
     let code = olivia.code_at(1);
     for (form, action, fields) in [
-        ("/step-up", "/step-up", vec![("code", code.as_str()), ("next", "/")]),
+        (
+            "/step-up",
+            "/step-up",
+            vec![("code", code.as_str()), ("next", "/")],
+        ),
         (
             "/account",
             "/account/password",
@@ -161,7 +172,11 @@ async fn the_budget_covers_recovery_codes_step_up_and_the_current_password(backe
         assert_eq!(page.status, 429, "{action}: {}", page.body);
     }
     let page = other
-        .submit("/login/code", "/login/code", &[("code", &code), ("next", "/")])
+        .submit(
+            "/login/code",
+            "/login/code",
+            &[("code", &code), ("next", "/")],
+        )
         .await;
     assert_eq!(page.status, 429);
     // A right password does not refill it; a right second factor does.
@@ -207,10 +222,14 @@ async fn concurrent_wrong_passwords_and_codes_are_counted_before_they_are_checke
         ("password", "guess guess guess"),
         ("next", "/"),
     ];
-    let statuses = status_codes(join_all(browsers.iter_mut().map(|b| b.post("/login", &fields))).await);
+    let statuses =
+        status_codes(join_all(browsers.iter_mut().map(|b| b.post("/login", &fields))).await);
     assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 35, "{statuses:?}");
-    assert_eq!(audited(&app, "user.sign_in_failed").await - failed_before, 5);
+    assert_eq!(
+        audited(&app, "user.sign_in_failed").await - failed_before,
+        5
+    );
 
     // 40 wrong passwords for 40 unknown accounts from another address: the address's
     // allowance (20) holds.
@@ -250,10 +269,7 @@ async fn concurrent_wrong_passwords_and_codes_are_counted_before_they_are_checke
         .map(|i| Browser::from_address(&app, &format!("127.0.0.{}", 3 + i % 3)))
         .collect();
     for b in &mut browsers {
-        assert_eq!(
-            b.sign_in("olivia@example.com", PASSWORD).await.status,
-            303
-        );
+        assert_eq!(b.sign_in("olivia@example.com", PASSWORD).await.status, 303);
         b.get("/login/code").await;
     }
     let fields = [("code", wrong.as_str()), ("next", "/")];
@@ -290,22 +306,28 @@ async fn password_hashing_is_capped_and_a_full_queue_answers_503(backend: Backen
         tokens.push(crate::support::portal::extract(&page.body, "name=\"csrf\" value=\"").unwrap());
     }
     let app = &app;
-    let answers = join_all(browsers.iter().zip(&tokens).enumerate().map(|(i, (b, csrf))| {
-        let email = format!("nobody{i}@example.com");
-        async move {
-            b.client
-                .post(app.url("/login"))
-                .header("Origin", &app.base)
-                .form(&[
-                    ("email", email.as_str()),
-                    ("password", "guess guess guess"),
-                    ("csrf", csrf.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
-    }))
+    let answers = join_all(
+        browsers
+            .iter()
+            .zip(&tokens)
+            .enumerate()
+            .map(|(i, (b, csrf))| {
+                let email = format!("nobody{i}@example.com");
+                async move {
+                    b.client
+                        .post(app.url("/login"))
+                        .header("Origin", &app.base)
+                        .form(&[
+                            ("email", email.as_str()),
+                            ("password", "guess guess guess"),
+                            ("csrf", csrf.as_str()),
+                        ])
+                        .send()
+                        .await
+                        .unwrap()
+                }
+            }),
+    )
     .await;
     let mut checked = 0u64;
     let mut busy = 0;
@@ -319,7 +341,10 @@ async fn password_hashing_is_capped_and_a_full_queue_answers_503(backend: Backen
             other => panic!("unexpected {other}"),
         }
     }
-    assert!(busy > 0, "a full queue turns requests away ({checked} checked)");
+    assert!(
+        busy > 0,
+        "a full queue turns requests away ({checked} checked)"
+    );
     let after = app.ctx.accounts.password_hashing();
     assert_eq!(after.peak_running, 1, "never more than the cap at once");
     assert_eq!(
