@@ -85,6 +85,11 @@ fn wait_secs(failures: Option<(i32, i64)>, free: u32, now_ms: i64) -> i64 {
         .max(0)
 }
 
+/// The account's budget is the last of the limits counted: the failures in it so far.
+fn budget_spent(counts: &[i32]) -> i32 {
+    counts.last().copied().unwrap_or_default()
+}
+
 /// Which answer a second-factor attempt gave.
 #[derive(Clone, Copy)]
 enum Factor {
@@ -236,7 +241,8 @@ impl Core {
         now: i64,
     ) -> Result<(), StoreError> {
         self.audit_failure(tx, Some(user), ip, factor.as_str(), now)?;
-        let free = self.settings.portal.second_factor_free_failures;
+        // With no free failures at all, the first one spends the budget.
+        let free = self.settings.portal.second_factor_free_failures.max(1);
         if i64::from(spent) != i64::from(free) {
             return Ok(());
         }
@@ -301,7 +307,7 @@ impl Core {
         };
         let limits = self.second_factor_limits(&user, ip, OnPass::TakeBack);
         let spent = match self.count_attempt(tx, &limits, now)? {
-            Ok(counts) => counts[2],
+            Ok(counts) => budget_spent(&counts),
             Err(e) => return Ok(Err(e)),
         };
         if !self.check_totp(tx, &user, code.trim(), now)? {
@@ -451,7 +457,7 @@ impl Accounts {
                 };
                 let limits = me.second_factor_limits(&user, ip.as_deref(), OnPass::StartOver);
                 let spent = match me.count_attempt(tx, &limits, now)? {
-                    Ok(counts) => counts[2],
+                    Ok(counts) => budget_spent(&counts),
                     Err(e) => return Ok(Err(e)),
                 };
                 let via = if me.check_totp(tx, &user, &code, now)? {
@@ -574,7 +580,7 @@ impl Accounts {
                     return Ok(Err(AccountError::SessionEnded));
                 };
                 match me.count_attempt(tx, &limit, now)? {
-                    Ok(counts) => Ok::<_, StoreError>(Ok((user, counts[0]))),
+                    Ok(counts) => Ok::<_, StoreError>(Ok((user, budget_spent(&counts)))),
                     Err(e) => Ok(Err(e)),
                 }
             })

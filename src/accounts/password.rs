@@ -2,7 +2,8 @@
 //! §2.1 (at least 8 characters, 15 recommended, at least 64 allowed, no composition rules, common
 //! passwords refused), input length capped before hashing, and a dummy verification for unknown
 //! accounts so that timing does not tell which accounts exist. [`Hashing`] caps how many hashes
-//! run at once (each takes 19 MiB), so a burst of sign-ins cannot exhaust the server's memory.
+//! run at once and gives each slot one reused 19 MiB working memory, so a burst of sign-ins
+//! cannot exhaust the server's memory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -189,9 +190,9 @@ impl Default for Passwords {
     }
 }
 
-/// Password work with a cap: at most `concurrency` hashes run at once on the blocking pool and
-/// at most `queue` more wait for a slot; beyond that, [`Hashing::admit`] refuses at once, before
-/// the caller has counted or stored anything.
+/// Password work with a cap: at most `concurrency` hashes run at once on the blocking pool, each
+/// in a slot's working memory, and at most `queue` more wait for a slot; beyond that,
+/// [`Hashing::admit`] refuses at once, before the caller has counted or stored anything.
 pub struct Hashing {
     passwords: Passwords,
     slots: Arc<tokio::sync::Semaphore>,

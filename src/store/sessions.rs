@@ -137,16 +137,6 @@ pub fn uncount_attempt(tx: &mut Tx<'_>, bucket: &str, last: Option<i64>) -> Resu
     Ok(())
 }
 
-/// The failures counted in `bucket` so far.
-pub fn failure_count(tx: &mut Tx<'_>, bucket: &str) -> Result<i32, StoreError> {
-    Ok(login_failures::table
-        .find(bucket)
-        .select(login_failures::failures)
-        .first(tx.conn)
-        .optional()?
-        .unwrap_or(0))
-}
-
 pub fn clear_failures(tx: &mut Tx<'_>, bucket: &str) -> Result<(), StoreError> {
     diesel::delete(login_failures::table.find(bucket)).execute(tx.conn)?;
     Ok(())

@@ -285,6 +285,8 @@ async fn invitations_are_limited_per_tenant(backend: Backend) {
     assert_eq!(invite(&mut olivia, "a3@example.com").await.status, 200);
 }
 
+type Submission<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 async fn member_changes_need_a_fresh_step_up(backend: Backend) {
     let app = TestApp::start(backend).await;
     let mut olivia = owner(&app, "olivia@example.com").await;
@@ -301,7 +303,8 @@ async fn member_changes_need_a_fresh_step_up(backend: Backend) {
     let access = format!("/users/{id}/access");
     let reset = format!("/users/{id}/totp-reset");
     let active = format!("/users/{id}/active");
-    let actions: [(&str, &str, &[(&str, &str)]); 3] = [
+    // (form page, action, fields)
+    let actions: [Submission<'_>; 3] = [
         (&access, &access, &[("scope", "selected")]),
         ("/users", &reset, &[]),
         ("/users", &active, &[("active", "no")]),

@@ -353,7 +353,7 @@ async fn password_hashing_is_capped_and_a_full_queue_answers_503(backend: Backen
         "refused requests hashed nothing"
     );
     assert_eq!(
-        audited(&app, "user.sign_in_failed").await as u64,
+        audited(app, "user.sign_in_failed").await as u64,
         checked,
         "and were not counted as failures"
     );
