@@ -61,7 +61,8 @@ impl AppContext {
         let master = MasterKey::load(&settings.keys)?;
         let oauth = OAuth::open(store.clone(), clock.clone(), settings.clone(), &master).await?;
         let accounts = Accounts::new(store.clone(), clock.clone(), settings.clone(), &master);
-        let erp = Erp::open(store.clone(), clock.clone(), &settings).await?;
+        let outbox = accounts.outbox().clone();
+        let erp = Erp::open(store.clone(), clock.clone(), &settings, outbox).await?;
         let accounts = Arc::new(accounts);
         let telemetry = Telemetry::start(
             store.clone(),

@@ -228,7 +228,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let listener = TcpListener::bind(bind)
         .map_err(|e| format!("cannot listen on {bind} (server.bind): {e}"))?;
     tracing::info!(%bind, %public_url, %database, "pairgate listening");
-    match crate::mail::Delivery::from_settings(&ctx.settings.mail).map_err(|e| e.to_string())? {
+    match crate::mail::Delivery::from_settings(&ctx.settings.mail, ctx.accounts.outbox().clone())
+        .map_err(|e| e.to_string())?
+    {
         Some(delivery) => {
             let (store, clock) = (ctx.store.clone(), ctx.clock.clone());
             actix_web::rt::spawn(async move {
@@ -385,9 +387,14 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                     }
                     (None, None) => "not sent (no SMTP server configured)".to_owned(),
                 };
+                let body = ctx
+                    .accounts
+                    .outbox()
+                    .body(&m)
+                    .unwrap_or_else(|| "(sealed under another master key)".to_owned());
                 println!(
-                    "#{} to {} — {}\n  {state}\n\n{}\n",
-                    m.id, m.recipient, m.subject, m.body
+                    "#{} to {} — {}\n  {state}\n\n{body}\n",
+                    m.id, m.recipient, m.subject
                 );
             }
         }

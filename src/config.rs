@@ -55,6 +55,10 @@ pub struct PortalSettings {
     pub invitation_lifetime_secs: NonZeroU32,
     pub login_free_failures: u32,
     pub login_free_failures_per_ip: u32,
+    pub second_factor_free_failures: u32,
+    pub password_hash_concurrency: NonZeroU32,
+    pub password_hash_queue: u32,
+    pub invitations_per_tenant_per_hour: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

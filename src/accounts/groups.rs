@@ -171,7 +171,8 @@ impl Accounts {
             .await?
     }
 
-    /// What a member may see: everything, or the given groups and devices.
+    /// What a member may see: everything, or the given groups and devices (sensitive: needs a
+    /// fresh step-up).
     pub async fn set_device_access(
         &self,
         session: &Session,
@@ -185,6 +186,7 @@ impl Accounts {
         if !actor_role.manages_users() {
             return Err(AccountError::Forbidden);
         }
+        self.require_step_up(session)?;
         let now = self.now_ms();
         let actor = session.actor();
         self.store

@@ -5,11 +5,12 @@ use serde_json::json;
 
 use super::roles::Role;
 use super::sessions::{Session, Stage};
-use super::{AccountError, Accounts, normalize_email, password, totp};
+use super::{AccountError, Accounts, mails, normalize_email, password, totp};
 use crate::audit::{self, Action};
 use crate::oauth::tokens::{hash_token, random_token};
+use crate::store::sessions as stored_sessions;
 use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
-use crate::store::{Store, StoreError, registry, replay};
+use crate::store::{Store, StoreError, Tx, registry, replay};
 
 /// Creates a tenant; returns its id.
 pub async fn create_tenant(
@@ -109,7 +110,23 @@ pub struct TotpEnrolment {
     pub qr_svg: String,
 }
 
-const SIGNUPS_PER_IP_PER_HOUR: i32 = 10;
+const SIGNUPS_PER_IP_PER_HOUR: u32 = 10;
+
+/// Counts one use of `bucket` in the current clock hour; refuses past `limit` uses.
+fn hourly_limit(
+    tx: &mut Tx<'_>,
+    bucket: &str,
+    limit: u32,
+    now: i64,
+) -> Result<Result<(), AccountError>, StoreError> {
+    let window = now - now.rem_euclid(3_600_000);
+    if i64::from(replay::hit(tx, bucket, window)?) > i64::from(limit) {
+        return Ok(Err(AccountError::Throttled {
+            retry_after_secs: u64::try_from((window + 3_600_000 - now + 999) / 1000).unwrap_or(60),
+        }));
+    }
+    Ok(Ok(()))
+}
 
 impl Accounts {
     /// Creates a tenant and its owner, and signs the owner in; returns the session cookie.
@@ -124,24 +141,22 @@ impl Accounts {
         let email = normalize_email(&form.email)
             .ok_or(AccountError::InvalidInput("enter a valid email address"))?;
         password::check(&form.password, &email)?;
-        let hash = self.hash_password(form.password).await?;
+        let hashing = self.admit()?;
         let now = self.now_ms();
+        // Counted (and committed) before the password is hashed.
+        let bucket = format!("signup:ip:{}", ip.unwrap_or("-"));
+        self.store
+            .write(move |tx| hourly_limit(tx, &bucket, SIGNUPS_PER_IP_PER_HOUR, now))
+            .await??;
+        let hash = hashing
+            .hash(form.password)
+            .await
+            .ok_or(AccountError::Internal("password hashing failed"))?;
+        drop(hashing);
         let core = std::sync::Arc::clone(&self.core);
         let (ip, ua) = (ip.map(str::to_owned), user_agent.map(str::to_owned));
         self.store
             .write(move |tx| {
-                let window = now - now.rem_euclid(3_600_000);
-                if replay::hit(
-                    tx,
-                    &format!("signup:ip:{}", ip.as_deref().unwrap_or("-")),
-                    window,
-                )? > SIGNUPS_PER_IP_PER_HOUR
-                {
-                    return Ok(Err(AccountError::Throttled {
-                        retry_after_secs: u64::try_from((window + 3_600_000 - now) / 1000)
-                            .unwrap_or(60),
-                    }));
-                }
                 if users::find_by_email(tx, &email)?.is_some() {
                     return Ok(Err(AccountError::EmailTaken));
                 }
@@ -266,7 +281,10 @@ impl Accounts {
             .await?
     }
 
-    /// Invites someone to the session's tenant by a one-time link sent by mail.
+    /// Invites someone to the session's tenant by a one-time link sent by mail. An address
+    /// with an account in another tenant gets the same answer (and a pending invitation that
+    /// can never be accepted), while its owner is told by mail; only a member of this tenant is
+    /// reported as taken. At most `portal.invitations_per_tenant_per_hour` per tenant.
     pub async fn invite(
         &self,
         session: &Session,
@@ -282,7 +300,8 @@ impl Accounts {
         let token = random_token();
         let link = format!("{}/invite/{token}", self.settings.server.public_url);
         let now = self.now_ms();
-        let expires = now + i64::from(self.settings.portal.invitation_lifetime_secs.get()) * 1000;
+        let lifetime_secs = i64::from(self.settings.portal.invitation_lifetime_secs.get());
+        let per_hour = self.settings.portal.invitations_per_tenant_per_hour.get();
         let tenant_name = session
             .tenant
             .as_ref()
@@ -290,33 +309,60 @@ impl Accounts {
             .unwrap_or_default();
         let inviter = session.user.name.clone();
         let (actor, inviter_id) = (session.actor(), session.user.id);
+        let core = std::sync::Arc::clone(&self.core);
         self.store
             .write(move |tx| {
-                if users::find_by_email(tx, &email)?.is_some() {
+                if let Err(e) = hourly_limit(tx, &format!("invite:tenant:{tenant}"), per_hour, now)?
+                {
+                    return Ok(Err(e));
+                }
+                let existing = users::find_by_email(tx, &email)?;
+                if existing
+                    .as_ref()
+                    .is_some_and(|u| u.tenant_id == Some(tenant))
+                {
                     return Ok(Err(AccountError::EmailTaken));
                 }
-                users::insert_invitation(tx, &NewInvitation {
-                    tenant_id: tenant,
-                    email: email.clone(),
-                    role: role.as_str().to_owned(),
-                    token_hash: hash_token(&token),
-                    invited_by: Some(inviter_id),
-                    created_at: now,
-                    expires_at: expires,
-                })?;
-                crate::mail::queue(
+                users::insert_invitation(
                     tx,
-                    &email,
-                    &format!("{inviter} invites you to {tenant_name} on pairgate"),
-                    &format!(
-                        "{inviter} has invited you to join {tenant_name} on pairgate as {}.\n\n\
-                         Accept the invitation here (the link works once, for 7 days at most):\n{link}\n\n\
-                         If you did not expect this, ignore this message.\n",
-                        role.as_str()
-                    ),
-                    now,
+                    &NewInvitation {
+                        tenant_id: tenant,
+                        email: email.clone(),
+                        role: role.as_str().to_owned(),
+                        token_hash: hash_token(&token),
+                        invited_by: Some(inviter_id),
+                        created_at: now,
+                        expires_at: now + lifetime_secs * 1000,
+                    },
                 )?;
-                crate::store::audit::append(tx, &audit::event(now, Action::UserInvited, actor, format!("email:{email}"), Some(tenant), json!({ "role": role.as_str() })))?;
+                let subject = format!("{inviter} invites you to {tenant_name} on pairgate");
+                if existing.is_some() {
+                    let body = mails::text(&mails::InvitationAccountExists {
+                        inviter: &inviter,
+                        tenant_name: &tenant_name,
+                    })?;
+                    crate::mail::queue(tx, &email, &subject, &body, now)?;
+                } else {
+                    let body = mails::text(&mails::Invitation {
+                        inviter: &inviter,
+                        tenant_name: &tenant_name,
+                        role: role.as_str(),
+                        days: (lifetime_secs / 86_400).max(1),
+                        link: &link,
+                    })?;
+                    core.outbox.queue_sealed(tx, &email, &subject, &body, now)?;
+                }
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserInvited,
+                        actor,
+                        format!("email:{email}"),
+                        Some(tenant),
+                        json!({ "role": role.as_str() }),
+                    ),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
@@ -491,7 +537,8 @@ impl Accounts {
             .await?
     }
 
-    /// Disables (ending every session at once) or re-enables a member.
+    /// Disables (ending every session at once) or re-enables a member (sensitive: needs a
+    /// fresh step-up).
     pub async fn set_member_active(
         &self,
         session: &Session,
@@ -503,6 +550,7 @@ impl Accounts {
         if !actor_role.manages_users() || user_id == session.user.id {
             return Err(AccountError::Forbidden);
         }
+        self.require_step_up(session)?;
         let now = self.now_ms();
         let actor = session.actor();
         self.store
@@ -564,32 +612,90 @@ impl Accounts {
             .await?
     }
 
-    /// Changes the session user's password (the current one is required).
+    /// Resets a member's second factor (they lost their phone and their recovery codes): the
+    /// secret and recovery codes go, every session of theirs ends, and they are told by mail;
+    /// they set TOTP up again at their next sign-in. Sensitive: needs a fresh step-up.
+    pub async fn reset_member_totp(
+        &self,
+        session: &Session,
+        user_id: i64,
+    ) -> Result<(), AccountError> {
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        let actor_role = session.user.role;
+        if !actor_role.manages_users() || user_id == session.user.id {
+            return Err(AccountError::Forbidden);
+        }
+        self.require_step_up(session)?;
+        let now = self.now_ms();
+        let (actor, admin) = (session.actor(), session.user.name.clone());
+        self.store
+            .write(move |tx| {
+                let Some(target) =
+                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
+                else {
+                    return Ok(Err(AccountError::NotFound));
+                };
+                if !actor_role.may_assign(Role::parse(&target.role).unwrap_or(Role::Viewer)) {
+                    return Ok(Err(AccountError::Forbidden));
+                }
+                users::reset_totp(tx, user_id)?;
+                let sessions = stored_sessions::delete_for_user(tx, user_id)?;
+                crate::store::audit::append(
+                    tx,
+                    &audit::event(
+                        now,
+                        Action::UserTotpReset,
+                        actor,
+                        format!("user:{user_id}"),
+                        Some(tenant),
+                        json!({ "sessions": sessions }),
+                    ),
+                )?;
+                let body = mails::text(&mails::TotpReset {
+                    name: &target.name,
+                    admin: &admin,
+                })?;
+                crate::mail::queue(
+                    tx,
+                    &target.email,
+                    "Your pairgate two-factor authentication was reset",
+                    &body,
+                    now,
+                )?;
+                Ok::<_, StoreError>(Ok(()))
+            })
+            .await?
+    }
+
+    /// Changes the session user's password. The current one is required (counted in the
+    /// account's second-factor budget); every other session of the user ends, and this one
+    /// gets a new id, which is returned as the new session cookie.
     pub async fn change_password(
         &self,
         session: &Session,
         current: &str,
         new_password: &str,
-    ) -> Result<(), AccountError> {
-        let id = session.user.id;
-        let stored = self
-            .store
-            .read(move |tx| users::find(tx, id))
-            .await?
-            .ok_or(AccountError::SessionEnded)?;
-        if !self
-            .verify_password(current.to_owned(), Some(stored.password_hash))
-            .await
-        {
-            return Err(AccountError::InvalidCredentials);
-        }
+        ip: Option<&str>,
+    ) -> Result<String, AccountError> {
         password::check(new_password, &session.user.email)?;
-        let hash = self.hash_password(new_password.to_owned()).await?;
+        let hashing = self.admit()?;
+        let user = self
+            .check_current_password(session, current, ip, &hashing)
+            .await?;
+        let hash = hashing
+            .hash(new_password.to_owned())
+            .await
+            .ok_or(AccountError::Internal("password hashing failed"))?;
+        drop(hashing);
         let now = self.now_ms();
-        let (actor, tenant) = (session.actor(), session.user.tenant_id);
+        let core = std::sync::Arc::clone(&self.core);
+        let (session, ip) = (session.clone(), ip.map(str::to_owned));
         self.store
             .write(move |tx| {
-                users::set_password_hash(tx, id, &hash)?;
+                core.current_password_passed(tx, user.id)?;
+                users::set_password_hash(tx, user.id, &hash)?;
+                let ended = stored_sessions::delete_others_of_user(tx, user.id, &session.id_hash)?;
+                let actor = session.actor();
                 crate::store::audit::append(
                     tx,
                     &audit::event(
@@ -597,14 +703,31 @@ impl Accounts {
                         Action::UserPasswordChanged,
                         actor.clone(),
                         actor,
-                        tenant,
-                        json!({}),
+                        user.tenant_id,
+                        json!({ "ip": ip, "other_sessions_ended": ended }),
                     ),
                 )?;
-                Ok::<_, StoreError>(())
+                let body = mails::text(&mails::PasswordChanged {
+                    name: &user.name,
+                    address: ip.as_deref().unwrap_or("an unknown address"),
+                })?;
+                crate::mail::queue(
+                    tx,
+                    &user.email,
+                    "Your pairgate password was changed",
+                    &body,
+                    now,
+                )?;
+                core.rotate_session(
+                    tx,
+                    &session,
+                    Stage::Full,
+                    session.stepped_up_at,
+                    ip.as_deref(),
+                    now,
+                )
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     /// Starts (or shows again) TOTP enrolment for the session user.

@@ -4,6 +4,7 @@
 
 mod groups;
 mod login;
+mod mails;
 mod members;
 pub mod password;
 pub mod roles;
@@ -24,10 +25,11 @@ pub use sessions::{Session, Stage};
 use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::mail::Outbox;
 use crate::oauth::master_key::MasterKey;
 use crate::sealing::SecretBox;
 use crate::store::{Store, StoreError, StoreFailure, registry};
-use password::{PasswordProblem, Passwords};
+use password::{Admission, Hashing, PasswordProblem};
 
 /// Why an account operation was refused. Messages are safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,9 @@ pub enum AccountError {
     NotFound,
     #[error("this link is invalid, used or expired")]
     InvalidLink,
+    /// Too much password work queued (`portal.password_hash_queue`): answered 503.
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
     #[error("storage: {0}")]
     Store(StoreError),
     #[error("internal: {0}")]
@@ -84,7 +89,7 @@ pub struct Accounts {
     store: Store,
     clock: SharedClock,
     settings: Arc<Settings>,
-    passwords: Arc<Passwords>,
+    hashing: Arc<Hashing>,
     csrf_key: hmac::Key,
     /// What transaction closures (which must be `'static`) need.
     core: Arc<Core>,
@@ -94,6 +99,7 @@ pub struct Accounts {
 pub(crate) struct Core {
     settings: Arc<Settings>,
     totp_box: SecretBox,
+    outbox: Outbox,
 }
 
 impl Accounts {
@@ -103,17 +109,32 @@ impl Accounts {
         settings: Arc<Settings>,
         master: &MasterKey,
     ) -> Self {
+        let p = &settings.portal;
         Self {
             store,
             clock,
-            passwords: Arc::new(Passwords::new()),
+            hashing: Hashing::new(
+                p.password_hash_concurrency.get() as usize,
+                p.password_hash_queue as usize,
+            ),
             csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &master.derive("csrf")),
             core: Arc::new(Core {
                 settings: Arc::clone(&settings),
                 totp_box: SecretBox::new(master.derive("totp-secrets")),
+                outbox: Outbox::new(master),
             }),
             settings,
         }
+    }
+
+    /// The mail outbox with its sealing key (for delivery, operators and other services).
+    pub fn outbox(&self) -> &Outbox {
+        &self.core.outbox
+    }
+
+    /// What password hashing has done since start.
+    pub fn password_hashing(&self) -> password::HashingStats {
+        self.hashing.stats()
     }
 
     fn now_ms(&self) -> i64 {
@@ -132,21 +153,17 @@ impl Accounts {
             && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into()
     }
 
-    /// Hashes off the async workers (argon2id takes tens of milliseconds by design).
-    async fn hash_password(&self, password: String) -> Result<String, AccountError> {
-        let passwords = Arc::clone(&self.passwords);
-        tokio::task::spawn_blocking(move || passwords.hash(&password))
-            .await
-            .ok()
-            .flatten()
-            .ok_or(AccountError::Internal("password hashing failed"))
+    /// A place in the password-hashing queue, taken before anything is counted or stored.
+    fn admit(&self) -> Result<Admission, AccountError> {
+        self.hashing.admit().ok_or(AccountError::Busy)
     }
 
-    async fn verify_password(&self, password: String, hash: Option<String>) -> bool {
-        let passwords = Arc::clone(&self.passwords);
-        tokio::task::spawn_blocking(move || passwords.verify(&password, hash.as_deref()))
+    /// Hashes a new password in a slot of the hashing queue.
+    async fn hash_password(&self, password: String) -> Result<String, AccountError> {
+        self.admit()?
+            .hash(password)
             .await
-            .unwrap_or(false)
+            .ok_or(AccountError::Internal("password hashing failed"))
     }
 
     /// Requires a fresh step-up on `session` (sensitive actions).

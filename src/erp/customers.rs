@@ -112,6 +112,8 @@ pub struct InvitationSettings {
     /// The public URL; links are `<public_url>/invite/<token>`.
     pub public_url: String,
     pub lifetime_ms: i64,
+    /// Seals the message: its link is a credential.
+    pub outbox: crate::mail::Outbox,
 }
 
 /// Creates, links or updates the customer's tenant inside the caller's transaction. Every
@@ -266,7 +268,7 @@ pub fn invite_first_owner(
             expires_at: now_ms + settings.lifetime_ms,
         },
     )?;
-    crate::mail::queue(
+    settings.outbox.queue_sealed(
         tx,
         email,
         &format!("Your {tenant_name} account on pairgate"),

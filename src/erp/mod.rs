@@ -58,6 +58,7 @@ impl Erp {
         store: Store,
         clock: SharedClock,
         settings: &Settings,
+        outbox: crate::mail::Outbox,
     ) -> Result<Self, StartError> {
         let webhooks = Webhooks::from_settings(&settings.erp)?.map(Arc::new);
         if webhooks.is_some() {
@@ -71,6 +72,7 @@ impl Erp {
             invitations: InvitationSettings {
                 public_url: settings.server.public_url.as_str().to_owned(),
                 lifetime_ms: i64::from(settings.portal.invitation_lifetime_secs.get()) * 1000,
+                outbox,
             },
             webhooks,
         })

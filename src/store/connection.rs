@@ -80,6 +80,9 @@ impl ConnectionSpec {
                 ConnectionError::BadConnection(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        create_private(path).map_err(|e| {
+            ConnectionError::BadConnection(format!("cannot create {}: {e}", path.display()))
+        })?;
         let path = path.to_str().ok_or_else(|| {
             ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into())
         })?;
@@ -108,6 +111,39 @@ impl ConnectionSpec {
         .map_err(|e| ConnectionError::BadConnection(format!("configuring SQLite: {e}")))?;
         Ok(conn)
     }
+}
+
+/// Creates the database file readable by its owner only (mode 0600), before SQLite would create
+/// it under the umask; SQLite gives its `-wal` and `-shm` files the database file's mode. A file
+/// from before that others may read is narrowed to its owner's bits (best effort: a process
+/// that does not own the file still opens it).
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0
+                && let Err(e) =
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+            {
+                tracing::warn!(path = %path.display(), error = %e, "others may read the database file");
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 impl ManageConnection for ConnectionSpec {

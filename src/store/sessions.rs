@@ -1,4 +1,5 @@
 //! Server-side portal sessions (by the hash of their cookie value) and sign-in failure counters.
+//! A counter counts attempts before they are checked, so concurrent attempts cannot all pass.
 
 use diesel::prelude::*;
 
@@ -43,6 +44,20 @@ pub fn delete_for_user(tx: &mut Tx<'_>, user_id: i64) -> Result<usize, StoreErro
     Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(tx.conn)?)
 }
 
+/// Ends every session of a user but the one with `keep` as its id hash.
+pub fn delete_others_of_user(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    keep: &str,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id_hash.ne(keep)),
+    )
+    .execute(tx.conn)?)
+}
+
 pub fn touch(tx: &mut Tx<'_>, id_hash: &str, now: i64) -> Result<(), StoreError> {
     diesel::update(sessions::table.find(id_hash))
         .set(sessions::last_seen_at.eq(now))
@@ -61,23 +76,25 @@ pub fn delete_expired(tx: &mut Tx<'_>, now: i64, idle_ms: i64) -> Result<usize, 
     .execute(tx.conn)?)
 }
 
-/// (failures, last failure) of a bucket.
-pub fn failures(tx: &mut Tx<'_>, bucket: &str) -> Result<Option<(i32, i64)>, StoreError> {
-    Ok(login_failures::table
-        .find(bucket)
-        .select((login_failures::failures, login_failures::last_failure_at))
-        .first(tx.conn)
-        .optional()?)
-}
-
-pub fn record_failure(tx: &mut Tx<'_>, bucket: &str, now: i64) -> Result<(), StoreError> {
-    let n = diesel::update(login_failures::table.find(bucket))
-        .set((
-            login_failures::failures.eq(login_failures::failures + 1),
-            login_failures::last_failure_at.eq(now),
-        ))
-        .execute(tx.conn)?;
-    if n == 0 {
+/// Counts one attempt in `bucket` before it is checked. The row stays locked until the
+/// transaction ends, so concurrent attempts are counted one after the other and each sees the
+/// ones before it. Returns the attempts counted before this one and when the last of them was
+/// counted; `None` for a bucket that did not exist.
+pub fn count_attempt(
+    tx: &mut Tx<'_>,
+    bucket: &str,
+    now: i64,
+) -> Result<Option<(i32, i64)>, StoreError> {
+    for _ in 0..3 {
+        let counted: Option<(i32, i64)> = diesel::update(login_failures::table.find(bucket))
+            .set(login_failures::failures.eq(login_failures::failures + 1))
+            .returning((login_failures::failures, login_failures::last_failure_at))
+            .get_result(tx.conn)
+            .optional()?;
+        if let Some((failures, last)) = counted {
+            set_last_attempt(tx, bucket, now)?;
+            return Ok(Some((failures - 1, last)));
+        }
         let inserted = tx.conn.transaction(|conn| {
             diesel::insert_into(login_failures::table)
                 .values((
@@ -88,11 +105,34 @@ pub fn record_failure(tx: &mut Tx<'_>, bucket: &str, now: i64) -> Result<(), Sto
                 .execute(conn)
         });
         match inserted.map_err(StoreError::from) {
-            Ok(_) => {}
-            // Created concurrently: count this failure on it.
-            Err(StoreError::Conflict(_)) => return record_failure(tx, bucket, now),
+            Ok(_) => return Ok(None),
+            // Created concurrently: count this attempt on it.
+            Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
+    }
+    Err(StoreError::Conflict("failure counter contention".into()))
+}
+
+fn set_last_attempt(tx: &mut Tx<'_>, bucket: &str, at: i64) -> Result<(), StoreError> {
+    diesel::update(login_failures::table.find(bucket))
+        .set(login_failures::last_failure_at.eq(at))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+/// Takes back an attempt [`count_attempt`] counted: it was refused unchecked (`last` is the
+/// time it returned, restored), or it turned out right (`None`: the time stays).
+pub fn uncount_attempt(tx: &mut Tx<'_>, bucket: &str, last: Option<i64>) -> Result<(), StoreError> {
+    diesel::update(
+        login_failures::table
+            .find(bucket)
+            .filter(login_failures::failures.gt(0)),
+    )
+    .set(login_failures::failures.eq(login_failures::failures - 1))
+    .execute(tx.conn)?;
+    if let Some(at) = last {
+        set_last_attempt(tx, bucket, at)?;
     }
     Ok(())
 }

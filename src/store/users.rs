@@ -132,6 +132,21 @@ pub fn enable_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Forgets a user's second factor (an administrator's reset): secret, enrolment, last used
+/// step and recovery codes.
+pub fn reset_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::totp_secret.eq(None::<String>),
+            users::totp_enabled.eq(false),
+            users::totp_last_step.eq(None::<i64>),
+        ))
+        .execute(tx.conn)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(id)))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
 /// Records the use of TOTP time step `step` if it is later than the last one used. Returns false
 /// for a reused (or older) step: of two concurrent submits of one code, one gets false.
 pub fn use_totp_step(tx: &mut Tx<'_>, id: i64, step: i64) -> Result<bool, StoreError> {

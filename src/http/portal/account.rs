@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::auth::CodePage;
+use super::auth::{CodePage, code_status};
 use super::{
     Page, checked_form, failure, member, member_form, redirect, redirect_with_session, render,
     safe_next,
@@ -74,8 +74,21 @@ async fn account_page(
     )
 }
 
-async fn account_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    account_page(&req, &ctx, None, None, StatusCode::OK).await
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn account_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    q: web::Query<DoneQuery>,
+) -> HttpResponse {
+    // After a password change the session has a new id, so its page is a redirect away.
+    let notice = (q.done.as_deref() == Some("password")).then(|| {
+        "Your password has been changed, and your other sessions have been signed out.".to_owned()
+    });
+    account_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
 async fn password_post(
@@ -89,32 +102,29 @@ async fn password_post(
     };
     match ctx
         .accounts
-        .change_password(&s, &form.text("current"), &form.text("new"))
+        .change_password(
+            &s,
+            &form.text("current"),
+            &form.text("new"),
+            ip(&req).as_deref(),
+        )
         .await
     {
-        Ok(()) => {
-            account_page(
-                &req,
-                &ctx,
-                Some("Your password has been changed.".into()),
-                None,
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(e @ (AccountError::InvalidCredentials | AccountError::WeakPassword(_))) => {
-            let message = match e {
-                AccountError::InvalidCredentials => "The current password is not right.".to_owned(),
-                other => other.to_string(),
+        Ok(cookie) => redirect_with_session(&ctx, "/account?done=password", cookie),
+        Err(
+            e @ (AccountError::InvalidCredentials
+            | AccountError::WeakPassword(_)
+            | AccountError::Throttled { .. }),
+        ) => {
+            let (message, status) = match e {
+                AccountError::InvalidCredentials => (
+                    "The current password is not right.".to_owned(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                AccountError::Throttled { .. } => (e.to_string(), StatusCode::TOO_MANY_REQUESTS),
+                other => (other.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
             };
-            account_page(
-                &req,
-                &ctx,
-                None,
-                Some(message),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            account_page(&req, &ctx, None, Some(message), status).await
         }
         Err(e) => failure(&req, &ctx, e),
     }
@@ -302,7 +312,7 @@ async fn step_up_post(
         Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Confirm it's you");
             page.error = Some(e.to_string());
-            render(&v, StatusCode::UNAUTHORIZED, &step_up_page(page, next))
+            render(&v, code_status(&e), &step_up_page(page, next))
         }
         Err(e) => failure(&req, &ctx, e),
     }

@@ -178,6 +178,14 @@ fn code_page(page: Page, next: String) -> CodePage {
     }
 }
 
+/// A wrong code is 401; a code not even checked because of a wait is 429.
+pub(super) fn code_status(e: &AccountError) -> StatusCode {
+    match e {
+        AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
 async fn code_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
@@ -222,7 +230,7 @@ async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Byte
         Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Authentication code");
             page.error = Some(e.to_string());
-            render(&v, StatusCode::UNAUTHORIZED, &code_page(page, next))
+            render(&v, code_status(&e), &code_page(page, next))
         }
         Err(e) => failure(&req, &ctx, e),
     }
@@ -313,9 +321,13 @@ async fn signup_post(
         ) => {
             let mut page = v.page(&ctx, "Create an account");
             page.error = Some(e.to_string());
+            let status = match e {
+                AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
             render(
                 &v,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 &SignUpPage {
                     page,
                     company,

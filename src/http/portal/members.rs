@@ -1,4 +1,4 @@
-//! Managing a tenant's people: `/users` (list, invite, role, disable) and
+//! Managing a tenant's people: `/users` (list, invite, role, disable, second-factor reset) and
 //! `/users/{id}/access` (which devices someone sees).
 
 use actix_web::http::StatusCode;
@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/invite", web::post().to(invite_post))
         .route("/users/{id}/role", web::post().to(role_post))
         .route("/users/{id}/active", web::post().to(active_post))
+        .route("/users/{id}/totp-reset", web::post().to(totp_reset_post))
         .route("/users/{id}/access", get().to(access_get))
         .route("/users/{id}/access", web::post().to(access_post));
 }
@@ -153,6 +154,16 @@ async fn invite_post(
             )
             .await
         }
+        Err(e @ AccountError::Throttled { .. }) => {
+            users_page(
+                &req,
+                &ctx,
+                None,
+                Some(format!("Too many invitations this hour: {e}.")),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+        }
         Err(e) => failure(&req, &ctx, e),
     }
 }
@@ -208,6 +219,34 @@ async fn active_post(
     let active = form.get("active") == Some("yes");
     match ctx.accounts.set_member_active(&s, *id, active).await {
         Ok(()) => redirect("/users"),
+        Err(e) => failure(&req, &ctx, e),
+    }
+}
+
+async fn totp_reset_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, s, _) = match member_form(&req, &ctx, &body).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match ctx.accounts.reset_member_totp(&s, *id).await {
+        Ok(()) => {
+            users_page(
+                &req,
+                &ctx,
+                Some(
+                    "Two-factor authentication has been reset; they set it up again at their next sign-in."
+                        .into(),
+                ),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e) => failure(&req, &ctx, e),
     }
 }

@@ -391,6 +391,20 @@ pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpRe
             "Not found",
             &err.to_string(),
         ),
+        AccountError::Busy => {
+            let mut res = message(
+                ctx,
+                &anon,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "pairgate is busy checking other passwords right now.",
+            );
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(ctx.settings.server.retry_after_secs),
+            );
+            res
+        }
         AccountError::Store(ref e) if e.is_unavailable() => {
             let mut res = message(
                 ctx,

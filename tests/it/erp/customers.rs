@@ -12,12 +12,18 @@ backend_tests!(
     staff_matched_tenants_are_linked_once,
 );
 
+/// The outbox, newest first, with sealed bodies opened.
 async fn outbox(app: &TestApp) -> Vec<pairgate::store::mail::MailRecord> {
-    app.ctx
+    let mut mails = app
+        .ctx
         .store
         .read(|tx| pairgate::store::mail::recent(tx, 100))
         .await
-        .unwrap()
+        .unwrap();
+    for m in &mut mails {
+        m.body = app.ctx.accounts.outbox().body(m).unwrap();
+    }
+    mails
 }
 
 async fn a_customer_gets_a_tenant_and_its_first_owner_one_invitation(backend: Backend) {

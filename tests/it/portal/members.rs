@@ -1,4 +1,5 @@
-//! Invitations, roles and who may change them, disabling users.
+//! Invitations (no enumeration, a limit per tenant), roles and who may change them, disabling
+//! users, second-factor resets, and the step-up those changes need.
 
 use super::security::{member_id, role_of};
 use super::{PASSWORD, invited, latest_link, owner};
@@ -11,6 +12,9 @@ backend_tests!(
     roles_gate_what_members_may_do,
     admins_cannot_touch_owners_and_the_last_owner_stays,
     disabling_a_member_ends_their_sessions,
+    invitations_do_not_tell_which_addresses_have_accounts,
+    invitations_are_limited_per_tenant,
+    member_changes_need_a_fresh_step_up,
 );
 
 async fn invitations_are_one_time_and_expire(backend: Backend) {
@@ -172,4 +176,192 @@ async fn disabling_a_member_ends_their_sessions(backend: Backend) {
         again.sign_in("otto@example.com", PASSWORD).await.status,
         303
     );
+}
+
+/// The notice or error a page shows, with `email` written as `EMAIL`.
+fn message_about(page: &crate::support::portal::Page, email: &str) -> String {
+    let start = page.body.find("role=\"").expect("a message");
+    let rest = &page.body[start..];
+    rest[..rest.find("</").unwrap()].replace(email, "EMAIL")
+}
+
+async fn invitations_do_not_tell_which_addresses_have_accounts(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    owner(&app, "bob@other.example").await;
+    let mut olivia = owner(&app, "olivia@example.com").await;
+    let mut invite = async |email: &str| {
+        olivia
+            .submit(
+                "/users",
+                "/users/invite",
+                &[("email", email), ("role", "viewer")],
+            )
+            .await
+    };
+    let fresh = invite("new@example.com").await;
+    let taken = invite("bob@other.example").await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert_eq!(taken.status, fresh.status, "{}", taken.body);
+    assert_eq!(
+        message_about(&taken, "bob@other.example"),
+        message_about(&fresh, "new@example.com")
+    );
+    assert!(
+        taken.contains("bob@other.example (viewer)"),
+        "listed as waiting"
+    );
+    // The address's owner hears of it, without a link to anything.
+    let mail = app
+        .ctx
+        .store
+        .read(|tx| pairgate::store::mail::recent(tx, 50))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.recipient == "bob@other.example")
+        .unwrap();
+    let body = app.ctx.accounts.outbox().body(&mail).unwrap();
+    assert!(body.contains("already has a pairgate account"), "{body}");
+    assert!(!body.contains("/invite/"), "{body}");
+    // Someone already in this tenant is reported: the inviter sees the members anyway.
+    invited(&app, &mut olivia, "ivan@example.com", "viewer").await;
+    let page = olivia
+        .submit(
+            "/users",
+            "/users/invite",
+            &[("email", "ivan@example.com"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.contains("already exists"));
+}
+
+async fn invitations_are_limited_per_tenant(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .config("[portal]\ninvitations_per_tenant_per_hour = 3")
+        .start()
+        .await;
+    let mut olivia = owner(&app, "olivia@example.com").await;
+    let mut other = owner(&app, "otto@other.example").await;
+    let invite = async |b: &mut Browser<'_>, email: &str| {
+        b.submit(
+            "/users",
+            "/users/invite",
+            &[("email", email), ("role", "viewer")],
+        )
+        .await
+    };
+    for i in 0..3 {
+        assert_eq!(
+            invite(&mut olivia, &format!("a{i}@example.com"))
+                .await
+                .status,
+            200
+        );
+    }
+    let page = invite(&mut olivia, "a3@example.com").await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(page.contains("Too many invitations"));
+    let mails = app
+        .ctx
+        .store
+        .read(|tx| pairgate::store::mail::recent(tx, 50))
+        .await
+        .unwrap();
+    assert!(
+        mails.iter().all(|m| m.recipient != "a3@example.com"),
+        "no mail went out"
+    );
+    // Other tenants are not affected, and the next hour starts afresh.
+    assert_eq!(invite(&mut other, "b0@example.com").await.status, 200);
+    for _ in 0..3 {
+        app.advance(20 * 60);
+        assert_eq!(
+            olivia.get("/").await.status,
+            200,
+            "(keeping the session alive)"
+        );
+    }
+    assert_eq!(invite(&mut olivia, "a3@example.com").await.status, 200);
+}
+
+type Submission<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+async fn member_changes_need_a_fresh_step_up(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut olivia = owner(&app, "olivia@example.com").await;
+    let mut victor = invited(&app, &mut olivia, "victor@example.com", "viewer").await;
+    let id = member_id(&app, "victor@example.com").await;
+    let victor_now = async || {
+        app.ctx
+            .store
+            .read(|tx| pairgate::store::users::find_by_email(tx, "victor@example.com"))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let access = format!("/users/{id}/access");
+    let reset = format!("/users/{id}/totp-reset");
+    let active = format!("/users/{id}/active");
+    // (form page, action, fields)
+    let actions: [Submission<'_>; 3] = [
+        (&access, &access, &[("scope", "selected")]),
+        ("/users", &reset, &[]),
+        ("/users", &active, &[("active", "no")]),
+    ];
+    // The step-up of the owner's enrolment is five minutes old: every action is sent to step up.
+    app.advance(301);
+    for (form, action, fields) in actions {
+        let page = olivia.submit(form, action, fields).await;
+        assert_eq!(page.status, 303, "{action}");
+        assert!(
+            page.location
+                .as_deref()
+                .unwrap()
+                .starts_with("/step-up?next="),
+            "{action}: {:?}",
+            page.location
+        );
+    }
+    let v = victor_now().await;
+    assert_eq!(
+        (v.device_access.as_str(), v.totp_enabled, v.status.as_str()),
+        ("all", true, "active"),
+        "nothing changed"
+    );
+    assert_eq!(victor.get("/devices").await.status, 200);
+    // Stepped up, each works.
+    assert_eq!(olivia.step_up().await.status, 303);
+    let page = olivia
+        .submit(&access, &access, &[("scope", "selected")])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(victor_now().await.device_access, "selected");
+    // A second-factor reset ends Victor's sessions and tells him; he enrols again after
+    // signing in with his password alone.
+    let page = olivia.submit("/users", &reset, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!victor_now().await.totp_enabled);
+    assert_eq!(victor.get("/devices").await.status, 303);
+    let mails = app
+        .ctx
+        .store
+        .read(|tx| pairgate::store::mail::recent(tx, 50))
+        .await
+        .unwrap();
+    assert!(mails.iter().any(|m| m.recipient == "victor@example.com"
+        && m.subject == "Your pairgate two-factor authentication was reset"));
+    let events = app.ctx.store.audit_page(None, None, 50).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "user.totp_reset" && e.subject == format!("user:{id}"))
+    );
+    let mut again = Browser::new(&app);
+    let page = again.sign_in("victor@example.com", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/"), "no code asked");
+    again.enrol_totp().await;
+    let page = olivia.submit("/users", &active, &[("active", "no")]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(victor_now().await.status, "disabled");
 }

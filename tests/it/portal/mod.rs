@@ -5,6 +5,7 @@ mod access;
 mod members;
 pub mod security;
 mod sign_in;
+mod throttling;
 
 use crate::support::TestApp;
 use crate::support::portal::Browser;
@@ -66,7 +67,11 @@ pub async fn latest_link(app: &TestApp, email: &str) -> String {
         .into_iter()
         .find(|m| m.recipient == email)
         .expect("an invitation was queued");
-    mail.body
+    app.ctx
+        .accounts
+        .outbox()
+        .body(&mail)
+        .expect("the body opens")
         .split_whitespace()
         .find(|w| w.contains("/invite/"))
         .expect("the message has a link")

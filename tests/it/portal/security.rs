@@ -1,5 +1,5 @@
-//! CSRF and Origin checks, session timeouts and ends, cookie attributes, step-up expiry, and the
-//! page security headers.
+//! CSRF and Origin checks, session timeouts and ends, cookie attributes, step-up expiry, the
+//! page security headers, and secrets at rest (database file mode, sealed mail).
 
 use super::{PASSWORD, owner};
 use crate::backend_tests;
@@ -14,6 +14,8 @@ backend_tests!(
     cookies_and_headers_are_strict,
     tenants_can_require_totp_for_everyone,
     next_parameters_stay_on_the_portal,
+    changing_the_password_ends_the_other_sessions,
+    the_outbox_keeps_no_usable_invitation_link,
 );
 
 async fn state_changes_need_a_csrf_token_and_the_portal_origin(backend: Backend) {
@@ -284,4 +286,115 @@ async fn next_parameters_stay_on_the_portal(backend: Backend) {
             "{evil} → {location}"
         );
     }
+}
+
+async fn changing_the_password_ends_the_other_sessions(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut phone = owner(&app, "olivia@example.com").await;
+    let mut laptop = Browser::new(&app);
+    laptop.totp_secret = phone.totp_secret.clone();
+    laptop.sign_in("olivia@example.com", PASSWORD).await;
+    let code = laptop.code_at(1);
+    laptop
+        .submit(
+            "/login/code",
+            "/login/code",
+            &[("code", &code), ("next", "/")],
+        )
+        .await;
+    assert_eq!(laptop.get("/").await.status, 200);
+    let before = phone.session_cookie().unwrap();
+    let new = "another long passphrase";
+    let page = phone
+        .submit(
+            "/account",
+            "/account/password",
+            &[("current", PASSWORD), ("new", new)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/account?done=password"));
+    // This session goes on, under a new id; every other one has ended.
+    let page = phone.get("/account?done=password").await;
+    assert_eq!(page.status, 200);
+    assert!(page.contains("other sessions have been signed out"));
+    assert_ne!(phone.session_cookie().unwrap(), before);
+    assert_eq!(laptop.get("/").await.status, 303);
+    let mut stolen = Browser::new(&app);
+    stolen.set_session_cookie(&before);
+    assert_eq!(stolen.get("/").await.status, 303, "the old id is gone too");
+    // The new password is the one that works, and the owner is told by mail.
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("olivia@example.com", PASSWORD).await.status, 401);
+    assert_eq!(b.sign_in("olivia@example.com", new).await.status, 303);
+    let mails = app
+        .ctx
+        .store
+        .read(|tx| pairgate::store::mail::recent(tx, 50))
+        .await
+        .unwrap();
+    assert!(mails.iter().any(|m| m.recipient == "olivia@example.com"
+        && m.subject == "Your pairgate password was changed"));
+}
+
+async fn the_outbox_keeps_no_usable_invitation_link(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut olivia = owner(&app, "olivia@example.com").await;
+    olivia
+        .submit(
+            "/users",
+            "/users/invite",
+            &[("email", "ivan@example.com"), ("role", "viewer")],
+        )
+        .await;
+    // The ERP's invitation of a customer's first owner, too.
+    app.ctx
+        .erp
+        .put_customer(
+            "test",
+            "C-1",
+            &serde_json::json!({ "name": "Acme", "admin_email": "it@acme.example" }),
+        )
+        .await
+        .unwrap();
+    // Whoever reads the table (or a backup) finds no link...
+    assert_eq!(
+        app.query_i64(
+            "SELECT COUNT(*) AS n FROM mail_outbox WHERE body LIKE '%/invite/%' \
+             OR body NOT LIKE 'sealed:%'"
+        )
+        .await,
+        0
+    );
+    // ...while delivery opens each body with the master key, and the link works.
+    for email in ["ivan@example.com", "it@acme.example"] {
+        let link = super::latest_link(&app, email).await;
+        let mut b = Browser::new(&app);
+        assert_eq!(
+            b.get(link.strip_prefix(&app.base).unwrap()).await.status,
+            200
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_sqlite_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::start(Backend::Sqlite).await;
+    owner(&app, "olivia@example.com").await;
+    let spec = pairgate::store::ConnectionSpec::new(&app.ctx.settings.database);
+    let db = spec.sqlite_path().unwrap().to_owned();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    // A file from before, readable by others, is narrowed when pairgate opens it.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    tokio::task::spawn_blocking(move || spec.establish().map(drop))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode(&db), 0o600);
 }

@@ -177,7 +177,7 @@ async fn a_totp_code_is_usable_once_and_neighbouring_steps_count(backend: Backen
         b.submit("/step-up", "/step-up", &[("code", &code), ("next", "/")])
             .await
             .status,
-        401
+        429
     );
     app.advance(1);
     assert_eq!(

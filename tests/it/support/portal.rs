@@ -32,16 +32,31 @@ impl Page {
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Self::with_headers(app, reqwest::header::HeaderMap::new())
+        Self::build(app, reqwest::header::HeaderMap::new(), None)
     }
 
     /// A browser whose every request carries `headers` (e.g. `X-Forwarded-For`).
     pub fn with_headers(app: &'a TestApp, headers: reqwest::header::HeaderMap) -> Self {
+        Self::build(app, headers, None)
+    }
+
+    /// A browser whose connections come from `ip`, another loopback address such as
+    /// `127.0.0.2` (Linux routes all of 127.0.0.0/8 to the loopback interface).
+    pub fn from_address(app: &'a TestApp, ip: &str) -> Self {
+        Self::build(app, reqwest::header::HeaderMap::new(), Some(ip.parse().unwrap()))
+    }
+
+    fn build(
+        app: &'a TestApp,
+        headers: reqwest::header::HeaderMap,
+        local: Option<std::net::IpAddr>,
+    ) -> Self {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
+            .local_address(local)
             .build()
             .unwrap();
         Self {

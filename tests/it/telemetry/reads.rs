@@ -68,7 +68,9 @@ async fn reads_are_filtered_by_device_access(backend: Backend) {
     let (viewer_id, viewer) =
         sign_in(&app, Some(a.tenant), Role::Viewer, "viewer@acme.example").await;
     // The viewer may see SN-7402 only.
-    let owner_session = app.ctx.accounts.session(&owner).await.unwrap().unwrap();
+    let mut owner_session = app.ctx.accounts.session(&owner).await.unwrap().unwrap();
+    // Changing someone's access needs a fresh step-up.
+    owner_session.stepped_up_at = Some(app.now() * 1000);
     app.ctx
         .accounts
         .set_device_access(
@@ -249,7 +251,8 @@ async fn a_device_page_gets_latest_values_and_series(backend: Backend) {
 
     // The same access filter as the API.
     let (_, owner) = sign_in(&app, Some(p.tenant), Role::Owner, "owner@acme.example").await;
-    let owner = app.ctx.accounts.session(&owner).await.unwrap().unwrap();
+    let mut owner = app.ctx.accounts.session(&owner).await.unwrap().unwrap();
+    owner.stepped_up_at = Some(app.now() * 1000);
     app.ctx
         .accounts
         .set_device_access(&owner, viewer_id, false, vec![], vec![])
