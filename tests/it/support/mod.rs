@@ -89,6 +89,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     overlay: String,
     via_proxy: bool,
+    sqlite_dir: Option<std::path::PathBuf>,
 }
 
 impl TestAppBuilder {
@@ -102,6 +103,13 @@ impl TestAppBuilder {
     /// Routes the app's PostgreSQL connections through a [`proxy::Proxy`] the test can cut.
     pub fn via_proxy(mut self) -> Self {
         self.via_proxy = true;
+        self
+    }
+
+    /// SQLite: keeps the database in `dir` (which the test owns, e.g. a small tmpfs) instead of
+    /// a fresh temporary folder.
+    pub fn sqlite_dir(mut self, dir: &std::path::Path) -> Self {
+        self.sqlite_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -120,7 +128,8 @@ impl TestAppBuilder {
         let db = match &self.backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                settings.database.url = DatabaseUrl::Sqlite(dir.path().join("pairgate.db"));
+                let folder = self.sqlite_dir.as_deref().unwrap_or(dir.path());
+                settings.database.url = DatabaseUrl::Sqlite(folder.join("pairgate.db"));
                 TestDb::Sqlite(dir)
             }
             Backend::Postgres(admin_url) => {
@@ -197,6 +206,7 @@ impl TestApp {
             backend,
             overlay: String::new(),
             via_proxy: false,
+            sqlite_dir: None,
         }
     }
 
