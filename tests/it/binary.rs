@@ -222,6 +222,75 @@ fn a_second_server_on_the_same_sqlite_file_does_not_start() {
     assert!(again.wait_with_output().unwrap().status.success());
 }
 
+/// The lock is the database file's, whatever path names it: a symbolic link, a path with `..`
+/// and a relative path all reach the first server's lock, and a second hard link (a second
+/// name SQLite would keep a second WAL for) is refused outright.
+#[test]
+fn no_second_server_on_one_sqlite_file_by_another_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = serve_in(dir.path());
+    let db = dir.path().join("data/pairgate.db");
+    std::os::unix::fs::symlink(&db, dir.path().join("link.db")).unwrap();
+    std::fs::create_dir(dir.path().join("other")).unwrap();
+    let dotted = dir.path().join("other/../data/pairgate.db");
+    for url in [
+        format!("sqlite://{}", dir.path().join("link.db").display()),
+        format!("sqlite://{}", dotted.display()),
+        "sqlite://data/./pairgate.db".to_owned(),
+    ] {
+        let err = fails_to_start(
+            pairgate()
+                .current_dir(dir.path())
+                .env("PAIRGATE_DATABASE_URL", &url)
+                .env("PAIRGATE_BIND", format!("127.0.0.1:{}", free_port())),
+        );
+        assert!(
+            err.contains("another pairgate server uses this SQLite database"),
+            "{url}: {err}"
+        );
+    }
+    sigterm(&first);
+    assert!(first.wait_with_output().unwrap().status.success());
+
+    std::fs::hard_link(&db, dir.path().join("twin.db")).unwrap();
+    for url in [
+        "sqlite://data/pairgate.db".to_owned(),
+        format!("sqlite://{}", dir.path().join("twin.db").display()),
+    ] {
+        let err = fails_to_start(
+            pairgate()
+                .current_dir(dir.path())
+                .env("PAIRGATE_DATABASE_URL", &url)
+                .env("PAIRGATE_BIND", format!("127.0.0.1:{}", free_port())),
+        );
+        assert!(err.contains("has 2 hard links"), "{url}: {err}");
+    }
+}
+
+/// Runs `cmd`, which must exit with a failure within 30 s; returns its standard error. A
+/// process still running then (a server that started) is killed and the test fails.
+fn fails_to_start(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            assert!(!out.status.success(), "expected failure");
+            return String::from_utf8(out.stderr).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "a second server started: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A server started on a SQLite file it cannot write (immutable: `chattr +i` binds root too)
 /// starts, says it is not ready, answers 503 with `Retry-After` where it needs to write, and
 /// recovers by itself once the file is writable: its writer opens a new connection after a
