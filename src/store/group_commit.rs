@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use diesel::r2d2::{ManageConnection, R2D2Connection};
+use diesel::r2d2::R2D2Connection;
 
 use super::connection::PooledConnection;
 use super::replay::Writer;
@@ -143,7 +143,7 @@ fn commit_group(
     let _writer = inner.sqlite_writer.blocking_lock();
     replay.check_schema(inner.schema.load(Ordering::Relaxed));
     if own.is_none() {
-        match inner.spec.connect() {
+        match inner.spec.connect_writer() {
             Ok(conn) => *own = Some(conn),
             Err(e) => {
                 // The jobs are dropped unrun; each caller is told its write was not committed.
