@@ -89,6 +89,14 @@ impl ConnectionSpec {
         }
     }
 
+    /// The connection URL, for PostgreSQL.
+    pub(super) fn postgres_url(&self) -> Option<&str> {
+        match &self.url {
+            DatabaseUrl::Sqlite(_) => None,
+            DatabaseUrl::Postgres(url) => Some(url),
+        }
+    }
+
     /// Opens one connection with the backend chosen by the URL scheme.
     pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
         self.establish_with_cache(self.sqlite_cache.pooled_kib)

@@ -15,6 +15,7 @@ pub mod keys;
 mod lock;
 pub mod mail;
 pub mod migrations;
+mod notify;
 pub mod pairings;
 pub mod registry;
 pub mod replay;
@@ -103,6 +104,16 @@ impl Store {
             group_commit::spawn(&inner, queue);
         }
         Ok(Self { inner })
+    }
+
+    /// PostgreSQL: woken whenever a signing key is added, by this instance or any other
+    /// (`LISTEN`, on a connection of its own; see `notify.rs`). `None` on SQLite, where one
+    /// server process adds keys and reloads its own ring.
+    pub fn signing_key_rotations(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match self.inner.spec.postgres_url() {
+            Some(url) => Some(notify::listen(url.to_owned(), notify::SIGNING_KEYS)),
+            None => None,
+        }
     }
 
     /// The engine behind this store.

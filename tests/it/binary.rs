@@ -59,6 +59,16 @@ fn bad_settings_stop_start_up_naming_the_key() {
     assert!(err.contains("database.url"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 
+    // A key that would sign before every instance has read the ring again.
+    let err = run_failing(
+        pairgate()
+            .current_dir(dir.path())
+            .env("PAIRGATE_KEYS__PUBLISH_BEFORE_USE_SECS", "30")
+            .arg("migrate"),
+    );
+    assert!(err.contains("keys.publish_before_use_secs"), "{err}");
+    assert!(err.contains("keys.ring_reload_secs (60 s)"), "{err}");
+
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
     let err = run_failing(

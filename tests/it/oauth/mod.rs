@@ -5,6 +5,7 @@ mod device_flow;
 pub mod discovery;
 mod dpop;
 mod introspection;
+mod key_rotation;
 pub mod refresh;
 mod service_clients;
 mod third_party;
