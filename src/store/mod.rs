@@ -110,10 +110,10 @@ impl Store {
     /// (`LISTEN`, on a connection of its own; see `notify.rs`). `None` on SQLite, where one
     /// server process adds keys and reloads its own ring.
     pub fn signing_key_rotations(&self) -> Option<Arc<tokio::sync::Notify>> {
-        match self.inner.spec.postgres_url() {
-            Some(url) => Some(notify::listen(url.to_owned(), notify::SIGNING_KEYS)),
-            None => None,
-        }
+        self.inner
+            .spec
+            .postgres_url()
+            .map(|url| notify::listen(url.to_owned(), notify::SIGNING_KEYS))
     }
 
     /// The engine behind this store.
