@@ -22,6 +22,8 @@
 #   BENCH_SERVER_ENV             extra "KEY=VALUE ..." for the server, e.g.
 #                                "PAIRGATE_TELEMETRY__VERIFIED_TOKEN_CACHE=0".
 #   BENCH_KEEP                   keep the work directory.
+#   BENCH_SERVER_CPUS            pin the server to these cores (taskset -c), e.g. "0".
+#   BENCH_FLEET_CPUS             pin the load generator to these cores, e.g. "1".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,7 +83,8 @@ trap cleanup EXIT
 # Starts "$@" as the server in the background and waits until it answers.
 start_server() {
   # shellcheck disable=SC2086
-  env ${BENCH_SERVER_ENV:-} "$@" >>"$work/server.log" 2>&1 &
+  env ${BENCH_SERVER_ENV:-} ${BENCH_SERVER_CPUS:+taskset -c "$BENCH_SERVER_CPUS"} "$@" \
+    >>"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do
     curl -fsS "$base/readyz" >/dev/null 2>&1 && break
@@ -108,11 +111,12 @@ echo "   load before: $(cut -d' ' -f1-3 /proc/loadavg)   $(nproc) cores"
 server_cpu0=$(cpu "$server")
 start=$(date +%s.%N)
 /usr/bin/time -f "   load generator: %U s user + %S s system CPU, %M KiB max RSS" \
-  "$device_bin" fleet --server "$base" --state "$work/fleet" --rate "$rate" --tasks "$tasks" \
+  ${BENCH_FLEET_CPUS:+taskset -c "$BENCH_FLEET_CPUS"} "$device_bin" fleet --server "$base" --state "$work/fleet" --rate "$rate" --tasks "$tasks" \
   --readings "$readings" --duration-secs "$seconds" --warmup-secs 10
 end=$(date +%s.%N)
 server_cpu1=$(cpu "$server")
 echo "   server: $(awk -v a="$server_cpu0" -v b="$server_cpu1" -v t="$ticks" -v s="$start" -v e="$end" \
   'BEGIN { printf "%.1f CPU s over %.1f s wall (%.2f cores)", (b - a) / t, e - s, (b - a) / t / (e - s) }')"
 echo "   load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   server memory: $(awk '/^Vm(RSS|HWM):/ { printf "%s %.1f MB  ", $1, $2 / 1024 }' "/proc/$server/status")"
 grep -E "WARN|ERROR" "$work/server.log" | tail -n 5 || true

@@ -254,10 +254,26 @@ async fn serve(settings: Settings) -> Result<(), String> {
         i64::from(ctx.settings.portal.session_idle_secs.get()) * 1000,
         std::time::Duration::from_secs(60),
     ));
-    ctx.erp
-        .publish_webhook_setting()
-        .await
-        .map_err(|e| format!("recording the webhook setting: {e}"))?;
+    if let Err(e) = ctx.erp.publish_webhook_setting().await {
+        if !e.is_unavailable() {
+            return Err(format!("recording the webhook setting: {e}"));
+        }
+        // The database takes no writes yet (read-only, full): serve anyway, not ready, and
+        // record the setting once it does; nothing is recorded for the ERP meanwhile.
+        tracing::warn!(error = %e, "cannot record the webhook setting yet; will retry");
+        let erp = Arc::clone(&ctx.erp);
+        let every =
+            std::time::Duration::from_secs(u64::from(ctx.settings.server.retry_after_secs.max(1)));
+        actix_web::rt::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if erp.publish_webhook_setting().await.is_ok() {
+                    tracing::info!("webhook setting recorded");
+                    return;
+                }
+            }
+        });
+    }
     if let Some(webhooks) = ctx.erp.webhooks() {
         actix_web::rt::spawn(crate::erp::webhooks::run(
             webhooks,

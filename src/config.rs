@@ -124,6 +124,8 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     pub sqlite_busy_timeout_ms: u32,
     pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite: page cache of all connections together, in MiB (see `store/connection.rs`).
+    pub sqlite_cache_mib: NonZeroU32,
 }
 
 impl DatabaseSettings {
@@ -161,6 +163,10 @@ pub struct KeySettings {
     pub master_key_file: PathBuf,
     pub publish_before_use_secs: u32,
     pub jwks_max_age_secs: u32,
+    /// How often each instance reads the key ring again, in seconds.
+    pub ring_reload_secs: NonZeroU32,
+    /// PostgreSQL: learn of rotations at once through `LISTEN`/`NOTIFY`.
+    pub listen_for_rotations: bool,
 }
 
 /// Algorithms pairgate signs access tokens with.
@@ -433,13 +439,29 @@ impl Settings {
     }
 
     fn extract(figment: Figment) -> Result<Self, ConfigError> {
-        figment.extract::<Settings>().map_err(|err| {
+        let settings = figment.extract::<Settings>().map_err(|err| {
             let lines: Vec<String> = err
                 .into_iter()
                 .map(|e| format!("  - {}", describe(&e)))
                 .collect();
             ConfigError::Invalid(lines.join("\n"))
-        })
+        })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Rules that tie several keys together.
+    fn check(&self) -> Result<(), ConfigError> {
+        let keys = &self.keys;
+        if keys.publish_before_use_secs < keys.ring_reload_secs.get() {
+            return Err(ConfigError::Invalid(format!(
+                "  - keys.publish_before_use_secs: {} s is shorter than keys.ring_reload_secs \
+                 ({} s), so another instance might not know a new key when it starts signing; \
+                 raise publish_before_use_secs or lower ring_reload_secs",
+                keys.publish_before_use_secs, keys.ring_reload_secs
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -488,6 +510,17 @@ mod tests {
             s.database.url,
             DatabaseUrl::Sqlite(PathBuf::from("data/pairgate.db"))
         );
+    }
+
+    #[test]
+    fn a_key_may_not_sign_before_every_instance_reloaded_the_ring() {
+        let err = Settings::defaults_with("[keys]\npublish_before_use_secs = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keys.publish_before_use_secs"), "{err}");
+        assert!(err.contains("keys.ring_reload_secs (60 s)"), "{err}");
+        Settings::defaults_with("[keys]\npublish_before_use_secs = 5\nring_reload_secs = 5")
+            .unwrap();
     }
 
     #[test]

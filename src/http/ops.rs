@@ -1,5 +1,5 @@
-//! Operations endpoints: `GET /healthz` (the process is up), `GET /readyz` (the database answers),
-//! `GET /metrics` (Prometheus text).
+//! Operations endpoints: `GET /healthz` (the process is up), `GET /readyz` (the database takes
+//! a write), `GET /metrics` (Prometheus text).
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
@@ -22,7 +22,8 @@ async fn healthz_get() -> HttpResponse {
 }
 
 async fn readyz_get(ctx: web::Data<AppContext>) -> HttpResponse {
-    match ctx.store.ping().await {
+    // A write, not a read: a full disk or a read-only database answers reads and fails writes.
+    match ctx.store.ping(ctx.clock.now().timestamp_millis()).await {
         Ok(()) => HttpResponse::Ok()
             .insert_header(CacheControl(vec![CacheDirective::NoStore]))
             .json(json!({ "status": "ready" })),

@@ -92,7 +92,7 @@ impl OAuth {
         let Some((jws, kid)) = tokens::parse_access_token(token) else {
             return Ok(None);
         };
-        let Some(key) = self.keys.verification_key(&kid, now) else {
+        let Some(key) = self.keys.find_key(&kid, now).await? else {
             return Ok(None);
         };
         if !key.verify(&jws) {

@@ -4,8 +4,14 @@
 //! master key), so every instance signs with the same ring. Rotation is publish-before-use: a new
 //! key is published at once but signs only from `activates_at` (now + `publish_before_use_secs`),
 //! and a superseded key stays published until every token it signed has expired.
+//!
+//! Every instance keeps the ring in memory and reads it again: every `keys.ring_reload_secs`
+//! (which `publish_before_use_secs` may not undercut, so every instance knows a key before it
+//! signs), at once when PostgreSQL announces a rotation (`LISTEN`/`NOTIFY`, see [`keep_fresh`]),
+//! and when a token names a kid the ring does not hold ([`KeyRing::find_key`]).
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -80,7 +86,13 @@ pub struct KeyRing {
     /// How long a superseded key stays published: the access-token lifetime plus clock skew.
     retire_after_ms: i64,
     keys: RwLock<Arc<Vec<LoadedKey>>>,
+    /// When (clock ms) a token's unknown kid last made the ring read again.
+    unknown_kid_reload: tokio::sync::Mutex<i64>,
 }
+
+/// A kid the ring does not hold makes it read the ring again at most this often (clock ms), so
+/// that made-up kids cannot turn into a stream of database reads.
+const UNKNOWN_KID_RELOAD_MS: i64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
@@ -110,6 +122,7 @@ impl KeyRing {
             sealing: SecretBox::new(master.derive("signing-key-encryption")),
             retire_after_ms,
             keys: RwLock::new(Arc::new(Vec::new())),
+            unknown_kid_reload: tokio::sync::Mutex::new(i64::MIN),
         };
         ring.reload().await?;
         if ring.snapshot().is_empty() {
@@ -195,6 +208,34 @@ impl KeyRing {
         published(&keys, now_ms, self.retire_after_ms)
             .find(|k| k.kid == kid)
             .map(|k| k.public.clone())
+    }
+
+    /// The public key for `kid` if it is published, reading the ring again first when it does
+    /// not hold `kid` at all: another instance may have rotated it in since the last reload.
+    /// Such a reload happens at most once per [`UNKNOWN_KID_RELOAD_MS`] of `now_ms`; requests
+    /// arriving meanwhile wait for it rather than start their own.
+    pub async fn find_key(
+        &self,
+        kid: &str,
+        now_ms: i64,
+    ) -> Result<Option<PublicJwk>, KeyRingError> {
+        if let Some(key) = self.verification_key(kid, now_ms) {
+            return Ok(Some(key));
+        }
+        if self.snapshot().iter().any(|k| k.kid == kid) {
+            // Held but retired: reading again would not bring it back.
+            return Ok(None);
+        }
+        let mut last = self.unknown_kid_reload.lock().await;
+        if let Some(key) = self.verification_key(kid, now_ms) {
+            return Ok(Some(key));
+        }
+        if now_ms < last.saturating_add(UNKNOWN_KID_RELOAD_MS) {
+            return Ok(None);
+        }
+        *last = now_ms;
+        self.reload().await?;
+        Ok(self.verification_key(kid, now_ms))
     }
 
     /// The JWK Set to publish: keys waiting to activate, the active one, and superseded keys
@@ -305,6 +346,42 @@ impl KeyRing {
             activates_at: row.activates_at,
         })
     }
+}
+
+/// Keeps `ring` current for as long as it exists: reads it again every `every`, and at once
+/// whenever `rotations` (PostgreSQL's notification of a new key, `Store::signing_key_rotations`)
+/// wakes. Spawned on the current tokio runtime.
+pub fn keep_fresh(
+    ring: &Arc<KeyRing>,
+    every: Duration,
+    rotations: Option<Arc<tokio::sync::Notify>>,
+) {
+    let ring = Arc::downgrade(ring);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; the ring was just loaded.
+        ticker.tick().await;
+        loop {
+            match &rotations {
+                Some(rotated) => {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        () = rotated.notified() => {}
+                    }
+                }
+                None => {
+                    ticker.tick().await;
+                }
+            }
+            let Some(ring) = ring.upgrade() else {
+                return;
+            };
+            if let Err(e) = ring.reload().await {
+                tracing::warn!(error = %e, "could not reload the signing key ring; will retry");
+            }
+        }
+    });
 }
 
 /// Keys to publish at `now`: all not yet superseded, and superseded ones for `retire_after_ms`

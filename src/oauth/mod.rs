@@ -132,6 +132,16 @@ impl OAuth {
         } else {
             o.access_token_audience.clone()
         };
+        let keys = Arc::new(keys);
+        keyring::keep_fresh(
+            &keys,
+            std::time::Duration::from_secs(u64::from(settings.keys.ring_reload_secs.get())),
+            settings
+                .keys
+                .listen_for_rotations
+                .then(|| store.signing_key_rotations())
+                .flatten(),
+        );
         Ok(Self {
             dpop: DpopVerifier::new(o, master.derive("dpop-nonce")),
             assertion_policy: AssertionPolicy {
@@ -143,7 +153,7 @@ impl OAuth {
             refresh_tokens: Arc::new(RefreshTokens::new(master.derive("refresh-token"))),
             store,
             clock,
-            keys: Arc::new(keys),
+            keys,
             settings,
             issuer,
             audience,

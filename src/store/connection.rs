@@ -40,6 +40,28 @@ pub struct ConnectionSpec {
     url: DatabaseUrl,
     sqlite_busy_timeout_ms: u32,
     sqlite_synchronous: SqliteSynchronous,
+    sqlite_cache: SqliteCache,
+}
+
+/// SQLite page cache per connection, in KiB, from `database.sqlite_cache_mib` (all connections
+/// together): half for the writer's own connection, which commits every write and whose cache
+/// stays warm, the other half shared by the pool's connections, whose caches SQLite drops
+/// whenever another connection wrote.
+#[derive(Debug, Clone, Copy)]
+struct SqliteCache {
+    writer_kib: u32,
+    pooled_kib: u32,
+}
+
+impl SqliteCache {
+    fn new(settings: &DatabaseSettings) -> Self {
+        let total_kib = settings.sqlite_cache_mib.get().saturating_mul(1024);
+        let writer_kib = total_kib / 2;
+        Self {
+            writer_kib,
+            pooled_kib: ((total_kib - writer_kib) / settings.pool_size.get()).max(1),
+        }
+    }
 }
 
 impl ConnectionSpec {
@@ -48,6 +70,7 @@ impl ConnectionSpec {
             url: settings.url.clone(),
             sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
             sqlite_synchronous: settings.sqlite_synchronous,
+            sqlite_cache: SqliteCache::new(settings),
         }
     }
 
@@ -66,10 +89,39 @@ impl ConnectionSpec {
         }
     }
 
+    /// The connection URL, for PostgreSQL.
+    pub(super) fn postgres_url(&self) -> Option<&str> {
+        match &self.url {
+            DatabaseUrl::Sqlite(_) => None,
+            DatabaseUrl::Postgres(url) => Some(url),
+        }
+    }
+
     /// Opens one connection with the backend chosen by the URL scheme.
     pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
+        self.establish_with_cache(self.sqlite_cache.pooled_kib)
+    }
+
+    /// The SQLite writer thread's own connection (`group_commit.rs`), with the writer's share
+    /// of the page cache.
+    pub(super) fn connect_writer(&self) -> Result<PooledConnection, ConnectionError> {
+        self.establish_with_cache(self.sqlite_cache.writer_kib)
+            .map(|conn| PooledConnection {
+                conn,
+                broken: false,
+            })
+    }
+
+    fn establish_with_cache(&self, cache_kib: u32) -> Result<DbConnection, ConnectionError> {
         match &self.url {
-            DatabaseUrl::Sqlite(path) => self.establish_sqlite(path).map(DbConnection::Sqlite),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = self.establish_sqlite(path)?;
+                conn.batch_execute(&format!("PRAGMA cache_size = -{cache_kib};"))
+                    .map_err(|e| {
+                        ConnectionError::BadConnection(format!("configuring SQLite: {e}"))
+                    })?;
+                Ok(DbConnection::Sqlite(conn))
+            }
             DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
         }
     }
@@ -93,8 +145,8 @@ impl ConnectionSpec {
         };
         // busy_timeout first: switching to WAL needs a lock that another connection may hold.
         // temp_store: statement journals of multi-row inserts stay in memory, not in temp files.
-        // cache_size: 64 MiB per connection (the default 2 MiB thrashes under a stream of
-        // inserts into several indexes). wal_autocheckpoint off: the store's checkpoint thread
+        // cache_size: set by the caller (`SqliteCache`). wal_autocheckpoint off: the store's
+        // checkpoint thread
         // does it (store/checkpoint.rs), so no commit waits for a checkpoint's fsync;
         // journal_size_limit trims the WAL file back after a burst.
         conn.batch_execute(&format!(
@@ -103,7 +155,6 @@ impl ConnectionSpec {
              PRAGMA synchronous = {synchronous};
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536;
              PRAGMA wal_autocheckpoint = 0;
              PRAGMA journal_size_limit = 67108864;",
             self.sqlite_busy_timeout_ms

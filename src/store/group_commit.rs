@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use diesel::r2d2::ManageConnection;
+use diesel::r2d2::R2D2Connection;
 
 use super::connection::PooledConnection;
 use super::replay::Writer;
@@ -53,8 +53,9 @@ pub(super) enum Run {
 pub(super) enum Ran {
     /// Its changes (if any) belong in the commit.
     Keep(Deliver),
-    /// It failed alone in its group: roll the transaction back.
-    RollBack(Deliver),
+    /// It failed alone in its group: roll the transaction back. The flag says whether its
+    /// error retires the connection ([`StoreError::retires_connection`]).
+    RollBack(Deliver, bool),
     /// The database refused a statement the write's savepoint could not contain; the
     /// transaction must not go on.
     Broken(Deliver, StoreError),
@@ -83,7 +84,7 @@ fn run(store: &Weak<Inner>, queue: &Receiver<Job>) {
     // is the only writer, so its cache stays warm from one group to the next.
     let mut own: Option<PooledConnection> = None;
     let mut replay = match store.upgrade() {
-        Some(inner) => Writer::new(inner.spec.sqlite_path()),
+        Some(inner) => Writer::new(Arc::clone(&inner.lock)),
         None => return,
     };
     loop {
@@ -142,7 +143,7 @@ fn commit_group(
     let _writer = inner.sqlite_writer.blocking_lock();
     replay.check_schema(inner.schema.load(Ordering::Relaxed));
     if own.is_none() {
-        match inner.spec.connect() {
+        match inner.spec.connect_writer() {
             Ok(conn) => *own = Some(conn),
             Err(e) => {
                 // The jobs are dropped unrun; each caller is told its write was not committed.
@@ -155,6 +156,7 @@ fn commit_group(
         return Vec::new();
     };
     let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+    let mut retire_connection = false;
     let mut left: Vec<Job> = Vec::new();
     let run = if jobs.len() == 1 {
         Run::Alone
@@ -169,9 +171,10 @@ fn commit_group(
         for job in jobs.by_ref() {
             match job(conn, &mut *replay, run) {
                 Ran::Keep(deliver) => delivers.push(deliver),
-                Ran::RollBack(deliver) => {
+                Ran::RollBack(deliver, retire) => {
                     // The group's only write failed: nothing of the transaction is kept.
                     delivers.push(deliver);
+                    retire_connection |= retire;
                     return match Manager::rollback_transaction(conn) {
                         Ok(()) => Ok(Committed::RolledBack),
                         Err(e) => Ok(Committed::Unknown(e)),
@@ -181,6 +184,7 @@ fn commit_group(
                     // The savepoint could not contain it: answer this write with its error and
                     // give the group's others a fresh transaction.
                     tracing::warn!(error = %err, "a write's savepoint failed; its group ends there");
+                    retire_connection |= err.retires_connection();
                     deliver(Err(err));
                     break;
                 }
@@ -202,6 +206,7 @@ fn commit_group(
     let committed = match outcome {
         Ok(Ok(Committed::Yes)) => Ok(()),
         Ok(Ok(Committed::RolledBack)) => {
+            retire(own, retire_connection);
             // As a savepoint's rollback would have been: silent, and the write that failed
             // answers with its own error, whatever it is handed here.
             for deliver in delivers {
@@ -215,7 +220,12 @@ fn commit_group(
             *own = None;
             Err(StoreError::from(e))
         }
-        Ok(Err(e)) => Err(StoreError::from(e)),
+        Ok(Err(e)) => {
+            // The database refused to begin or commit (disk full, read-only file, I/O error).
+            let err = StoreError::from(e);
+            retire_connection |= err.retires_connection();
+            Err(err)
+        }
         Err(_) => {
             // A write panicked: the transaction's state is unknown, so the connection goes.
             *own = None;
@@ -224,6 +234,7 @@ fn commit_group(
             ))
         }
     };
+    retire(own, retire_connection);
     if let Err(e) = &committed {
         tracing::warn!(error = %e, writes = delivers.len(), "SQLite write group not committed");
     }
@@ -231,4 +242,13 @@ fn commit_group(
         deliver(committed.clone());
     }
     left
+}
+
+/// Closes the writer's connection when a fault may belong to it, or when diesel no longer
+/// trusts its transaction state; the next group opens a new one, which sees the database as it
+/// is by then (a connection opened on a read-only file stays read-only, for one).
+fn retire(own: &mut Option<PooledConnection>, fault: bool) {
+    if fault || own.as_mut().is_some_and(|c| c.conn.is_broken()) {
+        *own = None;
+    }
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::signing_keys;
-use super::{StoreError, Tx};
+use super::{DbConnection, StoreError, Tx};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
@@ -24,10 +24,15 @@ pub fn all(tx: &mut Tx<'_>) -> Result<Vec<SigningKeyRecord>, StoreError> {
         .load(tx.conn)?)
 }
 
+/// Adds a key. On PostgreSQL every instance listening (`notify.rs`) hears of it when the
+/// transaction commits.
 pub fn insert(tx: &mut Tx<'_>, key: &SigningKeyRecord) -> Result<(), StoreError> {
     diesel::insert_into(signing_keys::table)
         .values(key)
         .execute(tx.conn)?;
+    if let DbConnection::Pg(_) = tx.conn {
+        diesel::sql_query(format!("NOTIFY {}", super::notify::SIGNING_KEYS)).execute(tx.conn)?;
+    }
     Ok(())
 }
 

@@ -12,8 +12,10 @@ pub mod flows;
 mod group_commit;
 pub mod groups;
 pub mod keys;
+mod lock;
 pub mod mail;
 pub mod migrations;
+mod notify;
 pub mod pairings;
 pub mod refusals;
 pub mod registry;
@@ -28,8 +30,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::r2d2::{ManageConnection, Pool};
-use diesel::{Connection, RunQueryDsl};
 use tokio::sync::Mutex;
 
 pub use connection::{Backend, ConnectionSpec, DbConnection};
@@ -54,6 +56,9 @@ struct Inner {
     sqlite_writer: Mutex<()>,
     /// SQLite: the queue of the thread that commits writes in groups (`group_commit.rs`).
     sqlite_writes: Option<std::sync::mpsc::Sender<group_commit::Job>>,
+    /// SQLite: one server per database file (`lock.rs`); claimed by `serve`, or by the writer
+    /// when it first remembers a jti.
+    lock: Arc<lock::ServerLock>,
     /// Bumped by every migration run through this store: the SQLite writer then reloads what it
     /// keeps in memory from the tables (the replay memory).
     schema: AtomicU64,
@@ -86,6 +91,7 @@ impl Store {
             Backend::Postgres => (None, None),
         };
         let inner = Arc::new(Inner {
+            lock: Arc::new(lock::ServerLock::new(spec.sqlite_path())),
             pool,
             spec,
             backend,
@@ -101,6 +107,16 @@ impl Store {
         Ok(Self { inner })
     }
 
+    /// PostgreSQL: woken whenever a signing key is added, by this instance or any other
+    /// (`LISTEN`, on a connection of its own; see `notify.rs`). `None` on SQLite, where one
+    /// server process adds keys and reloads its own ring.
+    pub fn signing_key_rotations(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.inner
+            .spec
+            .postgres_url()
+            .map(|url| notify::listen(url.to_owned(), notify::SIGNING_KEYS))
+    }
+
     /// The engine behind this store.
     pub fn backend(&self) -> Backend {
         self.inner.backend
@@ -114,17 +130,11 @@ impl Store {
     }
 
     /// Makes this process the only server of a SQLite database (a lock file next to it; see
-    /// `replay.rs`): its writer alone decides which jti values are new. Fails when another
-    /// process holds the lock. Nothing to do on PostgreSQL.
+    /// `lock.rs`): its writer alone decides which jti values are new. Fails when another
+    /// process holds the lock. Nothing to do on PostgreSQL. Needs no write, so a server
+    /// starts (and says it is not ready) on a database it cannot write yet.
     pub async fn claim_sqlite_writer(&self) -> Result<(), StoreError> {
-        if self.inner.sqlite_writes.is_none() {
-            return Ok(());
-        }
-        self.write(|tx| match tx.replay.as_deref_mut() {
-            Some(writer) => writer.claim(),
-            None => Ok(()),
-        })
-        .await
+        self.inner.lock.claim()
     }
 
     fn schema_changed(&self) {
@@ -145,13 +155,11 @@ impl Store {
         reverted
     }
 
-    /// True when the database answers a trivial query within the acquire timeout.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|tx| {
-            diesel::sql_query("SELECT 1").execute(tx.conn)?;
-            Ok(())
-        })
-        .await
+    /// Ok when the database takes a write: a one-row upsert, committed (on SQLite through the
+    /// writer thread, like every write). A database that answers reads but cannot write (disk
+    /// full, read-only, failing I/O) is not ready.
+    pub async fn ping(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.write(move |tx| replay::probe_write(tx, now_ms)).await
     }
 
     /// Connections in the pool: (open, idle).
@@ -226,7 +234,10 @@ impl Store {
                     replay: Some(replay),
                 }) {
                     Ok(value) => group_commit::Ran::Keep(deliver(Ok(value))),
-                    Err(e) => group_commit::Ran::RollBack(deliver(Err(e))),
+                    Err(e) => {
+                        let retire = e.store_error().is_some_and(StoreError::retires_connection);
+                        group_commit::Ran::RollBack(deliver(Err(e)), retire)
+                    }
                 },
                 group_commit::Run::Savepoint => {
                     let mark = replay.mark();
@@ -334,10 +345,11 @@ impl Inner {
             .map_err(|e| E::from(StoreError::from(e)))?;
         let result = f(&mut pooled.conn);
         if let Err(err) = &result {
-            // For PostgreSQL an unavailable error means the connection is gone; SQLite's
-            // "locked" is transient and the connection stays good.
-            let lost = err.store_error().is_some_and(StoreError::is_unavailable);
-            pooled.broken = lost && self.backend == Backend::Postgres;
+            // A lock timeout leaves the connection good; after any other unavailable state the
+            // pool opens a new one, which sees the database as it is now.
+            pooled.broken = err
+                .store_error()
+                .is_some_and(StoreError::retires_connection);
         }
         result
     }

@@ -7,14 +7,13 @@
 //! (`Writer`) and appends each new one to `seen_jtis`, ordered by expiry, so that a restart
 //! finds them again. A new value costs SQLite an append to the table's last pages instead of an
 //! insert into a random page of a key index, which was half the writer's work per token request.
-//! A lock file next to the database keeps a second server process from opening another memory
-//! over the same table.
+//! A lock file next to the database (`lock.rs`) keeps a second server process from opening
+//! another memory over the same table.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::fs::{File, OpenOptions, TryLockError};
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
@@ -22,6 +21,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::batch::{self, BatchRow, Bind, InsertIgnoring, Prepared, fixed_sql};
 use super::connection::MultiBackend;
+use super::lock::ServerLock;
 use super::schema::{rate_limits, seen_jtis};
 use super::{DbConnection, StoreError, Tx};
 
@@ -244,6 +244,22 @@ pub fn marked(tx: &mut Tx<'_>, bucket: &str, now: i64) -> Result<bool, StoreErro
     Ok(end.is_some_and(|end| end > now))
 }
 
+/// The readiness probe's write (`GET /readyz`): one row of `rate_limits`, the `readyz` bucket,
+/// moved to `now_ms` and counted. Its bytes must change every time: a transaction that changes
+/// nothing (SQLite skips rewriting an identical row) commits even on a full disk or a read-only
+/// file. The sweep drops the row two hours after the last probe.
+pub fn probe_write(tx: &mut Tx<'_>, now_ms: i64) -> Result<(), StoreError> {
+    // Both engines take this upsert; the value is an integer, formatted, never text. The count
+    // wraps well below the column's 32 bits.
+    diesel::sql_query(format!(
+        "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ('readyz', {now_ms}, 1) \
+         ON CONFLICT (bucket) DO UPDATE SET window_start = excluded.window_start, \
+         hits = rate_limits.hits % 1000000 + 1"
+    ))
+    .execute(tx.conn)?;
+    Ok(())
+}
+
 /// Deletes jti records and rate-limit buckets that ended before `before`; returns how many.
 pub fn delete_expired(
     tx: &mut Tx<'_>,
@@ -261,64 +277,20 @@ pub fn delete_expired(
 }
 
 /// The SQLite writer thread's replay memory: every jti value in `seen_jtis`, loaded at its first
-/// use, and the lock that makes this process the database's only keeper of it.
+/// use, and the lock that makes this process the database's only keeper of it (`lock.rs`).
 pub(super) struct Writer {
-    /// `<database>-replay.lock`; none for a database without a file.
-    lock_path: Option<PathBuf>,
-    lock: Option<File>,
+    lock: Arc<ServerLock>,
     memory: Option<Memory>,
     /// The store's schema generation the memory was loaded under (see [`Self::check_schema`]).
     schema: u64,
 }
 
 impl Writer {
-    pub(super) fn new(database: Option<&Path>) -> Self {
+    pub(super) fn new(lock: Arc<ServerLock>) -> Self {
         Self {
-            lock_path: database.map(|db| {
-                let mut name = db.as_os_str().to_owned();
-                name.push("-replay.lock");
-                PathBuf::from(name)
-            }),
-            lock: None,
+            lock,
             memory: None,
             schema: 0,
-        }
-    }
-
-    /// Makes this process the one that remembers jti values for the database, or says which
-    /// lock another process holds. Held until the writer thread ends.
-    pub(super) fn claim(&mut self) -> Result<(), StoreError> {
-        if self.lock.is_some() {
-            return Ok(());
-        }
-        let Some(path) = &self.lock_path else {
-            return Ok(());
-        };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot open the lock file {}: {e}",
-                    path.display()
-                ))
-            })?;
-        match file.try_lock() {
-            Ok(()) => {
-                self.lock = Some(file);
-                Ok(())
-            }
-            Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
-                "another pairgate server uses this SQLite database (it holds {}); one server per \
-                 SQLite file, or PostgreSQL for several",
-                path.display()
-            ))),
-            Err(TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
-                "cannot lock {}: {e}",
-                path.display()
-            ))),
         }
     }
 
@@ -328,7 +300,7 @@ impl Writer {
         let memory = match self.memory.take() {
             Some(memory) => memory,
             None => {
-                self.claim()?;
+                self.lock.claim()?;
                 load(conn)?
             }
         };

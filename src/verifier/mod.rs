@@ -75,7 +75,11 @@ pub enum KeySource {
 impl KeySource {
     async fn key(&self, kid: &str, now_ms: i64) -> Result<Option<PublicJwk>, VerifyError> {
         match self {
-            Self::KeyRing(ring) => Ok(ring.verification_key(kid, now_ms)),
+            // A kid the ring does not hold yet may be a key another instance just rotated in.
+            Self::KeyRing(ring) => ring.find_key(kid, now_ms).await.map_err(|e| {
+                tracing::warn!(error = %e, "could not read the signing key ring");
+                VerifyError::KeysUnavailable
+            }),
             Self::Jwks(cache) => cache.key(kid).await,
         }
     }

@@ -59,6 +59,16 @@ fn bad_settings_stop_start_up_naming_the_key() {
     assert!(err.contains("database.url"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 
+    // A key that would sign before every instance has read the ring again.
+    let err = run_failing(
+        pairgate()
+            .current_dir(dir.path())
+            .env("PAIRGATE_KEYS__PUBLISH_BEFORE_USE_SECS", "30")
+            .arg("migrate"),
+    );
+    assert!(err.contains("keys.publish_before_use_secs"), "{err}");
+    assert!(err.contains("keys.ring_reload_secs (60 s)"), "{err}");
+
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
     let err = run_failing(
@@ -149,11 +159,18 @@ fn free_port() -> u16 {
 /// `pairgate` serving in `dir` (its default SQLite file under `data/`) on a free port, once it
 /// answers `/healthz`.
 fn serve_in(dir: &std::path::Path) -> std::process::Child {
+    serve_with(dir, &[]).0
+}
+
+/// [`serve_in`] with more environment; also returns its base URL (the public URL).
+fn serve_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
     let port = free_port();
     let child = pairgate()
         .current_dir(dir)
         .env("PAIRGATE_BIND", format!("127.0.0.1:{port}"))
+        .env("PAIRGATE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("PAIRGATE_SERVER__SHUTDOWN_TIMEOUT_SECS", "5")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -170,7 +187,7 @@ fn serve_in(dir: &std::path::Path) -> std::process::Child {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(up, "server did not come up");
-    child
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 fn sigterm(child: &std::process::Child) {
@@ -213,6 +230,163 @@ fn a_second_server_on_the_same_sqlite_file_does_not_start() {
     let again = serve_in(dir.path());
     sigterm(&again);
     assert!(again.wait_with_output().unwrap().status.success());
+}
+
+/// The lock is the database file's, whatever path names it: a symbolic link, a path with `..`
+/// and a relative path all reach the first server's lock, and a second hard link (a second
+/// name SQLite would keep a second WAL for) is refused outright.
+#[test]
+fn no_second_server_on_one_sqlite_file_by_another_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = serve_in(dir.path());
+    let db = dir.path().join("data/pairgate.db");
+    std::os::unix::fs::symlink(&db, dir.path().join("link.db")).unwrap();
+    std::fs::create_dir(dir.path().join("other")).unwrap();
+    let dotted = dir.path().join("other/../data/pairgate.db");
+    for url in [
+        format!("sqlite://{}", dir.path().join("link.db").display()),
+        format!("sqlite://{}", dotted.display()),
+        "sqlite://data/./pairgate.db".to_owned(),
+    ] {
+        let err = fails_to_start(
+            pairgate()
+                .current_dir(dir.path())
+                .env("PAIRGATE_DATABASE_URL", &url)
+                .env("PAIRGATE_BIND", format!("127.0.0.1:{}", free_port())),
+        );
+        assert!(
+            err.contains("another pairgate server uses this SQLite database"),
+            "{url}: {err}"
+        );
+    }
+    sigterm(&first);
+    assert!(first.wait_with_output().unwrap().status.success());
+
+    std::fs::hard_link(&db, dir.path().join("twin.db")).unwrap();
+    for url in [
+        "sqlite://data/pairgate.db".to_owned(),
+        format!("sqlite://{}", dir.path().join("twin.db").display()),
+    ] {
+        let err = fails_to_start(
+            pairgate()
+                .current_dir(dir.path())
+                .env("PAIRGATE_DATABASE_URL", &url)
+                .env("PAIRGATE_BIND", format!("127.0.0.1:{}", free_port())),
+        );
+        assert!(err.contains("has 2 hard links"), "{url}: {err}");
+    }
+}
+
+/// Runs `cmd`, which must exit with a failure within 30 s; returns its standard error. A
+/// process still running then (a server that started) is killed and the test fails.
+fn fails_to_start(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            assert!(!out.status.success(), "expected failure");
+            return String::from_utf8(out.stderr).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "a second server started: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A server started on a SQLite file it cannot write (immutable: `chattr +i` binds root too)
+/// starts, says it is not ready, answers 503 with `Retry-After` where it needs to write, and
+/// recovers by itself once the file is writable: its writer opens a new connection after a
+/// read-only refusal, since a connection opened on a read-only file stays read-only.
+#[actix_web::test]
+async fn a_server_on_a_read_only_sqlite_file_is_unavailable_until_it_can_write() {
+    use crate::outage::{Tmpfs, chattr};
+    use crate::support::device::{Signer, TestDevice};
+
+    let Some(tmpfs) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let dir = tmpfs.path();
+    let key = Signer::es256();
+    std::fs::write(dir.join("device.jwk"), key.jwk().to_string()).unwrap();
+    let out = pairgate()
+        .current_dir(dir)
+        .args([
+            "device", "register", "--serial", "SN-RO", "--model", "TX-9000",
+        ])
+        .args(["--jwk-file", "device.jwk"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = dir.join("data/pairgate.db");
+    assert!(chattr("+i", &db));
+
+    let (server, base) = serve_with(dir, &[("PAIRGATE_SERVER__RETRY_AFTER_SECS", "7")]);
+    let client = ::reqwest::Client::new();
+    let device = TestDevice {
+        serial: "SN-RO".into(),
+        key,
+        issuer: base.clone(),
+    };
+    let now = crate::support::test_epoch().timestamp();
+    let (assertion, proof) = (
+        device.assertion(now),
+        device.dpop("POST", "/oauth/device_authorization", now),
+    );
+    let authorize = || {
+        client
+            .post(format!("{base}/oauth/device_authorization"))
+            .header("DPoP", &proof)
+            .form(&[
+                ("client_assertion_type", crate::support::JWT_BEARER),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+    };
+    let readyz = || client.get(format!("{base}/readyz")).send();
+
+    let res = readyz().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "7");
+    let res = authorize().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "7");
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "temporarily_unavailable"})
+    );
+
+    assert!(chattr("-i", &db));
+    let mut status = 0;
+    for _ in 0..40 {
+        status = readyz().await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, 200, "readyz did not recover");
+    // The request refused while read-only was never recorded: it is new now.
+    assert_eq!(authorize().await.unwrap().status(), 200);
+
+    sigterm(&server);
+    let out = server.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// reqwest's blocking client needs a feature we do not build; a raw HTTP/1.0 GET is enough here.

@@ -39,3 +39,35 @@ async fn a_write_that_reads_first_survives_another_process_writing() {
         .expect("the write that read first is committed");
     assert!(!other_wrote, "the other process waited for the writer");
 }
+
+/// SQLite's page cache has one bound for all connections (`database.sqlite_cache_mib`): the
+/// writer takes half, and each of the pool's connections its share of the other half, so the
+/// total never exceeds the setting however many connections the pool opens.
+#[actix_web::test]
+async fn sqlite_page_cache_is_shared_out_of_one_total() {
+    #[derive(diesel::QueryableByName)]
+    struct CacheSize {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        cache_size: i32,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = pairgate::config::Settings::defaults_with(
+        "[database]\nsqlite_cache_mib = 16\npool_size = 4",
+    )
+    .unwrap();
+    settings.database.url = DatabaseUrl::Sqlite(dir.path().join("cache.db"));
+    let spec = pairgate::store::ConnectionSpec::new(&settings.database);
+    let size = tokio::task::spawn_blocking(move || {
+        let mut conn = spec.establish().unwrap();
+        diesel::RunQueryDsl::get_result::<CacheSize>(
+            diesel::sql_query("PRAGMA cache_size"),
+            &mut conn,
+        )
+        .unwrap()
+        .cache_size
+    })
+    .await
+    .unwrap();
+    // Negative: KiB. 16 MiB, half for the writer, the rest over 4 connections.
+    assert_eq!(size, -(16 * 1024 / 2 / 4));
+}

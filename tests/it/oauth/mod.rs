@@ -6,6 +6,7 @@ mod device_flow;
 pub mod discovery;
 mod dpop;
 mod introspection;
+mod key_rotation;
 pub mod refresh;
 mod refresh_grace;
 mod service_clients;

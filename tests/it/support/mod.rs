@@ -91,6 +91,7 @@ pub struct TestAppBuilder {
     via_proxy: bool,
     public_url: Option<String>,
     public_base: Option<String>,
+    sqlite_dir: Option<std::path::PathBuf>,
 }
 
 impl TestAppBuilder {
@@ -120,6 +121,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// SQLite: keeps the database in `dir` (which the test owns, e.g. a small tmpfs) instead of
+    /// a fresh temporary folder.
+    pub fn sqlite_dir(mut self, dir: &std::path::Path) -> Self {
+        self.sqlite_dir = Some(dir.to_path_buf());
+        self
+    }
+
     pub async fn start(self) -> TestApp {
         let mut settings = Settings::defaults_with(&self.overlay).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -140,7 +148,8 @@ impl TestAppBuilder {
         let db = match &self.backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                settings.database.url = DatabaseUrl::Sqlite(dir.path().join("pairgate.db"));
+                let folder = self.sqlite_dir.as_deref().unwrap_or(dir.path());
+                settings.database.url = DatabaseUrl::Sqlite(folder.join("pairgate.db"));
                 TestDb::Sqlite(dir)
             }
             Backend::Postgres(admin_url) => {
@@ -223,6 +232,7 @@ impl TestApp {
             via_proxy: false,
             public_url: None,
             public_base: None,
+            sqlite_dir: None,
         }
     }
 

@@ -149,9 +149,9 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
 }
 
 async fn unknown_kids_are_fetched_at_most_once_per_interval(backend: Backend) {
-    // New keys sign at once, so the relying app meets a kid it has not fetched.
+    // New keys sign a second later, so the relying app meets a kid it has not fetched.
     let app = TestApp::builder(backend)
-        .config("[keys]\npublish_before_use_secs = 0")
+        .config("[keys]\npublish_before_use_secs = 1\nring_reload_secs = 1")
         .start()
         .await;
     let (id, secret) = app.service_client_with_secret("erp").await;
