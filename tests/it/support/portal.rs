@@ -43,7 +43,11 @@ impl<'a> Browser<'a> {
     /// A browser whose connections come from `ip`, another loopback address such as
     /// `127.0.0.2` (Linux routes all of 127.0.0.0/8 to the loopback interface).
     pub fn from_address(app: &'a TestApp, ip: &str) -> Self {
-        Self::build(app, reqwest::header::HeaderMap::new(), Some(ip.parse().unwrap()))
+        Self::build(
+            app,
+            reqwest::header::HeaderMap::new(),
+            Some(ip.parse().unwrap()),
+        )
     }
 
     fn build(
