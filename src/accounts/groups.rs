@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::roles::Role;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::audit::{self, Action};
@@ -191,13 +190,8 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(target) =
-                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
-                else {
-                    return Ok(Err(AccountError::NotFound));
-                };
-                if !actor_role.may_assign(Role::parse(&target.role).unwrap_or(Role::Viewer)) {
-                    return Ok(Err(AccountError::Forbidden));
+                if let Err(e) = super::members::managed_member(tx, tenant, actor_role, user_id)? {
+                    return Ok(Err(e));
                 }
                 for g in &group_ids {
                     if groups::find(tx, *g)?.map(|g| g.tenant_id) != Some(tenant) {

@@ -503,15 +503,10 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(target) =
-                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
-                else {
-                    return Ok(Err(AccountError::NotFound));
+                let current = match managed_member(tx, tenant, actor_role, user_id)? {
+                    Ok((_, current)) => current,
+                    Err(e) => return Ok(Err(e)),
                 };
-                let current = Role::parse(&target.role).unwrap_or(Role::Viewer);
-                if !actor_role.may_assign(current) {
-                    return Ok(Err(AccountError::Forbidden));
-                }
                 if current == Role::Owner
                     && role != Role::Owner
                     && users::count_active_owners(tx, tenant)? <= 1
@@ -555,13 +550,8 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(target) =
-                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
-                else {
-                    return Ok(Err(AccountError::NotFound));
-                };
-                if !actor_role.may_assign(Role::parse(&target.role).unwrap_or(Role::Viewer)) {
-                    return Ok(Err(AccountError::Forbidden));
+                if let Err(e) = managed_member(tx, tenant, actor_role, user_id)? {
+                    return Ok(Err(e));
                 }
                 users::set_active(tx, user_id, active)?;
                 let action = if active {
@@ -630,14 +620,10 @@ impl Accounts {
         let (actor, admin) = (session.actor(), session.user.name.clone());
         self.store
             .write(move |tx| {
-                let Some(target) =
-                    users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant))
-                else {
-                    return Ok(Err(AccountError::NotFound));
+                let target = match managed_member(tx, tenant, actor_role, user_id)? {
+                    Ok((target, _)) => target,
+                    Err(e) => return Ok(Err(e)),
                 };
-                if !actor_role.may_assign(Role::parse(&target.role).unwrap_or(Role::Viewer)) {
-                    return Ok(Err(AccountError::Forbidden));
-                }
                 users::reset_totp(tx, user_id)?;
                 let sessions = stored_sessions::delete_for_user(tx, user_id)?;
                 crate::store::audit::append(
@@ -831,4 +817,23 @@ impl Accounts {
             .await??;
         Ok((codes, cookie))
     }
+}
+
+/// The member `user_id` of `tenant` and their role, if a person with `actor_role` may manage
+/// them: `NotFound` for anyone outside the tenant (no hint that the id exists elsewhere),
+/// `Forbidden` for a member whose role the actor may not assign (an admin and an owner).
+pub(super) fn managed_member(
+    tx: &mut Tx<'_>,
+    tenant: i64,
+    actor_role: Role,
+    user_id: i64,
+) -> Result<Result<(users::UserRecord, Role), AccountError>, StoreError> {
+    let Some(target) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
+        return Ok(Err(AccountError::NotFound));
+    };
+    let role = Role::parse(&target.role).unwrap_or(Role::Viewer);
+    if !actor_role.may_assign(role) {
+        return Ok(Err(AccountError::Forbidden));
+    }
+    Ok(Ok((target, role)))
 }
