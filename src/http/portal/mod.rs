@@ -335,6 +335,22 @@ pub fn message(
     )
 }
 
+/// 503 with `Retry-After`: the request may succeed if sent again shortly.
+fn try_again_shortly(ctx: &AppContext, visitor: &Visitor, text: &str) -> HttpResponse {
+    let mut res = message(
+        ctx,
+        visitor,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        text,
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(ctx.settings.server.retry_after_secs),
+    );
+    res
+}
+
 /// 303 to `to` (after a POST, the browser GETs).
 pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -391,33 +407,13 @@ pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpRe
             "Not found",
             &err.to_string(),
         ),
-        AccountError::Busy => {
-            let mut res = message(
-                ctx,
-                &anon,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again shortly",
-                "pairgate is busy checking other passwords right now.",
-            );
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(ctx.settings.server.retry_after_secs),
-            );
-            res
-        }
+        AccountError::Busy => try_again_shortly(
+            ctx,
+            &anon,
+            "pairgate is busy checking other passwords right now.",
+        ),
         AccountError::Store(ref e) if e.is_unavailable() => {
-            let mut res = message(
-                ctx,
-                &anon,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again shortly",
-                "pairgate cannot reach its database right now.",
-            );
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(ctx.settings.server.retry_after_secs),
-            );
-            res
+            try_again_shortly(ctx, &anon, "pairgate cannot reach its database right now.")
         }
         AccountError::Store(_) | AccountError::Internal(_) => {
             tracing::error!(error = %err, path = req.path(), "portal request failed");
