@@ -167,12 +167,20 @@ pub fn hit(tx: &mut Tx<'_>, bucket: &str, window_start: i64) -> Result<i32, Stor
         .set(rate_limits::hits.eq(rate_limits::hits + 1))
         .execute(tx.conn)?;
         if same_window == 0 {
-            let reset = diesel::update(rate_limits::table.find(bucket))
-                .set((
-                    rate_limits::window_start.eq(window_start),
-                    rate_limits::hits.eq(1),
-                ))
-                .execute(tx.conn)?;
+            // Only a bucket of another window starts over. Without the filter, a bucket that
+            // another transaction created for this window since the update above would be reset
+            // to 1, and the hits it had counted lost; with it, that case inserts, conflicts and
+            // counts again.
+            let reset = diesel::update(
+                rate_limits::table
+                    .find(bucket)
+                    .filter(rate_limits::window_start.ne(window_start)),
+            )
+            .set((
+                rate_limits::window_start.eq(window_start),
+                rate_limits::hits.eq(1),
+            ))
+            .execute(tx.conn)?;
             if reset == 0 {
                 let inserted = tx.conn.transaction(|conn| {
                     diesel::insert_into(rate_limits::table)

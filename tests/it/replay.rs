@@ -18,6 +18,7 @@ backend_tests!(
     among_concurrent_writes_the_failed_ones_forget_their_jtis,
     the_sweep_forgets_expired_jtis_and_keeps_the_others,
     a_second_store_on_the_database_shares_or_is_refused,
+    concurrent_hits_on_a_rate_bucket_are_all_counted,
 );
 
 const FAR: i64 = i64::MAX / 2;
@@ -213,4 +214,24 @@ async fn sqlite_a_reopened_store_still_refuses_the_jti_values_it_saw() {
         "every page was loaded"
     );
     assert!(is_new(&reopened, "dpop:k", "after").await);
+}
+
+/// Every throttle counts through `replay::hit`. Concurrent first hits on a bucket (and the first
+/// hits of a new window) must each count once: a lost hit is a free attempt.
+async fn concurrent_hits_on_a_rate_bucket_are_all_counted(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let store = &app.ctx.store;
+    for round in 0..6_i64 {
+        // Rounds 0-2 create their bucket; rounds 3-5 find it in an older window.
+        let bucket = format!("test:bucket:{}", round % 3);
+        let window = 60_000 * (round / 3);
+        let hits = join_all((0..20).map(|_| {
+            let bucket = bucket.clone();
+            store.write(move |tx| replay::hit(tx, &bucket, window))
+        }))
+        .await;
+        let mut counts: Vec<i32> = hits.into_iter().map(|h| h.unwrap()).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=20).collect::<Vec<_>>(), "round {round}");
+    }
 }
