@@ -363,6 +363,17 @@ mod tests {
         assert!(!p.verify("old two", Some(&older), m));
     }
 
+    #[test]
+    fn hashes_stored_by_earlier_versions_still_verify() {
+        // Made by `Passwords::hash` with argon2 0.5: stored hashes must survive upgrades.
+        let stored = "$argon2id$v=19$m=19456,t=2,p=1$SnFMkMzWwcdNFxOoG2RWJA\
+                      $0SxqxXwnr3n8TYE1Je05QcePJwu/xLbQmdFpo6Zfp2M";
+        let p = Passwords::new();
+        let m = &mut Memory::new();
+        assert!(p.verify("correct horse battery staple", Some(stored), m));
+        assert!(!p.verify("correct horse battery stapler", Some(stored), m));
+    }
+
     #[tokio::test]
     async fn hashing_admits_its_slots_and_queue_and_no_more() {
         let hashing = Hashing::new(1, 1);

@@ -144,4 +144,35 @@ mod tests {
             qr_svg(&uri).unwrap().starts_with("<?xml") || qr_svg(&uri).unwrap().contains("<svg")
         );
     }
+
+    #[test]
+    fn codes_follow_rfc_6238_appendix_b() {
+        // RFC 6238's SHA-1 test vectors (8 digits there; a 6-digit code is their last six).
+        let secret = b"12345678901234567890";
+        for (time, code) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_111_111_111, "050471"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+            (20_000_000_000, "353130"),
+        ] {
+            assert_eq!(code_at(secret, time).as_deref(), Some(code), "at {time}");
+            assert_eq!(matching_step(secret, code, time), Some(time / 30));
+        }
+    }
+
+    #[test]
+    fn uri_and_typed_secret_keep_their_format() {
+        // What authenticator apps already hold: the same secret must give the same text.
+        let secret: Vec<u8> = (1..=20).collect();
+        assert_eq!(
+            otpauth_uri(&secret, "pairgate", "ann:o'hara+x@example.com").as_deref(),
+            Some(
+                "otpauth://totp/pairgate:anno%27hara%2Bx%40example.com\
+                 ?secret=AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU&issuer=pairgate"
+            )
+        );
+        assert_eq!(secret_base32(&secret), "AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU");
+    }
 }
