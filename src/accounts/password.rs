@@ -357,7 +357,10 @@ mod tests {
             Version::V0x13,
             Params::new(1024, 1, 1, None).unwrap(),
         );
-        let older = small.hash_password_with_salt(b"old one", &salt).unwrap().to_string();
+        let older = small
+            .hash_password_with_salt(b"old one", &salt)
+            .unwrap()
+            .to_string();
         assert!(p.verify("old one", Some(&older), m));
         assert!(!p.verify("old two", Some(&older), m));
     }

@@ -30,7 +30,9 @@ fn totp(secret: &[u8], issuer: &str, account: &str) -> Option<Totp> {
 /// The `otpauth://totp/…` URI authenticator apps import.
 pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> Option<String> {
     // The label may not contain ':'; emails do not, issuers are ours.
-    Some(totp(secret, issuer, &account.replace(':', ""))?.to_url().ok()?)
+    totp(secret, issuer, &account.replace(':', ""))?
+        .to_url()
+        .ok()
 }
 
 /// The secret in base32, for typing into an app by hand.

@@ -22,6 +22,7 @@ mod outage;
 pub mod pairing;
 mod portal;
 mod replay;
+mod schema;
 mod sqlite_writer;
 mod store_writes;
 mod telemetry;
