@@ -226,7 +226,10 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
             .map(|i| serde_json::json!({
                 "id": format!("r-{i}"),
                 "ts": start + i * 300_000,
-                "metrics": { "pressure_bar": 4.0 + (i as f64 / 2.0).sin(), "flow_lpm": 120 + 3 * i },
+                "metrics": {
+                    "pressure_bar": 4.0 + (i as f64 / 2.0).sin(),
+                    "flow_lpm": 120 + 3 * i,
+                },
             }))
             .collect::<Vec<_>>(),
     });
@@ -293,7 +296,8 @@ async fn press_and_wait(chrome: &Chrome, button: &str) {
         let replaced = chrome
             .client
             .execute(
-                "return document.readyState === 'complete' && !document.documentElement.dataset.left",
+                "return document.readyState === 'complete' \
+                 && !document.documentElement.dataset.left",
                 vec![],
             )
             .await
