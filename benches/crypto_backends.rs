@@ -46,8 +46,15 @@ fn rate(label: &str, mut op: impl FnMut()) {
 
 /// A typical DPoP proof's signing input (header with JWK + claims).
 fn message() -> Vec<u8> {
-    let header = r#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}}"#;
-    let claims = r#"{"jti":"e1j3V_bKic8-LAEB","htm":"POST","htu":"https://pairgate.example.com/oauth/token","iat":1800000000}"#;
+    let header = concat!(
+        r#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","#,
+        r#""x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","#,
+        r#""y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}}"#,
+    );
+    let claims = concat!(
+        r#"{"jti":"e1j3V_bKic8-LAEB","htm":"POST","#,
+        r#""htu":"https://pairgate.example.com/oauth/token","iat":1800000000}"#,
+    );
     format!("{}.{}", B64.encode(header), B64.encode(claims)).into_bytes()
 }
 
@@ -103,7 +110,11 @@ fn jsonwebtoken_figures(provider: &str, k: &Keys) {
         },
     );
     let header = Header::new(Algorithm::ES256);
-    let claims = serde_json::json!({"iss": "https://pairgate.example.com", "sub": "device:SN1", "exp": 1_800_000_600});
+    let claims = serde_json::json!({
+        "iss": "https://pairgate.example.com",
+        "sub": "device:SN1",
+        "exp": 1_800_000_600
+    });
     rate(
         &format!("jsonwebtoken[{provider}] ES256 encode (sign)"),
         || {

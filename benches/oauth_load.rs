@@ -10,8 +10,9 @@
 //! - client_credentials, with a client secret (no database write) and with private_key_jwt.
 //!
 //! Run: `cargo bench --bench oauth_load -- [--secs 10] [--concurrency 64] [--refreshers 200]
-//! [--refresh-every-ms 0] [--only poll|refresh|cc] [--presign] [--floor]`; with a period, each refreshing
-//! device starts a refresh that often (open loop, spread evenly) instead of as fast as it can.
+//! [--refresh-every-ms 0] [--only poll|refresh|cc] [--presign] [--floor]`; with a period, each
+//! refreshing device starts a refresh that often (open loop, spread evenly) instead of as fast as
+//! it can.
 //! `--presign` makes the pollers sign their client assertions and DPoP proofs before the timed
 //! run (as real devices do, on their own hardware), and build each poll's HTTP/1.1 request, which
 //! they send on raw keep-alive connections (`RawConn`), so the two cores go to the server.
@@ -123,7 +124,9 @@ impl Tally {
                 .unwrap_or(0.0)
         };
         println!(
-            "{name:<44} {n:>8} req  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  CPU/req: server {server:.0} us (SQLite writer {writer:.0}), load generator {loadgen:.0} us  {:?}",
+            "{name:<44} {n:>8} req  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
+             p99.9 {:>6.2} ms  CPU/req: server {server:.0} us (SQLite writer {writer:.0}), \
+             load generator {loadgen:.0} us  {:?}",
             n as f64 / elapsed.as_secs_f64(),
             pct(0.50),
             pct(0.99),
@@ -241,7 +244,8 @@ fn main() {
         settings.database.url = DatabaseUrl::Sqlite(dir.path().join("bench.db"));
     }
     println!(
-        "pairgate OAuth load benchmark: {} s per scenario, database {:?}, 2 server workers, load generator on 2 threads",
+        "pairgate OAuth load benchmark: {} s per scenario, database {:?}, 2 server workers, \
+         load generator on 2 threads",
         args.secs, settings.database.url
     );
 

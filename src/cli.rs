@@ -12,8 +12,8 @@ use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 
-/// pairgate pairs a manufacturer's IoT devices with the right customer's tenant, using the OAuth 2.0
-/// device authorization grant (RFC 8628) and DPoP-bound tokens.
+/// pairgate pairs a manufacturer's IoT devices with the right customer's tenant, using the OAuth
+/// 2.0 device authorization grant (RFC 8628) and DPoP-bound tokens.
 #[derive(Debug, Parser)]
 #[command(name = "pairgate", version, propagate_version = true)]
 #[command(
@@ -244,7 +244,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
             });
         }
         None => tracing::info!(
-            "no SMTP server configured (mail.smtp_url): messages stay in the outbox; see `pairgate mail list`"
+            "no SMTP server configured (mail.smtp_url): messages stay in the outbox; \
+             see `pairgate mail list`"
         ),
     }
     actix_web::rt::spawn(crate::maintenance::run(
@@ -454,7 +455,8 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
-                "approved: device {} ({}) joins tenant {tenant}; it receives its tokens at its next poll",
+                "approved: device {} ({}) joins tenant {tenant}; \
+                 it receives its tokens at its next poll",
                 request.serial, request.model
             );
         }

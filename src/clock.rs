@@ -1,6 +1,7 @@
 //! The injected clock. Everything that depends on the time of day (expiry, `slow_down` intervals,
 //! TOTP windows, session timeouts) asks a [`Clock`], so tests can move time instead of sleeping.
-//! clippy's `disallowed-methods` keeps `Utc::now()` and `SystemTime::now()` out of the rest of the code.
+//! clippy's `disallowed-methods` keeps `Utc::now()` and `SystemTime::now()` out of the rest of the
+//! code.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

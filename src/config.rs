@@ -2,8 +2,8 @@
 //!
 //! Layers: the embedded `config/default.toml`, then an optional `--config FILE`, then environment
 //! variables (`PAIRGATE_<SECTION>__<KEY>` plus the contract variables `PAIRGATE_BIND`,
-//! `PAIRGATE_PUBLIC_URL`, `PAIRGATE_DATABASE_URL`). Unknown keys are rejected, and every error names
-//! the key and the layer it came from.
+//! `PAIRGATE_PUBLIC_URL`, `PAIRGATE_DATABASE_URL`). Unknown keys are rejected, and every error
+//! names the key and the layer it came from.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

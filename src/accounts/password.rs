@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 pub const MIN_CHARS: usize = 8;
@@ -130,7 +130,7 @@ impl Passwords {
     /// A PHC-format argon2id hash with a random salt, computed in `memory`.
     pub fn hash(&self, password: &str, memory: &mut Memory) -> Option<String> {
         let salt_bytes: [u8; 16] = rand::random();
-        let salt = SaltString::encode_b64(&salt_bytes).ok()?;
+        let salt = Salt::new(&salt_bytes).ok()?;
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
             .hash_password_into_with_memory(
@@ -144,7 +144,7 @@ impl Passwords {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
             params: ParamsString::try_from(&self.params).ok()?,
-            salt: Some(salt.as_salt()),
+            salt: Some(salt),
             hash: Some(Output::new(&out).ok()?),
         };
         Some(phc.to_string())
@@ -166,19 +166,18 @@ impl Passwords {
     /// Recomputes a stored PHC hash with its own algorithm, version, parameters and salt.
     fn matches(password: &str, stored: &str, memory: &mut Memory) -> Option<bool> {
         let parsed = PasswordHash::new(stored).ok()?;
-        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let algorithm = Algorithm::new(parsed.algorithm.as_str()).ok()?;
         let version = match parsed.version {
             Some(v) => Version::try_from(v).ok()?,
             None => Version::default(),
         };
         let params = Params::try_from(&parsed).ok()?;
         let expected = parsed.hash?;
-        let mut salt = [0u8; 64];
-        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let salt = parsed.salt?;
         let mut out = vec![0u8; expected.len()];
         let blocks = memory.blocks(params.block_count());
         Argon2::new(algorithm, version, params)
-            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+            .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
             .ok()?;
         Some(subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into())
     }
@@ -346,9 +345,9 @@ mod tests {
                 .verify_password(b"correct horse battery staple", &parsed)
                 .is_ok()
         );
-        let salt = SaltString::encode_b64(&[7; 16]).unwrap();
+        let salt = [7; 16];
         let theirs = argon
-            .hash_password("pässwörd".as_bytes(), &salt)
+            .hash_password_with_salt("pässwörd".as_bytes(), &salt)
             .unwrap()
             .to_string();
         assert!(p.verify("pässwörd", Some(&theirs), m));
@@ -358,9 +357,23 @@ mod tests {
             Version::V0x13,
             Params::new(1024, 1, 1, None).unwrap(),
         );
-        let older = small.hash_password(b"old one", &salt).unwrap().to_string();
+        let older = small
+            .hash_password_with_salt(b"old one", &salt)
+            .unwrap()
+            .to_string();
         assert!(p.verify("old one", Some(&older), m));
         assert!(!p.verify("old two", Some(&older), m));
+    }
+
+    #[test]
+    fn hashes_stored_by_earlier_versions_still_verify() {
+        // Made by `Passwords::hash` with argon2 0.5: stored hashes must survive upgrades.
+        let stored = "$argon2id$v=19$m=19456,t=2,p=1$SnFMkMzWwcdNFxOoG2RWJA\
+                      $0SxqxXwnr3n8TYE1Je05QcePJwu/xLbQmdFpo6Zfp2M";
+        let p = Passwords::new();
+        let m = &mut Memory::new();
+        assert!(p.verify("correct horse battery staple", Some(stored), m));
+        assert!(!p.verify("correct horse battery stapler", Some(stored), m));
     }
 
     #[tokio::test]

@@ -3,10 +3,10 @@
 //! database (the last accepted step is stored), not here.
 
 use sha2::{Digest, Sha256};
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Builder, Totp};
 
 pub const STEP_SECS: u64 = 30;
-const DIGITS: usize = 6;
+const DIGITS: u8 = 6;
 const SECRET_BYTES: usize = 20;
 
 /// A fresh 160-bit secret.
@@ -14,30 +14,30 @@ pub fn new_secret() -> Vec<u8> {
     rand::random::<[u8; SECRET_BYTES]>().to_vec()
 }
 
-fn totp(secret: &[u8], issuer: &str, account: &str) -> Option<TOTP> {
-    TOTP::new(
-        Algorithm::SHA1,
-        DIGITS,
-        1,
-        STEP_SECS,
-        secret.to_vec(),
-        Some(issuer.to_owned()),
-        account.to_owned(),
-    )
-    .ok()
+fn totp(secret: &[u8], issuer: &str, account: &str) -> Option<Totp> {
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(DIGITS)
+        .with_skew(1)
+        .with_step_duration(STEP_SECS)
+        .with_secret(secret)
+        .with_issuer(Some(issuer))
+        .with_account_name(account)
+        .build()
+        .ok()
 }
 
 /// The `otpauth://totp/…` URI authenticator apps import.
 pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> Option<String> {
     // The label may not contain ':'; emails do not, issuers are ours.
-    Some(totp(secret, issuer, &account.replace(':', ""))?.get_url())
+    totp(secret, issuer, &account.replace(':', ""))?
+        .to_url()
+        .ok()
 }
 
 /// The secret in base32, for typing into an app by hand.
 pub fn secret_base32(secret: &[u8]) -> String {
-    totp_rs::Secret::Raw(secret.to_vec())
-        .to_encoded()
-        .to_string()
+    totp_rs::Secret::from(secret).to_base32()
 }
 
 /// A QR code of `data` as an inline SVG element.
@@ -54,21 +54,22 @@ pub fn qr_svg(data: &str) -> Option<String> {
 /// The time step a submitted code matches, trying the current step and one on either side.
 /// Only exactly six ASCII digits are considered (no spaces, no other scripts' digits).
 pub fn matching_step(secret: &[u8], code: &str, now_secs: i64) -> Option<i64> {
-    if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+    if code.len() != usize::from(DIGITS) || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let generator = totp(secret, "pairgate", "check")?;
     let step = now_secs.div_euclid(STEP_SECS as i64);
     [step, step - 1, step + 1].into_iter().find(|s| {
         let at = u64::try_from(*s).unwrap_or(0) * STEP_SECS;
-        let expected = generator.generate(at);
+        let expected = generator.generate(at).to_string();
         subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), code.as_bytes()).into()
     })
 }
 
 /// The code for `now_secs` (for tests and the CLI's demonstrations).
 pub fn code_at(secret: &[u8], now_secs: i64) -> Option<String> {
-    Some(totp(secret, "pairgate", "check")?.generate(u64::try_from(now_secs).ok()?))
+    let at = u64::try_from(now_secs).ok()?;
+    Some(totp(secret, "pairgate", "check")?.generate(at).to_string())
 }
 
 /// Ten one-time recovery codes like `k7m2-x9qd-4t8r` (≈ 60 bits each).
@@ -143,5 +144,36 @@ mod tests {
         assert!(
             qr_svg(&uri).unwrap().starts_with("<?xml") || qr_svg(&uri).unwrap().contains("<svg")
         );
+    }
+
+    #[test]
+    fn codes_follow_rfc_6238_appendix_b() {
+        // RFC 6238's SHA-1 test vectors (8 digits there; a 6-digit code is their last six).
+        let secret = b"12345678901234567890";
+        for (time, code) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_111_111_111, "050471"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+            (20_000_000_000, "353130"),
+        ] {
+            assert_eq!(code_at(secret, time).as_deref(), Some(code), "at {time}");
+            assert_eq!(matching_step(secret, code, time), Some(time / 30));
+        }
+    }
+
+    #[test]
+    fn uri_and_typed_secret_keep_their_format() {
+        // What authenticator apps already hold: the same secret must give the same text.
+        let secret: Vec<u8> = (1..=20).collect();
+        assert_eq!(
+            otpauth_uri(&secret, "pairgate", "ann:o'hara+x@example.com").as_deref(),
+            Some(
+                "otpauth://totp/pairgate:anno%27hara%2Bx%40example.com\
+                 ?secret=AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU&issuer=pairgate"
+            )
+        );
+        assert_eq!(secret_base32(&secret), "AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU");
     }
 }

@@ -385,7 +385,8 @@ mod tests {
 
     #[test]
     fn csv_rows_are_checked_with_line_numbers() {
-        let text = "type,sale_id,serial,sold_at,customer_number,customer_name,customer_kind,revision\n\
+        let text = "type,sale_id,serial,sold_at,\
+                    customer_number,customer_name,customer_kind,revision\n\
                     sale,S-1,SN-1,2026-01-02T03:04:05Z,C-1,Acme,end_customer,1\n\
                     sale,S-2,SN-2,yesterday,C-1,Acme,wholesale,x\n\
                     gadget,S-3\n";

@@ -212,7 +212,7 @@ impl KeyRing {
 
     /// The public key for `kid` if it is published, reading the ring again first when it does
     /// not hold `kid` at all: another instance may have rotated it in since the last reload.
-    /// Such a reload happens at most once per [`UNKNOWN_KID_RELOAD_MS`] of `now_ms`; requests
+    /// Such a reload happens at most once per `UNKNOWN_KID_RELOAD_MS` of `now_ms`; requests
     /// arriving meanwhile wait for it rather than start their own.
     pub async fn find_key(
         &self,

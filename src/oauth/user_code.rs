@@ -2,7 +2,7 @@
 //! look-alikes, shown as `XXXX-XXXX`. Input is normalised for ASCII case, dashes and spaces only;
 //! anything else never matches a code.
 
-use rand::Rng;
+use rand::RngExt;
 
 /// 20 consonants: no vowels (no words), no 0/O or 1/I confusion. 20^8 ≈ 2.6·10^10 codes.
 pub const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";

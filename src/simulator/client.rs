@@ -566,7 +566,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             body,
-            r#"{"readings":[{"id":"boot-1","ts":1700000000000,"metrics":{"temperature":21.5,"humidity":45.0}},{"id":"boot-2","ts":1700000060000,"metrics":{"pressure":1013.25}}]}"#
+            concat!(
+                r#"{"readings":[{"id":"boot-1","ts":1700000000000,"#,
+                r#""metrics":{"temperature":21.5,"humidity":45.0}},"#,
+                r#"{"id":"boot-2","ts":1700000060000,"metrics":{"pressure":1013.25}}]}"#,
+            )
         );
         // And the server's own parser takes it.
         let limits = crate::telemetry::batch::Limits {

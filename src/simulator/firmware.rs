@@ -270,7 +270,12 @@ impl Firmware {
                     done.refreshed |= self.refresh().await?;
                 }
                 Ok(UploadResult::Rejected { status, error }) => {
-                    tracing::warn!(status, %error, readings = n, "upload refused; dropping the batch");
+                    tracing::warn!(
+                        status,
+                        %error,
+                        readings = n,
+                        "upload refused; dropping the batch"
+                    );
                     self.buffer.drain(..n);
                     done.dropped += n as u64;
                 }

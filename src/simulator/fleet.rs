@@ -518,7 +518,8 @@ async fn progress(
             "measuring"
         };
         eprintln!(
-            "[{phase} {:>5.0} s] {:>8.0} uploads/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failures so far {failures}",
+            "[{phase} {:>5.0} s] {:>8.0} uploads/s  p50 {:>7.2} ms  p99 {:>7.2} ms  \
+             failures so far {failures}",
             start.elapsed().as_secs_f64(),
             (uploads - seen_uploads) as f64 / elapsed,
             percentile(&window, 0.5),

@@ -184,7 +184,11 @@ fn create_private(path: &Path) -> std::io::Result<()> {
                 && let Err(e) =
                     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
             {
-                tracing::warn!(path = %path.display(), error = %e, "others may read the database file");
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "others may read the database file"
+                );
             }
             Ok(())
         }

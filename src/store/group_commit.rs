@@ -147,7 +147,11 @@ fn commit_group(
             Ok(conn) => *own = Some(conn),
             Err(e) => {
                 // The jobs are dropped unrun; each caller is told its write was not committed.
-                tracing::warn!(error = %StoreError::Unavailable(e.to_string()), writes = jobs.len(), "no SQLite connection for a write group");
+                tracing::warn!(
+                    error = %StoreError::Unavailable(e.to_string()),
+                    writes = jobs.len(),
+                    "no SQLite connection for a write group"
+                );
                 return Vec::new();
             }
         }
@@ -183,7 +187,10 @@ fn commit_group(
                 Ran::Broken(deliver, err) => {
                     // The savepoint could not contain it: answer this write with its error and
                     // give the group's others a fresh transaction.
-                    tracing::warn!(error = %err, "a write's savepoint failed; its group ends there");
+                    tracing::warn!(
+                        error = %err,
+                        "a write's savepoint failed; its group ends there"
+                    );
                     retire_connection |= err.retires_connection();
                     deliver(Err(err));
                     break;

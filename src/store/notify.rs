@@ -43,7 +43,11 @@ fn run(url: &str, channel: &str, wake: &Weak<Notify>) {
         match listen_until_lost(url, channel, wake) {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, channel, "PostgreSQL listener lost its connection; reconnecting");
+                tracing::warn!(
+                    error = %e,
+                    channel,
+                    "PostgreSQL listener lost its connection; reconnecting"
+                );
             }
         }
         std::thread::sleep(RECONNECT);

@@ -149,7 +149,12 @@ async fn write_batch(store: &Store, jobs: Vec<Job>, rows: usize, received_at: i6
             }
         }
         Err(err) => {
-            tracing::warn!(error = %err, uploads = replies.len(), rows, "telemetry batch not committed");
+            tracing::warn!(
+                error = %err,
+                uploads = replies.len(),
+                rows,
+                "telemetry batch not committed"
+            );
             for reply in replies {
                 let _ = reply.send(Err(not_committed()));
             }

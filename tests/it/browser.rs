@@ -38,9 +38,9 @@ async fn a_company_signs_up_and_manages_its_people_on_a_phone() {
         .await
         .unwrap()
         .unwrap();
-    let secret = totp_rs::Secret::Encoded(secret_text.trim().to_owned())
-        .to_bytes()
-        .unwrap();
+    let secret = totp_rs::Secret::try_from_base32(secret_text.trim())
+        .unwrap()
+        .to_vec();
     chrome
         .fill("Authentication code", &totp_code(&app, &secret))
         .await;
@@ -150,7 +150,7 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
         .next()
         .unwrap()
         .to_owned();
-    let secret = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
     crate::pairing::sell(&app, "SN-8001", "C-100", false, None).await;
     crate::pairing::sell(&app, "SN-8002", "C-999", false, None).await;
 
@@ -226,7 +226,10 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
             .map(|i| serde_json::json!({
                 "id": format!("r-{i}"),
                 "ts": start + i * 300_000,
-                "metrics": { "pressure_bar": 4.0 + (i as f64 / 2.0).sin(), "flow_lpm": 120 + 3 * i },
+                "metrics": {
+                    "pressure_bar": 4.0 + (i as f64 / 2.0).sin(),
+                    "flow_lpm": 120 + 3 * i,
+                },
             }))
             .collect::<Vec<_>>(),
     });
@@ -293,7 +296,8 @@ async fn press_and_wait(chrome: &Chrome, button: &str) {
         let replaced = chrome
             .client
             .execute(
-                "return document.readyState === 'complete' && !document.documentElement.dataset.left",
+                "return document.readyState === 'complete' \
+                 && !document.documentElement.dataset.left",
                 vec![],
             )
             .await
@@ -363,7 +367,7 @@ async fn a_wrong_code_storm_on_the_pairing_page_is_told_to_wait() {
         .next()
         .unwrap()
         .to_owned();
-    let secret = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
     chrome.goto(&app.url("/device")).await;
     chrome.wait_for_path("/login").await;
     chrome.fill("Email", "olivia@example.com").await;

@@ -1,5 +1,6 @@
 //! pairgate's integration tests: one binary (one link step), modules per surface. Every test that
-//! touches the database runs on SQLite and, when `PAIRGATE_TEST_POSTGRES_URL` is set, on PostgreSQL.
+//! touches the database runs on SQLite and, when `PAIRGATE_TEST_POSTGRES_URL` is set, on
+//! PostgreSQL.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,6 +23,7 @@ mod outage;
 pub mod pairing;
 mod portal;
 mod replay;
+mod schema;
 mod sqlite_writer;
 mod store_writes;
 mod telemetry;

@@ -300,7 +300,8 @@ impl Proxy {
                     ],
                 );
                 let conf = format!(
-                    "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+                    "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
+                     error_log {d}/error.log;\n\
                      events {{ worker_connections 64; }}\n\
                      http {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    \
                      proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    \

@@ -56,7 +56,9 @@ async fn csv_import_reports_bad_rows_and_is_safe_to_run_twice(backend: Backend) 
     let file = dir.path().join("installed-base.csv");
     let key = csv_field(&Signer::es256().jwk());
     let rows = [
-        "type,serial,model,public_jwk,sale_id,sold_at,customer_number,customer_name,customer_kind,revision".to_owned(),
+        "type,serial,model,public_jwk,sale_id,sold_at,\
+         customer_number,customer_name,customer_kind,revision"
+            .to_owned(),
         format!("device,SN-I-1,TX-9000,{key},,,,,,"),
         "device,SN-I-2,TX-9000,\"{\"\"kty\"\":\"\"RSA\"\"}\",,,,,,".to_owned(),
         "sale,SN-I-1,,,I-1,2026-01-05T08:00:00Z,C-1,Acme Water,end_customer,1".to_owned(),
@@ -142,8 +144,10 @@ async fn json_lines_import(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("base.jsonl");
     let lines = [
-        json!({ "type": "device", "serial": "SN-J-1", "model": "TX-9000", "public_jwk": Signer::ed25519().jwk() }),
-        json!({ "type": "sale", "sale_id": "J-1", "serial": "SN-J-1", "sold_at": "2026-03-01T00:00:00Z",
+        json!({ "type": "device", "serial": "SN-J-1", "model": "TX-9000",
+                "public_jwk": Signer::ed25519().jwk() }),
+        json!({ "type": "sale", "sale_id": "J-1", "serial": "SN-J-1",
+                "sold_at": "2026-03-01T00:00:00Z",
                 "sold_to": { "customer_number": "D-1", "name": "Dist", "kind": "distributor" },
                 "end_customer_number": "C-5", "revision": 1 }),
     ];

@@ -445,7 +445,9 @@ async fn a_cancelled_sale_ends_the_pairing_it_carried(backend: Backend) {
             "/api/erp/v1/sales/S-1",
             &serde_json::json!({
                 "serial": "SN-5801", "sold_at": "2026-11-01T10:00:00Z", "revision": 1,
-                "sold_to": { "customer_number": "D-900", "name": "Wholesale Ltd", "kind": "distributor" }
+                "sold_to": {
+                    "customer_number": "D-900", "name": "Wholesale Ltd", "kind": "distributor"
+                }
             }),
         )
         .await;

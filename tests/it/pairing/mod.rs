@@ -170,7 +170,7 @@ pub async fn staff<'a>(app: &'a TestApp) -> Browser<'a> {
         .unwrap()
         .to_owned();
     let mut b = Browser::new(app);
-    b.totp_secret = Some(totp_rs::Secret::Encoded(secret).to_bytes().unwrap());
+    b.totp_secret = Some(totp_rs::Secret::try_from_base32(secret).unwrap().to_vec());
     b.sign_in("support@maker.example", PASSWORD).await;
     let code = b.code();
     let page = b

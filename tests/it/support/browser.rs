@@ -59,7 +59,9 @@ impl Chrome {
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
                 // An iPhone-sized screen: the pages must work where devices are approved.
-                "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0 } },
+                "mobileEmulation": {
+                    "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0 }
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");

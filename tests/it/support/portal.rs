@@ -181,7 +181,7 @@ impl<'a> Browser<'a> {
         let page = self.get("/account/totp").await;
         assert_eq!(page.status, 200, "{}", page.body);
         let secret = extract(&page.body, "<p class=\"secret\">").unwrap();
-        let secret = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+        let secret = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
         self.totp_secret = Some(secret);
         let code = self.code();
         let page = self.post("/account/totp", &[("code", &code)]).await;

@@ -192,7 +192,10 @@ async fn a_revoked_access_token_is_refused_at_once(backend: Backend) {
     assert_eq!(status, 401, "{body}");
     assert_eq!(
         body,
-        json!({ "error": "invalid_token", "error_description": "the access token has been revoked" })
+        json!({
+            "error": "invalid_token",
+            "error_description": "the access token has been revoked"
+        })
     );
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     assert_eq!(stored(&app, "SN-7306").await, 2);

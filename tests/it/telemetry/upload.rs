@@ -117,7 +117,9 @@ async fn batch_rules_refuse_the_whole_batch(backend: Backend) {
             "reading 0: id must be",
         ),
         (
-            json!({ "readings": [{ "id": "a", "ts": now - 8 * 86_400_000, "metrics": { "t": 1 } }] }),
+            json!({
+                "readings": [{ "id": "a", "ts": now - 8 * 86_400_000, "metrics": { "t": 1 } }]
+            }),
             "reading 0: ts is older",
         ),
         (
@@ -133,7 +135,9 @@ async fn batch_rules_refuse_the_whole_batch(backend: Backend) {
             "reading 0: metrics must hold",
         ),
         (
-            json!({ "readings": [{ "id": "a", "ts": now, "metrics": { "a": 1, "b": 2, "c": 3 } }] }),
+            json!({
+                "readings": [{ "id": "a", "ts": now, "metrics": { "a": 1, "b": 2, "c": 3 } }]
+            }),
             "reading 0: metrics must hold",
         ),
         (
