@@ -10,7 +10,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 const HTTP_REQUESTS: &str = "pairgate_http_requests_total";
 const HTTP_DURATION: &str = "pairgate_http_request_duration_seconds";
@@ -131,7 +133,9 @@ impl Registry {
     fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &LATENCY_BUCKETS)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GROUP_COMMIT.into()), &GROUP_BUCKETS))
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(GROUP_COMMIT.into()), &GROUP_BUCKETS)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();
@@ -195,7 +199,10 @@ mod tests {
         assert!(text.contains(
             "pairgate_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
         ));
-        assert!(text.contains("route=\"/healthz\",le=\"0.0005\"} 1"), "{text}");
+        assert!(
+            text.contains("route=\"/healthz\",le=\"0.0005\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("route=\"/healthz\",le=\"0.05\"} 2"), "{text}");
         assert!(text.contains("route=\"/healthz\",le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("pairgate_db_pool_connections 1"), "{text}");
