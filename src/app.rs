@@ -8,6 +8,7 @@ use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::erp::{Erp, StartError as ErpStartError};
+use crate::meters::Registry;
 use crate::oauth::master_key::{MasterKey, MasterKeyError};
 use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::pairing::Ceremony;
@@ -25,6 +26,8 @@ pub struct AppContext {
     pub telemetry: Arc<Telemetry>,
     pub erp: Arc<Erp>,
     pub ceremony: Arc<Ceremony>,
+    /// This context's measurements, rendered at `/metrics`.
+    pub metrics: Arc<Registry>,
 }
 
 /// Why the application could not start.
@@ -50,7 +53,10 @@ impl AppContext {
             database: settings.database.url.redacted(),
             source,
         };
-        let store = Store::open(&settings.database).await.map_err(database)?;
+        let metrics = Registry::start();
+        let store = Store::open_measured(&settings.database, metrics.meters().clone())
+            .await
+            .map_err(database)?;
         if settings.database.migrate_on_start {
             let applied = store.migrate().await.map_err(database)?;
             if !applied.is_empty() {
@@ -89,6 +95,7 @@ impl AppContext {
             telemetry: Arc::new(telemetry),
             erp: Arc::new(erp),
             ceremony: Arc::new(ceremony),
+            metrics,
         })
     }
 }

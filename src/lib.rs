@@ -14,6 +14,7 @@ pub mod http;
 pub mod logging;
 pub mod mail;
 pub mod maintenance;
+pub mod meters;
 pub mod oauth;
 pub mod pairing;
 pub mod sealing;

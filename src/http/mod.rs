@@ -6,7 +6,6 @@ mod credentials;
 /// The ERP API (`/api/erp/v1`); `ROUTES` is public for the OpenAPI check.
 pub mod erp;
 mod errors;
-pub mod metrics;
 mod oauth;
 mod observe;
 pub mod openapi;
@@ -22,7 +21,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::app::AppContext;
-use metrics::HttpMetrics;
 pub use observe::RequestId;
 
 /// A route for GET that also answers HEAD (RFC 9110 §9.3.2: HEAD is supported wherever GET is;
@@ -53,7 +51,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
     let max_json = settings.max_json_bytes.get() as usize;
     let public_url = settings.public_url.clone();
     let ctx = web::Data::new(ctx);
-    let metrics = web::Data::new(HttpMetrics::default());
+    let metrics = web::Data::from(std::sync::Arc::clone(&ctx.metrics));
 
     let server = HttpServer::new(move || {
         App::new()

@@ -13,7 +13,7 @@ use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 
 use super::client_addr;
-use super::metrics::HttpMetrics;
+use crate::meters::Registry;
 
 /// The id of the request being served, available from the request's extensions.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub async fn observe(
     let started = Instant::now();
     let id = incoming_id(&req).unwrap_or_else(new_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
+    let metrics = req.app_data::<web::Data<Registry>>().cloned();
     let method = req.method().clone();
     // The address every per-address limit counts, so a log line can be matched to them.
     let client = client_addr::Shown(client_addr::client_addr(req.request()));
@@ -52,7 +52,7 @@ pub async fn observe(
                 .match_pattern()
                 .unwrap_or_else(|| "(unmatched)".to_owned());
             if let Some(m) = &metrics {
-                m.observe(method.as_str(), &route, status, elapsed);
+                m.request(method.as_str(), &route, status, elapsed);
             }
             if let Ok(value) = HeaderValue::from_str(&id) {
                 res.headers_mut().insert(REQUEST_ID, value);

@@ -6,7 +6,6 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::errors::unavailable;
-use super::metrics::HttpMetrics;
 use crate::app::AppContext;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -34,22 +33,10 @@ async fn readyz_get(ctx: web::Data<AppContext>) -> HttpResponse {
     }
 }
 
-async fn metrics_get(ctx: web::Data<AppContext>, metrics: web::Data<HttpMetrics>) -> HttpResponse {
+async fn metrics_get(ctx: web::Data<AppContext>) -> HttpResponse {
     let (open, idle) = ctx.store.pool_state();
-    let body = metrics.render(&[
-        (
-            "pairgate_db_pool_connections",
-            "Open database connections.",
-            f64::from(open),
-        ),
-        (
-            "pairgate_db_pool_idle_connections",
-            "Idle database connections.",
-            f64::from(idle),
-        ),
-    ]);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .body(body)
+        .body(ctx.metrics.render(open, idle))
 }

@@ -8,6 +8,7 @@ use super::client_auth::AuthMethod;
 use super::tokens::{self, DEVICE_SCOPE};
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis, user_code};
 use crate::audit::{self, Action};
+use crate::meters::Limit;
 use crate::store::flows::{self, NewFlow};
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, replay};
@@ -36,6 +37,9 @@ impl OAuth {
             .device_authorization_inner(req, &mut authenticated)
             .await;
         if let Err(err) = &result {
+            if matches!(err, OAuthError::RateLimited { .. }) {
+                self.store.meters().throttled(Limit::DeviceAuthorization);
+            }
             self.forget_refused_client(req, err);
             let who = authenticated.as_deref();
             self.record_refusal(paths::DEVICE_AUTHORIZATION, req, who, err)

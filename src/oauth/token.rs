@@ -9,6 +9,7 @@ use super::keyring::{KeyRing, KeyRingError};
 use super::rotation::RefreshTokens;
 use super::tokens::{self, AccessClaims, Confirmation};
 use super::{OAuth, OAuthError, OAuthRequest, grants, paths};
+use crate::meters::Meters;
 
 /// RFC 8628 §3.4.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -25,6 +26,17 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// Counts the token endpoint's refusals that `/metrics` shows apart.
+fn count_refusal(meters: &Meters, err: &OAuthError) {
+    match err {
+        OAuthError::SlowDown => meters.slow_down.increment(1),
+        OAuthError::InvalidGrant(reason) if *reason == grants::refresh_token::REUSED => {
+            meters.refresh_reuse.increment(1);
+        }
+        _ => {}
+    }
+}
+
 enum Grant {
     DeviceCode,
     RefreshToken,
@@ -36,6 +48,7 @@ impl OAuth {
         let mut authenticated = None;
         let result = self.token_inner(req, &mut authenticated).await;
         if let Err(err) = &result {
+            count_refusal(self.store.meters(), err);
             self.forget_refused_client(req, err);
             self.record_refusal(paths::TOKEN, req, authenticated.as_deref(), err)
                 .await;

@@ -205,7 +205,10 @@ fn commit_group(
             .map(|()| Committed::Yes)
     }));
     match &outcome {
-        Ok(Ok(Committed::Yes)) => replay.committed(),
+        Ok(Ok(Committed::Yes)) => {
+            inner.meters.group_commit_size.record(delivers.len() as f64);
+            replay.committed();
+        }
         Ok(Ok(Committed::RolledBack)) => replay.rolled_back(),
         // Whatever the database kept, the memory loads it again.
         _ => replay.reload(),

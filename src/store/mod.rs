@@ -38,6 +38,7 @@ pub use connection::{Backend, ConnectionSpec, DbConnection};
 pub use error::StoreError;
 
 use crate::config::DatabaseSettings;
+use crate::meters::Meters;
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
@@ -62,12 +63,23 @@ struct Inner {
     /// Bumped by every migration run through this store: the SQLite writer then reloads what it
     /// keeps in memory from the tables (the replay memory).
     schema: AtomicU64,
+    /// The context's measurements, reached by the services that hold this store.
+    meters: Meters,
 }
 
 impl Store {
     /// Opens the database. The first connection is made directly, so that a wrong password, an
     /// unreachable host or an unwritable file is reported with its real cause.
     pub async fn open(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        Self::open_measured(settings, Meters::noop()).await
+    }
+
+    /// [`Self::open`], recording into `meters` (the SQLite group-commit sizes); the services
+    /// built on this store record through [`Self::meters`].
+    pub async fn open_measured(
+        settings: &DatabaseSettings,
+        meters: Meters,
+    ) -> Result<Self, StoreError> {
         let spec = ConnectionSpec::new(settings);
         let backend = spec.backend();
         let probe = spec.clone();
@@ -99,6 +111,7 @@ impl Store {
             sqlite_writer: Mutex::new(()),
             sqlite_writes: sender,
             schema: AtomicU64::new(0),
+            meters,
         });
         if let Some(queue) = queue {
             checkpoint::spawn(&inner);
@@ -115,6 +128,11 @@ impl Store {
             .spec
             .postgres_url()
             .map(|url| notify::listen(url.to_owned(), notify::SIGNING_KEYS))
+    }
+
+    /// The measurements of the context this store belongs to.
+    pub fn meters(&self) -> &Meters {
+        &self.inner.meters
     }
 
     /// The engine behind this store.

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 
 use std::sync::Arc;
 
+use metrics::Gauge;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::batch::Reading;
@@ -62,21 +63,30 @@ struct Job {
 /// The handle uploads are submitted through.
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    /// Uploads queued and not yet taken into a batch (`pairgate_telemetry_queue_depth`).
+    queued: Gauge,
 }
 
 impl Writer {
     /// Spawns the writer on the current tokio runtime.
     pub fn start(store: Store, clock: SharedClock, batch_rows: usize, queue: usize) -> Self {
         let (sender, receiver) = mpsc::channel(queue.max(1));
+        let queued = store.meters().telemetry_queue.clone();
         tokio::spawn(run(store, clock, receiver, batch_rows.max(1)));
-        Self { queue: sender }
+        Self {
+            queue: sender,
+            queued,
+        }
     }
 
     /// Queues an upload and waits until its rows are committed (or refused).
     pub async fn submit(&self, upload: PendingUpload) -> Answer {
         let (reply, answer) = oneshot::channel();
+        // Counted before it is queued, so the writer's decrement never comes first.
+        self.queued.increment(1.0);
         self.queue
             .try_send(Job { upload, reply })
+            .inspect_err(|_| self.queued.decrement(1.0))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => TelemetryError::Busy,
                 mpsc::error::TrySendError::Closed(_) => not_committed(),
@@ -99,6 +109,7 @@ const IN_FLIGHT: usize = 4;
 
 async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, batch_rows: usize) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let queued = store.meters().telemetry_queue.clone();
     loop {
         // A slot first, then the batch: under load, batches grow while the slots are busy.
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
@@ -118,6 +129,7 @@ async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, b
                 Err(_) => break,
             }
         }
+        queued.decrement(jobs.len() as f64);
         let store = store.clone();
         let received_at = clock.now().timestamp_millis();
         tokio::spawn(async move {

@@ -26,6 +26,9 @@ use crate::store::Tx;
 use crate::store::registry::{self, DeviceTokenState};
 use crate::store::tokens::{self as stored, FamilyRecord, FamilyStatus};
 
+/// The refusal of a token the family has moved past (a reuse); `/metrics` counts it apart.
+pub const REUSED: &str = "the refresh token was already used";
+
 pub async fn exchange(
     oauth: &OAuth,
     req: &OAuthRequest,
@@ -236,9 +239,7 @@ fn reuse_detected(
         client_id,
         "refresh token reuse detected; token family revoked"
     );
-    Ok(Err(OAuthError::InvalidGrant(
-        "the refresh token was already used",
-    )))
+    Ok(Err(OAuthError::InvalidGrant(REUSED)))
 }
 
 #[cfg(test)]

@@ -136,6 +136,10 @@ async fn polling_too_fast_gets_slow_down_and_a_longer_interval(backend: Backend)
         error_of(app.poll(&device, code).await, 400).await["error"],
         "authorization_pending"
     );
+    assert_eq!(
+        app.metric("pairgate_oauth_slow_down_total").await,
+        Some(2.0)
+    );
 }
 
 /// The tolerance for network jitter (`POLL_TOLERANCE_MS`, 500 ms) at its exact edge, with the
@@ -371,6 +375,13 @@ async fn device_authorization_is_rate_limited_per_device(backend: Backend) {
     assert_eq!(app.device_authorization(&other).await.status(), 200);
     app.advance(3600);
     assert_eq!(app.device_authorization(&device).await.status(), 200);
+    let throttled = "pairgate_throttled_total{limit=\"device_authorization\"}";
+    assert_eq!(app.metric(throttled).await, Some(1.0));
+    // A rate limit's slow_down is not a poll's.
+    assert_eq!(
+        app.metric("pairgate_oauth_slow_down_total").await,
+        Some(0.0)
+    );
 }
 
 async fn every_flow_step_is_audited(backend: Backend) {

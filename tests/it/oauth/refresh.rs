@@ -120,6 +120,8 @@ async fn reuse_of_a_consumed_token_revokes_the_family(backend: Backend) {
         .filter(|e| e.action == "token.refresh_reuse_detected")
         .collect();
     assert_eq!(reuse.len(), 1, "one reuse, one event");
+    let counted = app.metric("pairgate_oauth_refresh_token_reuse_total").await;
+    assert_eq!(counted, Some(1.0), "one reuse counted");
     assert_eq!(reuse[0].actor, "client:SN-2002");
     assert_eq!(reuse[0].tenant_id, Some(tenant));
     let detail: Value = serde_json::from_str(&reuse[0].detail).unwrap();

@@ -76,6 +76,16 @@ async fn concurrent_uploads_are_each_answered_after_their_commit(backend: Backen
     for i in 0..4 {
         assert_eq!(stored(&app, &format!("SN-71{i:02}")).await, 100);
     }
+    // Every upload was taken off the queue.
+    let depth = app.metric("pairgate_telemetry_queue_depth").await;
+    assert_eq!(depth, Some(0.0));
+    if app.ctx.store.backend() == pairgate::store::Backend::Sqlite {
+        let groups = app.metric("pairgate_sqlite_group_commit_size_count").await;
+        let writes = app.metric("pairgate_sqlite_group_commit_size_sum").await;
+        assert!(groups.is_some_and(|g| g >= 1.0), "{groups:?}");
+        // Each upload batch and each device's pairing wrote, so at least that many writes.
+        assert!(writes.is_some_and(|w| w >= 4.0), "{writes:?}");
+    }
 }
 
 async fn batch_rules_refuse_the_whole_batch(backend: Backend) {
