@@ -26,3 +26,4 @@ mod sqlite_writer;
 mod store_writes;
 mod telemetry;
 mod trusted_proxies;
+mod code_shape;
