@@ -29,7 +29,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/simulator/fleet.rs::run",
     "src/simulator/fleet.rs::drive",
     // configuration, command line and store
-    "src/cli.rs::admin",
     "src/config.rs",
     "src/store/group_commit.rs::commit_group",
     // ERP
