@@ -32,7 +32,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/config.rs",
     "src/store/group_commit.rs::commit_group",
     // ERP
-    "src/erp/sales.rs",
     // accounts
     "src/accounts/login.rs",
     "src/accounts/login.rs::sign_in",
