@@ -30,7 +30,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/simulator/fleet.rs::drive",
     // configuration, command line and store
     "src/config.rs",
-    "src/store/group_commit.rs::commit_group",
     // ERP
     // accounts
     "src/accounts/login.rs",
