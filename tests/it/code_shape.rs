@@ -29,7 +29,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/simulator/fleet.rs::run",
     "src/simulator/fleet.rs::drive",
     // configuration, command line and store
-    "src/config.rs",
     // ERP
     // accounts
     "src/accounts/login.rs",
