@@ -24,7 +24,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/bin/pairgate-device.rs",
     "src/bin/pairgate-device.rs::run_device",
     "src/bin/pairgate-device.rs::run_fleet",
-    "src/simulator/client.rs",
     "src/simulator/fleet.rs",
     "src/simulator/fleet.rs::run",
     "src/simulator/fleet.rs::drive",
