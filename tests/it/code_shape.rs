@@ -24,9 +24,8 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/bin/pairgate-device.rs",
     "src/bin/pairgate-device.rs::run_device",
     "src/bin/pairgate-device.rs::run_fleet",
-    "src/simulator/fleet.rs",
-    "src/simulator/fleet.rs::run",
-    "src/simulator/fleet.rs::drive",
+    "src/simulator/fleet/mod.rs::run",
+    "src/simulator/fleet/mod.rs::drive",
     // configuration, command line and store
     // ERP
     // accounts
