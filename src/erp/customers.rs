@@ -128,12 +128,7 @@ pub fn apply(
 ) -> Result<CustomerOutcome, ErpError> {
     let link = resolve_tenant(tx, now_ms, actor, customer_number, input)?;
     record_change(tx, now_ms, actor, customer_number, input, link)?;
-    let TenantLink {
-        tenant_id,
-        created,
-        linked,
-        renamed,
-    } = link;
+    let tenant_id = link.tenant_id;
     let invitation = match &input.admin_email {
         None => InvitationOutcome::NotRequested,
         Some(email) => invite_first_owner(
@@ -150,9 +145,9 @@ pub fn apply(
         customer_number: customer_number.to_owned(),
         tenant_id,
         name: input.name.clone(),
-        created,
-        linked,
-        applied: linked || renamed || invitation == InvitationOutcome::Sent,
+        created: link.created,
+        linked: link.linked,
+        applied: link.linked || link.renamed || invitation == InvitationOutcome::Sent,
         invitation,
     })
 }
