@@ -26,8 +26,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/bin/pairgate-device.rs::run_fleet",
     "src/simulator/fleet/mod.rs::run",
     "src/simulator/fleet/mod.rs::drive",
-    // configuration, command line and store
-    // ERP
     // accounts
     "src/accounts/login.rs",
     "src/accounts/login.rs::sign_in",
