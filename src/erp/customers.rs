@@ -126,6 +126,52 @@ pub fn apply(
     input: &CustomerInput,
     invitations: &InvitationSettings,
 ) -> Result<CustomerOutcome, ErpError> {
+    let link = resolve_tenant(tx, now_ms, actor, customer_number, input)?;
+    record_change(tx, now_ms, actor, customer_number, input, link)?;
+    let tenant_id = link.tenant_id;
+    let invitation = match &input.admin_email {
+        None => InvitationOutcome::NotRequested,
+        Some(email) => invite_first_owner(
+            tx,
+            now_ms,
+            actor,
+            tenant_id,
+            &input.name,
+            email,
+            invitations,
+        )?,
+    };
+    Ok(CustomerOutcome {
+        customer_number: customer_number.to_owned(),
+        tenant_id,
+        name: input.name.clone(),
+        created: link.created,
+        linked: link.linked,
+        applied: link.linked || link.renamed || invitation == InvitationOutcome::Sent,
+        invitation,
+    })
+}
+
+/// The tenant that stands for the customer, and what this request does to it.
+#[derive(Debug, Clone, Copy)]
+struct TenantLink {
+    tenant_id: i64,
+    /// The tenant was created by this request.
+    created: bool,
+    /// The customer is linked to the tenant by this request.
+    linked: bool,
+    /// The tenant's name changes to the ERP's.
+    renamed: bool,
+}
+
+/// Finds the customer's tenant, or links the one staff matched, or creates one.
+fn resolve_tenant(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    customer_number: &str,
+    input: &CustomerInput,
+) -> Result<TenantLink, ErpError> {
     let existing = stored::tenant_for_customer(tx, customer_number)?;
     let (tenant_id, created, linked, renamed) = match (existing, input.tenant_id) {
         (Some((id, _)), Some(wanted)) if wanted != id => {
@@ -171,6 +217,29 @@ pub fn apply(
             (id, true, true, false)
         }
     };
+    Ok(TenantLink {
+        tenant_id,
+        created,
+        linked,
+        renamed,
+    })
+}
+
+/// Renames the tenant if needed, and records a link or an update in the audit log and the feed.
+fn record_change(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    customer_number: &str,
+    input: &CustomerInput,
+    link: TenantLink,
+) -> Result<(), ErpError> {
+    let TenantLink {
+        tenant_id,
+        created,
+        linked,
+        renamed,
+    } = link;
     if renamed {
         stored::rename_tenant(tx, tenant_id, &input.name)?;
     }
@@ -207,27 +276,7 @@ pub fn apply(
             },
         )?;
     }
-    let invitation = match &input.admin_email {
-        None => InvitationOutcome::NotRequested,
-        Some(email) => invite_first_owner(
-            tx,
-            now_ms,
-            actor,
-            tenant_id,
-            &input.name,
-            email,
-            invitations,
-        )?,
-    };
-    Ok(CustomerOutcome {
-        customer_number: customer_number.to_owned(),
-        tenant_id,
-        name: input.name.clone(),
-        created,
-        linked,
-        applied: linked || renamed || invitation == InvitationOutcome::Sent,
-        invitation,
-    })
+    Ok(())
 }
 
 /// Invites a tenant's first owner on behalf of the system (no inviting user): an invitation row

@@ -100,12 +100,7 @@ pub fn apply(
     let (registry::ClientKind::Device, Some(device)) = (client.kind, device) else {
         return Err(ErpError::Conflict(Conflict::NotADevice));
     };
-    let current = client
-        .jwks
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        .and_then(|set| crate::oauth::jose::parse_jwk_set(&set).ok())
-        .and_then(|keys| keys.first().map(PublicJwk::thumbprint));
+    let current = registered_thumbprint(&client);
     let same_key = current.as_deref() == Some(thumbprint.as_str());
     let same_model = device.model == input.model;
     if !same_key && !input.rekey {
@@ -118,27 +113,66 @@ pub fn apply(
         if same_model {
             return Ok(outcome(DeviceChange::Unchanged, 0));
         }
-        let detail = json!({ "from": device.model, "to": input.model });
-        crate::store::audit::append(
-            tx,
-            &audit::event(
-                now_ms,
-                Action::DeviceUpdated,
-                actor,
-                format!("device:{serial}"),
-                device.tenant_id,
-                detail.clone(),
-            ),
-        )?;
-        events::record(
-            tx,
-            now_ms,
-            NewEvent::device(EventType::DeviceUpdated, serial)
-                .with_tenant(device.tenant_id)
-                .with_data(json!({ "model": input.model })),
-        )?;
+        record_model_change(tx, now_ms, actor, serial, &device, input)?;
         return Ok(outcome(DeviceChange::Updated, 0));
     }
+    let revoked = rekey(tx, now_ms, actor, serial, &device, input, current)?;
+    Ok(outcome(DeviceChange::Rekeyed, revoked))
+}
+
+/// The RFC 7638 thumbprint of the key the device is registered with.
+fn registered_thumbprint(client: &registry::ClientRecord) -> Option<String> {
+    client
+        .jwks
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .and_then(|set| crate::oauth::jose::parse_jwk_set(&set).ok())
+        .and_then(|keys| keys.first().map(PublicJwk::thumbprint))
+}
+
+/// Records a corrected model in the audit log and the feed.
+fn record_model_change(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    serial: &str,
+    device: &registry::DeviceRecord,
+    input: &DeviceInput,
+) -> Result<(), ErpError> {
+    let detail = json!({ "from": device.model, "to": input.model });
+    crate::store::audit::append(
+        tx,
+        &audit::event(
+            now_ms,
+            Action::DeviceUpdated,
+            actor,
+            format!("device:{serial}"),
+            device.tenant_id,
+            detail.clone(),
+        ),
+    )?;
+    events::record(
+        tx,
+        now_ms,
+        NewEvent::device(EventType::DeviceUpdated, serial)
+            .with_tenant(device.tenant_id)
+            .with_data(json!({ "model": input.model })),
+    )?;
+    Ok(())
+}
+
+/// Replaces the device's key, revokes every token of the device, and records the re-key;
+/// answers how many refresh-token families were revoked.
+fn rekey(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: &str,
+    serial: &str,
+    device: &registry::DeviceRecord,
+    input: &DeviceInput,
+    current: Option<String>,
+) -> Result<usize, ErpError> {
+    let thumbprint = input.key.thumbprint();
     let jwks = json!({ "keys": [input.key.to_json()] }).to_string();
     stored::set_device_jwks(tx, serial, &jwks)?;
     let revoked = registry::revoke_device_tokens(tx, serial)?;
@@ -169,5 +203,5 @@ pub fn apply(
                 "tokens_revoked": true,
             })),
     )?;
-    Ok(outcome(DeviceChange::Rekeyed, revoked))
+    Ok(revoked)
 }

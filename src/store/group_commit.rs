@@ -142,21 +142,8 @@ fn commit_group(
     // The checkpoint thread holds this lock to restart the WAL with no write in progress.
     let _writer = inner.sqlite_writer.blocking_lock();
     replay.check_schema(inner.schema.load(Ordering::Relaxed));
-    if own.is_none() {
-        match inner.spec.connect_writer() {
-            Ok(conn) => *own = Some(conn),
-            Err(e) => {
-                // The jobs are dropped unrun; each caller is told its write was not committed.
-                tracing::warn!(
-                    error = %StoreError::Unavailable(e.to_string()),
-                    writes = jobs.len(),
-                    "no SQLite connection for a write group"
-                );
-                return Vec::new();
-            }
-        }
-    }
-    let Some(pooled) = own.as_mut() else {
+    let Some(pooled) = writer_connection(inner, own, jobs.len()) else {
+        // The jobs are dropped unrun; each caller is told its write was not committed.
         return Vec::new();
     };
     let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
@@ -204,11 +191,46 @@ fn commit_group(
             })
             .map(|()| Committed::Yes)
     }));
-    match &outcome {
-        Ok(Ok(Committed::Yes)) => {
-            inner.meters.group_commit_size.record(delivers.len() as f64);
-            replay.committed();
+    if let Ok(Ok(Committed::Yes)) = &outcome {
+        inner.meters.group_commit_size.record(delivers.len() as f64);
+    }
+    settle(own, replay, outcome, delivers, retire_connection, left)
+}
+
+/// The writer's own connection, opened if it has none; `None` when SQLite cannot be opened.
+fn writer_connection<'a>(
+    inner: &Inner,
+    own: &'a mut Option<PooledConnection>,
+    writes: usize,
+) -> Option<&'a mut PooledConnection> {
+    if own.is_none() {
+        match inner.spec.connect_writer() {
+            Ok(conn) => *own = Some(conn),
+            Err(e) => {
+                tracing::warn!(
+                    error = %StoreError::Unavailable(e.to_string()),
+                    writes,
+                    "no SQLite connection for a write group"
+                );
+                return None;
+            }
         }
+    }
+    own.as_mut()
+}
+
+/// Brings the replay memory in line with what the group's transaction became, answers every
+/// write that ran, and returns the jobs left for the next group.
+fn settle(
+    own: &mut Option<PooledConnection>,
+    replay: &mut Writer,
+    outcome: std::thread::Result<diesel::QueryResult<Committed>>,
+    delivers: Vec<Deliver>,
+    mut retire_connection: bool,
+    left: Vec<Job>,
+) -> Vec<Job> {
+    match &outcome {
+        Ok(Ok(Committed::Yes)) => replay.committed(),
         Ok(Ok(Committed::RolledBack)) => replay.rolled_back(),
         // Whatever the database kept, the memory loads it again.
         _ => replay.reload(),

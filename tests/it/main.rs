@@ -13,6 +13,7 @@ pub mod support;
 mod audit;
 mod binary;
 mod browser;
+mod code_shape;
 mod erp;
 mod maintenance;
 mod migrations;

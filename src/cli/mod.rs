@@ -1,5 +1,7 @@
 //! The command line: `pairgate [--config FILE] [serve | migrate]`.
 
+mod admin;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -331,7 +333,6 @@ fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
 /// Operator commands: they run against the configured database, and every change is audited
 /// with the actor `cli`.
 async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
-    use crate::oauth::clients::{ClientCredential, create_service_client};
     use crate::oauth::device_flow::Verdict;
 
     let ctx = AppContext::start(settings, Arc::new(SystemClock))
@@ -339,115 +340,15 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let now = ctx.clock.now().timestamp_millis();
     match command {
-        Admin::Tenant(TenantCommand::Create { name }) => {
-            let id = crate::accounts::create_tenant(&ctx.store, now, "cli", &name)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("tenant {id} created: {}", name.trim());
-        }
-        Admin::User(UserCommand::Create {
-            email,
-            name,
-            tenant,
-            role,
-            totp,
-        }) => {
-            let role = crate::accounts::Role::parse(&role)
-                .ok_or("--role must be owner, admin, operator, viewer or staff")?;
-            let mut password = String::new();
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprint!("password (input is shown; pipe it in to avoid that): ");
-            }
-            std::io::stdin()
-                .read_line(&mut password)
-                .map_err(|e| format!("reading the password from standard input: {e}"))?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let (id, uri) = ctx
-                .accounts
-                .create_user(
-                    "cli",
-                    crate::accounts::NewUser {
-                        tenant_id: tenant,
-                        email,
-                        name,
-                        role,
-                        password,
-                        totp,
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("user {id} created");
-            if let Some(uri) = uri {
-                println!("otpauth URI (add it to an authenticator app; shown once):\n{uri}");
-            }
-        }
-        Admin::User(UserCommand::Disable { email }) => {
-            let id = ctx
-                .accounts
-                .disable_user("cli", &email)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("user {id} disabled; their sessions have ended");
-        }
-        Admin::Mail(MailCommand::List { limit }) => {
-            let mails = ctx
-                .store
-                .read(move |tx| crate::store::mail::recent(tx, limit.clamp(1, 1000)))
-                .await
-                .map_err(|e| e.to_string())?;
-            for m in mails {
-                let state = match (m.sent_at, &m.last_error) {
-                    (Some(_), _) => "sent".to_owned(),
-                    (None, Some(e)) => {
-                        format!("not sent ({} attempts; last error: {e})", m.attempts)
-                    }
-                    (None, None) => "not sent (no SMTP server configured)".to_owned(),
-                };
-                let body = ctx
-                    .accounts
-                    .outbox()
-                    .body(&m)
-                    .unwrap_or_else(|| "(sealed under another master key)".to_owned());
-                println!(
-                    "#{} to {} — {}\n  {state}\n\n{body}\n",
-                    m.id, m.recipient, m.subject
-                );
-            }
-        }
-        Admin::Client(ClientCommand::Create {
-            name,
-            scope,
-            jwks_file,
-            secret: _,
-        }) => {
-            let credential = match jwks_file {
-                Some(path) => ClientCredential::Jwks(read_json(&path)?),
-                None => ClientCredential::Secret,
-            };
-            let created = create_service_client(&ctx.store, now, "cli", &name, &scope, credential)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("client_id:     {}", created.client_id);
-            if let Some(secret) = created.secret {
-                println!("client_secret: {secret}");
-                println!("(shown once; pairgate keeps only its hash)");
-            }
-        }
+        Admin::Tenant(command) => admin::tenant(&ctx, now, command).await?,
+        Admin::User(command) => admin::user(&ctx, command).await?,
+        Admin::Mail(command) => admin::mail(&ctx, command).await?,
+        Admin::Client(command) => admin::client(&ctx, now, command).await?,
         Admin::Device(DeviceCommand::Register {
             serial,
             model,
             jwk_file,
-        }) => {
-            let jwk = read_json(&jwk_file)?;
-            let key = crate::devices::register(&ctx.store, now, "cli", &serial, &model, &jwk)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "device {serial} registered ({model}); key thumbprint {}",
-                key.thumbprint()
-            );
-        }
+        }) => admin::register_device(&ctx, now, &serial, &model, &jwk_file).await?,
         Admin::Device(DeviceCommand::Approve { user_code, tenant }) => {
             let request = ctx
                 .oauth
@@ -468,25 +369,8 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("denied: device {} ({})", request.serial, request.model);
         }
-        Admin::Keys(KeysCommand::Rotate) => {
-            let kid = ctx
-                .oauth
-                .rotate_signing_key("cli")
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "signing key {kid} added: published now, signs from {} seconds from now",
-                ctx.settings.keys.publish_before_use_secs
-            );
-        }
-        Admin::Erp(ErpCommand::Import {
-            file,
-            format,
-            batch_size,
-        }) => {
-            return crate::erp::command::import(&ctx.erp, &file, format.as_deref(), batch_size)
-                .await;
-        }
+        Admin::Keys(command) => admin::keys(&ctx, command).await?,
+        Admin::Erp(command) => return admin::erp(&ctx, command).await,
     }
     Ok(())
 }

@@ -1,0 +1,182 @@
+//! The operator commands behind `pairgate tenant|user|mail|client|device|keys|erp`, one function
+//! per subcommand. They run against the configured database, and every change is audited with the
+//! actor `cli`.
+
+use std::path::Path;
+
+use super::read_json;
+use super::{ClientCommand, ErpCommand, KeysCommand, MailCommand, TenantCommand, UserCommand};
+use crate::app::AppContext;
+use crate::oauth::clients::{ClientCredential, create_service_client};
+
+pub(super) async fn tenant(
+    ctx: &AppContext,
+    now: i64,
+    command: TenantCommand,
+) -> Result<(), String> {
+    match command {
+        TenantCommand::Create { name } => {
+            let id = crate::accounts::create_tenant(&ctx.store, now, "cli", &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("tenant {id} created: {}", name.trim());
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn user(ctx: &AppContext, command: UserCommand) -> Result<(), String> {
+    match command {
+        UserCommand::Create {
+            email,
+            name,
+            tenant,
+            role,
+            totp,
+        } => {
+            let role = crate::accounts::Role::parse(&role)
+                .ok_or("--role must be owner, admin, operator, viewer or staff")?;
+            let mut password = String::new();
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("password (input is shown; pipe it in to avoid that): ");
+            }
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let (id, uri) = ctx
+                .accounts
+                .create_user(
+                    "cli",
+                    crate::accounts::NewUser {
+                        tenant_id: tenant,
+                        email,
+                        name,
+                        role,
+                        password,
+                        totp,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("user {id} created");
+            if let Some(uri) = uri {
+                println!("otpauth URI (add it to an authenticator app; shown once):\n{uri}");
+            }
+        }
+        UserCommand::Disable { email } => {
+            let id = ctx
+                .accounts
+                .disable_user("cli", &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("user {id} disabled; their sessions have ended");
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn mail(ctx: &AppContext, command: MailCommand) -> Result<(), String> {
+    match command {
+        MailCommand::List { limit } => {
+            let mails = ctx
+                .store
+                .read(move |tx| crate::store::mail::recent(tx, limit.clamp(1, 1000)))
+                .await
+                .map_err(|e| e.to_string())?;
+            for m in mails {
+                let state = match (m.sent_at, &m.last_error) {
+                    (Some(_), _) => "sent".to_owned(),
+                    (None, Some(e)) => {
+                        format!("not sent ({} attempts; last error: {e})", m.attempts)
+                    }
+                    (None, None) => "not sent (no SMTP server configured)".to_owned(),
+                };
+                let body = ctx
+                    .accounts
+                    .outbox()
+                    .body(&m)
+                    .unwrap_or_else(|| "(sealed under another master key)".to_owned());
+                println!(
+                    "#{} to {} — {}\n  {state}\n\n{body}\n",
+                    m.id, m.recipient, m.subject
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn client(
+    ctx: &AppContext,
+    now: i64,
+    command: ClientCommand,
+) -> Result<(), String> {
+    match command {
+        ClientCommand::Create {
+            name,
+            scope,
+            jwks_file,
+            secret: _,
+        } => {
+            let credential = match jwks_file {
+                Some(path) => ClientCredential::Jwks(read_json(&path)?),
+                None => ClientCredential::Secret,
+            };
+            let created = create_service_client(&ctx.store, now, "cli", &name, &scope, credential)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client_id:     {}", created.client_id);
+            if let Some(secret) = created.secret {
+                println!("client_secret: {secret}");
+                println!("(shown once; pairgate keeps only its hash)");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn register_device(
+    ctx: &AppContext,
+    now: i64,
+    serial: &str,
+    model: &str,
+    jwk_file: &Path,
+) -> Result<(), String> {
+    let jwk = read_json(jwk_file)?;
+    let key = crate::devices::register(&ctx.store, now, "cli", serial, model, &jwk)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "device {serial} registered ({model}); key thumbprint {}",
+        key.thumbprint()
+    );
+    Ok(())
+}
+
+pub(super) async fn keys(ctx: &AppContext, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Rotate => {
+            let kid = ctx
+                .oauth
+                .rotate_signing_key("cli")
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "signing key {kid} added: published now, signs from {} seconds from now",
+                ctx.settings.keys.publish_before_use_secs
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn erp(ctx: &AppContext, command: ErpCommand) -> Result<(), String> {
+    match command {
+        ErpCommand::Import {
+            file,
+            format,
+            batch_size,
+        } => crate::erp::command::import(&ctx.erp, &file, format.as_deref(), batch_size).await,
+    }
+}

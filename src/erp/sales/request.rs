@@ -1,0 +1,149 @@
+//! The body of `PUT /api/erp/v1/sales/{sale_id}`: its members, and the checked [`SaleInput`]
+//! with every problem reported at once.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::erp::error::{ErpError, FieldError, Location};
+use crate::erp::input::{self, Fields};
+
+/// The members a body may have.
+pub const FIELDS: &[&str] = &[
+    "serial",
+    "sold_at",
+    "sold_to",
+    "end_customer_number",
+    "revision",
+    "status",
+];
+/// The members of `sold_to`.
+pub const PARTY_FIELDS: &[&str] = &["customer_number", "name", "kind"];
+
+/// Who bought the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyerKind {
+    EndCustomer,
+    Distributor,
+}
+
+impl BuyerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndCustomer => "end_customer",
+            Self::Distributor => "distributor",
+        }
+    }
+}
+
+/// The state a delivery gives the sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleStatus {
+    Active,
+    Cancelled,
+    Returned,
+}
+
+impl SaleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Cancelled => "cancelled",
+            Self::Returned => "returned",
+        }
+    }
+}
+
+/// A checked request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleInput {
+    pub serial: String,
+    pub sold_at_ms: i64,
+    pub customer_number: String,
+    pub customer_name: String,
+    pub kind: BuyerKind,
+    pub end_customer_number: Option<String>,
+    pub revision: i64,
+    pub status: SaleStatus,
+}
+
+/// Checks a sale id from the path.
+pub fn check_sale_id(sale_id: &str) -> Result<(), ErpError> {
+    input::identifier(sale_id).map_err(|detail| {
+        ErpError::invalid(FieldError {
+            location: Location::Path("sale_id"),
+            detail: detail.into(),
+        })
+    })
+}
+
+impl SaleInput {
+    /// Reads a body; every problem is reported.
+    pub fn parse(sale_id: &str, body: &Value) -> Result<Self, ErpError> {
+        let mut errors = match check_sale_id(sale_id) {
+            Err(ErpError::Validation(e)) => e,
+            _ => Vec::new(),
+        };
+        let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
+            let serial = f.text("serial", true, input::serial, &mut errors);
+            let sold_at = f.timestamp("sold_at", &mut errors);
+            let party = f.require("sold_to", &mut errors).and_then(|v| {
+                let p = Fields::of(v, &f.pointer("sold_to"), PARTY_FIELDS, &mut errors)?;
+                let number = p.text("customer_number", true, input::identifier, &mut errors);
+                let name = p.text("name", true, input::name, &mut errors);
+                let kind = p.text("kind", true, buyer_kind, &mut errors);
+                Some((number?, name?, kind?))
+            });
+            let end_customer = f.text("end_customer_number", false, input::identifier, &mut errors);
+            let revision = f.count("revision", &mut errors);
+            let status = match f.get("status") {
+                None => Some(SaleStatus::Active),
+                Some(_) => f
+                    .text("status", true, sale_status, &mut errors)
+                    .map(|s| parse_status(&s)),
+            };
+            let (number, name, kind) = party?;
+            Some(Self {
+                serial: serial?,
+                sold_at_ms: sold_at?,
+                customer_number: number,
+                customer_name: name,
+                kind: if kind == "distributor" {
+                    BuyerKind::Distributor
+                } else {
+                    BuyerKind::EndCustomer
+                },
+                end_customer_number: end_customer,
+                revision: revision?,
+                status: status?,
+            })
+        });
+        match parsed {
+            Some(input) if errors.is_empty() => Ok(input),
+            _ => Err(ErpError::Validation(errors)),
+        }
+    }
+}
+
+fn buyer_kind(text: &str) -> Result<(), &'static str> {
+    match text {
+        "end_customer" | "distributor" => Ok(()),
+        _ => Err("must be end_customer or distributor"),
+    }
+}
+
+fn sale_status(text: &str) -> Result<(), &'static str> {
+    match text {
+        "active" | "cancelled" | "returned" => Ok(()),
+        _ => Err("must be active, cancelled or returned"),
+    }
+}
+
+fn parse_status(text: &str) -> SaleStatus {
+    match text {
+        "cancelled" => SaleStatus::Cancelled,
+        "returned" => SaleStatus::Returned,
+        _ => SaleStatus::Active,
+    }
+}
