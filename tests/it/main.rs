@@ -9,6 +9,7 @@
 
 pub mod support;
 
+mod architecture;
 mod audit;
 mod binary;
 mod browser;
