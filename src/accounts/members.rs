@@ -7,7 +7,7 @@ use super::roles::Role;
 use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
 use crate::audit::{self, Action};
-use crate::oauth::tokens::{hash_token, random_token};
+use crate::crypto::tokens::{hash_token, random_token};
 use crate::store::sessions as stored_sessions;
 use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};

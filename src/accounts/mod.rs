@@ -25,9 +25,9 @@ pub use sessions::{Session, Stage};
 use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::master_key::MasterKey;
+use crate::crypto::sealing::SecretBox;
 use crate::mail::Outbox;
-use crate::oauth::master_key::MasterKey;
-use crate::sealing::SecretBox;
 use crate::store::{Store, StoreError, StoreFailure, registry};
 use password::{Admission, Hashing, PasswordProblem};
 
@@ -144,7 +144,7 @@ impl Accounts {
     /// The CSRF token for forms shown under `binding` (a session, or an anonymous visitor's
     /// random cookie): an HMAC, so nothing needs storing and no other binding can reuse it.
     pub fn csrf_token(&self, binding: &str) -> String {
-        crate::oauth::jose::b64(hmac::sign(&self.csrf_key, binding.as_bytes()))
+        crate::crypto::tokens::encode(hmac::sign(&self.csrf_key, binding.as_bytes()))
     }
 
     pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {

@@ -5,7 +5,7 @@
 
 use super::roles::Role;
 use super::{AccountError, Accounts, Core};
-use crate::oauth::tokens::{hash_token, random_token};
+use crate::crypto::tokens::{hash_token, random_token};
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
 use crate::store::users::{self, UserRecord};

@@ -14,7 +14,7 @@ use super::error::{Conflict, ErpError, FieldError, Location};
 use super::events::{self, EventType, NewEvent};
 use super::input::{self, Fields};
 use crate::audit::{self, Action};
-use crate::oauth::tokens::{hash_token, random_token};
+use crate::crypto::tokens::{hash_token, random_token};
 use crate::store::users::{self, NewInvitation};
 use crate::store::{StoreError, Tx, erp as stored, registry};
 

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::client_auth::hash_secret;
 use super::jose::{JwkError, parse_jwk_set};
-use super::tokens;
 use crate::audit::{self, Action};
+use crate::crypto::tokens;
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError};
 

@@ -5,9 +5,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::client_auth::AuthMethod;
-use super::tokens::{self, DEVICE_SCOPE};
+use super::tokens::DEVICE_SCOPE;
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis, user_code};
 use crate::audit::{self, Action};
+use crate::crypto::tokens;
 use crate::store::flows::{self, NewFlow};
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, replay};

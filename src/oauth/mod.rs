@@ -16,7 +16,6 @@ mod grants;
 mod introspection;
 pub mod jose;
 pub mod keyring;
-pub mod master_key;
 mod metadata;
 /// Added for the ERP API: checking pairgate's own tokens on pairgate's APIs.
 pub mod resource;
@@ -37,12 +36,12 @@ pub use token::TokenResponse;
 use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::master_key::MasterKey;
 use crate::store::registry::ClientRecord;
 use crate::store::{Store, StoreError};
 use client_auth::{AssertionPolicy, AuthenticatedClient};
 use dpop::{DpopProof, DpopRequest, DpopVerifier};
 use keyring::{KeyRing, KeyRingError};
-use master_key::MasterKey;
 use rotation::RefreshTokens;
 
 /// Paths of the endpoints, relative to the public URL.

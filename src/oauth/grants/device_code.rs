@@ -5,11 +5,12 @@ use serde_json::json;
 
 use super::{Committed, signing_failed};
 use crate::audit::{self, Action};
+use crate::crypto::tokens;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::device_flow::{self, PollOutcome};
 use crate::oauth::dpop::DpopProof;
 use crate::oauth::token::{Grantee, TokenResponse};
-use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis, tokens};
+use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::flows::{self, FlowStatus};
 use crate::store::registry::revoke_device_tokens;
 use crate::store::registry::{self, ClientKind};

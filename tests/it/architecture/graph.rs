@@ -43,7 +43,9 @@ impl Graph {
         let mut files = BTreeMap::new();
         for path in found {
             let relative = path.strip_prefix(src).unwrap_or(&path);
-            let Some(module) = module_of(relative) else { continue };
+            let Some(module) = module_of(relative) else {
+                continue;
+            };
             let text = std::fs::read_to_string(&path)?;
             let shown = format!("src/{}", relative.display());
             files.insert(module, (shown, scan::scan(&text)));
@@ -80,7 +82,9 @@ impl Graph {
                 continue;
             }
             let reexport = self.files.get(&module).and_then(|(_, refs)| {
-                refs.reexports.iter().find(|r| r.name == *segment && r.path.len() > 1)
+                refs.reexports
+                    .iter()
+                    .find(|r| r.name == *segment && r.path.len() > 1)
             });
             if let Some(r) = reexport
                 && depth < 8
@@ -100,8 +104,14 @@ impl Graph {
         let mut seen = BTreeSet::new();
         for (source, (file, refs)) in &self.files {
             for path in &refs.paths {
-                let Some(target) = self.resolve(source, &path.segments, 0) else { continue };
-                let k = source.iter().zip(&target).take_while(|(a, b)| a == b).count();
+                let Some(target) = self.resolve(source, &path.segments, 0) else {
+                    continue;
+                };
+                let k = source
+                    .iter()
+                    .zip(&target)
+                    .take_while(|(a, b)| a == b)
+                    .count();
                 let apart = k < source.len() && k < target.len();
                 if apart && seen.insert((file, path.line, target.clone())) {
                     edges.push(Edge {
@@ -137,7 +147,11 @@ impl Graph {
 
     /// The top-level modules.
     pub fn top_level(&self) -> BTreeSet<String> {
-        self.files.keys().filter(|m| m.len() == 1).map(|m| m[0].clone()).collect()
+        self.files
+            .keys()
+            .filter(|m| m.len() == 1)
+            .map(|m| m[0].clone())
+            .collect()
     }
 }
 
@@ -194,7 +208,10 @@ pub fn cycles(edges: &[Edge]) -> Vec<(ModPath, Vec<String>)> {
         for &start in graph.keys() {
             let mut stack = vec![start];
             walk_cycles(&graph, start, &mut stack, &mut |cycle| {
-                found.push((parent.clone(), cycle.iter().map(|s| s.to_string()).collect()));
+                found.push((
+                    parent.clone(),
+                    cycle.iter().map(|s| s.to_string()).collect(),
+                ));
             });
         }
     }
@@ -209,7 +226,9 @@ fn walk_cycles<'a>(
     stack: &mut Vec<&'a str>,
     report: &mut dyn FnMut(&[&'a str]),
 ) {
-    let Some(last) = stack.last().copied() else { return };
+    let Some(last) = stack.last().copied() else {
+        return;
+    };
     for &next in graph.get(last).into_iter().flatten() {
         if next == start {
             report(stack);

@@ -140,7 +140,11 @@ fn layer_report(graph: &Graph, edges: &[Edge]) -> (usize, String) {
         let top = used.module.first().map_or("", String::as_str);
         if !crate_allowed(&used.krate, top) {
             count += 1;
-            let _ = writeln!(out, "{} outside its layer: {} in {top}", used.krate, used.site);
+            let _ = writeln!(
+                out,
+                "{} outside its layer: {} in {top}",
+                used.krate, used.site
+            );
         }
     }
     (count, out)
@@ -152,7 +156,10 @@ fn source_modules_form_no_cycles() {
     let edges = graph.edges();
     let (count, report) = cycle_report(&edges);
     println!("cycles between src/ modules: {count}\n{report}");
-    assert_eq!(count, 0, "modules depend on each other in circles:\n{report}");
+    assert_eq!(
+        count, 0,
+        "modules depend on each other in circles:\n{report}"
+    );
 }
 
 #[test]
@@ -187,33 +194,66 @@ impl Drop for Fixture {
 #[test]
 fn the_check_names_cycles_upward_imports_and_misplaced_crates() {
     let fixture = Fixture::new(&[
-        ("lib.rs", "pub mod store;\npub mod oauth;\npub mod erp;\npub mod http;\n"),
+        (
+            "lib.rs",
+            "pub mod store;\npub mod oauth;\npub mod erp;\npub mod http;\n",
+        ),
         ("store/mod.rs", "pub mod audit;\nuse crate::http::Server;\n"),
         ("store/audit.rs", "pub fn append() {}\n"),
-        ("oauth/mod.rs", "pub mod token;\npub mod grants;\npub use token::Minter;\n"),
-        ("oauth/token.rs", "pub struct Minter;\nuse super::grants::device_code::poll;\n"),
+        (
+            "oauth/mod.rs",
+            "pub mod token;\npub mod grants;\npub use token::Minter;\n",
+        ),
+        (
+            "oauth/token.rs",
+            "pub struct Minter;\nuse super::grants::device_code::poll;\n",
+        ),
         ("oauth/grants/mod.rs", "pub mod device_code;\n"),
         (
             "oauth/grants/device_code.rs",
             "// crate::erp::x is a comment\nuse super::super::Minter;\n\
              fn poll() { crate::erp::record(); }\n#[cfg(test)]\nmod tests { use crate::http::x; }\n",
         ),
-        ("erp/mod.rs", "pub fn record() { let _ = diesel::insert_into; }\nuse crate::oauth::Minter;\n"),
-        ("http/mod.rs", "pub struct Server;\nuse crate::{oauth, erp::record};\n"),
+        (
+            "erp/mod.rs",
+            "pub fn record() { let _ = diesel::insert_into; }\nuse crate::oauth::Minter;\n",
+        ),
+        (
+            "http/mod.rs",
+            "pub struct Server;\nuse crate::{oauth, erp::record};\n",
+        ),
     ]);
     let graph = Graph::read(&fixture.0).unwrap();
     let edges = graph.edges();
     let (cycles, report) = cycle_report(&edges);
     assert_eq!(cycles, 2, "{report}");
-    assert!(report.contains("cycle in src: erp → oauth → erp"), "{report}");
+    assert!(
+        report.contains("cycle in src: erp → oauth → erp"),
+        "{report}"
+    );
     assert!(report.contains("erp → oauth: src/erp/mod.rs:2"), "{report}");
-    assert!(report.contains("oauth → erp: src/oauth/grants/device_code.rs:3"), "{report}");
-    assert!(report.contains("cycle in oauth: grants → token → grants"), "{report}");
+    assert!(
+        report.contains("oauth → erp: src/oauth/grants/device_code.rs:3"),
+        "{report}"
+    );
+    assert!(
+        report.contains("cycle in oauth: grants → token → grants"),
+        "{report}"
+    );
     // Through the re-export in `oauth/mod.rs` to the module that defines `Minter`.
-    assert!(report.contains("(oauth::grants::device_code → oauth::token)"), "{report}");
+    assert!(
+        report.contains("(oauth::grants::device_code → oauth::token)"),
+        "{report}"
+    );
 
     let (violations, report) = layer_report(&graph, &edges);
     assert_eq!(violations, 2, "{report}");
-    assert!(report.contains("upward: store (store) imports http (http)\n  src/store/mod.rs:2: http"), "{report}");
-    assert!(report.contains("diesel outside its layer: src/erp/mod.rs:1 in erp"), "{report}");
+    assert!(
+        report.contains("upward: store (store) imports http (http)\n  src/store/mod.rs:2: http"),
+        "{report}"
+    );
+    assert!(
+        report.contains("diesel outside its layer: src/erp/mod.rs:1 in erp"),
+        "{report}"
+    );
 }

@@ -270,7 +270,13 @@ fn collect(tokens: &[Token], refs: &mut FileRefs) {
     while i < tokens.len() {
         let starts_use = is_ident(tokens.get(i), "use")
             && !is_punct(tokens.get(i + 1), '<')
-            && !matches!(tokens.get(i.wrapping_sub(1)), Some(Token { tok: Tok::PathSep, .. }));
+            && !matches!(
+                tokens.get(i.wrapping_sub(1)),
+                Some(Token {
+                    tok: Tok::PathSep,
+                    ..
+                })
+            );
         if starts_use {
             let public = is_ident(tokens.get(i.wrapping_sub(1)), "pub")
                 || is_punct(tokens.get(i.wrapping_sub(1)), ')');
@@ -287,14 +293,37 @@ fn collect(tokens: &[Token], refs: &mut FileRefs) {
         }
         let anchored = matches!(&tokens[i].tok, Tok::Ident(w) if w == "crate" || w == "super")
             || matches!(&tokens[i].tok, Tok::Ident(w) if is_layered_crate(w));
-        let continues = matches!(tokens.get(i.wrapping_sub(1)), Some(Token { tok: Tok::PathSep, .. }))
-            || is_punct(tokens.get(i.wrapping_sub(1)), '$');
-        if anchored && !continues && matches!(tokens.get(i + 1), Some(Token { tok: Tok::PathSep, .. })) {
+        let continues = matches!(
+            tokens.get(i.wrapping_sub(1)),
+            Some(Token {
+                tok: Tok::PathSep,
+                ..
+            })
+        ) || is_punct(tokens.get(i.wrapping_sub(1)), '$');
+        if anchored
+            && !continues
+            && matches!(
+                tokens.get(i + 1),
+                Some(Token {
+                    tok: Tok::PathSep,
+                    ..
+                })
+            )
+        {
             let line = tokens[i].line;
             let mut segments = Vec::new();
-            while let Some(Token { tok: Tok::Ident(w), .. }) = tokens.get(i) {
+            while let Some(Token {
+                tok: Tok::Ident(w), ..
+            }) = tokens.get(i)
+            {
                 segments.push(w.clone());
-                if !matches!(tokens.get(i + 1), Some(Token { tok: Tok::PathSep, .. })) {
+                if !matches!(
+                    tokens.get(i + 1),
+                    Some(Token {
+                        tok: Tok::PathSep,
+                        ..
+                    })
+                ) {
                     break;
                 }
                 i += 2;
@@ -307,7 +336,11 @@ fn collect(tokens: &[Token], refs: &mut FileRefs) {
 
 /// External crates whose place the layer rules fix (actix in `http`, diesel in `store`).
 pub fn is_layered_crate(name: &str) -> bool {
-    name.starts_with("actix") || matches!(name, "diesel" | "diesel_migrations" | "r2d2" | "libsqlite3_sys")
+    name.starts_with("actix")
+        || matches!(
+            name,
+            "diesel" | "diesel_migrations" | "r2d2" | "libsqlite3_sys"
+        )
 }
 
 type Leaf = (Vec<String>, Option<String>, usize);
@@ -348,7 +381,10 @@ fn use_tree(tokens: &[Token], mut i: usize, prefix: Vec<String>, out: &mut Vec<L
     }
     let mut alias = None;
     if is_ident(tokens.get(i), "as") {
-        if let Some(Token { tok: Tok::Ident(a), .. }) = tokens.get(i + 1) {
+        if let Some(Token {
+            tok: Tok::Ident(a), ..
+        }) = tokens.get(i + 1)
+        {
             alias = Some(a.clone());
         }
         i += 2;
@@ -359,7 +395,11 @@ fn use_tree(tokens: &[Token], mut i: usize, prefix: Vec<String>, out: &mut Vec<L
 
 /// Steps over a closing `;` of a whole `use` item, but not over a group's `,` or `}`.
 fn finish(tokens: &[Token], i: usize) -> usize {
-    if is_punct(tokens.get(i), ';') { i + 1 } else { i }
+    if is_punct(tokens.get(i), ';') {
+        i + 1
+    } else {
+        i
+    }
 }
 
 #[cfg(test)]
@@ -367,13 +407,25 @@ mod tests {
     use super::*;
 
     fn paths(text: &str) -> Vec<String> {
-        scan(text).paths.iter().map(|p| p.segments.join("::")).collect()
+        scan(text)
+            .paths
+            .iter()
+            .map(|p| p.segments.join("::"))
+            .collect()
     }
 
     #[test]
     fn use_trees_expand() {
         let found = paths("use crate::{store::{self, Tx}, oauth::jose as j};\nuse super::x::*;");
-        assert_eq!(found, ["crate::store", "crate::store::Tx", "crate::oauth::jose", "super::x"]);
+        assert_eq!(
+            found,
+            [
+                "crate::store",
+                "crate::store::Tx",
+                "crate::oauth::jose",
+                "super::x"
+            ]
+        );
     }
 
     #[test]
