@@ -4,13 +4,13 @@
 
 pub mod accounts;
 pub mod app;
-pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod devices;
 pub mod erp;
+pub mod events;
 pub mod http;
 pub mod logging;
 pub mod mail;

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::roles::Role;
 use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
-use crate::audit::{self, Action};
 use crate::crypto::tokens::{hash_token, random_token};
+use crate::events::{self, Action, Event, Subject};
 use crate::store::sessions as stored_sessions;
 use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
@@ -24,16 +24,12 @@ pub async fn create_tenant(
     Ok(store
         .write(move |tx| {
             let id = registry::insert_tenant(tx, &name, now_ms)?;
-            crate::store::audit::append(
+            events::record(
                 tx,
-                &audit::event(
-                    now_ms,
-                    Action::TenantCreated,
-                    actor,
-                    format!("tenant:{id}"),
-                    Some(id),
-                    json!({ "name": name }),
-                ),
+                now_ms,
+                Event::new(Action::TenantCreated, actor, Subject::Tenant(id))
+                    .tenant(Some(id))
+                    .detail(json!({ "name": name })),
             )?;
             Ok::<_, StoreError>(id)
         })
@@ -175,27 +171,23 @@ impl Accounts {
                     },
                 )?;
                 let actor = format!("user:{user}");
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::TenantCreated,
                         actor.clone(),
-                        format!("tenant:{tenant}"),
-                        Some(tenant),
-                        json!({ "name": company, "via": "sign-up", "ip": ip }),
-                    ),
+                        Subject::Tenant(tenant),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "name": company, "via": "sign-up", "ip": ip })),
                 )?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserCreated,
-                        actor.clone(),
-                        actor,
-                        Some(tenant),
-                        json!({ "role": "owner" }),
-                    ),
+                    now,
+                    Event::new(Action::UserCreated, actor, Subject::User(user))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "role": "owner" })),
                 )?;
                 Ok::<_, StoreError>(Ok(core.open_session(
                     tx,
@@ -265,16 +257,12 @@ impl Accounts {
                     }
                     None => None,
                 };
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserCreated,
-                        actor,
-                        format!("user:{id}"),
-                        new.tenant_id,
-                        json!({ "role": new.role.as_str(), "totp": secret.is_some() }),
-                    ),
+                    now,
+                    Event::new(Action::UserCreated, actor, Subject::User(id))
+                        .tenant(new.tenant_id)
+                        .detail(json!({ "role": new.role.as_str(), "totp": secret.is_some() })),
                 )?;
                 Ok::<_, StoreError>(Ok((id, uri)))
             })
@@ -352,16 +340,12 @@ impl Accounts {
                     })?;
                     core.outbox.queue_sealed(tx, &email, &subject, &body, now)?;
                 }
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserInvited,
-                        actor,
-                        format!("email:{email}"),
-                        Some(tenant),
-                        json!({ "role": role.as_str() }),
-                    ),
+                    now,
+                    Event::new(Action::UserInvited, actor, Subject::Email(email.to_owned()))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "role": role.as_str() })),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })
@@ -430,16 +414,12 @@ impl Accounts {
                         created_at: now,
                     },
                 )?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserJoined,
-                        format!("user:{id}"),
-                        format!("user:{id}"),
-                        Some(inv.tenant_id),
-                        json!({ "role": inv.role, "invitation": inv.id }),
-                    ),
+                    now,
+                    Event::new(Action::UserJoined, format!("user:{id}"), Subject::User(id))
+                        .tenant(Some(inv.tenant_id))
+                        .detail(json!({ "role": inv.role, "invitation": inv.id })),
                 )?;
                 Ok::<_, StoreError>(Ok(core.open_session(
                     tx,
@@ -516,16 +496,12 @@ impl Accounts {
                     )));
                 }
                 users::set_role(tx, user_id, role.as_str())?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserRoleChanged,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({ "from": current.as_str(), "to": role.as_str() }),
-                    ),
+                    now,
+                    Event::new(Action::UserRoleChanged, actor, Subject::User(user_id))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "from": current.as_str(), "to": role.as_str() })),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })
@@ -559,16 +535,10 @@ impl Accounts {
                 } else {
                     Action::UserDisabled
                 };
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        action,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({}),
-                    ),
+                    now,
+                    Event::new(action, actor, Subject::User(user_id)).tenant(Some(tenant)),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })
@@ -586,16 +556,11 @@ impl Accounts {
                     return Ok(Err(AccountError::NotFound));
                 };
                 users::set_active(tx, user.id, false)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserDisabled,
-                        actor,
-                        format!("user:{}", user.id),
-                        user.tenant_id,
-                        json!({}),
-                    ),
+                    now,
+                    Event::new(Action::UserDisabled, actor, Subject::User(user.id))
+                        .tenant(user.tenant_id),
                 )?;
                 Ok::<_, StoreError>(Ok(user.id))
             })
@@ -626,16 +591,12 @@ impl Accounts {
                 };
                 users::reset_totp(tx, user_id)?;
                 let sessions = stored_sessions::delete_for_user(tx, user_id)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserTotpReset,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({ "sessions": sessions }),
-                    ),
+                    now,
+                    Event::new(Action::UserTotpReset, actor, Subject::User(user_id))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "sessions": sessions })),
                 )?;
                 let body = mails::text(&mails::TotpReset {
                     name: &target.name,
@@ -682,16 +643,12 @@ impl Accounts {
                 users::set_password_hash(tx, user.id, &hash)?;
                 let ended = stored_sessions::delete_others_of_user(tx, user.id, &session.id_hash)?;
                 let actor = session.actor();
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserPasswordChanged,
-                        actor.clone(),
-                        actor,
-                        user.tenant_id,
-                        json!({ "ip": ip, "other_sessions_ended": ended }),
-                    ),
+                    now,
+                    Event::new(Action::UserPasswordChanged, actor, Subject::User(user.id))
+                        .tenant(user.tenant_id)
+                        .detail(json!({ "ip": ip, "other_sessions_ended": ended })),
                 )?;
                 let body = mails::text(&mails::PasswordChanged {
                     name: &user.name,
@@ -794,16 +751,15 @@ impl Accounts {
                 }
                 users::enable_totp(tx, user.id)?;
                 users::replace_recovery_codes(tx, user.id, &hashes)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::UserTotpEnrolled,
                         session.actor(),
-                        session.actor(),
-                        user.tenant_id,
-                        json!({}),
-                    ),
+                        Subject::User(user.id),
+                    )
+                    .tenant(user.tenant_id),
                 )?;
                 Ok::<_, AccountError>(core.rotate_session(
                     tx,

@@ -22,11 +22,11 @@ pub use members::{InvitationView, NewUser, SignUp, TotpEnrolment, UserView, crea
 pub use roles::Role;
 pub use sessions::{Session, Stage};
 
-use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
 use crate::crypto::sealing::SecretBox;
+use crate::events::{self, Action, Event, Subject};
 use crate::mail::Outbox;
 use crate::store::{Store, StoreError, StoreFailure, registry};
 use password::{Admission, Hashing, PasswordProblem};
@@ -215,16 +215,16 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 registry::set_tenant_requires_totp(tx, tenant, required)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::TenantSettingsChanged,
                         actor,
-                        format!("tenant:{tenant}"),
-                        Some(tenant),
-                        json!({ "require_totp": required }),
-                    ),
+                        Subject::Tenant(tenant),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "require_totp": required })),
                 )?;
                 Ok::<_, StoreError>(())
             })

@@ -7,8 +7,8 @@ use serde_json::json;
 use super::client_auth::AuthMethod;
 use super::tokens::DEVICE_SCOPE;
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis, user_code};
-use crate::audit::{self, Action};
 use crate::crypto::tokens;
+use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::store::flows::{self, NewFlow};
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, replay};
@@ -156,30 +156,21 @@ impl OAuth {
                     if !inserted {
                         return Err(StoreError::Conflict("no free user code".into()));
                     }
-                    crate::store::audit::append(
-                        tx,
-                        &audit::event(
-                            now,
-                            Action::PairingRequested,
-                            format!("device:{serial}"),
-                            format!("device:{serial}"),
-                            device.tenant_id,
-                            json!({
-                                "ip": flow.requested_ip,
-                                "dpop_bound": flow.dpop_jkt.is_some(),
-                                "superseded": superseded,
-                            }),
-                        ),
-                    )?;
-                    // ERP integration: tell the ERP that the device asked to be paired.
-                    crate::erp::events::record(
+                    events::record(
                         tx,
                         now,
-                        crate::erp::events::NewEvent::device(
-                            crate::erp::events::EventType::PairingRequested,
-                            &serial,
+                        Event::new(
+                            Action::PairingRequested,
+                            format!("device:{serial}"),
+                            Subject::Device(serial.to_owned()),
                         )
-                        .with_tenant(device.tenant_id),
+                        .tenant(device.tenant_id)
+                        .detail(json!({
+                            "ip": flow.requested_ip,
+                            "dpop_bound": flow.dpop_jkt.is_some(),
+                            "superseded": superseded,
+                        }))
+                        .erp_without_detail(FeedType::PairingRequested),
                     )?;
                     Ok(Ok(flow.user_code))
                 },

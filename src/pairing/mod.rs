@@ -18,11 +18,10 @@ pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, SaleView, Verdict};
 pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};
 
 use crate::accounts::{AccountError, Accounts, GroupView, Session};
-use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
-use crate::erp::events::{EventType, NewEvent};
+use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::user_code;
 use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
 use crate::store::pairings::{self, NewPairing, PairingRecord};
@@ -260,7 +259,7 @@ impl Ceremony {
                     Verdict::Review => {
                         let (dispute_id, _) =
                             pairings::open_dispute(tx, &serial, tenant, None, "distributor_review", &actor, now)?;
-                        record(tx, now, &actor, &serial, Some(tenant), Action::PairingHeldForReview, EventType::PairingHeld, json!({ "dispute": dispute_id }))?;
+                        record(tx, now, &actor, &serial, Some(tenant), Action::PairingHeldForReview, FeedType::PairingHeld, json!({ "dispute": dispute_id }))?;
                         return Ok(Ok(Approval::HeldForReview { serial, dispute_id }));
                     }
                 };
@@ -290,9 +289,9 @@ impl Ceremony {
                 attempts::prove(tx, &origin, now)?;
                 let provisional = status == "provisional";
                 let (action, event) = if provisional {
-                    (Action::PairingProvisional, EventType::PairingProvisional)
+                    (Action::PairingProvisional, FeedType::PairingProvisional)
                 } else {
-                    (Action::PairingApproved, EventType::PairingApproved)
+                    (Action::PairingApproved, FeedType::PairingApproved)
                 };
                 record(tx, now, &actor, &serial, Some(tenant), action, event, json!({
                     "flow": flow.id,
@@ -365,7 +364,7 @@ impl Ceremony {
                     &flow.client_id,
                     Some(tenant),
                     Action::PairingDenied,
-                    EventType::PairingDenied,
+                    FeedType::PairingDenied,
                     json!({ "flow": flow.id }),
                 )?;
                 Ok::<_, StoreError>(Ok(flow.client_id))
@@ -407,7 +406,7 @@ impl Ceremony {
                     &serial,
                     Some(tenant),
                     action,
-                    EventType::PairingEnded,
+                    FeedType::PairingEnded,
                     json!({ "reason": reason }),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
@@ -469,7 +468,7 @@ impl Ceremony {
                     &serial,
                     Some(current.tenant_id),
                     Action::PairingConfirmed,
-                    EventType::PairingConfirmed,
+                    FeedType::PairingConfirmed,
                     json!({ "pairing": current.id }),
                 )?;
                 Ok::<_, StoreError>(true)
@@ -489,7 +488,7 @@ impl Ceremony {
                     return Ok(false);
                 };
                 end_pairing(tx, &serial, "rejected_by_erp", now)?;
-                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, EventType::PairingRejected, json!({ "pairing": current.id }))?;
+                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, FeedType::PairingRejected, json!({ "pairing": current.id }))?;
                 notify_admins(
                     tx,
                     current.tenant_id,
@@ -639,7 +638,7 @@ fn refuse(
         serial,
         Some(claimant),
         Action::PairingRefused,
-        EventType::PairingRefused,
+        FeedType::PairingRefused,
         json!({ "reason": refusal.as_str(), "dispute": dispute_id }),
     )?;
     if new {
@@ -656,17 +655,7 @@ fn refuse(
         }
         if holder.is_some() {
             // The holder's own audit trail shows the attempt too.
-            crate::store::audit::append(
-                tx,
-                &audit::event(
-                    now,
-                    Action::PairingRefused,
-                    actor.to_owned(),
-                    format!("device:{serial}"),
-                    holder,
-                    json!({ "reason": refusal.as_str(), "dispute": dispute_id, "claimant_tenant": claimant }),
-                ),
-            )?;
+            events::record(tx, now, Event::new(Action::PairingRefused, actor.to_owned(), Subject::Device(serial.to_owned())).tenant(holder).detail(json!({ "reason": refusal.as_str(), "dispute": dispute_id, "claimant_tenant": claimant })))?;
         }
     }
     Ok(dispute_id)
@@ -690,7 +679,7 @@ pub(crate) fn end_pairing(
     Ok(ended)
 }
 
-/// One audit event and the matching ERP event.
+/// An event about `serial` that the ERP hears of as `kind`, with the same tenant and detail.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site shape, clearer than a struct"
@@ -702,28 +691,14 @@ fn record(
     serial: &str,
     tenant: Option<i64>,
     action: Action,
-    event: EventType,
+    kind: FeedType,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
-    crate::store::audit::append(
-        tx,
-        &audit::event(
-            now,
-            action,
-            actor.to_owned(),
-            format!("device:{serial}"),
-            tenant,
-            detail.clone(),
-        ),
-    )?;
-    crate::erp::events::record(
-        tx,
-        now,
-        NewEvent::device(event, serial)
-            .with_tenant(tenant)
-            .with_data(detail),
-    )?;
-    Ok(())
+    let event = Event::new(action, actor, Subject::Device(serial.to_owned()))
+        .tenant(tenant)
+        .detail(detail)
+        .erp(kind);
+    events::record(tx, now, event)
 }
 
 /// Mails the tenant's active owners and admins.
