@@ -6,10 +6,10 @@ use serde_json::json;
 
 use super::client_auth::AuthMethod;
 use super::tokens::DEVICE_SCOPE;
-use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis, user_code};
+use super::{OAuth, OAuthError, OAuthRequest, device_flow, paths, remember_jtis, user_code};
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::store::flows::{self, NewFlow};
+use crate::store::flows::NewFlow;
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, replay};
 
@@ -138,24 +138,8 @@ impl OAuth {
                             basic: false,
                         }));
                     };
-                    let superseded = flows::supersede_live(tx, &serial)?;
                     let mut flow = flow;
-                    let mut inserted = false;
-                    // A collision with another pending code is a 1 in 10^10 event; try again.
-                    for _ in 0..5 {
-                        flow.user_code = user_code::generate();
-                        match flows::insert(tx, &flow) {
-                            Ok(_) => {
-                                inserted = true;
-                                break;
-                            }
-                            Err(StoreError::Conflict(_)) => continue,
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    if !inserted {
-                        return Err(StoreError::Conflict("no free user code".into()));
-                    }
+                    let superseded = device_flow::start(tx, &mut flow)?;
                     events::record(
                         tx,
                         now,

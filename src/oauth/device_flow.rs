@@ -1,4 +1,5 @@
-//! The RFC 8628 state machine, in one place: the token endpoint polls ([`poll`]), whoever
+//! The RFC 8628 state machine, in one place: a device's new request starts a flow and supersedes
+//! its live ones ([`start`]), the token endpoint polls ([`poll`]), whoever
 //! decides settles a pending request ([`settle`]: the verification page through `pairing`, the
 //! CLI through [`OAuth::decide`]), and the end of a pairing withdraws an approval the device has
 //! not collected ([`withdraw`]). Nothing else moves a flow from one state to another.
@@ -18,7 +19,7 @@ use serde_json::json;
 
 use super::{OAuth, OAuthError, user_code};
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
+use crate::store::flows::{self, Decision, FlowRecord, FlowStatus, NewFlow};
 use crate::store::pairings::{self, NewPairing};
 use crate::store::{StoreError, Tx, registry};
 
@@ -50,6 +51,23 @@ impl PollOutcome {
             Self::Redeemed(_) => return None,
         })
     }
+}
+
+/// Starts a pending flow for `flow`'s device, inside the caller's transaction: the device's live
+/// flows (pending or approved) end superseded, and the new one gets a fresh user code, which it
+/// keeps in `flow`. Returns how many flows it superseded.
+pub fn start(tx: &mut Tx<'_>, flow: &mut NewFlow) -> Result<usize, StoreError> {
+    let superseded = flows::supersede_live(tx, &flow.client_id)?;
+    // A collision with another pending code is a 1 in 10^10 event; try again.
+    for _ in 0..5 {
+        flow.user_code = user_code::generate();
+        match flows::insert(tx, flow) {
+            Ok(_) => return Ok(superseded),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict("no free user code".into()))
 }
 
 /// One poll of the token endpoint (RFC 8628 §3.4–3.5), inside the caller's transaction.

@@ -22,8 +22,9 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
 use crate::oauth::user_code;
-use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
+use crate::store::flows::{self, FlowRecord};
 use crate::store::pairings::{self, NewPairing, PairingRecord};
 use crate::store::{Store, StoreError, StoreFailure, Tx, groups, registry, users};
 
@@ -264,8 +265,7 @@ impl Ceremony {
                     }
                 };
                 // The decision on the flow; of racing decisions exactly one gets here.
-                let decision = Decision { tenant_id: Some(tenant), decided_by: actor.clone(), decided_at: now };
-                if !flows::transition(tx, flow.id, FlowStatus::Pending, FlowStatus::Approved, Some(&decision))? {
+                if !device_flow::settle(tx, &flow, &FlowVerdict::Approve { tenant_id: tenant }, &actor, now)? {
                     return Ok(Err(PairingError::UnknownCode));
                 }
                 if device.tenant_id == Some(tenant) {
@@ -343,18 +343,7 @@ impl Ceremony {
                 else {
                     return Ok(Err(PairingError::UnknownCode));
                 };
-                let decision = Decision {
-                    tenant_id: None,
-                    decided_by: actor.clone(),
-                    decided_at: now,
-                };
-                if !flows::transition(
-                    tx,
-                    flow.id,
-                    FlowStatus::Pending,
-                    FlowStatus::Denied,
-                    Some(&decision),
-                )? {
+                if !device_flow::settle(tx, &flow, &FlowVerdict::Deny, &actor, now)? {
                     return Ok(Err(PairingError::UnknownCode));
                 }
                 record(
@@ -672,7 +661,7 @@ pub(crate) fn end_pairing(
     reason: &str,
     now: i64,
 ) -> Result<Option<PairingRecord>, StoreError> {
-    flows::withdraw_approved(tx, serial)?;
+    device_flow::withdraw(tx, serial)?;
     let ended = pairings::end_current(tx, serial, reason, now)?;
     registry::revoke_device_tokens(tx, serial)?;
     groups::set_device_group(tx, serial, None)?;
