@@ -2,7 +2,9 @@
 //! sign-in with argon2id and TOTP, throttling, server-side sessions with step-up, device groups and
 //! per-user device access. Knows neither actix nor diesel.
 
+mod credentials;
 mod groups;
+mod invitations;
 mod login;
 mod mails;
 mod members;
@@ -16,9 +18,11 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use serde_json::json;
 
+pub use credentials::TotpEnrolment;
 pub use groups::{DeviceView, GroupView};
+pub use invitations::InvitationView;
 pub use login::{LoginOutcome, SecondFactor};
-pub use members::{InvitationView, NewUser, SignUp, TotpEnrolment, UserView, create_tenant};
+pub use members::{NewUser, SignUp, UserView, create_tenant};
 pub use roles::Role;
 pub use sessions::{Session, Stage};
 
