@@ -4,12 +4,13 @@
 
 pub mod accounts;
 pub mod app;
-pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod devices;
 pub mod erp;
+pub mod events;
 pub mod http;
 pub mod logging;
 pub mod mail;
@@ -17,7 +18,6 @@ pub mod maintenance;
 pub mod meters;
 pub mod oauth;
 pub mod pairing;
-pub mod sealing;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

@@ -14,8 +14,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::clock::SharedClock;
 use crate::config::MailSettings;
-use crate::oauth::master_key::MasterKey;
-use crate::sealing::SecretBox;
+use crate::crypto::master_key::MasterKey;
+use crate::crypto::sealing::SecretBox;
 use crate::store::mail::{self as outbox, MailRecord};
 use crate::store::{Store, StoreError, Tx};
 

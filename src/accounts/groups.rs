@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::sessions::Session;
 use super::{AccountError, Accounts};
-use crate::audit::{self, Action};
+use crate::events::{self, Action, Event, Subject};
 use crate::store::groups::{self, Visibility};
 use crate::store::{StoreError, registry, users};
 
@@ -114,16 +114,12 @@ impl Accounts {
                     }
                     Err(e) => return Err(e),
                 };
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::DeviceGroupCreated,
-                        actor,
-                        format!("group:{id}"),
-                        Some(tenant),
-                        json!({ "name": name }),
-                    ),
+                    now,
+                    Event::new(Action::DeviceGroupCreated, actor, Subject::Group(id))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "name": name })),
                 )?;
                 Ok(Ok(id))
             })
@@ -154,16 +150,16 @@ impl Accounts {
                     return Ok(Err(AccountError::NotFound));
                 }
                 groups::set_device_group(tx, &serial, group_id)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::DeviceGroupAssigned,
                         actor,
-                        format!("device:{serial}"),
-                        Some(tenant),
-                        json!({ "group": group_id }),
-                    ),
+                        Subject::Device(serial.to_owned()),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "group": group_id })),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })
@@ -210,16 +206,12 @@ impl Accounts {
                     if all { &[] } else { &group_ids },
                     if all { &[] } else { &serials },
                 )?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserAccessChanged,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({ "all": all, "groups": group_ids, "devices": serials }),
-                    ),
+                    now,
+                    Event::new(Action::UserAccessChanged, actor, Subject::User(user_id))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "all": all, "groups": group_ids, "devices": serials })),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts, Core, mails, normalize_email, totp};
-use crate::audit::{self, Action};
+use crate::events::{self, Action, Event, Subject};
 use crate::store::sessions as stored;
 use crate::store::users::{self, UserRecord};
 use crate::store::{StoreError, Tx};
@@ -211,20 +211,13 @@ impl Core {
         now: i64,
     ) -> Result<(), StoreError> {
         // Never the typed address for unknown accounts: people type passwords into that field.
-        let subject = user.map_or_else(
-            || "account:unknown".to_owned(),
-            |u| format!("user:{}", u.id),
-        );
-        crate::store::audit::append(
+        let subject = user.map_or(Subject::UnknownAccount, |u| Subject::User(u.id));
+        events::record(
             tx,
-            &audit::event(
-                now,
-                Action::UserSignInFailed,
-                "anonymous",
-                subject,
-                user.and_then(|u| u.tenant_id),
-                json!({ "ip": ip, "factor": factor }),
-            ),
+            now,
+            Event::new(Action::UserSignInFailed, "anonymous", subject)
+                .tenant(user.and_then(|u| u.tenant_id))
+                .detail(json!({ "ip": ip, "factor": factor })),
         )?;
         Ok(())
     }
@@ -246,16 +239,16 @@ impl Core {
         if i64::from(spent) != i64::from(free) {
             return Ok(());
         }
-        crate::store::audit::append(
+        events::record(
             tx,
-            &audit::event(
-                now,
+            now,
+            Event::new(
                 Action::UserSecondFactorThrottled,
                 "anonymous",
-                format!("user:{}", user.id),
-                user.tenant_id,
-                json!({ "ip": ip, "failures": spent }),
-            ),
+                Subject::User(user.id),
+            )
+            .tenant(user.tenant_id)
+            .detail(json!({ "ip": ip, "failures": spent })),
         )?;
         let body = mails::text(&mails::SecondFactorBudgetSpent {
             name: &user.name,
@@ -408,16 +401,16 @@ impl Accounts {
                         now,
                     )?)
                 } else {
-                    crate::store::audit::append(
+                    events::record(
                         tx,
-                        &audit::event(
-                            now,
+                        now,
+                        Event::new(
                             Action::UserSignedIn,
                             format!("user:{}", user.id),
-                            format!("user:{}", user.id),
-                            user.tenant_id,
-                            json!({ "ip": ip, "second_factor": false }),
-                        ),
+                            Subject::User(user.id),
+                        )
+                        .tenant(user.tenant_id)
+                        .detail(json!({ "ip": ip, "second_factor": false })),
                     )?;
                     LoginOutcome::SignedIn(me.open_session(
                         tx,
@@ -466,16 +459,16 @@ impl Accounts {
                     && users::use_recovery_code(tx, user.id, &hash, now)?
                 {
                     let left = users::unused_recovery_codes(tx, user.id)?;
-                    crate::store::audit::append(
+                    events::record(
                         tx,
-                        &audit::event(
-                            now,
+                        now,
+                        Event::new(
                             Action::UserRecoveryCodeUsed,
                             format!("user:{}", user.id),
-                            format!("user:{}", user.id),
-                            user.tenant_id,
-                            json!({ "left": left }),
-                        ),
+                            Subject::User(user.id),
+                        )
+                        .tenant(user.tenant_id)
+                        .detail(json!({ "left": left })),
                     )?;
                     "recovery_code"
                 } else {
@@ -490,16 +483,16 @@ impl Accounts {
                     return Ok(Err(AccountError::InvalidCode));
                 };
                 me.attempt_passed(tx, &limits)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::UserSignedIn,
                         format!("user:{}", user.id),
-                        format!("user:{}", user.id),
-                        user.tenant_id,
-                        json!({ "ip": ip, "second_factor": via }),
-                    ),
+                        Subject::User(user.id),
+                    )
+                    .tenant(user.tenant_id)
+                    .detail(json!({ "ip": ip, "second_factor": via })),
                 )?;
                 // A fresh second factor counts as a step-up.
                 Ok::<_, AccountError>(me.rotate_session(
@@ -536,16 +529,16 @@ impl Accounts {
                     Ok(user) => user,
                     Err(e) => return Ok(Err(e)),
                 };
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::UserSteppedUp,
                         format!("user:{}", user.id),
-                        format!("user:{}", user.id),
-                        user.tenant_id,
-                        json!({ "ip": ip }),
-                    ),
+                        Subject::User(user.id),
+                    )
+                    .tenant(user.tenant_id)
+                    .detail(json!({ "ip": ip })),
                 )?;
                 Ok::<_, AccountError>(me.rotate_session(
                     tx,

@@ -1,15 +1,14 @@
 //! Tenants and their members: sign-up (a tenant and its owner), operator-created users,
-//! one-time invitation links, role changes, disabling, passwords and TOTP enrolment.
+//! role changes, disabling and second-factor resets.
 
 use serde_json::json;
 
 use super::roles::Role;
 use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
-use crate::audit::{self, Action};
-use crate::oauth::tokens::{hash_token, random_token};
+use crate::events::{self, Action, Event, Subject};
 use crate::store::sessions as stored_sessions;
-use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
+use crate::store::users::{self, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
 
 /// Creates a tenant; returns its id.
@@ -24,16 +23,12 @@ pub async fn create_tenant(
     Ok(store
         .write(move |tx| {
             let id = registry::insert_tenant(tx, &name, now_ms)?;
-            crate::store::audit::append(
+            events::record(
                 tx,
-                &audit::event(
-                    now_ms,
-                    Action::TenantCreated,
-                    actor,
-                    format!("tenant:{id}"),
-                    Some(id),
-                    json!({ "name": name }),
-                ),
+                now_ms,
+                Event::new(Action::TenantCreated, actor, Subject::Tenant(id))
+                    .tenant(Some(id))
+                    .detail(json!({ "name": name })),
             )?;
             Ok::<_, StoreError>(id)
         })
@@ -50,7 +45,7 @@ fn tenant_name(raw: &str) -> Result<String, AccountError> {
     Ok(name.to_owned())
 }
 
-fn person_name(raw: &str) -> Result<String, AccountError> {
+pub(super) fn person_name(raw: &str) -> Result<String, AccountError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AccountError::InvalidInput(
@@ -94,26 +89,10 @@ pub struct UserView {
     pub device_access_all: bool,
 }
 
-/// What an invitation link offers.
-#[derive(Debug, Clone)]
-pub struct InvitationView {
-    pub tenant_name: String,
-    pub email: String,
-    pub role: Role,
-}
-
-/// A TOTP enrolment in progress.
-#[derive(Debug, Clone)]
-pub struct TotpEnrolment {
-    pub uri: String,
-    pub secret_base32: String,
-    pub qr_svg: String,
-}
-
 const SIGNUPS_PER_IP_PER_HOUR: u32 = 10;
 
 /// Counts one use of `bucket` in the current clock hour; refuses past `limit` uses.
-fn hourly_limit(
+pub(super) fn hourly_limit(
     tx: &mut Tx<'_>,
     bucket: &str,
     limit: u32,
@@ -175,27 +154,23 @@ impl Accounts {
                     },
                 )?;
                 let actor = format!("user:{user}");
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::TenantCreated,
                         actor.clone(),
-                        format!("tenant:{tenant}"),
-                        Some(tenant),
-                        json!({ "name": company, "via": "sign-up", "ip": ip }),
-                    ),
+                        Subject::Tenant(tenant),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "name": company, "via": "sign-up", "ip": ip })),
                 )?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserCreated,
-                        actor.clone(),
-                        actor,
-                        Some(tenant),
-                        json!({ "role": "owner" }),
-                    ),
+                    now,
+                    Event::new(Action::UserCreated, actor, Subject::User(user))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "role": "owner" })),
                 )?;
                 Ok::<_, StoreError>(Ok(core.open_session(
                     tx,
@@ -265,190 +240,14 @@ impl Accounts {
                     }
                     None => None,
                 };
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserCreated,
-                        actor,
-                        format!("user:{id}"),
-                        new.tenant_id,
-                        json!({ "role": new.role.as_str(), "totp": secret.is_some() }),
-                    ),
+                    now,
+                    Event::new(Action::UserCreated, actor, Subject::User(id))
+                        .tenant(new.tenant_id)
+                        .detail(json!({ "role": new.role.as_str(), "totp": secret.is_some() })),
                 )?;
                 Ok::<_, StoreError>(Ok((id, uri)))
-            })
-            .await?
-    }
-
-    /// Invites someone to the session's tenant by a one-time link sent by mail. An address
-    /// with an account in another tenant gets the same answer (and a pending invitation that
-    /// can never be accepted), while its owner is told by mail; only a member of this tenant is
-    /// reported as taken. At most `portal.invitations_per_tenant_per_hour` per tenant.
-    pub async fn invite(
-        &self,
-        session: &Session,
-        email: &str,
-        role: Role,
-    ) -> Result<(), AccountError> {
-        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
-        if !session.user.role.manages_users() || !session.user.role.may_assign(role) {
-            return Err(AccountError::Forbidden);
-        }
-        let email = normalize_email(email)
-            .ok_or(AccountError::InvalidInput("enter a valid email address"))?;
-        let token = random_token();
-        let link = format!("{}/invite/{token}", self.settings.server.public_url);
-        let now = self.now_ms();
-        let lifetime_secs = i64::from(self.settings.portal.invitation_lifetime_secs.get());
-        let per_hour = self.settings.portal.invitations_per_tenant_per_hour.get();
-        let tenant_name = session
-            .tenant
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
-        let inviter = session.user.name.clone();
-        let (actor, inviter_id) = (session.actor(), session.user.id);
-        let core = std::sync::Arc::clone(&self.core);
-        self.store
-            .write(move |tx| {
-                if let Err(e) = hourly_limit(tx, &format!("invite:tenant:{tenant}"), per_hour, now)?
-                {
-                    return Ok(Err(e));
-                }
-                let existing = users::find_by_email(tx, &email)?;
-                if existing
-                    .as_ref()
-                    .is_some_and(|u| u.tenant_id == Some(tenant))
-                {
-                    return Ok(Err(AccountError::EmailTaken));
-                }
-                users::insert_invitation(
-                    tx,
-                    &NewInvitation {
-                        tenant_id: tenant,
-                        email: email.clone(),
-                        role: role.as_str().to_owned(),
-                        token_hash: hash_token(&token),
-                        invited_by: Some(inviter_id),
-                        created_at: now,
-                        expires_at: now + lifetime_secs * 1000,
-                    },
-                )?;
-                let subject = format!("{inviter} invites you to {tenant_name} on pairgate");
-                if existing.is_some() {
-                    let body = mails::text(&mails::InvitationAccountExists {
-                        inviter: &inviter,
-                        tenant_name: &tenant_name,
-                    })?;
-                    crate::mail::queue(tx, &email, &subject, &body, now)?;
-                } else {
-                    let body = mails::text(&mails::Invitation {
-                        inviter: &inviter,
-                        tenant_name: &tenant_name,
-                        role: role.as_str(),
-                        days: (lifetime_secs / 86_400).max(1),
-                        link: &link,
-                    })?;
-                    core.outbox.queue_sealed(tx, &email, &subject, &body, now)?;
-                }
-                crate::store::audit::append(
-                    tx,
-                    &audit::event(
-                        now,
-                        Action::UserInvited,
-                        actor,
-                        format!("email:{email}"),
-                        Some(tenant),
-                        json!({ "role": role.as_str() }),
-                    ),
-                )?;
-                Ok::<_, StoreError>(Ok(()))
-            })
-            .await?
-    }
-
-    /// What an invitation link offers, if it is still good.
-    pub async fn invitation(&self, token: &str) -> Result<InvitationView, AccountError> {
-        let hash = hash_token(token);
-        let now = self.now_ms();
-        self.store
-            .read(move |tx| {
-                let inv = users::find_invitation(tx, &hash)?
-                    .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
-                    .ok_or(AccountError::InvalidLink)?;
-                let tenant =
-                    registry::find_tenant(tx, inv.tenant_id)?.ok_or(AccountError::InvalidLink)?;
-                Ok(InvitationView {
-                    tenant_name: tenant.name,
-                    email: inv.email,
-                    role: Role::parse(&inv.role).ok_or(AccountError::InvalidLink)?,
-                })
-            })
-            .await
-    }
-
-    /// Accepts an invitation: creates the account and signs it in; returns the session cookie.
-    pub async fn accept_invitation(
-        &self,
-        token: &str,
-        name: &str,
-        new_password: &str,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
-    ) -> Result<String, AccountError> {
-        let view = self.invitation(token).await?;
-        let name = person_name(name)?;
-        password::check(new_password, &view.email)?;
-        let hash = self.hash_password(new_password.to_owned()).await?;
-        let token_hash = hash_token(token);
-        let now = self.now_ms();
-        let core = std::sync::Arc::clone(&self.core);
-        let (ip, ua) = (ip.map(str::to_owned), user_agent.map(str::to_owned));
-        self.store
-            .write(move |tx| {
-                let Some(inv) = users::find_invitation(tx, &token_hash)? else {
-                    return Ok(Err(AccountError::InvalidLink));
-                };
-                // One use only, even when two people click at once.
-                if inv.expires_at <= now || !users::accept_invitation(tx, inv.id, now)? {
-                    return Ok(Err(AccountError::InvalidLink));
-                }
-                if users::find_by_email(tx, &inv.email)?.is_some() {
-                    return Ok(Err(AccountError::EmailTaken));
-                }
-                let id = users::insert(
-                    tx,
-                    &NewUserRow {
-                        tenant_id: Some(inv.tenant_id),
-                        email: inv.email.clone(),
-                        name,
-                        role: inv.role.clone(),
-                        password_hash: hash,
-                        status: "active",
-                        device_access: "all",
-                        created_at: now,
-                    },
-                )?;
-                crate::store::audit::append(
-                    tx,
-                    &audit::event(
-                        now,
-                        Action::UserJoined,
-                        format!("user:{id}"),
-                        format!("user:{id}"),
-                        Some(inv.tenant_id),
-                        json!({ "role": inv.role, "invitation": inv.id }),
-                    ),
-                )?;
-                Ok::<_, StoreError>(Ok(core.open_session(
-                    tx,
-                    id,
-                    Stage::Full,
-                    None,
-                    (ip.as_deref(), ua.as_deref()),
-                    now,
-                )?))
             })
             .await?
     }
@@ -516,16 +315,12 @@ impl Accounts {
                     )));
                 }
                 users::set_role(tx, user_id, role.as_str())?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserRoleChanged,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({ "from": current.as_str(), "to": role.as_str() }),
-                    ),
+                    now,
+                    Event::new(Action::UserRoleChanged, actor, Subject::User(user_id))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "from": current.as_str(), "to": role.as_str() })),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })
@@ -559,16 +354,10 @@ impl Accounts {
                 } else {
                     Action::UserDisabled
                 };
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        action,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({}),
-                    ),
+                    now,
+                    Event::new(action, actor, Subject::User(user_id)).tenant(Some(tenant)),
                 )?;
                 Ok::<_, StoreError>(Ok(()))
             })
@@ -586,16 +375,11 @@ impl Accounts {
                     return Ok(Err(AccountError::NotFound));
                 };
                 users::set_active(tx, user.id, false)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserDisabled,
-                        actor,
-                        format!("user:{}", user.id),
-                        user.tenant_id,
-                        json!({}),
-                    ),
+                    now,
+                    Event::new(Action::UserDisabled, actor, Subject::User(user.id))
+                        .tenant(user.tenant_id),
                 )?;
                 Ok::<_, StoreError>(Ok(user.id))
             })
@@ -626,16 +410,12 @@ impl Accounts {
                 };
                 users::reset_totp(tx, user_id)?;
                 let sessions = stored_sessions::delete_for_user(tx, user_id)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
-                        Action::UserTotpReset,
-                        actor,
-                        format!("user:{user_id}"),
-                        Some(tenant),
-                        json!({ "sessions": sessions }),
-                    ),
+                    now,
+                    Event::new(Action::UserTotpReset, actor, Subject::User(user_id))
+                        .tenant(Some(tenant))
+                        .detail(json!({ "sessions": sessions })),
                 )?;
                 let body = mails::text(&mails::TotpReset {
                     name: &target.name,
@@ -651,171 +431,6 @@ impl Accounts {
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
-    }
-
-    /// Changes the session user's password. The current one is required (counted in the
-    /// account's second-factor budget); every other session of the user ends, and this one
-    /// gets a new id, which is returned as the new session cookie.
-    pub async fn change_password(
-        &self,
-        session: &Session,
-        current: &str,
-        new_password: &str,
-        ip: Option<&str>,
-    ) -> Result<String, AccountError> {
-        password::check(new_password, &session.user.email)?;
-        let hashing = self.admit()?;
-        let user = self
-            .check_current_password(session, current, ip, &hashing)
-            .await?;
-        let hash = hashing
-            .hash(new_password.to_owned())
-            .await
-            .ok_or(AccountError::Internal("password hashing failed"))?;
-        drop(hashing);
-        let now = self.now_ms();
-        let core = std::sync::Arc::clone(&self.core);
-        let (session, ip) = (session.clone(), ip.map(str::to_owned));
-        self.store
-            .write(move |tx| {
-                core.current_password_passed(tx, user.id)?;
-                users::set_password_hash(tx, user.id, &hash)?;
-                let ended = stored_sessions::delete_others_of_user(tx, user.id, &session.id_hash)?;
-                let actor = session.actor();
-                crate::store::audit::append(
-                    tx,
-                    &audit::event(
-                        now,
-                        Action::UserPasswordChanged,
-                        actor.clone(),
-                        actor,
-                        user.tenant_id,
-                        json!({ "ip": ip, "other_sessions_ended": ended }),
-                    ),
-                )?;
-                let body = mails::text(&mails::PasswordChanged {
-                    name: &user.name,
-                    address: ip.as_deref().unwrap_or("an unknown address"),
-                })?;
-                crate::mail::queue(
-                    tx,
-                    &user.email,
-                    "Your pairgate password was changed",
-                    &body,
-                    now,
-                )?;
-                core.rotate_session(
-                    tx,
-                    &session,
-                    Stage::Full,
-                    session.stepped_up_at,
-                    ip.as_deref(),
-                    now,
-                )
-            })
-            .await
-    }
-
-    /// Starts (or shows again) TOTP enrolment for the session user.
-    pub async fn begin_totp_enrolment(
-        &self,
-        session: &Session,
-    ) -> Result<TotpEnrolment, AccountError> {
-        if session.user.totp_enabled {
-            return Err(AccountError::InvalidInput(
-                "two-factor authentication is already set up",
-            ));
-        }
-        let id = session.user.id;
-        let aad = format!("user:{id}");
-        let existing = self
-            .store
-            .read(move |tx| users::find(tx, id))
-            .await?
-            .and_then(|u| u.totp_secret);
-        let secret =
-            match existing.and_then(|sealed| self.core.totp_box.open(aad.as_bytes(), &sealed)) {
-                Some(secret) => secret,
-                None => {
-                    let secret = totp::new_secret();
-                    let sealed = self
-                        .core
-                        .totp_box
-                        .seal(aad.as_bytes(), &secret)
-                        .ok_or(AccountError::Internal("sealing failed"))?;
-                    self.store
-                        .write(move |tx| users::set_pending_totp(tx, id, &sealed))
-                        .await?;
-                    secret
-                }
-            };
-        let uri = totp::otpauth_uri(&secret, "pairgate", &session.user.email)
-            .ok_or(AccountError::Internal("otpauth URI"))?;
-        Ok(TotpEnrolment {
-            qr_svg: totp::qr_svg(&uri).ok_or(AccountError::Internal("QR code"))?,
-            secret_base32: totp::secret_base32(&secret),
-            uri,
-        })
-    }
-
-    /// Confirms enrolment with a first code; returns the recovery codes (shown once) and the
-    /// rotated session cookie (the confirmation counts as a step-up).
-    pub async fn confirm_totp_enrolment(
-        &self,
-        session: &Session,
-        code: &str,
-        ip: Option<&str>,
-    ) -> Result<(Vec<String>, String), AccountError> {
-        if session.user.totp_enabled {
-            return Err(AccountError::InvalidInput(
-                "two-factor authentication is already set up",
-            ));
-        }
-        let codes = totp::recovery_codes();
-        let hashes: Vec<String> = codes
-            .iter()
-            .filter_map(|c| totp::hash_recovery_code(c))
-            .collect();
-        let now = self.now_ms();
-        let core = std::sync::Arc::clone(&self.core);
-        let (session, code, ip) = (
-            session.clone(),
-            code.trim().to_owned(),
-            ip.map(str::to_owned),
-        );
-        let cookie = self
-            .store
-            .write(move |tx| {
-                let Some(user) = users::find(tx, session.user.id)? else {
-                    return Ok(Err(AccountError::SessionEnded));
-                };
-                if !core.check_totp(tx, &user, &code, now)? {
-                    return Ok(Err(AccountError::InvalidCode));
-                }
-                users::enable_totp(tx, user.id)?;
-                users::replace_recovery_codes(tx, user.id, &hashes)?;
-                crate::store::audit::append(
-                    tx,
-                    &audit::event(
-                        now,
-                        Action::UserTotpEnrolled,
-                        session.actor(),
-                        session.actor(),
-                        user.tenant_id,
-                        json!({}),
-                    ),
-                )?;
-                Ok::<_, AccountError>(core.rotate_session(
-                    tx,
-                    &session,
-                    Stage::Full,
-                    Some(now),
-                    ip.as_deref(),
-                    now,
-                ))
-            })
-            .await??;
-        Ok((codes, cookie))
     }
 }
 

@@ -2,7 +2,9 @@
 //! sign-in with argon2id and TOTP, throttling, server-side sessions with step-up, device groups and
 //! per-user device access. Knows neither actix nor diesel.
 
+mod credentials;
 mod groups;
+mod invitations;
 mod login;
 mod mails;
 mod members;
@@ -16,18 +18,20 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use serde_json::json;
 
+pub use credentials::TotpEnrolment;
 pub use groups::{DeviceView, GroupView};
+pub use invitations::InvitationView;
 pub use login::{LoginOutcome, SecondFactor};
-pub use members::{InvitationView, NewUser, SignUp, TotpEnrolment, UserView, create_tenant};
+pub use members::{NewUser, SignUp, UserView, create_tenant};
 pub use roles::Role;
 pub use sessions::{Session, Stage};
 
-use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::master_key::MasterKey;
+use crate::crypto::sealing::SecretBox;
+use crate::events::{self, Action, Event, Subject};
 use crate::mail::Outbox;
-use crate::oauth::master_key::MasterKey;
-use crate::sealing::SecretBox;
 use crate::store::{Store, StoreError, StoreFailure, registry};
 use password::{Admission, Hashing, PasswordProblem};
 
@@ -144,7 +148,7 @@ impl Accounts {
     /// The CSRF token for forms shown under `binding` (a session, or an anonymous visitor's
     /// random cookie): an HMAC, so nothing needs storing and no other binding can reuse it.
     pub fn csrf_token(&self, binding: &str) -> String {
-        crate::oauth::jose::b64(hmac::sign(&self.csrf_key, binding.as_bytes()))
+        crate::crypto::tokens::encode(hmac::sign(&self.csrf_key, binding.as_bytes()))
     }
 
     pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {
@@ -215,16 +219,16 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 registry::set_tenant_requires_totp(tx, tenant, required)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::TenantSettingsChanged,
                         actor,
-                        format!("tenant:{tenant}"),
-                        Some(tenant),
-                        json!({ "require_totp": required }),
-                    ),
+                        Subject::Tenant(tenant),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "require_totp": required })),
                 )?;
                 Ok::<_, StoreError>(())
             })

@@ -5,7 +5,8 @@
 
 use super::roles::Role;
 use super::{AccountError, Accounts, Core};
-use crate::oauth::tokens::{hash_token, random_token};
+use crate::crypto::tokens::{hash_token, random_token};
+use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
 use crate::store::users::{self, UserRecord};
@@ -179,22 +180,17 @@ impl Accounts {
     /// Ends this session.
     pub async fn sign_out(&self, session: &Session) -> Result<(), AccountError> {
         let id = session.id_hash.clone();
+        let user = session.user.id;
         let actor = session.actor();
         let tenant = session.user.tenant_id;
         let now = self.now_ms();
         self.store
             .write(move |tx| {
                 stored::delete(tx, &id)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &crate::audit::event(
-                        now,
-                        crate::audit::Action::UserSignedOut,
-                        actor.clone(),
-                        actor,
-                        tenant,
-                        serde_json::json!({}),
-                    ),
+                    now,
+                    Event::new(Action::UserSignedOut, actor, Subject::User(user)).tenant(tenant),
                 )?;
                 Ok::<_, StoreError>(())
             })
@@ -212,16 +208,12 @@ impl Accounts {
             .store
             .write(move |tx| {
                 let n = stored::delete_for_user(tx, user)?;
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &crate::audit::event(
-                        now,
-                        crate::audit::Action::UserSignedOut,
-                        actor.clone(),
-                        actor,
-                        tenant,
-                        serde_json::json!({ "everywhere": true, "sessions": n }),
-                    ),
+                    now,
+                    Event::new(Action::UserSignedOut, actor, Subject::User(user))
+                        .tenant(tenant)
+                        .detail(serde_json::json!({ "everywhere": true, "sessions": n })),
                 )?;
                 Ok::<_, StoreError>(n)
             })

@@ -486,7 +486,7 @@ async fn run_fleet(args: FleetArgs) -> Result<(), String> {
         let prefix = format!(
             "{}-{}",
             args.prefix,
-            pairgate::oauth::tokens::new_id()[..6].to_owned()
+            pairgate::crypto::tokens::new_id()[..6].to_owned()
         );
         let started = std::time::Instant::now();
         let plan = fleet::Bootstrap {

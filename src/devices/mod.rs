@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::audit::{self, Action};
-use crate::erp::events::{EventType, NewEvent};
+use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::jose::{JwkError, PublicJwk};
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::registry::{self, ClientKind, NewClient};
@@ -117,22 +116,16 @@ pub fn insert(
     )?;
     registry::insert_device(tx, serial, model, now_ms)?;
     let thumbprint = key.thumbprint();
-    crate::store::audit::append(
-        tx,
-        &audit::event(
-            now_ms,
-            Action::DeviceRegistered,
-            actor,
-            format!("device:{serial}"),
-            None,
-            json!({ "model": model, "key_thumbprint": thumbprint }),
-        ),
-    )?;
-    crate::erp::events::record(
+    events::record(
         tx,
         now_ms,
-        NewEvent::device(EventType::DeviceRegistered, serial)
-            .with_data(json!({ "model": model, "key_thumbprint": thumbprint })),
+        Event::new(
+            Action::DeviceRegistered,
+            actor,
+            Subject::Device(serial.to_owned()),
+        )
+        .detail(json!({ "model": model, "key_thumbprint": thumbprint }))
+        .erp(FeedType::DeviceRegistered),
     )?;
     Ok(())
 }

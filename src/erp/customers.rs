@@ -11,10 +11,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::{Conflict, ErpError, FieldError, Location};
-use super::events::{self, EventType, NewEvent};
 use super::input::{self, Fields};
-use crate::audit::{self, Action};
-use crate::oauth::tokens::{hash_token, random_token};
+use crate::crypto::tokens::{hash_token, random_token};
+use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
 use crate::store::users::{self, NewInvitation};
 use crate::store::{StoreError, Tx, erp as stored, registry};
 
@@ -203,17 +202,7 @@ fn resolve_tenant(
         (None, None) => {
             let id = registry::insert_tenant(tx, &input.name, now_ms)?;
             stored::link_tenant(tx, id, customer_number)?;
-            crate::store::audit::append(
-                tx,
-                &audit::event(
-                    now_ms,
-                    Action::TenantCreated,
-                    actor,
-                    format!("tenant:{id}"),
-                    Some(id),
-                    json!({ "name": input.name, "via": "erp", "customer_number": customer_number }),
-                ),
-            )?;
+            events::record(tx, now_ms, Event::new(Action::TenantCreated, actor, Subject::Tenant(id)).tenant(Some(id)).detail(json!({ "name": input.name, "via": "erp", "customer_number": customer_number })))?;
             (id, true, true, false)
         }
     };
@@ -249,32 +238,22 @@ fn record_change(
         } else {
             Action::ErpCustomerUpdated
         };
-        crate::store::audit::append(
-            tx,
-            &audit::event(
-                now_ms,
-                action,
-                actor,
-                format!("tenant:{tenant_id}"),
-                Some(tenant_id),
-                json!({ "customer_number": customer_number, "name": input.name, "created": created }),
-            ),
-        )?;
-        let event_type = if linked {
-            EventType::CustomerLinked
+        let feed_type = if linked {
+            FeedType::CustomerLinked
         } else {
-            EventType::CustomerUpdated
+            FeedType::CustomerUpdated
         };
-        events::record(
-            tx,
-            now_ms,
-            NewEvent {
-                customer_number: Some(customer_number.to_owned()),
-                tenant_id: Some(tenant_id),
-                data: json!({ "name": input.name, "created": created }),
-                ..NewEvent::new(event_type)
-            },
-        )?;
+        let entry = FeedEntry {
+            customer_number: Some(customer_number.to_owned()),
+            tenant_id: Some(tenant_id),
+            data: json!({ "name": input.name, "created": created }),
+            ..FeedEntry::new(feed_type)
+        };
+        let event = Event::new(action, actor, Subject::Tenant(tenant_id))
+            .tenant(Some(tenant_id))
+            .detail(json!({ "customer_number": customer_number, "name": input.name, "created": created }))
+            .erp_entry(entry);
+        events::record(tx, now_ms, event)?;
     }
     Ok(())
 }
@@ -330,16 +309,12 @@ pub fn invite_first_owner(
         ),
         now_ms,
     )?;
-    crate::store::audit::append(
+    events::record(
         tx,
-        &audit::event(
-            now_ms,
-            Action::UserInvited,
-            actor,
-            format!("email:{email}"),
-            Some(tenant_id),
-            json!({ "role": "owner", "via": "erp" }),
-        ),
+        now_ms,
+        Event::new(Action::UserInvited, actor, Subject::Email(email.to_owned()))
+            .tenant(Some(tenant_id))
+            .detail(json!({ "role": "owner", "via": "erp" })),
     )?;
     Ok(InvitationOutcome::Sent)
 }

@@ -6,9 +6,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::{Conflict, ErpError, FieldError, Location};
-use super::events::{self, EventType, NewEvent};
 use super::input::{self, Fields};
-use crate::audit::{self, Action};
+use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
 use crate::oauth::jose::PublicJwk;
 use crate::store::{Tx, erp as stored, registry};
 
@@ -140,23 +139,21 @@ fn record_model_change(
     input: &DeviceInput,
 ) -> Result<(), ErpError> {
     let detail = json!({ "from": device.model, "to": input.model });
-    crate::store::audit::append(
-        tx,
-        &audit::event(
-            now_ms,
-            Action::DeviceUpdated,
-            actor,
-            format!("device:{serial}"),
-            device.tenant_id,
-            detail.clone(),
-        ),
-    )?;
     events::record(
         tx,
         now_ms,
-        NewEvent::device(EventType::DeviceUpdated, serial)
-            .with_tenant(device.tenant_id)
-            .with_data(json!({ "model": input.model })),
+        Event::new(
+            Action::DeviceUpdated,
+            actor,
+            Subject::Device(serial.to_owned()),
+        )
+        .tenant(device.tenant_id)
+        .detail(detail)
+        .erp_entry(
+            FeedEntry::device(FeedType::DeviceUpdated, serial)
+                .with_tenant(device.tenant_id)
+                .with_data(json!({ "model": input.model })),
+        ),
     )?;
     Ok(())
 }
@@ -176,32 +173,30 @@ fn rekey(
     let jwks = json!({ "keys": [input.key.to_json()] }).to_string();
     stored::set_device_jwks(tx, serial, &jwks)?;
     let revoked = registry::revoke_device_tokens(tx, serial)?;
-    crate::store::audit::append(
-        tx,
-        &audit::event(
-            now_ms,
-            Action::DeviceRekeyed,
-            actor,
-            format!("device:{serial}"),
-            device.tenant_id,
-            json!({
-                "previous_thumbprint": current,
-                "key_thumbprint": thumbprint,
-                "model": input.model,
-                "refresh_token_families_revoked": revoked,
-            }),
-        ),
-    )?;
     events::record(
         tx,
         now_ms,
-        NewEvent::device(EventType::DeviceRekeyed, serial)
-            .with_tenant(device.tenant_id)
-            .with_data(json!({
-                "model": input.model,
-                "key_thumbprint": thumbprint,
-                "tokens_revoked": true,
-            })),
+        Event::new(
+            Action::DeviceRekeyed,
+            actor,
+            Subject::Device(serial.to_owned()),
+        )
+        .tenant(device.tenant_id)
+        .detail(json!({
+            "previous_thumbprint": current,
+            "key_thumbprint": thumbprint,
+            "model": input.model,
+            "refresh_token_families_revoked": revoked,
+        }))
+        .erp_entry(
+            FeedEntry::device(FeedType::DeviceRekeyed, serial)
+                .with_tenant(device.tenant_id)
+                .with_data(json!({
+                    "model": input.model,
+                    "key_thumbprint": thumbprint,
+                    "tokens_revoked": true,
+                })),
+        ),
     )?;
     Ok(revoked)
 }

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::client_auth::hash_secret;
 use super::jose::{JwkError, parse_jwk_set};
-use super::tokens;
-use crate::audit::{self, Action};
+use crate::crypto::tokens;
+use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError};
 
@@ -101,17 +101,7 @@ pub async fn create_service_client(
     store
         .write(move |tx| {
             registry::insert_client(tx, &record)?;
-            crate::store::audit::append(
-                tx,
-                &audit::event(
-                    now_ms,
-                    Action::ClientRegistered,
-                    actor,
-                    format!("client:{}", record.client_id),
-                    None,
-                    json!({ "name": record.name, "scope": record.scope, "auth": if record.jwks.is_some() { "private_key_jwt" } else { "client_secret" } }),
-                ),
-            )?;
+            events::record(tx, now_ms, Event::new(Action::ClientRegistered, actor, Subject::Client(record.client_id.to_owned())).detail(json!({ "name": record.name, "scope": record.scope, "auth": if record.jwks.is_some() { "private_key_jwt" } else { "client_secret" } })))?;
             Ok::<_, StoreError>(())
         })
         .await?;

@@ -5,11 +5,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::client_auth::AuthMethod;
-use super::tokens::{self, DEVICE_SCOPE};
-use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis, user_code};
-use crate::audit::{self, Action};
+use super::tokens::DEVICE_SCOPE;
+use super::{OAuth, OAuthError, OAuthRequest, device_flow, paths, remember_jtis, user_code};
+use crate::crypto::tokens;
+use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::store::flows::NewFlow;
 use crate::meters::Limit;
-use crate::store::flows::{self, NewFlow};
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, replay};
 
@@ -141,48 +142,23 @@ impl OAuth {
                             basic: false,
                         }));
                     };
-                    let superseded = flows::supersede_live(tx, &serial)?;
                     let mut flow = flow;
-                    let mut inserted = false;
-                    // A collision with another pending code is a 1 in 10^10 event; try again.
-                    for _ in 0..5 {
-                        flow.user_code = user_code::generate();
-                        match flows::insert(tx, &flow) {
-                            Ok(_) => {
-                                inserted = true;
-                                break;
-                            }
-                            Err(StoreError::Conflict(_)) => continue,
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    if !inserted {
-                        return Err(StoreError::Conflict("no free user code".into()));
-                    }
-                    crate::store::audit::append(
-                        tx,
-                        &audit::event(
-                            now,
-                            Action::PairingRequested,
-                            format!("device:{serial}"),
-                            format!("device:{serial}"),
-                            device.tenant_id,
-                            json!({
-                                "ip": flow.requested_ip,
-                                "dpop_bound": flow.dpop_jkt.is_some(),
-                                "superseded": superseded,
-                            }),
-                        ),
-                    )?;
-                    // ERP integration: tell the ERP that the device asked to be paired.
-                    crate::erp::events::record(
+                    let superseded = device_flow::start(tx, &mut flow)?;
+                    events::record(
                         tx,
                         now,
-                        crate::erp::events::NewEvent::device(
-                            crate::erp::events::EventType::PairingRequested,
-                            &serial,
+                        Event::new(
+                            Action::PairingRequested,
+                            format!("device:{serial}"),
+                            Subject::Device(serial.to_owned()),
                         )
-                        .with_tenant(device.tenant_id),
+                        .tenant(device.tenant_id)
+                        .detail(json!({
+                            "ip": flow.requested_ip,
+                            "dpop_bound": flow.dpop_jkt.is_some(),
+                            "superseded": superseded,
+                        }))
+                        .erp_without_detail(FeedType::PairingRequested),
                     )?;
                     Ok(Ok(flow.user_code))
                 },

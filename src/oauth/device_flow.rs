@@ -1,5 +1,8 @@
-//! The RFC 8628 state machine, in one place, for the token endpoint (polls) and for whoever
-//! decides (the verification page, the CLI):
+//! The RFC 8628 state machine, in one place: a device's new request starts a flow and supersedes
+//! its live ones ([`start`]), the token endpoint polls ([`poll`]), whoever
+//! decides settles a pending request ([`settle`]: the verification page through `pairing`, the
+//! CLI through [`OAuth::decide`]), and the end of a pairing withdraws an approval the device has
+//! not collected ([`withdraw`]). Nothing else moves a flow from one state to another.
 //!
 //! ```text
 //! pending ──approve──▶ approved ──poll──▶ consumed (tokens issued, exactly once)
@@ -15,8 +18,9 @@
 use serde_json::json;
 
 use super::{OAuth, OAuthError, user_code};
-use crate::audit::{self, Action};
-use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
+use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::store::flows::{self, Decision, FlowRecord, FlowStatus, NewFlow};
+use crate::store::pairings::{self, NewPairing};
 use crate::store::{StoreError, Tx, registry};
 
 /// Polls arriving up to this much early still count as on time: network jitter can shorten the
@@ -47,6 +51,23 @@ impl PollOutcome {
             Self::Redeemed(_) => return None,
         })
     }
+}
+
+/// Starts a pending flow for `flow`'s device, inside the caller's transaction: the device's live
+/// flows (pending or approved) end superseded, and the new one gets a fresh user code, which it
+/// keeps in `flow`. Returns how many flows it superseded.
+pub fn start(tx: &mut Tx<'_>, flow: &mut NewFlow) -> Result<usize, StoreError> {
+    let superseded = flows::supersede_live(tx, &flow.client_id)?;
+    // A collision with another pending code is a 1 in 10^10 event; try again.
+    for _ in 0..5 {
+        flow.user_code = user_code::generate();
+        match flows::insert(tx, flow) {
+            Ok(_) => return Ok(superseded),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict("no free user code".into()))
 }
 
 /// One poll of the token endpoint (RFC 8628 §3.4–3.5), inside the caller's transaction.
@@ -117,6 +138,56 @@ pub enum Verdict {
     Deny,
 }
 
+impl Verdict {
+    /// The tenant an approval is for.
+    pub fn tenant_id(&self) -> Option<i64> {
+        match self {
+            Self::Approve { tenant_id } => Some(*tenant_id),
+            Self::Deny => None,
+        }
+    }
+}
+
+/// Settles a pending request (pending → approved for a tenant, or pending → denied), inside the
+/// caller's transaction; `decided_by` in `kind:id` form. Returns whether this decision took
+/// effect: false when the flow is no longer pending or has expired, so of racing decisions
+/// exactly one does.
+pub fn settle(
+    tx: &mut Tx<'_>,
+    flow: &FlowRecord,
+    verdict: &Verdict,
+    decided_by: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    if flow.status != FlowStatus::Pending || flow.expires_at <= now_ms {
+        return Ok(false);
+    }
+    let to = match verdict {
+        Verdict::Approve { .. } => FlowStatus::Approved,
+        Verdict::Deny => FlowStatus::Denied,
+    };
+    let decision = Decision {
+        tenant_id: verdict.tenant_id(),
+        decided_by: decided_by.to_owned(),
+        decided_at: now_ms,
+    };
+    flows::transition(tx, flow.id, FlowStatus::Pending, to, Some(&decision))
+}
+
+/// The device's pairing ended: every approval it has not collected yet is withdrawn (approved →
+/// denied), so its next poll answers `access_denied`; returns how many. Of this and a racing
+/// poll, exactly one takes the approval.
+pub fn withdraw(tx: &mut Tx<'_>, serial: &str) -> Result<usize, StoreError> {
+    flows::withdraw_approved(tx, serial)
+}
+
+/// The approval a poll has just redeemed no longer holds (the device left the tenant it was
+/// approved for before the poll): the flow ends denied instead of consumed.
+pub fn withdraw_redeemed(tx: &mut Tx<'_>, flow_id: i64) -> Result<(), StoreError> {
+    flows::transition(tx, flow_id, FlowStatus::Consumed, FlowStatus::Denied, None)?;
+    Ok(())
+}
+
 /// Why a decision did not take effect.
 #[derive(Debug, thiserror::Error)]
 pub enum DecisionError {
@@ -182,86 +253,71 @@ impl OAuth {
         let req = request.clone();
         self.store
             .write(move |tx| {
-                let (to, tenant_id, action) = match verdict {
-                    Verdict::Approve { tenant_id } => {
-                        if registry::find_tenant(tx, tenant_id)?.is_none() {
-                            return Err(DecisionError::UnknownTenant);
-                        }
-                        let current =
-                            registry::find_device(tx, &req.serial)?.and_then(|d| d.tenant_id);
-                        if current.is_some_and(|t| t != tenant_id) {
-                            return Err(DecisionError::PairedElsewhere);
-                        }
-                        (
-                            FlowStatus::Approved,
-                            Some(tenant_id),
-                            Action::PairingApproved,
-                        )
-                    }
-                    Verdict::Deny => (FlowStatus::Denied, None, Action::PairingDenied),
-                };
-                let decision = Decision {
-                    tenant_id,
-                    decided_by: actor.clone(),
-                    decided_at: now,
-                };
-                let still_pending = flows::find(tx, req.flow_id)?
-                    .is_some_and(|f| f.status == FlowStatus::Pending && f.expires_at > now);
-                if !still_pending
-                    || !flows::transition(
-                        tx,
-                        req.flow_id,
-                        FlowStatus::Pending,
-                        to,
-                        Some(&decision),
-                    )?
-                {
+                if let Verdict::Approve { tenant_id } = verdict {
+                    check_approval(tx, &req, tenant_id)?;
+                }
+                let flow = flows::find(tx, req.flow_id)?.ok_or(DecisionError::UnknownCode)?;
+                if !settle(tx, &flow, &verdict, &actor, now)? {
                     return Err(DecisionError::UnknownCode);
                 }
-                if let Some(tenant_id) = tenant_id {
-                    // An operator's decision (the CLI): recorded as such, replacing any earlier
-                    // pairing to the same tenant.
-                    crate::store::pairings::end_current(tx, &req.serial, "repaired", now)?;
-                    crate::store::pairings::insert(
-                        tx,
-                        &crate::store::pairings::NewPairing {
-                            serial: req.serial.clone(),
-                            tenant_id,
-                            status: "active",
-                            basis: "operator",
-                            sale_id: None,
-                            flow_id: Some(req.flow_id),
-                            approved_by: actor.clone(),
-                            created_at: now,
-                            confirmed_at: Some(now),
-                        },
-                    )?;
+                if let Verdict::Approve { tenant_id } = verdict {
+                    record_operator_pairing(tx, &req, tenant_id, &actor, now)?;
                 }
-                crate::store::audit::append(
-                    tx,
-                    &audit::event(
-                        now,
-                        action,
-                        actor.clone(),
-                        format!("device:{}", req.serial),
-                        tenant_id.or(req.current_tenant_id),
-                        json!({ "flow": req.flow_id, "requested_ip": req.requested_ip }),
-                    ),
-                )?;
-                // ERP integration: tell the ERP about the decision.
-                let erp_event = match tenant_id {
-                    Some(_) => crate::erp::events::EventType::PairingApproved,
-                    None => crate::erp::events::EventType::PairingDenied,
+                let (action, kind) = match verdict {
+                    Verdict::Approve { .. } => (Action::PairingApproved, FeedType::PairingApproved),
+                    Verdict::Deny => (Action::PairingDenied, FeedType::PairingDenied),
                 };
-                crate::erp::events::record(
-                    tx,
-                    now,
-                    crate::erp::events::NewEvent::device(erp_event, &req.serial)
-                        .with_tenant(tenant_id.or(req.current_tenant_id)),
-                )?;
+                let event = Event::new(action, actor, Subject::Device(req.serial.clone()))
+                    .tenant(verdict.tenant_id().or(req.current_tenant_id))
+                    .detail(json!({ "flow": req.flow_id, "requested_ip": req.requested_ip }))
+                    .erp_without_detail(kind);
+                events::record(tx, now, event)?;
                 Ok(())
             })
             .await?;
         Ok(request)
     }
+}
+
+/// An operator may approve into an existing tenant, and not take a device from another one.
+fn check_approval(
+    tx: &mut Tx<'_>,
+    req: &PendingRequest,
+    tenant_id: i64,
+) -> Result<(), DecisionError> {
+    if registry::find_tenant(tx, tenant_id)?.is_none() {
+        return Err(DecisionError::UnknownTenant);
+    }
+    let current = registry::find_device(tx, &req.serial)?.and_then(|d| d.tenant_id);
+    if current.is_some_and(|t| t != tenant_id) {
+        return Err(DecisionError::PairedElsewhere);
+    }
+    Ok(())
+}
+
+/// An operator's approval (the CLI) is recorded as such, replacing any earlier pairing to the
+/// same tenant.
+fn record_operator_pairing(
+    tx: &mut Tx<'_>,
+    req: &PendingRequest,
+    tenant_id: i64,
+    actor: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    pairings::end_current(tx, &req.serial, "repaired", now)?;
+    pairings::insert(
+        tx,
+        &NewPairing {
+            serial: req.serial.clone(),
+            tenant_id,
+            status: "active",
+            basis: "operator",
+            sale_id: None,
+            flow_id: Some(req.flow_id),
+            approved_by: actor.to_owned(),
+            created_at: now,
+            confirmed_at: Some(now),
+        },
+    )?;
+    Ok(())
 }

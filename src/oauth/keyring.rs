@@ -21,9 +21,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::jose::{self, JwsAlg, PublicJwk};
-use super::master_key::MasterKey;
 use crate::config::SigningAlg;
-use crate::sealing::SecretBox;
+use crate::crypto::master_key::MasterKey;
+use crate::crypto::sealing::SecretBox;
 use crate::store::keys::{self, SigningKeyRecord};
 use crate::store::{Store, StoreError};
 

@@ -16,8 +16,8 @@ mod grants;
 mod introspection;
 pub mod jose;
 pub mod keyring;
-pub mod master_key;
 mod metadata;
+mod minting;
 /// Added for the ERP API: checking pairgate's own tokens on pairgate's APIs.
 pub mod resource;
 mod revocation;
@@ -32,17 +32,17 @@ use std::sync::Arc;
 pub use client_auth::ClientCredentials;
 pub use device_authorization::DeviceAuthorization;
 pub use error::OAuthError;
-pub use token::TokenResponse;
+pub use minting::TokenResponse;
 
-use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::master_key::MasterKey;
+use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::ClientRecord;
 use crate::store::{Store, StoreError};
 use client_auth::{AssertionPolicy, AuthenticatedClient};
 use dpop::{DpopProof, DpopRequest, DpopVerifier};
 use keyring::{KeyRing, KeyRingError};
-use master_key::MasterKey;
 use rotation::RefreshTokens;
 
 /// Paths of the endpoints, relative to the public URL.
@@ -219,16 +219,10 @@ impl OAuth {
                 i64::from(self.settings.keys.publish_before_use_secs) * 1000,
             )
             .await?;
-        let record = audit::event(
-            now,
-            Action::SigningKeyRotated,
-            actor,
-            format!("key:{kid}"),
-            None,
-            serde_json::json!({ "alg": format!("{:?}", self.settings.keys.signing_alg) }),
-        );
+        let event = Event::new(Action::SigningKeyRotated, actor, Subject::Key(kid.clone()))
+            .detail(serde_json::json!({ "alg": format!("{:?}", self.settings.keys.signing_alg) }));
         self.store
-            .write(move |tx| crate::store::audit::append(tx, &record))
+            .write(move |tx| events::record(tx, now, event))
             .await?;
         Ok(kid)
     }
@@ -365,20 +359,18 @@ impl OAuth {
             .map(|ip| capped(ip, MAX_ADDRESS_BYTES));
         let written = match authenticated {
             Some(client_id) => {
-                let record = audit::event(
-                    now,
+                let event = Event::new(
                     Action::OAuthRefused,
                     format!("client:{client_id}"),
-                    format!("endpoint:{endpoint}"),
-                    None,
-                    serde_json::json!({
-                        "error": err.code(),
-                        "reason": err.description(),
-                        "ip": ip,
-                    }),
-                );
+                    Subject::Endpoint(endpoint.to_owned()),
+                )
+                .detail(serde_json::json!({
+                    "error": err.code(),
+                    "reason": err.description(),
+                    "ip": ip,
+                }));
                 self.store
-                    .write(move |tx| crate::store::audit::append(tx, &record).map(drop))
+                    .write(move |tx| events::record(tx, now, event))
                     .await
             }
             None => {

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::rotation;
 use super::tokens::AccessClaims;
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis};
-use crate::audit::{self, Action};
+use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
 
@@ -71,16 +71,15 @@ impl OAuth {
                     None
                 };
                 if let Some(detail) = revoked {
-                    crate::store::audit::append(
+                    events::record(
                         tx,
-                        &audit::event(
-                            now,
+                        now,
+                        Event::new(
                             Action::TokenRevoked,
                             format!("client:{client_id}"),
-                            format!("client:{client_id}"),
-                            None,
-                            detail,
-                        ),
+                            Subject::Client(client_id.to_owned()),
+                        )
+                        .detail(detail),
                     )?;
                 }
                 Ok(Ok(()))

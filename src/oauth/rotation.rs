@@ -15,7 +15,7 @@
 use aws_lc_rs::hmac;
 
 use super::jose;
-use super::tokens;
+use crate::crypto::tokens;
 use crate::store::tokens::{self as stored, FamilyRecord};
 use crate::store::{StoreError, Tx};
 

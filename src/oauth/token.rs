@@ -1,30 +1,12 @@
 //! `POST /oauth/token` (RFC 6749 §3.2): parse the grant type, authenticate the client, check the
-//! DPoP proof, dispatch to the grant. Each grant lives in `grants/`.
+//! DPoP proof, dispatch to the grant. Each grant lives in `grants/`; what they mint, in `minting`.
 
-use std::sync::Arc;
-
-use serde::Serialize;
-
-use super::keyring::{KeyRing, KeyRingError};
-use super::rotation::RefreshTokens;
-use super::tokens::{self, AccessClaims, Confirmation};
+use super::minting::TokenResponse;
 use super::{OAuth, OAuthError, OAuthRequest, grants, paths};
 use crate::meters::Meters;
 
 /// RFC 8628 §3.4.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// The successful response (RFC 6749 §5.1, RFC 9449 §5).
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// `DPoP` for key-bound tokens, `Bearer` otherwise.
-    pub token_type: &'static str,
-    pub expires_in: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    pub scope: String,
-}
 
 /// Counts the token endpoint's refusals that `/metrics` shows apart.
 fn count_refusal(meters: &Meters, err: &OAuthError) {
@@ -78,84 +60,6 @@ impl OAuth {
             Grant::ClientCredentials => {
                 grants::client_credentials::exchange(self, req, client, proof).await
             }
-        }
-    }
-
-    /// What grants need to mint access tokens inside their transactions.
-    pub(super) fn minter(&self) -> Minter {
-        Minter {
-            keys: Arc::clone(&self.keys),
-            issuer: self.issuer.clone(),
-            audience: self.audience.clone(),
-            lifetime_secs: u64::from(self.settings.oauth.access_token_lifetime_secs.get()),
-            refresh: Arc::clone(&self.refresh_tokens),
-        }
-    }
-}
-
-/// Mints signed access tokens and refresh tokens; cheap to clone into a transaction closure.
-#[derive(Clone)]
-pub(super) struct Minter {
-    keys: Arc<KeyRing>,
-    issuer: String,
-    audience: String,
-    pub lifetime_secs: u64,
-    refresh: Arc<RefreshTokens>,
-}
-
-/// Who a token is for.
-pub(super) struct Grantee {
-    pub sub: String,
-    pub client_id: String,
-    pub scope: String,
-    pub jkt: Option<String>,
-    pub tenant_id: Option<i64>,
-    pub device: Option<String>,
-    pub generation: Option<i64>,
-}
-
-impl Minter {
-    pub fn access_token(
-        &self,
-        who: Grantee,
-        now_ms: i64,
-    ) -> Result<(String, AccessClaims), KeyRingError> {
-        let iat = now_ms.div_euclid(1000);
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: who.sub,
-            aud: self.audience.clone(),
-            exp: iat + i64::try_from(self.lifetime_secs).unwrap_or(600),
-            iat,
-            jti: tokens::new_id(),
-            client_id: who.client_id,
-            scope: who.scope,
-            cnf: who.jkt.map(|jkt| Confirmation { jkt }),
-            tenant_id: who.tenant_id,
-            device: who.device,
-            generation: who.generation,
-        };
-        let jwt = self.keys.sign("at+jwt", &claims, now_ms)?;
-        Ok((jwt, claims))
-    }
-
-    /// The refresh token of `family_id` at `counter`.
-    pub fn refresh_token(&self, family_id: &str, counter: i64) -> String {
-        self.refresh.mint(family_id, counter)
-    }
-
-    pub fn response(
-        &self,
-        jwt: String,
-        claims: &AccessClaims,
-        refresh_token: Option<String>,
-    ) -> TokenResponse {
-        TokenResponse {
-            access_token: jwt,
-            token_type: claims.token_type(),
-            expires_in: self.lifetime_secs,
-            refresh_token,
-            scope: claims.scope.clone(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::jose::{self, CompactJws};
+use super::jose::CompactJws;
 use crate::store::registry::DeviceTokenState;
 
 /// The one scope a device may hold: uploading its own telemetry.
@@ -64,21 +64,6 @@ pub fn device_token_stands(
             && s.tenant_id == tenant_id
             && Some(s.token_generation) == generation
     })
-}
-
-/// 256 random bits, base64url.
-pub fn random_token() -> String {
-    jose::b64(rand::random::<[u8; 32]>())
-}
-
-/// A token id (`jti`) or family id: 128 random bits.
-pub fn new_id() -> String {
-    jose::b64(rand::random::<[u8; 16]>())
-}
-
-/// How opaque secrets are stored: SHA-256, base64url.
-pub fn hash_token(token: &str) -> String {
-    jose::sha256_b64(token)
 }
 
 /// Parses an access token far enough to look up its key: `Some` only for a JWS with

@@ -4,28 +4,28 @@
 //! flow (`oauth::device_flow`), the ERP sale record through the ownership [`gate`], the pairing
 //! record, disputes for manufacturer staff, notifications, the audit log and the ERP event feed.
 
+mod approval;
 mod attempts;
+mod ending;
 pub mod gate;
 mod shown;
 mod staff;
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 pub use attempts::Origin;
+pub(crate) use ending::end_pairing;
 pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, SaleView, Verdict};
 pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};
 
 use crate::accounts::{AccountError, Accounts, GroupView, Session};
-use crate::audit::{self, Action};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::erp::events::{EventType, NewEvent};
-use crate::oauth::master_key::MasterKey;
+use crate::crypto::master_key::MasterKey;
+use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::user_code;
-use crate::store::flows::{self, Decision, FlowRecord, FlowStatus};
-use crate::store::pairings::{self, NewPairing, PairingRecord};
+use crate::store::flows::{self, FlowRecord};
+use crate::store::pairings::{self, PairingRecord};
 use crate::store::{Store, StoreError, StoreFailure, Tx, groups, registry, users};
 
 use attempts::{Attempt, Budgets};
@@ -204,217 +204,6 @@ impl Ceremony {
         Ok(tenant)
     }
 
-    /// Approves a request this session was shown into the session's tenant. Counts a code
-    /// attempt, then needs a fresh TOTP code (`totp_code`, checked here, in the same transaction)
-    /// and a role allowed to pair. The gate decides what an approval means; a refusal opens a
-    /// dispute and changes nothing else. An approval proves the address it came from (see
-    /// `attempts`).
-    pub async fn approve(
-        &self,
-        session: &Session,
-        shown: Shown<'_>,
-        totp_code: &str,
-        group_id: Option<i64>,
-        ip: Option<&str>,
-    ) -> Result<Approval, PairingError> {
-        let tenant = self.pairing_tenant(session)?;
-        let now = self.now_ms();
-        let code = user_code::normalize(shown.user_code);
-        let second_factor = self.accounts.second_factor();
-        let (budgets, proofs, policy) = (self.budgets, self.proofs.clone(), self.policy());
-        let (session, totp_code, proof) = (
-            session.clone(),
-            totp_code.to_owned(),
-            shown.proof.to_owned(),
-        );
-        let (ip, origin) = (ip.map(str::to_owned), Origin::of(ip));
-        self.store
-            .write(move |tx| -> Result<Result<Approval, PairingError>, StoreError> {
-                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
-                    return Ok(Err(e));
-                }
-                if let Err(e) = second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)? {
-                    return Ok(Err(PairingError::Account(e)));
-                }
-                let Some(flow) = shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)? else {
-                    return Ok(Err(PairingError::UnknownCode));
-                };
-                let Some(device) = registry::find_device(tx, &flow.client_id)? else {
-                    return Ok(Err(PairingError::UnknownCode));
-                };
-                if let Some(g) = group_id
-                    && groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant) {
-                        return Ok(Err(PairingError::NotFound));
-                    }
-                let serial = device.serial.clone();
-                let sale = active_sale(tx, &serial)?;
-                let (verdict, _) = evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;
-                let actor = session.actor();
-                let (status, basis) = match verdict {
-                    Verdict::Active(basis) => ("active", basis),
-                    Verdict::Provisional => ("provisional", Basis::DistributorSale),
-                    Verdict::Refused(refusal) => {
-                        let dispute_id = refuse(tx, &serial, tenant, device.tenant_id, refusal, &actor, now)?;
-                        return Ok(Ok(Approval::Refused { serial, refusal, dispute_id }));
-                    }
-                    Verdict::Review => {
-                        let (dispute_id, _) =
-                            pairings::open_dispute(tx, &serial, tenant, None, "distributor_review", &actor, now)?;
-                        record(tx, now, &actor, &serial, Some(tenant), Action::PairingHeldForReview, EventType::PairingHeld, json!({ "dispute": dispute_id }))?;
-                        return Ok(Ok(Approval::HeldForReview { serial, dispute_id }));
-                    }
-                };
-                // The decision on the flow; of racing decisions exactly one gets here.
-                let decision = Decision { tenant_id: Some(tenant), decided_by: actor.clone(), decided_at: now };
-                if !flows::transition(tx, flow.id, FlowStatus::Pending, FlowStatus::Approved, Some(&decision))? {
-                    return Ok(Err(PairingError::UnknownCode));
-                }
-                if device.tenant_id == Some(tenant) {
-                    pairings::end_current(tx, &serial, "repaired", now)?;
-                }
-                pairings::insert(tx, &NewPairing {
-                    serial: serial.clone(),
-                    tenant_id: tenant,
-                    status,
-                    basis: basis.as_str(),
-                    sale_id: sale.as_ref().map(|s| s.sale_id.clone()),
-                    flow_id: Some(flow.id),
-                    approved_by: actor.clone(),
-                    created_at: now,
-                    confirmed_at: (status == "active").then_some(now),
-                })?;
-                if basis == Basis::StaffGrant {
-                    pairings::revoke_grant(tx, &serial, tenant)?;
-                }
-                groups::set_device_group(tx, &serial, group_id)?;
-                attempts::prove(tx, &origin, now)?;
-                let provisional = status == "provisional";
-                let (action, event) = if provisional {
-                    (Action::PairingProvisional, EventType::PairingProvisional)
-                } else {
-                    (Action::PairingApproved, EventType::PairingApproved)
-                };
-                record(tx, now, &actor, &serial, Some(tenant), action, event, json!({
-                    "flow": flow.id,
-                    "basis": basis.as_str(),
-                    "sale_id": sale.as_ref().map(|s| s.sale_id.clone()),
-                    "requested_ip": flow.requested_ip,
-                }))?;
-                notify_admins(
-                    tx,
-                    tenant,
-                    &format!("Device {serial} joined your account"),
-                    &format!(
-                        "{} ({}) approved device {serial} ({}) into your account{}.\n\nIf you did not expect this, sign in and unpair it, and tell the manufacturer.\n",
-                        session.user.name,
-                        session.user.email,
-                        device.model,
-                        if provisional { "; the pairing is provisional until the manufacturer confirms the sale" } else { "" }
-                    ),
-                    now,
-                )?;
-                Ok(Ok(Approval::Paired { serial, provisional }))
-            })
-            .await?
-    }
-
-    /// Denies a request this session was shown (no second factor needed: denying is always
-    /// safe). Counts a code attempt like a look-up; a request the session was not shown answers
-    /// exactly as an unknown code does, so deny can neither probe codes nor cancel a request
-    /// somebody else is looking at.
-    pub async fn deny(
-        &self,
-        session: &Session,
-        shown: Shown<'_>,
-        ip: Option<&str>,
-    ) -> Result<String, PairingError> {
-        let tenant = self.pairing_tenant(session)?;
-        let now = self.now_ms();
-        let code = user_code::normalize(shown.user_code);
-        let actor = session.actor();
-        let (budgets, proofs) = (self.budgets, self.proofs.clone());
-        let (session, proof, origin) = (session.clone(), shown.proof.to_owned(), Origin::of(ip));
-        self.store
-            .write(move |tx| {
-                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
-                    return Ok(Err(e));
-                }
-                let Some(flow) =
-                    shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)?
-                else {
-                    return Ok(Err(PairingError::UnknownCode));
-                };
-                let decision = Decision {
-                    tenant_id: None,
-                    decided_by: actor.clone(),
-                    decided_at: now,
-                };
-                if !flows::transition(
-                    tx,
-                    flow.id,
-                    FlowStatus::Pending,
-                    FlowStatus::Denied,
-                    Some(&decision),
-                )? {
-                    return Ok(Err(PairingError::UnknownCode));
-                }
-                record(
-                    tx,
-                    now,
-                    &actor,
-                    &flow.client_id,
-                    Some(tenant),
-                    Action::PairingDenied,
-                    EventType::PairingDenied,
-                    json!({ "flow": flow.id }),
-                )?;
-                Ok::<_, StoreError>(Ok(flow.client_id))
-            })
-            .await?
-    }
-
-    /// Unpairs one of the tenant's devices (or releases it for transfer to another customer):
-    /// needs a fresh step-up; every token of the device stops working at once.
-    pub async fn unpair(
-        &self,
-        session: &Session,
-        serial: &str,
-        release: bool,
-    ) -> Result<(), PairingError> {
-        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
-        if !session.user.role.manages_users() && !session.user.role.pairs_devices() {
-            return Err(AccountError::Forbidden.into());
-        }
-        self.accounts.require_step_up(session)?;
-        let now = self.now_ms();
-        let (actor, serial) = (session.actor(), serial.to_owned());
-        self.store
-            .write(move |tx| {
-                if registry::find_device(tx, &serial)?.and_then(|d| d.tenant_id) != Some(tenant) {
-                    return Ok(Err(PairingError::NotFound));
-                }
-                let reason = if release { "released" } else { "unpaired" };
-                end_pairing(tx, &serial, reason, now)?;
-                let action = if release {
-                    Action::DeviceReleased
-                } else {
-                    Action::DeviceUnpaired
-                };
-                record(
-                    tx,
-                    now,
-                    &actor,
-                    &serial,
-                    Some(tenant),
-                    action,
-                    EventType::PairingEnded,
-                    json!({ "reason": reason }),
-                )?;
-                Ok::<_, StoreError>(Ok(()))
-            })
-            .await?
-    }
-
     /// The tenant's devices that are paired provisionally (the portal flags them).
     pub async fn provisional_serials(
         &self,
@@ -448,59 +237,6 @@ impl Ceremony {
             .into_iter()
             .filter(|p| Some(p.tenant_id) == tenant)
             .collect())
-    }
-
-    /// The ERP confirms a provisional pairing; false when the device has none.
-    pub async fn erp_confirm(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
-        let now = self.now_ms();
-        let (serial, actor) = (serial.to_owned(), actor.to_owned());
-        self.store
-            .write(move |tx| {
-                let Some(current) =
-                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
-                else {
-                    return Ok(false);
-                };
-                pairings::confirm(tx, current.id, now)?;
-                record(
-                    tx,
-                    now,
-                    &actor,
-                    &serial,
-                    Some(current.tenant_id),
-                    Action::PairingConfirmed,
-                    EventType::PairingConfirmed,
-                    json!({ "pairing": current.id }),
-                )?;
-                Ok::<_, StoreError>(true)
-            })
-            .await
-            .map_err(Into::into)
-    }
-
-    /// The ERP rejects a provisional pairing: the device is unpaired and its tokens revoked;
-    /// false when the device has no provisional pairing.
-    pub async fn erp_reject(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
-        let now = self.now_ms();
-        let (serial, actor) = (serial.to_owned(), actor.to_owned());
-        self.store
-            .write(move |tx| {
-                let Some(current) = pairings::current(tx, &serial)?.filter(|p| p.status == "provisional") else {
-                    return Ok(false);
-                };
-                end_pairing(tx, &serial, "rejected_by_erp", now)?;
-                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, EventType::PairingRejected, json!({ "pairing": current.id }))?;
-                notify_admins(
-                    tx,
-                    current.tenant_id,
-                    &format!("Device {serial} was removed from your account"),
-                    &format!("The manufacturer did not confirm the sale of device {serial} to your company, so its provisional pairing has ended. Contact the manufacturer if this is wrong.\n"),
-                    now,
-                )?;
-                Ok::<_, StoreError>(true)
-            })
-            .await
-            .map_err(Into::into)
     }
 }
 
@@ -619,78 +355,7 @@ fn evaluate(
     Ok((verdict, gate::sale_view(sale, customer.as_deref())))
 }
 
-/// A refused approval: open a dispute for staff (once), tell the current holder, record it.
-fn refuse(
-    tx: &mut Tx<'_>,
-    serial: &str,
-    claimant: i64,
-    holder: Option<i64>,
-    refusal: Refusal,
-    actor: &str,
-    now: i64,
-) -> Result<i64, StoreError> {
-    let holder = holder.filter(|h| *h != claimant);
-    let (dispute_id, new) =
-        pairings::open_dispute(tx, serial, claimant, holder, refusal.as_str(), actor, now)?;
-    record(
-        tx,
-        now,
-        actor,
-        serial,
-        Some(claimant),
-        Action::PairingRefused,
-        EventType::PairingRefused,
-        json!({ "reason": refusal.as_str(), "dispute": dispute_id }),
-    )?;
-    if new {
-        if let Some(h) = holder {
-            notify_admins(
-                tx,
-                h,
-                &format!("Someone tried to pair your device {serial}"),
-                &format!(
-                    "A user of another company tried to pair device {serial}, which belongs to your account. It stays yours; the manufacturer's support team will review the attempt.\n"
-                ),
-                now,
-            )?;
-        }
-        if holder.is_some() {
-            // The holder's own audit trail shows the attempt too.
-            crate::store::audit::append(
-                tx,
-                &audit::event(
-                    now,
-                    Action::PairingRefused,
-                    actor.to_owned(),
-                    format!("device:{serial}"),
-                    holder,
-                    json!({ "reason": refusal.as_str(), "dispute": dispute_id, "claimant_tenant": claimant }),
-                ),
-            )?;
-        }
-    }
-    Ok(dispute_id)
-}
-
-/// Ends the device's pairing, every token it holds, and any approval it has not collected yet
-/// (its next poll answers `access_denied`). The approval goes first: a poll redeeming it takes
-/// the flow's row and then the device's, and taking them in the same order here keeps two
-/// PostgreSQL transactions from waiting on each other. Of the two, one gets the approval: the
-/// poll, whose tokens the revocation below then ends, or this, and the poll finds it withdrawn.
-pub(crate) fn end_pairing(
-    tx: &mut Tx<'_>,
-    serial: &str,
-    reason: &str,
-    now: i64,
-) -> Result<Option<PairingRecord>, StoreError> {
-    flows::withdraw_approved(tx, serial)?;
-    let ended = pairings::end_current(tx, serial, reason, now)?;
-    registry::revoke_device_tokens(tx, serial)?;
-    groups::set_device_group(tx, serial, None)?;
-    Ok(ended)
-}
-
-/// One audit event and the matching ERP event.
+/// An event about `serial` that the ERP hears of as `kind`, with the same tenant and detail.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site shape, clearer than a struct"
@@ -702,28 +367,14 @@ fn record(
     serial: &str,
     tenant: Option<i64>,
     action: Action,
-    event: EventType,
+    kind: FeedType,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
-    crate::store::audit::append(
-        tx,
-        &audit::event(
-            now,
-            action,
-            actor.to_owned(),
-            format!("device:{serial}"),
-            tenant,
-            detail.clone(),
-        ),
-    )?;
-    crate::erp::events::record(
-        tx,
-        now,
-        NewEvent::device(event, serial)
-            .with_tenant(tenant)
-            .with_data(detail),
-    )?;
-    Ok(())
+    let event = Event::new(action, actor, Subject::Device(serial.to_owned()))
+        .tenant(tenant)
+        .detail(detail)
+        .erp(kind);
+    events::record(tx, now, event)
 }
 
 /// Mails the tenant's active owners and admins.

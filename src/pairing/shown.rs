@@ -10,8 +10,8 @@
 
 use aws_lc_rs::hmac;
 
-use crate::oauth::jose::b64;
-use crate::oauth::master_key::MasterKey;
+use crate::crypto::master_key::MasterKey;
+use crate::crypto::tokens;
 
 /// Issues and checks the proofs, under a key derived from the master key.
 #[derive(Clone)]
@@ -32,7 +32,7 @@ impl ShownProofs {
         ctx.update(session.as_bytes());
         ctx.update(&[0]);
         ctx.update(&flow_id.to_be_bytes());
-        b64(ctx.sign())
+        tokens::encode(ctx.sign())
     }
 
     /// Whether `proof` is the one [`Self::issue`] gives for this session and flow (in constant

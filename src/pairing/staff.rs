@@ -5,8 +5,7 @@ use serde_json::json;
 
 use super::{Ceremony, PairingError, SaleFacts, active_sale, end_pairing, notify_admins, record};
 use crate::accounts::{AccountError, Role, Session};
-use crate::audit::Action;
-use crate::erp::events::EventType;
+use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::store::audit::AuditRecord;
 use crate::store::pairings::{self, DisputeRecord, PairingRecord};
 use crate::store::{StoreError, registry};
@@ -213,7 +212,7 @@ impl Ceremony {
                         now,
                     )?;
                 }
-                record(tx, now, &actor, &d.serial, Some(d.claimant_tenant_id), Action::DisputeResolved, EventType::DisputeResolved, json!({ "dispute": id, "resolution": resolution.stored() }))?;
+                record(tx, now, &actor, &d.serial, Some(d.claimant_tenant_id), Action::DisputeResolved, FeedType::DisputeResolved, json!({ "dispute": id, "resolution": resolution.stored() }))?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?
@@ -303,16 +302,16 @@ impl Ceremony {
                     }
                     Err(e) => return Err(e),
                 }
-                crate::store::audit::append(
+                events::record(
                     tx,
-                    &crate::audit::event(
-                        now,
+                    now,
+                    Event::new(
                         Action::TenantSettingsChanged,
                         actor,
-                        format!("tenant:{tenant}"),
-                        Some(tenant),
-                        json!({ "erp_customer_number": number }),
-                    ),
+                        Subject::Tenant(tenant),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "erp_customer_number": number })),
                 )?;
                 Ok(Ok(()))
             })

@@ -10,6 +10,7 @@
 
 pub mod support;
 
+mod architecture;
 mod audit;
 mod binary;
 mod browser;

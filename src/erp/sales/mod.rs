@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::{Conflict, ErpError};
-use super::events::{self, EventType, NewEvent, rfc3339};
-use crate::audit::{self, Action};
+use super::events::rfc3339;
+use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
 use crate::store::erp::{self as stored, SaleRecord};
 use crate::store::{StoreError, Tx, registry};
 
@@ -263,12 +263,12 @@ fn record_changes(
     changes: &Changes,
     effects: &SaleEndEffects,
 ) -> Result<(), StoreError> {
-    let subject = format!("sale:{}", rec.sale_id);
+    let subject = Subject::Sale(rec.sale_id.clone());
     let mut data = serde_json::to_value(view).unwrap_or_else(|_| json!({}));
     if let Some(obj) = data.as_object_mut() {
         obj.insert("tokens_revoked".into(), json!(effects.tokens_revoked));
     }
-    let event = |event_type| NewEvent {
+    let entry = |event_type| FeedEntry {
         event_type,
         serial: rec.serial.clone(),
         sale_id: Some(rec.sale_id.clone()),
@@ -277,42 +277,27 @@ fn record_changes(
         data: data.clone(),
     };
     if changes.data {
-        crate::store::audit::append(
-            tx,
-            &audit::event(
-                now_ms,
-                Action::ErpSaleRecorded,
-                actor,
-                subject.clone(),
-                None,
-                json!({ "serial": rec.serial, "revision": rec.revision, "status": rec.status }),
-            ),
-        )?;
         let kind = if changes.first_data {
-            EventType::SaleRecorded
+            FeedType::SaleRecorded
         } else {
-            EventType::SaleUpdated
+            FeedType::SaleUpdated
         };
-        events::record(tx, now_ms, event(kind))?;
+        let event = Event::new(Action::ErpSaleRecorded, actor, subject.clone())
+            .detail(json!({ "serial": rec.serial, "revision": rec.revision, "status": rec.status }))
+            .erp_entry(entry(kind));
+        events::record(tx, now_ms, event)?;
     }
     if changes.end {
-        crate::store::audit::append(
-            tx,
-            &audit::event(
-                now_ms,
-                Action::ErpSaleEnded,
-                actor,
-                subject,
-                effects.tenant_id,
-                json!({ "serial": rec.serial, "status": rec.status, "tokens_revoked": effects.tokens_revoked }),
-            ),
-        )?;
         let kind = if rec.status == SaleStatus::Returned.as_str() {
-            EventType::SaleReturned
+            FeedType::SaleReturned
         } else {
-            EventType::SaleCancelled
+            FeedType::SaleCancelled
         };
-        events::record(tx, now_ms, event(kind))?;
+        let event = Event::new(Action::ErpSaleEnded, actor, subject)
+            .tenant(effects.tenant_id)
+            .detail(json!({ "serial": rec.serial, "status": rec.status, "tokens_revoked": effects.tokens_revoked }))
+            .erp_entry(entry(kind));
+        events::record(tx, now_ms, event)?;
     }
     Ok(())
 }
@@ -360,23 +345,17 @@ pub fn on_sale_ended(
         "sale_id": sale.sale_id,
         "status": sale.status,
     });
-    crate::store::audit::append(
-        tx,
-        &audit::event(
-            now_ms,
-            Action::DeviceTokensRevoked,
-            actor,
-            format!("device:{serial}"),
-            Some(tenant),
-            detail.clone(),
-        ),
-    )?;
     events::record(
         tx,
         now_ms,
-        events::NewEvent::device(events::EventType::PairingEnded, serial)
-            .with_tenant(Some(tenant))
-            .with_data(detail),
+        Event::new(
+            Action::DeviceTokensRevoked,
+            actor,
+            Subject::Device(serial.to_owned()),
+        )
+        .tenant(Some(tenant))
+        .detail(detail)
+        .erp(FeedType::PairingEnded),
     )?;
     crate::pairing::notify_admins(
         tx,

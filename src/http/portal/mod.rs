@@ -139,7 +139,7 @@ pub async fn visitor(req: &HttpRequest, ctx: &AppContext) -> Result<Visitor, Htt
             set_cookie: None,
         }),
         None => {
-            let value = crate::oauth::tokens::random_token();
+            let value = crate::crypto::tokens::random_token();
             Ok(Visitor {
                 binding: value.clone(),
                 session: None,

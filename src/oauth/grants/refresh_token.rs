@@ -15,11 +15,11 @@
 use serde_json::json;
 
 use super::{Committed, signing_failed};
-use crate::audit::{self, Action};
+use crate::events::{self, Action, Event, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::dpop::DpopProof;
+use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::rotation::{self, Standing};
-use crate::oauth::token::{Grantee, Minter, TokenResponse};
 use crate::oauth::tokens::device_token_stands;
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
@@ -224,16 +224,16 @@ fn reuse_detected(
     } else {
         stored::revoke_family(tx, &family.family_id)?
     };
-    crate::store::audit::append(
+    events::record(
         tx,
-        &audit::event(
-            now,
+        now,
+        Event::new(
             Action::RefreshTokenReuse,
             format!("client:{client_id}"),
-            format!("client:{client_id}"),
-            family.tenant_id,
-            json!({ "family": family.family_id, "revoked": revoked }),
-        ),
+            Subject::Client(client_id.to_owned()),
+        )
+        .tenant(family.tenant_id)
+        .detail(json!({ "family": family.family_id, "revoked": revoked })),
     )?;
     tracing::warn!(
         client_id,

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use pairgate::erp::events::EventType;
 use pairgate::erp::{customers, devices, sales};
+use pairgate::events::FeedType;
 use pairgate::http::erp::ROUTES;
 use serde_json::{Value, json};
 
@@ -204,7 +204,7 @@ async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
             .iter()
             .map(|t| t.as_str().unwrap().to_owned())
             .collect();
-    let domain: BTreeSet<String> = EventType::ALL
+    let domain: BTreeSet<String> = FeedType::ALL
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect();

@@ -99,7 +99,7 @@ async fn give_refresh_token(app: &TestApp, client_id: &str, family: &str, token:
         now_ms - 50_000,
         now_ms + 100_000,
         now_ms + 200_000,
-        pairgate::oauth::tokens::hash_token(token),
+        pairgate::crypto::tokens::hash_token(token),
     ))
     .await;
 }

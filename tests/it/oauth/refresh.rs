@@ -300,7 +300,7 @@ async fn a_family_is_one_row_however_often_it_rotates(backend: Backend) {
         .query_i64(&format!(
             "SELECT COUNT(*) AS n FROM refresh_families WHERE family_id = '{token}' \
              OR legacy_hash = '{}'",
-            pairgate::oauth::tokens::hash_token(&token)
+            pairgate::crypto::tokens::hash_token(&token)
         ))
         .await;
     assert_eq!(family, 0);

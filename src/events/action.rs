@@ -1,10 +1,5 @@
-//! The audit vocabulary: which security events pairgate records (DESIGN.md §4), and how an event
-//! becomes a row of the hash-chained log. Events are appended inside the transaction of the state
-//! change they describe, so neither exists without the other.
-
-use serde_json::Value;
-
-use crate::store::audit::NewAuditRecord;
+//! The audit vocabulary: which security events pairgate records (DESIGN.md §4), each with the
+//! name its rows carry in the hash-chained log.
 
 /// Every kind of audited event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +52,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name in the log (`pairing.approved`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TenantCreated => "tenant.created",
@@ -105,25 +101,5 @@ impl Action {
             Self::ErpCustomerLinked => "erp.customer_linked",
             Self::ErpCustomerUpdated => "erp.customer_updated",
         }
-    }
-}
-
-/// Builds an event. `actor` and `subject` use `kind:id` forms (`device:SN1`, `user:7`,
-/// `client:erp`, `cli`); `detail` is a JSON object and must never hold a secret or token.
-pub fn event(
-    now_ms: i64,
-    action: Action,
-    actor: impl Into<String>,
-    subject: impl Into<String>,
-    tenant_id: Option<i64>,
-    detail: Value,
-) -> NewAuditRecord {
-    NewAuditRecord {
-        occurred_at: now_ms,
-        tenant_id,
-        actor: actor.into(),
-        action: action.as_str().to_owned(),
-        subject: subject.into(),
-        detail: detail.to_string(),
     }
 }

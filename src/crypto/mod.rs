@@ -1,0 +1,8 @@
+//! The cryptography beneath every domain module: the master key and the purpose-specific keys
+//! derived from it (`master_key`), authenticated encryption of secrets at rest (`sealing`), and
+//! random tokens with the one way opaque secrets are stored (`tokens`). It knows nothing of the
+//! domain above it.
+
+pub mod master_key;
+pub mod sealing;
+pub mod tokens;

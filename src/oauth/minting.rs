@@ -1,0 +1,104 @@
+//! What the grants mint inside their transactions: RFC 9068 access tokens signed by the key
+//! ring, refresh tokens of a family, and the token endpoint's success response.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::OAuth;
+use super::keyring::{KeyRing, KeyRingError};
+use super::rotation::RefreshTokens;
+use super::tokens::{AccessClaims, Confirmation};
+use crate::crypto::tokens;
+
+/// The successful response (RFC 6749 §5.1, RFC 9449 §5).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// `DPoP` for key-bound tokens, `Bearer` otherwise.
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+impl OAuth {
+    /// What grants need to mint access tokens inside their transactions.
+    pub(super) fn minter(&self) -> Minter {
+        Minter {
+            keys: Arc::clone(&self.keys),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            lifetime_secs: u64::from(self.settings.oauth.access_token_lifetime_secs.get()),
+            refresh: Arc::clone(&self.refresh_tokens),
+        }
+    }
+}
+
+/// Mints signed access tokens and refresh tokens; cheap to clone into a transaction closure.
+#[derive(Clone)]
+pub(super) struct Minter {
+    keys: Arc<KeyRing>,
+    issuer: String,
+    audience: String,
+    pub lifetime_secs: u64,
+    refresh: Arc<RefreshTokens>,
+}
+
+/// Who a token is for.
+pub(super) struct Grantee {
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub jkt: Option<String>,
+    pub tenant_id: Option<i64>,
+    pub device: Option<String>,
+    pub generation: Option<i64>,
+}
+
+impl Minter {
+    pub fn access_token(
+        &self,
+        who: Grantee,
+        now_ms: i64,
+    ) -> Result<(String, AccessClaims), KeyRingError> {
+        let iat = now_ms.div_euclid(1000);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: who.sub,
+            aud: self.audience.clone(),
+            exp: iat + i64::try_from(self.lifetime_secs).unwrap_or(600),
+            iat,
+            jti: tokens::new_id(),
+            client_id: who.client_id,
+            scope: who.scope,
+            cnf: who.jkt.map(|jkt| Confirmation { jkt }),
+            tenant_id: who.tenant_id,
+            device: who.device,
+            generation: who.generation,
+        };
+        let jwt = self.keys.sign("at+jwt", &claims, now_ms)?;
+        Ok((jwt, claims))
+    }
+
+    /// The refresh token of `family_id` at `counter`.
+    pub fn refresh_token(&self, family_id: &str, counter: i64) -> String {
+        self.refresh.mint(family_id, counter)
+    }
+
+    pub fn response(
+        &self,
+        jwt: String,
+        claims: &AccessClaims,
+        refresh_token: Option<String>,
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token: jwt,
+            token_type: claims.token_type(),
+            expires_in: self.lifetime_secs,
+            refresh_token,
+            scope: claims.scope.clone(),
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The decision on the verification page: approving a request this session was shown (the
+//! person's fresh second factor, the ownership gate, the flow's transition through
+//! `oauth::device_flow`, the pairing record, notifications and the event, in one transaction),
+//! denying one, and what a refused approval leaves for staff.
+
+use serde_json::json;
+
+use super::attempts::{self, Origin};
+use super::gate::{Basis, Refusal, SaleFacts, Verdict};
+use super::{
+    Approval, Ceremony, PairingError, Shown, active_sale, attempt, evaluate, notify_admins, record,
+    shown_flow,
+};
+use crate::accounts::Session;
+use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
+use crate::oauth::user_code;
+use crate::store::flows::FlowRecord;
+use crate::store::pairings::{self, NewPairing};
+use crate::store::registry::DeviceRecord;
+use crate::store::{StoreError, Tx, groups, registry};
+
+impl Ceremony {
+    /// Approves a request this session was shown into the session's tenant. Counts a code
+    /// attempt, then needs a fresh TOTP code (`totp_code`, checked here, in the same transaction)
+    /// and a role allowed to pair. The gate decides what an approval means; a refusal opens a
+    /// dispute and changes nothing else. An approval proves the address it came from (see
+    /// `attempts`).
+    pub async fn approve(
+        &self,
+        session: &Session,
+        shown: Shown<'_>,
+        totp_code: &str,
+        group_id: Option<i64>,
+        ip: Option<&str>,
+    ) -> Result<Approval, PairingError> {
+        let tenant = self.pairing_tenant(session)?;
+        let now = self.now_ms();
+        let code = user_code::normalize(shown.user_code);
+        let second_factor = self.accounts.second_factor();
+        let (budgets, proofs, policy) = (self.budgets, self.proofs.clone(), self.policy());
+        let (session, totp_code, proof) = (
+            session.clone(),
+            totp_code.to_owned(),
+            shown.proof.to_owned(),
+        );
+        let (ip, origin) = (ip.map(str::to_owned), Origin::of(ip));
+        self.store
+            .write(
+                move |tx| -> Result<Result<Approval, PairingError>, StoreError> {
+                    if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
+                        return Ok(Err(e));
+                    }
+                    if let Err(e) =
+                        second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)?
+                    {
+                        return Ok(Err(PairingError::Account(e)));
+                    }
+                    let flow =
+                        shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)?;
+                    let Some(flow) = flow else {
+                        return Ok(Err(PairingError::UnknownCode));
+                    };
+                    let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+                        return Ok(Err(PairingError::UnknownCode));
+                    };
+                    if let Some(g) = group_id
+                        && groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant)
+                    {
+                        return Ok(Err(PairingError::NotFound));
+                    }
+                    let claim = Claim {
+                        flow,
+                        device,
+                        tenant,
+                        actor: session.actor(),
+                        now,
+                    };
+                    let sale = active_sale(tx, &claim.device.serial)?;
+                    let serial = &claim.device.serial;
+                    let (verdict, _) = evaluate(
+                        tx,
+                        serial,
+                        claim.device.tenant_id,
+                        sale.as_ref(),
+                        tenant,
+                        policy,
+                    )?;
+                    let (status, basis) = match verdict {
+                        Verdict::Active(basis) => (Status::Active, basis),
+                        Verdict::Provisional => (Status::Provisional, Basis::DistributorSale),
+                        Verdict::Refused(refusal) => return claim.refused(tx, refusal).map(Ok),
+                        Verdict::Review => return claim.held(tx).map(Ok),
+                    };
+                    if !claim.pair(tx, status, basis, sale.as_ref(), group_id)? {
+                        return Ok(Err(PairingError::UnknownCode));
+                    }
+                    attempts::prove(tx, &origin, now)?;
+                    claim.announce(tx, &session, status, basis, sale.as_ref())?;
+                    let provisional = status == Status::Provisional;
+                    Ok(Ok(Approval::Paired {
+                        serial: claim.device.serial,
+                        provisional,
+                    }))
+                },
+            )
+            .await?
+    }
+
+    /// Denies a request this session was shown (no second factor needed: denying is always
+    /// safe). Counts a code attempt like a look-up; a request the session was not shown answers
+    /// exactly as an unknown code does, so deny can neither probe codes nor cancel a request
+    /// somebody else is looking at.
+    pub async fn deny(
+        &self,
+        session: &Session,
+        shown: Shown<'_>,
+        ip: Option<&str>,
+    ) -> Result<String, PairingError> {
+        let tenant = self.pairing_tenant(session)?;
+        let now = self.now_ms();
+        let code = user_code::normalize(shown.user_code);
+        let actor = session.actor();
+        let (budgets, proofs) = (self.budgets, self.proofs.clone());
+        let (session, proof, origin) = (session.clone(), shown.proof.to_owned(), Origin::of(ip));
+        self.store
+            .write(move |tx| {
+                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
+                    return Ok(Err(e));
+                }
+                let Some(flow) =
+                    shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)?
+                else {
+                    return Ok(Err(PairingError::UnknownCode));
+                };
+                if !device_flow::settle(tx, &flow, &FlowVerdict::Deny, &actor, now)? {
+                    return Ok(Err(PairingError::UnknownCode));
+                }
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &flow.client_id,
+                    Some(tenant),
+                    Action::PairingDenied,
+                    FeedType::PairingDenied,
+                    json!({ "flow": flow.id }),
+                )?;
+                Ok::<_, StoreError>(Ok(flow.client_id))
+            })
+            .await?
+    }
+}
+
+/// How a pairing starts: at once, or until the ERP confirms the sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Active,
+    Provisional,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Provisional => "provisional",
+        }
+    }
+}
+
+/// A shown request that a person of `tenant` approves, inside the approval's transaction.
+struct Claim {
+    flow: FlowRecord,
+    device: DeviceRecord,
+    tenant: i64,
+    actor: String,
+    now: i64,
+}
+
+impl Claim {
+    /// The gate refused: a dispute for staff, nothing else changes.
+    fn refused(&self, tx: &mut Tx<'_>, refusal: Refusal) -> Result<Approval, StoreError> {
+        let serial = &self.device.serial;
+        let dispute_id = refuse(
+            tx,
+            serial,
+            self.tenant,
+            self.device.tenant_id,
+            refusal,
+            &self.actor,
+            self.now,
+        )?;
+        Ok(Approval::Refused {
+            serial: serial.clone(),
+            refusal,
+            dispute_id,
+        })
+    }
+
+    /// A distributor sale under the review policy: held for staff, the flow stays pending.
+    fn held(&self, tx: &mut Tx<'_>) -> Result<Approval, StoreError> {
+        let serial = &self.device.serial;
+        let (dispute_id, _) = pairings::open_dispute(
+            tx,
+            serial,
+            self.tenant,
+            None,
+            "distributor_review",
+            &self.actor,
+            self.now,
+        )?;
+        record(
+            tx,
+            self.now,
+            &self.actor,
+            serial,
+            Some(self.tenant),
+            Action::PairingHeldForReview,
+            FeedType::PairingHeld,
+            json!({ "dispute": dispute_id }),
+        )?;
+        Ok(Approval::HeldForReview {
+            serial: serial.clone(),
+            dispute_id,
+        })
+    }
+
+    /// The flow's approval and the pairing record (replacing the device's pairing to the same
+    /// tenant), in `group_id`. False when the flow was no longer pending: of racing decisions
+    /// exactly one pairs.
+    fn pair(
+        &self,
+        tx: &mut Tx<'_>,
+        status: Status,
+        basis: Basis,
+        sale: Option<&SaleFacts>,
+        group_id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let (serial, now) = (&self.device.serial, self.now);
+        let verdict = FlowVerdict::Approve {
+            tenant_id: self.tenant,
+        };
+        if !device_flow::settle(tx, &self.flow, &verdict, &self.actor, now)? {
+            return Ok(false);
+        }
+        if self.device.tenant_id == Some(self.tenant) {
+            pairings::end_current(tx, serial, "repaired", now)?;
+        }
+        pairings::insert(
+            tx,
+            &NewPairing {
+                serial: serial.clone(),
+                tenant_id: self.tenant,
+                status: status.as_str(),
+                basis: basis.as_str(),
+                sale_id: sale.map(|s| s.sale_id.clone()),
+                flow_id: Some(self.flow.id),
+                approved_by: self.actor.clone(),
+                created_at: now,
+                confirmed_at: (status == Status::Active).then_some(now),
+            },
+        )?;
+        if basis == Basis::StaffGrant {
+            pairings::revoke_grant(tx, serial, self.tenant)?;
+        }
+        groups::set_device_group(tx, serial, group_id)?;
+        Ok(true)
+    }
+
+    /// The approval's event, and a mail to the tenant's admins.
+    fn announce(
+        &self,
+        tx: &mut Tx<'_>,
+        session: &Session,
+        status: Status,
+        basis: Basis,
+        sale: Option<&SaleFacts>,
+    ) -> Result<(), StoreError> {
+        let (serial, now) = (&self.device.serial, self.now);
+        let provisional = status == Status::Provisional;
+        let (action, kind) = if provisional {
+            (Action::PairingProvisional, FeedType::PairingProvisional)
+        } else {
+            (Action::PairingApproved, FeedType::PairingApproved)
+        };
+        let detail = json!({
+            "flow": self.flow.id,
+            "basis": basis.as_str(),
+            "sale_id": sale.map(|s| s.sale_id.clone()),
+            "requested_ip": self.flow.requested_ip,
+        });
+        record(
+            tx,
+            now,
+            &self.actor,
+            serial,
+            Some(self.tenant),
+            action,
+            kind,
+            detail,
+        )?;
+        let until = if provisional {
+            "; the pairing is provisional until the manufacturer confirms the sale"
+        } else {
+            ""
+        };
+        notify_admins(
+            tx,
+            self.tenant,
+            &format!("Device {serial} joined your account"),
+            &format!(
+                "{} ({}) approved device {serial} ({}) into your account{until}.\n\nIf you did not expect this, sign in and unpair it, and tell the manufacturer.\n",
+                session.user.name, session.user.email, self.device.model,
+            ),
+            now,
+        )
+    }
+}
+
+/// A refused approval: open a dispute for staff (once), tell the current holder, record it.
+fn refuse(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    claimant: i64,
+    holder: Option<i64>,
+    refusal: Refusal,
+    actor: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let holder = holder.filter(|h| *h != claimant);
+    let (dispute_id, new) =
+        pairings::open_dispute(tx, serial, claimant, holder, refusal.as_str(), actor, now)?;
+    record(
+        tx,
+        now,
+        actor,
+        serial,
+        Some(claimant),
+        Action::PairingRefused,
+        FeedType::PairingRefused,
+        json!({ "reason": refusal.as_str(), "dispute": dispute_id }),
+    )?;
+    if new {
+        if let Some(h) = holder {
+            notify_admins(
+                tx,
+                h,
+                &format!("Someone tried to pair your device {serial}"),
+                &format!(
+                    "A user of another company tried to pair device {serial}, which belongs to your account. It stays yours; the manufacturer's support team will review the attempt.\n"
+                ),
+                now,
+            )?;
+        }
+        if holder.is_some() {
+            // The holder's own audit trail shows the attempt too.
+            events::record(tx, now, Event::new(Action::PairingRefused, actor.to_owned(), Subject::Device(serial.to_owned())).tenant(holder).detail(json!({ "reason": refusal.as_str(), "dispute": dispute_id, "claimant_tenant": claimant })))?;
+        }
+    }
+    Ok(dispute_id)
+}

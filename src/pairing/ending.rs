@@ -1,0 +1,127 @@
+//! How a pairing ends or settles after the approval: the tenant unpairs or releases a device,
+//! the ERP confirms or rejects a provisional pairing, and the ending every path shares
+//! ([`end_pairing`]).
+
+use serde_json::json;
+
+use super::{Ceremony, PairingError, notify_admins, record};
+use crate::accounts::{AccountError, Session};
+use crate::events::{Action, FeedType};
+use crate::oauth::device_flow;
+use crate::store::pairings::{self, PairingRecord};
+use crate::store::{StoreError, Tx, groups, registry};
+
+impl Ceremony {
+    /// Unpairs one of the tenant's devices (or releases it for transfer to another customer):
+    /// needs a fresh step-up; every token of the device stops working at once.
+    pub async fn unpair(
+        &self,
+        session: &Session,
+        serial: &str,
+        release: bool,
+    ) -> Result<(), PairingError> {
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        if !session.user.role.manages_users() && !session.user.role.pairs_devices() {
+            return Err(AccountError::Forbidden.into());
+        }
+        self.accounts.require_step_up(session)?;
+        let now = self.now_ms();
+        let (actor, serial) = (session.actor(), serial.to_owned());
+        self.store
+            .write(move |tx| {
+                if registry::find_device(tx, &serial)?.and_then(|d| d.tenant_id) != Some(tenant) {
+                    return Ok(Err(PairingError::NotFound));
+                }
+                let reason = if release { "released" } else { "unpaired" };
+                end_pairing(tx, &serial, reason, now)?;
+                let action = if release {
+                    Action::DeviceReleased
+                } else {
+                    Action::DeviceUnpaired
+                };
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &serial,
+                    Some(tenant),
+                    action,
+                    FeedType::PairingEnded,
+                    json!({ "reason": reason }),
+                )?;
+                Ok::<_, StoreError>(Ok(()))
+            })
+            .await?
+    }
+
+    /// The ERP confirms a provisional pairing; false when the device has none.
+    pub async fn erp_confirm(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+        let now = self.now_ms();
+        let (serial, actor) = (serial.to_owned(), actor.to_owned());
+        self.store
+            .write(move |tx| {
+                let Some(current) =
+                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
+                else {
+                    return Ok(false);
+                };
+                pairings::confirm(tx, current.id, now)?;
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &serial,
+                    Some(current.tenant_id),
+                    Action::PairingConfirmed,
+                    FeedType::PairingConfirmed,
+                    json!({ "pairing": current.id }),
+                )?;
+                Ok::<_, StoreError>(true)
+            })
+            .await
+            .map_err(Into::into)
+    }
+
+    /// The ERP rejects a provisional pairing: the device is unpaired and its tokens revoked;
+    /// false when the device has no provisional pairing.
+    pub async fn erp_reject(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+        let now = self.now_ms();
+        let (serial, actor) = (serial.to_owned(), actor.to_owned());
+        self.store
+            .write(move |tx| {
+                let Some(current) = pairings::current(tx, &serial)?.filter(|p| p.status == "provisional") else {
+                    return Ok(false);
+                };
+                end_pairing(tx, &serial, "rejected_by_erp", now)?;
+                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, FeedType::PairingRejected, json!({ "pairing": current.id }))?;
+                notify_admins(
+                    tx,
+                    current.tenant_id,
+                    &format!("Device {serial} was removed from your account"),
+                    &format!("The manufacturer did not confirm the sale of device {serial} to your company, so its provisional pairing has ended. Contact the manufacturer if this is wrong.\n"),
+                    now,
+                )?;
+                Ok::<_, StoreError>(true)
+            })
+            .await
+            .map_err(Into::into)
+    }
+}
+
+/// Ends the device's pairing, every token it holds, and any approval it has not collected yet
+/// (its next poll answers `access_denied`). The approval goes first: a poll redeeming it takes
+/// the flow's row and then the device's, and taking them in the same order here keeps two
+/// PostgreSQL transactions from waiting on each other. Of the two, one gets the approval: the
+/// poll, whose tokens the revocation below then ends, or this, and the poll finds it withdrawn.
+pub(crate) fn end_pairing(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<PairingRecord>, StoreError> {
+    device_flow::withdraw(tx, serial)?;
+    let ended = pairings::end_current(tx, serial, reason, now)?;
+    registry::revoke_device_tokens(tx, serial)?;
+    groups::set_device_group(tx, serial, None)?;
+    Ok(ended)
+}
