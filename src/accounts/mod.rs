@@ -144,7 +144,7 @@ impl Accounts {
     /// The CSRF token for forms shown under `binding` (a session, or an anonymous visitor's
     /// random cookie): an HMAC, so nothing needs storing and no other binding can reuse it.
     pub fn csrf_token(&self, binding: &str) -> String {
-        crate::oauth::jose::b64(hmac::sign(&self.csrf_key, binding.as_bytes()))
+        crate::verifier::jose::b64(hmac::sign(&self.csrf_key, binding.as_bytes()))
     }
 
     pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 
 use crate::audit::{self, Action};
 use crate::erp::events::{EventType, NewEvent};
-use crate::oauth::jose::{JwkError, PublicJwk};
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError, StoreFailure, Tx};
+use crate::verifier::jose::{JwkError, PublicJwk};
 
 /// Why a device could not be registered.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,8 @@ use super::error::{Conflict, ErpError, FieldError, Location};
 use super::events::{self, EventType, NewEvent};
 use super::input::{self, Fields};
 use crate::audit::{self, Action};
-use crate::oauth::jose::PublicJwk;
 use crate::store::{Tx, erp as stored, registry};
+use crate::verifier::jose::PublicJwk;
 
 /// A checked request body.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub fn apply(
         .jwks
         .as_deref()
         .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        .and_then(|set| crate::oauth::jose::parse_jwk_set(&set).ok())
+        .and_then(|set| crate::verifier::jose::parse_jwk_set(&set).ok())
         .and_then(|keys| keys.first().map(PublicJwk::thumbprint));
     let same_key = current.as_deref() == Some(thumbprint.as_str());
     let same_model = device.model == input.model;

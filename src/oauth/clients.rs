@@ -5,11 +5,11 @@
 use serde_json::{Value, json};
 
 use super::client_auth::hash_secret;
-use super::jose::{JwkError, parse_jwk_set};
 use super::tokens;
 use crate::audit::{self, Action};
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError};
+use crate::verifier::jose::{JwkError, parse_jwk_set};
 
 /// How a new service client will authenticate.
 #[derive(Debug, Clone)]

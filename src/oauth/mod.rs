@@ -14,7 +14,6 @@ pub mod dpop;
 mod error;
 mod grants;
 mod introspection;
-pub mod jose;
 pub mod keyring;
 pub mod master_key;
 mod metadata;
@@ -39,8 +38,9 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::store::registry::ClientRecord;
 use crate::store::{Store, StoreError};
+use crate::verifier::dpop::{DpopProof, DpopRequest, DpopVerifier};
+use crate::verifier::jose;
 use client_auth::{AssertionPolicy, AuthenticatedClient};
-use dpop::{DpopProof, DpopRequest, DpopVerifier};
 use keyring::{KeyRing, KeyRingError};
 use master_key::MasterKey;
 use rotation::RefreshTokens;
@@ -143,7 +143,7 @@ impl OAuth {
                 .flatten(),
         );
         Ok(Self {
-            dpop: DpopVerifier::new(o, master.derive("dpop-nonce")),
+            dpop: DpopVerifier::new(dpop::policy(o), master.derive("dpop-nonce")),
             assertion_policy: AssertionPolicy {
                 audiences: vec![issuer.clone(), format!("{issuer}{}", paths::TOKEN)],
                 max_lifetime_ms: i64::from(o.client_assertion_max_lifetime_secs.get()) * 1000,
@@ -309,15 +309,17 @@ impl OAuth {
         path: &str,
     ) -> Result<Option<DpopProof>, OAuthError> {
         let url = self.url(path);
-        self.dpop.check(
-            &DpopRequest {
-                proofs: &req.dpop,
-                method,
-                url: &url,
-                access_token: None,
-            },
-            self.now_ms(),
-        )
+        self.dpop
+            .check(
+                &DpopRequest {
+                    proofs: &req.dpop,
+                    method,
+                    url: &url,
+                    access_token: None,
+                },
+                self.now_ms(),
+            )
+            .map_err(OAuthError::from)
     }
 
     /// [`Self::check_dpop`] for `POST path`, run before the client is authenticated. A proof

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::keyring::{KeyRing, KeyRingError};
 use super::rotation::RefreshTokens;
-use super::tokens::{self, AccessClaims, Confirmation};
+use super::tokens;
 use super::{OAuth, OAuthError, OAuthRequest, grants, paths};
+use crate::verifier::{AccessClaims, Confirmation};
 
 /// RFC 8628 §3.4.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

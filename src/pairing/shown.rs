@@ -10,8 +10,8 @@
 
 use aws_lc_rs::hmac;
 
-use crate::oauth::jose::b64;
 use crate::oauth::master_key::MasterKey;
+use crate::verifier::jose::b64;
 
 /// Issues and checks the proofs, under a key derived from the master key.
 #[derive(Clone)]

@@ -7,13 +7,13 @@ use super::{Committed, signing_failed};
 use crate::audit::{self, Action};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::device_flow::{self, PollOutcome};
-use crate::oauth::dpop::DpopProof;
 use crate::oauth::token::{Grantee, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis, tokens};
 use crate::store::flows::{self, FlowStatus};
 use crate::store::registry::revoke_device_tokens;
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{FIRST_COUNTER, NewFamily, insert_family};
+use crate::verifier::dpop::DpopProof;
 
 pub async fn exchange(
     oauth: &OAuth,

@@ -17,7 +17,6 @@ use serde_json::json;
 use super::{Committed, signing_failed};
 use crate::audit::{self, Action};
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::oauth::dpop::DpopProof;
 use crate::oauth::rotation::{self, Standing};
 use crate::oauth::token::{Grantee, Minter, TokenResponse};
 use crate::oauth::tokens::device_token_stands;
@@ -25,6 +24,7 @@ use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
 use crate::store::registry::{self, DeviceTokenState};
 use crate::store::tokens::{self as stored, FamilyRecord, FamilyStatus};
+use crate::verifier::dpop::DpopProof;
 
 pub async fn exchange(
     oauth: &OAuth,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pairgate::oauth::jose;
+use pairgate::verifier::jose;
 use pairgate::verifier::jwks::{JwksCache, JwksPolicy};
 use pairgate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
 use serde_json::Value;
@@ -22,7 +22,6 @@ async fn relying_app(app: &TestApp) -> (Verifier, Arc<JwksCache>) {
     let (jwks, meta) = JwksCache::discover(
         reqwest::Client::new(),
         &app.base,
-        app.clock.clone(),
         JwksPolicy::default(),
     )
     .await
@@ -33,7 +32,7 @@ async fn relying_app(app: &TestApp) -> (Verifier, Arc<JwksCache>) {
     config.token_cache_entries = 0;
     let verifier = Verifier::new(
         config,
-        KeySource::Jwks(Arc::clone(&jwks)),
+        Arc::clone(&jwks) as Arc<dyn KeySource>,
         app.clock.clone(),
     );
     (verifier, jwks)
@@ -118,7 +117,7 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
     config.token_cache_entries = 0;
     let other = Verifier::new(
         config,
-        KeySource::Jwks(Arc::clone(&jwks)),
+        Arc::clone(&jwks) as Arc<dyn KeySource>,
         app.clock.clone(),
     );
     assert_eq!(
@@ -135,7 +134,6 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
     let err = JwksCache::discover(
         reqwest::Client::new(),
         &alias,
-        app.clock.clone(),
         JwksPolicy::default(),
     )
     .await
@@ -177,7 +175,7 @@ async fn unknown_kids_are_fetched_at_most_once_per_interval(backend: Backend) {
     verifier.verify_access_token(&after).await.unwrap();
     assert_eq!(jwks.fetches(), 2);
     // A stream of made-up kids causes no fetch within the interval.
-    let forged = pairgate::oauth::jose::b64(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"made-up"}"#);
+    let forged = pairgate::verifier::jose::b64(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"made-up"}"#);
     let rest: Vec<&str> = after.split('.').skip(1).collect();
     let forged = format!("{forged}.{}", rest.join("."));
     for _ in 0..5 {
