@@ -14,6 +14,9 @@
 //! `jti` (RFC 9449 §11.1; [`Verified::proof`] says what to record and until when), and
 //! revocation (pairgate compares the token's `gen` with the device's; a relying app asks the
 //! introspection endpoint, RFC 7662).
+//!
+//! The crate's README shows how a relying app uses it; `examples/relying_app.rs` in the pairgate
+//! repository is a complete one.
 
 mod cache;
 pub mod claims;
