@@ -6,6 +6,11 @@
 //! Each property runs `PROPTEST_CASES` cases (256 by default); CI runs many more for a bounded
 //! time (`.ci/run`).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test set-up: a key that cannot be made or used is a failed test"
+)]
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,

@@ -19,13 +19,10 @@ backend_tests!(
 );
 
 async fn relying_app(app: &TestApp) -> (Verifier, Arc<JwksCache>) {
-    let (jwks, meta) = JwksCache::discover(
-        reqwest::Client::new(),
-        &app.base,
-        JwksPolicy::default(),
-    )
-    .await
-    .unwrap();
+    let (jwks, meta) =
+        JwksCache::discover(reqwest::Client::new(), &app.base, JwksPolicy::default())
+            .await
+            .unwrap();
     assert_eq!(meta["issuer"], app.base);
     let jwks = Arc::new(jwks);
     let mut config = VerifierConfig::relying_app(&app.base, &app.url("/api"));
@@ -131,14 +128,10 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
     // Discovery insists that the metadata names the issuer asked for (RFC 8414 §3.3).
     let port = app.base.rsplit(':').next().unwrap();
     let alias = format!("http://localhost:{port}");
-    let err = JwksCache::discover(
-        reqwest::Client::new(),
-        &alias,
-        JwksPolicy::default(),
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = JwksCache::discover(reqwest::Client::new(), &alias, JwksPolicy::default())
+        .await
+        .err()
+        .unwrap();
     assert!(
         err.to_string()
             .contains("its issuer is not the one asked for"),
