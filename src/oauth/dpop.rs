@@ -29,9 +29,7 @@ impl From<DpopError> for OAuthError {
 impl OAuth {
     /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
-        self.dpop
-            .nonces_enabled()
-            .then(|| self.dpop.nonce(self.now_ms()))
+        self.dpop.required_nonce(self.now_ms())
     }
 
     /// A fresh nonce for a `use_dpop_nonce` answer (RFC 9449 §8), required or not.

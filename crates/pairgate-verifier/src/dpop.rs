@@ -96,10 +96,10 @@ impl DpopVerifier {
         }
     }
 
-    /// Whether every response should carry a fresh `DPoP-Nonce` (a `use_dpop_nonce` answer
-    /// carries one in any case).
-    pub fn nonces_enabled(&self) -> bool {
-        self.require_nonce
+    /// A nonce for the `DPoP-Nonce` header of every response, when nonces are required (a
+    /// `use_dpop_nonce` answer carries one in any case: [`Self::nonce`]).
+    pub fn required_nonce(&self, now_ms: i64) -> Option<String> {
+        self.require_nonce.then(|| self.nonce(now_ms))
     }
 
     /// A nonce valid from `now_ms` for the configured lifetime.

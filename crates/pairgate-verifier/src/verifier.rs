@@ -186,9 +186,7 @@ impl Verifier {
 
     /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
-        self.dpop
-            .nonces_enabled()
-            .then(|| self.dpop.nonce(self.now_ms()))
+        self.dpop.required_nonce(self.now_ms())
     }
 
     /// A fresh nonce for the answer to [`VerifyError::UseDpopNonce`], which comes whether or not
