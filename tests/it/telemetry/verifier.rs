@@ -125,7 +125,11 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
         VerifyError::InvalidToken("the access token is not meant for this resource")
     );
 
-    // Discovery insists that the metadata names the issuer asked for (RFC 8414 §3.3).
+    discovery_insists_on_the_issuer(&app).await;
+}
+
+/// Discovery insists that the metadata names the issuer asked for (RFC 8414 §3.3).
+async fn discovery_insists_on_the_issuer(app: &TestApp) {
     let port = app.base.rsplit(':').next().unwrap();
     let alias = format!("http://localhost:{port}");
     let err = JwksCache::discover(reqwest::Client::new(), &alias, JwksPolicy::default())
