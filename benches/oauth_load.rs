@@ -41,9 +41,9 @@ use pairgate::clock::{Clock, SystemClock};
 use pairgate::config::{DatabaseUrl, PublicUrl, Secret, Settings};
 use pairgate::oauth::client_auth::{self, AssertionPolicy, Claimed, ClientCredentials};
 use pairgate::oauth::device_flow::Verdict;
-use pairgate::oauth::dpop::{DpopPolicy, DpopRequest, DpopVerifier};
 use pairgate::simulator::DeviceKey;
 use pairgate::store::registry::ClientRecord;
+use pairgate::verifier::dpop::{DpopRequest, DpopVerifier};
 use serde_json::Value;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -677,7 +677,7 @@ async fn floor_server(ctx: &AppContext, pollers: &[Arc<Device>], base: &str) -> 
             max_lifetime_ms: i64::from(o.client_assertion_max_lifetime_secs.get()) * 1000,
             skew_ms: i64::from(o.clock_skew_secs) * 1000,
         },
-        dpop: DpopVerifier::with_policy(DpopPolicy::from_settings(o), [7; 32]),
+        dpop: DpopVerifier::new(pairgate::oauth::dpop::policy(o), [7; 32]),
         token_url: format!("{base}/oauth/token"),
     });
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -742,7 +742,7 @@ async fn floor_token(
             .json(serde_json::json!({ "error": "authorization_pending" })),
         Ok(None) => actix_web::HttpResponse::BadRequest()
             .json(serde_json::json!({ "error": "invalid_dpop_proof" })),
-        Err(e) => refused(e),
+        Err(e) => refused(e.into()),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A relying app that accepts pairgate access tokens knowing nothing but the issuer's URL: it
 //! reads the issuer's metadata (RFC 8414), fetches and caches its JWKS, and verifies tokens
-//! (RFC 9068) and DPoP proofs (RFC 9449) with `pairgate::verifier`, the same code the telemetry
-//! endpoint runs. No database, no shared secret.
+//! (RFC 9068) and DPoP proofs (RFC 9449) with the `pairgate-verifier` crate alone (it lives beside
+//! pairgate, whose telemetry endpoint runs the same code). No database, no shared secret. Only
+//! the web framework (actix-web here) is this example's own choice: the crate needs none.
 //!
 //! ```sh
 //! # a resource server: POST /ingest takes a device's DPoP-bound token and proof
@@ -21,16 +22,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use pairgate::clock::{SharedClock, SystemClock};
-use pairgate::verifier::jwks::{JwksCache, JwksPolicy};
-use pairgate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
+use pairgate_verifier::jwks::{JwksCache, JwksPolicy};
+use pairgate_verifier::{
+    Clock, ResourceRequest, SystemClock, Verifier, VerifierConfig, VerifyError,
+};
 use serde_json::json;
 
 struct State {
     verifier: Verifier,
     /// This endpoint's URL, as the proofs must name it.
     url: String,
-    clock: SharedClock,
+    clock: Arc<dyn Clock>,
     /// Proof jti values until they may be forgotten (a single-instance replay store).
     seen: Mutex<HashMap<String, i64>>,
 }
@@ -58,25 +60,19 @@ async fn main() -> std::io::Result<()> {
     let issuer = issuer.trim_end_matches('/').to_owned();
     // pairgate's device tokens name `<issuer>/api` unless oauth.access_token_audience says else.
     let audience = arg(&args, "--audience").unwrap_or_else(|| format!("{issuer}/api"));
-    let clock: SharedClock = Arc::new(SystemClock);
-    let (jwks, meta) = match JwksCache::discover(
-        reqwest::Client::new(),
-        &issuer,
-        clock.clone(),
-        JwksPolicy::default(),
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!("relying_app: {e}");
-            std::process::exit(1);
-        }
-    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (jwks, meta) =
+        match JwksCache::discover(reqwest::Client::new(), &issuer, JwksPolicy::default()).await {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("relying_app: {e}");
+                std::process::exit(1);
+            }
+        };
     eprintln!("issuer {issuer}: keys at {}", meta["jwks_uri"]);
     let verifier = Verifier::new(
         VerifierConfig::relying_app(&issuer, &audience),
-        KeySource::Jwks(Arc::new(jwks)),
+        Arc::new(jwks),
         clock.clone(),
     );
 
@@ -144,7 +140,7 @@ async fn ingest(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         Err(e) => return refuse(&e),
     };
     // RFC 9449 §11.1: a proof is good once.
-    let now = state.clock.now().timestamp_millis();
+    let now = state.clock.now_ms();
     {
         let mut seen = state.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.retain(|_, until| *until > now);

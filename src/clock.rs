@@ -1,14 +1,15 @@
 //! The injected clock. Everything that depends on the time of day (expiry, `slow_down` intervals,
 //! TOTP windows, session timeouts) asks a [`Clock`], so tests can move time instead of sleeping.
 //! clippy's `disallowed-methods` keeps `Utc::now()` and `SystemTime::now()` out of the rest of the
-//! code.
+//! code. Every clock is also the verifier crate's clock (Unix ms), so the one clock drives token
+//! verification too.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
 /// A source of the current time.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: pairgate_verifier::Clock + Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -26,6 +27,12 @@ impl Clock for SystemClock {
     )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+impl pairgate_verifier::Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        self.now().timestamp_millis()
     }
 }
 
@@ -57,6 +64,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl pairgate_verifier::Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now().timestamp_millis()
     }
 }
 

@@ -21,4 +21,6 @@ pub mod pairing;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
-pub mod verifier;
+/// Token verification (JOSE, DPoP, the `Verifier`): its own crate, free of actix, diesel and
+/// SQLite, which relying apps use alone.
+pub use pairgate_verifier as verifier;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::oauth::jose::{JwkError, PublicJwk};
+use crate::crypto::jose::{JwkError, PublicJwk};
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError, StoreFailure, Tx};

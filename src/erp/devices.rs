@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
-use crate::oauth::jose::PublicJwk;
+use crate::crypto::jose::PublicJwk;
 use crate::store::{Tx, erp as stored, registry};
 
 /// A checked request body.
@@ -125,7 +125,7 @@ fn registered_thumbprint(client: &registry::ClientRecord) -> Option<String> {
         .jwks
         .as_deref()
         .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        .and_then(|set| crate::oauth::jose::parse_jwk_set(&set).ok())
+        .and_then(|set| crate::crypto::jose::parse_jwk_set(&set).ok())
         .and_then(|keys| keys.first().map(PublicJwk::thumbprint))
 }
 

@@ -70,7 +70,7 @@ impl OAuth {
         let proof = proof?;
         let requested_jkt = req.params.get("dpop_jkt");
         if let Some(jkt) = requested_jkt
-            && (jkt.len() != 43 || super::jose::b64_decode(jkt).is_none())
+            && (jkt.len() != 43 || crate::crypto::jose::b64_decode(jkt).is_none())
         {
             return Err(OAuthError::InvalidRequest(
                 "dpop_jkt must be a SHA-256 JWK thumbprint",

@@ -1,265 +1,76 @@
-//! DPoP proof validation (RFC 9449 §4.3) and server nonces (§8).
-//!
-//! Nonces are stateless: `base64url(issued_at_secs || HMAC(key, issued_at_secs)[..16])`, keyed by
-//! a key derived from the master key, so every instance accepts every other's without a table.
-//!
-//! Freshness comes from one of two things. A proof without a nonce is fresh by its `iat`, within
-//! `dpop_proof_max_age_secs` (plus the clock skew) of now; one outside that window gets
-//! `use_dpop_nonce` (and the surface answers with a `DPoP-Nonce`), whether or not nonces are
-//! required, so a device whose clock is wrong (one that booted in 1970, before it reached NTP)
-//! recovers by itself: RFC 9449 §8 lets a server supply a nonce at any time. A proof with a
-//! nonce is fresh by the nonce: its `iat` must be there but may say anything, and the nonce's
-//! own age bounds the proof (accepted while the nonce is at most `dpop_nonce_lifetime_secs` old,
-//! its jti remembered until then). A nonce is always checked when present: one that pairgate
-//! never issued, or that has expired, gets `use_dpop_nonce`, never a pass on its `iat`.
+//! pairgate's DPoP (RFC 9449) as its settings configure it: the proof checks themselves are the
+//! verifier crate's ([`crate::verifier::dpop`]); this is the policy the `[oauth]` settings
+//! describe, shared by the token endpoint and the resource servers; the crate's refusals in
+//! the OAuth error vocabulary; and the authorization server's own proof checks and nonces.
 
-use aws_lc_rs::hmac;
-use serde_json::Value;
-
-use super::OAuthError;
-use super::jose::{self, CompactJws, PublicJwk};
+use super::{OAuth, OAuthError, OAuthRequest};
 use crate::config::OAuthSettings;
+use crate::verifier::dpop::{DpopError, DpopPolicy, DpopProof, DpopRequest};
 
-/// What a request presented: its `DPoP` header values and what the proof must be bound to.
-#[derive(Debug, Clone, Copy)]
-pub struct DpopRequest<'a> {
-    /// Every `DPoP` header value (more than one is an error).
-    pub proofs: &'a [String],
-    pub method: &'a str,
-    /// The endpoint's absolute URL, built from the configured public URL.
-    pub url: &'a str,
-    /// For resource requests: the access token the proof must hash (`ath`).
-    pub access_token: Option<&'a str>,
-}
-
-/// A proof that passed every check but the replay check, which the caller's transaction does.
-#[derive(Debug, Clone)]
-pub struct DpopProof {
-    /// RFC 7638 thumbprint of the proof key: what tokens are bound to (`cnf.jkt`).
-    pub jkt: String,
-    pub jti: String,
-    /// Until when the jti must be remembered.
-    pub replay_until_ms: i64,
-}
-
-impl DpopProof {
-    /// The replay-store scope for this proof's jti.
-    pub fn replay_scope(&self) -> String {
-        format!("dpop:{}", self.jkt)
+/// The policy pairgate's settings describe.
+pub fn policy(settings: &OAuthSettings) -> DpopPolicy {
+    DpopPolicy {
+        require_nonce: settings.dpop_require_nonce,
+        nonce_lifetime_ms: i64::from(settings.dpop_nonce_lifetime_secs.get()) * 1000,
+        max_age_ms: i64::from(settings.dpop_proof_max_age_secs.get()) * 1000,
+        skew_ms: i64::from(settings.clock_skew_secs) * 1000,
     }
 }
 
-/// Checks proofs and makes nonces.
-pub struct DpopVerifier {
-    nonce_key: hmac::Key,
-    require_nonce: bool,
-    nonce_lifetime_ms: i64,
-    max_age_ms: i64,
-    skew_ms: i64,
-}
-
-const MAX_JTI_LEN: usize = 256;
-
-/// How strict a [`DpopVerifier`] is, for servers configured otherwise than pairgate's own
-/// (relying apps, see `crate::verifier`).
-#[derive(Debug, Clone, Copy)]
-pub struct DpopPolicy {
-    /// Require a current server nonce (RFC 9449 §8, §9).
-    pub require_nonce: bool,
-    pub nonce_lifetime_ms: i64,
-    /// How old (by `iat`) a proof may be.
-    pub max_age_ms: i64,
-    /// Tolerated clock difference with clients.
-    pub skew_ms: i64,
-}
-
-impl DpopPolicy {
-    /// The policy pairgate's settings describe.
-    pub fn from_settings(settings: &OAuthSettings) -> Self {
-        Self {
-            require_nonce: settings.dpop_require_nonce,
-            nonce_lifetime_ms: i64::from(settings.dpop_nonce_lifetime_secs.get()) * 1000,
-            max_age_ms: i64::from(settings.dpop_proof_max_age_secs.get()) * 1000,
-            skew_ms: i64::from(settings.clock_skew_secs) * 1000,
+impl From<DpopError> for OAuthError {
+    fn from(err: DpopError) -> Self {
+        match err {
+            DpopError::Invalid(description) => Self::InvalidDpopProof(description),
+            DpopError::UseNonce => Self::UseDpopNonce,
         }
     }
 }
 
-impl DpopVerifier {
-    pub fn new(settings: &OAuthSettings, nonce_key: [u8; 32]) -> Self {
-        Self::with_policy(DpopPolicy::from_settings(settings), nonce_key)
+impl OAuth {
+    /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop.required_nonce(self.now_ms())
     }
 
-    /// A verifier with an explicit policy; `nonce_key` keys the stateless nonces.
-    pub fn with_policy(policy: DpopPolicy, nonce_key: [u8; 32]) -> Self {
-        Self {
-            nonce_key: hmac::Key::new(hmac::HMAC_SHA256, &nonce_key),
-            require_nonce: policy.require_nonce,
-            nonce_lifetime_ms: policy.nonce_lifetime_ms,
-            max_age_ms: policy.max_age_ms,
-            skew_ms: policy.skew_ms,
-        }
+    /// A fresh nonce for a `use_dpop_nonce` answer (RFC 9449 §8), required or not.
+    pub fn fresh_dpop_nonce(&self) -> String {
+        self.dpop.nonce(self.now_ms())
     }
 
-    /// Whether every response should carry a fresh `DPoP-Nonce` (a `use_dpop_nonce` answer
-    /// carries one in any case).
-    pub fn nonces_enabled(&self) -> bool {
-        self.require_nonce
-    }
-
-    /// A nonce valid from `now_ms` for the configured lifetime.
-    pub fn nonce(&self, now_ms: i64) -> String {
-        let secs = (now_ms / 1000).to_be_bytes();
-        let tag = hmac::sign(&self.nonce_key, &secs);
-        let mut raw = secs.to_vec();
-        raw.extend_from_slice(&tag.as_ref()[..16]);
-        jose::b64(raw)
-    }
-
-    /// When a nonce this server issued was made, if it is still valid at `now_ms`.
-    fn nonce_issued_ms(&self, nonce: &str, now_ms: i64) -> Option<i64> {
-        let raw = jose::b64_decode(nonce).filter(|raw| raw.len() == 24)?;
-        let (secs, tag) = raw.split_at(8);
-        let mut full = [0u8; 32];
-        full.copy_from_slice(hmac::sign(&self.nonce_key, secs).as_ref());
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&full[..16], tag)) {
-            return None;
-        }
-        let issued_ms = i64::from_be_bytes(secs.try_into().ok()?).saturating_mul(1000);
-        (issued_ms <= now_ms + self.skew_ms && now_ms - issued_ms <= self.nonce_lifetime_ms)
-            .then_some(issued_ms)
-    }
-
-    /// RFC 9449 §4.3 checks 1–12 (13, the jti replay check, is the caller's, in its transaction).
-    /// `Ok(None)` when the request carries no proof.
-    pub fn check(
+    /// Checks a request's DPoP proof against `path` and `method` (the jti is recorded later).
+    pub(super) fn check_dpop(
         &self,
-        req: &DpopRequest<'_>,
-        now_ms: i64,
+        req: &OAuthRequest,
+        method: &str,
+        path: &str,
     ) -> Result<Option<DpopProof>, OAuthError> {
-        let proof = match req.proofs {
-            [] => return Ok(None),
-            [one] => one,
-            _ => return Err(OAuthError::InvalidDpopProof("more than one DPoP header")),
-        };
-        let bad = OAuthError::InvalidDpopProof;
-        let jws = CompactJws::parse(proof)
-            .map_err(|_| bad("the DPoP proof is not a valid JWS with an allowed alg"))?;
-        if jws.header_str("typ") != Some("dpop+jwt") {
-            return Err(bad("the DPoP proof's typ must be dpop+jwt"));
-        }
-        let jwk_value = jws
-            .header
-            .get("jwk")
-            .ok_or(bad("the DPoP proof has no jwk header"))?;
-        let jwk = PublicJwk::parse(jwk_value)
-            .map_err(|_| bad("the DPoP proof's jwk is not an acceptable public key"))?;
-        if jwk.alg() != jws.alg {
-            return Err(bad("the DPoP proof's alg does not match its key"));
-        }
-        if !jwk.verify(&jws) {
-            return Err(bad("the DPoP proof's signature does not verify"));
-        }
-        let jti = jws
-            .claim_str("jti")
-            // Control characters (NUL above all) cannot be stored as text on PostgreSQL.
-            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN && !j.chars().any(char::is_control))
-            .ok_or(bad("the DPoP proof needs a jti"))?;
-        if jws.claim_str("htm") != Some(req.method) {
-            return Err(bad(
-                "the DPoP proof's htm does not match the request method",
-            ));
-        }
-        let htu = jws
-            .claim_str("htu")
-            .ok_or(bad("the DPoP proof needs an htu"))?;
-        if !same_target(htu, req.url) {
-            return Err(bad("the DPoP proof's htu does not match the request URL"));
-        }
-        let iat = jws
-            .claim_time("iat")
-            .ok_or(bad("the DPoP proof needs an iat"))?
-            .saturating_mul(1000);
-        let replay_until_ms = self.freshness(&jws, iat, now_ms)?;
-        match (req.access_token, jws.claim_str("ath")) {
-            (Some(token), Some(ath)) if ath == jose::sha256_b64(token) => {}
-            (Some(_), _) => {
-                return Err(bad("the DPoP proof's ath does not match the access token"));
-            }
-            (None, _) => {}
-        }
-        Ok(Some(DpopProof {
-            jkt: jwk.thumbprint(),
-            jti: jti.to_owned(),
-            replay_until_ms,
-        }))
+        let url = self.url(path);
+        self.dpop
+            .check(
+                &DpopRequest {
+                    proofs: &req.dpop,
+                    method,
+                    url: &url,
+                    access_token: None,
+                },
+                self.now_ms(),
+            )
+            .map_err(OAuthError::from)
     }
 
-    /// RFC 9449 §4.3 checks 10 and 11 (the nonce, the `iat` window), as the module header
-    /// describes; returns until when the proof's jti must be remembered.
-    fn freshness(&self, jws: &CompactJws, iat_ms: i64, now_ms: i64) -> Result<i64, OAuthError> {
-        match jws.claims.get("nonce") {
-            Some(Value::String(nonce)) => {
-                let issued_ms = self
-                    .nonce_issued_ms(nonce, now_ms)
-                    .ok_or(OAuthError::UseDpopNonce)?;
-                // The proof is accepted while its nonce is; another instance's clock may be
-                // behind by the skew.
-                Ok(issued_ms + self.nonce_lifetime_ms + self.skew_ms)
-            }
-            Some(_) => Err(OAuthError::UseDpopNonce),
-            None if self.require_nonce => Err(OAuthError::UseDpopNonce),
-            None => {
-                let window = now_ms - self.max_age_ms - self.skew_ms..=now_ms + self.skew_ms;
-                if !window.contains(&iat_ms) {
-                    return Err(OAuthError::UseDpopNonce);
-                }
-                Ok(iat_ms + self.max_age_ms + 2 * self.skew_ms)
-            }
+    /// [`Self::check_dpop`] for `POST path`, run before the client is authenticated. A proof
+    /// that needs a nonce is the early answer (the outer `Err`), so a device whose clock is
+    /// wrong learns so, from `use_dpop_nonce` and the answer's `Date`, rather than from an
+    /// `invalid_client` about its assertion's times. Any other verdict on the proof comes back
+    /// inside, for the caller to give after the client's own.
+    pub(super) fn check_dpop_before_client(
+        &self,
+        req: &OAuthRequest,
+        path: &str,
+    ) -> Result<Result<Option<DpopProof>, OAuthError>, OAuthError> {
+        match self.check_dpop(req, "POST", path) {
+            Err(OAuthError::UseDpopNonce) => Err(OAuthError::UseDpopNonce),
+            verdict => Ok(verdict),
         }
-    }
-}
-
-/// RFC 9449 §4.3 check 9: htu equals the request URI without query and fragment, after
-/// syntax-based normalisation (scheme and host case, default port, percent-encoding case).
-fn same_target(htu: &str, expected: &str) -> bool {
-    // The usual case, and the cheap one: the client sent exactly the URL pairgate expects.
-    if htu == expected && !expected.contains(['?', '#']) {
-        return true;
-    }
-    let clean = |s: &str| {
-        url::Url::parse(s).ok().map(|mut u| {
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        })
-    };
-    matches!((clean(htu), clean(expected)), (Some(a), Some(b)) if a == b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn htu_comparison_normalises_syntax_only() {
-        let e = "https://id.example.com/oauth/token";
-        assert!(same_target("https://ID.example.com:443/oauth/token", e));
-        assert!(same_target("https://id.example.com/oauth/token?x=1#f", e));
-        assert!(!same_target("https://id.example.com/oauth/token/", e));
-        assert!(!same_target("http://id.example.com/oauth/token", e));
-        assert!(!same_target("https://evil.example.com/oauth/token", e));
-    }
-
-    #[test]
-    fn nonces_expire_and_cannot_be_forged() {
-        let settings = crate::config::Settings::defaults().unwrap().oauth;
-        let v = DpopVerifier::new(&settings, [7; 32]);
-        let n = v.nonce(1_000_000);
-        assert_eq!(v.nonce_issued_ms(&n, 1_000_000), Some(1_000_000));
-        assert_eq!(v.nonce_issued_ms(&n, 1_000_000 + 299_000), Some(1_000_000));
-        assert_eq!(v.nonce_issued_ms(&n, 1_000_000 + 301_000), None);
-        let other = DpopVerifier::new(&settings, [8; 32]);
-        assert_eq!(other.nonce_issued_ms(&n, 1_000_000), None);
     }
 }

@@ -6,10 +6,11 @@
 use serde_json::{Value, json};
 
 use super::rotation::{self, Standing};
-use super::tokens::{self, AccessClaims, device_token_stands};
+use super::tokens::{self, device_token_stands};
 use super::{OAuth, OAuthError, OAuthRequest, paths};
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
+use crate::verifier::AccessClaims;
 
 /// The scope a client needs to introspect tokens.
 pub const INTROSPECT_SCOPE: &str = "introspect";

@@ -20,12 +20,13 @@ use aws_lc_rs::signature::{
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::jose::{self, JwsAlg, PublicJwk};
 use crate::config::SigningAlg;
 use crate::crypto::master_key::MasterKey;
 use crate::crypto::sealing::SecretBox;
 use crate::store::keys::{self, SigningKeyRecord};
 use crate::store::{Store, StoreError};
+use crate::crypto::jose::{self, JwsAlg, PublicJwk};
+use crate::verifier::keys::{KeyLookup, KeySource, KeysUnavailable};
 
 /// A key ready to sign, decrypted in memory.
 struct LoadedKey {
@@ -344,6 +345,20 @@ impl KeyRing {
             public,
             signer,
             activates_at: row.activates_at,
+        })
+    }
+}
+
+/// The ring as the verifier's key source: pairgate's resource servers verify against the keys
+/// it publishes, in-process. A kid the ring does not hold yet may be a key another instance just
+/// rotated in ([`KeyRing::find_key`] reads the ring again, at most once a second).
+impl KeySource for KeyRing {
+    fn key<'a>(&'a self, kid: &'a str, now_ms: i64) -> KeyLookup<'a> {
+        Box::pin(async move {
+            self.find_key(kid, now_ms).await.map_err(|e| {
+                tracing::warn!(error = %e, "could not read the signing key ring");
+                KeysUnavailable
+            })
         })
     }
 }

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::jose::JwsAlg;
 use super::token::DEVICE_CODE_GRANT;
 use super::tokens::DEVICE_SCOPE;
 use super::{OAuth, paths};
+use crate::crypto::jose::JwsAlg;
 
 impl OAuth {
     pub fn metadata(&self) -> Value {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::OAuth;
 use super::keyring::{KeyRing, KeyRingError};
 use super::rotation::RefreshTokens;
-use super::tokens::{AccessClaims, Confirmation};
+use crate::verifier::{AccessClaims, Confirmation};
 use crate::crypto::tokens;
 
 /// The successful response (RFC 6749 §5.1, RFC 9449 §5).

@@ -14,7 +14,6 @@ pub mod dpop;
 mod error;
 mod grants;
 mod introspection;
-pub mod jose;
 pub mod keyring;
 mod metadata;
 mod minting;
@@ -40,8 +39,9 @@ use crate::crypto::master_key::MasterKey;
 use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::ClientRecord;
 use crate::store::{Store, StoreError};
+use crate::verifier::dpop::{DpopProof, DpopVerifier};
+use crate::crypto::jose;
 use client_auth::{AssertionPolicy, AuthenticatedClient};
-use dpop::{DpopProof, DpopRequest, DpopVerifier};
 use keyring::{KeyRing, KeyRingError};
 use rotation::RefreshTokens;
 
@@ -143,7 +143,7 @@ impl OAuth {
                 .flatten(),
         );
         Ok(Self {
-            dpop: DpopVerifier::new(o, master.derive("dpop-nonce")),
+            dpop: DpopVerifier::new(dpop::policy(o), master.derive("dpop-nonce")),
             assertion_policy: AssertionPolicy {
                 audiences: vec![issuer.clone(), format!("{issuer}{}", paths::TOKEN)],
                 max_lifetime_ms: i64::from(o.client_assertion_max_lifetime_secs.get()) * 1000,
@@ -194,18 +194,6 @@ impl OAuth {
     /// The published JWK Set.
     pub fn jwks(&self) -> serde_json::Value {
         self.keys.jwks(self.now_ms())
-    }
-
-    /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
-    pub fn dpop_nonce(&self) -> Option<String> {
-        self.dpop
-            .nonces_enabled()
-            .then(|| self.dpop.nonce(self.now_ms()))
-    }
-
-    /// A fresh nonce for a `use_dpop_nonce` answer (RFC 9449 §8), required or not.
-    pub fn fresh_dpop_nonce(&self) -> String {
-        self.dpop.nonce(self.now_ms())
     }
 
     /// Rotates the signing key (publish-before-use); returns the new kid.
@@ -292,41 +280,6 @@ impl OAuth {
             && let Some(id) = claimed_client_id(&req.credentials)
         {
             self.clients.forget(&id);
-        }
-    }
-
-    /// Checks a request's DPoP proof against `path` and `method` (the jti is recorded later).
-    fn check_dpop(
-        &self,
-        req: &OAuthRequest,
-        method: &str,
-        path: &str,
-    ) -> Result<Option<DpopProof>, OAuthError> {
-        let url = self.url(path);
-        self.dpop.check(
-            &DpopRequest {
-                proofs: &req.dpop,
-                method,
-                url: &url,
-                access_token: None,
-            },
-            self.now_ms(),
-        )
-    }
-
-    /// [`Self::check_dpop`] for `POST path`, run before the client is authenticated. A proof
-    /// that needs a nonce is the early answer (the outer `Err`), so a device whose clock is
-    /// wrong learns so, from `use_dpop_nonce` and the answer's `Date`, rather than from an
-    /// `invalid_client` about its assertion's times. Any other verdict on the proof comes back
-    /// inside, for the caller to give after the client's own.
-    fn check_dpop_before_client(
-        &self,
-        req: &OAuthRequest,
-        path: &str,
-    ) -> Result<Result<Option<DpopProof>, OAuthError>, OAuthError> {
-        match self.check_dpop(req, "POST", path) {
-            Err(OAuthError::UseDpopNonce) => Err(OAuthError::UseDpopNonce),
-            verdict => Ok(verdict),
         }
     }
 

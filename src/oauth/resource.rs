@@ -5,10 +5,10 @@
 //! by its key, bound to this request (`htm`, `htu`, `ath`) and never seen before (`jti`).
 //! Scope checks are the caller's: they differ per API.
 
-use super::dpop::DpopRequest;
-use super::tokens::AccessClaims;
 use super::{OAuth, OAuthError};
 use crate::store::StoreError;
+use crate::verifier::AccessClaims;
+use crate::verifier::dpop::{DpopError, DpopRequest};
 
 /// What a request to a protected resource presented.
 #[derive(Debug, Clone, Copy)]
@@ -134,9 +134,8 @@ impl OAuth {
                 self.now_ms(),
             )
             .map_err(|e| match e {
-                OAuthError::UseDpopNonce => ResourceError::UseDpopNonce,
-                OAuthError::InvalidDpopProof(d) => ResourceError::InvalidDpopProof(d),
-                _ => ResourceError::InvalidDpopProof("the DPoP proof is not acceptable"),
+                DpopError::UseNonce => ResourceError::UseDpopNonce,
+                DpopError::Invalid(d) => ResourceError::InvalidDpopProof(d),
             })?
             .ok_or(ResourceError::InvalidDpopProof(
                 "a DPoP-bound token needs a DPoP proof",

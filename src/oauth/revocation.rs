@@ -5,11 +5,11 @@
 use serde_json::json;
 
 use super::rotation;
-use super::tokens::AccessClaims;
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis};
 use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
+use crate::verifier::AccessClaims;
 
 impl OAuth {
     pub async fn revoke(&self, req: &OAuthRequest) -> Result<(), OAuthError> {

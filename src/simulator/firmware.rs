@@ -98,7 +98,7 @@ impl Firmware {
             tokens_path,
             options,
             buffer: VecDeque::new(),
-            boot_id: crate::oauth::jose::b64(rand::random::<[u8; 6]>()),
+            boot_id: crate::crypto::jose::b64(rand::random::<[u8; 6]>()),
             counter: 0,
             dropped_offline: 0,
             refresh_in_doubt: false,

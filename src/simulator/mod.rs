@@ -9,7 +9,7 @@ use aws_lc_rs::signature::{
 };
 use serde_json::{Value, json};
 
-use crate::oauth::jose::{self, PublicJwk};
+use crate::crypto::jose::{self, PublicJwk};
 
 /// A new private key as PKCS#8 DER: Ed25519, or P-256 when `ed25519` is false.
 pub fn generate_pkcs8(ed25519: bool) -> Result<Vec<u8>, KeyError> {

@@ -30,11 +30,10 @@ use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
-use crate::oauth::dpop::DpopPolicy;
 use crate::oauth::keyring::KeyRing;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::Store;
-use crate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
+use crate::verifier::{ResourceRequest, Verifier, VerifierConfig, VerifyError};
 use batch::Limits;
 use writer::{PendingUpload, Writer};
 
@@ -82,12 +81,12 @@ impl Telemetry {
                 audience: audience.to_owned(),
                 // Issuer and resource share this process's clock.
                 leeway_secs: 0,
-                dpop: DpopPolicy::from_settings(&settings.oauth),
+                dpop: crate::oauth::dpop::policy(&settings.oauth),
                 // The authorization server's nonce key: a device's nonce works on both.
                 dpop_nonce_key: master.derive("dpop-nonce"),
                 token_cache_entries: t.verified_token_cache as usize,
             },
-            KeySource::KeyRing(keys),
+            keys,
             clock.clone(),
         );
         Self {

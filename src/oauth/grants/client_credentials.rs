@@ -3,7 +3,7 @@
 
 use super::{Committed, signing_failed};
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::oauth::dpop::DpopProof;
+use crate::verifier::dpop::DpopProof;
 use crate::oauth::minting::{Grantee, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::registry::ClientKind;

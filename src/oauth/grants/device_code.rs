@@ -8,7 +8,7 @@ use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::device_flow::{self, PollOutcome};
-use crate::oauth::dpop::DpopProof;
+use crate::verifier::dpop::DpopProof;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;

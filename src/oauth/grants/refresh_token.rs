@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{Committed, signing_failed};
 use crate::events::{self, Action, Event, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::oauth::dpop::DpopProof;
+use crate::verifier::dpop::DpopProof;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::rotation::{self, Standing};
 use crate::oauth::tokens::device_token_stands;

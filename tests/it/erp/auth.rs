@@ -2,7 +2,7 @@
 //! (RFC 6750) or, when DPoP-bound, with a proof by its key (RFC 9449 §7). Everything else is
 //! 401 with a challenge, or 403 for a missing scope, as problem details.
 
-use pairgate::oauth::jose;
+use pairgate::crypto::jose;
 use serde_json::{Value, json};
 
 use super::{ErpClient, basic, expect_json, expect_problem, token_for};

@@ -3,7 +3,7 @@
 //! and server nonces (§8) for devices whose clocks cannot be trusted.
 
 use pairgate::oauth::device_flow::Verdict;
-use pairgate::oauth::jose;
+use pairgate::crypto::jose;
 use serde_json::{Value, json};
 
 use super::{error_of, server_date};

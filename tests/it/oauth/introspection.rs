@@ -1,7 +1,7 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009): who may ask, what an active token
 //! looks like, that everything else is exactly `{"active": false}`, and what revocation ends.
 
-use pairgate::oauth::jose;
+use pairgate::crypto::jose;
 use serde_json::{Value, json};
 
 use super::error_of;

@@ -309,7 +309,7 @@ async fn a_family_is_one_row_however_often_it_rotates(backend: Backend) {
 /// A token whose MAC fails, e.g. the current token with its counter moved back, is not
 /// pairgate's: it is refused as unknown and must not let anyone revoke the family.
 async fn a_token_the_mac_does_not_vouch_for_is_unknown_and_revokes_nothing(backend: Backend) {
-    use pairgate::oauth::jose;
+    use pairgate::crypto::jose;
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
     let device = app.device("SN-2011").await;

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use pairgate::config::DatabaseUrl;
-use pairgate::oauth::jose::{self, JwkError};
+use pairgate::crypto::jose::{self, JwkError};
 use serde_json::{Value, json};
 
 use super::error_of;

@@ -692,9 +692,9 @@ fn odd_requests(fx: &Fixture, rng: &mut StdRng) -> Vec<Odd> {
         for (j, c) in junk_json.iter().enumerate().step_by(3) {
             let jws = format!(
                 "{}.{}.{}",
-                pairgate::oauth::jose::b64(h),
-                pairgate::oauth::jose::b64(c),
-                pairgate::oauth::jose::b64([1u8; 64])
+                pairgate::crypto::jose::b64(h),
+                pairgate::crypto::jose::b64(c),
+                pairgate::crypto::jose::b64([1u8; 64])
             );
             let path = path_of(i + j);
             out.push(Odd::form(

@@ -5,7 +5,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
-use pairgate::oauth::jose::{self, PublicJwk};
+use pairgate::crypto::jose::{self, PublicJwk};
 use serde_json::{Value, json};
 
 /// A key pair that signs JWTs.

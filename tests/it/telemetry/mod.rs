@@ -11,7 +11,7 @@ mod upload;
 mod verifier;
 
 use pairgate::accounts::{LoginOutcome, NewUser, Role};
-use pairgate::oauth::jose;
+use pairgate::crypto::jose;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;

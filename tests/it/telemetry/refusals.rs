@@ -4,7 +4,7 @@
 //! Tokens with one thing wrong are minted with pairgate's own key ring, so that only that one
 //! check can fail.
 
-use pairgate::oauth::jose;
+use pairgate::crypto::jose;
 use serde_json::{Value, json};
 
 use super::{Paired, UPLOAD, accepted, paired, readings, refusal, stored, upload_with};

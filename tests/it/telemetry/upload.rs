@@ -200,7 +200,7 @@ async fn only_json_bodies_within_the_limit_are_read(backend: Backend) {
             UPLOAD,
             app.now(),
             json!({}),
-            json!({ "ath": pairgate::oauth::jose::sha256_b64(&p.access_token) }),
+            json!({ "ath": pairgate::crypto::jose::sha256_b64(&p.access_token) }),
         )
     };
     let res = app

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pairgate::oauth::jose;
+use pairgate::crypto::jose;
 use pairgate::verifier::jwks::{JwksCache, JwksPolicy};
 use pairgate::verifier::{KeySource, ResourceRequest, Verifier, VerifierConfig, VerifyError};
 use serde_json::Value;
@@ -19,21 +19,17 @@ backend_tests!(
 );
 
 async fn relying_app(app: &TestApp) -> (Verifier, Arc<JwksCache>) {
-    let (jwks, meta) = JwksCache::discover(
-        reqwest::Client::new(),
-        &app.base,
-        app.clock.clone(),
-        JwksPolicy::default(),
-    )
-    .await
-    .unwrap();
+    let (jwks, meta) =
+        JwksCache::discover(reqwest::Client::new(), &app.base, JwksPolicy::default())
+            .await
+            .unwrap();
     assert_eq!(meta["issuer"], app.base);
     let jwks = Arc::new(jwks);
     let mut config = VerifierConfig::relying_app(&app.base, &app.url("/api"));
     config.token_cache_entries = 0;
     let verifier = Verifier::new(
         config,
-        KeySource::Jwks(Arc::clone(&jwks)),
+        Arc::clone(&jwks) as Arc<dyn KeySource>,
         app.clock.clone(),
     );
     (verifier, jwks)
@@ -118,7 +114,7 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
     config.token_cache_entries = 0;
     let other = Verifier::new(
         config,
-        KeySource::Jwks(Arc::clone(&jwks)),
+        Arc::clone(&jwks) as Arc<dyn KeySource>,
         app.clock.clone(),
     );
     assert_eq!(
@@ -129,18 +125,17 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
         VerifyError::InvalidToken("the access token is not meant for this resource")
     );
 
-    // Discovery insists that the metadata names the issuer asked for (RFC 8414 §3.3).
+    discovery_insists_on_the_issuer(&app).await;
+}
+
+/// Discovery insists that the metadata names the issuer asked for (RFC 8414 §3.3).
+async fn discovery_insists_on_the_issuer(app: &TestApp) {
     let port = app.base.rsplit(':').next().unwrap();
     let alias = format!("http://localhost:{port}");
-    let err = JwksCache::discover(
-        reqwest::Client::new(),
-        &alias,
-        app.clock.clone(),
-        JwksPolicy::default(),
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = JwksCache::discover(reqwest::Client::new(), &alias, JwksPolicy::default())
+        .await
+        .err()
+        .unwrap();
     assert!(
         err.to_string()
             .contains("its issuer is not the one asked for"),
@@ -177,7 +172,7 @@ async fn unknown_kids_are_fetched_at_most_once_per_interval(backend: Backend) {
     verifier.verify_access_token(&after).await.unwrap();
     assert_eq!(jwks.fetches(), 2);
     // A stream of made-up kids causes no fetch within the interval.
-    let forged = pairgate::oauth::jose::b64(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"made-up"}"#);
+    let forged = pairgate::crypto::jose::b64(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"made-up"}"#);
     let rest: Vec<&str> = after.split('.').skip(1).collect();
     let forged = format!("{forged}.{}", rest.join("."));
     for _ in 0..5 {

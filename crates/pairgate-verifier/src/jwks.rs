@@ -2,7 +2,8 @@
 //! metadata's `issuer` must equal the configured one; its `jwks_uri`), fetched and cached for the
 //! JWKS response's `max-age`, and fetched again at once when a token names an unknown `kid`
 //! (the issuer rotated), at most once per `min_refetch` so a stream of tokens with made-up kids
-//! cannot turn the app into a load generator against the issuer.
+//! cannot turn the app into a load generator against the issuer. The time is the verifier's,
+//! handed in with each look-up.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
@@ -10,9 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::VerifyError;
-use crate::clock::SharedClock;
-use crate::oauth::jose::PublicJwk;
+use crate::jose::PublicJwk;
+use crate::keys::{KeyLookup, KeySource, KeysUnavailable};
 
 /// Why discovery failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,6 @@ struct Cached {
 pub struct JwksCache {
     http: reqwest::Client,
     jwks_uri: String,
-    clock: SharedClock,
     policy: JwksPolicy,
     cached: RwLock<Cached>,
     /// One fetch at a time; waiters then find the fresh set.
@@ -80,16 +79,10 @@ fn ms(d: Duration) -> i64 {
 
 impl JwksCache {
     /// A cache for a known `jwks_uri` (nothing is fetched until a key is needed).
-    pub fn new(
-        http: reqwest::Client,
-        jwks_uri: String,
-        clock: SharedClock,
-        policy: JwksPolicy,
-    ) -> Self {
+    pub fn new(http: reqwest::Client, jwks_uri: String, policy: JwksPolicy) -> Self {
         Self {
             http,
             jwks_uri,
-            clock,
             policy,
             cached: RwLock::new(Cached::default()),
             fetching: tokio::sync::Mutex::new(()),
@@ -101,7 +94,6 @@ impl JwksCache {
     pub async fn discover(
         http: reqwest::Client,
         issuer: &str,
-        clock: SharedClock,
         policy: JwksPolicy,
     ) -> Result<(Self, Value), DiscoveryError> {
         let issuer = issuer.trim_end_matches('/');
@@ -132,7 +124,7 @@ impl JwksCache {
             .as_str()
             .ok_or_else(|| bad("it has no jwks_uri"))?
             .to_owned();
-        Ok((Self::new(http, jwks_uri, clock, policy), meta))
+        Ok((Self::new(http, jwks_uri, policy), meta))
     }
 
     pub fn jwks_uri(&self) -> &str {
@@ -148,14 +140,10 @@ impl JwksCache {
         self.cached.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
-    }
-
-    /// The key named `kid`: from the cache while it is fresh, otherwise after a fetch. `Ok(None)`
-    /// when the issuer does not publish it (or a refetch for an unknown kid is not due yet).
-    pub async fn key(&self, kid: &str) -> Result<Option<PublicJwk>, VerifyError> {
-        let now = self.now_ms();
+    /// The key named `kid` at `now` (Unix ms): from the cache while it is fresh, otherwise after
+    /// a fetch. `Ok(None)` when the issuer does not publish it (or a refetch for an unknown kid
+    /// is not due yet).
+    pub async fn key(&self, kid: &str, now: i64) -> Result<Option<PublicJwk>, KeysUnavailable> {
         if let Some(answer) = self.cached_answer(kid, now) {
             return answer;
         }
@@ -184,7 +172,11 @@ impl JwksCache {
     }
 
     /// The answer the cache can give without fetching, or `None` when a fetch is due.
-    fn cached_answer(&self, kid: &str, now: i64) -> Option<Result<Option<PublicJwk>, VerifyError>> {
+    fn cached_answer(
+        &self,
+        kid: &str,
+        now: i64,
+    ) -> Option<Result<Option<PublicJwk>, KeysUnavailable>> {
         let cached = self.read();
         let fresh = now < cached.fresh_until;
         if fresh && let Some(key) = cached.keys.get(kid) {
@@ -210,7 +202,7 @@ impl JwksCache {
         cached: &Cached,
         kid: &str,
         now: i64,
-    ) -> Result<Option<PublicJwk>, VerifyError> {
+    ) -> Result<Option<PublicJwk>, KeysUnavailable> {
         if now
             < cached
                 .fresh_until
@@ -218,7 +210,7 @@ impl JwksCache {
         {
             Ok(cached.keys.get(kid).cloned())
         } else {
-            Err(VerifyError::KeysUnavailable)
+            Err(KeysUnavailable)
         }
     }
 
@@ -252,6 +244,12 @@ impl JwksCache {
             .filter_map(|k| k.kid().map(str::to_owned).map(|kid| (kid, k)))
             .collect();
         Ok((keys, max_age))
+    }
+}
+
+impl KeySource for JwksCache {
+    fn key<'a>(&'a self, kid: &'a str, now_ms: i64) -> KeyLookup<'a> {
+        Box::pin(JwksCache::key(self, kid, now_ms))
     }
 }
 

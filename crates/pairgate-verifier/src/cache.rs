@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::oauth::tokens::AccessClaims;
+use crate::claims::AccessClaims;
 
 pub(super) struct TokenCache {
     capacity: usize,

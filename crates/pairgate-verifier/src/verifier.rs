@@ -1,31 +1,17 @@
-//! Verifying pairgate access tokens where they are used: at pairgate's own resource server
-//! (telemetry) and at relying apps. RFC 9068 §4 (JWT access tokens: `typ`, alg allow-list,
-//! signature by a published key, `iss`, `aud`, `exp`) and RFC 9449 §7 (DPoP-bound tokens: the
-//! `DPoP` scheme, a proof checked per §4.3 with `ath`, and its key equal to `cnf.jkt`).
-//!
-//! The signing keys come from a [`KeySource`]: pairgate's key ring in-process, or the issuer's
-//! JWKS found through discovery and cached ([`jwks::JwksCache`]). Both go through the same checks.
-//!
-//! Two things need state the caller owns, so they are the caller's: remembering each proof's
-//! `jti` (RFC 9449 §11.1; [`Verified::proof`] says what to record and until when), and
-//! revocation (pairgate compares the token's `gen` with the device's; a relying app asks the
-//! introspection endpoint, RFC 7662).
-
-mod cache;
-pub mod jwks;
+//! The [`Verifier`]: RFC 9068 §4 (JWT access tokens: `typ`, alg allow-list, signature by a
+//! published key, `iss`, `aud`, `exp`) and RFC 9449 §7 (DPoP-bound tokens: the `DPoP` scheme, a
+//! proof checked per §4.3 with `ath`, and its key equal to `cnf.jkt`).
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::clock::SharedClock;
-use crate::oauth::OAuthError;
-use crate::oauth::dpop::{DpopPolicy, DpopProof, DpopRequest, DpopVerifier};
-use crate::oauth::jose::{self, CompactJws, JwsAlg, PublicJwk};
-use crate::oauth::keyring::KeyRing;
-use crate::oauth::tokens::AccessClaims;
-use cache::TokenCache;
-use jwks::JwksCache;
+use crate::cache::TokenCache;
+use crate::claims::AccessClaims;
+use crate::clock::Clock;
+use crate::dpop::{DpopError, DpopPolicy, DpopProof, DpopRequest, DpopVerifier};
+use crate::jose::{self, CompactJws, JwsAlg};
+use crate::keys::{KeySource, KeysUnavailable};
 
 /// What a verifier accepts.
 #[derive(Debug, Clone)]
@@ -58,31 +44,21 @@ impl VerifierConfig {
                 max_age_ms: 60_000,
                 skew_ms: 30_000,
             },
-            dpop_nonce_key: rand::random(),
+            dpop_nonce_key: random_key(),
             token_cache_entries: 10_000,
         }
     }
 }
 
-/// Where signing keys come from.
-pub enum KeySource {
-    /// pairgate's own key ring (in-process: no HTTP round trip, the same keys it publishes).
-    KeyRing(Arc<KeyRing>),
-    /// The issuer's published JWKS.
-    Jwks(Arc<JwksCache>),
-}
-
-impl KeySource {
-    async fn key(&self, kid: &str, now_ms: i64) -> Result<Option<PublicJwk>, VerifyError> {
-        match self {
-            // A kid the ring does not hold yet may be a key another instance just rotated in.
-            Self::KeyRing(ring) => ring.find_key(kid, now_ms).await.map_err(|e| {
-                tracing::warn!(error = %e, "could not read the signing key ring");
-                VerifyError::KeysUnavailable
-            }),
-            Self::Jwks(cache) => cache.key(kid).await,
-        }
-    }
+/// 256 bits from the system's random source: a nonce key no other party needs to know.
+#[expect(
+    clippy::expect_used,
+    reason = "start-up; AWS-LC's RAND_bytes aborts rather than return without random bytes"
+)]
+fn random_key() -> [u8; 32] {
+    let mut key = [0; 32];
+    aws_lc_rs::rand::fill(&mut key).expect("the system's random source");
+    key
 }
 
 /// Why a request's token was refused, in RFC 6750 §3.1 and RFC 9449 §7.1 terms. Descriptions
@@ -108,6 +84,21 @@ pub enum VerifyError {
     /// The issuer's keys could not be fetched: try again later (503).
     #[error("the issuer's signing keys are unavailable")]
     KeysUnavailable,
+}
+
+impl From<KeysUnavailable> for VerifyError {
+    fn from(_: KeysUnavailable) -> Self {
+        Self::KeysUnavailable
+    }
+}
+
+impl From<DpopError> for VerifyError {
+    fn from(err: DpopError) -> Self {
+        match err {
+            DpopError::Invalid(description) => Self::InvalidDpopProof(description),
+            DpopError::UseNonce => Self::UseDpopNonce,
+        }
+    }
 }
 
 impl VerifyError {
@@ -164,9 +155,9 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     leeway_ms: i64,
-    keys: KeySource,
+    keys: Arc<dyn KeySource>,
     dpop: DpopVerifier,
-    clock: SharedClock,
+    clock: Arc<dyn Clock>,
     cache: TokenCache,
 }
 
@@ -174,13 +165,15 @@ pub struct Verifier {
 const MAX_TOKEN_LEN: usize = jose::MAX_JWS_LEN;
 
 impl Verifier {
-    pub fn new(config: VerifierConfig, keys: KeySource, clock: SharedClock) -> Self {
+    /// A verifier for `config`'s issuer and resource, with the issuer's keys from `keys` and the
+    /// time from `clock`.
+    pub fn new(config: VerifierConfig, keys: Arc<dyn KeySource>, clock: Arc<dyn Clock>) -> Self {
         Self {
             issuer: config.issuer,
             audience: config.audience,
             leeway_ms: config.leeway_secs.max(0) * 1000,
             keys,
-            dpop: DpopVerifier::with_policy(config.dpop, config.dpop_nonce_key),
+            dpop: DpopVerifier::new(config.dpop, config.dpop_nonce_key),
             clock,
             cache: TokenCache::new(config.token_cache_entries),
         }
@@ -193,9 +186,7 @@ impl Verifier {
 
     /// A fresh nonce for the `DPoP-Nonce` header of every response, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
-        self.dpop
-            .nonces_enabled()
-            .then(|| self.dpop.nonce(self.now_ms()))
+        self.dpop.required_nonce(self.now_ms())
     }
 
     /// A fresh nonce for the answer to [`VerifyError::UseDpopNonce`], which comes whether or not
@@ -205,7 +196,7 @@ impl Verifier {
     }
 
     fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
+        self.clock.now_ms()
     }
 
     /// RFC 9449 §7.1: a DPoP-bound access token under the `DPoP` scheme, and its proof.
@@ -227,12 +218,7 @@ impl Verifier {
                     access_token: Some(token),
                 },
                 self.now_ms(),
-            )
-            .map_err(|e| match e {
-                OAuthError::UseDpopNonce => VerifyError::UseDpopNonce,
-                OAuthError::InvalidDpopProof(d) => VerifyError::InvalidDpopProof(d),
-                _ => VerifyError::InvalidDpopProof("the DPoP proof is not acceptable"),
-            })?
+            )?
             .ok_or(VerifyError::InvalidDpopProof(
                 "a DPoP proof is required with a DPoP-bound token",
             ))?;
