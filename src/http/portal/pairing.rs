@@ -8,9 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{self, Chart};
-use super::{
-    Page, Visitor, failure, member, member_form, message, pairing_failure, redirect, render, when,
-};
+use super::{Member, MemberForm, Page, PortalError, Visitor, message, redirect, render, when};
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
@@ -90,14 +88,10 @@ struct CodeQuery {
 }
 
 async fn code_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<CodeQuery>,
-) -> HttpResponse {
-    let (v, _) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, _): Member,
+) -> Result<HttpResponse, PortalError> {
     // The link from the device's QR code only fills the field in: a person still decides.
     let code: String = q
         .user_code
@@ -107,7 +101,7 @@ async fn code_get(
         .take(32)
         .collect();
     let page = v.page(&ctx, "Pair a device");
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &CodePage {
@@ -115,7 +109,7 @@ async fn code_get(
             code,
             wait: None,
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -185,18 +179,18 @@ fn sale_text(sale: &SaleView) -> String {
     }
 }
 
-async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn code_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let code = form.text("user_code");
     match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
         Ok(c) => {
             let page = v.page(&ctx, "Confirm the device");
-            render(&v, StatusCode::OK, &confirm_page(page, c))
+            Ok(render(&v, StatusCode::OK, &confirm_page(page, c)))
         }
-        Err(e) => code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e)),
+        Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
     }
 }
 
@@ -210,12 +204,8 @@ struct DonePage {
 async fn decide_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let (code, proof) = (form.text("user_code"), form.text("shown"));
     let shown = Shown {
         user_code: &code,
@@ -223,14 +213,11 @@ async fn decide_post(
     };
     let done = |title: &str, text: String| {
         let page = v.page(&ctx, title);
-        render(
-            &v,
-            StatusCode::OK,
-            &DonePage {
-                page,
-                message: text,
-            },
-        )
+        let done = DonePage {
+            page,
+            message: text,
+        };
+        Ok::<_, PortalError>(render(&v, StatusCode::OK, &done))
     };
     if form.get("action") == Some("deny") {
         return match ctx.ceremony.deny(&s, shown, ip(&req).as_deref()).await {
@@ -240,9 +227,7 @@ async fn decide_post(
                     "Device {serial} was not paired. If it keeps asking, tell the manufacturer."
                 ),
             ),
-            Err(e) => {
-                code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e))
-            }
+            Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
         };
     }
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
@@ -275,7 +260,7 @@ async fn decide_post(
             dispute_id,
         }) => {
             let page = v.page(&ctx, "Not paired");
-            render(
+            Ok(render(
                 &v,
                 StatusCode::CONFLICT,
                 &DonePage {
@@ -285,7 +270,7 @@ async fn decide_post(
                         refusal.explanation()
                     ),
                 },
-            )
+            ))
         }
         Ok(Approval::HeldForReview { serial, dispute_id }) => done(
             "Waiting for review",
@@ -300,14 +285,16 @@ async fn decide_post(
                 Ok(c) => {
                     let mut page = v.page(&ctx, "Confirm the device");
                     page.error = Some(reason.to_owned());
-                    render(&v, StatusCode::UNPROCESSABLE_ENTITY, &confirm_page(page, c))
+                    Ok(render(
+                        &v,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &confirm_page(page, c),
+                    ))
                 }
-                Err(e) => {
-                    code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e))
-                }
+                Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
             }
         }
-        Err(e) => code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e)),
+        Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
     }
 }
 
@@ -336,26 +323,16 @@ struct DetailQuery {
 }
 
 async fn detail_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
     query: web::Query<DetailQuery>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    let devices = match ctx.accounts.visible_devices(&s).await {
-        Ok(d) => d,
-        Err(e) => return failure(&req, &ctx, e),
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
+    let devices = ctx.accounts.visible_devices(&s).await?;
     let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
-        return failure(&req, &ctx, AccountError::NotFound);
+        return Err(AccountError::NotFound.into());
     };
-    let history = match ctx.ceremony.history(&s, &serial).await {
-        Ok(h) => h,
-        Err(e) => return pairing_failure(&req, &ctx, e),
-    };
+    let history = ctx.ceremony.history(&s, &serial).await?;
     let status = match history.first() {
         Some(p) if p.status == "provisional" => {
             "paired provisionally (the manufacturer has not confirmed the sale yet)".to_owned()
@@ -395,7 +372,7 @@ async fn detail_get(
         }
     };
     let page = v.page(&ctx, &device.serial);
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &DetailPage {
@@ -412,19 +389,14 @@ async fn detail_get(
             last_reading,
             truncated,
         },
-    )
+    ))
 }
 
 async fn unpair_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let release = form.get("release") == Some("yes");
     match ctx.ceremony.unpair(&s, &serial, release).await {
         Ok(()) => {
@@ -435,9 +407,9 @@ async fn unpair_post(
             } else {
                 format!("Device {serial} was unpaired: its access ended at once.")
             };
-            message(&ctx, &v, StatusCode::OK, "Removed", &text)
+            Ok(message(&ctx, &v, StatusCode::OK, "Removed", &text))
         }
-        Err(PairingError::NotFound) => redirect("/devices"),
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(PairingError::NotFound) => Ok(redirect("/devices")),
+        Err(e) => return Err(e.into()),
     }
 }

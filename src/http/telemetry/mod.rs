@@ -1,6 +1,7 @@
 //! The telemetry surface: `POST /api/v1/telemetry` (devices, DPoP-bound tokens) and
 //! `GET /api/v1/devices/{serial}/telemetry` (people, portal session). Handlers extract, call
-//! [`crate::telemetry`], and answer through [`error_response`], the one place where a
+//! [`crate::telemetry`], and return [`TelemetryHttpError`] with `?`; [`error_response`] is the
+//! one place where a
 //! `TelemetryError` becomes HTTP: RFC 6750 §3 / RFC 9449 §7.1 challenges for token and proof
 //! refusals, JSON bodies everywhere.
 
@@ -9,10 +10,11 @@ mod upload;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde_json::json;
 
 use super::RequestId;
+use super::errors::{SurfaceError, unrendered};
 use super::oauth::method_not_allowed;
 use crate::app::AppContext;
 use crate::oauth::tokens::DEVICE_SCOPE;
@@ -56,6 +58,23 @@ fn dpop_challenge(code: Option<&str>, description: Option<&str>, scope: Option<&
     }
     parts.push(format!("algs=\"{}\"", Verifier::algs()));
     format!("DPoP {}", parts.join(", "))
+}
+
+/// The telemetry surface's error: handlers return it with `?`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TelemetryHttpError(#[from] pub TelemetryError);
+
+impl ResponseError for TelemetryHttpError {
+    fn error_response(&self) -> HttpResponse {
+        unrendered()
+    }
+}
+
+impl SurfaceError for TelemetryHttpError {
+    fn render(&self, req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
+        error_response(req, ctx, &self.0)
+    }
 }
 
 /// The one mapping from `TelemetryError` to HTTP.
