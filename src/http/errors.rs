@@ -11,7 +11,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CacheControl, CacheDirective, RETRY_AFTER};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde_json::json;
 
 use crate::app::AppContext;
@@ -49,6 +49,14 @@ pub fn unrendered() -> HttpResponse {
 
 /// The future of an extractor that reads the body or asks the domain.
 pub type Extracting<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+/// The request's id (`observe`), for log lines that a client can quote.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<super::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
 
 /// The context, from the app data (installed once at start).
 pub fn context(req: &HttpRequest) -> Result<&web::Data<AppContext>, actix_web::Error> {

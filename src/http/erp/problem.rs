@@ -4,14 +4,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde_json::{Value, json};
 
 use crate::app::AppContext;
 use crate::erp::{ErpError, FieldError, Location};
-use crate::http::RequestId;
 use crate::http::credentials::{self, CredentialError};
-use crate::http::errors::{SurfaceError, unrendered};
+use crate::http::errors::{SurfaceError, request_id, unrendered};
 use crate::oauth::resource::{ResourceError, TokenScheme};
 use crate::store::StoreError;
 
@@ -144,13 +143,6 @@ impl Problem {
             format!("the request failed on our side; quote request id {request_id}"),
         )
     }
-}
-
-fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default()
 }
 
 fn field_error(e: &FieldError) -> Value {

@@ -3,13 +3,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde_json::json;
 
 use super::no_store;
 use crate::app::AppContext;
-use crate::http::RequestId;
-use crate::http::errors::{SurfaceError, unrendered};
+use crate::http::errors::{SurfaceError, request_id, unrendered};
 use crate::oauth::OAuthError;
 
 /// Why an OAuth request was refused or failed.
@@ -55,11 +54,7 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &OAuthError) -> Http
         _ => StatusCode::BAD_REQUEST,
     };
     if status.is_server_error() {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
+        let request_id = request_id(req);
         tracing::error!(error = %err, request_id, "OAuth request failed");
     } else {
         tracing::info!(

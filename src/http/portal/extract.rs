@@ -128,11 +128,8 @@ impl FromRequest for CsrfForm {
         Box::pin(async move {
             let body = body.await?;
             let ctx = context(&req)?;
-            let v = visitor(&req, ctx).await?;
-            match checked_form(&req, ctx, &v, &body) {
-                Ok(form) => Ok(Self(v, form)),
-                Err(refusal) => Err(PortalError::Form(v, refusal).into()),
-            }
+            let (v, form) = checked(&req, ctx, visitor(&req, ctx).await?, &body)?;
+            Ok(Self(v, form))
         })
     }
 }
@@ -151,11 +148,22 @@ impl FromRequest for MemberForm {
             let body = body.await?;
             let ctx = context(&req)?;
             let Member(v, s) = member(&req, ctx).await?;
-            match checked_form(&req, ctx, &v, &body) {
-                Ok(form) => Ok(Self(v, s, form)),
-                Err(refusal) => Err(PortalError::Form(v, refusal).into()),
-            }
+            let (v, form) = checked(&req, ctx, v, &body)?;
+            Ok(Self(v, s, form))
         })
+    }
+}
+
+/// The visitor's form, or the refusal answered with the visitor's page.
+fn checked(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    visitor: Visitor,
+    body: &web::Bytes,
+) -> Result<(Visitor, Form), PortalError> {
+    match checked_form(req, ctx, &visitor, body) {
+        Ok(form) => Ok((visitor, form)),
+        Err(refusal) => Err(PortalError::Form(visitor, refusal)),
     }
 }
 

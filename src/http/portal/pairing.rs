@@ -211,22 +211,16 @@ async fn decide_post(
         user_code: &code,
         proof: &proof,
     };
-    let done = |title: &str, text: String| {
-        let page = v.page(&ctx, title);
-        let done = DonePage {
-            page,
-            message: text,
-        };
-        Ok::<_, PortalError>(render(&v, StatusCode::OK, &done))
-    };
     if form.get("action") == Some("deny") {
         return match ctx.ceremony.deny(&s, shown, ip(&req).as_deref()).await {
-            Ok(serial) => done(
+            Ok(serial) => Ok(done(
+                &ctx,
+                &v,
                 "Denied",
                 format!(
                     "Device {serial} was not paired. If it keeps asking, tell the manufacturer."
                 ),
-            ),
+            )),
             Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
         };
     }
@@ -236,48 +230,7 @@ async fn decide_post(
         .approve(&s, shown, &form.text("totp"), group, ip(&req).as_deref())
         .await
     {
-        Ok(Approval::Paired {
-            serial,
-            provisional: false,
-        }) => done(
-            "Device paired",
-            format!(
-                "Device {serial} joins your account. It finishes pairing within a few seconds."
-            ),
-        ),
-        Ok(Approval::Paired {
-            serial,
-            provisional: true,
-        }) => done(
-            "Device paired provisionally",
-            format!(
-                "Device {serial} joins your account provisionally: it works now, and the manufacturer confirms the sale later."
-            ),
-        ),
-        Ok(Approval::Refused {
-            serial,
-            refusal,
-            dispute_id,
-        }) => {
-            let page = v.page(&ctx, "Not paired");
-            Ok(render(
-                &v,
-                StatusCode::CONFLICT,
-                &DonePage {
-                    page,
-                    message: format!(
-                        "Device {serial} was not paired. {} The manufacturer's support team has been asked to review it (case #{dispute_id}).",
-                        refusal.explanation()
-                    ),
-                },
-            ))
-        }
-        Ok(Approval::HeldForReview { serial, dispute_id }) => done(
-            "Waiting for review",
-            format!(
-                "The manufacturer's support team reviews the pairing of device {serial} (case #{dispute_id}); you will get an email when you can pair it."
-            ),
-        ),
+        Ok(approval) => Ok(approval_page(&ctx, &v, approval)),
         Err(PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             // Show the confirmation again with the reason, if the request is still there.
             let reason = "That authentication code is not right, or was already used. Wait for the next one and try again.";
@@ -295,6 +248,70 @@ async fn decide_post(
             }
         }
         Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
+    }
+}
+
+/// A decision's outcome page.
+fn done(ctx: &AppContext, v: &Visitor, title: &str, text: String) -> HttpResponse {
+    let page = v.page(ctx, title);
+    let done = DonePage {
+        page,
+        message: text,
+    };
+    render(v, StatusCode::OK, &done)
+}
+
+/// The page for an approval's outcome: paired, held for review, or refused (409).
+fn approval_page(ctx: &AppContext, v: &Visitor, approval: Approval) -> HttpResponse {
+    match approval {
+        Approval::Paired {
+            serial,
+            provisional: false,
+        } => done(
+            ctx,
+            v,
+            "Device paired",
+            format!(
+                "Device {serial} joins your account. It finishes pairing within a few seconds."
+            ),
+        ),
+        Approval::Paired {
+            serial,
+            provisional: true,
+        } => done(
+            ctx,
+            v,
+            "Device paired provisionally",
+            format!(
+                "Device {serial} joins your account provisionally: it works now, and the manufacturer confirms the sale later."
+            ),
+        ),
+        Approval::Refused {
+            serial,
+            refusal,
+            dispute_id,
+        } => {
+            let page = v.page(ctx, "Not paired");
+            render(
+                v,
+                StatusCode::CONFLICT,
+                &DonePage {
+                    page,
+                    message: format!(
+                        "Device {serial} was not paired. {} The manufacturer's support team has been asked to review it (case #{dispute_id}).",
+                        refusal.explanation()
+                    ),
+                },
+            )
+        }
+        Approval::HeldForReview { serial, dispute_id } => done(
+            ctx,
+            v,
+            "Waiting for review",
+            format!(
+                "The manufacturer's support team reviews the pairing of device {serial} (case #{dispute_id}); you will get an email when you can pair it."
+            ),
+        ),
     }
 }
 

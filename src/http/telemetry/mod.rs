@@ -10,11 +10,10 @@ mod upload;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde_json::json;
 
-use super::RequestId;
-use super::errors::{SurfaceError, unrendered};
+use super::errors::{SurfaceError, request_id, unrendered};
 use super::oauth::method_not_allowed;
 use crate::app::AppContext;
 use crate::oauth::tokens::DEVICE_SCOPE;
@@ -77,10 +76,10 @@ impl SurfaceError for TelemetryHttpError {
     }
 }
 
-/// The one mapping from `TelemetryError` to HTTP.
-fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> HttpResponse {
+/// The status, wire code and description of a `TelemetryError`.
+fn classify(err: &TelemetryError) -> (StatusCode, &'static str, Option<String>) {
     use TelemetryError as E;
-    let (status, code, description): (StatusCode, &str, Option<String>) = match err {
+    match err {
         E::Auth(VerifyError::KeysUnavailable) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -141,13 +140,15 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> 
             None,
         ),
         E::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
-    };
+    }
+}
+
+/// The one mapping from `TelemetryError` to HTTP.
+fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> HttpResponse {
+    use TelemetryError as E;
+    let (status, code, description) = classify(err);
     if status.is_server_error() {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
+        let request_id = request_id(req);
         tracing::warn!(error = %err, request_id, "telemetry request failed");
     } else {
         tracing::info!(
