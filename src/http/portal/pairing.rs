@@ -198,7 +198,19 @@ async fn code_post(
 #[template(path = "device_done.html")]
 struct DonePage {
     page: Page,
-    message: String,
+    serial: String,
+    outcome: Outcome,
+}
+
+/// What a decision came to; `device_done.html` says it.
+enum Outcome {
+    Denied,
+    Paired,
+    Provisional,
+    /// The refusal's explanation and the dispute's case number.
+    Refused(String, i64),
+    /// The dispute's case number.
+    HeldForReview(i64),
 }
 
 async fn decide_post(
@@ -213,14 +225,7 @@ async fn decide_post(
     };
     if form.get("action") == Some("deny") {
         return match ctx.ceremony.deny(&s, shown, ip(&req).as_deref()).await {
-            Ok(serial) => Ok(done(
-                &ctx,
-                &v,
-                "Denied",
-                format!(
-                    "Device {serial} was not paired. If it keeps asking, tell the manufacturer."
-                ),
-            )),
+            Ok(serial) => Ok(done(&ctx, &v, serial, Outcome::Denied)),
             Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
         };
     }
@@ -251,68 +256,54 @@ async fn decide_post(
     }
 }
 
-/// A decision's outcome page.
-fn done(ctx: &AppContext, v: &Visitor, title: &str, text: String) -> HttpResponse {
-    let page = v.page(ctx, title);
-    let done = DonePage {
-        page,
-        message: text,
+/// A decision's outcome page: 409 for a refusal, else 200.
+fn done(ctx: &AppContext, v: &Visitor, serial: String, outcome: Outcome) -> HttpResponse {
+    let (title, status) = match outcome {
+        Outcome::Denied => ("Denied", StatusCode::OK),
+        Outcome::Paired => ("Device paired", StatusCode::OK),
+        Outcome::Provisional => ("Device paired provisionally", StatusCode::OK),
+        Outcome::Refused(..) => ("Not paired", StatusCode::CONFLICT),
+        Outcome::HeldForReview(_) => ("Waiting for review", StatusCode::OK),
     };
-    render(v, StatusCode::OK, &done)
+    let page = v.page(ctx, title);
+    render(
+        v,
+        status,
+        &DonePage {
+            page,
+            serial,
+            outcome,
+        },
+    )
 }
 
-/// The page for an approval's outcome: paired, held for review, or refused (409).
+/// The page for an approval's outcome: paired, held for review, or refused.
 fn approval_page(ctx: &AppContext, v: &Visitor, approval: Approval) -> HttpResponse {
-    match approval {
+    let (serial, outcome) = match approval {
         Approval::Paired {
             serial,
-            provisional: false,
-        } => done(
-            ctx,
-            v,
-            "Device paired",
-            format!(
-                "Device {serial} joins your account. It finishes pairing within a few seconds."
-            ),
-        ),
-        Approval::Paired {
+            provisional,
+        } => (
             serial,
-            provisional: true,
-        } => done(
-            ctx,
-            v,
-            "Device paired provisionally",
-            format!(
-                "Device {serial} joins your account provisionally: it works now, and the manufacturer confirms the sale later."
-            ),
+            if provisional {
+                Outcome::Provisional
+            } else {
+                Outcome::Paired
+            },
         ),
         Approval::Refused {
             serial,
             refusal,
             dispute_id,
-        } => {
-            let page = v.page(ctx, "Not paired");
-            render(
-                v,
-                StatusCode::CONFLICT,
-                &DonePage {
-                    page,
-                    message: format!(
-                        "Device {serial} was not paired. {} The manufacturer's support team has been asked to review it (case #{dispute_id}).",
-                        refusal.explanation()
-                    ),
-                },
-            )
-        }
-        Approval::HeldForReview { serial, dispute_id } => done(
-            ctx,
-            v,
-            "Waiting for review",
-            format!(
-                "The manufacturer's support team reviews the pairing of device {serial} (case #{dispute_id}); you will get an email when you can pair it."
-            ),
+        } => (
+            serial,
+            Outcome::Refused(refusal.explanation().to_string(), dispute_id),
         ),
-    }
+        Approval::HeldForReview { serial, dispute_id } => {
+            (serial, Outcome::HeldForReview(dispute_id))
+        }
+    };
+    done(ctx, v, serial, outcome)
 }
 
 #[derive(Template)]
