@@ -120,17 +120,27 @@ struct ConfirmPage {
     requested_at: String,
     sale_text: String,
     allowed: bool,
-    verdict_text: String,
-    verdict_class: &'static str,
+    verdict: Advice,
+}
+
+/// What the gate's verdict means for the person deciding; `device_confirm.html` says it.
+enum Advice {
+    /// Already in this account (after a factory reset, say).
+    Repairing,
+    Active,
+    Provisional,
+    Review,
+    /// The refusal's explanation.
+    Refused(String),
 }
 
 fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
-    let (allowed, verdict_text, verdict_class) = match c.verdict {
-        Verdict::Active(_) if c.repairing => (true, "This device is already in your account; approving pairs it again (for example after a factory reset).".to_owned(), "notice"),
-        Verdict::Active(_) => (true, "The manufacturer's records match your company: approving pairs the device at once.".to_owned(), "notice"),
-        Verdict::Provisional => (true, "This device was sold through a distributor. Approving pairs it provisionally: it works at once, and the manufacturer confirms the sale later.".to_owned(), "warning"),
-        Verdict::Review => (true, "This device was sold through a distributor. Approving sends it to the manufacturer's support team, who confirm it before it joins your account.".to_owned(), "warning"),
-        Verdict::Refused(r) => (false, format!("{} You can ask for a review.", r.explanation()), "error"),
+    let (allowed, verdict) = match c.verdict {
+        Verdict::Active(_) if c.repairing => (true, Advice::Repairing),
+        Verdict::Active(_) => (true, Advice::Active),
+        Verdict::Provisional => (true, Advice::Provisional),
+        Verdict::Review => (true, Advice::Review),
+        Verdict::Refused(r) => (false, Advice::Refused(r.explanation().to_string())),
     };
     ConfirmPage {
         requested_at: when(c.requested_at_ms),
@@ -138,8 +148,7 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
         page,
         c,
         allowed,
-        verdict_text,
-        verdict_class,
+        verdict,
     }
 }
 
