@@ -6,6 +6,7 @@
 
 mod attempts;
 pub mod gate;
+pub(crate) mod mails;
 mod shown;
 mod staff;
 
@@ -304,13 +305,13 @@ impl Ceremony {
                     tx,
                     tenant,
                     &format!("Device {serial} joined your account"),
-                    &format!(
-                        "{} ({}) approved device {serial} ({}) into your account{}.\n\nIf you did not expect this, sign in and unpair it, and tell the manufacturer.\n",
-                        session.user.name,
-                        session.user.email,
-                        device.model,
-                        if provisional { "; the pairing is provisional until the manufacturer confirms the sale" } else { "" }
-                    ),
+                    &mails::text(&mails::DeviceJoined {
+                        name: &session.user.name,
+                        email: &session.user.email,
+                        serial: &serial,
+                        model: &device.model,
+                        provisional,
+                    })?,
                     now,
                 )?;
                 Ok(Ok(Approval::Paired { serial, provisional }))
@@ -494,7 +495,7 @@ impl Ceremony {
                     tx,
                     current.tenant_id,
                     &format!("Device {serial} was removed from your account"),
-                    &format!("The manufacturer did not confirm the sale of device {serial} to your company, so its provisional pairing has ended. Contact the manufacturer if this is wrong.\n"),
+                    &mails::text(&mails::ProvisionalPairingEnded { serial: &serial })?,
                     now,
                 )?;
                 Ok::<_, StoreError>(true)
@@ -648,9 +649,7 @@ fn refuse(
                 tx,
                 h,
                 &format!("Someone tried to pair your device {serial}"),
-                &format!(
-                    "A user of another company tried to pair device {serial}, which belongs to your account. It stays yours; the manufacturer's support team will review the attempt.\n"
-                ),
+                &mails::text(&mails::PairingAttempted { serial: &serial })?,
                 now,
             )?;
         }

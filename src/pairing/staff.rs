@@ -186,7 +186,7 @@ impl Ceremony {
                                 tx,
                                 h,
                                 &format!("Device {} was removed from your account", d.serial),
-                                &format!("After reviewing a dispute, the manufacturer's support team removed device {} from your account. Contact them if this is wrong.\n", d.serial),
+                                &super::mails::text(&super::mails::RemovedAfterDispute { serial: &d.serial })?,
                                 now,
                             )?;
                         }
@@ -209,7 +209,7 @@ impl Ceremony {
                         tx,
                         d.claimant_tenant_id,
                         &format!("You may now pair device {}", d.serial),
-                        &format!("The manufacturer's support team reviewed your request: you may now pair device {}. Start pairing on the device and approve it in the portal.\n", d.serial),
+                        &super::mails::text(&super::mails::MayPair { serial: &d.serial })?,
                         now,
                     )?;
                 }
