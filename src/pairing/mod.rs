@@ -230,92 +230,153 @@ impl Ceremony {
         );
         let (ip, origin) = (ip.map(str::to_owned), Origin::of(ip));
         self.store
-            .write(move |tx| -> Result<Result<Approval, PairingError>, StoreError> {
-                if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
-                    return Ok(Err(e));
-                }
-                if let Err(e) = second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)? {
-                    return Ok(Err(PairingError::Account(e)));
-                }
-                let Some(flow) = shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)? else {
-                    return Ok(Err(PairingError::UnknownCode));
-                };
-                let Some(device) = registry::find_device(tx, &flow.client_id)? else {
-                    return Ok(Err(PairingError::UnknownCode));
-                };
-                if let Some(g) = group_id
-                    && groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant) {
+            .write(
+                move |tx| -> Result<Result<Approval, PairingError>, StoreError> {
+                    if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
+                        return Ok(Err(e));
+                    }
+                    if let Err(e) =
+                        second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)?
+                    {
+                        return Ok(Err(PairingError::Account(e)));
+                    }
+                    let Some(flow) =
+                        shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)?
+                    else {
+                        return Ok(Err(PairingError::UnknownCode));
+                    };
+                    let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+                        return Ok(Err(PairingError::UnknownCode));
+                    };
+                    if let Some(g) = group_id
+                        && groups::find(tx, g)?.map(|g| g.tenant_id) != Some(tenant)
+                    {
                         return Ok(Err(PairingError::NotFound));
                     }
-                let serial = device.serial.clone();
-                let sale = active_sale(tx, &serial)?;
-                let (verdict, _) = evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;
-                let actor = session.actor();
-                let (status, basis) = match verdict {
-                    Verdict::Active(basis) => ("active", basis),
-                    Verdict::Provisional => ("provisional", Basis::DistributorSale),
-                    Verdict::Refused(refusal) => {
-                        let dispute_id = refuse(tx, &serial, tenant, device.tenant_id, refusal, &actor, now)?;
-                        return Ok(Ok(Approval::Refused { serial, refusal, dispute_id }));
+                    let serial = device.serial.clone();
+                    let sale = active_sale(tx, &serial)?;
+                    let (verdict, _) =
+                        evaluate(tx, &serial, device.tenant_id, sale.as_ref(), tenant, policy)?;
+                    let actor = session.actor();
+                    let (status, basis) = match verdict {
+                        Verdict::Active(basis) => ("active", basis),
+                        Verdict::Provisional => ("provisional", Basis::DistributorSale),
+                        Verdict::Refused(refusal) => {
+                            let dispute_id = refuse(
+                                tx,
+                                &serial,
+                                tenant,
+                                device.tenant_id,
+                                refusal,
+                                &actor,
+                                now,
+                            )?;
+                            return Ok(Ok(Approval::Refused {
+                                serial,
+                                refusal,
+                                dispute_id,
+                            }));
+                        }
+                        Verdict::Review => {
+                            let (dispute_id, _) = pairings::open_dispute(
+                                tx,
+                                &serial,
+                                tenant,
+                                None,
+                                "distributor_review",
+                                &actor,
+                                now,
+                            )?;
+                            record(
+                                tx,
+                                now,
+                                &actor,
+                                &serial,
+                                Some(tenant),
+                                Action::PairingHeldForReview,
+                                EventType::PairingHeld,
+                                json!({ "dispute": dispute_id }),
+                            )?;
+                            return Ok(Ok(Approval::HeldForReview { serial, dispute_id }));
+                        }
+                    };
+                    // The decision on the flow; of racing decisions exactly one gets here.
+                    let decision = Decision {
+                        tenant_id: Some(tenant),
+                        decided_by: actor.clone(),
+                        decided_at: now,
+                    };
+                    if !flows::transition(
+                        tx,
+                        flow.id,
+                        FlowStatus::Pending,
+                        FlowStatus::Approved,
+                        Some(&decision),
+                    )? {
+                        return Ok(Err(PairingError::UnknownCode));
                     }
-                    Verdict::Review => {
-                        let (dispute_id, _) =
-                            pairings::open_dispute(tx, &serial, tenant, None, "distributor_review", &actor, now)?;
-                        record(tx, now, &actor, &serial, Some(tenant), Action::PairingHeldForReview, EventType::PairingHeld, json!({ "dispute": dispute_id }))?;
-                        return Ok(Ok(Approval::HeldForReview { serial, dispute_id }));
+                    if device.tenant_id == Some(tenant) {
+                        pairings::end_current(tx, &serial, "repaired", now)?;
                     }
-                };
-                // The decision on the flow; of racing decisions exactly one gets here.
-                let decision = Decision { tenant_id: Some(tenant), decided_by: actor.clone(), decided_at: now };
-                if !flows::transition(tx, flow.id, FlowStatus::Pending, FlowStatus::Approved, Some(&decision))? {
-                    return Ok(Err(PairingError::UnknownCode));
-                }
-                if device.tenant_id == Some(tenant) {
-                    pairings::end_current(tx, &serial, "repaired", now)?;
-                }
-                pairings::insert(tx, &NewPairing {
-                    serial: serial.clone(),
-                    tenant_id: tenant,
-                    status,
-                    basis: basis.as_str(),
-                    sale_id: sale.as_ref().map(|s| s.sale_id.clone()),
-                    flow_id: Some(flow.id),
-                    approved_by: actor.clone(),
-                    created_at: now,
-                    confirmed_at: (status == "active").then_some(now),
-                })?;
-                if basis == Basis::StaffGrant {
-                    pairings::revoke_grant(tx, &serial, tenant)?;
-                }
-                groups::set_device_group(tx, &serial, group_id)?;
-                attempts::prove(tx, &origin, now)?;
-                let provisional = status == "provisional";
-                let (action, event) = if provisional {
-                    (Action::PairingProvisional, EventType::PairingProvisional)
-                } else {
-                    (Action::PairingApproved, EventType::PairingApproved)
-                };
-                record(tx, now, &actor, &serial, Some(tenant), action, event, json!({
-                    "flow": flow.id,
-                    "basis": basis.as_str(),
-                    "sale_id": sale.as_ref().map(|s| s.sale_id.clone()),
-                    "requested_ip": flow.requested_ip,
-                }))?;
-                notify_admins(
-                    tx,
-                    tenant,
-                    &format!("Device {serial} joined your account"),
-                    &mails::text(&mails::DeviceJoined {
-                        name: &session.user.name,
-                        email: &session.user.email,
-                        serial: &serial,
-                        model: &device.model,
+                    pairings::insert(
+                        tx,
+                        &NewPairing {
+                            serial: serial.clone(),
+                            tenant_id: tenant,
+                            status,
+                            basis: basis.as_str(),
+                            sale_id: sale.as_ref().map(|s| s.sale_id.clone()),
+                            flow_id: Some(flow.id),
+                            approved_by: actor.clone(),
+                            created_at: now,
+                            confirmed_at: (status == "active").then_some(now),
+                        },
+                    )?;
+                    if basis == Basis::StaffGrant {
+                        pairings::revoke_grant(tx, &serial, tenant)?;
+                    }
+                    groups::set_device_group(tx, &serial, group_id)?;
+                    attempts::prove(tx, &origin, now)?;
+                    let provisional = status == "provisional";
+                    let (action, event) = if provisional {
+                        (Action::PairingProvisional, EventType::PairingProvisional)
+                    } else {
+                        (Action::PairingApproved, EventType::PairingApproved)
+                    };
+                    record(
+                        tx,
+                        now,
+                        &actor,
+                        &serial,
+                        Some(tenant),
+                        action,
+                        event,
+                        json!({
+                            "flow": flow.id,
+                            "basis": basis.as_str(),
+                            "sale_id": sale.as_ref().map(|s| s.sale_id.clone()),
+                            "requested_ip": flow.requested_ip,
+                        }),
+                    )?;
+                    notify_admins(
+                        tx,
+                        tenant,
+                        &format!("Device {serial} joined your account"),
+                        &mails::text(&mails::DeviceJoined {
+                            name: &session.user.name,
+                            email: &session.user.email,
+                            serial: &serial,
+                            model: &device.model,
+                            provisional,
+                        })?,
+                        now,
+                    )?;
+                    Ok(Ok(Approval::Paired {
+                        serial,
                         provisional,
-                    })?,
-                    now,
-                )?;
-                Ok(Ok(Approval::Paired { serial, provisional }))
-            })
+                    }))
+                },
+            )
             .await?
     }
 
@@ -486,11 +547,22 @@ impl Ceremony {
         let (serial, actor) = (serial.to_owned(), actor.to_owned());
         self.store
             .write(move |tx| {
-                let Some(current) = pairings::current(tx, &serial)?.filter(|p| p.status == "provisional") else {
+                let Some(current) =
+                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
+                else {
                     return Ok(false);
                 };
                 end_pairing(tx, &serial, "rejected_by_erp", now)?;
-                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, EventType::PairingRejected, json!({ "pairing": current.id }))?;
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &serial,
+                    Some(current.tenant_id),
+                    Action::PairingRejected,
+                    EventType::PairingRejected,
+                    json!({ "pairing": current.id }),
+                )?;
                 notify_admins(
                     tx,
                     current.tenant_id,
