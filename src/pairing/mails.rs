@@ -58,3 +58,45 @@ pub(crate) fn text(message: &impl Template) -> Result<String, StoreError> {
         .render()
         .map_err(|e| StoreError::Other(format!("rendering a mail: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_end_with_one_newline_and_fill_in_their_fields() {
+        let joined = text(&DeviceJoined {
+            name: "Olivia",
+            email: "olivia@acme.example",
+            serial: "SN-1",
+            model: "M-2",
+            provisional: true,
+        })
+        .unwrap();
+        assert_eq!(
+            joined,
+            "Olivia (olivia@acme.example) approved device SN-1 (M-2) into your account; the \
+             pairing is provisional until the manufacturer confirms the sale.\n\nIf you did not \
+             expect this, sign in and unpair it, and tell the manufacturer.\n"
+        );
+        let ended = text(&SaleEnded {
+            serial: "SN-1",
+            status: "cancelled",
+        })
+        .unwrap();
+        assert_eq!(
+            ended,
+            "The manufacturer recorded that the sale of device SN-1 was cancelled, so the device \
+             no longer works for your company. Contact the manufacturer if this is wrong.\n"
+        );
+        for body in [
+            text(&ProvisionalPairingEnded { serial: "SN-1" }).unwrap(),
+            text(&PairingAttempted { serial: "SN-1" }).unwrap(),
+            text(&RemovedAfterDispute { serial: "SN-1" }).unwrap(),
+            text(&MayPair { serial: "SN-1" }).unwrap(),
+        ] {
+            assert!(body.contains("device SN-1"), "{body}");
+            assert!(body.ends_with(".\n") && !body.ends_with("\n\n"), "{body:?}");
+        }
+    }
+}
