@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{self, Chart};
-use super::{Member, MemberForm, Page, PortalError, Visitor, message, redirect, render, when};
+use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, when};
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
@@ -409,6 +409,15 @@ async fn detail_get(
     ))
 }
 
+#[derive(Template)]
+#[template(path = "device_removed.html")]
+struct RemovedPage {
+    page: Page,
+    serial: String,
+    /// Released for another customer, rather than unpaired.
+    release: bool,
+}
+
 async fn unpair_post(
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
@@ -417,16 +426,16 @@ async fn unpair_post(
     let release = form.get("release") == Some("yes");
     match ctx.ceremony.unpair(&s, &serial, release).await {
         Ok(()) => {
-            let text = if release {
-                format!(
-                    "Device {serial} was released: it no longer works for your company, and another customer can pair it once the manufacturer records the sale."
-                )
-            } else {
-                format!("Device {serial} was unpaired: its access ended at once.")
+            let page = v.page(&ctx, "Removed");
+            let serial = serial.into_inner();
+            let removed = RemovedPage {
+                page,
+                serial,
+                release,
             };
-            Ok(message(&ctx, &v, StatusCode::OK, "Removed", &text))
+            Ok(render(&v, StatusCode::OK, &removed))
         }
         Err(PairingError::NotFound) => Ok(redirect("/devices")),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
