@@ -321,7 +321,7 @@ struct DetailPage {
     page: Page,
     serial: String,
     model: String,
-    status: String,
+    status: Pairing,
     group: Option<String>,
     history: Vec<String>,
     can_unpair: bool,
@@ -332,6 +332,14 @@ struct DetailPage {
     charts: Option<Vec<Chart>>,
     last_reading: Option<String>,
     truncated: bool,
+}
+
+/// A device's current pairing, as its page says it.
+enum Pairing {
+    Provisional,
+    /// Active, since this time.
+    Since(String),
+    None,
 }
 
 #[derive(Deserialize)]
@@ -351,11 +359,9 @@ async fn detail_get(
     };
     let history = ctx.ceremony.history(&s, &serial).await?;
     let status = match history.first() {
-        Some(p) if p.status == "provisional" => {
-            "paired provisionally (the manufacturer has not confirmed the sale yet)".to_owned()
-        }
-        Some(p) if p.status == "active" => format!("paired since {}", when(p.created_at)),
-        _ => "not paired".to_owned(),
+        Some(p) if p.status == "provisional" => Pairing::Provisional,
+        Some(p) if p.status == "active" => Pairing::Since(when(p.created_at)),
+        _ => Pairing::None,
     };
     let lines = history
         .iter()
