@@ -721,7 +721,7 @@ fn refuse(
                 tx,
                 h,
                 &format!("Someone tried to pair your device {serial}"),
-                &mails::text(&mails::PairingAttempted { serial: &serial })?,
+                &mails::text(&mails::PairingAttempted { serial })?,
                 now,
             )?;
         }

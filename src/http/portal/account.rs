@@ -123,7 +123,7 @@ async fn password_post(
             };
             account_page(&req, &ctx, None, Some(message), status).await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -145,7 +145,7 @@ async fn require_totp_post(
         .await
     {
         Ok(()) => Ok(redirect("/account")),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -199,7 +199,7 @@ async fn totp_page(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -235,7 +235,7 @@ async fn totp_post(
             )
             .await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -288,6 +288,6 @@ async fn step_up_post(
             page.error = Some(e.to_string());
             Ok(render(&v, code_status(&e), &step_up_page(page, next)))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -139,7 +139,7 @@ async fn login_post(
             };
             Ok(render(&v, status, &LoginPage { page, email, next }))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -211,7 +211,7 @@ async fn code_post(
             page.error = Some(e.to_string());
             Ok(render(&v, code_status(&e), &code_page(page, next)))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -293,7 +293,7 @@ async fn signup_post(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -327,7 +327,7 @@ async fn invite_get(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -366,9 +366,9 @@ async fn invite_post(
                         },
                     ))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             }
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }

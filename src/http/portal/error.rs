@@ -24,7 +24,7 @@ pub enum PortalError {
     SignIn,
     /// A form refused before it was read, answered with the visitor's page.
     #[error("form refused: {1:?}")]
-    Form(Visitor, FormRefusal),
+    Form(Box<Visitor>, FormRefusal),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]

@@ -163,7 +163,7 @@ fn checked(
 ) -> Result<(Visitor, Form), PortalError> {
     match checked_form(req, ctx, &visitor, body) {
         Ok(form) => Ok((visitor, form)),
-        Err(refusal) => Err(PortalError::Form(visitor, refusal)),
+        Err(refusal) => Err(PortalError::Form(Box::new(visitor), refusal)),
     }
 }
 

@@ -102,7 +102,7 @@ async fn users_page(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -160,7 +160,7 @@ async fn invite_post(
             )
             .await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -194,7 +194,7 @@ async fn role_post(
             )
             .await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -206,7 +206,7 @@ async fn active_post(
     let active = form.get("active") == Some("yes");
     match ctx.accounts.set_member_active(&s, *id, active).await {
         Ok(()) => Ok(redirect("/users")),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -230,7 +230,7 @@ async fn totp_reset_post(
             )
             .await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -282,7 +282,7 @@ async fn access_get(
     .await;
     match result {
         Ok(page) => Ok(render(&v, StatusCode::OK, &page)),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -303,6 +303,6 @@ async fn access_post(
         .await
     {
         Ok(()) => Ok(redirect("/users")),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }

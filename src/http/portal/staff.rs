@@ -65,7 +65,7 @@ async fn home_get(
             let page = v.page(&ctx, "Staff console");
             Ok(render(&v, StatusCode::OK, &HomePage { page, disputes }))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -115,7 +115,7 @@ async fn dispute_get(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -133,7 +133,7 @@ async fn resolve_post(
         .await
     {
         Ok(()) => Ok(redirect(&format!("/staff/disputes/{id}"))),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -197,7 +197,7 @@ async fn device_get(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -217,7 +217,7 @@ async fn tenants_get(
             let page = v.page(&ctx, "Tenants");
             Ok(render(&v, StatusCode::OK, &TenantsPage { page, tenants }))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -232,6 +232,6 @@ async fn customer_post(
         .await
     {
         Ok(()) => Ok(redirect("/staff/tenants")),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -56,7 +56,7 @@ async fn devices_get(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -68,7 +68,7 @@ async fn device_group_post(
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
     match ctx.accounts.assign_device_group(&s, &serial, group).await {
         Ok(()) => Ok(redirect("/devices")),
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -95,7 +95,7 @@ async fn groups_page(
             page.error = error;
             Ok(render(&v, status, &GroupsPage { page, groups }))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -122,7 +122,7 @@ async fn groups_post(
             )
             .await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -172,6 +172,6 @@ async fn audit_get(
                 },
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
