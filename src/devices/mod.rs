@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::crypto::jose::{JwkError, PublicJwk};
+use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError, StoreFailure, Tx};

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
-use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
 use crate::crypto::jose::PublicJwk;
+use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
 use crate::store::{Tx, erp as stored, registry};
 
 /// A checked request body.

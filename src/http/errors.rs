@@ -1,9 +1,17 @@
-//! What every surface shares when mapping errors: the answer for an unavailable database, and the
-//! fallbacks for unknown routes and oversized or malformed bodies. Surface-specific error bodies
-//! (OAuth, problem+json, HTML) are mapped in their own modules.
+//! What every surface shares when mapping errors: the answer for an unavailable database, the
+//! fallback for unknown routes, and [`render`], the middleware that turns a surface's error into
+//! its answer. A handler or extractor returns its surface's error with `?`; actix keeps it in the
+//! response, and [`render`] gives it to the surface's mapping together with the request and the
+//! [`AppContext`] (the request id, the `Referer`, `Retry-After`, a fresh `DPoP-Nonce`), which
+//! `ResponseError::error_response` cannot see. Each surface's mapping lives in its own module.
 
+use std::pin::Pin;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CacheControl, CacheDirective, RETRY_AFTER};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde_json::json;
 
 use crate::app::AppContext;
@@ -22,4 +30,67 @@ pub fn unavailable(ctx: &AppContext) -> HttpResponseBuilder {
 /// The answer for a path no surface serves.
 pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "error": "not_found" }))
+}
+
+/// A surface's error: the surface maps it to its answer, with the request and the context.
+pub trait SurfaceError: ResponseError + 'static {
+    /// The one mapping of this surface's errors to HTTP.
+    fn render(&self, req: &HttpRequest, ctx: &AppContext) -> HttpResponse;
+}
+
+/// What `ResponseError::error_response` answers for a surface's error: a bare 500 without a body
+/// (never the error's text). [`render`] replaces it; this is only seen if the middleware is
+/// missing, which the integration tests would show at once.
+pub fn unrendered() -> HttpResponse {
+    HttpResponse::InternalServerError()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .finish()
+}
+
+/// The future of an extractor that reads the body or asks the domain.
+pub type Extracting<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+/// The request's id (`observe`), for log lines that a client can quote.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<super::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+/// The context, from the app data (installed once at start).
+pub fn context(req: &HttpRequest) -> Result<&web::Data<AppContext>, actix_web::Error> {
+    req.app_data::<web::Data<AppContext>>()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("no application context"))
+}
+
+/// Middleware: replaces the placeholder answer of a surface's error with the surface's mapping.
+/// Errors of other kinds (actix's own extractor refusals) pass unchanged.
+pub async fn render(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    let rendered = match (res.response().error(), context(res.request())) {
+        (Some(err), Ok(ctx)) => rendered(res.request(), ctx, err),
+        _ => None,
+    };
+    Ok(match rendered {
+        Some(answer) => res.into_response(answer),
+        None => res,
+    })
+}
+
+fn rendered(req: &HttpRequest, ctx: &AppContext, err: &actix_web::Error) -> Option<HttpResponse> {
+    fn by<E: SurfaceError>(
+        req: &HttpRequest,
+        ctx: &AppContext,
+        err: &actix_web::Error,
+    ) -> Option<HttpResponse> {
+        err.as_error::<E>().map(|e| e.render(req, ctx))
+    }
+    by::<super::oauth::OAuthHttpError>(req, ctx, err)
+        .or_else(|| by::<super::portal::PortalError>(req, ctx, err))
+        .or_else(|| by::<super::erp::ErpHttpError>(req, ctx, err))
+        .or_else(|| by::<super::telemetry::TelemetryHttpError>(req, ctx, err))
 }

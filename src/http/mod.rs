@@ -60,6 +60,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .app_data(web::FormConfig::default().limit(max_form))
             .app_data(web::JsonConfig::default().limit(max_json))
             .app_data(web::PayloadConfig::new(max_json))
+            .wrap(from_fn(errors::render))
             .wrap(security::headers(&public_url))
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::OAuthError;
-use crate::store::registry::{ClientKind, ClientRecord};
 use crate::crypto::jose::{CompactJws, PublicJwk, parse_jwk_set};
+use crate::store::registry::{ClientKind, ClientRecord};
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

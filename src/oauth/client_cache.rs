@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::store::registry::ClientRecord;
 use crate::crypto::jose::PublicJwk;
+use crate::store::registry::ClientRecord;
 
 /// How long an entry is used before the client is read again (the transaction check above makes
 /// staleness harmless; this bounds the memory of clients that went quiet).

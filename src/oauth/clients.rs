@@ -5,11 +5,11 @@
 use serde_json::{Value, json};
 
 use super::client_auth::hash_secret;
+use crate::crypto::jose::{JwkError, parse_jwk_set};
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError};
-use crate::crypto::jose::{JwkError, parse_jwk_set};
 
 /// How a new service client will authenticate.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use super::tokens::DEVICE_SCOPE;
 use super::{OAuth, OAuthError, OAuthRequest, device_flow, paths, remember_jtis, user_code};
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::store::flows::NewFlow;
 use crate::meters::Limit;
+use crate::store::flows::NewFlow;
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, replay};
 

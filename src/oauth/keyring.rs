@@ -21,11 +21,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::SigningAlg;
+use crate::crypto::jose::{self, JwsAlg, PublicJwk};
 use crate::crypto::master_key::MasterKey;
 use crate::crypto::sealing::SecretBox;
 use crate::store::keys::{self, SigningKeyRecord};
 use crate::store::{Store, StoreError};
-use crate::crypto::jose::{self, JwsAlg, PublicJwk};
 use crate::verifier::keys::{KeyLookup, KeySource, KeysUnavailable};
 
 /// A key ready to sign, decrypted in memory.

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::OAuth;
 use super::keyring::{KeyRing, KeyRingError};
 use super::rotation::RefreshTokens;
-use crate::verifier::{AccessClaims, Confirmation};
 use crate::crypto::tokens;
+use crate::verifier::{AccessClaims, Confirmation};
 
 /// The successful response (RFC 6749 §5.1, RFC 9449 §5).
 #[derive(Debug, Clone, Serialize)]

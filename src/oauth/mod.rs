@@ -35,12 +35,12 @@ pub use minting::TokenResponse;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::jose;
 use crate::crypto::master_key::MasterKey;
 use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::ClientRecord;
 use crate::store::{Store, StoreError};
 use crate::verifier::dpop::{DpopProof, DpopVerifier};
-use crate::crypto::jose;
 use client_auth::{AssertionPolicy, AuthenticatedClient};
 use keyring::{KeyRing, KeyRingError};
 use rotation::RefreshTokens;

@@ -14,10 +14,10 @@
 
 use aws_lc_rs::hmac;
 
+use crate::crypto::jose;
 use crate::crypto::tokens;
 use crate::store::tokens::{self as stored, FamilyRecord};
 use crate::store::{StoreError, Tx};
-use crate::crypto::jose;
 
 /// The first byte of a counter-form token's payload.
 const VERSION: u8 = 1;

@@ -1,8 +1,8 @@
 //! What pairgate issues: RFC 9068 access tokens (JWT, `typ: at+jwt`) and device codes (random,
 //! stored only as SHA-256 hashes). Refresh tokens are `rotation`'s.
 
-use crate::store::registry::DeviceTokenState;
 use crate::crypto::jose::CompactJws;
+use crate::store::registry::DeviceTokenState;
 
 /// The one scope a device may hold: uploading its own telemetry.
 pub const DEVICE_SCOPE: &str = "telemetry:write";

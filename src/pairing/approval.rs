@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::attempts::{self, Origin};
 use super::gate::{Basis, Refusal, SaleFacts, Verdict};
+use super::mails;
 use super::{
     Approval, Ceremony, PairingError, Shown, active_sale, attempt, evaluate, notify_admins, record,
     shown_flow,
@@ -299,19 +300,17 @@ impl Claim {
             kind,
             detail,
         )?;
-        let until = if provisional {
-            "; the pairing is provisional until the manufacturer confirms the sale"
-        } else {
-            ""
-        };
         notify_admins(
             tx,
             self.tenant,
             &format!("Device {serial} joined your account"),
-            &format!(
-                "{} ({}) approved device {serial} ({}) into your account{until}.\n\nIf you did not expect this, sign in and unpair it, and tell the manufacturer.\n",
-                session.user.name, session.user.email, self.device.model,
-            ),
+            &mails::text(&mails::DeviceJoined {
+                name: &session.user.name,
+                email: &session.user.email,
+                serial,
+                model: &self.device.model,
+                provisional,
+            })?,
             now,
         )
     }
@@ -346,9 +345,7 @@ fn refuse(
                 tx,
                 h,
                 &format!("Someone tried to pair your device {serial}"),
-                &format!(
-                    "A user of another company tried to pair device {serial}, which belongs to your account. It stays yours; the manufacturer's support team will review the attempt.\n"
-                ),
+                &mails::text(&mails::PairingAttempted { serial })?,
                 now,
             )?;
         }

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::mails;
 use super::{Ceremony, PairingError, notify_admins, record};
 use crate::accounts::{AccountError, Session};
 use crate::events::{Action, FeedType};
@@ -89,16 +90,27 @@ impl Ceremony {
         let (serial, actor) = (serial.to_owned(), actor.to_owned());
         self.store
             .write(move |tx| {
-                let Some(current) = pairings::current(tx, &serial)?.filter(|p| p.status == "provisional") else {
+                let Some(current) =
+                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
+                else {
                     return Ok(false);
                 };
                 end_pairing(tx, &serial, "rejected_by_erp", now)?;
-                record(tx, now, &actor, &serial, Some(current.tenant_id), Action::PairingRejected, FeedType::PairingRejected, json!({ "pairing": current.id }))?;
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &serial,
+                    Some(current.tenant_id),
+                    Action::PairingRejected,
+                    FeedType::PairingRejected,
+                    json!({ "pairing": current.id }),
+                )?;
                 notify_admins(
                     tx,
                     current.tenant_id,
                     &format!("Device {serial} was removed from your account"),
-                    &format!("The manufacturer did not confirm the sale of device {serial} to your company, so its provisional pairing has ended. Contact the manufacturer if this is wrong.\n"),
+                    &mails::text(&mails::ProvisionalPairingEnded { serial: &serial })?,
                     now,
                 )?;
                 Ok::<_, StoreError>(true)

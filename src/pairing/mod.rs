@@ -8,6 +8,7 @@ mod approval;
 mod attempts;
 mod ending;
 pub mod gate;
+pub(crate) mod mails;
 mod shown;
 mod staff;
 

@@ -170,22 +170,36 @@ impl Ceremony {
         self.store
             .write(move |tx| {
                 let Some(d) = pairings::find_dispute(tx, id)?.filter(|d| d.status == "open") else {
-                    return Ok(Err(PairingError::Invalid("this dispute is already settled")));
+                    return Ok(Err(PairingError::Invalid(
+                        "this dispute is already settled",
+                    )));
                 };
-                let holder_now = registry::find_device(tx, &d.serial)?.and_then(|dev| dev.tenant_id);
+                let holder_now =
+                    registry::find_device(tx, &d.serial)?.and_then(|dev| dev.tenant_id);
                 match resolution {
                     Resolution::Keep | Resolution::Dismiss => {}
                     Resolution::Move | Resolution::Release => {
                         if holder_now.is_none() {
                             return Ok(Err(PairingError::Invalid("nobody holds this device now")));
                         }
-                        end_pairing(tx, &d.serial, if resolution == Resolution::Move { "moved_by_staff" } else { "released_by_staff" }, now)?;
+                        end_pairing(
+                            tx,
+                            &d.serial,
+                            if resolution == Resolution::Move {
+                                "moved_by_staff"
+                            } else {
+                                "released_by_staff"
+                            },
+                            now,
+                        )?;
                         if let Some(h) = holder_now {
                             notify_admins(
                                 tx,
                                 h,
                                 &format!("Device {} was removed from your account", d.serial),
-                                &format!("After reviewing a dispute, the manufacturer's support team removed device {} from your account. Contact them if this is wrong.\n", d.serial),
+                                &super::mails::text(&super::mails::RemovedAfterDispute {
+                                    serial: &d.serial,
+                                })?,
                                 now,
                             )?;
                         }
@@ -195,24 +209,44 @@ impl Ceremony {
                     }
                     Resolution::Grant => {
                         if holder_now.is_some_and(|h| h != d.claimant_tenant_id) {
-                            return Ok(Err(PairingError::Invalid("another tenant holds this device: move or release it instead")));
+                            return Ok(Err(PairingError::Invalid(
+                                "another tenant holds this device: move or release it instead",
+                            )));
                         }
                         pairings::grant(tx, &d.serial, d.claimant_tenant_id, &actor, now)?;
                     }
                 }
-                if !pairings::resolve_dispute(tx, id, resolution.stored(), &actor, (!note.is_empty()).then_some(note.as_str()), now)? {
-                    return Ok(Err(PairingError::Invalid("this dispute is already settled")));
+                if !pairings::resolve_dispute(
+                    tx,
+                    id,
+                    resolution.stored(),
+                    &actor,
+                    (!note.is_empty()).then_some(note.as_str()),
+                    now,
+                )? {
+                    return Ok(Err(PairingError::Invalid(
+                        "this dispute is already settled",
+                    )));
                 }
                 if matches!(resolution, Resolution::Move | Resolution::Grant) {
                     notify_admins(
                         tx,
                         d.claimant_tenant_id,
                         &format!("You may now pair device {}", d.serial),
-                        &format!("The manufacturer's support team reviewed your request: you may now pair device {}. Start pairing on the device and approve it in the portal.\n", d.serial),
+                        &super::mails::text(&super::mails::MayPair { serial: &d.serial })?,
                         now,
                     )?;
                 }
-                record(tx, now, &actor, &d.serial, Some(d.claimant_tenant_id), Action::DisputeResolved, FeedType::DisputeResolved, json!({ "dispute": id, "resolution": resolution.stored() }))?;
+                record(
+                    tx,
+                    now,
+                    &actor,
+                    &d.serial,
+                    Some(d.claimant_tenant_id),
+                    Action::DisputeResolved,
+                    FeedType::DisputeResolved,
+                    json!({ "dispute": id, "resolution": resolution.stored() }),
+                )?;
                 Ok::<_, StoreError>(Ok(()))
             })
             .await?

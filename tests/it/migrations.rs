@@ -141,8 +141,8 @@ async fn the_replay_store_migration_keeps_seen_jtis(backend: Backend) {
 /// Used and revoked tokens from before are refused as unknown. Reverted, a family still at its
 /// token from before gets that token's row back.
 async fn live_refresh_tokens_from_before_families_carry_over(backend: Backend) {
-    use pairgate::crypto::tokens::hash_token;
     use pairgate::crypto::jose;
+    use pairgate::crypto::tokens::hash_token;
     let app = TestApp::start(backend).await;
     let tenant = app.tenant("Acme").await;
     let device = app.device("SN-7002").await;

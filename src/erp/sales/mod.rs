@@ -361,10 +361,10 @@ pub fn on_sale_ended(
         tx,
         tenant,
         &format!("Device {serial} was removed from your account"),
-        &format!(
-            "The manufacturer recorded that the sale of device {serial} was {}, so the device no longer works for your company. Contact the manufacturer if this is wrong.\n",
-            sale.status
-        ),
+        &crate::pairing::mails::text(&crate::pairing::mails::SaleEnded {
+            serial,
+            status: &sale.status,
+        })?,
         now_ms,
     )?;
     Ok(SaleEndEffects {

@@ -1,21 +1,23 @@
 //! The ERP surface, `/api/erp/v1/*`: JSON in and out, errors as `application/problem+json`.
-//! Every handler authorises first (a pairgate access token with scope `erp`, Bearer or DPoP),
-//! then reads its input, calls the `Erp` domain service, and maps the result.
+//! Every handler takes a [`Caller`] (a pairgate access token with scope `erp`, Bearer or DPoP)
+//! or an [`AuthorizedJson`], calls the `Erp` domain service, and returns [`ErpHttpError`] with
+//! `?`.
 
 mod problem;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, dev, web};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::credentials;
+use super::errors::{Extracting, context};
 use crate::app::AppContext;
-use crate::erp::{ErpError, SCOPE};
+use crate::erp::SCOPE;
 use crate::oauth::resource::ResourceRequest;
-pub use problem::{PROBLEM_JSON, Problem, TYPE_PREFIX};
+pub use problem::{ErpHttpError, PROBLEM_JSON, Problem, TYPE_PREFIX};
 
 /// The ERP API's routes as (method, path template); the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -66,15 +68,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Who called: `client:<client_id>`, the audit actor.
+/// The extractor of every ERP request: who called, `client:<client_id>` (the audit actor), once
+/// the access token (one, in the `Authorization` header, and its DPoP proof) and the `erp` scope
+/// are checked.
 struct Caller {
     actor: String,
 }
 
-/// Checks the access token (one, in the `Authorization` header, and its DPoP proof) and the
-/// `erp` scope.
-async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, Problem> {
-    let credentials = credentials::read(req).map_err(|e| problem::from_credentials(req, ctx, e))?;
+impl FromRequest for Caller {
+    type Error = actix_web::Error;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(authorize(&req, context(&req)?).await?) })
+    }
+}
+
+async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, ErpHttpError> {
+    let credentials = credentials::read(req)?;
     let authorized = ctx
         .oauth
         .authorize_resource(&ResourceRequest {
@@ -83,14 +95,49 @@ async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, Proble
             method: req.method().as_str(),
             path: req.path(),
         })
-        .await
-        .map_err(|e| problem::from_resource(req, ctx, &e))?;
+        .await?;
     if !authorized.claims.scope.split(' ').any(|s| s == SCOPE) {
-        return Err(problem::insufficient_scope(authorized.scheme, SCOPE));
+        return Err(problem::insufficient_scope(authorized.scheme, SCOPE).into());
     }
     Ok(Caller {
         actor: format!("client:{}", authorized.claims.client_id),
     })
+}
+
+/// The extractor of a request with a JSON body: the [`Caller`], then the body. A form body is no
+/// JSON, but it is read first to refuse a token in it (RFC 6750 §2.2, §3.1) before anything else.
+struct AuthorizedJson {
+    caller: Caller,
+    body: Value,
+}
+
+impl FromRequest for AuthorizedJson {
+    type Error = actix_web::Error;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move { Ok(authorized_json(&req, payload, context(&req)?).await?) })
+    }
+}
+
+async fn authorized_json(
+    req: &HttpRequest,
+    payload: dev::Payload,
+    ctx: &AppContext,
+) -> Result<AuthorizedJson, ErpHttpError> {
+    if credentials::is_form(req) {
+        let body = read_body(req, payload, ctx).await?;
+        if let Some(refusal) = credentials::token_in_form(req, &body) {
+            return Err(refusal.into());
+        }
+        authorize(req, ctx).await?;
+        return Err(unsupported_media_type().into());
+    }
+    let caller = authorize(req, ctx).await?;
+    let body = read_json(req, payload, ctx).await?;
+    Ok(AuthorizedJson { caller, body })
 }
 
 fn unsupported_media_type() -> Problem {
@@ -105,7 +152,7 @@ fn unsupported_media_type() -> Problem {
 /// Reads a JSON body of at most `server.max_json_bytes`.
 async fn read_json(
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: dev::Payload,
     ctx: &AppContext,
 ) -> Result<Value, Problem> {
     let media = req
@@ -138,7 +185,7 @@ async fn read_json(
 /// Reads a body of at most `server.max_json_bytes`.
 async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    mut payload: dev::Payload,
     ctx: &AppContext,
 ) -> Result<web::BytesMut, Problem> {
     let limit = ctx.settings.server.max_json_bytes.get() as usize;
@@ -182,18 +229,6 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
         .json(body)
 }
 
-fn respond<T: Serialize>(
-    req: &HttpRequest,
-    ctx: &AppContext,
-    result: Result<T, ErpError>,
-    status: impl FnOnce(&T) -> StatusCode,
-) -> HttpResponse {
-    match result {
-        Ok(body) => json(status(&body), &body),
-        Err(err) => problem::from_erp(req, ctx, &err).response(),
-    }
-}
-
 fn created_or_ok(created: bool) -> StatusCode {
     if created {
         StatusCode::CREATED
@@ -202,88 +237,61 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
-/// Authorises, then reads the body; the early answer on failure. A form body is no JSON, but
-/// it is read first to refuse a token in it (RFC 6750 §2.2, §3.1) before anything else.
-async fn authorized_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    ctx: &AppContext,
-) -> Result<(Caller, Value), HttpResponse> {
-    if credentials::is_form(req) {
-        let body = read_body(req, payload, ctx)
-            .await
-            .map_err(Problem::response)?;
-        if let Some(refusal) = credentials::token_in_form(req, &body) {
-            return Err(problem::from_credentials(req, ctx, refusal).response());
-        }
-        authorize(req, ctx).await.map_err(Problem::response)?;
-        return Err(unsupported_media_type().response());
-    }
-    let caller = authorize(req, ctx).await.map_err(Problem::response)?;
-    let body = read_json(req, payload, ctx)
-        .await
-        .map_err(Problem::response)?;
-    Ok((caller, body))
-}
-
 async fn devices_put(
     req: HttpRequest,
-    payload: web::Payload,
+    input: AuthorizedJson,
     ctx: web::Data<AppContext>,
-) -> HttpResponse {
-    let (caller, body) = match authorized_body(&req, payload, &ctx).await {
-        Ok(ok) => ok,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, ErpHttpError> {
     let serial = req.match_info().query("serial");
-    let result = ctx.erp.put_device(&caller.actor, serial, &body).await;
-    respond(&req, &ctx, result, |o| {
-        created_or_ok(o.change == crate::erp::devices::DeviceChange::Created)
-    })
+    let outcome = ctx
+        .erp
+        .put_device(&input.caller.actor, serial, &input.body)
+        .await?;
+    let created = outcome.change == crate::erp::devices::DeviceChange::Created;
+    Ok(json(created_or_ok(created), &outcome))
 }
 
 async fn sales_put(
     req: HttpRequest,
-    payload: web::Payload,
+    input: AuthorizedJson,
     ctx: web::Data<AppContext>,
-) -> HttpResponse {
-    let (caller, body) = match authorized_body(&req, payload, &ctx).await {
-        Ok(ok) => ok,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, ErpHttpError> {
     let sale_id = req.match_info().query("sale_id");
-    let result = ctx.erp.put_sale(&caller.actor, sale_id, &body).await;
-    respond(&req, &ctx, result, |o| created_or_ok(o.created))
+    let outcome = ctx
+        .erp
+        .put_sale(&input.caller.actor, sale_id, &input.body)
+        .await?;
+    Ok(json(created_or_ok(outcome.created), &outcome))
 }
 
-async fn sales_delete(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let caller = match authorize(&req, &ctx).await {
-        Ok(c) => c,
-        Err(p) => return p.response(),
-    };
+async fn sales_delete(
+    req: HttpRequest,
+    caller: Caller,
+    ctx: web::Data<AppContext>,
+) -> Result<HttpResponse, ErpHttpError> {
     let sale_id = req.match_info().query("sale_id");
-    let result = ctx.erp.cancel_sale(&caller.actor, sale_id).await;
-    respond(&req, &ctx, result, |_| StatusCode::OK)
+    let outcome = ctx.erp.cancel_sale(&caller.actor, sale_id).await?;
+    Ok(json(StatusCode::OK, &outcome))
 }
 
 async fn customers_put(
     req: HttpRequest,
-    payload: web::Payload,
+    input: AuthorizedJson,
     ctx: web::Data<AppContext>,
-) -> HttpResponse {
-    let (caller, body) = match authorized_body(&req, payload, &ctx).await {
-        Ok(ok) => ok,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, ErpHttpError> {
     let number = req.match_info().query("customer_number");
-    let result = ctx.erp.put_customer(&caller.actor, number, &body).await;
-    respond(&req, &ctx, result, |o| created_or_ok(o.created))
+    let outcome = ctx
+        .erp
+        .put_customer(&input.caller.actor, number, &input.body)
+        .await?;
+    Ok(json(created_or_ok(outcome.created), &outcome))
 }
 
-async fn events_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    if let Err(p) = authorize(&req, &ctx).await {
-        return p.response();
-    }
+async fn events_get(
+    req: HttpRequest,
+    _: Caller,
+    ctx: web::Data<AppContext>,
+) -> Result<HttpResponse, ErpHttpError> {
     let mut after = None;
     let mut limit = None;
     for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
@@ -293,18 +301,18 @@ async fn events_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpRespons
             _ => {}
         }
     }
-    let result = ctx.erp.events(after.as_deref(), limit.as_deref()).await;
-    respond(&req, &ctx, result, |_| StatusCode::OK)
+    let page = ctx.erp.events(after.as_deref(), limit.as_deref()).await?;
+    Ok(json(StatusCode::OK, &page))
 }
 
 /// `POST /pairings/{serial}/confirm|reject`: the ERP's verdict on a provisional pairing (a device
 /// sold to a distributor and approved by a customer). Rejecting unpairs the device and revokes its
 /// tokens at once.
-async fn pairing_verdict_post(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let caller = match authorize(&req, &ctx).await {
-        Ok(c) => c,
-        Err(p) => return p.response(),
-    };
+async fn pairing_verdict_post(
+    req: HttpRequest,
+    caller: Caller,
+    ctx: web::Data<AppContext>,
+) -> HttpResponse {
     let serial = req.match_info().query("serial").to_owned();
     let result = match req.match_info().query("verdict") {
         "confirm" => ctx

@@ -4,13 +4,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde_json::{Value, json};
 
 use crate::app::AppContext;
 use crate::erp::{ErpError, FieldError, Location};
-use crate::http::RequestId;
 use crate::http::credentials::{self, CredentialError};
+use crate::http::errors::{SurfaceError, request_id, unrendered};
 use crate::oauth::resource::{ResourceError, TokenScheme};
 use crate::store::StoreError;
 
@@ -20,7 +20,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub const TYPE_PREFIX: &str = "urn:pairgate:problem:";
 
 /// A problem to answer with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Problem {
     pub status: StatusCode,
     pub slug: &'static str,
@@ -145,18 +145,54 @@ impl Problem {
     }
 }
 
-fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default()
-}
-
 fn field_error(e: &FieldError) -> Value {
     match &e.location {
         Location::Body(pointer) => json!({ "pointer": format!("#{pointer}"), "detail": e.detail }),
         Location::Path(name) => json!({ "parameter": name, "in": "path", "detail": e.detail }),
         Location::Query(name) => json!({ "parameter": name, "in": "query", "detail": e.detail }),
+    }
+}
+
+/// The ERP surface's error: handlers and extractors return it with `?`.
+#[derive(Debug, thiserror::Error)]
+pub enum ErpHttpError {
+    /// An answer already decided here (scope, media type, body size, malformed JSON).
+    #[error("{}", .0.slug)]
+    Problem(Problem),
+    #[error(transparent)]
+    Erp(#[from] ErpError),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error("{0:?}")]
+    Credentials(CredentialError),
+}
+
+impl From<Problem> for ErpHttpError {
+    fn from(p: Problem) -> Self {
+        Self::Problem(p)
+    }
+}
+
+impl From<CredentialError> for ErpHttpError {
+    fn from(e: CredentialError) -> Self {
+        Self::Credentials(e)
+    }
+}
+
+impl ResponseError for ErpHttpError {
+    fn error_response(&self) -> HttpResponse {
+        unrendered()
+    }
+}
+
+impl SurfaceError for ErpHttpError {
+    fn render(&self, req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
+        match self {
+            Self::Problem(p) => p.clone().response(),
+            Self::Erp(e) => from_erp(req, ctx, e).response(),
+            Self::Resource(e) => from_resource(req, ctx, e).response(),
+            Self::Credentials(e) => from_credentials(req, ctx, *e).response(),
+        }
     }
 }
 

@@ -6,45 +6,54 @@
 use std::collections::HashMap;
 
 use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, dev, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 
+use super::OAuthHttpError;
+use crate::http::errors::{Extracting, context};
 use crate::oauth::{ClientCredentials, OAuthError, OAuthRequest, Params};
 
-/// Why a request could not even be read as an OAuth request.
-pub enum FormError {
-    TooLarge,
-    OAuth(OAuthError),
-}
+/// The extractor for the form of the token, device authorization, introspection and revocation
+/// endpoints: the body (at most `server.max_form_bytes`) and the headers, read into an
+/// [`OAuthRequest`]; a refusal is an [`OAuthHttpError`].
+pub struct OAuthForm(pub OAuthRequest);
 
-impl From<OAuthError> for FormError {
-    fn from(e: OAuthError) -> Self {
-        Self::OAuth(e)
+impl FromRequest for OAuthForm {
+    type Error = actix_web::Error;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let limit = context(&req)?.settings.server.max_form_bytes.get() as usize;
+            Ok(Self(read(&req, payload, limit).await?))
+        })
     }
 }
 
 /// Reads the body (at most `limit` bytes) and the headers into an [`OAuthRequest`].
-pub async fn read(
+async fn read(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    mut payload: dev::Payload,
     limit: usize,
-) -> Result<OAuthRequest, FormError> {
+) -> Result<OAuthRequest, OAuthHttpError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(FormError::TooLarge);
+        return Err(OAuthHttpError::TooLarge);
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|_| OAuthError::InvalidRequest("the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
-            return Err(FormError::TooLarge);
+            return Err(OAuthHttpError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }

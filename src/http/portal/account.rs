@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::auth::{CodePage, code_status};
 use super::{
-    Page, checked_form, failure, member, member_form, redirect, redirect_with_session, render,
+    Member, MemberForm, Page, PortalError, member, redirect, redirect_with_session, render,
     safe_next,
 };
 use crate::accounts::{AccountError, Role};
@@ -51,15 +51,12 @@ async fn account_page(
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let (v, s) = match member(req, ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, PortalError> {
+    let Member(v, s) = member(req, ctx).await?;
     let mut page = v.page(ctx, "Your account");
     page.notice = notice;
     page.error = error;
-    render(
+    Ok(render(
         &v,
         status,
         &AccountPage {
@@ -71,7 +68,7 @@ async fn account_page(
             is_owner: s.user.role == Role::Owner,
             tenant_requires_totp: s.tenant.as_ref().is_some_and(|t| t.require_totp),
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -83,7 +80,7 @@ async fn account_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<DoneQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PortalError> {
     // After a password change the session has a new id, so its page is a redirect away.
     let notice = (q.done.as_deref() == Some("password")).then(|| {
         "Your password has been changed, and your other sessions have been signed out.".to_owned()
@@ -94,12 +91,8 @@ async fn account_get(
 async fn password_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     match ctx
         .accounts
         .change_password(
@@ -110,7 +103,11 @@ async fn password_post(
         )
         .await
     {
-        Ok(cookie) => redirect_with_session(&ctx, "/account?done=password", cookie),
+        Ok(cookie) => Ok(redirect_with_session(
+            &ctx,
+            "/account?done=password",
+            cookie,
+        )),
         Err(
             e @ (AccountError::InvalidCredentials
             | AccountError::WeakPassword(_)
@@ -126,44 +123,29 @@ async fn password_post(
             };
             account_page(&req, &ctx, None, Some(message), status).await
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn logout_everywhere_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    if let Err(res) = checked_form(&req, &ctx, &v, &body) {
-        return res;
-    }
-    match ctx.accounts.sign_out_everywhere(&s).await {
-        Ok(_) => failure(&req, &ctx, AccountError::SessionEnded),
-        Err(e) => failure(&req, &ctx, e),
-    }
+    MemberForm(_, s, _): MemberForm,
+) -> Result<HttpResponse, PortalError> {
+    ctx.accounts.sign_out_everywhere(&s).await?;
+    Err(AccountError::SessionEnded.into())
 }
 
 async fn require_totp_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     match ctx
         .accounts
         .set_tenant_requires_totp(&s, form.get("required") == Some("yes"))
         .await
     {
-        Ok(()) => redirect("/account"),
-        Err(e) => failure(&req, &ctx, e),
+        Ok(()) => Ok(redirect("/account")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -187,13 +169,10 @@ async fn totp_page(
     ctx: &AppContext,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let (v, s) = match member(req, ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, PortalError> {
+    let Member(v, s) = member(req, ctx).await?;
     if s.user.totp_enabled {
-        return redirect("/account");
+        return Ok(redirect("/account"));
     }
     match ctx.accounts.begin_totp_enrolment(&s).await {
         Ok(enrolment) => {
@@ -210,7 +189,7 @@ async fn totp_page(
                 .map_or(enrolment.qr_svg.clone(), |i| {
                     enrolment.qr_svg[i..].to_owned()
                 });
-            render(
+            Ok(render(
                 &v,
                 status,
                 &TotpPage {
@@ -218,21 +197,24 @@ async fn totp_page(
                     qr_svg: svg,
                     secret: enrolment.secret_base32,
                 },
-            )
+            ))
         }
-        Err(e) => failure(req, ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn totp_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+async fn totp_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+) -> Result<HttpResponse, PortalError> {
     totp_page(&req, &ctx, None, StatusCode::OK).await
 }
 
-async fn totp_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn totp_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     match ctx
         .accounts
         .confirm_totp_enrolment(&s, &form.text("code"), ip(&req).as_deref())
@@ -242,7 +224,7 @@ async fn totp_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Byte
             let page = v.page(&ctx, "Recovery codes");
             let mut res = render(&v, StatusCode::OK, &RecoveryPage { page, codes });
             let _ = res.add_cookie(&super::session_cookie(&ctx, cookie));
-            res
+            Ok(res)
         }
         Err(AccountError::InvalidCode) => {
             totp_page(
@@ -253,7 +235,7 @@ async fn totp_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Byte
             )
             .await
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -274,46 +256,38 @@ fn step_up_page(page: Page, next: String) -> CodePage {
 }
 
 async fn step_up_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<NextQuery>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     if !s.user.totp_enabled {
-        return redirect("/account/totp");
+        return Ok(redirect("/account/totp"));
     }
     let page = v.page(&ctx, "Confirm it's you");
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &step_up_page(page, safe_next(q.next.as_deref())),
-    )
+    ))
 }
 
 async fn step_up_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let next = safe_next(form.get("next"));
     match ctx
         .accounts
         .step_up(&s, &form.text("code"), ip(&req).as_deref())
         .await
     {
-        Ok(cookie) => redirect_with_session(&ctx, &next, cookie),
+        Ok(cookie) => Ok(redirect_with_session(&ctx, &next, cookie)),
         Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Confirm it's you");
             page.error = Some(e.to_string());
-            render(&v, code_status(&e), &step_up_page(page, next))
+            Ok(render(&v, code_status(&e), &step_up_page(page, next)))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }

@@ -8,8 +8,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    Page, checked_form, failure, member, redirect, redirect_with_session, render, safe_next,
-    visitor,
+    CsrfForm, Member, Page, PortalError, Visitor, redirect, redirect_with_session, render,
+    safe_next,
 };
 use crate::accounts::{AccountError, LoginOutcome, SignUp, Stage};
 use crate::app::AppContext;
@@ -51,13 +51,12 @@ struct HomePage {
     reads_audit: bool,
 }
 
-async fn home_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn home_get(
+    ctx: web::Data<AppContext>,
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     let page = v.page(&ctx, "Home");
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &HomePage {
@@ -72,7 +71,7 @@ async fn home_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse 
             manages_users: s.user.role.manages_users(),
             reads_audit: s.user.role.reads_audit(),
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -89,19 +88,15 @@ struct NextQuery {
 }
 
 async fn login_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<NextQuery>,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+    v: Visitor,
+) -> Result<HttpResponse, PortalError> {
     if v.session.as_ref().is_some_and(|s| s.stage == Stage::Full) {
-        return redirect(&safe_next(q.next.as_deref()));
+        return Ok(redirect(&safe_next(q.next.as_deref())));
     }
     let page = v.page(&ctx, "Sign in");
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &LoginPage {
@@ -109,22 +104,14 @@ async fn login_get(
             email: String::new(),
             next: safe_next(q.next.as_deref()),
         },
-    )
+    ))
 }
 
 async fn login_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
-        Err(res) => return res,
-    };
+    CsrfForm(v, form): CsrfForm,
+) -> Result<HttpResponse, PortalError> {
     let next = safe_next(form.get("next"));
     let email = form.text("email");
     let outcome = ctx
@@ -137,12 +124,12 @@ async fn login_post(
         )
         .await;
     match outcome {
-        Ok(LoginOutcome::SignedIn(cookie)) => redirect_with_session(&ctx, &next, cookie),
-        Ok(LoginOutcome::SecondFactor(cookie)) => redirect_with_session(
+        Ok(LoginOutcome::SignedIn(cookie)) => Ok(redirect_with_session(&ctx, &next, cookie)),
+        Ok(LoginOutcome::SecondFactor(cookie)) => Ok(redirect_with_session(
             &ctx,
             &format!("/login/code?next={}", super::urlencode(&next)),
             cookie,
-        ),
+        )),
         Err(e @ (AccountError::InvalidCredentials | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Sign in");
             page.error = Some(e.to_string());
@@ -150,9 +137,9 @@ async fn login_post(
                 AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            render(&v, status, &LoginPage { page, email, next })
+            Ok(render(&v, status, &LoginPage { page, email, next }))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -187,73 +174,55 @@ pub(super) fn code_status(e: &AccountError) -> StatusCode {
 }
 
 async fn code_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<NextQuery>,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+    v: Visitor,
+) -> Result<HttpResponse, PortalError> {
     match &v.session {
         Some(s) if s.stage == Stage::SecondFactor => {
             let page = v.page(&ctx, "Authentication code");
-            render(
+            Ok(render(
                 &v,
                 StatusCode::OK,
                 &code_page(page, safe_next(q.next.as_deref())),
-            )
+            ))
         }
-        _ => redirect("/login"),
+        _ => Ok(redirect("/login")),
     }
 }
 
-async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
-        Err(res) => return res,
-    };
+async fn code_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    CsrfForm(v, form): CsrfForm,
+) -> Result<HttpResponse, PortalError> {
     let next = safe_next(form.get("next"));
     let Some(session) = v.session.clone().filter(|s| s.stage == Stage::SecondFactor) else {
-        return redirect("/login");
+        return Ok(redirect("/login"));
     };
     match ctx
         .accounts
         .sign_in_second_factor(&session, &form.text("code"), ip(&req).as_deref())
         .await
     {
-        Ok(cookie) => redirect_with_session(&ctx, &next, cookie),
+        Ok(cookie) => Ok(redirect_with_session(&ctx, &next, cookie)),
         Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Authentication code");
             page.error = Some(e.to_string());
-            render(&v, code_status(&e), &code_page(page, next))
+            Ok(render(&v, code_status(&e), &code_page(page, next)))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn logout_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    if let Err(res) = checked_form(&req, &ctx, &v, &body) {
-        return res;
+    CsrfForm(v, _): CsrfForm,
+) -> Result<HttpResponse, PortalError> {
+    if let Some(s) = &v.session {
+        ctx.accounts.sign_out(s).await?;
     }
-    if let Some(s) = &v.session
-        && let Err(e) = ctx.accounts.sign_out(s).await
-    {
-        return failure(&req, &ctx, e);
-    }
-    failure(&req, &ctx, AccountError::SessionEnded)
+    Err(AccountError::SessionEnded.into())
 }
 
 #[derive(Template)]
@@ -265,13 +234,9 @@ struct SignUpPage {
     email: String,
 }
 
-async fn signup_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+async fn signup_get(ctx: web::Data<AppContext>, v: Visitor) -> Result<HttpResponse, PortalError> {
     let page = v.page(&ctx, "Create an account");
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &SignUpPage {
@@ -280,22 +245,14 @@ async fn signup_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpRespons
             name: String::new(),
             email: String::new(),
         },
-    )
+    ))
 }
 
 async fn signup_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
-        Err(res) => return res,
-    };
+    CsrfForm(v, form): CsrfForm,
+) -> Result<HttpResponse, PortalError> {
     let sign_up = SignUp {
         company: form.text("company"),
         name: form.text("name"),
@@ -312,7 +269,7 @@ async fn signup_post(
         .sign_up(sign_up, ip(&req).as_deref(), user_agent(&req).as_deref())
         .await
     {
-        Ok(cookie) => redirect_with_session(&ctx, "/account/totp", cookie),
+        Ok(cookie) => Ok(redirect_with_session(&ctx, "/account/totp", cookie)),
         Err(
             e @ (AccountError::InvalidInput(_)
             | AccountError::WeakPassword(_)
@@ -325,7 +282,7 @@ async fn signup_post(
                 AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            render(
+            Ok(render(
                 &v,
                 status,
                 &SignUpPage {
@@ -334,9 +291,9 @@ async fn signup_post(
                     name,
                     email,
                 },
-            )
+            ))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -351,18 +308,14 @@ struct InvitePage {
 }
 
 async fn invite_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     token: web::Path<String>,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+    v: Visitor,
+) -> Result<HttpResponse, PortalError> {
     match ctx.accounts.invitation(&token).await {
         Ok(inv) => {
             let page = v.page(&ctx, "Join");
-            render(
+            Ok(render(
                 &v,
                 StatusCode::OK,
                 &InvitePage {
@@ -372,9 +325,9 @@ async fn invite_get(
                     email: inv.email,
                     role: inv.role.as_str(),
                 },
-            )
+            ))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -382,16 +335,8 @@ async fn invite_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     token: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let v = match visitor(&req, &ctx).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let form = match checked_form(&req, &ctx, &v, &body) {
-        Ok(f) => f,
-        Err(res) => return res,
-    };
+    CsrfForm(v, form): CsrfForm,
+) -> Result<HttpResponse, PortalError> {
     let outcome = ctx
         .accounts
         .accept_invitation(
@@ -403,13 +348,13 @@ async fn invite_post(
         )
         .await;
     match outcome {
-        Ok(cookie) => redirect_with_session(&ctx, "/account/totp", cookie),
+        Ok(cookie) => Ok(redirect_with_session(&ctx, "/account/totp", cookie)),
         Err(e @ (AccountError::InvalidInput(_) | AccountError::WeakPassword(_))) => {
             match ctx.accounts.invitation(&token).await {
                 Ok(inv) => {
                     let mut page = v.page(&ctx, "Join");
                     page.error = Some(e.to_string());
-                    render(
+                    Ok(render(
                         &v,
                         StatusCode::UNPROCESSABLE_ENTITY,
                         &InvitePage {
@@ -419,11 +364,11 @@ async fn invite_post(
                             email: inv.email,
                             role: inv.role.as_str(),
                         },
-                    )
+                    ))
                 }
-                Err(e) => failure(&req, &ctx, e),
+                Err(e) => Err(e.into()),
             }
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }

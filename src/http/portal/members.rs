@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Page, failure, member, member_form, redirect, render};
+use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
@@ -67,13 +67,10 @@ async fn users_page(
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let (v, s) = match member(req, ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, PortalError> {
+    let Member(v, s) = member(req, ctx).await?;
     if !s.user.role.manages_users() {
-        return failure(req, ctx, AccountError::Forbidden);
+        return Err(AccountError::Forbidden.into());
     }
     match ctx.accounts.members(&s).await {
         Ok((members, invitations)) => {
@@ -84,7 +81,7 @@ async fn users_page(
                 .into_iter()
                 .filter(|r| s.user.role.may_assign(*r))
                 .collect();
-            render(
+            Ok(render(
                 &v,
                 status,
                 &UsersPage {
@@ -103,25 +100,24 @@ async fn users_page(
                         .collect(),
                     self_id: s.user.id,
                 },
-            )
+            ))
         }
-        Err(e) => failure(req, ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn users_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+async fn users_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+) -> Result<HttpResponse, PortalError> {
     users_page(&req, &ctx, None, None, StatusCode::OK).await
 }
 
 async fn invite_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let Some(role) = form.get("role").and_then(Role::parse) else {
         return users_page(
             &req,
@@ -164,7 +160,7 @@ async fn invite_post(
             )
             .await
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -172,14 +168,10 @@ async fn role_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let Some(role) = form.get("role").and_then(Role::parse) else {
-        return failure(&req, &ctx, AccountError::InvalidInput("unknown role"));
+        return Err(AccountError::InvalidInput("unknown role").into());
     };
     match ctx.accounts.change_role(&s, *id, role).await {
         Ok(()) => {
@@ -202,24 +194,19 @@ async fn role_post(
             )
             .await
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn active_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let active = form.get("active") == Some("yes");
     match ctx.accounts.set_member_active(&s, *id, active).await {
-        Ok(()) => redirect("/users"),
-        Err(e) => failure(&req, &ctx, e),
+        Ok(()) => Ok(redirect("/users")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -227,12 +214,8 @@ async fn totp_reset_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, _) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, _): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     match ctx.accounts.reset_member_totp(&s, *id).await {
         Ok(()) => {
             users_page(
@@ -247,7 +230,7 @@ async fn totp_reset_post(
             )
             .await
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -265,14 +248,10 @@ struct AccessPage {
 }
 
 async fn access_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     let user_id = *id;
     let result = async {
         let (all, granted_groups, granted_devices) =
@@ -302,21 +281,16 @@ async fn access_get(
     }
     .await;
     match result {
-        Ok(page) => render(&v, StatusCode::OK, &page),
-        Err(e) => failure(&req, &ctx, e),
+        Ok(page) => Ok(render(&v, StatusCode::OK, &page)),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn access_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let all = form.get("scope") != Some("selected");
     let groups: Vec<i64> = form
         .all("group")
@@ -328,7 +302,7 @@ async fn access_post(
         .set_device_access(&s, *id, all, groups, form.all("device"))
         .await
     {
-        Ok(()) => redirect("/users"),
-        Err(e) => failure(&req, &ctx, e),
+        Ok(()) => Ok(redirect("/users")),
+        Err(e) => Err(e.into()),
     }
 }

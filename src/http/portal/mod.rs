@@ -5,6 +5,8 @@
 mod account;
 mod auth;
 mod chart;
+mod error;
+mod extract;
 mod members;
 mod pairing;
 mod staff;
@@ -16,8 +18,10 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::accounts::{AccountError, Session, Stage};
+use crate::accounts::{Session, Stage};
 use crate::app::AppContext;
+pub use error::PortalError;
+pub use extract::{CsrfForm, Member, MemberForm, member};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(stylesheet));
@@ -56,13 +60,23 @@ pub struct Nav {
     pub reads_audit: bool,
 }
 
-/// The person behind a request: a session, or an anonymous visitor with a CSRF cookie.
+/// The person behind a request: a session, or an anonymous visitor with a CSRF cookie. As an
+/// extractor: any stage of session, or none.
 pub struct Visitor {
     pub session: Option<Session>,
     /// The CSRF binding: the session's id hash, or the anonymous cookie's value.
     binding: String,
     /// A cookie to set on the response (a new anonymous CSRF cookie).
     set_cookie: Option<Cookie<'static>>,
+}
+
+impl std::fmt::Debug for Visitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The binding is a CSRF secret: never in a log line.
+        f.debug_struct("Visitor")
+            .field("signed_in", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Visitor {
@@ -114,62 +128,6 @@ fn expired_session_cookie(ctx: &AppContext) -> Cookie<'static> {
     c
 }
 
-/// Reads the visitor (any stage of session, or none).
-pub async fn visitor(req: &HttpRequest, ctx: &AppContext) -> Result<Visitor, HttpResponse> {
-    let (session_name, csrf_name) = cookie_names(ctx);
-    let session = match req.cookie(session_name) {
-        Some(c) => ctx
-            .accounts
-            .session(c.value())
-            .await
-            .map_err(|e| failure(req, ctx, e))?,
-        None => None,
-    };
-    if let Some(s) = &session {
-        return Ok(Visitor {
-            binding: s.id_hash.clone(),
-            session,
-            set_cookie: None,
-        });
-    }
-    match req.cookie(csrf_name).filter(|c| c.value().len() == 43) {
-        Some(c) => Ok(Visitor {
-            binding: c.value().to_owned(),
-            session: None,
-            set_cookie: None,
-        }),
-        None => {
-            let value = crate::crypto::tokens::random_token();
-            Ok(Visitor {
-                binding: value.clone(),
-                session: None,
-                set_cookie: Some(cookie(ctx, csrf_name, value)),
-            })
-        }
-    }
-}
-
-/// A signed-in person (past the second factor); others are sent to sign in, and members of a
-/// tenant that requires TOTP are sent to enrol before anything else.
-pub async fn member(
-    req: &HttpRequest,
-    ctx: &AppContext,
-) -> Result<(Visitor, Session), HttpResponse> {
-    let v = visitor(req, ctx).await?;
-    match v.session.clone() {
-        Some(s) if s.stage == Stage::Full => {
-            if s.must_enrol_totp() && req.path() != "/account/totp" {
-                return Err(redirect("/account/totp"));
-            }
-            Ok((v, s))
-        }
-        _ => Err(redirect(&format!(
-            "/login?next={}",
-            urlencode(&local_target(req))
-        ))),
-    }
-}
-
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -195,93 +153,6 @@ pub fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/".to_owned(),
     }
-}
-
-/// A POST form, parsed once; repeated fields (checkboxes) are kept.
-pub struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self, name: &str) -> String {
-        self.get(name).unwrap_or("").to_owned()
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-/// Checks a state-changing request: a same-origin `Origin` (or, without one, `Referer`), a form
-/// body within the size limit, and a CSRF token bound to this visitor.
-pub fn checked_form(
-    req: &HttpRequest,
-    ctx: &AppContext,
-    visitor: &Visitor,
-    body: &web::Bytes,
-) -> Result<Form, HttpResponse> {
-    if body.len() > ctx.settings.server.max_form_bytes.get() as usize {
-        return Err(message(
-            ctx,
-            visitor,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Too large",
-            "The form was too large.",
-        ));
-    }
-    let public = ctx.settings.server.public_url.as_str();
-    let same_origin = match req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(origin) => origin == public,
-        None => req
-            .headers()
-            .get(header::REFERER)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|r| r.starts_with(&format!("{public}/"))),
-    };
-    let form = Form(url::form_urlencoded::parse(body).into_owned().collect());
-    let token_ok = form
-        .get("csrf")
-        .is_some_and(|t| ctx.accounts.csrf_ok(&visitor.binding, t));
-    if !same_origin || !token_ok {
-        tracing::info!(
-            same_origin,
-            token_ok,
-            path = req.path(),
-            "refused a cross-site or stale form"
-        );
-        return Err(message(
-            ctx,
-            visitor,
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form expired or did not come from pairgate. Go back, reload the page and try again.",
-        ));
-    }
-    Ok(form)
-}
-
-/// A signed-in person's checked form submission ([`member`], then [`checked_form`]).
-pub async fn member_form(
-    req: &HttpRequest,
-    ctx: &AppContext,
-    body: &web::Bytes,
-) -> Result<(Visitor, Session, Form), HttpResponse> {
-    let (v, s) = member(req, ctx).await?;
-    let form = checked_form(req, ctx, &v, body)?;
-    Ok((v, s, form))
 }
 
 /// Renders a template into a response with the page headers.
@@ -335,22 +206,6 @@ pub fn message(
     )
 }
 
-/// 503 with `Retry-After`: the request may succeed if sent again shortly.
-fn try_again_shortly(ctx: &AppContext, visitor: &Visitor, text: &str) -> HttpResponse {
-    let mut res = message(
-        ctx,
-        visitor,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again shortly",
-        text,
-    );
-    res.headers_mut().insert(
-        header::RETRY_AFTER,
-        header::HeaderValue::from(ctx.settings.server.retry_after_secs),
-    );
-    res
-}
-
 /// 303 to `to` (after a POST, the browser GETs).
 pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -364,108 +219,6 @@ pub fn redirect_with_session(ctx: &AppContext, to: &str, cookie_value: String) -
     let mut res = redirect(to);
     let _ = res.add_cookie(&session_cookie(ctx, cookie_value));
     res
-}
-
-/// The one mapping of errors that no form shows inline.
-pub fn failure(req: &HttpRequest, ctx: &AppContext, err: AccountError) -> HttpResponse {
-    let anon = Visitor {
-        session: None,
-        binding: String::new(),
-        set_cookie: None,
-    };
-    match err {
-        AccountError::StepUpRequired => {
-            let back = req
-                .headers()
-                .get(header::REFERER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|r| r.strip_prefix(ctx.settings.server.public_url.as_str()))
-                .map(str::to_owned)
-                .unwrap_or_else(|| "/".to_owned());
-            redirect(&format!(
-                "/step-up?next={}",
-                urlencode(&safe_next(Some(&back)))
-            ))
-        }
-        AccountError::TotpRequired => redirect("/account/totp"),
-        AccountError::SessionEnded => {
-            let mut res = redirect("/login");
-            let _ = res.add_cookie(&expired_session_cookie(ctx));
-            res
-        }
-        AccountError::Forbidden => message(
-            ctx,
-            &anon,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "Your role does not allow this.",
-        ),
-        AccountError::NotFound | AccountError::InvalidLink => message(
-            ctx,
-            &anon,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            &err.to_string(),
-        ),
-        AccountError::Busy => try_again_shortly(
-            ctx,
-            &anon,
-            "pairgate is busy checking other passwords right now.",
-        ),
-        AccountError::Store(ref e) if e.is_unavailable() => {
-            try_again_shortly(ctx, &anon, "pairgate cannot reach its database right now.")
-        }
-        AccountError::Store(_) | AccountError::Internal(_) => {
-            tracing::error!(error = %err, path = req.path(), "portal request failed");
-            message(
-                ctx,
-                &anon,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The error has been logged.",
-            )
-        }
-        other => message(
-            ctx,
-            &anon,
-            StatusCode::BAD_REQUEST,
-            "Not possible",
-            &other.to_string(),
-        ),
-    }
-}
-
-/// The one mapping of pairing-ceremony errors that no form shows inline.
-pub fn pairing_failure(
-    req: &HttpRequest,
-    ctx: &AppContext,
-    err: crate::pairing::PairingError,
-) -> HttpResponse {
-    use crate::pairing::PairingError;
-    let anon = Visitor {
-        session: None,
-        binding: String::new(),
-        set_cookie: None,
-    };
-    match err {
-        PairingError::Account(e) => failure(req, ctx, e),
-        PairingError::Store(e) => failure(req, ctx, AccountError::Store(e)),
-        PairingError::NotFound => failure(req, ctx, AccountError::NotFound),
-        PairingError::Throttled { .. } => message(
-            ctx,
-            &anon,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Slow down",
-            &err.to_string(),
-        ),
-        PairingError::UnknownCode | PairingError::Invalid(_) => message(
-            ctx,
-            &anon,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not possible",
-            &err.to_string(),
-        ),
-    }
 }
 
 /// A time for people (UTC).

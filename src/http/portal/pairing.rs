@@ -8,9 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{self, Chart};
-use super::{
-    Page, Visitor, failure, member, member_form, message, pairing_failure, redirect, render, when,
-};
+use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, when};
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
@@ -90,14 +88,10 @@ struct CodeQuery {
 }
 
 async fn code_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<CodeQuery>,
-) -> HttpResponse {
-    let (v, _) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, _): Member,
+) -> Result<HttpResponse, PortalError> {
     // The link from the device's QR code only fills the field in: a person still decides.
     let code: String = q
         .user_code
@@ -107,7 +101,7 @@ async fn code_get(
         .take(32)
         .collect();
     let page = v.page(&ctx, "Pair a device");
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &CodePage {
@@ -115,7 +109,7 @@ async fn code_get(
             code,
             wait: None,
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -126,17 +120,27 @@ struct ConfirmPage {
     requested_at: String,
     sale_text: String,
     allowed: bool,
-    verdict_text: String,
-    verdict_class: &'static str,
+    verdict: Advice,
+}
+
+/// What the gate's verdict means for the person deciding; `device_confirm.html` says it.
+enum Advice {
+    /// Already in this account (after a factory reset, say).
+    Repairing,
+    Active,
+    Provisional,
+    Review,
+    /// The refusal's explanation.
+    Refused(String),
 }
 
 fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
-    let (allowed, verdict_text, verdict_class) = match c.verdict {
-        Verdict::Active(_) if c.repairing => (true, "This device is already in your account; approving pairs it again (for example after a factory reset).".to_owned(), "notice"),
-        Verdict::Active(_) => (true, "The manufacturer's records match your company: approving pairs the device at once.".to_owned(), "notice"),
-        Verdict::Provisional => (true, "This device was sold through a distributor. Approving pairs it provisionally: it works at once, and the manufacturer confirms the sale later.".to_owned(), "warning"),
-        Verdict::Review => (true, "This device was sold through a distributor. Approving sends it to the manufacturer's support team, who confirm it before it joins your account.".to_owned(), "warning"),
-        Verdict::Refused(r) => (false, format!("{} You can ask for a review.", r.explanation()), "error"),
+    let (allowed, verdict) = match c.verdict {
+        Verdict::Active(_) if c.repairing => (true, Advice::Repairing),
+        Verdict::Active(_) => (true, Advice::Active),
+        Verdict::Provisional => (true, Advice::Provisional),
+        Verdict::Review => (true, Advice::Review),
+        Verdict::Refused(r) => (false, Advice::Refused(r.explanation().to_string())),
     };
     ConfirmPage {
         requested_at: when(c.requested_at_ms),
@@ -144,8 +148,7 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
         page,
         c,
         allowed,
-        verdict_text,
-        verdict_class,
+        verdict,
     }
 }
 
@@ -185,18 +188,18 @@ fn sale_text(sale: &SaleView) -> String {
     }
 }
 
-async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Bytes) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn code_post(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let code = form.text("user_code");
     match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
         Ok(c) => {
             let page = v.page(&ctx, "Confirm the device");
-            render(&v, StatusCode::OK, &confirm_page(page, c))
+            Ok(render(&v, StatusCode::OK, &confirm_page(page, c)))
         }
-        Err(e) => code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e)),
+        Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
     }
 }
 
@@ -204,45 +207,35 @@ async fn code_post(req: HttpRequest, ctx: web::Data<AppContext>, body: web::Byte
 #[template(path = "device_done.html")]
 struct DonePage {
     page: Page,
-    message: String,
+    serial: String,
+    outcome: Outcome,
+}
+
+/// What a decision came to; `device_done.html` says it.
+enum Outcome {
+    Denied,
+    Paired,
+    Provisional,
+    /// The refusal's explanation and the dispute's case number.
+    Refused(String, i64),
+    /// The dispute's case number.
+    HeldForReview(i64),
 }
 
 async fn decide_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let (code, proof) = (form.text("user_code"), form.text("shown"));
     let shown = Shown {
         user_code: &code,
         proof: &proof,
     };
-    let done = |title: &str, text: String| {
-        let page = v.page(&ctx, title);
-        render(
-            &v,
-            StatusCode::OK,
-            &DonePage {
-                page,
-                message: text,
-            },
-        )
-    };
     if form.get("action") == Some("deny") {
         return match ctx.ceremony.deny(&s, shown, ip(&req).as_deref()).await {
-            Ok(serial) => done(
-                "Denied",
-                format!(
-                    "Device {serial} was not paired. If it keeps asking, tell the manufacturer."
-                ),
-            ),
-            Err(e) => {
-                code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e))
-            }
+            Ok(serial) => Ok(done(&ctx, &v, serial, Outcome::Denied)),
+            Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
         };
     }
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
@@ -251,48 +244,7 @@ async fn decide_post(
         .approve(&s, shown, &form.text("totp"), group, ip(&req).as_deref())
         .await
     {
-        Ok(Approval::Paired {
-            serial,
-            provisional: false,
-        }) => done(
-            "Device paired",
-            format!(
-                "Device {serial} joins your account. It finishes pairing within a few seconds."
-            ),
-        ),
-        Ok(Approval::Paired {
-            serial,
-            provisional: true,
-        }) => done(
-            "Device paired provisionally",
-            format!(
-                "Device {serial} joins your account provisionally: it works now, and the manufacturer confirms the sale later."
-            ),
-        ),
-        Ok(Approval::Refused {
-            serial,
-            refusal,
-            dispute_id,
-        }) => {
-            let page = v.page(&ctx, "Not paired");
-            render(
-                &v,
-                StatusCode::CONFLICT,
-                &DonePage {
-                    page,
-                    message: format!(
-                        "Device {serial} was not paired. {} The manufacturer's support team has been asked to review it (case #{dispute_id}).",
-                        refusal.explanation()
-                    ),
-                },
-            )
-        }
-        Ok(Approval::HeldForReview { serial, dispute_id }) => done(
-            "Waiting for review",
-            format!(
-                "The manufacturer's support team reviews the pairing of device {serial} (case #{dispute_id}); you will get an email when you can pair it."
-            ),
-        ),
+        Ok(approval) => Ok(approval_page(&ctx, &v, approval)),
         Err(PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             // Show the confirmation again with the reason, if the request is still there.
             let reason = "That authentication code is not right, or was already used. Wait for the next one and try again.";
@@ -300,15 +252,67 @@ async fn decide_post(
                 Ok(c) => {
                     let mut page = v.page(&ctx, "Confirm the device");
                     page.error = Some(reason.to_owned());
-                    render(&v, StatusCode::UNPROCESSABLE_ENTITY, &confirm_page(page, c))
+                    Ok(render(
+                        &v,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &confirm_page(page, c),
+                    ))
                 }
-                Err(e) => {
-                    code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e))
-                }
+                Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
             }
         }
-        Err(e) => code_page(&ctx, &v, &code, &e).unwrap_or_else(|| pairing_failure(&req, &ctx, e)),
+        Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
     }
+}
+
+/// A decision's outcome page: 409 for a refusal, else 200.
+fn done(ctx: &AppContext, v: &Visitor, serial: String, outcome: Outcome) -> HttpResponse {
+    let (title, status) = match outcome {
+        Outcome::Denied => ("Denied", StatusCode::OK),
+        Outcome::Paired => ("Device paired", StatusCode::OK),
+        Outcome::Provisional => ("Device paired provisionally", StatusCode::OK),
+        Outcome::Refused(..) => ("Not paired", StatusCode::CONFLICT),
+        Outcome::HeldForReview(_) => ("Waiting for review", StatusCode::OK),
+    };
+    let page = v.page(ctx, title);
+    render(
+        v,
+        status,
+        &DonePage {
+            page,
+            serial,
+            outcome,
+        },
+    )
+}
+
+/// The page for an approval's outcome: paired, held for review, or refused.
+fn approval_page(ctx: &AppContext, v: &Visitor, approval: Approval) -> HttpResponse {
+    let (serial, outcome) = match approval {
+        Approval::Paired {
+            serial,
+            provisional,
+        } => (
+            serial,
+            if provisional {
+                Outcome::Provisional
+            } else {
+                Outcome::Paired
+            },
+        ),
+        Approval::Refused {
+            serial,
+            refusal,
+            dispute_id,
+        } => (
+            serial,
+            Outcome::Refused(refusal.explanation().to_string(), dispute_id),
+        ),
+        Approval::HeldForReview { serial, dispute_id } => {
+            (serial, Outcome::HeldForReview(dispute_id))
+        }
+    };
+    done(ctx, v, serial, outcome)
 }
 
 #[derive(Template)]
@@ -317,7 +321,7 @@ struct DetailPage {
     page: Page,
     serial: String,
     model: String,
-    status: String,
+    status: Pairing,
     group: Option<String>,
     history: Vec<String>,
     can_unpair: bool,
@@ -330,38 +334,34 @@ struct DetailPage {
     truncated: bool,
 }
 
+/// A device's current pairing, as its page says it.
+enum Pairing {
+    Provisional,
+    /// Active, since this time.
+    Since(String),
+    None,
+}
+
 #[derive(Deserialize)]
 struct DetailQuery {
     window: Option<String>,
 }
 
 async fn detail_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
     query: web::Query<DetailQuery>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    let devices = match ctx.accounts.visible_devices(&s).await {
-        Ok(d) => d,
-        Err(e) => return failure(&req, &ctx, e),
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
+    let devices = ctx.accounts.visible_devices(&s).await?;
     let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
-        return failure(&req, &ctx, AccountError::NotFound);
+        return Err(AccountError::NotFound.into());
     };
-    let history = match ctx.ceremony.history(&s, &serial).await {
-        Ok(h) => h,
-        Err(e) => return pairing_failure(&req, &ctx, e),
-    };
+    let history = ctx.ceremony.history(&s, &serial).await?;
     let status = match history.first() {
-        Some(p) if p.status == "provisional" => {
-            "paired provisionally (the manufacturer has not confirmed the sale yet)".to_owned()
-        }
-        Some(p) if p.status == "active" => format!("paired since {}", when(p.created_at)),
-        _ => "not paired".to_owned(),
+        Some(p) if p.status == "provisional" => Pairing::Provisional,
+        Some(p) if p.status == "active" => Pairing::Since(when(p.created_at)),
+        _ => Pairing::None,
     };
     let lines = history
         .iter()
@@ -395,7 +395,7 @@ async fn detail_get(
         }
     };
     let page = v.page(&ctx, &device.serial);
-    render(
+    Ok(render(
         &v,
         StatusCode::OK,
         &DetailPage {
@@ -412,32 +412,36 @@ async fn detail_get(
             last_reading,
             truncated,
         },
-    )
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "device_removed.html")]
+struct RemovedPage {
+    page: Page,
+    serial: String,
+    /// Released for another customer, rather than unpaired.
+    release: bool,
 }
 
 async fn unpair_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (v, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let release = form.get("release") == Some("yes");
     match ctx.ceremony.unpair(&s, &serial, release).await {
         Ok(()) => {
-            let text = if release {
-                format!(
-                    "Device {serial} was released: it no longer works for your company, and another customer can pair it once the manufacturer records the sale."
-                )
-            } else {
-                format!("Device {serial} was unpaired: its access ended at once.")
+            let page = v.page(&ctx, "Removed");
+            let serial = serial.into_inner();
+            let removed = RemovedPage {
+                page,
+                serial,
+                release,
             };
-            message(&ctx, &v, StatusCode::OK, "Removed", &text)
+            Ok(render(&v, StatusCode::OK, &removed))
         }
-        Err(PairingError::NotFound) => redirect("/devices"),
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(PairingError::NotFound) => Ok(redirect("/devices")),
+        Err(e) => Err(e.into()),
     }
 }

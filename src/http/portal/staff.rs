@@ -2,11 +2,11 @@
 //! `/staff/disputes/{id}`, `/staff/devices?serial=`, `/staff/tenants`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Page, member, member_form, pairing_failure, redirect, render, sale_text, when};
+use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
 use crate::app::AppContext;
 use crate::http::get;
 use crate::pairing::{Resolution, TenantRow};
@@ -42,11 +42,10 @@ struct HomePage {
     disputes: Vec<(i64, String, String)>,
 }
 
-async fn home_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn home_get(
+    ctx: web::Data<AppContext>,
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.disputes(&s, true).await {
         Ok(list) => {
             let disputes = list
@@ -64,9 +63,9 @@ async fn home_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse 
                 })
                 .collect();
             let page = v.page(&ctx, "Staff console");
-            render(&v, StatusCode::OK, &HomePage { page, disputes })
+            Ok(render(&v, StatusCode::OK, &HomePage { page, disputes }))
         }
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -87,14 +86,10 @@ struct DisputePage {
 }
 
 async fn dispute_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.dispute(&s, *id, 100).await {
         Ok(d) => {
             let status = match (&d.dispute.resolution, &d.dispute.resolved_by) {
@@ -102,7 +97,7 @@ async fn dispute_get(
                 _ => "open".to_owned(),
             };
             let page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
-            render(
+            Ok(render(
                 &v,
                 StatusCode::OK,
                 &DisputePage {
@@ -118,36 +113,27 @@ async fn dispute_get(
                     status,
                     trail: d.trail.iter().map(trail_line).collect(),
                 },
-            )
+            ))
         }
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn resolve_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let Some(resolution) = form.get("resolution").and_then(Resolution::parse) else {
-        return pairing_failure(
-            &req,
-            &ctx,
-            crate::pairing::PairingError::Invalid("choose a decision"),
-        );
+        return Err(crate::pairing::PairingError::Invalid("choose a decision").into());
     };
     match ctx
         .ceremony
         .resolve(&s, *id, resolution, &form.text("note"))
         .await
     {
-        Ok(()) => redirect(&format!("/staff/disputes/{id}")),
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Ok(()) => Ok(redirect(&format!("/staff/disputes/{id}"))),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -170,18 +156,14 @@ struct DevicePage {
 }
 
 async fn device_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<SerialQuery>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.staff_device(&s, &q.serial).await {
         Ok(d) => {
             let page = v.page(&ctx, &d.serial);
-            render(
+            Ok(render(
                 &v,
                 StatusCode::OK,
                 &DevicePage {
@@ -213,9 +195,9 @@ async fn device_get(
                     model: d.model,
                     tenant: d.tenant,
                 },
-            )
+            ))
         }
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -226,36 +208,30 @@ struct TenantsPage {
     tenants: Vec<TenantRow>,
 }
 
-async fn tenants_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn tenants_get(
+    ctx: web::Data<AppContext>,
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.staff_tenants(&s).await {
         Ok(tenants) => {
             let page = v.page(&ctx, "Tenants");
-            render(&v, StatusCode::OK, &TenantsPage { page, tenants })
+            Ok(render(&v, StatusCode::OK, &TenantsPage { page, tenants }))
         }
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn customer_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     match ctx
         .ceremony
         .set_customer_number(&s, *id, form.get("customer_number"))
         .await
     {
-        Ok(()) => redirect("/staff/tenants"),
-        Err(e) => pairing_failure(&req, &ctx, e),
+        Ok(()) => Ok(redirect("/staff/tenants")),
+        Err(e) => Err(e.into()),
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Page, failure, member, member_form, redirect, render};
+use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, DeviceView, GroupView};
 use crate::app::AppContext;
 use crate::http::get;
@@ -28,13 +28,12 @@ struct DevicesPage {
     manages: bool,
 }
 
-async fn devices_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+async fn devices_get(
+    ctx: web::Data<AppContext>,
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     if s.user.tenant_id.is_none() {
-        return failure(&req, &ctx, AccountError::Forbidden);
+        return Err(AccountError::Forbidden.into());
     }
     let result = async {
         Ok::<_, AccountError>((
@@ -46,7 +45,7 @@ async fn devices_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpRespon
     match result {
         Ok((devices, groups)) => {
             let page = v.page(&ctx, "Devices");
-            render(
+            Ok(render(
                 &v,
                 StatusCode::OK,
                 &DevicesPage {
@@ -55,26 +54,21 @@ async fn devices_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpRespon
                     groups,
                     manages: s.user.role.manages_users(),
                 },
-            )
+            ))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn device_group_post(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     serial: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
     match ctx.accounts.assign_device_group(&s, &serial, group).await {
-        Ok(()) => redirect("/devices"),
-        Err(e) => failure(&req, &ctx, e),
+        Ok(()) => Ok(redirect("/devices")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -90,39 +84,35 @@ async fn groups_page(
     ctx: &AppContext,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let (v, s) = match member(req, ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+) -> Result<HttpResponse, PortalError> {
+    let Member(v, s) = member(req, ctx).await?;
     if !s.user.role.manages_users() {
-        return failure(req, ctx, AccountError::Forbidden);
+        return Err(AccountError::Forbidden.into());
     }
     match ctx.accounts.groups(&s).await {
         Ok(groups) => {
             let mut page = v.page(ctx, "Groups and sites");
             page.error = error;
-            render(&v, status, &GroupsPage { page, groups })
+            Ok(render(&v, status, &GroupsPage { page, groups }))
         }
-        Err(e) => failure(req, ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn groups_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+async fn groups_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+) -> Result<HttpResponse, PortalError> {
     groups_page(&req, &ctx, None, StatusCode::OK).await
 }
 
 async fn groups_post(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (_, s, form) = match member_form(&req, &ctx, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
     match ctx.accounts.create_group(&s, &form.text("name")).await {
-        Ok(_) => redirect("/groups"),
+        Ok(_) => Ok(redirect("/groups")),
         Err(e @ AccountError::InvalidInput(_)) => {
             groups_page(
                 &req,
@@ -132,7 +122,7 @@ async fn groups_post(
             )
             .await
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -153,14 +143,10 @@ struct AuditQuery {
 const AUDIT_PAGE: i64 = 50;
 
 async fn audit_get(
-    req: HttpRequest,
     ctx: web::Data<AppContext>,
     q: web::Query<AuditQuery>,
-) -> HttpResponse {
-    let (v, s) = match member(&req, &ctx).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
     match ctx.accounts.audit_events(&s, q.before, AUDIT_PAGE).await {
         Ok(events) => {
             let older = (events.len() as i64 == AUDIT_PAGE)
@@ -176,7 +162,7 @@ async fn audit_get(
                 })
                 .collect();
             let page = v.page(&ctx, "Audit log");
-            render(
+            Ok(render(
                 &v,
                 StatusCode::OK,
                 &AuditPage {
@@ -184,8 +170,8 @@ async fn audit_get(
                     events: rows,
                     older,
                 },
-            )
+            ))
         }
-        Err(e) => failure(&req, &ctx, e),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,6 +1,7 @@
 //! The telemetry surface: `POST /api/v1/telemetry` (devices, DPoP-bound tokens) and
 //! `GET /api/v1/devices/{serial}/telemetry` (people, portal session). Handlers extract, call
-//! [`crate::telemetry`], and answer through [`error_response`], the one place where a
+//! [`crate::telemetry`], and return [`TelemetryHttpError`] with `?`; [`error_response`] is the
+//! one place where a
 //! `TelemetryError` becomes HTTP: RFC 6750 §3 / RFC 9449 §7.1 challenges for token and proof
 //! refusals, JSON bodies everywhere.
 
@@ -9,10 +10,10 @@ mod upload;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde_json::json;
 
-use super::RequestId;
+use super::errors::{SurfaceError, request_id, unrendered};
 use super::oauth::method_not_allowed;
 use crate::app::AppContext;
 use crate::oauth::tokens::DEVICE_SCOPE;
@@ -58,10 +59,27 @@ fn dpop_challenge(code: Option<&str>, description: Option<&str>, scope: Option<&
     format!("DPoP {}", parts.join(", "))
 }
 
-/// The one mapping from `TelemetryError` to HTTP.
-fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> HttpResponse {
+/// The telemetry surface's error: handlers return it with `?`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TelemetryHttpError(#[from] pub TelemetryError);
+
+impl ResponseError for TelemetryHttpError {
+    fn error_response(&self) -> HttpResponse {
+        unrendered()
+    }
+}
+
+impl SurfaceError for TelemetryHttpError {
+    fn render(&self, req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
+        error_response(req, ctx, &self.0)
+    }
+}
+
+/// The status, wire code and description of a `TelemetryError`.
+fn classify(err: &TelemetryError) -> (StatusCode, &'static str, Option<String>) {
     use TelemetryError as E;
-    let (status, code, description): (StatusCode, &str, Option<String>) = match err {
+    match err {
         E::Auth(VerifyError::KeysUnavailable) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -122,13 +140,15 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> 
             None,
         ),
         E::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
-    };
+    }
+}
+
+/// The one mapping from `TelemetryError` to HTTP.
+fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> HttpResponse {
+    use TelemetryError as E;
+    let (status, code, description) = classify(err);
     if status.is_server_error() {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
+        let request_id = request_id(req);
         tracing::warn!(error = %err, request_id, "telemetry request failed");
     } else {
         tracing::info!(

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
-use super::{error_response, no_store};
+use super::{TelemetryHttpError, no_store};
 use crate::app::AppContext;
 use crate::telemetry::{ReadQuery, TelemetryError};
 
@@ -16,11 +16,9 @@ pub async fn device_telemetry_get(
     req: HttpRequest,
     serial: web::Path<String>,
     ctx: web::Data<AppContext>,
-) -> HttpResponse {
-    match read(&req, &serial, &ctx).await {
-        Ok(body) => no_store(StatusCode::OK).json(body),
-        Err(err) => error_response(&req, &ctx, &err),
-    }
+) -> Result<HttpResponse, TelemetryHttpError> {
+    let body = read(&req, &serial, &ctx).await?;
+    Ok(no_store(StatusCode::OK).json(body))
 }
 
 async fn read(req: &HttpRequest, serial: &str, ctx: &AppContext) -> Result<Value, TelemetryError> {

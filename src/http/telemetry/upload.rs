@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::{error_response, no_store};
+use super::{TelemetryHttpError, no_store};
 use crate::app::AppContext;
 use crate::http::credentials::{self, CredentialError};
 use crate::telemetry::{TelemetryError, Upload};
@@ -17,33 +17,23 @@ pub async fn telemetry_post(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppContext>,
-) -> HttpResponse {
-    let body = match read_json_body(&req, payload, &ctx).await {
-        Ok(b) => b,
-        Err(err) => return error_response(&req, &ctx, &err),
-    };
-    let (authorization, dpop) = match credentials(&req) {
-        Ok(c) => c,
-        Err(err) => return error_response(&req, &ctx, &err),
-    };
+) -> Result<HttpResponse, TelemetryHttpError> {
+    let body = read_json_body(&req, payload, &ctx).await?;
+    let (authorization, dpop) = credentials(&req)?;
     let upload = Upload {
         authorization,
         dpop: &dpop,
         body: &body,
     };
-    match ctx.telemetry.upload(upload).await {
-        Ok(outcome) => {
-            let mut res = no_store(StatusCode::OK);
-            if let Some(nonce) = ctx.telemetry.dpop_nonce() {
-                res.insert_header(("DPoP-Nonce", nonce));
-            }
-            res.json(json!({
-                "accepted": outcome.accepted,
-                "duplicates": outcome.duplicates,
-            }))
-        }
-        Err(err) => error_response(&req, &ctx, &err),
+    let outcome = ctx.telemetry.upload(upload).await?;
+    let mut res = no_store(StatusCode::OK);
+    if let Some(nonce) = ctx.telemetry.dpop_nonce() {
+        res.insert_header(("DPoP-Nonce", nonce));
     }
+    Ok(res.json(json!({
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+    })))
 }
 
 /// The `Authorization` header (one, and the only way the token came) and every `DPoP` header.

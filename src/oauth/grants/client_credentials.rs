@@ -3,10 +3,10 @@
 
 use super::{Committed, signing_failed};
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::verifier::dpop::DpopProof;
 use crate::oauth::minting::{Grantee, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::registry::ClientKind;
+use crate::verifier::dpop::DpopProof;
 
 pub async fn exchange(
     oauth: &OAuth,

@@ -8,13 +8,13 @@ use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::device_flow::{self, PollOutcome};
-use crate::verifier::dpop::DpopProof;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
 use crate::store::flows::{self, FlowRecord};
 use crate::store::registry::{self, ClientKind, revoke_device_tokens};
 use crate::store::tokens::{FIRST_COUNTER, NewFamily, insert_family};
+use crate::verifier::dpop::DpopProof;
 
 pub async fn exchange(
     oauth: &OAuth,

@@ -17,7 +17,6 @@ use serde_json::json;
 use super::{Committed, signing_failed};
 use crate::events::{self, Action, Event, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::verifier::dpop::DpopProof;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::rotation::{self, Standing};
 use crate::oauth::tokens::device_token_stands;
@@ -25,6 +24,7 @@ use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
 use crate::store::registry::{self, DeviceTokenState};
 use crate::store::tokens::{self as stored, FamilyRecord, FamilyStatus};
+use crate::verifier::dpop::DpopProof;
 
 /// The refusal of a token the family has moved past (a reuse); `/metrics` counts it apart.
 pub const REUSED: &str = "the refresh token was already used";

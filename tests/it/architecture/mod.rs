@@ -19,7 +19,10 @@ use graph::{Edge, Graph};
 /// Top-level modules by layer, lowest first. A module may import from its own layer and those
 /// below it, never from one above; within a layer the cycle rule keeps imports one way.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["clock", "config", "crypto", "logging", "meters", "verifier"]),
+    (
+        "foundation",
+        &["clock", "config", "crypto", "logging", "meters", "verifier"],
+    ),
     ("store", &["store"]),
     ("events", &["events"]),
     (

@@ -5,8 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use pairgate::store::registry::{self, ClientKind, NewClient};
 use pairgate::crypto::jose;
+use pairgate::store::registry::{self, ClientKind, NewClient};
 use serde_json::{Value, json};
 
 use super::error_of;

@@ -2,8 +2,8 @@
 //! authorization endpoints, replay, binding a device authorization to a key (§10, `dpop_jkt`),
 //! and server nonces (§8) for devices whose clocks cannot be trusted.
 
-use pairgate::oauth::device_flow::Verdict;
 use pairgate::crypto::jose;
+use pairgate::oauth::device_flow::Verdict;
 use serde_json::{Value, json};
 
 use super::{error_of, server_date};

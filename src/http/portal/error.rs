@@ -1,0 +1,172 @@
+//! The portal's error, [`PortalError`], and the one mapping of errors that no form shows inline:
+//! step-up needed → `/step-up?next=…`, ended session → `/login`, forbidden → 403, unavailable
+//! database or a full password-hashing queue → 503 with `Retry-After`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+
+use super::extract::FormRefusal;
+use super::{
+    Visitor, expired_session_cookie, local_target, message, redirect, safe_next, urlencode,
+};
+use crate::accounts::AccountError;
+use crate::app::AppContext;
+use crate::http::errors::{SurfaceError, unrendered};
+use crate::pairing::PairingError;
+use crate::store::StoreError;
+
+/// Why a portal request is not answered with its page.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// Not signed in (or not past the second factor): to `/login?next=<this page>`.
+    #[error("sign-in required")]
+    SignIn,
+    /// A form refused before it was read, answered with the visitor's page.
+    #[error("form refused: {1:?}")]
+    Form(Box<Visitor>, FormRefusal),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Pairing(#[from] PairingError),
+}
+
+impl ResponseError for PortalError {
+    fn error_response(&self) -> HttpResponse {
+        unrendered()
+    }
+}
+
+impl SurfaceError for PortalError {
+    fn render(&self, req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
+        match self {
+            Self::SignIn => redirect(&format!("/login?next={}", urlencode(&local_target(req)))),
+            Self::Form(visitor, refusal) => {
+                let (status, title, text) = refusal.page();
+                message(ctx, visitor, status, title, text)
+            }
+            Self::Account(e) => failure(req, ctx, e),
+            Self::Pairing(e) => pairing_failure(req, ctx, e),
+        }
+    }
+}
+
+/// A visitor without a session, for the pages of errors (no navigation).
+fn anonymous() -> Visitor {
+    Visitor {
+        session: None,
+        binding: String::new(),
+        set_cookie: None,
+    }
+}
+
+/// 503 with `Retry-After`: the request may succeed if sent again shortly.
+fn try_again_shortly(ctx: &AppContext, text: &str) -> HttpResponse {
+    let mut res = message(
+        ctx,
+        &anonymous(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        text,
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(ctx.settings.server.retry_after_secs),
+    );
+    res
+}
+
+fn store_failure(req: &HttpRequest, ctx: &AppContext, e: &StoreError) -> HttpResponse {
+    if e.is_unavailable() {
+        return try_again_shortly(ctx, "pairgate cannot reach its database right now.");
+    }
+    tracing::error!(error = %e, path = req.path(), "portal request failed");
+    internal(ctx)
+}
+
+fn internal(ctx: &AppContext) -> HttpResponse {
+    message(
+        ctx,
+        &anonymous(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The error has been logged.",
+    )
+}
+
+fn failure(req: &HttpRequest, ctx: &AppContext, err: &AccountError) -> HttpResponse {
+    let anon = anonymous();
+    match err {
+        AccountError::StepUpRequired => {
+            let back = req
+                .headers()
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|r| r.strip_prefix(ctx.settings.server.public_url.as_str()))
+                .map(str::to_owned)
+                .unwrap_or_else(|| "/".to_owned());
+            redirect(&format!(
+                "/step-up?next={}",
+                urlencode(&safe_next(Some(&back)))
+            ))
+        }
+        AccountError::TotpRequired => redirect("/account/totp"),
+        AccountError::SessionEnded => {
+            let mut res = redirect("/login");
+            let _ = res.add_cookie(&expired_session_cookie(ctx));
+            res
+        }
+        AccountError::Forbidden => message(
+            ctx,
+            &anon,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your role does not allow this.",
+        ),
+        AccountError::NotFound | AccountError::InvalidLink => message(
+            ctx,
+            &anon,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &err.to_string(),
+        ),
+        AccountError::Busy => {
+            try_again_shortly(ctx, "pairgate is busy checking other passwords right now.")
+        }
+        AccountError::Store(e) => store_failure(req, ctx, e),
+        AccountError::Internal(_) => {
+            tracing::error!(error = %err, path = req.path(), "portal request failed");
+            internal(ctx)
+        }
+        other => message(
+            ctx,
+            &anon,
+            StatusCode::BAD_REQUEST,
+            "Not possible",
+            &other.to_string(),
+        ),
+    }
+}
+
+fn pairing_failure(req: &HttpRequest, ctx: &AppContext, err: &PairingError) -> HttpResponse {
+    let anon = anonymous();
+    match err {
+        PairingError::Account(e) => failure(req, ctx, e),
+        PairingError::Store(e) => store_failure(req, ctx, e),
+        PairingError::NotFound => failure(req, ctx, &AccountError::NotFound),
+        PairingError::Throttled { .. } => message(
+            ctx,
+            &anon,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Slow down",
+            &err.to_string(),
+        ),
+        PairingError::UnknownCode | PairingError::Invalid(_) => message(
+            ctx,
+            &anon,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not possible",
+            &err.to_string(),
+        ),
+    }
+}
