@@ -39,8 +39,9 @@ struct State {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: relying_app serve --issuer URL [--listen ADDR] [--audience AUD] [--url URL]\n       \
-         relying_app verify --issuer URL --token TOKEN [--audience AUD]"
+        "{}\n       {}",
+        "usage: relying_app serve --issuer URL [--listen ADDR] [--audience AUD] [--url URL]",
+        "relying_app verify --issuer URL --token TOKEN [--audience AUD]"
     );
     std::process::exit(2)
 }

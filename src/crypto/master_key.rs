@@ -47,7 +47,11 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let bytes: [u8; 32] = rand::random();
                 write_private(path, &STANDARD.encode(bytes)).map_err(io)?;
-                tracing::warn!(path = %shown, "created a new master key file; back it up, and share it (or keys.master_key) with every instance");
+                tracing::warn!(
+                    path = %shown,
+                    "created a new master key file; back it up, and share it (or keys.master_key) \
+                     with every instance"
+                );
                 Ok(Self::from_bytes(&bytes))
             }
             Err(e) => Err(io(e)),

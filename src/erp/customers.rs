@@ -202,7 +202,15 @@ fn resolve_tenant(
         (None, None) => {
             let id = registry::insert_tenant(tx, &input.name, now_ms)?;
             stored::link_tenant(tx, id, customer_number)?;
-            events::record(tx, now_ms, Event::new(Action::TenantCreated, actor, Subject::Tenant(id)).tenant(Some(id)).detail(json!({ "name": input.name, "via": "erp", "customer_number": customer_number })))?;
+            let detail = json!({
+                "name": input.name,
+                "via": "erp",
+                "customer_number": customer_number,
+            });
+            let event = Event::new(Action::TenantCreated, actor, Subject::Tenant(id))
+                .tenant(Some(id))
+                .detail(detail);
+            events::record(tx, now_ms, event)?;
             (id, true, true, false)
         }
     };
@@ -251,7 +259,11 @@ fn record_change(
         };
         let event = Event::new(action, actor, Subject::Tenant(tenant_id))
             .tenant(Some(tenant_id))
-            .detail(json!({ "customer_number": customer_number, "name": input.name, "created": created }))
+            .detail(json!({
+                "customer_number": customer_number,
+                "name": input.name,
+                "created": created,
+            }))
             .erp_entry(entry);
         events::record(tx, now_ms, event)?;
     }

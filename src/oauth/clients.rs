@@ -101,7 +101,15 @@ pub async fn create_service_client(
     store
         .write(move |tx| {
             registry::insert_client(tx, &record)?;
-            events::record(tx, now_ms, Event::new(Action::ClientRegistered, actor, Subject::Client(record.client_id.to_owned())).detail(json!({ "name": record.name, "scope": record.scope, "auth": if record.jwks.is_some() { "private_key_jwt" } else { "client_secret" } })))?;
+            let auth = if record.jwks.is_some() {
+                "private_key_jwt"
+            } else {
+                "client_secret"
+            };
+            let detail = json!({ "name": record.name, "scope": record.scope, "auth": auth });
+            let subject = Subject::Client(record.client_id.to_owned());
+            let event = Event::new(Action::ClientRegistered, actor, subject).detail(detail);
+            events::record(tx, now_ms, event)?;
             Ok::<_, StoreError>(())
         })
         .await?;

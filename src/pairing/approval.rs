@@ -351,7 +351,16 @@ fn refuse(
         }
         if holder.is_some() {
             // The holder's own audit trail shows the attempt too.
-            events::record(tx, now, Event::new(Action::PairingRefused, actor.to_owned(), Subject::Device(serial.to_owned())).tenant(holder).detail(json!({ "reason": refusal.as_str(), "dispute": dispute_id, "claimant_tenant": claimant })))?;
+            let detail = json!({
+                "reason": refusal.as_str(),
+                "dispute": dispute_id,
+                "claimant_tenant": claimant,
+            });
+            let subject = Subject::Device(serial.to_owned());
+            let event = Event::new(Action::PairingRefused, actor.to_owned(), subject)
+                .tenant(holder)
+                .detail(detail);
+            events::record(tx, now, event)?;
         }
     }
     Ok(dispute_id)

@@ -75,13 +75,16 @@ impl Refusal {
     pub fn explanation(self) -> &'static str {
         match self {
             Self::PairedElsewhere => {
-                "This device belongs to another company's account. If it is yours now, the manufacturer's support team can review it."
+                "This device belongs to another company's account. If it is yours now, the \
+                 manufacturer's support team can review it."
             }
             Self::SoldToOther => {
-                "The manufacturer's records show this device was sold to another customer, so it cannot join your account."
+                "The manufacturer's records show this device was sold to another customer, so it \
+                 cannot join your account."
             }
             Self::NotSold => {
-                "The manufacturer has no record of this device being sold, so it cannot join an account yet."
+                "The manufacturer has no record of this device being sold, so it cannot join an \
+                 account yet."
             }
         }
     }

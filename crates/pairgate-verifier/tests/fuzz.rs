@@ -199,7 +199,11 @@ proptest! {
 
     /// A valid proof changed in any way is refused.
     #[test]
-    fn fuzz_mutated_proofs_are_refused(ed in any::<bool>(), jti in "[a-z0-9]{1,24}", m in mutation()) {
+    fn fuzz_mutated_proofs_are_refused(
+        ed in any::<bool>(),
+        jti in "[a-z0-9]{1,24}",
+        m in mutation(),
+    ) {
         let signer = if ed { Signer::eddsa() } else { Signer::es256() };
         let proof = signer.sign(&proof_header(&signer), &proof_claims(&jti));
         if let Some(mutated) = mutate(&proof, &m) {
@@ -209,7 +213,11 @@ proptest! {
 
     /// A valid access token changed in any way no longer verifies under the issuer's key.
     #[test]
-    fn fuzz_mutated_tokens_do_not_verify(ed in any::<bool>(), sub in "[ -~]{0,40}", m in mutation()) {
+    fn fuzz_mutated_tokens_do_not_verify(
+        ed in any::<bool>(),
+        sub in "[ -~]{0,40}",
+        m in mutation(),
+    ) {
         let signer = if ed { Signer::eddsa() } else { Signer::es256() };
         let header = json!({ "typ": "at+jwt", "alg": signer.alg(), "kid": "k1" });
         let token = signer.sign(&header, &json!({ "sub": sub, "exp": NOW_MS / 1000 + 60 }));
@@ -225,7 +233,11 @@ proptest! {
     /// Proofs with a wrong `alg`, `typ` or `jwk`, or bound to another request, are refused even
     /// though they are signed.
     #[test]
-    fn fuzz_wrong_headers_and_bindings_are_refused(ed in any::<bool>(), which in 0..10usize, alg in "[A-Za-z0-9]{0,8}") {
+    fn fuzz_wrong_headers_and_bindings_are_refused(
+        ed in any::<bool>(),
+        which in 0..10usize,
+        alg in "[A-Za-z0-9]{0,8}",
+    ) {
         let signer = if ed { Signer::eddsa() } else { Signer::es256() };
         prop_assume!(which != 0 || alg != signer.alg());
         let other = if ed { Signer::es256() } else { Signer::eddsa() };

@@ -295,7 +295,11 @@ fn record_changes(
         };
         let event = Event::new(Action::ErpSaleEnded, actor, subject)
             .tenant(effects.tenant_id)
-            .detail(json!({ "serial": rec.serial, "status": rec.status, "tokens_revoked": effects.tokens_revoked }))
+            .detail(json!({
+                "serial": rec.serial,
+                "status": rec.status,
+                "tokens_revoked": effects.tokens_revoked,
+            }))
             .erp_entry(entry(kind));
         events::record(tx, now_ms, event)?;
     }

@@ -219,7 +219,8 @@ impl FormRefusal {
             Self::Expired => (
                 StatusCode::FORBIDDEN,
                 "Form expired",
-                "This form expired or did not come from pairgate. Go back, reload the page and try again.",
+                "This form expired or did not come from pairgate. Go back, reload the page and \
+                 try again.",
             ),
         }
     }

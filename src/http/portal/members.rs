@@ -222,7 +222,8 @@ async fn totp_reset_post(
                 &req,
                 &ctx,
                 Some(
-                    "Two-factor authentication has been reset; they set it up again at their next sign-in."
+                    "Two-factor authentication has been reset; they set it up again at their next \
+                     sign-in."
                         .into(),
                 ),
                 None,

@@ -167,7 +167,8 @@ pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -
                 .insert_header((header::REFERRER_POLICY, "same-origin"))
                 .insert_header((
                     header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action \
+                     'self'; frame-ancestors 'none'; base-uri 'none'",
                 ));
             if let Some(c) = &visitor.set_cookie {
                 res.cookie(c.clone());

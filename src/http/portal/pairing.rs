@@ -247,7 +247,8 @@ async fn decide_post(
         Ok(approval) => Ok(approval_page(&ctx, &v, approval)),
         Err(PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             // Show the confirmation again with the reason, if the request is still there.
-            let reason = "That authentication code is not right, or was already used. Wait for the next one and try again.";
+            let reason = "That authentication code is not right, or was already used. Wait for the \
+                          next one and try again.";
             match ctx.ceremony.reshow(&s, shown).await {
                 Ok(c) => {
                     let mut page = v.page(&ctx, "Confirm the device");

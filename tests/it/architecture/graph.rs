@@ -36,7 +36,8 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Reads `src/` (skipping `main.rs` and `bin/`, which are separate crates, and test-only files).
+    /// Reads `src/` (skipping `main.rs` and `bin/`, which are separate crates, and test-only
+    /// files).
     pub fn read(src: &Path) -> std::io::Result<Self> {
         let mut found = Vec::new();
         walk(src, &mut found)?;

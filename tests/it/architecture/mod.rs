@@ -214,7 +214,8 @@ fn the_check_names_cycles_upward_imports_and_misplaced_crates() {
         (
             "oauth/grants/device_code.rs",
             "// crate::erp::x is a comment\nuse super::super::Minter;\n\
-             fn poll() { crate::erp::record(); }\n#[cfg(test)]\nmod tests { use crate::http::x; }\n",
+             fn poll() { crate::erp::record(); }\n\
+             #[cfg(test)]\nmod tests { use crate::http::x; }\n",
         ),
         (
             "erp/mod.rs",

@@ -430,7 +430,8 @@ mod tests {
 
     #[test]
     fn comments_strings_and_tests_are_not_code() {
-        let text = "// crate::a::b\nlet s = \"crate::c::d\"; let r = r#\"crate::e\"#; let c = '\"';\n\
+        let text = "// crate::a::b\nlet s = \"crate::c::d\"; \
+                    let r = r#\"crate::e\"#; let c = '\"';\n\
                     #[cfg(test)]\nmod tests { use crate::f; }\nfn g<'a>() { crate::h::i(); }";
         assert_eq!(paths(text), ["crate::h::i"]);
     }
