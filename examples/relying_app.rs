@@ -38,11 +38,10 @@ struct State {
 }
 
 fn usage() -> ! {
-    eprintln!(
-        "{}\n       {}",
-        "usage: relying_app serve --issuer URL [--listen ADDR] [--audience AUD] [--url URL]",
-        "relying_app verify --issuer URL --token TOKEN [--audience AUD]"
-    );
+    eprintln!(concat!(
+        "usage: relying_app serve --issuer URL [--listen ADDR] [--audience AUD] [--url URL]\n",
+        "       relying_app verify --issuer URL --token TOKEN [--audience AUD]",
+    ));
     std::process::exit(2)
 }
 

@@ -1,16 +1,13 @@
 //! What every surface shares when mapping errors: the answer for an unavailable database, the
-//! fallback for unknown routes, and [`render`], the middleware that turns a surface's error into
-//! its answer. A handler or extractor returns its surface's error with `?`; actix keeps it in the
-//! response, and [`render`] gives it to the surface's mapping together with the request and the
-//! [`AppContext`] (the request id, the `Referer`, `Retry-After`, a fresh `DPoP-Nonce`), which
-//! `ResponseError::error_response` cannot see. Each surface's mapping lives in its own module.
+//! fallback for unknown routes, and [`SurfaceError`], the trait through which the `render`
+//! middleware (`http::render`) hands a surface's error to that surface's mapping together with
+//! the request and the [`AppContext`] (the request id, the `Referer`, `Retry-After`, a fresh
+//! `DPoP-Nonce`), which `ResponseError::error_response` cannot see. Each surface's mapping lives
+//! in its own module.
 
 use std::pin::Pin;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CacheControl, CacheDirective, RETRY_AFTER};
-use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use serde_json::json;
 
@@ -39,8 +36,8 @@ pub trait SurfaceError: ResponseError + 'static {
 }
 
 /// What `ResponseError::error_response` answers for a surface's error: a bare 500 without a body
-/// (never the error's text). [`render`] replaces it; this is only seen if the middleware is
-/// missing, which the integration tests would show at once.
+/// (never the error's text). The `render` middleware replaces it; this is only seen if the
+/// middleware is missing, which the integration tests would show at once.
 pub fn unrendered() -> HttpResponse {
     HttpResponse::InternalServerError()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
@@ -62,35 +59,4 @@ pub fn request_id(req: &HttpRequest) -> String {
 pub fn context(req: &HttpRequest) -> Result<&web::Data<AppContext>, actix_web::Error> {
     req.app_data::<web::Data<AppContext>>()
         .ok_or_else(|| actix_web::error::ErrorInternalServerError("no application context"))
-}
-
-/// Middleware: replaces the placeholder answer of a surface's error with the surface's mapping.
-/// Errors of other kinds (actix's own extractor refusals) pass unchanged.
-pub async fn render(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let res = next.call(req).await?.map_into_boxed_body();
-    let rendered = match (res.response().error(), context(res.request())) {
-        (Some(err), Ok(ctx)) => rendered(res.request(), ctx, err),
-        _ => None,
-    };
-    Ok(match rendered {
-        Some(answer) => res.into_response(answer),
-        None => res,
-    })
-}
-
-fn rendered(req: &HttpRequest, ctx: &AppContext, err: &actix_web::Error) -> Option<HttpResponse> {
-    fn by<E: SurfaceError>(
-        req: &HttpRequest,
-        ctx: &AppContext,
-        err: &actix_web::Error,
-    ) -> Option<HttpResponse> {
-        err.as_error::<E>().map(|e| e.render(req, ctx))
-    }
-    by::<super::oauth::OAuthHttpError>(req, ctx, err)
-        .or_else(|| by::<super::portal::PortalError>(req, ctx, err))
-        .or_else(|| by::<super::erp::ErpHttpError>(req, ctx, err))
-        .or_else(|| by::<super::telemetry::TelemetryHttpError>(req, ctx, err))
 }

@@ -11,6 +11,7 @@ mod observe;
 pub mod openapi;
 mod ops;
 mod portal;
+mod render;
 mod security;
 mod telemetry;
 
@@ -60,7 +61,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .app_data(web::FormConfig::default().limit(max_form))
             .app_data(web::JsonConfig::default().limit(max_json))
             .app_data(web::PayloadConfig::new(max_json))
-            .wrap(from_fn(errors::render))
+            .wrap(from_fn(render::render))
             .wrap(security::headers(&public_url))
             .wrap(from_fn(observe::observe))
             .configure(ops::configure)

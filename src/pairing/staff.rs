@@ -8,7 +8,7 @@ use crate::accounts::{AccountError, Role, Session};
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::store::audit::AuditRecord;
 use crate::store::pairings::{self, DisputeRecord, PairingRecord};
-use crate::store::{StoreError, registry};
+use crate::store::{StoreError, Tx, registry};
 
 /// How staff settle a dispute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,45 +176,8 @@ impl Ceremony {
                 };
                 let holder_now =
                     registry::find_device(tx, &d.serial)?.and_then(|dev| dev.tenant_id);
-                match resolution {
-                    Resolution::Keep | Resolution::Dismiss => {}
-                    Resolution::Move | Resolution::Release => {
-                        if holder_now.is_none() {
-                            return Ok(Err(PairingError::Invalid("nobody holds this device now")));
-                        }
-                        end_pairing(
-                            tx,
-                            &d.serial,
-                            if resolution == Resolution::Move {
-                                "moved_by_staff"
-                            } else {
-                                "released_by_staff"
-                            },
-                            now,
-                        )?;
-                        if let Some(h) = holder_now {
-                            notify_admins(
-                                tx,
-                                h,
-                                &format!("Device {} was removed from your account", d.serial),
-                                &super::mails::text(&super::mails::RemovedAfterDispute {
-                                    serial: &d.serial,
-                                })?,
-                                now,
-                            )?;
-                        }
-                        if resolution == Resolution::Move {
-                            pairings::grant(tx, &d.serial, d.claimant_tenant_id, &actor, now)?;
-                        }
-                    }
-                    Resolution::Grant => {
-                        if holder_now.is_some_and(|h| h != d.claimant_tenant_id) {
-                            return Ok(Err(PairingError::Invalid(
-                                "another tenant holds this device: move or release it instead",
-                            )));
-                        }
-                        pairings::grant(tx, &d.serial, d.claimant_tenant_id, &actor, now)?;
-                    }
+                if let Err(refused) = settle(tx, &d, holder_now, resolution, &actor, now)? {
+                    return Ok(Err(refused));
                 }
                 if !pairings::resolve_dispute(
                     tx,
@@ -351,4 +314,55 @@ impl Ceremony {
             })
             .await?
     }
+}
+
+/// What a resolution does to the device before the dispute is closed: ends the holder's pairing
+/// (move, release) and grants the claimant (move, grant). A refusal leaves everything as it was.
+fn settle(
+    tx: &mut Tx<'_>,
+    d: &DisputeRecord,
+    holder_now: Option<i64>,
+    resolution: Resolution,
+    actor: &str,
+    now: i64,
+) -> Result<Result<(), PairingError>, StoreError> {
+    match resolution {
+        Resolution::Keep | Resolution::Dismiss => {}
+        Resolution::Move | Resolution::Release => {
+            if holder_now.is_none() {
+                return Ok(Err(PairingError::Invalid("nobody holds this device now")));
+            }
+            end_pairing(
+                tx,
+                &d.serial,
+                if resolution == Resolution::Move {
+                    "moved_by_staff"
+                } else {
+                    "released_by_staff"
+                },
+                now,
+            )?;
+            if let Some(h) = holder_now {
+                notify_admins(
+                    tx,
+                    h,
+                    &format!("Device {} was removed from your account", d.serial),
+                    &super::mails::text(&super::mails::RemovedAfterDispute { serial: &d.serial })?,
+                    now,
+                )?;
+            }
+            if resolution == Resolution::Move {
+                pairings::grant(tx, &d.serial, d.claimant_tenant_id, actor, now)?;
+            }
+        }
+        Resolution::Grant => {
+            if holder_now.is_some_and(|h| h != d.claimant_tenant_id) {
+                return Ok(Err(PairingError::Invalid(
+                    "another tenant holds this device: move or release it instead",
+                )));
+            }
+            pairings::grant(tx, &d.serial, d.claimant_tenant_id, actor, now)?;
+        }
+    }
+    Ok(Ok(()))
 }

@@ -29,10 +29,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     // accounts
     "src/accounts/login.rs",
     "src/accounts/login.rs::sign_in",
-    // HTTP
-    "src/http/portal/mod.rs",
-    "src/http/portal/pairing.rs::decide_post",
-    "src/http/telemetry/mod.rs::error_response",
     // OAuth and pairing
     "src/oauth/device_authorization.rs::device_authorization_inner",
     "src/oauth/grants/refresh_token.rs::exchange",

@@ -1,6 +1,6 @@
 //! The ERP surface, `/api/erp/v1/*`: JSON in and out, errors as `application/problem+json`.
-//! Every handler takes a [`Caller`] (a pairgate access token with scope `erp`, Bearer or DPoP)
-//! or an [`AuthorizedJson`], calls the `Erp` domain service, and returns [`ErpHttpError`] with
+//! Every handler takes a `Caller` (a pairgate access token with scope `erp`, Bearer or DPoP)
+//! or an `AuthorizedJson`, calls the `Erp` domain service, and returns `ErpHttpError` with
 //! `?`.
 
 mod problem;

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
-use super::extract::FormRefusal;
 use super::{
     Visitor, expired_session_cookie, local_target, message, redirect, safe_next, urlencode,
 };
@@ -168,5 +167,33 @@ fn pairing_failure(req: &HttpRequest, ctx: &AppContext, err: &PairingError) -> H
             "Not possible",
             &err.to_string(),
         ),
+    }
+}
+
+/// Why a form was refused before it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormRefusal {
+    /// Over `server.max_form_bytes`.
+    TooLarge,
+    /// Cross-site, or its CSRF token is stale or foreign.
+    Expired,
+}
+
+impl FormRefusal {
+    /// The status, title and sentence of the page that answers it.
+    pub fn page(self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                "The form was too large.",
+            ),
+            Self::Expired => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form expired or did not come from pairgate. Go back, reload the page and \
+                 try again.",
+            ),
+        }
     }
 }

@@ -3,10 +3,10 @@
 //! same-origin `Origin` or `Referer`, an HMAC CSRF token bound to the session or the anonymous
 //! cookie). A refusal is a [`PortalError`], answered as the handlers answered it before.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev, web};
 
+use super::error::FormRefusal;
 use super::{PortalError, Visitor, cookie, cookie_names};
 use crate::accounts::{Session, Stage};
 use crate::app::AppContext;
@@ -105,15 +105,6 @@ impl Form {
     }
 }
 
-/// Why a form was refused before it was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FormRefusal {
-    /// Over `server.max_form_bytes`.
-    TooLarge,
-    /// Cross-site, or its CSRF token is stale or foreign.
-    Expired,
-}
-
 /// A visitor's checked form submission (signed in or not): the body is read first, then the
 /// visitor, then the checks.
 pub struct CsrfForm(pub Visitor, pub Form);
@@ -205,23 +196,4 @@ fn checked_form(
         return Err(FormRefusal::Expired);
     }
     Ok(form)
-}
-
-impl FormRefusal {
-    /// The status, title and sentence of the page that answers it.
-    pub fn page(self) -> (StatusCode, &'static str, &'static str) {
-        match self {
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too large",
-                "The form was too large.",
-            ),
-            Self::Expired => (
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "This form expired or did not come from pairgate. Go back, reload the page and \
-                 try again.",
-            ),
-        }
-    }
 }
