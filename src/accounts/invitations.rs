@@ -76,13 +76,13 @@ impl Accounts {
                 )?;
                 let subject = format!("{inviter} invites you to {tenant_name} on pairgate");
                 if existing.is_some() {
-                    let body = mails::text(&mails::InvitationAccountExists {
+                    let body = crate::mail::render(&mails::InvitationAccountExists {
                         inviter: &inviter,
                         tenant_name: &tenant_name,
                     })?;
                     crate::mail::queue(tx, &email, &subject, &body, now)?;
                 } else {
-                    let body = mails::text(&mails::Invitation {
+                    let body = crate::mail::render(&mails::Invitation {
                         inviter: &inviter,
                         tenant_name: &tenant_name,
                         role: role.as_str(),

@@ -417,7 +417,7 @@ impl Accounts {
                         .tenant(Some(tenant))
                         .detail(json!({ "sessions": sessions })),
                 )?;
-                let body = mails::text(&mails::TotpReset {
+                let body = crate::mail::render(&mails::TotpReset {
                     name: &target.name,
                     admin: &admin,
                 })?;

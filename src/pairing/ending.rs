@@ -110,7 +110,7 @@ impl Ceremony {
                     tx,
                     current.tenant_id,
                     &format!("Device {serial} was removed from your account"),
-                    &mails::text(&mails::ProvisionalPairingEnded { serial: &serial })?,
+                    &crate::mail::render(&mails::ProvisionalPairingEnded { serial: &serial })?,
                     now,
                 )?;
                 Ok::<_, StoreError>(true)
