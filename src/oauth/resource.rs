@@ -7,7 +7,7 @@
 
 use super::{OAuth, OAuthError};
 use crate::store::StoreError;
-use crate::verifier::dpop::{DpopError, DpopRequest};
+use crate::verifier::dpop::DpopError;
 use crate::verifier::{AccessClaims, ResourceRequest};
 
 /// How the token was presented.
@@ -111,15 +111,7 @@ impl OAuth {
     ) -> Result<(), ResourceError> {
         let proof = self
             .dpop
-            .check(
-                &DpopRequest {
-                    proofs: req.dpop,
-                    method: req.method,
-                    url: req.url,
-                    access_token: Some(token),
-                },
-                self.now_ms(),
-            )
+            .check(&req.dpop_request(token), self.now_ms())
             .map_err(|e| match e {
                 DpopError::UseNonce => ResourceError::UseDpopNonce,
                 DpopError::Invalid(d) => ResourceError::InvalidDpopProof(d),
