@@ -126,7 +126,7 @@ impl FromRequest for MemberForm {
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
-        submission(req, payload, |v, s, form| Self(v, s, form))
+        submission(req, payload, Self)
     }
 }
 
