@@ -35,6 +35,14 @@ pub fn queue(
     Ok(id)
 }
 
+/// Renders a message from its template (`templates/mail/`) for [`queue`]; an error is a
+/// [`StoreError`] so that, inside a transaction, it rolls the change back.
+pub fn render(message: &impl askama::Template) -> Result<String, StoreError> {
+    message
+        .render()
+        .map_err(|e| StoreError::Other(format!("rendering a mail: {e}")))
+}
+
 /// Seals the bodies of messages that carry secrets, and opens any stored body.
 #[derive(Clone)]
 pub struct Outbox(Arc<SecretBox>);

@@ -53,7 +53,7 @@ impl Accounts {
                         .tenant(user.tenant_id)
                         .detail(json!({ "ip": ip, "other_sessions_ended": ended })),
                 )?;
-                let body = mails::text(&mails::PasswordChanged {
+                let body = crate::mail::render(&mails::PasswordChanged {
                     name: &user.name,
                     address: ip.as_deref().unwrap_or("an unknown address"),
                 })?;

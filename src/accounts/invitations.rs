@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::members::{hourly_limit, person_name};
 use super::roles::Role;
-use super::sessions::{Session, Stage};
+use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
@@ -76,13 +76,13 @@ impl Accounts {
                 )?;
                 let subject = format!("{inviter} invites you to {tenant_name} on pairgate");
                 if existing.is_some() {
-                    let body = mails::text(&mails::InvitationAccountExists {
+                    let body = crate::mail::render(&mails::InvitationAccountExists {
                         inviter: &inviter,
                         tenant_name: &tenant_name,
                     })?;
                     crate::mail::queue(tx, &email, &subject, &body, now)?;
                 } else {
-                    let body = mails::text(&mails::Invitation {
+                    let body = crate::mail::render(&mails::Invitation {
                         inviter: &inviter,
                         tenant_name: &tenant_name,
                         role: role.as_str(),
@@ -172,14 +172,8 @@ impl Accounts {
                         .tenant(Some(inv.tenant_id))
                         .detail(json!({ "role": inv.role, "invitation": inv.id })),
                 )?;
-                Ok::<_, StoreError>(Ok(core.open_session(
-                    tx,
-                    id,
-                    Stage::Full,
-                    None,
-                    (ip.as_deref(), ua.as_deref()),
-                    now,
-                )?))
+                let cookie = core.sign_in_created(tx, id, (ip.as_deref(), ua.as_deref()), now)?;
+                Ok::<_, StoreError>(Ok(cookie))
             })
             .await?
     }

@@ -250,7 +250,7 @@ impl Core {
             .tenant(user.tenant_id)
             .detail(json!({ "ip": ip, "failures": spent })),
         )?;
-        let body = mails::text(&mails::SecondFactorBudgetSpent {
+        let body = crate::mail::render(&mails::SecondFactorBudgetSpent {
             name: &user.name,
             failures: spent,
             address: ip.unwrap_or("an unknown address"),

@@ -3,8 +3,6 @@
 
 use askama::Template;
 
-use crate::store::StoreError;
-
 /// An invitation with its one-time link (queued sealed: the link is a credential).
 #[derive(Template)]
 #[template(path = "mail/invitation.txt")]
@@ -45,11 +43,4 @@ pub(super) struct PasswordChanged<'a> {
 pub(super) struct TotpReset<'a> {
     pub name: &'a str,
     pub admin: &'a str,
-}
-
-/// Renders a message inside a transaction (a failure rolls it back).
-pub(super) fn text(message: &impl Template) -> Result<String, StoreError> {
-    message
-        .render()
-        .map_err(|e| StoreError::Other(format!("rendering a mail: {e}")))
 }

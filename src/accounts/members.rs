@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::roles::Role;
-use super::sessions::{Session, Stage};
+use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
 use crate::events::{self, Action, Event, Subject};
 use crate::store::sessions as stored_sessions;
@@ -172,14 +172,8 @@ impl Accounts {
                         .tenant(Some(tenant))
                         .detail(json!({ "role": "owner" })),
                 )?;
-                Ok::<_, StoreError>(Ok(core.open_session(
-                    tx,
-                    user,
-                    Stage::Full,
-                    None,
-                    (ip.as_deref(), ua.as_deref()),
-                    now,
-                )?))
+                let cookie = core.sign_in_created(tx, user, (ip.as_deref(), ua.as_deref()), now)?;
+                Ok::<_, StoreError>(Ok(cookie))
             })
             .await?
     }
@@ -417,7 +411,7 @@ impl Accounts {
                         .tenant(Some(tenant))
                         .detail(json!({ "sessions": sessions })),
                 )?;
-                let body = mails::text(&mails::TotpReset {
+                let body = crate::mail::render(&mails::TotpReset {
                     name: &target.name,
                     admin: &admin,
                 })?;

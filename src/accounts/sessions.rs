@@ -75,6 +75,18 @@ pub(super) fn user_view(u: &UserRecord) -> Option<SessionUser> {
 }
 
 impl Core {
+    /// Signs in a person whose account was just created with the password they chose: a full
+    /// session with no step-up yet; returns the cookie value.
+    pub(super) fn sign_in_created(
+        &self,
+        tx: &mut Tx<'_>,
+        user_id: i64,
+        client: (Option<&str>, Option<&str>),
+        now: i64,
+    ) -> Result<String, StoreError> {
+        self.open_session(tx, user_id, Stage::Full, None, client, now)
+    }
+
     /// Creates a session inside the caller's transaction; returns the cookie value.
     pub(super) fn open_session(
         &self,

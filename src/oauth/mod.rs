@@ -187,7 +187,9 @@ impl OAuth {
         self.clock.now().timestamp_millis()
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The public URL of one of pairgate's paths, from configuration (never from request
+    /// headers).
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
 

@@ -7,20 +7,8 @@
 
 use super::{OAuth, OAuthError};
 use crate::store::StoreError;
-use crate::verifier::AccessClaims;
-use crate::verifier::dpop::{DpopError, DpopRequest};
-
-/// What a request to a protected resource presented.
-#[derive(Debug, Clone, Copy)]
-pub struct ResourceRequest<'a> {
-    /// The `Authorization` header, if any.
-    pub authorization: Option<&'a str>,
-    /// Every `DPoP` header value.
-    pub dpop: &'a [String],
-    pub method: &'a str,
-    /// The request path (no query); the proof's `htu` is checked against the public URL + path.
-    pub path: &'a str,
-}
+use crate::verifier::dpop::DpopError;
+use crate::verifier::{AccessClaims, ResourceRequest};
 
 /// How the token was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,18 +109,9 @@ impl OAuth {
         token: &str,
         jkt: &str,
     ) -> Result<(), ResourceError> {
-        let url = self.url(req.path);
         let proof = self
             .dpop
-            .check(
-                &DpopRequest {
-                    proofs: req.dpop,
-                    method: req.method,
-                    url: &url,
-                    access_token: Some(token),
-                },
-                self.now_ms(),
-            )
+            .check(&req.dpop_request(token), self.now_ms())
             .map_err(|e| match e {
                 DpopError::UseNonce => ResourceError::UseDpopNonce,
                 DpopError::Invalid(d) => ResourceError::InvalidDpopProof(d),

@@ -304,7 +304,7 @@ impl Claim {
             tx,
             self.tenant,
             &format!("Device {serial} joined your account"),
-            &mails::text(&mails::DeviceJoined {
+            &crate::mail::render(&mails::DeviceJoined {
                 name: &session.user.name,
                 email: &session.user.email,
                 serial,
@@ -345,7 +345,7 @@ fn refuse(
                 tx,
                 h,
                 &format!("Someone tried to pair your device {serial}"),
-                &mails::text(&mails::PairingAttempted { serial })?,
+                &crate::mail::render(&mails::PairingAttempted { serial })?,
                 now,
             )?;
         }

@@ -57,35 +57,23 @@ impl Ceremony {
 
     /// The ERP confirms a provisional pairing; false when the device has none.
     pub async fn erp_confirm(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
-        let now = self.now_ms();
-        let (serial, actor) = (serial.to_owned(), actor.to_owned());
-        self.store
-            .write(move |tx| {
-                let Some(current) =
-                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
-                else {
-                    return Ok(false);
-                };
-                pairings::confirm(tx, current.id, now)?;
-                record(
-                    tx,
-                    now,
-                    &actor,
-                    &serial,
-                    Some(current.tenant_id),
-                    Action::PairingConfirmed,
-                    FeedType::PairingConfirmed,
-                    json!({ "pairing": current.id }),
-                )?;
-                Ok::<_, StoreError>(true)
-            })
-            .await
-            .map_err(Into::into)
+        self.erp_verdict(serial, actor, ErpVerdict::Confirm).await
     }
 
     /// The ERP rejects a provisional pairing: the device is unpaired and its tokens revoked;
     /// false when the device has no provisional pairing.
     pub async fn erp_reject(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+        self.erp_verdict(serial, actor, ErpVerdict::Reject).await
+    }
+
+    /// Settles the device's provisional pairing as the ERP decided, records it and, on a
+    /// rejection, tells the tenant's admins; false when the device has no provisional pairing.
+    async fn erp_verdict(
+        &self,
+        serial: &str,
+        actor: &str,
+        verdict: ErpVerdict,
+    ) -> Result<bool, PairingError> {
         let now = self.now_ms();
         let (serial, actor) = (serial.to_owned(), actor.to_owned());
         self.store
@@ -95,29 +83,47 @@ impl Ceremony {
                 else {
                     return Ok(false);
                 };
-                end_pairing(tx, &serial, "rejected_by_erp", now)?;
+                let (action, feed) = match verdict {
+                    ErpVerdict::Confirm => {
+                        pairings::confirm(tx, current.id, now)?;
+                        (Action::PairingConfirmed, FeedType::PairingConfirmed)
+                    }
+                    ErpVerdict::Reject => {
+                        end_pairing(tx, &serial, "rejected_by_erp", now)?;
+                        (Action::PairingRejected, FeedType::PairingRejected)
+                    }
+                };
                 record(
                     tx,
                     now,
                     &actor,
                     &serial,
                     Some(current.tenant_id),
-                    Action::PairingRejected,
-                    FeedType::PairingRejected,
+                    action,
+                    feed,
                     json!({ "pairing": current.id }),
                 )?;
-                notify_admins(
-                    tx,
-                    current.tenant_id,
-                    &format!("Device {serial} was removed from your account"),
-                    &mails::text(&mails::ProvisionalPairingEnded { serial: &serial })?,
-                    now,
-                )?;
+                if verdict == ErpVerdict::Reject {
+                    notify_admins(
+                        tx,
+                        current.tenant_id,
+                        &format!("Device {serial} was removed from your account"),
+                        &crate::mail::render(&mails::ProvisionalPairingEnded { serial: &serial })?,
+                        now,
+                    )?;
+                }
                 Ok::<_, StoreError>(true)
             })
             .await
             .map_err(Into::into)
     }
+}
+
+/// What the ERP decided about a provisional pairing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ErpVerdict {
+    Confirm,
+    Reject,
 }
 
 /// Ends the device's pairing, every token it holds, and any approval it has not collected yet

@@ -3,8 +3,6 @@
 
 use askama::Template;
 
-use crate::store::StoreError;
-
 /// A device joined the tenant's account.
 #[derive(Template)]
 #[template(path = "mail/device_joined.txt")]
@@ -52,16 +50,10 @@ pub(crate) struct SaleEnded<'a> {
     pub status: &'a str,
 }
 
-/// Renders a message inside a transaction (a failure rolls it back).
-pub(crate) fn text(message: &impl Template) -> Result<String, StoreError> {
-    message
-        .render()
-        .map_err(|e| StoreError::Other(format!("rendering a mail: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::render as text;
 
     #[test]
     fn texts_end_with_one_newline_and_fill_in_their_fields() {

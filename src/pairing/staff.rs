@@ -196,7 +196,7 @@ impl Ceremony {
                         tx,
                         d.claimant_tenant_id,
                         &format!("You may now pair device {}", d.serial),
-                        &super::mails::text(&super::mails::MayPair { serial: &d.serial })?,
+                        &crate::mail::render(&super::mails::MayPair { serial: &d.serial })?,
                         now,
                     )?;
                 }
@@ -347,7 +347,7 @@ fn settle(
                     tx,
                     h,
                     &format!("Device {} was removed from your account", d.serial),
-                    &super::mails::text(&super::mails::RemovedAfterDispute { serial: &d.serial })?,
+                    &crate::mail::render(&super::mails::RemovedAfterDispute { serial: &d.serial })?,
                     now,
                 )?;
             }

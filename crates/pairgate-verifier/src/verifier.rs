@@ -135,6 +135,18 @@ pub struct ResourceRequest<'a> {
     pub url: &'a str,
 }
 
+impl<'a> ResourceRequest<'a> {
+    /// What the DPoP checks need of this request, with the access token the proof must hash.
+    pub fn dpop_request(&self, access_token: &'a str) -> DpopRequest<'a> {
+        DpopRequest {
+            proofs: self.dpop,
+            method: self.method,
+            url: self.url,
+            access_token: Some(access_token),
+        }
+    }
+}
+
 /// A request whose token and proof passed.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -210,15 +222,7 @@ impl Verifier {
         };
         let proof = self
             .dpop
-            .check(
-                &DpopRequest {
-                    proofs: req.dpop,
-                    method: req.method,
-                    url: req.url,
-                    access_token: Some(token),
-                },
-                self.now_ms(),
-            )?
+            .check(&req.dpop_request(token), self.now_ms())?
             .ok_or(VerifyError::InvalidDpopProof(
                 "a DPoP proof is required with a DPoP-bound token",
             ))?;

@@ -365,7 +365,7 @@ pub fn on_sale_ended(
         tx,
         tenant,
         &format!("Device {serial} was removed from your account"),
-        &crate::pairing::mails::text(&crate::pairing::mails::SaleEnded {
+        &crate::mail::render(&crate::pairing::mails::SaleEnded {
             serial,
             status: &sale.status,
         })?,

@@ -16,7 +16,7 @@ use super::credentials;
 use super::errors::{Extracting, context};
 use crate::app::AppContext;
 use crate::erp::SCOPE;
-use crate::oauth::resource::ResourceRequest;
+use crate::verifier::ResourceRequest;
 pub use problem::{ErpHttpError, PROBLEM_JSON, Problem, TYPE_PREFIX};
 
 /// The ERP API's routes as (method, path template); the OpenAPI document is checked against it.
@@ -87,13 +87,14 @@ impl FromRequest for Caller {
 
 async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, ErpHttpError> {
     let credentials = credentials::read(req)?;
+    let url = ctx.oauth.url(req.path());
     let authorized = ctx
         .oauth
         .authorize_resource(&ResourceRequest {
             authorization: credentials.authorization,
             dpop: &credentials.dpop,
             method: req.method().as_str(),
-            path: req.path(),
+            url: &url,
         })
         .await?;
     if !authorized.claims.scope.split(' ').any(|s| s == SCOPE) {

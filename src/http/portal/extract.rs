@@ -114,14 +114,7 @@ impl FromRequest for CsrfForm {
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
-        let req = req.clone();
-        let body = web::Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let body = body.await?;
-            let ctx = context(&req)?;
-            let (v, form) = checked(&req, ctx, visitor(&req, ctx).await?, &body)?;
-            Ok(Self(v, form))
-        })
+        submission(req, payload, |v, (), form| Self(v, form))
     }
 }
 
@@ -133,16 +126,46 @@ impl FromRequest for MemberForm {
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
-        let req = req.clone();
-        let body = web::Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let body = body.await?;
-            let ctx = context(&req)?;
-            let Member(v, s) = member(&req, ctx).await?;
-            let (v, form) = checked(&req, ctx, v, &body)?;
-            Ok(Self(v, s, form))
-        })
+        submission(req, payload, Self)
     }
+}
+
+/// Who submits a checked form: the visitor, and what else the form needs of them.
+trait Submitter: Sized {
+    async fn read(req: &HttpRequest, ctx: &AppContext) -> Result<(Visitor, Self), PortalError>;
+}
+
+/// Any visitor, signed in or not.
+impl Submitter for () {
+    async fn read(req: &HttpRequest, ctx: &AppContext) -> Result<(Visitor, Self), PortalError> {
+        Ok((visitor(req, ctx).await?, ()))
+    }
+}
+
+/// A [`Member`] only.
+impl Submitter for Session {
+    async fn read(req: &HttpRequest, ctx: &AppContext) -> Result<(Visitor, Self), PortalError> {
+        let Member(v, s) = member(req, ctx).await?;
+        Ok((v, s))
+    }
+}
+
+/// The steps of every checked form: the body is read first (the payload is only at hand now),
+/// then the submitter, then the checks; `build` puts the parts together.
+fn submission<S: Submitter + 'static, T: 'static>(
+    req: &HttpRequest,
+    payload: &mut dev::Payload,
+    build: fn(Visitor, S, Form) -> T,
+) -> Extracting<T> {
+    let req = req.clone();
+    let body = web::Bytes::from_request(&req, payload);
+    Box::pin(async move {
+        let body = body.await?;
+        let ctx = context(&req)?;
+        let (v, submitter) = S::read(&req, ctx).await?;
+        let (v, form) = checked(&req, ctx, v, &body)?;
+        Ok(build(v, submitter, form))
+    })
 }
 
 /// The visitor's form, or the refusal answered with the visitor's page.

@@ -258,17 +258,8 @@ impl DeviceClient {
             all.push(("client_assertion_type", JWT_BEARER));
             all.push(("client_assertion", &assertion));
             let res = self
-                .http
-                .post(url)
-                .header("DPoP", proof)
-                .form(&all)
-                .send()
-                .await
-                .map_err(|source| SimError::Http {
-                    url: url.into(),
-                    source,
-                })?;
-            self.keep_nonce(&res);
+                .send(url, self.http.post(url).header("DPoP", proof).form(&all))
+                .await?;
             let date = header(&res, "date");
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap_or(Value::Null);
@@ -282,6 +273,20 @@ impl DeviceClient {
             url: url.into(),
             reason: "the server keeps asking for a new DPoP nonce".into(),
         })
+    }
+
+    /// Sends a request to `url` and keeps the `DPoP-Nonce` its answer carries.
+    async fn send(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, SimError> {
+        let res = request.send().await.map_err(|source| SimError::Http {
+            url: url.into(),
+            source,
+        })?;
+        self.keep_nonce(&res);
+        Ok(res)
     }
 
     fn current_nonce(&self) -> Option<String> {

@@ -97,20 +97,14 @@ impl DeviceClient {
                     Some(access_token),
                 )
                 .map_err(|_| SimError::Key)?;
-            let res = self
+            let request = self
                 .http
                 .post(url)
                 .header("Authorization", format!("DPoP {access_token}"))
                 .header("DPoP", proof)
                 .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|source| SimError::Http {
-                    url: url.into(),
-                    source,
-                })?;
-            self.keep_nonce(&res);
+                .body(body);
+            let res = self.send(url, request).await?;
             let date = header(&res, "date");
             let status = res.status().as_u16();
             let retry_after = res
