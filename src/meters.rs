@@ -34,11 +34,68 @@ const GROUP_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 25
 /// How often histogram samples are folded into their buckets when nobody scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// A rate limit that refused a request.
+/// A rate limit that refused a request: the `limit` label of `pairgate_throttled_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// Device authorization requests per device and hour, or per address and minute.
     DeviceAuthorization,
+    /// Sign-in answers (passwords, second factors) per account and address.
+    SignInAccount,
+    /// Sign-in answers per address.
+    SignInAddress,
+    /// The account's second-factor budget, shared by every address.
+    SecondFactorBudget,
+    /// Sign-ups per address and hour.
+    SignUp,
+    /// Invitations per tenant and hour.
+    Invitations,
+    /// The password-hashing queue was full (answered 503).
+    PasswordHashQueue,
+    /// User-code attempts per person and window.
+    UserCodePerson,
+    /// User-code attempts per session and window.
+    UserCodeSession,
+    /// User-code attempts per address and window.
+    UserCodeAddress,
+    /// User-code attempts per network and window.
+    UserCodeNetwork,
+    /// User-code attempts over everyone (addresses not proven by a pairing) and window.
+    UserCodeOverall,
+}
+
+impl Limit {
+    const ALL: [Self; 12] = [
+        Self::DeviceAuthorization,
+        Self::SignInAccount,
+        Self::SignInAddress,
+        Self::SecondFactorBudget,
+        Self::SignUp,
+        Self::Invitations,
+        Self::PasswordHashQueue,
+        Self::UserCodePerson,
+        Self::UserCodeSession,
+        Self::UserCodeAddress,
+        Self::UserCodeNetwork,
+        Self::UserCodeOverall,
+    ];
+
+    /// The label value, as `docs/operations.md` lists it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::DeviceAuthorization => "device_authorization",
+            Self::SignInAccount => "sign_in_account",
+            Self::SignInAddress => "sign_in_address",
+            Self::SecondFactorBudget => "second_factor_budget",
+            Self::SignUp => "sign_up",
+            Self::Invitations => "invitations",
+            Self::PasswordHashQueue => "password_hash_queue",
+            Self::UserCodePerson => "user_code_person",
+            Self::UserCodeSession => "user_code_session",
+            Self::UserCodeAddress => "user_code_address",
+            Self::UserCodeNetwork => "user_code_network",
+            Self::UserCodeOverall => "user_code_overall",
+        }
+    }
 }
 
 /// The domain's and the store's handles; cheap to clone.
@@ -52,7 +109,8 @@ pub struct Meters {
     pub telemetry_queue: Gauge,
     /// Writes committed together by the SQLite writer.
     pub group_commit_size: Histogram,
-    device_authorization_throttled: Counter,
+    /// One counter per [`Limit`], in the order of `Limit::ALL`.
+    throttled: Arc<[Counter]>,
 }
 
 impl Meters {
@@ -63,7 +121,7 @@ impl Meters {
             refresh_reuse: Counter::noop(),
             telemetry_queue: Gauge::noop(),
             group_commit_size: Histogram::noop(),
-            device_authorization_throttled: Counter::noop(),
+            throttled: Limit::ALL.map(|_| Counter::noop()).into(),
         }
     }
 
@@ -86,19 +144,20 @@ impl Meters {
                 refresh_reuse: metrics::counter!(REFRESH_REUSE),
                 telemetry_queue: metrics::gauge!(TELEMETRY_QUEUE),
                 group_commit_size: metrics::histogram!(GROUP_COMMIT),
-                device_authorization_throttled: metrics::counter!(
-                    THROTTLED, "limit" => "device_authorization"
-                ),
+                // Every limit registered up front, so each series shows (at 0) before its first
+                // refusal and a rate over it needs no special case.
+                throttled: Limit::ALL
+                    .map(|limit| metrics::counter!(THROTTLED, "limit" => limit.label()))
+                    .into(),
             }
         })
     }
 
     /// Counts one request refused by `limit`.
     pub fn throttled(&self, limit: Limit) {
-        match limit {
-            Limit::DeviceAuthorization => &self.device_authorization_throttled,
+        if let Some(counter) = self.throttled.get(limit as usize) {
+            counter.increment(1);
         }
-        .increment(1);
     }
 }
 
@@ -219,5 +278,19 @@ mod tests {
                 .contains("pairgate_throttled_total{limit=\"device_authorization\"} 1")
         );
         assert!(b.render(0, 0).contains("pairgate_oauth_slow_down_total 0"));
+    }
+
+    #[test]
+    fn each_limit_counts_in_its_own_series() {
+        for refused in Limit::ALL {
+            let m = Registry::new();
+            m.meters().throttled(refused);
+            let text = m.render(0, 0);
+            for limit in Limit::ALL {
+                let value = u8::from(limit == refused);
+                let series = format!("{THROTTLED}{{limit=\"{}\"}} {value}\n", limit.label());
+                assert!(text.contains(&series), "{series} in {text}");
+            }
+        }
     }
 }

@@ -2,12 +2,13 @@
 
 use serde_json::json;
 
-use super::members::{hourly_limit, person_name};
+use super::members::person_name;
 use super::roles::Role;
 use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
+use crate::meters;
 use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
 use crate::store::{StoreError, registry};
 
@@ -51,8 +52,9 @@ impl Accounts {
         let core = std::sync::Arc::clone(&self.core);
         self.store
             .write(move |tx| {
-                if let Err(e) = hourly_limit(tx, &format!("invite:tenant:{tenant}"), per_hour, now)?
-                {
+                let bucket = format!("invite:tenant:{tenant}");
+                let limit = (bucket.as_str(), per_hour, meters::Limit::Invitations);
+                if let Err(e) = core.hourly_limit(tx, limit, now)? {
                     return Ok(Err(e));
                 }
                 let existing = users::find_by_email(tx, &email)?;

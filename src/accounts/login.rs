@@ -21,6 +21,7 @@ use serde_json::json;
 use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts, Core, mails, normalize_email, totp};
 use crate::events::{self, Action, Event, Subject};
+use crate::meters;
 use crate::store::sessions as stored;
 use crate::store::users::{self, UserRecord};
 use crate::store::{StoreError, Tx};
@@ -43,6 +44,7 @@ struct Limit {
     bucket: String,
     free: u32,
     on_pass: OnPass,
+    meter: meters::Limit,
 }
 
 /// What a right answer does to a bucket.
@@ -118,11 +120,13 @@ impl Core {
                 bucket: account_bucket(email, ip),
                 free: p.login_free_failures,
                 on_pass: account,
+                meter: meters::Limit::SignInAccount,
             },
             Limit {
                 bucket: ip_bucket(ip),
                 free: p.login_free_failures_per_ip,
                 on_pass: OnPass::TakeBack,
+                meter: meters::Limit::SignInAddress,
             },
         ]
     }
@@ -146,12 +150,13 @@ impl Core {
             bucket: second_factor_bucket(user_id),
             free: self.settings.portal.second_factor_free_failures,
             on_pass: OnPass::StartOver,
+            meter: meters::Limit::SecondFactorBudget,
         }
     }
 
     /// Counts this attempt in every bucket of `limits`, before it is checked. While any bucket
-    /// still makes it wait, counts nothing and refuses; otherwise returns each bucket's count
-    /// with this attempt.
+    /// still makes it wait, counts nothing and refuses (recorded under the limit with the longest
+    /// wait, the one the answer names); otherwise returns each bucket's count with this attempt.
     fn count_attempt(
         &self,
         tx: &mut Tx<'_>,
@@ -159,13 +164,17 @@ impl Core {
         now: i64,
     ) -> Result<Result<Vec<i32>, AccountError>, StoreError> {
         let mut counted = Vec::with_capacity(limits.len());
-        let mut wait = 0;
+        let (mut wait, mut longest) = (0, None);
         for limit in limits {
             let before = stored::count_attempt(tx, &limit.bucket, now)?;
-            wait = wait.max(wait_secs(before, limit.free, now));
+            let bucket_wait = wait_secs(before, limit.free, now);
+            if bucket_wait > wait {
+                (wait, longest) = (bucket_wait, Some(limit));
+            }
             counted.push(before);
         }
-        if wait > 0 {
+        if let Some(longest) = longest {
+            self.meters.throttled(longest.meter);
             for (limit, before) in limits.iter().zip(&counted) {
                 let last = before.map_or(now, |(_, last)| last);
                 stored::uncount_attempt(tx, &limit.bucket, Some(last))?;

@@ -5,8 +5,9 @@ use serde_json::json;
 
 use super::roles::Role;
 use super::sessions::Session;
-use super::{AccountError, Accounts, mails, normalize_email, password, totp};
+use super::{AccountError, Accounts, Core, mails, normalize_email, password, totp};
 use crate::events::{self, Action, Event, Subject};
+use crate::meters;
 use crate::store::sessions as stored_sessions;
 use crate::store::users::{self, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
@@ -91,20 +92,25 @@ pub struct UserView {
 
 const SIGNUPS_PER_IP_PER_HOUR: u32 = 10;
 
-/// Counts one use of `bucket` in the current clock hour; refuses past `limit` uses.
-pub(super) fn hourly_limit(
-    tx: &mut Tx<'_>,
-    bucket: &str,
-    limit: u32,
-    now: i64,
-) -> Result<Result<(), AccountError>, StoreError> {
-    let window = now - now.rem_euclid(3_600_000);
-    if i64::from(replay::hit(tx, bucket, window)?) > i64::from(limit) {
-        return Ok(Err(AccountError::Throttled {
-            retry_after_secs: u64::try_from((window + 3_600_000 - now + 999) / 1000).unwrap_or(60),
-        }));
+impl Core {
+    /// Counts one use of `bucket` in the current clock hour; refuses past `limit` uses, recorded
+    /// under `meter`.
+    pub(super) fn hourly_limit(
+        &self,
+        tx: &mut Tx<'_>,
+        (bucket, limit, meter): (&str, u32, meters::Limit),
+        now: i64,
+    ) -> Result<Result<(), AccountError>, StoreError> {
+        let window = now - now.rem_euclid(3_600_000);
+        if i64::from(replay::hit(tx, bucket, window)?) > i64::from(limit) {
+            self.meters.throttled(meter);
+            return Ok(Err(AccountError::Throttled {
+                retry_after_secs: u64::try_from((window + 3_600_000 - now + 999) / 1000)
+                    .unwrap_or(60),
+            }));
+        }
+        Ok(Ok(()))
     }
-    Ok(Ok(()))
 }
 
 impl Accounts {
@@ -124,8 +130,16 @@ impl Accounts {
         let now = self.now_ms();
         // Counted (and committed) before the password is hashed.
         let bucket = format!("signup:ip:{}", ip.unwrap_or("-"));
+        let core = std::sync::Arc::clone(&self.core);
         self.store
-            .write(move |tx| hourly_limit(tx, &bucket, SIGNUPS_PER_IP_PER_HOUR, now))
+            .write(move |tx| {
+                let limit = (
+                    bucket.as_str(),
+                    SIGNUPS_PER_IP_PER_HOUR,
+                    meters::Limit::SignUp,
+                );
+                core.hourly_limit(tx, limit, now)
+            })
             .await??;
         let hash = hashing
             .hash(form.password)

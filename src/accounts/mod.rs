@@ -32,6 +32,7 @@ use crate::crypto::master_key::MasterKey;
 use crate::crypto::sealing::SecretBox;
 use crate::events::{self, Action, Event, Subject};
 use crate::mail::Outbox;
+use crate::meters::{self, Meters};
 use crate::store::{Store, StoreError, StoreFailure, registry};
 use password::{Admission, Hashing, PasswordProblem};
 
@@ -104,6 +105,7 @@ pub(crate) struct Core {
     settings: Arc<Settings>,
     totp_box: SecretBox,
     outbox: Outbox,
+    meters: Meters,
 }
 
 impl Accounts {
@@ -114,6 +116,7 @@ impl Accounts {
         master: &MasterKey,
     ) -> Self {
         let p = &settings.portal;
+        let meters = store.meters().clone();
         Self {
             store,
             clock,
@@ -126,6 +129,7 @@ impl Accounts {
                 settings: Arc::clone(&settings),
                 totp_box: SecretBox::new(master.derive("totp-secrets")),
                 outbox: Outbox::new(master),
+                meters,
             }),
             settings,
         }
@@ -159,7 +163,13 @@ impl Accounts {
 
     /// A place in the password-hashing queue, taken before anything is counted or stored.
     fn admit(&self) -> Result<Admission, AccountError> {
-        self.hashing.admit().ok_or(AccountError::Busy)
+        let admission = self.hashing.admit();
+        if admission.is_none() {
+            self.store
+                .meters()
+                .throttled(meters::Limit::PasswordHashQueue);
+        }
+        admission.ok_or(AccountError::Busy)
     }
 
     /// Hashes a new password in a slot of the hashing queue.

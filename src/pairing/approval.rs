@@ -39,7 +39,7 @@ impl Ceremony {
         let now = self.now_ms();
         let code = user_code::normalize(shown.user_code);
         let second_factor = self.accounts.second_factor();
-        let (budgets, proofs, policy) = (self.budgets, self.proofs.clone(), self.policy());
+        let (budgets, proofs, policy) = (self.budgets.clone(), self.proofs.clone(), self.policy());
         let (session, totp_code, proof) = (
             session.clone(),
             totp_code.to_owned(),
@@ -122,7 +122,7 @@ impl Ceremony {
         let now = self.now_ms();
         let code = user_code::normalize(shown.user_code);
         let actor = session.actor();
-        let (budgets, proofs) = (self.budgets, self.proofs.clone());
+        let (budgets, proofs) = (self.budgets.clone(), self.proofs.clone());
         let (session, proof, origin) = (session.clone(), shown.proof.to_owned(), Origin::of(ip));
         self.store
             .write(move |tx| {

@@ -15,6 +15,7 @@
 use std::net::IpAddr;
 
 use crate::config::PairingSettings;
+use crate::meters::{Limit, Meters};
 use crate::store::{StoreError, Tx, replay};
 
 use super::PairingError;
@@ -90,19 +91,22 @@ pub struct Attempt<'a> {
     pub origin: &'a Origin,
 }
 
-/// The budgets that depend on the deployment (fleet size, customers' networks).
-#[derive(Debug, Clone, Copy)]
+/// The budgets that depend on the deployment (fleet size, customers' networks), and where
+/// their refusals are counted.
+#[derive(Clone)]
 pub struct Budgets {
     per_network: i32,
     overall: i32,
+    meters: Meters,
 }
 
 impl Budgets {
-    pub fn from_settings(settings: &PairingSettings) -> Self {
+    pub fn from_settings(settings: &PairingSettings, meters: Meters) -> Self {
         let clamp = |n: std::num::NonZeroU32| i32::try_from(n.get()).unwrap_or(i32::MAX);
         Self {
             per_network: clamp(settings.code_attempts_per_network),
             overall: clamp(settings.code_attempts_overall),
+            meters,
         }
     }
 
@@ -111,13 +115,14 @@ impl Budgets {
     /// session, address or network spends nothing of the wider budgets: one address can spend
     /// at most its own budget of its network's, and one network at most its own of the overall.
     pub fn count(
-        self,
+        &self,
         tx: &mut Tx<'_>,
         attempt: &Attempt<'_>,
         now: i64,
     ) -> Result<Result<(), PairingError>, StoreError> {
         let window = now - now.rem_euclid(WINDOW_MS);
-        let throttled = || {
+        let throttled = |limit| {
+            self.meters.throttled(limit);
             let wait = (window + WINDOW_MS - now + 999) / 1000;
             PairingError::Throttled {
                 retry_after_secs: u64::try_from(wait).unwrap_or(60),
@@ -125,21 +130,37 @@ impl Budgets {
         };
         let origin = attempt.origin;
         let buckets = [
-            (format!("verify:user:{}", attempt.user_id), PER_PERSON),
-            (format!("verify:session:{}", attempt.session), PER_SESSION),
-            (format!("verify:ip:{}", origin.host), PER_ADDRESS),
-            (format!("verify:net:{}", origin.network), self.per_network),
+            (
+                format!("verify:user:{}", attempt.user_id),
+                PER_PERSON,
+                Limit::UserCodePerson,
+            ),
+            (
+                format!("verify:session:{}", attempt.session),
+                PER_SESSION,
+                Limit::UserCodeSession,
+            ),
+            (
+                format!("verify:ip:{}", origin.host),
+                PER_ADDRESS,
+                Limit::UserCodeAddress,
+            ),
+            (
+                format!("verify:net:{}", origin.network),
+                self.per_network,
+                Limit::UserCodeNetwork,
+            ),
         ];
-        for (bucket, limit) in buckets {
-            if replay::hit(tx, &bucket, window)? > limit {
-                return Ok(Err(throttled()));
+        for (bucket, allowed, limit) in buckets {
+            if replay::hit(tx, &bucket, window)? > allowed {
+                return Ok(Err(throttled(limit)));
             }
         }
         if replay::marked(tx, &proven_bucket(origin), now)? {
             return Ok(Ok(()));
         }
         if replay::hit(tx, "verify:global", window)? > self.overall {
-            return Ok(Err(throttled()));
+            return Ok(Err(throttled(Limit::UserCodeOverall)));
         }
         Ok(Ok(()))
     }

@@ -127,9 +127,9 @@ impl Ceremony {
         master: &MasterKey,
     ) -> Self {
         Self {
+            budgets: Budgets::from_settings(&settings.pairing, store.meters().clone()),
             store,
             clock,
-            budgets: Budgets::from_settings(&settings.pairing),
             proofs: ShownProofs::new(master),
             settings,
             accounts,
@@ -154,7 +154,7 @@ impl Ceremony {
         let tenant = self.pairing_tenant(session)?;
         let now = self.now_ms();
         let code = user_code::normalize(typed_code);
-        let (budgets, proofs, policy) = (self.budgets, self.proofs.clone(), self.policy());
+        let (budgets, proofs, policy) = (self.budgets.clone(), self.proofs.clone(), self.policy());
         let (session, origin) = (session.clone(), Origin::of(ip));
         self.store
             .write(move |tx| {

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::{CodePage, code_status};
+use super::texts::{FormError, Notice};
 use super::{
     Member, MemberForm, Page, PortalError, member, redirect, redirect_with_session, render,
     safe_next,
@@ -82,9 +83,8 @@ async fn account_get(
     q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, PortalError> {
     // After a password change the session has a new id, so its page is a redirect away.
-    let notice = (q.done.as_deref() == Some("password")).then(|| {
-        "Your password has been changed, and your other sessions have been signed out.".to_owned()
-    });
+    let notice =
+        (q.done.as_deref() == Some("password")).then(|| Notice::PasswordChanged.to_string());
     account_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
@@ -115,7 +115,7 @@ async fn password_post(
         ) => {
             let (message, status) = match e {
                 AccountError::InvalidCredentials => (
-                    "The current password is not right.".to_owned(),
+                    FormError::WrongCurrentPassword.to_string(),
                     StatusCode::UNPROCESSABLE_ENTITY,
                 ),
                 AccountError::Throttled { .. } => (e.to_string(), StatusCode::TOO_MANY_REQUESTS),
@@ -179,7 +179,7 @@ async fn totp_page(
             let mut page = v.page(ctx, "Two-factor authentication");
             page.error = error;
             if s.must_enrol_totp() {
-                page.notice = Some("Your company requires two-factor authentication.".into());
+                page.notice = Some(Notice::TotpRequired.to_string());
             }
             // The SVG is built by the qrcode crate from our own URI; drop its XML prologue so it
             // can sit inside HTML.

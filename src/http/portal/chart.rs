@@ -3,6 +3,7 @@
 //! each bucket as a line over a band from its minimum to its maximum, with the value range and the
 //! time window written on it, and an `aria-label` that says the same in words.
 
+use super::texts::Line;
 use crate::telemetry::{DeviceOverview, MetricOverview};
 
 /// The SVG's coordinate system; it scales to the page's width.
@@ -81,11 +82,14 @@ fn chart(m: &MetricOverview, from: i64, to: i64, window_label: &str) -> Chart {
         name: m.name.clone(),
         latest: number(m.latest.1),
         latest_at: super::when(m.latest.0),
-        description: format!(
-            "{} over the last {window_label}: between {low} and {high}, latest {}",
-            m.name,
-            number(m.latest.1)
-        ),
+        description: Line::Chart {
+            name: &m.name,
+            window: window_label,
+            low: &low,
+            high: &high,
+            latest: &number(m.latest.1),
+        }
+        .to_string(),
         line: line.join(" "),
         band: band.join(" "),
         dot,

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
+use super::texts::Message;
 use super::{
     Visitor, expired_session_cookie, local_target, message, redirect, safe_next, urlencode,
 };
@@ -41,8 +42,8 @@ impl SurfaceError for PortalError {
         match self {
             Self::SignIn => redirect(&format!("/login?next={}", urlencode(&local_target(req)))),
             Self::Form(visitor, refusal) => {
-                let (status, title, text) = refusal.page();
-                message(ctx, visitor, status, title, text)
+                let (status, text) = refusal.page();
+                message(ctx, visitor, status, &text)
             }
             Self::Account(e) => failure(req, ctx, e),
             Self::Pairing(e) => pairing_failure(req, ctx, e),
@@ -60,14 +61,8 @@ fn anonymous() -> Visitor {
 }
 
 /// 503 with `Retry-After`: the request may succeed if sent again shortly.
-fn try_again_shortly(ctx: &AppContext, text: &str) -> HttpResponse {
-    let mut res = message(
-        ctx,
-        &anonymous(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again shortly",
-        text,
-    );
+fn try_again_shortly(ctx: &AppContext, text: &Message) -> HttpResponse {
+    let mut res = message(ctx, &anonymous(), StatusCode::SERVICE_UNAVAILABLE, text);
     res.headers_mut().insert(
         header::RETRY_AFTER,
         header::HeaderValue::from(ctx.settings.server.retry_after_secs),
@@ -77,7 +72,7 @@ fn try_again_shortly(ctx: &AppContext, text: &str) -> HttpResponse {
 
 fn store_failure(req: &HttpRequest, ctx: &AppContext, e: &StoreError) -> HttpResponse {
     if e.is_unavailable() {
-        return try_again_shortly(ctx, "pairgate cannot reach its database right now.");
+        return try_again_shortly(ctx, &Message::DatabaseUnavailable);
     }
     tracing::error!(error = %e, path = req.path(), "portal request failed");
     internal(ctx)
@@ -88,8 +83,7 @@ fn internal(ctx: &AppContext) -> HttpResponse {
         ctx,
         &anonymous(),
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The error has been logged.",
+        &Message::Internal,
     )
 }
 
@@ -115,23 +109,16 @@ fn failure(req: &HttpRequest, ctx: &AppContext, err: &AccountError) -> HttpRespo
             let _ = res.add_cookie(&expired_session_cookie(ctx));
             res
         }
-        AccountError::Forbidden => message(
-            ctx,
-            &anon,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "Your role does not allow this.",
-        ),
+        AccountError::Forbidden => message(ctx, &anon, StatusCode::FORBIDDEN, &Message::Forbidden),
         AccountError::NotFound | AccountError::InvalidLink => message(
             ctx,
             &anon,
             StatusCode::NOT_FOUND,
-            "Not found",
-            &err.to_string(),
+            &Message::NotFound {
+                reason: err.to_string(),
+            },
         ),
-        AccountError::Busy => {
-            try_again_shortly(ctx, "pairgate is busy checking other passwords right now.")
-        }
+        AccountError::Busy => try_again_shortly(ctx, &Message::HashingBusy),
         AccountError::Store(e) => store_failure(req, ctx, e),
         AccountError::Internal(_) => {
             tracing::error!(error = %err, path = req.path(), "portal request failed");
@@ -141,8 +128,9 @@ fn failure(req: &HttpRequest, ctx: &AppContext, err: &AccountError) -> HttpRespo
             ctx,
             &anon,
             StatusCode::BAD_REQUEST,
-            "Not possible",
-            &other.to_string(),
+            &Message::NotPossible {
+                reason: other.to_string(),
+            },
         ),
     }
 }
@@ -157,15 +145,17 @@ fn pairing_failure(req: &HttpRequest, ctx: &AppContext, err: &PairingError) -> H
             ctx,
             &anon,
             StatusCode::TOO_MANY_REQUESTS,
-            "Slow down",
-            &err.to_string(),
+            &Message::SlowDown {
+                reason: err.to_string(),
+            },
         ),
         PairingError::UnknownCode | PairingError::Invalid(_) => message(
             ctx,
             &anon,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Not possible",
-            &err.to_string(),
+            &Message::NotPossible {
+                reason: err.to_string(),
+            },
         ),
     }
 }
@@ -180,20 +170,11 @@ pub enum FormRefusal {
 }
 
 impl FormRefusal {
-    /// The status, title and sentence of the page that answers it.
-    pub fn page(self) -> (StatusCode, &'static str, &'static str) {
+    /// The status and the message of the page that answers it.
+    fn page(self) -> (StatusCode, Message) {
         match self {
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too large",
-                "The form was too large.",
-            ),
-            Self::Expired => (
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "This form expired or did not come from pairgate. Go back, reload the page and \
-                 try again.",
-            ),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, Message::FormTooLarge),
+            Self::Expired => (StatusCode::FORBIDDEN, Message::FormExpired),
         }
     }
 }

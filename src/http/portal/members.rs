@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::texts::{FormError, Notice};
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, Role, UserView};
 use crate::app::AppContext;
@@ -123,7 +124,7 @@ async fn invite_post(
             &req,
             &ctx,
             None,
-            Some("Choose a role.".into()),
+            Some(FormError::ChooseRole.to_string()),
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
@@ -134,7 +135,12 @@ async fn invite_post(
             users_page(
                 &req,
                 &ctx,
-                Some(format!("Invitation sent to {}.", email.trim())),
+                Some(
+                    Notice::InvitationSent {
+                        email: email.trim(),
+                    }
+                    .to_string(),
+                ),
                 None,
                 StatusCode::OK,
             )
@@ -155,7 +161,12 @@ async fn invite_post(
                 &req,
                 &ctx,
                 None,
-                Some(format!("Too many invitations this hour: {e}.")),
+                Some(
+                    FormError::TooManyInvitations {
+                        reason: &e.to_string(),
+                    }
+                    .to_string(),
+                ),
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await
@@ -178,7 +189,7 @@ async fn role_post(
             users_page(
                 &req,
                 &ctx,
-                Some("The role has been changed.".into()),
+                Some(Notice::RoleChanged.to_string()),
                 None,
                 StatusCode::OK,
             )

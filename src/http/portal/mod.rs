@@ -10,6 +10,7 @@ mod extract;
 mod members;
 mod pairing;
 mod staff;
+mod texts;
 mod workspace;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -190,19 +191,18 @@ struct MessagePage {
 }
 
 /// A page with a title and a sentence.
-pub fn message(
+fn message(
     ctx: &AppContext,
     visitor: &Visitor,
     status: StatusCode,
-    title: &str,
-    text: &str,
+    message: &texts::Message,
 ) -> HttpResponse {
     render(
         visitor,
         status,
         &MessagePage {
-            page: visitor.page(ctx, title),
-            message: text.to_owned(),
+            page: visitor.page(ctx, &message.title()),
+            message: message.sentence(),
         },
     )
 }
@@ -229,32 +229,8 @@ pub fn when(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A sale record in one sentence.
-pub fn sale_text(sale: Option<&crate::pairing::SaleFacts>) -> String {
-    match sale {
-        None => "no sale recorded".to_owned(),
-        Some(s) => {
-            let date = s
-                .sold_at
-                .map(|t| format!(" on {}", when(t)))
-                .unwrap_or_default();
-            if s.sold_to_distributor {
-                match &s.end_customer_number {
-                    Some(end) => format!(
-                        "sold{date} via the distributor {} ({}) to customer {end}",
-                        s.sold_to_name, s.sold_to_customer_number
-                    ),
-                    None => format!(
-                        "sold{date} to the distributor {} ({}); end customer not known yet",
-                        s.sold_to_name, s.sold_to_customer_number
-                    ),
-                }
-            } else {
-                format!(
-                    "sold{date} directly to {} ({})",
-                    s.sold_to_name, s.sold_to_customer_number
-                )
-            }
-        }
-    }
+/// A sale record in one sentence, in full (for staff).
+fn sale_text(sale: Option<&crate::pairing::SaleFacts>) -> String {
+    let date = sale.and_then(|s| s.sold_at).map(when);
+    texts::Sale::Record { facts: sale, date }.to_string()
 }

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{self, Chart};
+use super::texts::{Line, Sale};
 use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, when};
 use crate::accounts::AccountError;
 use crate::app::AppContext;
@@ -59,7 +60,12 @@ fn code_page(
             let form = CodePage {
                 page,
                 code,
-                wait: Some(wait_text(retry_after_secs)),
+                wait: Some(
+                    Line::Wait {
+                        secs: retry_after_secs,
+                    }
+                    .to_string(),
+                ),
             };
             let mut res = render(v, StatusCode::TOO_MANY_REQUESTS, &form);
             res.headers_mut().insert(
@@ -69,16 +75,6 @@ fn code_page(
             Some(res)
         }
         _ => None,
-    }
-}
-
-/// "8 minutes", "40 seconds": a wait as people say it (rounded up).
-fn wait_text(secs: u64) -> String {
-    match secs {
-        0..=1 => "a second".to_owned(),
-        2..=59 => format!("{secs} seconds"),
-        60..=119 => "a minute".to_owned(),
-        _ => format!("{} minutes", secs.div_ceil(60)),
     }
 }
 
@@ -155,37 +151,12 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
 /// The sale record in one sentence, as the deciding tenant may see it (never another
 /// customer's name or number).
 fn sale_text(sale: &SaleView) -> String {
-    let date = |at: Option<i64>| at.map(|t| format!(" on {}", when(t))).unwrap_or_default();
-    match sale {
-        SaleView::NotRecorded => "no sale recorded".to_owned(),
-        SaleView::ToClaimant {
-            customer_number,
-            name,
-            distributor,
-            sold_at,
-        } => match (distributor, name) {
-            (Some(d), _) => format!(
-                "sold{} via the distributor {d} to your company ({customer_number})",
-                date(*sold_at)
-            ),
-            (None, Some(n)) => format!(
-                "sold{} directly to {n} ({customer_number}), your company",
-                date(*sold_at)
-            ),
-            (None, None) => format!(
-                "sold{} directly to your company ({customer_number})",
-                date(*sold_at)
-            ),
-        },
-        SaleView::ToDistributor {
-            distributor,
-            sold_at,
-        } => format!(
-            "sold{} to the distributor {distributor}; end customer not known yet",
-            date(*sold_at)
-        ),
-        SaleView::ToAnotherCustomer => "sold to another customer".to_owned(),
-    }
+    let sold_at = match sale {
+        SaleView::ToClaimant { sold_at, .. } | SaleView::ToDistributor { sold_at, .. } => *sold_at,
+        SaleView::NotRecorded | SaleView::ToAnotherCustomer => None,
+    };
+    let date = sold_at.map(when);
+    Sale::Seen { view: sale, date }.to_string()
 }
 
 async fn code_post(
@@ -367,17 +338,12 @@ async fn detail_get(
     let lines = history
         .iter()
         .map(|p| {
-            let end = match (p.ended_at, &p.end_reason) {
-                (Some(t), Some(r)) => format!(", ended {} ({r})", when(t)),
-                _ => String::new(),
+            let ended = match (p.ended_at, &p.end_reason) {
+                (Some(t), Some(r)) => Some((when(t), r.as_str())),
+                _ => None,
             };
-            format!(
-                "{}: {} by {} ({}){end}",
-                when(p.created_at),
-                p.status,
-                p.approved_by,
-                p.basis
-            )
+            let at = when(p.created_at);
+            Line::Pairing { p, at, ended }.to_string()
         })
         .collect();
     let (window, window_label, window_ms, buckets) = chart::window(query.window.as_deref());

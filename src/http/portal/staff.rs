@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::texts::Line;
 use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
 use crate::app::AppContext;
 use crate::http::get;
@@ -25,13 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn trail_line(e: &AuditRecord) -> String {
-    format!(
-        "{} {} by {} {}",
-        when(e.occurred_at),
-        e.action,
-        e.actor,
-        e.detail
-    )
+    let at = when(e.occurred_at);
+    Line::Audit { e, at }.to_string()
 }
 
 #[derive(Template)]
@@ -51,10 +47,11 @@ async fn home_get(
             let disputes = list
                 .into_iter()
                 .map(|d| {
-                    let sides = match &d.holder {
-                        Some(h) => format!("{} asks for it; {h} holds it", d.claimant),
-                        None => format!("{} asks for it", d.claimant),
-                    };
+                    let sides = Line::Sides {
+                        claimant: &d.claimant,
+                        holder: d.holder.as_deref(),
+                    }
+                    .to_string();
                     (
                         d.dispute.id,
                         format!("{} ({})", d.dispute.serial, d.dispute.reason),
@@ -93,9 +90,10 @@ async fn dispute_get(
     match ctx.ceremony.dispute(&s, *id, 100).await {
         Ok(d) => {
             let status = match (&d.dispute.resolution, &d.dispute.resolved_by) {
-                (Some(r), Some(by)) => format!("settled: {r} by {by}"),
-                _ => "open".to_owned(),
-            };
+                (Some(resolution), Some(by)) => Line::Settled { resolution, by },
+                _ => Line::Open,
+            }
+            .to_string();
             let page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
             Ok(render(
                 &v,

@@ -95,6 +95,15 @@ async fn a_storm_of_denials_meets_the_code_attempt_limits(backend: Backend) {
     }
     let (_, _, user_code) = requesting(&app, "SN-9001").await;
     assert_eq!(confirm(&mut acme.owner, &user_code).await.status, 429);
+    // Counted under the first budget spent, the person's; the wider ones saw none of it.
+    assert_eq!(app.throttled("user_code_person").await, Some(21.0));
+    for wider in [
+        "user_code_session",
+        "user_code_address",
+        "user_code_network",
+    ] {
+        assert_eq!(app.throttled(wider).await, Some(0.0), "{wider}");
+    }
     app.advance(600);
     let (_, _, user_code) = requesting(&app, "SN-9002").await;
     assert_eq!(confirm(&mut acme.owner, &user_code).await.status, 200);

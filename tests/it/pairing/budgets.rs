@@ -12,6 +12,7 @@ use crate::backend_tests;
 use crate::support::{Backend, TestApp};
 
 backend_tests!(
+    one_address_spends_only_its_own_budget_whoever_guesses,
     one_network_spends_only_its_own_share_of_the_overall_budget,
     addresses_that_paired_before_go_on_pairing_while_the_overall_budget_is_spent,
 );
@@ -55,6 +56,23 @@ fn hosts(network: &'static str, n: u32) -> impl Iterator<Item = String> {
     (1..=n).map(move |i| format!("{network}.{i}"))
 }
 
+async fn one_address_spends_only_its_own_budget_whoever_guesses(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let acme = company(&app, "olivia@acme.example", Some("C-100")).await;
+    let olivia = session_of(&app, &acme.owner).await;
+    let (rita, mal) = attackers(&app).await;
+    // Two people at one address, each within their own 20, spend the address's 40.
+    let here = |n| std::iter::repeat_n("198.51.100.7".to_owned(), n);
+    assert_eq!(guesses(&app, &rita, here(20)).await, (20, 0));
+    assert_eq!(guesses(&app, &mal, here(20)).await, (20, 0));
+    assert_eq!(guesses(&app, &olivia, here(1)).await, (0, 1));
+    assert_eq!(app.throttled("user_code_address").await, Some(1.0));
+    assert_eq!(app.throttled("user_code_person").await, Some(0.0));
+    // Its neighbour on the same network is not affected.
+    let next_door = std::iter::once("198.51.100.8".to_owned());
+    assert_eq!(guesses(&app, &olivia, next_door).await, (1, 0));
+}
+
 async fn one_network_spends_only_its_own_share_of_the_overall_budget(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(SMALL_BUDGETS)
@@ -70,6 +88,8 @@ async fn one_network_spends_only_its_own_share_of_the_overall_budget(backend: Ba
     );
     let v6 = (1..=20).map(|i| format!("2001:db8:77:{i:x}::1"));
     assert_eq!(guesses(&app, &mal, v6).await, (10, 10));
+    assert_eq!(app.throttled("user_code_network").await, Some(20.0));
+    assert_eq!(app.throttled("user_code_overall").await, Some(0.0));
     // Those 20 attempts left most of the overall budget: a newcomer elsewhere pairs as usual.
     sell(&app, "SN-9301", "C-100", false, None).await;
     let (_, _, user_code) = requesting(&app, "SN-9301").await;
@@ -136,6 +156,8 @@ async fn addresses_that_paired_before_go_on_pairing_while_the_overall_budget_is_
         .await,
     );
     assert_eq!((a.0 + b.0, a.1 + b.1), (28, 12), "{a:?} {b:?}");
+    assert_eq!(app.throttled("user_code_overall").await, Some(12.0));
+    assert_eq!(app.throttled("user_code_network").await, Some(0.0));
 
     // Newcomers wait, even with a right code; the office goes on pairing.
     let (_, _, user_code) = requesting(&app, "SN-9402").await;

@@ -262,6 +262,7 @@ async fn invitations_are_limited_per_tenant(backend: Backend) {
     let page = invite(&mut olivia, "a3@example.com").await;
     assert_eq!(page.status, 429, "{}", page.body);
     assert!(page.contains("Too many invitations"));
+    assert_eq!(app.throttled("invitations").await, Some(1.0));
     let mails = app
         .ctx
         .store

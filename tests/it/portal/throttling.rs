@@ -80,6 +80,10 @@ async fn second_factor_guesses_are_limited_per_account_across_addresses(backend:
     // The account's budget (10) is shared by every address: the rest wait, unchecked.
     assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
     assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Each refusal is counted under the budget, not the per-address limits it also counts in.
+    assert_eq!(app.throttled("second_factor_budget").await, Some(20.0));
+    assert_eq!(app.throttled("sign_in_account").await, Some(0.0));
+    assert_eq!(app.throttled("sign_in_address").await, Some(0.0));
     assert_eq!(
         audited(&app, "user.sign_in_failed").await,
         10,
@@ -202,6 +206,7 @@ async fn the_budget_covers_recovery_codes_step_up_and_the_current_password(backe
         .submit("/step-up", "/step-up", &[("code", &wrong), ("next", "/")])
         .await;
     assert_eq!(page.status, 401, "refilled");
+    assert_eq!(app.throttled("second_factor_budget").await, Some(4.0));
 }
 
 async fn concurrent_wrong_passwords_and_codes_are_counted_before_they_are_checked(
@@ -226,6 +231,8 @@ async fn concurrent_wrong_passwords_and_codes_are_counted_before_they_are_checke
         status_codes(join_all(browsers.iter_mut().map(|b| b.post("/login", &fields))).await);
     assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 35, "{statuses:?}");
+    assert_eq!(app.throttled("sign_in_account").await, Some(35.0));
+    assert_eq!(app.throttled("sign_in_address").await, Some(0.0));
     assert_eq!(
         audited(&app, "user.sign_in_failed").await - failed_before,
         5
@@ -261,6 +268,8 @@ async fn concurrent_wrong_passwords_and_codes_are_counted_before_they_are_checke
     );
     assert_eq!(count(&statuses, 401), 20, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 20, "{statuses:?}");
+    assert_eq!(app.throttled("sign_in_address").await, Some(20.0));
+    assert_eq!(app.throttled("sign_in_account").await, Some(35.0));
 
     // 30 wrong codes from three addresses at once, each from a session past the password:
     // the account's budget (10) holds.
@@ -330,7 +339,7 @@ async fn password_hashing_is_capped_and_a_full_queue_answers_503(backend: Backen
     )
     .await;
     let mut checked = 0u64;
-    let mut busy = 0;
+    let mut busy = 0u32;
     for res in &answers {
         match res.status().as_u16() {
             401 => checked += 1,
@@ -344,6 +353,10 @@ async fn password_hashing_is_capped_and_a_full_queue_answers_503(backend: Backen
     assert!(
         busy > 0,
         "a full queue turns requests away ({checked} checked)"
+    );
+    assert_eq!(
+        app.throttled("password_hash_queue").await,
+        Some(f64::from(busy))
     );
     let after = app.ctx.accounts.password_hashing();
     assert_eq!(after.peak_running, 1, "never more than the cap at once");
@@ -390,6 +403,7 @@ async fn sign_up_is_throttled_before_the_password_is_hashed(backend: Backend) {
     );
     assert_eq!(count(&statuses, 303), 10, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 5, "{statuses:?}");
+    assert_eq!(app.throttled("sign_up").await, Some(5.0));
     assert_eq!(
         app.ctx.accounts.password_hashing().completed - before,
         10,

@@ -479,4 +479,10 @@ impl TestApp {
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
+
+    /// How many requests `limit` refused, as `pairgate_throttled_total` shows it.
+    pub async fn throttled(&self, limit: &str) -> Option<f64> {
+        self.metric(&format!("pairgate_throttled_total{{limit=\"{limit}\"}}"))
+            .await
+    }
 }
