@@ -30,7 +30,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/accounts/login.rs",
     "src/accounts/login.rs::sign_in",
     // OAuth and pairing
-    "src/oauth/device_authorization.rs::device_authorization_inner",
     "src/oauth/grants/refresh_token.rs::exchange",
     // telemetry
     "src/telemetry/writer.rs::commit",
