@@ -29,9 +29,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     // accounts
     "src/accounts/login.rs",
     "src/accounts/login.rs::sign_in",
-    // OAuth and pairing
-    "src/oauth/grants/refresh_token.rs::exchange",
-    // telemetry
     "src/telemetry/writer.rs::commit",
 ];
 
