@@ -26,9 +26,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/bin/pairgate-device.rs::run_fleet",
     "src/simulator/fleet/mod.rs::run",
     "src/simulator/fleet/mod.rs::drive",
-    // accounts
-    "src/accounts/login.rs",
-    "src/accounts/login.rs::sign_in",
 ];
 
 /// The directories scanned, relative to the repository root.
