@@ -24,8 +24,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "src/bin/pairgate-device.rs",
     "src/bin/pairgate-device.rs::run_device",
     "src/bin/pairgate-device.rs::run_fleet",
-    "src/simulator/fleet/mod.rs::run",
-    "src/simulator/fleet/mod.rs::drive",
 ];
 
 /// The directories scanned, relative to the repository root.
