@@ -21,9 +21,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
     "benches/oauth_load.rs",
     "benches/oauth_load.rs::run",
     "benches/oauth_load.rs::polls",
-    "src/bin/pairgate-device.rs",
-    "src/bin/pairgate-device.rs::run_device",
-    "src/bin/pairgate-device.rs::run_fleet",
 ];
 
 /// The directories scanned, relative to the repository root.
