@@ -164,14 +164,7 @@ impl Accounts {
                     )
                     .tenant(user.tenant_id),
                 )?;
-                Ok::<_, AccountError>(core.rotate_session(
-                    tx,
-                    &session,
-                    Stage::Full,
-                    Some(now),
-                    ip.as_deref(),
-                    now,
-                ))
+                Ok::<_, AccountError>(core.stepped_up(tx, &session, ip.as_deref(), now))
             })
             .await??;
         Ok((codes, cookie))

@@ -10,7 +10,9 @@ mod mails;
 mod members;
 pub mod password;
 pub mod roles;
+mod second_factor;
 mod sessions;
+mod throttle;
 pub mod totp;
 
 use std::sync::Arc;
@@ -21,9 +23,10 @@ use serde_json::json;
 pub use credentials::TotpEnrolment;
 pub use groups::{DeviceView, GroupView};
 pub use invitations::InvitationView;
-pub use login::{LoginOutcome, SecondFactor};
+pub use login::LoginOutcome;
 pub use members::{NewUser, SignUp, UserView, create_tenant};
 pub use roles::Role;
+pub use second_factor::SecondFactor;
 pub use sessions::{Session, Stage};
 
 use crate::clock::SharedClock;

@@ -99,6 +99,13 @@ pub fn apply(
     let (registry::ClientKind::Device, Some(device)) = (client.kind, device) else {
         return Err(ErpError::Conflict(Conflict::NotADevice));
     };
+    let registered = Registered {
+        now_ms,
+        actor,
+        serial,
+        device: &device,
+        input,
+    };
     let current = registered_thumbprint(&client);
     let same_key = current.as_deref() == Some(thumbprint.as_str());
     let same_model = device.model == input.model;
@@ -112,10 +119,10 @@ pub fn apply(
         if same_model {
             return Ok(outcome(DeviceChange::Unchanged, 0));
         }
-        record_model_change(tx, now_ms, actor, serial, &device, input)?;
+        registered.record_model_change(tx)?;
         return Ok(outcome(DeviceChange::Updated, 0));
     }
-    let revoked = rekey(tx, now_ms, actor, serial, &device, input, current)?;
+    let revoked = registered.rekey(tx, current)?;
     Ok(outcome(DeviceChange::Rekeyed, revoked))
 }
 
@@ -129,74 +136,89 @@ fn registered_thumbprint(client: &registry::ClientRecord) -> Option<String> {
         .and_then(|keys| keys.first().map(PublicJwk::thumbprint))
 }
 
-/// Records a corrected model in the audit log and the feed.
-fn record_model_change(
-    tx: &mut Tx<'_>,
+/// A registered device and the request that changes it.
+struct Registered<'a> {
     now_ms: i64,
-    actor: &str,
-    serial: &str,
-    device: &registry::DeviceRecord,
-    input: &DeviceInput,
-) -> Result<(), ErpError> {
-    let detail = json!({ "from": device.model, "to": input.model });
-    events::record(
-        tx,
-        now_ms,
-        Event::new(
-            Action::DeviceUpdated,
-            actor,
-            Subject::Device(serial.to_owned()),
-        )
-        .tenant(device.tenant_id)
-        .detail(detail)
-        .erp_entry(
-            FeedEntry::device(FeedType::DeviceUpdated, serial)
-                .with_tenant(device.tenant_id)
-                .with_data(json!({ "model": input.model })),
-        ),
-    )?;
-    Ok(())
+    actor: &'a str,
+    serial: &'a str,
+    device: &'a registry::DeviceRecord,
+    input: &'a DeviceInput,
 }
 
-/// Replaces the device's key, revokes every token of the device, and records the re-key;
-/// answers how many refresh-token families were revoked.
-fn rekey(
-    tx: &mut Tx<'_>,
-    now_ms: i64,
-    actor: &str,
-    serial: &str,
-    device: &registry::DeviceRecord,
-    input: &DeviceInput,
-    current: Option<String>,
-) -> Result<usize, ErpError> {
-    let thumbprint = input.key.thumbprint();
-    let jwks = json!({ "keys": [input.key.to_json()] }).to_string();
-    stored::set_device_jwks(tx, serial, &jwks)?;
-    let revoked = registry::revoke_device_tokens(tx, serial)?;
-    events::record(
-        tx,
-        now_ms,
-        Event::new(
-            Action::DeviceRekeyed,
-            actor,
-            Subject::Device(serial.to_owned()),
+impl Registered<'_> {
+    /// Records a corrected model in the audit log and the feed.
+    fn record_model_change(&self, tx: &mut Tx<'_>) -> Result<(), ErpError> {
+        let (device, input) = (self.device, self.input);
+        self.record(
+            tx,
+            Change {
+                action: Action::DeviceUpdated,
+                feed: FeedType::DeviceUpdated,
+                detail: json!({ "from": device.model, "to": input.model }),
+                data: json!({ "model": input.model }),
+            },
         )
-        .tenant(device.tenant_id)
-        .detail(json!({
-            "previous_thumbprint": current,
-            "key_thumbprint": thumbprint,
-            "model": input.model,
-            "refresh_token_families_revoked": revoked,
-        }))
-        .erp_entry(
-            FeedEntry::device(FeedType::DeviceRekeyed, serial)
-                .with_tenant(device.tenant_id)
-                .with_data(json!({
+    }
+
+    /// Replaces the device's key, revokes every token of the device, and records the re-key;
+    /// answers how many refresh-token families were revoked.
+    fn rekey(&self, tx: &mut Tx<'_>, current: Option<String>) -> Result<usize, ErpError> {
+        let (serial, input) = (self.serial, self.input);
+        let thumbprint = input.key.thumbprint();
+        let jwks = json!({ "keys": [input.key.to_json()] }).to_string();
+        stored::set_device_jwks(tx, serial, &jwks)?;
+        let revoked = registry::revoke_device_tokens(tx, serial)?;
+        self.record(
+            tx,
+            Change {
+                action: Action::DeviceRekeyed,
+                feed: FeedType::DeviceRekeyed,
+                detail: json!({
+                    "previous_thumbprint": current,
+                    "key_thumbprint": thumbprint,
+                    "model": input.model,
+                    "refresh_token_families_revoked": revoked,
+                }),
+                data: json!({
                     "model": input.model,
                     "key_thumbprint": thumbprint,
                     "tokens_revoked": true,
-                })),
-        ),
-    )?;
-    Ok(revoked)
+                }),
+            },
+        )?;
+        Ok(revoked)
+    }
+
+    /// Records `change` to the device in the audit log and the ERP feed, in the caller's
+    /// transaction.
+    fn record(&self, tx: &mut Tx<'_>, change: Change) -> Result<(), ErpError> {
+        let (serial, tenant_id) = (self.serial, self.device.tenant_id);
+        events::record(
+            tx,
+            self.now_ms,
+            Event::new(
+                change.action,
+                self.actor,
+                Subject::Device(serial.to_owned()),
+            )
+            .tenant(tenant_id)
+            .detail(change.detail)
+            .erp_entry(
+                FeedEntry::device(change.feed, serial)
+                    .with_tenant(tenant_id)
+                    .with_data(change.data),
+            ),
+        )?;
+        Ok(())
+    }
+}
+
+/// A change to a registered device, as the audit log and the ERP feed record it.
+struct Change {
+    action: Action,
+    feed: FeedType,
+    /// The audit row's detail.
+    detail: Value,
+    /// The feed entry's data.
+    data: Value,
 }

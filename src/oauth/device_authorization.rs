@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::client_auth::AuthMethod;
+use super::client_auth::{AuthMethod, AuthenticatedClient};
 use super::tokens::DEVICE_SCOPE;
 use super::{OAuth, OAuthError, OAuthRequest, device_flow, paths, remember_jtis, user_code};
 use crate::crypto::tokens;
@@ -12,7 +12,8 @@ use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::meters::Limit;
 use crate::store::flows::NewFlow;
 use crate::store::registry::{self, ClientKind};
-use crate::store::{StoreError, replay};
+use crate::store::{StoreError, Tx, replay};
+use crate::verifier::dpop::DpopProof;
 
 /// The response body (RFC 8628 §3.2).
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +56,20 @@ impl OAuth {
         req: &OAuthRequest,
         authenticated: &mut Option<String>,
     ) -> Result<DeviceAuthorization, OAuthError> {
+        let device = self.authenticate_device(req, authenticated).await?;
+        let device_code = tokens::random_token();
+        let start = self.flow_start(req, device, &device_code);
+        let code = self.store.write(move |tx| start.run(tx)).await??;
+        Ok(self.answer(device_code, &code))
+    }
+
+    /// The checks before any write, in this order: a proof that needs a nonce, the client's
+    /// authentication, its kind and method, the scope, the rest of the proof, `dpop_jkt`.
+    async fn authenticate_device(
+        &self,
+        req: &OAuthRequest,
+        authenticated: &mut Option<String>,
+    ) -> Result<AuthenticatedDevice, OAuthError> {
         let proof = self.check_dpop_before_client(req, paths::DEVICE_AUTHORIZATION)?;
         let client = self.authenticate_cached(&req.credentials).await?;
         *authenticated = Some(client.client.client_id.clone());
@@ -85,10 +100,27 @@ impl OAuth {
             (Some(p), _) => Some(p.jkt.clone()),
             (None, j) => j.map(str::to_owned),
         };
+        Ok(AuthenticatedDevice {
+            client,
+            proof,
+            dpop_jkt,
+        })
+    }
 
+    /// The pending flow for `device`, with the limits its start is counted against.
+    fn flow_start(
+        &self,
+        req: &OAuthRequest,
+        device: AuthenticatedDevice,
+        device_code: &str,
+    ) -> FlowStart {
         let o = &self.settings.oauth;
         let now = self.now_ms();
-        let device_code = tokens::random_token();
+        let AuthenticatedDevice {
+            client,
+            proof,
+            dpop_jkt,
+        } = device;
         let serial = client.client.client_id.clone();
         let ip = req.client_ip.clone();
         let lifetime_ms = i64::from(o.device_code_lifetime_secs.get()) * 1000;
@@ -96,7 +128,7 @@ impl OAuth {
         let per_device = i64::from(o.device_authorization_per_device_per_hour.get());
         let per_ip = i64::from(o.device_authorization_per_ip_per_minute.get());
         let flow = NewFlow {
-            device_code_hash: tokens::hash_token(&device_code),
+            device_code_hash: tokens::hash_token(device_code),
             user_code: String::new(),
             client_id: serial.clone(),
             scope: DEVICE_SCOPE.to_owned(),
@@ -107,74 +139,119 @@ impl OAuth {
             expires_at: now + lifetime_ms,
             requested_ip: ip.clone(),
         };
+        FlowStart {
+            client,
+            proof,
+            serial,
+            ip,
+            now,
+            per_device,
+            per_ip,
+            flow,
+        }
+    }
 
-        let code = self
-            .store
-            .write(
-                move |tx| -> Result<Result<String, OAuthError>, StoreError> {
-                    if let Err(refusal) = remember_jtis(tx, &client, proof.as_ref())? {
-                        return Ok(Err(refusal));
-                    }
-                    let device_window = now - now.rem_euclid(HOUR_MS);
-                    if i64::from(replay::hit(
-                        tx,
-                        &format!("devauth:device:{serial}"),
-                        device_window,
-                    )?) > per_device
-                    {
-                        return Ok(Err(OAuthError::RateLimited {
-                            retry_after_secs: retry_after(device_window + HOUR_MS, now),
-                        }));
-                    }
-                    if let Some(ip) = &ip {
-                        let ip_window = now - now.rem_euclid(MINUTE_MS);
-                        if i64::from(replay::hit(tx, &format!("devauth:ip:{ip}"), ip_window)?)
-                            > per_ip
-                        {
-                            return Ok(Err(OAuthError::RateLimited {
-                                retry_after_secs: retry_after(ip_window + MINUTE_MS, now),
-                            }));
-                        }
-                    }
-                    let Some(device) = registry::find_device(tx, &serial)? else {
-                        return Ok(Err(OAuthError::InvalidClient {
-                            reason: "this client is not a registered device",
-                            basic: false,
-                        }));
-                    };
-                    let mut flow = flow;
-                    let superseded = device_flow::start(tx, &mut flow)?;
-                    events::record(
-                        tx,
-                        now,
-                        Event::new(
-                            Action::PairingRequested,
-                            format!("device:{serial}"),
-                            Subject::Device(serial.to_owned()),
-                        )
-                        .tenant(device.tenant_id)
-                        .detail(json!({
-                            "ip": flow.requested_ip,
-                            "dpop_bound": flow.dpop_jkt.is_some(),
-                            "superseded": superseded,
-                        }))
-                        .erp_without_detail(FeedType::PairingRequested),
-                    )?;
-                    Ok(Ok(flow.user_code))
-                },
-            )
-            .await??;
-
-        let shown = user_code::display(&code);
+    /// The RFC 8628 §3.2 answer for a started flow.
+    fn answer(&self, device_code: String, code: &str) -> DeviceAuthorization {
+        let o = &self.settings.oauth;
+        let shown = user_code::display(code);
         let verification_uri = self.url(paths::VERIFICATION);
-        Ok(DeviceAuthorization {
+        DeviceAuthorization {
             device_code,
             verification_uri_complete: format!("{verification_uri}?user_code={shown}"),
             verification_uri,
             user_code: shown,
             expires_in: u64::from(o.device_code_lifetime_secs.get()),
-            interval: u64::from(interval),
-        })
+            interval: u64::from(o.poll_interval_secs.get()),
+        }
+    }
+}
+
+/// A device client that authenticated, and the key its flow is to be bound to.
+struct AuthenticatedDevice {
+    client: AuthenticatedClient,
+    proof: Option<DpopProof>,
+    dpop_jkt: Option<String>,
+}
+
+/// Everything the write transaction of a device authorization needs.
+struct FlowStart {
+    client: AuthenticatedClient,
+    proof: Option<DpopProof>,
+    serial: String,
+    ip: Option<String>,
+    now: i64,
+    /// Flows a device may start per clock hour.
+    per_device: i64,
+    /// Flows one address may start per clock minute.
+    per_ip: i64,
+    flow: NewFlow,
+}
+
+impl FlowStart {
+    /// The transaction, in this order: the jti values, the limits (each counts the attempt
+    /// before checking it), the device's registration, the flow and its event. Returns the
+    /// flow's user code.
+    fn run(self, tx: &mut Tx<'_>) -> Result<Result<String, OAuthError>, StoreError> {
+        if let Err(refusal) = remember_jtis(tx, &self.client, self.proof.as_ref())? {
+            return Ok(Err(refusal));
+        }
+        if let Err(refusal) = self.count_against_limits(tx)? {
+            return Ok(Err(refusal));
+        }
+        let Some(device) = registry::find_device(tx, &self.serial)? else {
+            return Ok(Err(OAuthError::InvalidClient {
+                reason: "this client is not a registered device",
+                basic: false,
+            }));
+        };
+        let FlowStart {
+            serial, now, flow, ..
+        } = self;
+        let mut flow = flow;
+        let superseded = device_flow::start(tx, &mut flow)?;
+        events::record(
+            tx,
+            now,
+            Event::new(
+                Action::PairingRequested,
+                format!("device:{serial}"),
+                Subject::Device(serial.to_owned()),
+            )
+            .tenant(device.tenant_id)
+            .detail(json!({
+                "ip": flow.requested_ip,
+                "dpop_bound": flow.dpop_jkt.is_some(),
+                "superseded": superseded,
+            }))
+            .erp_without_detail(FeedType::PairingRequested),
+        )?;
+        Ok(Ok(flow.user_code))
+    }
+
+    /// Counts this start against the device's hourly and the address's per-minute limit.
+    fn count_against_limits(&self, tx: &mut Tx<'_>) -> Result<Result<(), OAuthError>, StoreError> {
+        let (serial, now) = (&self.serial, self.now);
+        let device_window = now - now.rem_euclid(HOUR_MS);
+        if i64::from(replay::hit(
+            tx,
+            &format!("devauth:device:{serial}"),
+            device_window,
+        )?) > self.per_device
+        {
+            return Ok(Err(OAuthError::RateLimited {
+                retry_after_secs: retry_after(device_window + HOUR_MS, now),
+            }));
+        }
+        if let Some(ip) = &self.ip {
+            let ip_window = now - now.rem_euclid(MINUTE_MS);
+            if i64::from(replay::hit(tx, &format!("devauth:ip:{ip}"), ip_window)?) > self.per_ip {
+                return Ok(Err(OAuthError::RateLimited {
+                    retry_after_secs: retry_after(ip_window + MINUTE_MS, now),
+                }));
+            }
+        }
+        Ok(Ok(()))
     }
 }
 

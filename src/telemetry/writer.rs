@@ -181,6 +181,22 @@ fn commit(
     uploads: &[PendingUpload],
     received_at: i64,
 ) -> Result<Vec<Answer>, StoreError> {
+    let mut refused = refused_tokens(tx, uploads)?;
+    refuse_replayed_proofs(tx, uploads, &mut refused)?;
+    let outcomes = store_readings(tx, uploads, &refused, received_at)?;
+    Ok(refused
+        .into_iter()
+        .zip(outcomes)
+        .map(|(refusal, outcome)| refusal.map_or(Ok(outcome), Err))
+        .collect())
+}
+
+/// For each upload, its refusal if its token no longer stands: the device's state at commit
+/// time, or the access token revoked.
+fn refused_tokens(
+    tx: &mut Tx<'_>,
+    uploads: &[PendingUpload],
+) -> Result<Vec<Option<TelemetryError>>, StoreError> {
     let serials: Vec<&str> = uploads
         .iter()
         .map(|u| u.serial.as_str())
@@ -195,7 +211,7 @@ fn commit(
         .into_iter()
         .collect();
     let revoked = tokens::revoked_access_tokens(tx, &jtis)?;
-    let mut refused: Vec<Option<TelemetryError>> = uploads
+    Ok(uploads
         .iter()
         .map(|u| {
             if !token_still_valid(u, states.get(&u.serial)) {
@@ -210,8 +226,16 @@ fn commit(
                 None
             }
         })
-        .collect();
+        .collect())
+}
 
+/// Records the proofs' `jti` values of the uploads not refused yet, and refuses those whose
+/// proof was used before.
+fn refuse_replayed_proofs(
+    tx: &mut Tx<'_>,
+    uploads: &[PendingUpload],
+    refused: &mut [Option<TelemetryError>],
+) -> Result<(), StoreError> {
     let live: Vec<usize> = (0..uploads.len())
         .filter(|&i| refused[i].is_none())
         .collect();
@@ -229,7 +253,17 @@ fn commit(
             )));
         }
     }
+    Ok(())
+}
 
+/// Inserts the readings of the uploads not refused, and counts per upload the readings stored
+/// and those already there.
+fn store_readings(
+    tx: &mut Tx<'_>,
+    uploads: &[PendingUpload],
+    refused: &[Option<TelemetryError>],
+    received_at: i64,
+) -> Result<Vec<UploadOutcome>, StoreError> {
     let mut rows = Vec::new();
     let mut owners = Vec::new();
     for (i, u) in uploads.iter().enumerate() {
@@ -263,11 +297,7 @@ fn commit(
             outcomes[i].duplicates += 1;
         }
     }
-    Ok(refused
-        .into_iter()
-        .zip(outcomes)
-        .map(|(refusal, outcome)| refusal.map_or(Ok(outcome), Err))
-        .collect())
+    Ok(outcomes)
 }
 
 /// The token was issued in the device's current generation, for the tenant it still belongs to,

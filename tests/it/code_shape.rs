@@ -16,25 +16,7 @@ const MAX_FN_LINES: usize = 80;
 /// Files (`path`) and functions (`path::name`) still over the limits while they are being split.
 /// This list may only shrink: an entry that no longer exceeds its limit fails the test too, so
 /// remove it as soon as its file or function is brought under the limit.
-const KNOWN_EXCEPTIONS: &[&str] = &[
-    // benches and the device simulator
-    "benches/oauth_load.rs",
-    "benches/oauth_load.rs::run",
-    "benches/oauth_load.rs::polls",
-    "src/bin/pairgate-device.rs",
-    "src/bin/pairgate-device.rs::run_device",
-    "src/bin/pairgate-device.rs::run_fleet",
-    "src/simulator/fleet/mod.rs::run",
-    "src/simulator/fleet/mod.rs::drive",
-    // accounts
-    "src/accounts/login.rs",
-    "src/accounts/login.rs::sign_in",
-    // OAuth and pairing
-    "src/oauth/device_authorization.rs::device_authorization_inner",
-    "src/oauth/grants/refresh_token.rs::exchange",
-    // telemetry
-    "src/telemetry/writer.rs::commit",
-];
+const KNOWN_EXCEPTIONS: &[&str] = &[];
 
 /// The directories scanned, relative to the repository root.
 const ROOTS: &[&str] = &["src", "crates", "benches", "examples"];

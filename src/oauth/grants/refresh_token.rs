@@ -18,7 +18,7 @@ use super::{Committed, signing_failed};
 use crate::events::{self, Action, Event, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
-use crate::oauth::rotation::{self, Standing};
+use crate::oauth::rotation::{self, Presented, Standing};
 use crate::oauth::tokens::device_token_stands;
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
@@ -44,105 +44,166 @@ pub async fn exchange(
     }
     // The MAC is checked here, outside the write: a forged token costs the writer nothing.
     let presented = oauth.refresh_tokens.parse(presented);
-    let now = oauth.now_ms();
-    let minter = oauth.minter();
     let o = &oauth.settings.oauth;
-    let idle_ms = i64::from(o.refresh_token_idle_secs.get()) * 1000;
-    let grace_ms = i64::from(o.refresh_retry_grace_secs) * 1000;
+    let refresh = Refresh {
+        client,
+        proof,
+        presented,
+        now: oauth.now_ms(),
+        minter: oauth.minter(),
+        idle_ms: i64::from(o.refresh_token_idle_secs.get()) * 1000,
+        grace_ms: i64::from(o.refresh_retry_grace_secs) * 1000,
+    };
+    oauth.store.write(move |tx| refresh.run(tx)).await?
+}
 
-    oauth
-        .store
-        .write(move |tx| -> Committed<TokenResponse> {
-            if let Err(refusal) = remember_jtis(tx, &client, proof.as_ref())? {
-                return Ok(Err(refusal));
+/// One refresh request, checked outside the write, for its write transaction.
+struct Refresh {
+    client: AuthenticatedClient,
+    proof: Option<DpopProof>,
+    /// The presented token, if its MAC held.
+    presented: Option<Presented>,
+    now: i64,
+    minter: Minter,
+    idle_ms: i64,
+    grace_ms: i64,
+}
+
+/// A family that still stands for the presenting client, the device it belongs to (`None` for
+/// a service client) and the counter of the presented token.
+struct Found {
+    family: FamilyRecord,
+    device: Option<DeviceTokenState>,
+    counter: i64,
+}
+
+impl Refresh {
+    /// The transaction, in this order: the jti values, the family and its device, reuse (or a
+    /// retry within the grace), expiry, the DPoP binding, the family's move to the next token.
+    fn run(self, tx: &mut Tx<'_>) -> Committed<TokenResponse> {
+        if let Err(refusal) = remember_jtis(tx, &self.client, self.proof.as_ref())? {
+            return Ok(Err(refusal));
+        }
+        let found = match self.standing_family(tx)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let (family, now) = (&found.family, self.now);
+        let retry = Retry {
+            counter: found.counter,
+            jkt: self.proof.as_ref().map(|p| p.jkt.as_str()),
+            now,
+            grace_ms: self.grace_ms,
+        };
+        if rotation::standing(retry.counter, family.counter) == Standing::Used {
+            if retry.within_grace(family) {
+                return answer_again(&self.minter, family, now);
             }
-            let client_id = client.client.client_id.as_str();
-            let invalid = |d| Ok(Err(OAuthError::InvalidGrant(d)));
-            let family = match &presented {
-                Some(presented) => rotation::find_family(tx, presented)?,
-                None => None,
-            };
-            let (Some(family), Some(presented)) = (family, presented) else {
-                return invalid("unknown refresh token");
-            };
-            if family.client_id != client_id {
-                return invalid("the refresh token was issued to another client");
-            }
-            if family.status == FamilyStatus::Revoked {
-                return invalid("the refresh token was revoked");
-            }
-            let device = registry::device_token_state(tx, client_id)?;
-            if device.is_some_and(|d| !d.active) {
-                // Enabled again, the device's family carries on: nothing is revoked here.
-                return Ok(Err(OAuthError::InvalidClient {
-                    reason: "unknown or disabled client",
-                    basic: false,
-                }));
-            }
-            if !holds(&family, device.as_ref()) {
-                // The device was unpaired, moved or paired again since the family began.
-                stored::revoke_family(tx, &family.family_id)?;
-                return invalid("the refresh token was revoked");
-            }
-            let retry = Retry {
-                counter: presented.counter(),
-                jkt: proof.as_ref().map(|p| p.jkt.as_str()),
-                now,
-                grace_ms,
-            };
-            if rotation::standing(retry.counter, family.counter) == Standing::Used {
-                if retry.within_grace(&family) {
-                    return answer_again(&minter, &family, now);
+            return reuse_detected(tx, family, found.device.is_some(), now);
+        }
+        if now >= family.idle_expires_at || now >= family.family_expires_at {
+            return Ok(Err(OAuthError::InvalidGrant(
+                "the refresh token has expired",
+            )));
+        }
+        let jkt = match self.bound_key(family) {
+            Ok(jkt) => jkt,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        self.rotate(tx, &found, &retry, jkt)
+    }
+
+    /// The presented token's family, if it is known, the client's, not revoked, and still
+    /// belongs to the device as it is now (else the family is revoked here).
+    fn standing_family(&self, tx: &mut Tx<'_>) -> Committed<Found> {
+        let client_id = self.client.client.client_id.as_str();
+        let invalid = |d| Ok(Err(OAuthError::InvalidGrant(d)));
+        let family = match &self.presented {
+            Some(presented) => rotation::find_family(tx, presented)?,
+            None => None,
+        };
+        let (Some(family), Some(presented)) = (family, &self.presented) else {
+            return invalid("unknown refresh token");
+        };
+        if family.client_id != client_id {
+            return invalid("the refresh token was issued to another client");
+        }
+        if family.status == FamilyStatus::Revoked {
+            return invalid("the refresh token was revoked");
+        }
+        let device = registry::device_token_state(tx, client_id)?;
+        if device.is_some_and(|d| !d.active) {
+            // Enabled again, the device's family carries on: nothing is revoked here.
+            return Ok(Err(OAuthError::InvalidClient {
+                reason: "unknown or disabled client",
+                basic: false,
+            }));
+        }
+        if !holds(&family, device.as_ref()) {
+            // The device was unpaired, moved or paired again since the family began.
+            stored::revoke_family(tx, &family.family_id)?;
+            return invalid("the refresh token was revoked");
+        }
+        Ok(Ok(Found {
+            counter: presented.counter(),
+            family,
+            device,
+        }))
+    }
+
+    /// The key the new access token is bound to: the family's, which the request's proof must
+    /// be by (RFC 9449 §5).
+    fn bound_key(&self, family: &FamilyRecord) -> Result<Option<String>, OAuthError> {
+        match (&family.jkt, &self.proof) {
+            (Some(bound), Some(p)) if *bound == p.jkt => Ok(Some(bound.clone())),
+            (Some(_), Some(_)) => Err(OAuthError::InvalidDpopProof(
+                "the DPoP key differs from the one the refresh token is bound to",
+            )),
+            (Some(_), None) => Err(OAuthError::InvalidDpopProof(
+                "this refresh token is bound to a DPoP key: send a proof",
+            )),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// Moves the family on to its next token and answers with it.
+    fn rotate(
+        &self,
+        tx: &mut Tx<'_>,
+        found: &Found,
+        retry: &Retry<'_>,
+        jkt: Option<String>,
+    ) -> Committed<TokenResponse> {
+        let (family, now, minter) = (&found.family, self.now, &self.minter);
+        // Of two concurrent uses exactly one moves the family on.
+        let next = retry.counter + 1;
+        let idle_expires_at = (now + self.idle_ms).min(family.family_expires_at);
+        if !stored::advance_family(
+            tx,
+            &family.family_id,
+            family.counter,
+            next,
+            now,
+            idle_expires_at,
+        )? {
+            // The other use committed first (on PostgreSQL this statement waited for it, and
+            // the next one sees what it wrote): if it was the same device with the same key,
+            // both get its answer; anything else is a reuse.
+            return match stored::find_family(tx, &family.family_id)? {
+                Some(moved)
+                    if moved.status == FamilyStatus::Active && retry.within_grace(&moved) =>
+                {
+                    answer_again(minter, &moved, now)
                 }
-                return reuse_detected(tx, &family, device.is_some(), now);
-            }
-            if now >= family.idle_expires_at || now >= family.family_expires_at {
-                return invalid("the refresh token has expired");
-            }
-            let jkt = match (&family.jkt, &proof) {
-                (Some(bound), Some(p)) if *bound == p.jkt => Some(bound.clone()),
-                (Some(_), Some(_)) => {
-                    return Ok(Err(OAuthError::InvalidDpopProof(
-                        "the DPoP key differs from the one the refresh token is bound to",
-                    )));
-                }
-                (Some(_), None) => {
-                    return Ok(Err(OAuthError::InvalidDpopProof(
-                        "this refresh token is bound to a DPoP key: send a proof",
-                    )));
-                }
-                (None, _) => None,
+                _ => reuse_detected(tx, family, found.device.is_some(), now),
             };
-            // Of two concurrent uses exactly one moves the family on.
-            let next = retry.counter + 1;
-            let idle_expires_at = (now + idle_ms).min(family.family_expires_at);
-            if !stored::advance_family(
-                tx,
-                &family.family_id,
-                family.counter,
-                next,
-                now,
-                idle_expires_at,
-            )? {
-                // The other use committed first (on PostgreSQL this statement waited for it, and
-                // the next one sees what it wrote): if it was the same device with the same key,
-                // both get its answer; anything else is a reuse.
-                return match stored::find_family(tx, &family.family_id)? {
-                    Some(moved)
-                        if moved.status == FamilyStatus::Active && retry.within_grace(&moved) =>
-                    {
-                        answer_again(&minter, &moved, now)
-                    }
-                    _ => reuse_detected(tx, &family, device.is_some(), now),
-                };
-            }
-            let (jwt, claims) = minter
-                .access_token(grantee(&family, jkt), now)
-                .map_err(signing_failed)?;
-            let refresh = minter.refresh_token(&family.family_id, next);
-            Ok(Ok(minter.response(jwt, &claims, Some(refresh))))
-        })
-        .await?
+        }
+        let (jwt, claims) = minter
+            .access_token(grantee(family, jkt), now)
+            .map_err(signing_failed)?;
+        let refresh = minter.refresh_token(&family.family_id, next);
+        Ok(Ok(minter.response(jwt, &claims, Some(refresh))))
+    }
 }
 
 /// A presentation of a family's token, for the grace rule.

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::client::{DeviceClient, Endpoints, TokenSet};
-use super::firmware::{Firmware, FirmwareOptions, SyncError};
+use super::firmware::{Firmware, FirmwareOptions, SyncError, Synced};
 use super::{DeviceKey, pkcs8_from_pem};
 use crate::clock::{SharedClock, SystemClock};
 
@@ -81,6 +81,20 @@ impl Tally {
             *self.failures.entry(k).or_default() += v;
         }
     }
+
+    /// Counts one measured sync: its latency, what it got through, and its failure.
+    fn count(&mut self, latency: Duration, synced: Option<Synced>, failure: Option<String>) {
+        self.latencies
+            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+        if let Some(s) = synced {
+            self.uploads += s.uploads;
+            self.accepted += s.accepted;
+            self.duplicates += s.duplicates;
+        }
+        if let Some(f) = failure {
+            *self.failures.entry(f).or_default() += 1;
+        }
+    }
 }
 
 /// The outcome of a run.
@@ -97,6 +111,20 @@ pub struct FleetReport {
 }
 
 impl FleetReport {
+    /// The report of `devices` measured for `measured`, from their tally.
+    fn new(devices: usize, measured: Duration, mut tally: Tally) -> Self {
+        tally.latencies.sort_unstable();
+        Self {
+            devices,
+            measured,
+            uploads: tally.uploads,
+            accepted: tally.accepted,
+            duplicates: tally.duplicates,
+            failures: tally.failures,
+            latencies: tally.latencies,
+        }
+    }
+
     pub fn uploads_per_sec(&self) -> f64 {
         self.uploads as f64 / self.measured.as_secs_f64().max(1e-9)
     }
@@ -143,65 +171,34 @@ pub async fn run(
     devices: Vec<FleetDevice>,
     options: &FleetOptions,
 ) -> Result<(FleetReport, Vec<FleetDevice>), String> {
-    let clock: SharedClock = Arc::new(SystemClock);
     let count = devices.len();
     let tasks = options.tasks.clamp(1, count.max(1));
-    let mut groups: Vec<Vec<(Firmware, String)>> = (0..tasks).map(|_| Vec::new()).collect();
-    for (i, d) in devices.into_iter().enumerate() {
-        let der = pkcs8_from_pem(&d.key_pem).ok_or_else(|| format!("{}: bad key", d.serial))?;
-        let key = DeviceKey::from_pkcs8(&der).map_err(|_| format!("{}: bad key", d.serial))?;
-        let client = DeviceClient::new(
-            http.clone(),
-            Arc::clone(&endpoints),
-            &d.serial,
-            key,
-            Arc::clone(&clock),
-        );
-        let firmware = Firmware::new(
-            client,
-            Some(d.tokens),
-            None,
-            FirmwareOptions {
-                batch: options.readings.max(1),
-                ..FirmwareOptions::default()
-            },
-        );
-        groups[i % tasks].push((firmware, d.key_pem));
-    }
-    let ack_log = match &options.ack_log {
-        Some(path) => Some(Arc::new(Mutex::new(std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
-        )))),
-        None => None,
-    };
+    let groups = deal(http, &endpoints, devices, options.readings, tasks)?;
+    let ack_log = open_ack_log(options.ack_log.as_deref())?;
     let shared = Arc::new(Mutex::new(Tally::default()));
     let start = Instant::now() + Duration::from_millis(200);
     let measure_from = start + options.warmup;
-    let end = measure_from + options.duration;
-    let period = (options.rate > 0.0).then(|| Duration::from_secs_f64(tasks as f64 / options.rate));
+    let schedule = Schedule {
+        measure_from,
+        end: measure_from + options.duration,
+        period: (options.rate > 0.0).then(|| Duration::from_secs_f64(tasks as f64 / options.rate)),
+    };
 
     let mut set = JoinSet::new();
     for (k, group) in groups.into_iter().enumerate() {
-        let offset = period.map_or(Duration::ZERO, |p| p.mul_f64(k as f64 / tasks as f64));
-        let (shared, ack_log) = (Arc::clone(&shared), ack_log.clone());
-        let readings = options.readings;
-        set.spawn(async move {
-            drive(
-                group,
-                start + offset,
-                period,
-                measure_from,
-                end,
-                readings,
-                shared,
-                ack_log,
-            )
-            .await
-        });
+        // Open-loop schedulers start spread over one period, so the load is even.
+        let offset = schedule
+            .period
+            .map_or(Duration::ZERO, |p| p.mul_f64(k as f64 / tasks as f64));
+        let scheduler = Scheduler {
+            group,
+            first: start + offset,
+            schedule,
+            readings: options.readings,
+            shared: Arc::clone(&shared),
+            ack_log: ack_log.clone(),
+        };
+        set.spawn(scheduler.drive());
     }
     let progress = tokio::spawn(progress(
         Arc::clone(&shared),
@@ -220,115 +217,172 @@ pub async fn run(
             .flush()
             .map_err(|e| format!("writing the ack log: {e}"))?;
     }
-    let mut tally = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
-    tally.latencies.sort_unstable();
+    let tally = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
     devices.sort_by(|a: &FleetDevice, b| a.serial.cmp(&b.serial));
-    Ok((
-        FleetReport {
-            devices: count,
-            measured: options.duration,
-            uploads: tally.uploads,
-            accepted: tally.accepted,
-            duplicates: tally.duplicates,
-            failures: tally.failures,
-            latencies: tally.latencies,
-        },
-        devices,
-    ))
+    Ok((FleetReport::new(count, options.duration, tally), devices))
+}
+
+/// Makes every device a [`Firmware`] sharing the HTTP client and one clock, and deals them out
+/// to `tasks` schedulers in turn; each keeps its key's PEM to store the device again.
+fn deal(
+    http: &reqwest::Client,
+    endpoints: &Arc<Endpoints>,
+    devices: Vec<FleetDevice>,
+    readings: usize,
+    tasks: usize,
+) -> Result<Vec<Vec<(Firmware, String)>>, String> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let mut groups: Vec<Vec<(Firmware, String)>> = (0..tasks).map(|_| Vec::new()).collect();
+    for (i, d) in devices.into_iter().enumerate() {
+        let der = pkcs8_from_pem(&d.key_pem).ok_or_else(|| format!("{}: bad key", d.serial))?;
+        let key = DeviceKey::from_pkcs8(&der).map_err(|_| format!("{}: bad key", d.serial))?;
+        let client = DeviceClient::new(
+            http.clone(),
+            Arc::clone(endpoints),
+            &d.serial,
+            key,
+            Arc::clone(&clock),
+        );
+        let firmware = Firmware::new(
+            client,
+            Some(d.tokens),
+            None,
+            FirmwareOptions {
+                batch: readings.max(1),
+                ..FirmwareOptions::default()
+            },
+        );
+        groups[i % tasks].push((firmware, d.key_pem));
+    }
+    Ok(groups)
 }
 
 type AckLog = Arc<Mutex<std::io::BufWriter<std::fs::File>>>;
 
-/// One scheduler: its devices in turn, one upload at a time, at `first + n * period` (open loop)
-/// or back to back (closed loop).
-#[expect(clippy::too_many_arguments, reason = "one private call site")]
-async fn drive(
-    mut group: Vec<(Firmware, String)>,
-    first: Instant,
-    period: Option<Duration>,
+/// The ack log at `path`, opened for appending, if one was asked for.
+fn open_ack_log(path: Option<&Path>) -> Result<Option<AckLog>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    Ok(Some(Arc::new(Mutex::new(std::io::BufWriter::new(file)))))
+}
+
+/// When uploads are counted and stop, and how often each scheduler sends: every `period`
+/// (open loop), or back to back when there is none (closed loop).
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
     measure_from: Instant,
     end: Instant,
+    period: Option<Duration>,
+}
+
+/// One scheduler: its devices, when it sends first, and where its results go.
+struct Scheduler {
+    group: Vec<(Firmware, String)>,
+    first: Instant,
+    schedule: Schedule,
+    /// Readings measured before each upload.
     readings: usize,
     shared: Arc<Mutex<Tally>>,
     ack_log: Option<AckLog>,
-) -> Vec<FleetDevice> {
-    let mut due = first;
-    let mut turn = 0;
-    let mut local = Tally::default();
-    let mut last_flush = Instant::now();
-    // A scheduler that fell behind still stops at the end: what it could not send counts as
-    // load not served, and the latency of what it sent shows how far behind it was.
-    while !group.is_empty() && due < end && Instant::now() < end {
-        tokio::time::sleep_until(due.into()).await;
-        let sent = match period {
-            Some(_) => due,
-            None => Instant::now(),
-        };
-        let at = turn % group.len();
-        let (firmware, _) = &mut group[at];
-        turn += 1;
-        for _ in 0..readings {
-            firmware.measure();
-        }
-        let result = firmware.sync().await;
-        let latency = sent.elapsed();
-        let counted = sent >= measure_from;
-        let (synced, failure) = match result {
-            Ok(synced) => (Some(synced), None),
-            Err(SyncError::Transient {
-                reason, progress, ..
-            }) => (Some(progress), Some(failure_kind(&reason))),
-            Err(e) => (None, Some(failure_kind(&e.to_string()))),
-        };
-        if let Some(s) = &synced
-            && let Some(log) = &ack_log
-        {
-            let serial = firmware.client().serial();
-            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-            for id in &s.acknowledged {
-                // Written only once the server acknowledged the batch's commit.
-                let _ = writeln!(log, "{serial} {id}");
+}
+
+impl Scheduler {
+    /// Sends from its devices in turn, one upload at a time, at `first + n * period` (open
+    /// loop) or back to back (closed loop); returns the devices with their current tokens.
+    async fn drive(mut self) -> Vec<FleetDevice> {
+        let Schedule {
+            measure_from,
+            end,
+            period,
+        } = self.schedule;
+        let mut due = self.first;
+        let mut turn = 0;
+        let mut local = Tally::default();
+        let mut last_flush = Instant::now();
+        // A scheduler that fell behind still stops at the end: what it could not send counts as
+        // load not served, and the latency of what it sent shows how far behind it was.
+        while !self.group.is_empty() && due < end && Instant::now() < end {
+            tokio::time::sleep_until(due.into()).await;
+            let sent = match period {
+                Some(_) => due,
+                None => Instant::now(),
+            };
+            let at = turn % self.group.len();
+            let (firmware, _) = &mut self.group[at];
+            turn += 1;
+            for _ in 0..self.readings {
+                firmware.measure();
             }
-        }
-        if counted {
-            local
-                .latencies
-                .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
-            if let Some(s) = synced {
-                local.uploads += s.uploads;
-                local.accepted += s.accepted;
-                local.duplicates += s.duplicates;
+            let result = firmware.sync().await;
+            let latency = sent.elapsed();
+            let (synced, failure) = sync_outcome(result);
+            if let (Some(s), Some(log)) = (&synced, &self.ack_log) {
+                log_acknowledged(log, firmware.client().serial(), s);
             }
-            if let Some(f) = failure {
-                *local.failures.entry(f).or_default() += 1;
+            if sent >= measure_from {
+                local.count(latency, synced, failure);
             }
+            if last_flush.elapsed() >= Duration::from_millis(500) {
+                self.flush(&mut local);
+                last_flush = Instant::now();
+            }
+            due = match period {
+                Some(p) => due + p,
+                None => Instant::now(),
+            };
         }
-        if last_flush.elapsed() >= Duration::from_millis(500) {
-            shared
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .merge(&mut local);
-            last_flush = Instant::now();
-        }
-        due = match period {
-            Some(p) => due + p,
-            None => Instant::now(),
-        };
+        self.flush(&mut local);
+        self.into_devices()
     }
-    shared
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .merge(&mut local);
-    group
-        .into_iter()
-        .filter_map(|(f, key_pem)| {
-            Some(FleetDevice {
-                serial: f.client().serial().to_owned(),
-                key_pem,
-                tokens: f.tokens()?.clone(),
+
+    /// Moves the scheduler's own tally into the shared one.
+    fn flush(&self, local: &mut Tally) {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge(local);
+    }
+
+    /// The devices as kept between runs (one without tokens is left out).
+    fn into_devices(self) -> Vec<FleetDevice> {
+        self.group
+            .into_iter()
+            .filter_map(|(f, key_pem)| {
+                Some(FleetDevice {
+                    serial: f.client().serial().to_owned(),
+                    key_pem,
+                    tokens: f.tokens()?.clone(),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+}
+
+/// What a sync got through (all of it, or its progress before a transient failure) and the
+/// label of its failure, if any.
+fn sync_outcome(result: Result<Synced, SyncError>) -> (Option<Synced>, Option<String>) {
+    match result {
+        Ok(synced) => (Some(synced), None),
+        Err(SyncError::Transient {
+            reason, progress, ..
+        }) => (Some(progress), Some(failure_kind(&reason))),
+        Err(e) => (None, Some(failure_kind(&e.to_string()))),
+    }
+}
+
+/// Appends `serial id` for every reading the server acknowledged.
+fn log_acknowledged(log: &AckLog, serial: &str, synced: &Synced) {
+    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+    for id in &synced.acknowledged {
+        // Written only once the server acknowledged the batch's commit.
+        let _ = writeln!(log, "{serial} {id}");
+    }
 }
 
 /// A short label for a failure (no ids, no tokens).
