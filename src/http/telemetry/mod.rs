@@ -11,7 +11,8 @@ mod upload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::errors::{SurfaceError, request_id, unrendered};
 use super::oauth::method_not_allowed;
@@ -22,6 +23,33 @@ use crate::verifier::{Verifier, VerifyError};
 
 /// The read path, under the public URL.
 const READ_PATH: &str = "/api/v1/devices/{serial}/telemetry";
+
+/// The telemetry API's routes as (method, path template); the OpenAPI document is checked
+/// against it.
+pub const ROUTES: &[(&str, &str)] = &[("POST", UPLOAD_PATH), ("GET", READ_PATH)];
+
+/// The operations of the telemetry API, with the schemas they use.
+#[derive(OpenApi)]
+#[openapi(
+    paths(upload::telemetry_post, read::device_telemetry_get),
+    components(schemas(ErrorBody)),
+    tags((name = "telemetry", description = "Devices upload readings; people read them back"))
+)]
+pub struct TelemetryApi;
+
+/// The body of every telemetry refusal, in the shape of an OAuth error (RFC 6750 §3).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OAuthError)]
+pub struct ErrorBody {
+    /// `invalid_request`, `invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce`,
+    /// `insufficient_scope`, `unauthorized`, `forbidden`, `not_found`,
+    /// `temporarily_unavailable` or `server_error`.
+    pub error: &'static str,
+    /// A fixed explanation, safe to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error_description: Option<String>,
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -193,9 +221,8 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> 
     } else if let Some(nonce) = ctx.telemetry.dpop_nonce() {
         res.insert_header(("DPoP-Nonce", nonce));
     }
-    let mut body = json!({ "error": code });
-    if let Some(d) = description {
-        body["error_description"] = json!(d);
-    }
-    res.json(body)
+    res.json(ErrorBody {
+        error: code,
+        error_description: description,
+    })
 }
