@@ -1,9 +1,10 @@
-//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the ERP and telemetry APIs, generated
-//! with utoipa from the code: each handler describes its operation (`#[utoipa::path]`), each
-//! request and response body is a type deriving `ToSchema`, and the surfaces gather their
-//! operations ([`ErpApi`], [`TelemetryApi`]). This module adds what the APIs share: the overview,
-//! the security schemes and the server. `tests/it/erp/openapi.rs` keeps a snapshot of the
-//! document and checks it against the routes and against real responses.
+//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the ERP, telemetry and OAuth APIs,
+//! generated with utoipa from the code: each handler describes its operation
+//! (`#[utoipa::path]`), each request and response body is a type deriving `ToSchema`, and the
+//! surfaces gather their operations ([`ErpApi`], `TelemetryApi`, `OAuthApi`). This module
+//! adds what the APIs share: the overview, the security schemes and the server.
+//! `tests/it/erp/openapi.rs` keeps a snapshot of the document and checks it against the routes
+//! and against real responses.
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
@@ -12,9 +13,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::erp::ErpApi;
+use super::oauth::OAuthApi;
 use super::telemetry::TelemetryApi;
 use crate::app::AppContext;
 
+pub use super::oauth::ROUTES as OAUTH_ROUTES;
 pub use super::telemetry::ROUTES as TELEMETRY_ROUTES;
 
 pub const PATH: &str = "/api/openapi.json";
@@ -25,12 +28,13 @@ pub const PATH: &str = "/api/openapi.json";
     info(
         title = "pairgate APIs",
         version = "1",
-        description = "The ERP API (devices, sales, customers, events) and the telemetry API of \
-pairgate.
+        description = "The ERP API (devices, sales, customers, events), the telemetry API and the \
+OAuth authorization server of pairgate.
 
 ERP errors are RFC 9457 problem details (application/problem+json) whose type is \
-urn:pairgate:problem:<slug> (see the Problem schema). Every response carries \
-Cache-Control: no-store.
+urn:pairgate:problem:<slug> (see the Problem schema); every ERP response carries \
+Cache-Control: no-store. OAuth and telemetry errors are OAuth-style JSON (the OAuthError \
+schema).
 
 The ERP authenticates as an OAuth service client with the client_credentials grant at \
 /oauth/token (client_secret_basic or private_key_jwt) and scope erp, and sends the access token \
@@ -78,6 +82,19 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "client_secret_basic: a service client's id and secret (RFC 6749 \
+                         §2.3.1); the OAuth endpoints also take them in the form \
+                         (client_secret_post), or a signed client_assertion (private_key_jwt)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "__Host-pairgate",
@@ -96,6 +113,7 @@ pub fn document() -> Result<Value, serde_json::Error> {
     let mut api = PairgateApi::openapi();
     api.merge(ErpApi::openapi());
     api.merge(TelemetryApi::openapi());
+    api.merge(OAuthApi::openapi());
     let mut doc = serde_json::to_value(api)?;
     // RFC 9449 §7.1 registers the `DPoP` authentication scheme, which utoipa cannot name.
     if let Some(scheme) = doc.pointer_mut(&format!("/components/securitySchemes/{DPOP}/scheme")) {

@@ -68,11 +68,10 @@ struct ReadingIn {
     /// already uploaded is counted as a duplicate and not stored again.
     #[schema(value_type = String, pattern = "^[A-Za-z0-9._:~-]{1,64}$")]
     id: Value,
-    /// When it was measured: at most `telemetry.max_reading_age_secs` (7 days) old and
-    /// `telemetry.max_reading_future_secs` (5 minutes) ahead.
+    /// When it was measured (described by [`timestamp_schema`]).
     #[schema(schema_with = timestamp_schema)]
     ts: Value,
-    /// Metric name to value, at most `telemetry.max_metrics_per_reading`.
+    /// Metric name to value (described by [`metrics_schema`]).
     #[schema(schema_with = metrics_schema)]
     metrics: Value,
 }
@@ -80,6 +79,10 @@ struct ReadingIn {
 /// `ts`: an RFC 3339 date-time or Unix milliseconds.
 fn timestamp_schema() -> RefOr<Schema> {
     OneOfBuilder::new()
+        .description(Some(
+            "When it was measured: at most telemetry.max_reading_age_secs (7 days) old and \
+             telemetry.max_reading_future_secs (5 minutes) ahead",
+        ))
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
@@ -97,6 +100,9 @@ fn timestamp_schema() -> RefOr<Schema> {
 fn metrics_schema() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::Object)
+        .description(Some(
+            "Metric name to value, at most telemetry.max_metrics_per_reading (32 by default)",
+        ))
         .min_properties(Some(1))
         .property_names(Some(
             ObjectBuilder::new()

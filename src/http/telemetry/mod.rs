@@ -11,11 +11,10 @@ mod upload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 use super::errors::{SurfaceError, request_id, unrendered};
-use super::oauth::method_not_allowed;
+use super::oauth::{ErrorBody, method_not_allowed};
 use crate::app::AppContext;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::telemetry::{TelemetryError, UPLOAD_PATH};
@@ -36,20 +35,6 @@ pub const ROUTES: &[(&str, &str)] = &[("POST", UPLOAD_PATH), ("GET", READ_PATH)]
     tags((name = "telemetry", description = "Devices upload readings; people read them back"))
 )]
 pub struct TelemetryApi;
-
-/// The body of every telemetry refusal, in the shape of an OAuth error (RFC 6750 §3).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = OAuthError)]
-pub struct ErrorBody {
-    /// `invalid_request`, `invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce`,
-    /// `insufficient_scope`, `unauthorized`, `forbidden`, `not_found`,
-    /// `temporarily_unavailable` or `server_error`.
-    pub error: &'static str,
-    /// A fixed explanation, safe to show.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub error_description: Option<String>,
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

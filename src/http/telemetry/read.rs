@@ -38,7 +38,10 @@ pub struct StoredReading {
 }
 
 /// The query of a read, as the OpenAPI document describes it ([`query`] reads it).
-#[expect(dead_code, reason = "described, never built: `query` reads the query string")]
+#[expect(
+    dead_code,
+    reason = "described, never built: `query` reads the query string"
+)]
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadParams {

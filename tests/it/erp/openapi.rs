@@ -3,14 +3,15 @@
 //! exactly the documented methods; its request schemas have exactly the fields the domain reads
 //! and require exactly the ones it requires; its examples are accepted; and real responses
 //! validate (JSON Schema 2020-12, the `jsonschema` crate) against the schema documented for
-//! their status and media type.
+//! their status and media type (here the ERP's; `telemetry/openapi.rs` and `oauth/openapi.rs`
+//! check the other surfaces).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use pairgate::erp::{customers, devices, sales};
 use pairgate::events::FeedType;
 use pairgate::http::erp::ROUTES;
-use pairgate::http::openapi::TELEMETRY_ROUTES;
+use pairgate::http::openapi::{OAUTH_ROUTES, TELEMETRY_ROUTES};
 use serde_json::{Value, json};
 
 use super::{ErpClient, expect_json, sale};
@@ -131,12 +132,13 @@ fn instance(template: &str) -> String {
         .replace("{verdict}", "confirm")
 }
 
-/// The document names exactly the routes of the ERP and telemetry surfaces, and each route
-/// refuses any other method with 405 and an `Allow` that names the documented ones.
+/// The document names exactly the routes of the ERP, telemetry and OAuth surfaces (with the
+/// RFC 8414 metadata under `/.well-known/`), and each route refuses any other method with 405
+/// and an `Allow` that names the documented ones.
 async fn paths_are_the_routes(app: &TestApp, doc: &Value) {
     let documented = documented_methods(doc);
     let mut routed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (method, path) in ROUTES.iter().chain(TELEMETRY_ROUTES) {
+    for (method, path) in ROUTES.iter().chain(TELEMETRY_ROUTES).chain(OAUTH_ROUTES) {
         routed
             .entry((*path).to_owned())
             .or_default()
@@ -170,7 +172,10 @@ async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
     let doc: Value = res.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["servers"][0]["url"], app.base.as_str());
-    assert_eq!(doc["components"]["securitySchemes"]["dpop"]["scheme"], "DPoP");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["dpop"]["scheme"],
+        "DPoP"
+    );
     paths_are_the_routes(&app, &doc).await;
 
     // Event types: the same vocabulary as the domain's.
@@ -238,7 +243,9 @@ async fn responses_conform(app: &TestApp, erp: &ErpClient<'_>, doc: &Value) {
     conforms(doc, "put", d, invalid).await;
     let res = erp.put("/api/erp/v1/sales/S-1", &example("SalePut")).await;
     assert_eq!(conforms(doc, "put", s, res).await["created"], true);
-    let res = erp.put("/api/erp/v1/sales/S-2", &sale("SN-0001", "C-1", 1)).await;
+    let res = erp
+        .put("/api/erp/v1/sales/S-2", &sale("SN-0001", "C-1", 1))
+        .await;
     conforms(doc, "put", s, res).await;
     conforms(doc, "delete", s, erp.delete("/api/erp/v1/sales/S-1").await).await;
     let unknown = erp.delete("/api/erp/v1/sales/S-unknown").await;
@@ -257,6 +264,9 @@ async fn responses_conform(app: &TestApp, erp: &ErpClient<'_>, doc: &Value) {
     let res = erp
         .post("/api/erp/v1/pairings/SN-0001/confirm", &json!({}))
         .await;
-    assert_eq!(conforms(doc, "post", v, res).await["type"], "urn:pairgate:problem:not-provisional");
+    assert_eq!(
+        conforms(doc, "post", v, res).await["type"],
+        "urn:pairgate:problem:not-provisional"
+    );
     expect_json(erp.get("/api/erp/v1/events?after=1").await, 200).await;
 }
