@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use crate::store::erp::{self as stored, EventRecord};
 use crate::store::{StoreError, Tx};
 
-/// An event as the feed and the webhooks show it.
+/// An event as the feed and the webhooks show it: every member is present, `null` when it has
+/// no value.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Event)]
 pub struct EventView {
@@ -22,10 +23,14 @@ pub struct EventView {
     /// RFC 3339, UTC, milliseconds.
     #[schema(format = DateTime)]
     pub occurred_at: String,
+    #[schema(required = true)]
     pub serial: Option<String>,
+    #[schema(required = true)]
     pub sale_id: Option<String>,
     /// The sale's buyer, or the ERP customer of the tenant concerned.
+    #[schema(required = true)]
     pub customer_number: Option<String>,
+    #[schema(required = true)]
     pub tenant_id: Option<i64>,
     /// Details of the event (for sales: the sale as `SaleView` plus `tokens_revoked`).
     #[schema(value_type = Object)]

@@ -36,20 +36,24 @@ pub enum Delivery<'a> {
     Cancel,
 }
 
-/// A sale as the API shows it.
+/// A sale as the API shows it: every member is present, `null` when it has no value.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SaleView {
     pub sale_id: String,
     /// `null` only for a cancellation whose sale has not arrived.
+    #[schema(required = true)]
     pub serial: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub sold_at: Option<String>,
+    #[schema(required = true)]
     pub sold_to: Option<PartyView>,
+    #[schema(required = true)]
     pub end_customer_number: Option<String>,
+    #[schema(required = true)]
     pub revision: Option<i64>,
     #[schema(value_type = SaleStatus)]
     pub status: String,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub ended_at: Option<String>,
 }
 
