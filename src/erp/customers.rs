@@ -7,8 +7,9 @@
 //! The invitation is system-initiated (no session, no inviting user), so it is made here rather
 //! than through `Accounts::invite`; it creates the same invitation rows and one-time links.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
@@ -19,6 +20,22 @@ use crate::store::{StoreError, Tx, erp as stored, registry};
 
 /// The members a body may have.
 pub const FIELDS: &[&str] = &["name", "admin_email", "tenant_id"];
+
+/// The body of a PUT as the ERP sends it, for the API description: [`CustomerInput::parse`]
+/// reads the members one by one, so that one answer names every problem.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({ "name": "Acme Water", "admin_email": "it@acme.example" })))]
+pub struct CustomerPut {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Invite this person as the tenant's first owner.
+    #[schema(format = Email)]
+    pub admin_email: Option<String>,
+    /// Link this existing tenant (matched by staff) instead of creating one.
+    #[schema(minimum = 1)]
+    pub tenant_id: Option<i64>,
+}
 
 /// A checked request body.
 #[derive(Debug, Clone)]
@@ -75,7 +92,7 @@ fn email(text: &str) -> Result<(), &'static str> {
 }
 
 /// What happened about the first owner's invitation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationOutcome {
     /// No `admin_email` was given.
@@ -91,7 +108,7 @@ pub enum InvitationOutcome {
 }
 
 /// The answer to a PUT.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CustomerOutcome {
     pub customer_number: String,
     pub tenant_id: i64,

@@ -2,8 +2,9 @@
 //! key. The same body again changes nothing; another key is a conflict unless the ERP re-keys
 //! the device explicitly, which replaces the key and revokes every token of the device.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
@@ -21,6 +22,66 @@ pub struct DeviceInput {
 
 /// The members a body may have.
 pub const FIELDS: &[&str] = &["model", "public_jwk", "rekey"];
+
+/// The body of a PUT as the ERP sends it, for the API description: [`DeviceInput::parse`] reads
+/// the members one by one, so that one answer names every problem.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "model": "TX-9000",
+    "public_jwk": {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    }
+})))]
+pub struct DevicePut {
+    #[schema(min_length = 1, max_length = 128)]
+    pub model: String,
+    pub public_jwk: Jwk,
+    /// Replace a different registered key (revokes every token of the device).
+    #[serde(default)]
+    #[schema(default = false)]
+    pub rekey: bool,
+}
+
+/// A public JWK: EC P-256 (`kty` EC, `crv` P-256, `x`, `y`) or Ed25519 (`kty` OKP, `crv`
+/// Ed25519, `x`); private members are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Jwk {
+    pub kty: JwkKeyType,
+    pub crv: JwkCurve,
+    pub x: String,
+    pub y: Option<String>,
+    pub kid: Option<String>,
+    pub alg: Option<JwkAlgorithm>,
+}
+
+/// The key types a device key may have.
+#[derive(Debug, Deserialize, ToSchema)]
+pub enum JwkKeyType {
+    #[serde(rename = "EC")]
+    Ec,
+    #[serde(rename = "OKP")]
+    Okp,
+}
+
+/// The curves a device key may be on.
+#[derive(Debug, Deserialize, ToSchema)]
+pub enum JwkCurve {
+    #[serde(rename = "P-256")]
+    P256,
+    Ed25519,
+}
+
+/// The signing algorithms a device key may name.
+#[derive(Debug, Deserialize, ToSchema)]
+pub enum JwkAlgorithm {
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
 
 impl DeviceInput {
     /// Reads a body; every problem is reported.
@@ -52,7 +113,7 @@ impl DeviceInput {
 }
 
 /// What a PUT did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChange {
     Created,
@@ -62,7 +123,7 @@ pub enum DeviceChange {
 }
 
 /// The answer to a PUT.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceOutcome {
     pub serial: String,
     pub model: String,

@@ -5,22 +5,35 @@
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::store::erp::{self as stored, EventRecord};
 use crate::store::{StoreError, Tx};
 
-/// An event as the feed and the webhooks show it.
-#[derive(Debug, Clone, Serialize)]
+/// An event as the feed and the webhooks show it: every member is present, `null` when it has
+/// no value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
+    /// Increasing; also the webhook-id.
     pub id: i64,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::events::FeedType)]
     pub event_type: String,
     /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
     pub occurred_at: String,
+    #[schema(required = true)]
     pub serial: Option<String>,
+    #[schema(required = true)]
     pub sale_id: Option<String>,
+    /// The sale's buyer, or the ERP customer of the tenant concerned.
+    #[schema(required = true)]
     pub customer_number: Option<String>,
+    #[schema(required = true)]
     pub tenant_id: Option<i64>,
+    /// Details of the event (for sales: the sale as `SaleView` plus `tokens_revoked`).
+    #[schema(value_type = Object)]
     pub data: Value,
 }
 
@@ -47,7 +60,8 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// One page of the feed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = EventPage)]
 pub struct FeedPage {
     pub events: Vec<EventView>,
     /// Pass as `after` to continue; unchanged when there was nothing new.

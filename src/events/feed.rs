@@ -92,6 +92,19 @@ impl FeedType {
     }
 }
 
+/// In the API description, the `type` of an event: one of the strings of [`FeedType::ALL`].
+impl utoipa::PartialSchema for FeedType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("What happened"))
+            .enum_values(Some(Self::ALL.iter().map(|t| t.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FeedType {}
+
 /// An entry of the ERP's feed, about a device, a sale or a customer.
 #[derive(Debug, Clone)]
 pub struct FeedEntry {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::client_auth::{AuthMethod, AuthenticatedClient};
 use super::tokens::DEVICE_SCOPE;
@@ -16,13 +17,20 @@ use crate::store::{StoreError, Tx, replay};
 use crate::verifier::dpop::DpopProof;
 
 /// The response body (RFC 8628 §3.2).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceAuthorization {
+    /// What the device polls the token endpoint with.
     pub device_code: String,
+    /// What the person enters at `verification_uri`.
     pub user_code: String,
+    #[schema(format = "uri")]
     pub verification_uri: String,
+    /// `verification_uri` with the user code in it.
+    #[schema(format = "uri")]
     pub verification_uri_complete: String,
+    /// Seconds until the device_code expires.
     pub expires_in: u64,
+    /// Seconds to wait between polls.
     pub interval: u64,
 }
 

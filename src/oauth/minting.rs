@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::OAuth;
 use super::keyring::{KeyRing, KeyRingError};
@@ -12,13 +13,17 @@ use crate::crypto::tokens;
 use crate::verifier::{AccessClaims, Confirmation};
 
 /// The successful response (RFC 6749 §5.1, RFC 9449 §5).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// A JWT (RFC 9068).
     pub access_token: String,
     /// `DPoP` for key-bound tokens, `Bearer` otherwise.
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// With the device_code and refresh_token grants: the next refresh token.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub refresh_token: Option<String>,
     pub scope: String,
 }

@@ -7,6 +7,9 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
 use super::error::BatchProblem;
 use crate::config::TelemetrySettings;
@@ -45,18 +48,69 @@ pub struct Reading {
     pub metrics: String,
 }
 
-#[derive(Deserialize)]
+/// The body of an upload; every reading is checked by [`parse`].
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchIn {
+#[schema(as = TelemetryBatch)]
+pub struct BatchIn {
+    /// At most `telemetry.max_batch_readings` (100 by default); one bad reading refuses the
+    /// whole batch.
+    #[schema(min_items = 1)]
     readings: Vec<ReadingIn>,
 }
 
-#[derive(Deserialize)]
+/// One reading as the device sends it.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Reading)]
 struct ReadingIn {
+    /// Chosen by the device, unique for the device for good: a reading whose id the device
+    /// already uploaded is counted as a duplicate and not stored again.
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9._:~-]{1,64}$")]
     id: Value,
+    /// When it was measured (described by [`timestamp_schema`]).
+    #[schema(schema_with = timestamp_schema)]
     ts: Value,
+    /// Metric name to value (described by [`metrics_schema`]).
+    #[schema(schema_with = metrics_schema)]
     metrics: Value,
+}
+
+/// `ts`: an RFC 3339 date-time or Unix milliseconds.
+fn timestamp_schema() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .description(Some(
+            "When it was measured: at most telemetry.max_reading_age_secs (7 days) old and \
+             telemetry.max_reading_future_secs (5 minutes) ahead",
+        ))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .description(Some("Unix milliseconds")),
+        )
+        .into()
+}
+
+/// `metrics`: names as [`valid_metric_name`] accepts them, to numbers.
+fn metrics_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Metric name to value, at most telemetry.max_metrics_per_reading (32 by default)",
+        ))
+        .min_properties(Some(1))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z][A-Za-z0-9_.-]{0,63}$")),
+        ))
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::Number)))
+        .into()
 }
 
 /// Parses and checks a batch at `now_ms`.

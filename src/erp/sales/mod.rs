@@ -15,6 +15,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::{Conflict, ErpError};
 use super::events::rfc3339;
@@ -25,6 +26,7 @@ use crate::store::{StoreError, Tx, registry};
 mod request;
 
 pub use request::{BuyerKind, FIELDS, PARTY_FIELDS, SaleInput, SaleStatus, check_sale_id};
+pub use request::{Party, SalePut};
 
 /// What arrived for a sale.
 #[derive(Debug, Clone, Copy)]
@@ -34,23 +36,33 @@ pub enum Delivery<'a> {
     Cancel,
 }
 
-/// A sale as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+/// A sale as the API shows it: every member is present, `null` when it has no value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SaleView {
     pub sale_id: String,
+    /// `null` only for a cancellation whose sale has not arrived.
+    #[schema(required = true)]
     pub serial: Option<String>,
+    #[schema(format = DateTime, required = true)]
     pub sold_at: Option<String>,
+    #[schema(required = true)]
     pub sold_to: Option<PartyView>,
+    #[schema(required = true)]
     pub end_customer_number: Option<String>,
+    #[schema(required = true)]
     pub revision: Option<i64>,
+    #[schema(value_type = SaleStatus)]
     pub status: String,
+    #[schema(format = DateTime, required = true)]
     pub ended_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The buyer on record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PartyView {
     pub customer_number: String,
     pub name: String,
+    #[schema(value_type = BuyerKind)]
     pub kind: String,
 }
 
@@ -78,7 +90,7 @@ impl From<&SaleRecord> for SaleView {
 }
 
 /// The answer to a PUT or DELETE.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SaleOutcome {
     pub sale: SaleView,
     /// The sale id was new.

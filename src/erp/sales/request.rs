@@ -1,8 +1,9 @@
 //! The body of `PUT /api/erp/v1/sales/{sale_id}`: its members, and the checked [`SaleInput`]
 //! with every problem reported at once.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::erp::error::{ErpError, FieldError, Location};
 use crate::erp::input::{self, Fields};
@@ -19,8 +20,45 @@ pub const FIELDS: &[&str] = &[
 /// The members of `sold_to`.
 pub const PARTY_FIELDS: &[&str] = &["customer_number", "name", "kind"];
 
+/// The body of a PUT as the ERP sends it, for the API description: [`SaleInput::parse`] reads
+/// the members one by one, so that one answer names every problem.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "serial": "SN-0001",
+    "sold_at": "2026-11-20T10:00:00Z",
+    "sold_to": { "customer_number": "C-1001", "name": "Acme Water", "kind": "end_customer" },
+    "revision": 1
+})))]
+pub struct SalePut {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub serial: String,
+    #[schema(format = DateTime)]
+    pub sold_at: String,
+    pub sold_to: Party,
+    /// The end customer, when the ERP knows it for a sale to a distributor.
+    #[schema(min_length = 1, max_length = 64)]
+    pub end_customer_number: Option<String>,
+    /// The ERP's change counter or last-modified time (e.g. Unix ms) of this sale; higher wins.
+    #[schema(minimum = 0)]
+    pub revision: i64,
+    /// `active` when absent; `cancelled` or `returned` ends the sale.
+    pub status: Option<SaleStatus>,
+}
+
+/// The buyer on record, as the ERP sends it in `sold_to`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    #[schema(min_length = 1, max_length = 64)]
+    pub customer_number: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    pub kind: BuyerKind,
+}
+
 /// Who bought the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BuyerKind {
     EndCustomer,
@@ -37,7 +75,7 @@ impl BuyerKind {
 }
 
 /// The state a delivery gives the sale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SaleStatus {
     Active,

@@ -3,6 +3,7 @@
 //! or an `AuthorizedJson`, calls the `Erp` domain service, and returns `ErpHttpError` with
 //! `?`.
 
+mod api;
 mod problem;
 
 use actix_web::http::StatusCode;
@@ -11,12 +12,14 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, dev
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::credentials;
 use super::errors::{Extracting, context};
 use crate::app::AppContext;
 use crate::erp::SCOPE;
 use crate::verifier::ResourceRequest;
+pub use api::ErpApi;
 pub use problem::{ErpHttpError, PROBLEM_JSON, Problem, TYPE_PREFIX};
 
 /// The ERP API's routes as (method, path template); the OpenAPI document is checked against it.
@@ -26,8 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/erp/v1/sales/{sale_id}"),
     ("PUT", "/api/erp/v1/customers/{customer_number}"),
     ("GET", "/api/erp/v1/events"),
-    ("POST", "/api/erp/v1/pairings/{serial}/confirm"),
-    ("POST", "/api/erp/v1/pairings/{serial}/reject"),
+    ("POST", "/api/erp/v1/pairings/{serial}/{verdict}"),
 ];
 
 /// The answer for any other method on a resource that allows only `allow`: 405 with `Allow`.
@@ -238,6 +240,22 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
+/// Register a manufactured device with its factory public key.
+///
+/// Idempotent: the same body again answers 200 with `change` unchanged. Another key for a known
+/// device is 409 key-mismatch unless `rekey` is true, which replaces the key and revokes every
+/// token of the device. A different model corrects the model.
+#[utoipa::path(put, path = "/api/erp/v1/devices/{serial}", operation_id = "erpDevicePut",
+    tag = "erp", params(api::SerialPath), request_body = crate::erp::devices::DevicePut,
+    responses(
+        (status = 200, description = "Known device: unchanged, updated or re-keyed",
+            body = crate::erp::devices::DeviceOutcome),
+        (status = 201, description = "Registered", body = crate::erp::devices::DeviceOutcome),
+        api::Refusals,
+        api::BodyRefusals, api::Invalid,
+        (status = 409, description = "key-mismatch (send rekey), not-a-device, concurrent-change",
+            body = problem::ProblemBody, content_type = "application/problem+json"),
+    ))]
 async fn devices_put(
     req: HttpRequest,
     input: AuthorizedJson,
@@ -252,6 +270,25 @@ async fn devices_put(
     Ok(json(created_or_ok(created), &outcome))
 }
 
+/// Record or update a sale.
+///
+/// Idempotent by sale id. The sale's data is that of the highest revision delivered: a lower
+/// revision is stale (200, `applied` false), the same revision with other content is 409
+/// revision-reused. A status of cancelled or returned ends the sale; an ended sale stays ended
+/// (a resale is a new sale id), and a cancellation that arrived before its sale keeps it ended.
+/// A device has at most one active sale (409 device-already-sold). Ending a sale revokes the
+/// device's tokens when it is paired to the tenant of the buyer or of the named end customer.
+#[utoipa::path(put, path = "/api/erp/v1/sales/{sale_id}", operation_id = "erpSalePut",
+    tag = "erp", params(api::SaleIdPath), request_body = crate::erp::sales::SalePut,
+    responses(
+        (status = 200, description = "Known sale (`applied` says whether this delivery changed it)",
+            body = crate::erp::sales::SaleOutcome),
+        (status = 201, description = "Recorded", body = crate::erp::sales::SaleOutcome),
+        api::Refusals,
+        api::BodyRefusals, api::Invalid,
+        (status = 409, description = "revision-reused, device-already-sold, concurrent-change",
+            body = problem::ProblemBody, content_type = "application/problem+json"),
+    ))]
 async fn sales_put(
     req: HttpRequest,
     input: AuthorizedJson,
@@ -265,6 +302,20 @@ async fn sales_put(
     Ok(json(created_or_ok(outcome.created), &outcome))
 }
 
+/// Cancel a sale.
+///
+/// Ends the sale as cancelled (unless an update with a revision ended it otherwise). A
+/// cancellation of an unknown sale id is kept, so the sale stays ended when it arrives later.
+/// Repeating it changes nothing.
+#[utoipa::path(delete, path = "/api/erp/v1/sales/{sale_id}", operation_id = "erpSaleDelete",
+    tag = "erp", params(api::SaleIdPath),
+    responses(
+        (status = 200, description = "The sale, ended", body = crate::erp::sales::SaleOutcome),
+        api::Refusals,
+        api::Invalid,
+        (status = 409, description = "concurrent-change", body = problem::ProblemBody,
+            content_type = "application/problem+json"),
+    ))]
 async fn sales_delete(
     req: HttpRequest,
     caller: Caller,
@@ -275,6 +326,25 @@ async fn sales_delete(
     Ok(json(StatusCode::OK, &outcome))
 }
 
+/// Create, link or update the tenant of an ERP customer.
+///
+/// The first PUT creates a tenant for the customer, or links the existing tenant named by
+/// `tenant_id` (staff matched it). Later PUTs keep the tenant's name in step. With
+/// `admin_email` the first owner is invited by mail once (not while an invitation to that
+/// address is open, not once the tenant has an owner).
+#[utoipa::path(put, path = "/api/erp/v1/customers/{customer_number}",
+    operation_id = "erpCustomerPut", tag = "erp", params(api::CustomerNumberPath),
+    request_body = crate::erp::customers::CustomerPut,
+    responses(
+        (status = 200, description = "Known customer, or an existing tenant linked",
+            body = crate::erp::customers::CustomerOutcome),
+        (status = 201, description = "Tenant created",
+            body = crate::erp::customers::CustomerOutcome),
+        api::Refusals,
+        api::BodyRefusals, api::Invalid,
+        (status = 409, body = problem::ProblemBody, content_type = "application/problem+json",
+            description = "customer-linked-elsewhere, tenant-linked-elsewhere, concurrent-change"),
+    ))]
 async fn customers_put(
     req: HttpRequest,
     input: AuthorizedJson,
@@ -288,6 +358,16 @@ async fn customers_put(
     Ok(json(created_or_ok(outcome.created), &outcome))
 }
 
+/// Read the event feed.
+///
+/// Events in the order they happened, after the cursor. Resume with `next_cursor`; an event
+/// never appears before one with a smaller id, so nothing is skipped.
+#[utoipa::path(get, path = "/api/erp/v1/events", operation_id = "erpEventsGet", tag = "erp",
+    params(api::EventsQuery),
+    responses(
+        (status = 200, description = "A page of events", body = crate::erp::events::FeedPage),
+        api::Refusals, api::Invalid,
+    ))]
 async fn events_get(
     req: HttpRequest,
     _: Caller,
@@ -306,9 +386,22 @@ async fn events_get(
     Ok(json(StatusCode::OK, &page))
 }
 
-/// `POST /pairings/{serial}/confirm|reject`: the ERP's verdict on a provisional pairing (a device
-/// sold to a distributor and approved by a customer). Rejecting unpairs the device and revokes its
-/// tokens at once.
+/// Confirm or reject a provisional pairing.
+///
+/// The device was sold to a distributor and a customer paired it provisionally (event
+/// pairing.provisional). `confirm` makes the pairing active; `reject` ends it: the device is
+/// unpaired, every token it holds stops working at once, and the tenant's admins are told. 409
+/// not-provisional when the device has no provisional pairing.
+#[utoipa::path(post, path = "/api/erp/v1/pairings/{serial}/{verdict}",
+    operation_id = "erpPairingVerdict", tag = "erp", params(api::VerdictPath),
+    responses(
+        (status = 200, description = "The verdict was applied", body = PairingVerdict),
+        api::Refusals,
+        (status = 404, description = "not-found: a verdict other than confirm or reject",
+            body = problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "not-provisional, concurrent-change",
+            body = problem::ProblemBody, content_type = "application/problem+json"),
+    ))]
 async fn pairing_verdict_post(
     req: HttpRequest,
     caller: Caller,
@@ -320,18 +413,21 @@ async fn pairing_verdict_post(
             .ceremony
             .erp_confirm(&serial, &caller.actor)
             .await
-            .map(|ok| (ok, "active")),
+            .map(|ok| (ok, PairingState::Active)),
         "reject" => ctx
             .ceremony
             .erp_reject(&serial, &caller.actor)
             .await
-            .map(|ok| (ok, "ended")),
+            .map(|ok| (ok, PairingState::Ended)),
         _ => return Problem::not_found().response(),
     };
     match result {
         Ok((true, status)) => HttpResponse::Ok()
             .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
-            .json(serde_json::json!({ "serial": serial, "pairing": status })),
+            .json(PairingVerdict {
+                pairing: status,
+                serial,
+            }),
         Ok((false, _)) => Problem::new(
             StatusCode::CONFLICT,
             "not-provisional",
@@ -353,4 +449,21 @@ async fn pairing_verdict_post(
             }
         },
     }
+}
+
+/// The answer to a verdict on a provisional pairing.
+#[derive(Debug, Serialize, ToSchema)]
+struct PairingVerdict {
+    pairing: PairingState,
+    serial: String,
+}
+
+/// The pairing after a verdict.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum PairingState {
+    /// After `confirm`.
+    Active,
+    /// After `reject`: the device is unpaired and its tokens revoked.
+    Ended,
 }

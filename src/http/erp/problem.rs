@@ -5,7 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppContext;
 use crate::erp::{ErpError, FieldError, Location};
@@ -27,7 +28,7 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     /// Field-level explanations (validation failures).
-    pub errors: Vec<Value>,
+    pub errors: Vec<FieldProblem>,
     headers: Vec<(header::HeaderName, String)>,
 }
 
@@ -64,16 +65,14 @@ impl Problem {
         for (name, value) in self.headers {
             res.append_header((name, value));
         }
-        let mut body = json!({
-            "type": format!("{TYPE_PREFIX}{}", self.slug),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = Value::Array(self.errors);
-        }
-        res.content_type(PROBLEM_JSON).body(body.to_string())
+        let body = ProblemBody {
+            detail: self.detail,
+            errors: self.errors,
+            status: self.status.as_u16(),
+            title: self.title,
+            problem_type: format!("{TYPE_PREFIX}{}", self.slug),
+        };
+        res.content_type(PROBLEM_JSON).json(body)
     }
 
     /// 422 with one entry per field.
@@ -145,11 +144,66 @@ impl Problem {
     }
 }
 
-fn field_error(e: &FieldError) -> Value {
-    match &e.location {
-        Location::Body(pointer) => json!({ "pointer": format!("#{pointer}"), "detail": e.detail }),
-        Location::Path(name) => json!({ "parameter": name, "in": "path", "detail": e.detail }),
-        Location::Query(name) => json!({ "parameter": name, "in": "query", "detail": e.detail }),
+/// The body of every ERP refusal: problem details (RFC 9457 §3), as `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    /// What went wrong in this request, and what to do about it.
+    pub detail: String,
+    /// One entry per field that is not valid (`validation` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+    /// The HTTP status code.
+    pub status: u16,
+    /// A short summary of the problem type.
+    pub title: &'static str,
+    /// `urn:pairgate:problem:<slug>`, the slug one of: validation (422), malformed-json,
+    /// malformed-body and invalid-request (400), unauthorized (401), insufficient-scope (403),
+    /// not-found (404), method-not-allowed (405), key-mismatch, not-a-device,
+    /// device-already-sold, revision-reused, customer-linked-elsewhere, tenant-linked-elsewhere,
+    /// not-provisional and concurrent-change (409), payload-too-large (413),
+    /// unsupported-media-type (415), internal (500), unavailable (503).
+    #[serde(rename = "type")]
+    #[schema(pattern = "^urn:pairgate:problem:[a-z-]+$")]
+    pub problem_type: String,
+}
+
+/// One field of the request that is not valid: in the body (`pointer`), or a path or query
+/// parameter (`parameter` and `in`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub detail: String,
+    #[serde(rename = "in", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub location: Option<ParameterIn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub parameter: Option<&'static str>,
+    /// A JSON Pointer into the body, as a URI fragment (`#/sold_to/kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub pointer: Option<String>,
+}
+
+/// Where a parameter that is not valid was.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterIn {
+    Path,
+    Query,
+}
+
+fn field_error(e: &FieldError) -> FieldProblem {
+    let (location, parameter, pointer) = match &e.location {
+        Location::Body(pointer) => (None, None, Some(format!("#{pointer}"))),
+        Location::Path(name) => (Some(ParameterIn::Path), Some(*name), None),
+        Location::Query(name) => (Some(ParameterIn::Query), Some(*name), None),
+    };
+    FieldProblem {
+        detail: e.detail.clone(),
+        location,
+        parameter,
+        pointer,
     }
 }
 

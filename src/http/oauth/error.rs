@@ -4,12 +4,32 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::no_store;
 use crate::app::AppContext;
 use crate::http::errors::{SurfaceError, request_id, unrendered};
 use crate::oauth::OAuthError;
+
+/// The body of every OAuth refusal (RFC 6749 §5.2, RFC 6750 §3); the telemetry surface refuses
+/// with the same shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OAuthError)]
+pub struct ErrorBody {
+    /// The error code. OAuth: `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `insufficient_scope`,
+    /// `authorization_pending`, `slow_down`, `access_denied`, `expired_token`,
+    /// `invalid_dpop_proof`, `use_dpop_nonce`, `temporarily_unavailable`, `server_error`.
+    /// Telemetry: `invalid_request`, `invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce`,
+    /// `insufficient_scope`, `unauthorized`, `forbidden`, `not_found`,
+    /// `temporarily_unavailable` or `server_error`.
+    pub error: &'static str,
+    /// A fixed explanation, safe to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error_description: Option<String>,
+}
 
 /// Why an OAuth request was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +54,10 @@ impl SurfaceError for OAuthHttpError {
             // connection.
             Self::TooLarge => no_store(HttpResponse::PayloadTooLarge())
                 .force_close()
-                .json(json!({
-                    "error": "invalid_request",
-                    "error_description": "the request body is too large",
-                })),
+                .json(ErrorBody {
+                    error: "invalid_request",
+                    error_description: Some("the request body is too large".to_owned()),
+                }),
             Self::OAuth(err) => error_response(req, ctx, err),
         }
     }
@@ -89,9 +109,8 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &OAuthError) -> Http
     } else if let Some(nonce) = ctx.oauth.dpop_nonce() {
         res.insert_header(("DPoP-Nonce", nonce));
     }
-    let mut body = json!({ "error": err.code() });
-    if let Some(description) = err.description() {
-        body["error_description"] = json!(description);
-    }
-    res.json(body)
+    res.json(ErrorBody {
+        error: err.code(),
+        error_description: err.description().map(str::to_owned),
+    })
 }

@@ -2,6 +2,7 @@
 //! ([`OAuthForm`]), call the domain, and return [`OAuthHttpError`] with `?`; `error.rs` is the one
 //! place where an `OAuthError` becomes HTTP.
 
+mod api;
 mod error;
 mod form;
 
@@ -12,8 +13,19 @@ use serde_json::json;
 
 use crate::app::AppContext;
 use crate::oauth::paths;
-pub use error::OAuthHttpError;
+pub use api::OAuthApi;
+pub use error::{ErrorBody, OAuthHttpError};
 use form::OAuthForm;
+
+/// The OAuth surface's routes as (method, path); the OpenAPI document is checked against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", paths::DEVICE_AUTHORIZATION),
+    ("POST", paths::TOKEN),
+    ("POST", paths::INTROSPECT),
+    ("POST", paths::REVOKE),
+    ("GET", paths::JWKS),
+    ("GET", paths::METADATA),
+];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only(
@@ -52,6 +64,21 @@ pub(super) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
         .json(json!({ "error": "invalid_request", "error_description": "method not allowed" }))
 }
 
+/// Start pairing (a device).
+///
+/// A registered device, authenticated by its factory key (private_key_jwt), asks to be paired
+/// and gets a device_code to poll with and a user code for a person to enter at
+/// `verification_uri`. A DPoP proof (or `dpop_jkt`) binds the flow to the key the tokens will be
+/// bound to.
+#[utoipa::path(post, path = "/oauth/device_authorization", operation_id = "deviceAuthorization",
+    tag = "oauth", security(()), params(api::Dpop),
+    request_body(content = api::DeviceAuthorizationForm,
+        content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Started", body = crate::oauth::DeviceAuthorization,
+            headers(("DPoP-Nonce" = String, description = "Put it in the next DPoP proof"))),
+        api::Refusals, api::RateLimited,
+    ))]
 async fn device_authorization_post(
     ctx: web::Data<AppContext>,
     form: OAuthForm,
@@ -59,6 +86,20 @@ async fn device_authorization_post(
     Ok(answer(&ctx, ctx.oauth.device_authorization(&form.0).await?))
 }
 
+/// Get tokens.
+///
+/// The device_code grant (a device polls until a person approves; `authorization_pending`,
+/// `slow_down`), refresh_token (rotated on each use), and client_credentials (service clients,
+/// client_secret_basic, client_secret_post or private_key_jwt). With a DPoP proof the access
+/// token is bound to its key and `token_type` is `DPoP`.
+#[utoipa::path(post, path = "/oauth/token", operation_id = "token",
+    tag = "oauth", security((), ("client_basic" = [])), params(api::Dpop),
+    request_body(content = api::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Issued", body = crate::oauth::TokenResponse,
+            headers(("DPoP-Nonce" = String, description = "Put it in the next DPoP proof"))),
+        api::Refusals,
+    ))]
 async fn token_post(
     ctx: web::Data<AppContext>,
     form: OAuthForm,
@@ -66,6 +107,14 @@ async fn token_post(
     Ok(answer(&ctx, ctx.oauth.token(&form.0).await?))
 }
 
+/// Introspect a token (service clients with the `introspect` scope).
+#[utoipa::path(post, path = "/oauth/introspect", operation_id = "introspect",
+    tag = "oauth", security((), ("client_basic" = [])),
+    request_body(content = api::TokenQuestion, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "What the token is", body = api::Introspection),
+        api::Refusals, api::Forbidden,
+    ))]
 async fn introspect_post(
     ctx: web::Data<AppContext>,
     form: OAuthForm,
@@ -73,6 +122,13 @@ async fn introspect_post(
     Ok(answer(&ctx, ctx.oauth.introspect(&form.0).await?))
 }
 
+/// Revoke a token (service clients).
+///
+/// An unknown or already revoked token is answered the same way (RFC 7009 §2.2).
+#[utoipa::path(post, path = "/oauth/revoke", operation_id = "revoke",
+    tag = "oauth", security((), ("client_basic" = [])),
+    request_body(content = api::TokenQuestion, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked, or not a token (empty body)"), api::Refusals))]
 async fn revoke_post(
     ctx: web::Data<AppContext>,
     form: OAuthForm,
@@ -81,6 +137,10 @@ async fn revoke_post(
     Ok(no_store(HttpResponse::Ok()).finish())
 }
 
+/// The keys that sign access tokens.
+#[utoipa::path(get, path = "/oauth/jwks", operation_id = "jwks", tag = "oauth", security(()),
+    responses((status = 200, description = "The published keys, cacheable for \
+        keys.jwks_max_age_secs", body = api::JwkSet, content_type = "application/jwk-set+json")))]
 async fn jwks_get(ctx: web::Data<AppContext>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![
@@ -91,6 +151,11 @@ async fn jwks_get(ctx: web::Data<AppContext>) -> HttpResponse {
         .body(ctx.oauth.jwks().to_string())
 }
 
+/// Authorization server metadata.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", operation_id = "metadata",
+    tag = "oauth", security(()),
+    responses((status = 200, description = "The endpoints and what they support (RFC 8414)",
+        body = api::Metadata)))]
 async fn metadata_get(ctx: web::Data<AppContext>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![

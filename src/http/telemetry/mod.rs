@@ -11,10 +11,10 @@ mod upload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
-use serde_json::json;
+use utoipa::OpenApi;
 
 use super::errors::{SurfaceError, request_id, unrendered};
-use super::oauth::method_not_allowed;
+use super::oauth::{ErrorBody, method_not_allowed};
 use crate::app::AppContext;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::telemetry::{TelemetryError, UPLOAD_PATH};
@@ -22,6 +22,19 @@ use crate::verifier::{Verifier, VerifyError};
 
 /// The read path, under the public URL.
 const READ_PATH: &str = "/api/v1/devices/{serial}/telemetry";
+
+/// The telemetry API's routes as (method, path template); the OpenAPI document is checked
+/// against it.
+pub const ROUTES: &[(&str, &str)] = &[("POST", UPLOAD_PATH), ("GET", READ_PATH)];
+
+/// The operations of the telemetry API, with the schemas they use.
+#[derive(OpenApi)]
+#[openapi(
+    paths(upload::telemetry_post, read::device_telemetry_get),
+    components(schemas(ErrorBody)),
+    tags((name = "telemetry", description = "Devices upload readings; people read them back"))
+)]
+pub struct TelemetryApi;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -193,9 +206,8 @@ fn error_response(req: &HttpRequest, ctx: &AppContext, err: &TelemetryError) -> 
     } else if let Some(nonce) = ctx.telemetry.dpop_nonce() {
         res.insert_header(("DPoP-Nonce", nonce));
     }
-    let mut body = json!({ "error": code });
-    if let Some(d) = description {
-        body["error_description"] = json!(d);
-    }
-    res.json(body)
+    res.json(ErrorBody {
+        error: code,
+        error_description: description,
+    })
 }

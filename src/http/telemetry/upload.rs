@@ -5,14 +5,54 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{TelemetryHttpError, no_store};
+use super::{ErrorBody, TelemetryHttpError, no_store};
 use crate::app::AppContext;
 use crate::http::credentials::{self, CredentialError};
 use crate::telemetry::{TelemetryError, Upload};
 use crate::verifier::VerifyError;
 
+/// The answer to a stored upload.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TelemetryResult)]
+pub struct UploadAnswer {
+    /// Readings stored by this upload.
+    pub accepted: usize,
+    /// Readings whose id this device had already uploaded.
+    pub duplicates: usize,
+}
+
+/// Upload a batch of readings (devices).
+///
+/// For paired devices only: a DPoP-bound pairgate access token with scope `telemetry:write`
+/// (`Authorization: DPoP <token>` and a `DPoP` proof), for the device and tenant named in the
+/// token. Each reading id is unique per device, so a retried batch stores nothing twice; the
+/// answer counts accepted readings and duplicates. Refusals follow RFC 6750 and RFC 9449 with
+/// `WWW-Authenticate`.
+#[utoipa::path(post, path = "/api/v1/telemetry", operation_id = "telemetryPost",
+    tag = "telemetry", security(("dpop" = [])),
+    request_body = crate::telemetry::batch::BatchIn,
+    responses(
+        (status = 200, description = "Stored", body = UploadAnswer),
+        (status = 400, body = ErrorBody, description = "invalid_request: a malformed batch (size, \
+            ids, names, metric count, timestamps), or credentials sent more than one way (two \
+            Authorization lines, an access_token in the query or a form body); do not retry it"),
+        (status = 401, body = ErrorBody, description = "No valid DPoP-bound token and proof, or \
+            the device was revoked, moved or unpaired: see WWW-Authenticate (DPoP \
+            error=\"invalid_token\" | \"invalid_dpop_proof\" | \"use_dpop_nonce\"). \
+            use_dpop_nonce (the proof's iat is out of the window, or its nonce is not current) \
+            comes with a DPoP-Nonce to put in the next proof and the server's time in Date, from \
+            which a device whose clock is wrong sets its own",
+            headers(("WWW-Authenticate" = String), ("DPoP-Nonce" = String))),
+        (status = 403, body = ErrorBody,
+            description = "insufficient_scope: the token lacks the telemetry:write scope"),
+        (status = 413, body = ErrorBody, description = "The body is over server.max_json_bytes"),
+        (status = 415, body = ErrorBody, description = "The body is not application/json"),
+        (status = 503, body = ErrorBody, description = "Retry later (the database is away, or \
+            too many uploads are queued)", headers(("Retry-After" = u32))),
+    ))]
 pub async fn telemetry_post(
     req: HttpRequest,
     payload: web::Payload,
@@ -30,10 +70,10 @@ pub async fn telemetry_post(
     if let Some(nonce) = ctx.telemetry.dpop_nonce() {
         res.insert_header(("DPoP-Nonce", nonce));
     }
-    Ok(res.json(json!({
-        "accepted": outcome.accepted,
-        "duplicates": outcome.duplicates,
-    })))
+    Ok(res.json(UploadAnswer {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+    }))
 }
 
 /// The `Authorization` header (one, and the only way the token came) and every `DPoP` header.

@@ -1,12 +1,17 @@
-//! `GET /api/openapi.json` stays in step with the code: its ERP paths are exactly the routes, its
-//! request schemas list exactly the fields the domain reads and require exactly the ones it
-//! requires, its examples are accepted, and real responses match its response schemas.
+//! `GET /api/openapi.json`, the document utoipa generates from the code: a snapshot of it, and
+//! checks that it matches the server. Its paths are exactly the routes, and each route answers
+//! exactly the documented methods; its request schemas have exactly the fields the domain reads
+//! and require exactly the ones it requires; its examples are accepted; and real responses
+//! validate (JSON Schema 2020-12, the `jsonschema` crate) against the schema documented for
+//! their status and media type (here the ERP's; `telemetry/openapi.rs` and `oauth/openapi.rs`
+//! check the other surfaces).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use pairgate::erp::{customers, devices, sales};
 use pairgate::events::FeedType;
 use pairgate::http::erp::ROUTES;
+use pairgate::http::openapi::{OAUTH_ROUTES, TELEMETRY_ROUTES};
 use serde_json::{Value, json};
 
 use super::{ErpClient, expect_json, sale};
@@ -15,93 +20,37 @@ use crate::support::{Backend, TestApp};
 
 backend_tests!(the_document_matches_routes_fields_and_responses);
 
-/// Resolves `#/components/...` references.
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => {
-            let target = doc
-                .pointer(r.trim_start_matches('#'))
-                .unwrap_or_else(|| panic!("dangling $ref {r}"));
-            resolve(doc, target)
-        }
-        None => schema,
+/// The whole generated document (the served one adds `servers`).
+#[test]
+fn openapi_document_snapshot() {
+    let doc = pairgate::http::openapi::document().unwrap();
+    insta::assert_json_snapshot!("openapi_document", doc);
+}
+
+/// Validates `value` against `schema`, whose `$ref`s point into `doc`: the document is the root
+/// resource, with the schema's keywords added (OpenAPI's own members are no JSON Schema keywords).
+pub(crate) fn validate(doc: &Value, schema: &Value, value: &Value) -> Result<(), String> {
+    let mut root = doc.clone();
+    let members = root.as_object_mut().unwrap();
+    for (key, keyword) in schema.as_object().unwrap() {
+        members.insert(key.clone(), keyword.clone());
+    }
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .map_err(|e| format!("the schema does not compile: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
 }
 
-fn type_matches(ty: &str, value: &Value) -> bool {
-    match ty {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        other => panic!("unknown type {other}"),
-    }
-}
-
-/// The subset of JSON Schema 2020-12 the document uses; returns the first mismatch.
-pub(crate) fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    let schema = resolve(doc, schema);
-    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
-        let matching = options
-            .iter()
-            .filter(|o| validate(doc, o, value, at).is_ok())
-            .count();
-        return if matching == 1 {
-            Ok(())
-        } else {
-            Err(format!("{at}: {matching} oneOf branches match {value}"))
-        };
-    }
-    if let Some(ty) = schema.get("type") {
-        let ok = match ty {
-            Value::String(t) => type_matches(t, value),
-            Value::Array(ts) => ts.iter().any(|t| type_matches(t.as_str().unwrap(), value)),
-            _ => panic!("bad type at {at}"),
-        };
-        if !ok {
-            return Err(format!("{at}: {value} is not {ty}"));
-        }
-    }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array)
-        && !value.is_null()
-        && !options.contains(value)
-    {
-        return Err(format!("{at}: {value} is not one of {options:?}"));
-    }
-    if let Value::Object(obj) = value {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        for required in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if !obj.contains_key(required.as_str().unwrap()) {
-                return Err(format!("{at}: {required} is missing"));
-            }
-        }
-        for (key, member) in obj {
-            match properties.and_then(|p| p.get(key)) {
-                Some(s) => validate(doc, s, member, &format!("{at}/{key}"))?,
-                None if schema.get("additionalProperties") == Some(&json!(false)) => {
-                    return Err(format!("{at}: {key} is not in the schema"));
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Value::Array(items), Some(item)) = (value, schema.get("items")) {
-        for (i, v) in items.iter().enumerate() {
-            validate(doc, item, v, &format!("{at}/{i}"))?;
-        }
-    }
-    Ok(())
-}
-
-/// Checks a response against the document's schema for the operation and status.
+/// Checks a response against the document's schema for the operation, status and media type.
 pub(crate) async fn conforms(
     doc: &Value,
     method: &str,
@@ -111,19 +60,17 @@ pub(crate) async fn conforms(
     let status = res.status().as_u16().to_string();
     let media = res.headers()["content-type"].to_str().unwrap().to_owned();
     let body: Value = res.json().await.unwrap();
-    let op = &doc["paths"][path][method];
-    let response = resolve(
-        doc,
-        op["responses"].get(&status).unwrap_or_else(|| {
-            panic!("{method} {path}: status {status} is not documented ({body})")
-        }),
+    let response = &doc["paths"][path][method]["responses"][&status];
+    assert!(
+        response.is_object(),
+        "{method} {path}: status {status} is not documented ({body})"
     );
     let schema = &response["content"][&media]["schema"];
     assert!(
-        !schema.is_null(),
+        schema.is_object(),
         "{method} {path} {status}: no schema for {media}"
     );
-    validate(doc, schema, &body, "").unwrap_or_else(|e| panic!("{method} {path} {status}: {e}"));
+    validate(doc, schema, &body).unwrap_or_else(|e| panic!("{method} {path} {status}: {e}"));
     body
 }
 
@@ -152,7 +99,8 @@ fn set(fields: &[&str]) -> BTreeSet<String> {
 /// The body fields the server says are required when they are all missing.
 async fn required_by_server(erp: &ErpClient<'_>, path: &str, body: Value) -> BTreeSet<String> {
     let res = erp.put(path, &body).await;
-    let problem = expect_problem_json(res).await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
     problem["errors"]
         .as_array()
         .unwrap()
@@ -162,53 +110,90 @@ async fn required_by_server(erp: &ErpClient<'_>, path: &str, body: Value) -> BTr
         .collect()
 }
 
-async fn expect_problem_json(res: reqwest::Response) -> Value {
-    assert_eq!(res.status(), 422);
-    res.json().await.unwrap()
+/// The documented methods of each documented path.
+fn documented_methods(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, ops)| {
+            let methods = ops.as_object().unwrap().keys().map(|m| m.to_uppercase());
+            (path.clone(), methods.collect())
+        })
+        .collect()
+}
+
+/// A concrete URL for a path template.
+fn instance(template: &str) -> String {
+    template
+        .replace("{serial}", "SN-1")
+        .replace("{sale_id}", "S-1")
+        .replace("{customer_number}", "C-1")
+        .replace("{verdict}", "confirm")
+}
+
+/// The document names exactly the routes of the ERP, telemetry and OAuth surfaces (with the
+/// RFC 8414 metadata under `/.well-known/`), and each route refuses any other method with 405
+/// and an `Allow` that names the documented ones.
+async fn paths_are_the_routes(app: &TestApp, doc: &Value) {
+    let documented = documented_methods(doc);
+    let mut routed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (method, path) in ROUTES.iter().chain(TELEMETRY_ROUTES).chain(OAUTH_ROUTES) {
+        routed
+            .entry((*path).to_owned())
+            .or_default()
+            .insert((*method).to_owned());
+    }
+    assert_eq!(documented, routed);
+    for (path, methods) in &documented {
+        let res = app
+            .client
+            .request(reqwest::Method::PATCH, app.url(&instance(path)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "PATCH {path}");
+        let allow: BTreeSet<String> = res.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .filter(|m| m != "HEAD")
+            .collect();
+        assert_eq!(&allow, methods, "{path}");
+    }
 }
 
 async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
     let app = TestApp::start(backend).await;
     let res = app.get("/api/openapi.json").await;
     assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
     let doc: Value = res.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["servers"][0]["url"], app.base.as_str());
-
-    // Paths: the ERP part is exactly the routes; the telemetry API is described too.
-    let documented: BTreeSet<(String, String)> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(path, _)| path.starts_with("/api/erp/"))
-        .flat_map(|(path, ops)| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .map(move |m| (m.to_uppercase(), path.clone()))
-        })
-        .collect();
-    let routed: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-        .collect();
-    assert_eq!(documented, routed);
-    assert!(doc["paths"]["/api/v1/telemetry"]["post"].is_object());
-    assert!(doc["paths"]["/api/v1/devices/{serial}/telemetry"]["get"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["dpop"]["scheme"],
+        "DPoP"
+    );
+    paths_are_the_routes(&app, &doc).await;
 
     // Event types: the same vocabulary as the domain's.
-    let types: BTreeSet<String> =
-        doc["components"]["schemas"]["Event"]["properties"]["type"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap().to_owned())
-            .collect();
+    let types: BTreeSet<String> = doc["components"]["schemas"]["FeedType"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
     let domain: BTreeSet<String> = FeedType::ALL
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect();
     assert_eq!(types, domain);
+    assert_eq!(
+        doc["components"]["schemas"]["Event"]["properties"]["type"]["$ref"],
+        "#/components/schemas/FeedType"
+    );
 
     // Request schemas: the same fields as the domain reads, the same required ones.
     assert_eq!(schema_fields(&doc, "DevicePut"), set(devices::FIELDS));
@@ -228,74 +213,60 @@ async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
         required_by_server(&erp, "/api/erp/v1/customers/C-1", json!({})).await,
         schema_required(&doc, "CustomerPut")
     );
+    responses_conform(&app, &erp, &doc).await;
+}
 
-    // Examples are accepted, and responses of every kind match their schemas.
-    let example = |name: &str| doc["components"]["schemas"][name]["example"].clone();
+/// Examples are valid and accepted, and responses of every kind match their schemas.
+async fn responses_conform(app: &TestApp, erp: &ErpClient<'_>, doc: &Value) {
+    let example = |name: &str| {
+        let example = doc["components"]["schemas"][name]["examples"][0].clone();
+        let schema = json!({ "$ref": format!("#/components/schemas/{name}") });
+        validate(doc, &schema, &example).unwrap();
+        example
+    };
     let d = "/api/erp/v1/devices/{serial}";
     let s = "/api/erp/v1/sales/{sale_id}";
     let c = "/api/erp/v1/customers/{customer_number}";
     let e = "/api/erp/v1/events";
-    let created = erp
-        .put("/api/erp/v1/devices/SN-0001", &example("DevicePut"))
-        .await;
-    assert_eq!(conforms(&doc, "put", d, created).await["change"], "created");
-    conforms(
-        &doc,
-        "put",
-        d,
-        erp.put("/api/erp/v1/devices/SN-0001", &example("DevicePut"))
-            .await,
-    )
-    .await;
-    let mut other_key = example("DevicePut");
+    let v = "/api/erp/v1/pairings/{serial}/{verdict}";
+    let device = example("DevicePut");
+    let created = erp.put("/api/erp/v1/devices/SN-0001", &device).await;
+    assert_eq!(conforms(doc, "put", d, created).await["change"], "created");
+    let again = erp.put("/api/erp/v1/devices/SN-0001", &device).await;
+    conforms(doc, "put", d, again).await;
+    let mut other_key = device.clone();
     other_key["public_jwk"] = crate::support::device::Signer::es256().jwk();
-    conforms(
-        &doc,
-        "put",
-        d,
-        erp.put("/api/erp/v1/devices/SN-0001", &other_key).await,
-    )
-    .await;
-    conforms(
-        &doc,
-        "put",
-        d,
-        erp.put("/api/erp/v1/devices/x%20y", &json!({})).await,
-    )
-    .await;
+    let conflict = erp.put("/api/erp/v1/devices/SN-0001", &other_key).await;
+    assert_eq!(conflict.status(), 409);
+    conforms(doc, "put", d, conflict).await;
+    let invalid = erp.put("/api/erp/v1/devices/x%20y", &json!({})).await;
+    conforms(doc, "put", d, invalid).await;
     let res = erp.put("/api/erp/v1/sales/S-1", &example("SalePut")).await;
-    assert_eq!(conforms(&doc, "put", s, res).await["created"], true);
-    conforms(
-        &doc,
-        "put",
-        s,
-        erp.put("/api/erp/v1/sales/S-2", &sale("SN-0001", "C-1", 1))
-            .await,
-    )
-    .await;
-    conforms(&doc, "delete", s, erp.delete("/api/erp/v1/sales/S-1").await).await;
-    conforms(
-        &doc,
-        "delete",
-        s,
-        erp.delete("/api/erp/v1/sales/S-unknown").await,
-    )
-    .await;
+    assert_eq!(conforms(doc, "put", s, res).await["created"], true);
     let res = erp
-        .put("/api/erp/v1/customers/C-1001", &example("CustomerPut"))
+        .put("/api/erp/v1/sales/S-2", &sale("SN-0001", "C-1", 1))
         .await;
-    assert_eq!(conforms(&doc, "put", c, res).await["invitation"], "sent");
-    conforms(
-        &doc,
-        "put",
-        c,
-        erp.put("/api/erp/v1/customers/C-1001", &json!({ "name": 5 }))
-            .await,
-    )
-    .await;
-    let page = conforms(&doc, "get", e, erp.get("/api/erp/v1/events").await).await;
+    conforms(doc, "put", s, res).await;
+    conforms(doc, "delete", s, erp.delete("/api/erp/v1/sales/S-1").await).await;
+    let unknown = erp.delete("/api/erp/v1/sales/S-unknown").await;
+    conforms(doc, "delete", s, unknown).await;
+    let customer = example("CustomerPut");
+    let res = erp.put("/api/erp/v1/customers/C-1001", &customer).await;
+    assert_eq!(conforms(doc, "put", c, res).await["invitation"], "sent");
+    let res = erp
+        .put("/api/erp/v1/customers/C-1001", &json!({ "name": 5 }))
+        .await;
+    conforms(doc, "put", c, res).await;
+    let page = conforms(doc, "get", e, erp.get("/api/erp/v1/events").await).await;
     assert!(page["events"].as_array().unwrap().len() >= 4);
-    conforms(&doc, "get", e, erp.get("/api/erp/v1/events?limit=x").await).await;
-    conforms(&doc, "get", e, app.get("/api/erp/v1/events").await).await;
+    conforms(doc, "get", e, erp.get("/api/erp/v1/events?limit=x").await).await;
+    conforms(doc, "get", e, app.get("/api/erp/v1/events").await).await;
+    let res = erp
+        .post("/api/erp/v1/pairings/SN-0001/confirm", &json!({}))
+        .await;
+    assert_eq!(
+        conforms(doc, "post", v, res).await["type"],
+        "urn:pairgate:problem:not-provisional"
+    );
     expect_json(erp.get("/api/erp/v1/events?after=1").await, 200).await;
 }

@@ -7,6 +7,7 @@ pub mod discovery;
 mod dpop;
 mod introspection;
 mod key_rotation;
+mod openapi;
 pub mod refresh;
 mod refresh_grace;
 mod service_clients;

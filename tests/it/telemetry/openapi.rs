@@ -29,7 +29,7 @@ async fn telemetry_requests_and_answers_match_the_document(backend: Backend) {
         { "id": "a-2", "ts": earlier, "metrics": { "temperature": 21.25 } },
     ]});
     let batch = &doc["components"]["schemas"]["TelemetryBatch"];
-    validate(&doc, batch, &body, "request").unwrap();
+    validate(&doc, batch, &body).unwrap();
     let stored = conforms(&doc, "post", UPLOAD, upload(&app, &p, &body).await).await;
     assert_eq!(stored, json!({ "accepted": 2, "duplicates": 0 }));
 
