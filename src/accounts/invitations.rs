@@ -8,7 +8,7 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
-use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
+use crate::store::users::{self, ActiveStatus, NewInvitation, NewUser as NewUserRow};
 use crate::store::{StoreError, registry};
 
 /// What an invitation link offers.
@@ -67,7 +67,7 @@ impl Accounts {
                     &NewInvitation {
                         tenant_id: tenant,
                         email: email.clone(),
-                        role: role.as_str().to_owned(),
+                        role,
                         token_hash: hash_token(&token),
                         invited_by: Some(inviter_id),
                         created_at: now,
@@ -117,7 +117,7 @@ impl Accounts {
                 Ok(InvitationView {
                     tenant_name: tenant.name,
                     email: inv.email,
-                    role: Role::parse(&inv.role).ok_or(AccountError::InvalidLink)?,
+                    role: inv.role,
                 })
             })
             .await
@@ -158,9 +158,9 @@ impl Accounts {
                         tenant_id: Some(inv.tenant_id),
                         email: inv.email.clone(),
                         name,
-                        role: inv.role.clone(),
+                        role: inv.role,
                         password_hash: hash,
-                        status: "active",
+                        status: ActiveStatus::Active,
                         device_access: "all",
                         created_at: now,
                     },
@@ -170,7 +170,7 @@ impl Accounts {
                     now,
                     Event::new(Action::UserJoined, format!("user:{id}"), Subject::User(id))
                         .tenant(Some(inv.tenant_id))
-                        .detail(json!({ "role": inv.role, "invitation": inv.id })),
+                        .detail(json!({ "role": inv.role.as_str(), "invitation": inv.id })),
                 )?;
                 let cookie = core.sign_in_created(tx, id, (ip.as_deref(), ua.as_deref()), now)?;
                 Ok::<_, StoreError>(Ok(cookie))

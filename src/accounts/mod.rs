@@ -18,6 +18,7 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use serde_json::json;
 
+pub use crate::store::users::ActiveStatus;
 pub use credentials::TotpEnrolment;
 pub use groups::{DeviceView, GroupView};
 pub use invitations::InvitationView;

@@ -9,7 +9,7 @@ use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
-use crate::store::users::{self, UserRecord};
+use crate::store::users::{self, ActiveStatus, UserRecord};
 use crate::store::{StoreError, Tx};
 
 /// How far a session has got.
@@ -62,16 +62,16 @@ const SECOND_FACTOR_WINDOW_MS: i64 = 5 * 60_000;
 /// `last_seen_at` is written at most this often (a write per page view buys nothing).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-pub(super) fn user_view(u: &UserRecord) -> Option<SessionUser> {
-    Some(SessionUser {
+pub(super) fn user_view(u: &UserRecord) -> SessionUser {
+    SessionUser {
         id: u.id,
         tenant_id: u.tenant_id,
         email: u.email.clone(),
         name: u.name.clone(),
-        role: Role::parse(&u.role)?,
+        role: u.role,
         device_access_all: u.device_access != "selected",
         totp_enabled: u.totp_enabled,
-    })
+    }
 }
 
 impl Core {
@@ -163,9 +163,10 @@ impl Accounts {
                 let Some(user) = users::find(tx, record.user_id)? else {
                     return Ok(None);
                 };
-                let Some(view) = user_view(&user).filter(|_| user.status == "active") else {
+                if user.status != ActiveStatus::Active {
                     return Ok(None);
-                };
+                }
+                let view = user_view(&user);
                 let tenant = match user.tenant_id {
                     Some(t) => registry::find_tenant(tx, t)?,
                     None => None,

@@ -14,7 +14,7 @@ use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
-use crate::store::users::{self, NewInvitation};
+use crate::store::users::{self, NewInvitation, Role};
 use crate::store::{StoreError, Tx, erp as stored, registry};
 
 /// The members a body may have.
@@ -286,7 +286,7 @@ pub fn invite_first_owner(
     }
     if users::pending_invitations(tx, tenant_id, now_ms)?
         .iter()
-        .any(|i| i.email == email && i.role == "owner")
+        .any(|i| i.email == email && i.role == Role::Owner)
     {
         return Ok(InvitationOutcome::AlreadyOpen);
     }
@@ -301,7 +301,7 @@ pub fn invite_first_owner(
         &NewInvitation {
             tenant_id,
             email: email.to_owned(),
-            role: "owner".to_owned(),
+            role: Role::Owner,
             token_hash: hash_token(&token),
             invited_by: None,
             created_at: now_ms,

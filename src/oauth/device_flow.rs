@@ -20,7 +20,7 @@ use serde_json::json;
 use super::{OAuth, OAuthError, user_code};
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::store::flows::{self, Decision, FlowRecord, FlowStatus, NewFlow};
-use crate::store::pairings::{self, NewPairing};
+use crate::store::pairings::{self, NewPairing, PairingStatus};
 use crate::store::{StoreError, Tx, registry};
 
 /// Polls arriving up to this much early still count as on time: network jitter can shorten the
@@ -310,7 +310,7 @@ fn record_operator_pairing(
         &NewPairing {
             serial: req.serial.clone(),
             tenant_id,
-            status: "active",
+            status: PairingStatus::Active,
             basis: "operator",
             sale_id: None,
             flow_id: Some(req.flow_id),

@@ -9,7 +9,7 @@ use super::{Ceremony, PairingError, notify_admins, record};
 use crate::accounts::{AccountError, Session};
 use crate::events::{Action, FeedType};
 use crate::oauth::device_flow;
-use crate::store::pairings::{self, PairingRecord};
+use crate::store::pairings::{self, PairingRecord, PairingStatus};
 use crate::store::{StoreError, Tx, groups, registry};
 
 impl Ceremony {
@@ -78,8 +78,8 @@ impl Ceremony {
         let (serial, actor) = (serial.to_owned(), actor.to_owned());
         self.store
             .write(move |tx| {
-                let Some(current) =
-                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
+                let Some(current) = pairings::current(tx, &serial)?
+                    .filter(|p| p.status == PairingStatus::Provisional)
                 else {
                     return Ok(false);
                 };

@@ -7,7 +7,7 @@ use super::{Ceremony, PairingError, SaleFacts, active_sale, end_pairing, notify_
 use crate::accounts::{AccountError, Role, Session};
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::store::audit::AuditRecord;
-use crate::store::pairings::{self, DisputeRecord, PairingRecord};
+use crate::store::pairings::{self, DisputeRecord, DisputeStatus, PairingRecord};
 use crate::store::{StoreError, Tx, registry};
 
 /// How staff settle a dispute.
@@ -95,14 +95,12 @@ impl Ceremony {
     pub async fn disputes(
         &self,
         session: &Session,
-        open: bool,
+        status: DisputeStatus,
     ) -> Result<Vec<DisputeView>, PairingError> {
         require_staff(session)?;
         let ids: Vec<i64> = self
             .store
-            .read(move |tx| {
-                pairings::disputes_with_status(tx, if open { "open" } else { "resolved" })
-            })
+            .read(move |tx| pairings::disputes_with_status(tx, status))
             .await?
             .into_iter()
             .map(|d| d.id)
@@ -169,7 +167,9 @@ impl Ceremony {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(d) = pairings::find_dispute(tx, id)?.filter(|d| d.status == "open") else {
+                let Some(d) =
+                    pairings::find_dispute(tx, id)?.filter(|d| d.status == DisputeStatus::Open)
+                else {
                     return Ok(Err(PairingError::Invalid(
                         "this dispute is already settled",
                     )));

@@ -4,6 +4,8 @@
 
 use diesel::prelude::*;
 
+use super::kinds::ClientKind;
+pub use super::kinds::{BuyerKind, SaleStatus};
 use super::schema::{clients, devices, erp_event_head, erp_events, erp_outbox, erp_sales, tenants};
 use super::{StoreError, Tx};
 
@@ -87,7 +89,7 @@ pub fn set_device_jwks(tx: &mut Tx<'_>, serial: &str, jwks: &str) -> Result<(), 
     let n = diesel::update(
         clients::table
             .find(serial)
-            .filter(clients::kind.eq("device")),
+            .filter(clients::kind.eq(ClientKind::Device)),
     )
     .set(clients::jwks.eq(jwks))
     .execute(tx.conn)?;
@@ -121,11 +123,10 @@ pub struct SaleRecord {
     pub sold_at: Option<i64>,
     pub sold_to_customer_number: Option<String>,
     pub sold_to_name: Option<String>,
-    pub sold_to_kind: Option<String>,
+    pub sold_to_kind: Option<BuyerKind>,
     pub end_customer_number: Option<String>,
     pub revision: Option<i64>,
-    /// `active`, `cancelled` or `returned`.
-    pub status: String,
+    pub status: SaleStatus,
     /// The revision whose update ended the sale (`None` while active, or ended by a DELETE).
     pub ended_revision: Option<i64>,
     pub ended_at: Option<i64>,
@@ -145,7 +146,7 @@ pub fn find_sale(tx: &mut Tx<'_>, sale_id: &str) -> Result<Option<SaleRecord>, S
 pub fn active_sale_of(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleRecord>, StoreError> {
     Ok(erp_sales::table
         .filter(erp_sales::serial.eq(serial))
-        .filter(erp_sales::status.eq("active"))
+        .filter(erp_sales::status.eq(SaleStatus::Active))
         .select(SaleRecord::as_select())
         .first(tx.conn)
         .optional()?)

@@ -12,6 +12,7 @@ pub mod flows;
 mod group_commit;
 pub mod groups;
 pub mod keys;
+pub mod kinds;
 mod lock;
 pub mod mail;
 pub mod migrations;

@@ -1,11 +1,11 @@
 //! The body of `PUT /api/erp/v1/sales/{sale_id}`: its members, and the checked [`SaleInput`]
 //! with every problem reported at once.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::erp::error::{ErpError, FieldError, Location};
 use crate::erp::input::{self, Fields};
+pub use crate::store::kinds::{BuyerKind, SaleStatus};
 
 /// The members a body may have.
 pub const FIELDS: &[&str] = &[
@@ -18,42 +18,6 @@ pub const FIELDS: &[&str] = &[
 ];
 /// The members of `sold_to`.
 pub const PARTY_FIELDS: &[&str] = &["customer_number", "name", "kind"];
-
-/// Who bought the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BuyerKind {
-    EndCustomer,
-    Distributor,
-}
-
-impl BuyerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EndCustomer => "end_customer",
-            Self::Distributor => "distributor",
-        }
-    }
-}
-
-/// The state a delivery gives the sale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SaleStatus {
-    Active,
-    Cancelled,
-    Returned,
-}
-
-impl SaleStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Cancelled => "cancelled",
-            Self::Returned => "returned",
-        }
-    }
-}
 
 /// A checked request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,11 +73,7 @@ impl SaleInput {
                 sold_at_ms: sold_at?,
                 customer_number: number,
                 customer_name: name,
-                kind: if kind == "distributor" {
-                    BuyerKind::Distributor
-                } else {
-                    BuyerKind::EndCustomer
-                },
+                kind: BuyerKind::parse(&kind).unwrap_or(BuyerKind::EndCustomer),
                 end_customer_number: end_customer,
                 revision: revision?,
                 status: status?,
@@ -127,23 +87,18 @@ impl SaleInput {
 }
 
 fn buyer_kind(text: &str) -> Result<(), &'static str> {
-    match text {
-        "end_customer" | "distributor" => Ok(()),
-        _ => Err("must be end_customer or distributor"),
-    }
+    BuyerKind::parse(text)
+        .map(drop)
+        .ok_or("must be end_customer or distributor")
 }
 
 fn sale_status(text: &str) -> Result<(), &'static str> {
-    match text {
-        "active" | "cancelled" | "returned" => Ok(()),
-        _ => Err("must be active, cancelled or returned"),
-    }
+    SaleStatus::parse(text)
+        .map(drop)
+        .ok_or("must be active, cancelled or returned")
 }
 
+/// A status [`sale_status`] accepted.
 fn parse_status(text: &str) -> SaleStatus {
-    match text {
-        "cancelled" => SaleStatus::Cancelled,
-        "returned" => SaleStatus::Returned,
-        _ => SaleStatus::Active,
-    }
+    SaleStatus::parse(text).unwrap_or(SaleStatus::Active)
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
-use crate::accounts::{AccountError, Role, UserView};
+use crate::accounts::{AccountError, ActiveStatus, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
 
@@ -203,8 +203,12 @@ async fn active_post(
     id: web::Path<i64>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let active = form.get("active") == Some("yes");
-    match ctx.accounts.set_member_active(&s, *id, active).await {
+    let status = if form.get("active") == Some("yes") {
+        ActiveStatus::Active
+    } else {
+        ActiveStatus::Disabled
+    };
+    match ctx.accounts.set_member_status(&s, *id, status).await {
         Ok(()) => Ok(redirect("/users")),
         Err(e) => Err(e.into()),
     }

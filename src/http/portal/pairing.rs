@@ -12,7 +12,9 @@ use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, wh
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
-use crate::pairing::{Approval, Confirmation, PairingError, SaleView, Shown, Verdict};
+use crate::pairing::{
+    Approval, Confirmation, PairingError, PairingStatus, SaleView, Shown, Verdict,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/device", get().to(code_get))
@@ -360,8 +362,8 @@ async fn detail_get(
     };
     let history = ctx.ceremony.history(&s, &serial).await?;
     let status = match history.first() {
-        Some(p) if p.status == "provisional" => Pairing::Provisional,
-        Some(p) if p.status == "active" => Pairing::Since(when(p.created_at)),
+        Some(p) if p.status == PairingStatus::Provisional => Pairing::Provisional,
+        Some(p) if p.status == PairingStatus::Active => Pairing::Since(when(p.created_at)),
         _ => Pairing::None,
     };
     let lines = history
