@@ -8,7 +8,7 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
-use crate::store::users::{self, ActiveStatus, NewInvitation, NewUser as NewUserRow};
+use crate::store::users::{self, ActiveStatus, DeviceAccess, NewInvitation, NewUser as NewUserRow};
 use crate::store::{StoreError, registry};
 
 /// What an invitation link offers.
@@ -161,7 +161,7 @@ impl Accounts {
                         role: inv.role,
                         password_hash: hash,
                         status: ActiveStatus::Active,
-                        device_access: "all",
+                        device_access: DeviceAccess::All,
                         created_at: now,
                     },
                 )?;

@@ -8,7 +8,7 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
 use crate::events::{self, Action, Event, Subject};
 use crate::store::sessions as stored_sessions;
-use crate::store::users::{self, ActiveStatus, NewUser as NewUserRow};
+use crate::store::users::{self, ActiveStatus, DeviceAccess, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
 
 /// Creates a tenant; returns its id.
@@ -149,7 +149,7 @@ impl Accounts {
                         role: Role::Owner,
                         password_hash: hash,
                         status: ActiveStatus::Active,
-                        device_access: "all",
+                        device_access: DeviceAccess::All,
                         created_at: now,
                     },
                 )?;
@@ -218,7 +218,7 @@ impl Accounts {
                         role: new.role,
                         password_hash: hash,
                         status: ActiveStatus::Active,
-                        device_access: "all",
+                        device_access: DeviceAccess::All,
                         created_at: now,
                     },
                 )?;
@@ -264,7 +264,7 @@ impl Accounts {
                         name: u.name,
                         active: u.status == ActiveStatus::Active,
                         totp_enabled: u.totp_enabled,
-                        device_access_all: u.device_access != "selected",
+                        device_access_all: u.device_access == DeviceAccess::All,
                     })
                     .collect();
                 let invitations = users::pending_invitations(tx, tenant, now)?

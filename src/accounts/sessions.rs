@@ -9,7 +9,7 @@ use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
-use crate::store::users::{self, ActiveStatus, UserRecord};
+use crate::store::users::{self, ActiveStatus, DeviceAccess, UserRecord};
 use crate::store::{StoreError, Tx};
 
 /// How far a session has got.
@@ -69,7 +69,7 @@ pub(super) fn user_view(u: &UserRecord) -> SessionUser {
         email: u.email.clone(),
         name: u.name.clone(),
         role: u.role,
-        device_access_all: u.device_access != "selected",
+        device_access_all: u.device_access == DeviceAccess::All,
         totp_enabled: u.totp_enabled,
     }
 }

@@ -16,7 +16,7 @@ use pairgate::simulator::firmware::{
     Backoff, Firmware, FirmwareOptions, SyncError, load_tokens, save_tokens, write_private,
 };
 use pairgate::simulator::fleet::{self, FleetDevice, FleetOptions};
-use pairgate::simulator::{DeviceKey, generate_pkcs8, pkcs8_from_pem, pkcs8_pem};
+use pairgate::simulator::{DeviceKey, KeyAlg, generate_pkcs8, pkcs8_from_pem, pkcs8_pem};
 
 /// A simulated pairgate device.
 #[derive(Debug, Parser)]
@@ -30,6 +30,15 @@ struct Cli {
 enum Alg {
     Es256,
     Eddsa,
+}
+
+impl Alg {
+    fn key_alg(self) -> KeyAlg {
+        match self {
+            Self::Es256 => KeyAlg::Es256,
+            Self::Eddsa => KeyAlg::Ed25519,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,7 +224,7 @@ fn show_code(user_code: &str, uri: &str, complete: Option<&str>) {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Keygen { key, alg } => {
-            let der = generate_pkcs8(matches!(alg, Alg::Eddsa)).map_err(|e| e.to_string())?;
+            let der = generate_pkcs8(alg.key_alg()).map_err(|e| e.to_string())?;
             if key.exists() {
                 return Err(format!(
                     "{} exists; refusing to overwrite a device key",
@@ -493,7 +502,7 @@ async fn run_fleet(args: FleetArgs) -> Result<(), String> {
             count,
             prefix: prefix.clone(),
             tenant: args.tenant,
-            ed25519: matches!(args.alg, Alg::Eddsa),
+            key_alg: args.alg.key_alg(),
             parallel: 32,
         };
         let new = fleet::bootstrap(&ctx, &http, Arc::clone(&endpoints), &plan).await?;

@@ -40,8 +40,8 @@ impl CustomerInput {
             });
         }
         let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
-            let name = f.text("name", true, input::name, &mut errors);
-            let email = f.text("admin_email", false, email, &mut errors);
+            let name = f.text("name", input::name, &mut errors);
+            let email = f.optional_text("admin_email", email, &mut errors);
             let tenant_id = match f.get("tenant_id") {
                 None => None,
                 Some(v) => match v.as_i64().filter(|n| *n > 0) {

@@ -15,6 +15,7 @@ mod staff;
 use std::sync::Arc;
 
 pub use attempts::Origin;
+pub use ending::Removal;
 pub(crate) use ending::end_pairing;
 pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, SaleView, Verdict};
 pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};

@@ -203,10 +203,17 @@ fn lock_event_head(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Whether new events are also queued for webhook delivery (set at start-up from the settings).
-pub fn set_webhooks_enabled(tx: &mut Tx<'_>, enabled: bool) -> Result<(), StoreError> {
+/// Whether new events are also queued for webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookDelivery {
+    Enabled,
+    Disabled,
+}
+
+/// Sets whether new events are also queued for webhook delivery (at start-up, from the settings).
+pub fn set_webhook_delivery(tx: &mut Tx<'_>, delivery: WebhookDelivery) -> Result<(), StoreError> {
     diesel::update(erp_event_head::table.find(1))
-        .set(erp_event_head::webhooks.eq(enabled))
+        .set(erp_event_head::webhooks.eq(delivery == WebhookDelivery::Enabled))
         .execute(tx.conn)?;
     Ok(())
 }

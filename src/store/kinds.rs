@@ -59,6 +59,7 @@ stored_as_text!(
     BuyerKind,
     PairingStatus,
     DisputeStatus,
+    DeviceAccess,
 );
 
 /// Whether a user or a client may act (`users.status`, `clients.status`).
@@ -307,6 +308,32 @@ impl DisputeStatus {
         Some(match s {
             "open" => Self::Open,
             "resolved" => Self::Resolved,
+            _ => return None,
+        })
+    }
+}
+
+/// Which devices a member sees (`users.device_access`): all of the tenant's, or only the groups
+/// and devices granted to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum DeviceAccess {
+    All,
+    Selected,
+}
+
+impl DeviceAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Selected => "selected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "all" => Self::All,
+            "selected" => Self::Selected,
             _ => return None,
         })
     }

@@ -233,13 +233,20 @@ pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, Sto
         .optional()?)
 }
 
+/// Whether a tenant's members must sign in with a TOTP code (`tenants.require_totp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpRequirement {
+    Required,
+    Optional,
+}
+
 pub fn set_tenant_requires_totp(
     tx: &mut Tx<'_>,
     id: i64,
-    required: bool,
+    requirement: TotpRequirement,
 ) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(id))
-        .set(tenants::require_totp.eq(required))
+        .set(tenants::require_totp.eq(requirement == TotpRequirement::Required))
         .execute(tx.conn)?;
     Ok(())
 }

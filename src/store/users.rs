@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-pub use super::kinds::{ActiveStatus, Role};
+pub use super::kinds::{ActiveStatus, DeviceAccess, Role};
 use super::schema::{invitations, recovery_codes, sessions, users};
 use super::{StoreError, Tx};
 
@@ -17,7 +17,7 @@ pub struct UserRecord {
     pub role: Role,
     pub password_hash: String,
     pub status: ActiveStatus,
-    pub device_access: String,
+    pub device_access: DeviceAccess,
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
     pub totp_last_step: Option<i64>,
@@ -34,7 +34,7 @@ pub struct NewUser {
     pub role: Role,
     pub password_hash: String,
     pub status: ActiveStatus,
-    pub device_access: &'static str,
+    pub device_access: DeviceAccess,
     pub created_at: i64,
 }
 
@@ -108,7 +108,7 @@ pub fn set_password_hash(tx: &mut Tx<'_>, id: i64, hash: &str) -> Result<(), Sto
     Ok(())
 }
 
-pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: &str) -> Result<(), StoreError> {
+pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: DeviceAccess) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::device_access.eq(access))
         .execute(tx.conn)?;

@@ -50,21 +50,22 @@ impl SaleInput {
             _ => Vec::new(),
         };
         let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
-            let serial = f.text("serial", true, input::serial, &mut errors);
+            let serial = f.text("serial", input::serial, &mut errors);
             let sold_at = f.timestamp("sold_at", &mut errors);
             let party = f.require("sold_to", &mut errors).and_then(|v| {
                 let p = Fields::of(v, &f.pointer("sold_to"), PARTY_FIELDS, &mut errors)?;
-                let number = p.text("customer_number", true, input::identifier, &mut errors);
-                let name = p.text("name", true, input::name, &mut errors);
-                let kind = p.text("kind", true, buyer_kind, &mut errors);
+                let number = p.text("customer_number", input::identifier, &mut errors);
+                let name = p.text("name", input::name, &mut errors);
+                let kind = p.text("kind", buyer_kind, &mut errors);
                 Some((number?, name?, kind?))
             });
-            let end_customer = f.text("end_customer_number", false, input::identifier, &mut errors);
+            let end_customer =
+                f.optional_text("end_customer_number", input::identifier, &mut errors);
             let revision = f.count("revision", &mut errors);
             let status = match f.get("status") {
                 None => Some(SaleStatus::Active),
                 Some(_) => f
-                    .text("status", true, sale_status, &mut errors)
+                    .text("status", sale_status, &mut errors)
                     .map(|s| parse_status(&s)),
             };
             let (number, name, kind) = party?;

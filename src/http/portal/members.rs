@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
-use crate::accounts::{AccountError, ActiveStatus, Role, UserView};
+use crate::accounts::{AccountError, ActiveStatus, DeviceAccess, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
 
@@ -296,7 +296,11 @@ async fn access_post(
     id: web::Path<i64>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let all = form.get("scope") != Some("selected");
+    let access = if form.get("scope") == Some("selected") {
+        DeviceAccess::Selected
+    } else {
+        DeviceAccess::All
+    };
     let groups: Vec<i64> = form
         .all("group")
         .iter()
@@ -304,7 +308,7 @@ async fn access_post(
         .collect();
     match ctx
         .accounts
-        .set_device_access(&s, *id, all, groups, form.all("device"))
+        .set_device_access(&s, *id, access, groups, form.all("device"))
         .await
     {
         Ok(()) => Ok(redirect("/users")),

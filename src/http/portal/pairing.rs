@@ -13,7 +13,7 @@ use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
 use crate::pairing::{
-    Approval, Confirmation, PairingError, PairingStatus, SaleView, Shown, Verdict,
+    Approval, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -432,15 +432,19 @@ async fn unpair_post(
     serial: web::Path<String>,
     MemberForm(v, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let release = form.get("release") == Some("yes");
-    match ctx.ceremony.unpair(&s, &serial, release).await {
+    let removal = if form.get("release") == Some("yes") {
+        Removal::Release
+    } else {
+        Removal::Unpair
+    };
+    match ctx.ceremony.unpair(&s, &serial, removal).await {
         Ok(()) => {
             let page = v.page(&ctx, "Removed");
             let serial = serial.into_inner();
             let removed = RemovedPage {
                 page,
                 serial,
-                release,
+                release: removal == Removal::Release,
             };
             Ok(render(&v, StatusCode::OK, &removed))
         }
