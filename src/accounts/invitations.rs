@@ -8,6 +8,7 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::store::users::{self, ActiveStatus, DeviceAccess, NewInvitation, NewUser as NewUserRow};
 use crate::store::{StoreError, registry};
 
@@ -112,8 +113,8 @@ impl Accounts {
                 let inv = users::find_invitation(tx, &hash)?
                     .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                     .ok_or(AccountError::InvalidLink)?;
-                let tenant =
-                    registry::find_tenant(tx, inv.tenant_id)?.ok_or(AccountError::InvalidLink)?;
+                let tenant = registry::find_tenant(tx, TenantId(inv.tenant_id))?
+                    .ok_or(AccountError::InvalidLink)?;
                 Ok(InvitationView {
                     tenant_name: tenant.name,
                     email: inv.email,

@@ -7,6 +7,7 @@ use super::roles::Role;
 use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password, totp};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::store::sessions as stored_sessions;
 use crate::store::users::{self, ActiveStatus, DeviceAccess, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
@@ -202,7 +203,7 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 if let Some(t) = new.tenant_id
-                    && registry::find_tenant(tx, t)?.is_none()
+                    && registry::find_tenant(tx, TenantId(t))?.is_none()
                 {
                     return Ok(Err(AccountError::NotFound));
                 }

@@ -7,6 +7,7 @@ use super::roles::Role;
 use super::{AccountError, Accounts, Core};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
 use crate::store::users::{self, ActiveStatus, DeviceAccess, UserRecord};
@@ -168,7 +169,7 @@ impl Accounts {
                 }
                 let view = user_view(&user);
                 let tenant = match user.tenant_id {
-                    Some(t) => registry::find_tenant(tx, t)?,
+                    Some(t) => registry::find_tenant(tx, TenantId(t))?,
                     None => None,
                 };
                 if now - record.last_seen_at >= TOUCH_EVERY_MS {

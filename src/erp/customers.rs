@@ -14,6 +14,7 @@ use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
+use crate::ids::TenantId;
 use crate::store::users::{self, NewInvitation, Role};
 use crate::store::{StoreError, Tx, erp as stored, registry};
 
@@ -190,7 +191,7 @@ fn resolve_tenant(
                 }
                 Some(None) => {}
             }
-            let current = registry::find_tenant(tx, wanted)?.map(|t| t.name);
+            let current = registry::find_tenant(tx, TenantId(wanted))?.map(|t| t.name);
             stored::link_tenant(tx, wanted, customer_number)?;
             (
                 wanted,

@@ -11,6 +11,7 @@ mod error;
 pub mod flows;
 mod group_commit;
 pub mod groups;
+mod ids;
 pub mod keys;
 pub mod kinds;
 mod lock;

@@ -8,6 +8,7 @@ use super::batch::{Bind, Prepared, fixed_sql};
 pub use super::kinds::{ActiveStatus, ClientKind};
 use super::schema::{clients, devices, tenants};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = clients)]
@@ -79,7 +80,7 @@ pub struct DeviceRecord {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tenants)]
 pub struct TenantRecord {
-    pub id: i64,
+    pub id: TenantId,
     pub name: String,
     pub created_at: i64,
     pub require_totp: bool,
@@ -225,7 +226,7 @@ pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<i64
         .get_result(tx.conn)?)
 }
 
-pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, StoreError> {
+pub fn find_tenant(tx: &mut Tx<'_>, id: TenantId) -> Result<Option<TenantRecord>, StoreError> {
     Ok(tenants::table
         .find(id)
         .select(TenantRecord::as_select())
