@@ -12,6 +12,7 @@ pub mod devices;
 pub mod erp;
 pub mod events;
 pub mod http;
+pub mod ids;
 pub mod logging;
 pub mod mail;
 pub mod maintenance;

@@ -9,7 +9,8 @@ use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
 use crate::store::groups::{self, Visibility};
-use crate::store::{StoreError, registry, users};
+use crate::store::users::{self, DeviceAccess};
+use crate::store::{StoreError, registry};
 
 #[derive(Debug, Clone)]
 pub struct GroupView {
@@ -172,7 +173,7 @@ impl Accounts {
         &self,
         session: &Session,
         user_id: i64,
-        all: bool,
+        access: DeviceAccess,
         group_ids: Vec<i64>,
         serials: Vec<String>,
     ) -> Result<(), AccountError> {
@@ -199,7 +200,8 @@ impl Accounts {
                         return Ok(Err(AccountError::NotFound));
                     }
                 }
-                users::set_device_access(tx, user_id, if all { "all" } else { "selected" })?;
+                users::set_device_access(tx, user_id, access)?;
+                let all = access == DeviceAccess::All;
                 groups::set_grants(
                     tx,
                     user_id,
@@ -235,7 +237,7 @@ impl Accounts {
                     return Err(AccountError::NotFound);
                 };
                 let (g, s) = groups::grants(tx, user_id)?;
-                Ok((user.device_access != "selected", g, s))
+                Ok((user.device_access == DeviceAccess::All, g, s))
             })
             .await
     }

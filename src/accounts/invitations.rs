@@ -8,8 +8,9 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::meters;
-use crate::store::users::{self, NewInvitation, NewUser as NewUserRow};
+use crate::store::users::{self, ActiveStatus, DeviceAccess, NewInvitation, NewUser as NewUserRow};
 use crate::store::{StoreError, registry};
 
 /// What an invitation link offers.
@@ -69,7 +70,7 @@ impl Accounts {
                     &NewInvitation {
                         tenant_id: tenant,
                         email: email.clone(),
-                        role: role.as_str().to_owned(),
+                        role,
                         token_hash: hash_token(&token),
                         invited_by: Some(inviter_id),
                         created_at: now,
@@ -114,12 +115,12 @@ impl Accounts {
                 let inv = users::find_invitation(tx, &hash)?
                     .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                     .ok_or(AccountError::InvalidLink)?;
-                let tenant =
-                    registry::find_tenant(tx, inv.tenant_id)?.ok_or(AccountError::InvalidLink)?;
+                let tenant = registry::find_tenant(tx, TenantId(inv.tenant_id))?
+                    .ok_or(AccountError::InvalidLink)?;
                 Ok(InvitationView {
                     tenant_name: tenant.name,
                     email: inv.email,
-                    role: Role::parse(&inv.role).ok_or(AccountError::InvalidLink)?,
+                    role: inv.role,
                 })
             })
             .await
@@ -160,10 +161,10 @@ impl Accounts {
                         tenant_id: Some(inv.tenant_id),
                         email: inv.email.clone(),
                         name,
-                        role: inv.role.clone(),
+                        role: inv.role,
                         password_hash: hash,
-                        status: "active",
-                        device_access: "all",
+                        status: ActiveStatus::Active,
+                        device_access: DeviceAccess::All,
                         created_at: now,
                     },
                 )?;
@@ -172,7 +173,7 @@ impl Accounts {
                     now,
                     Event::new(Action::UserJoined, format!("user:{id}"), Subject::User(id))
                         .tenant(Some(inv.tenant_id))
-                        .detail(json!({ "role": inv.role, "invitation": inv.id })),
+                        .detail(json!({ "role": inv.role.as_str(), "invitation": inv.id })),
                 )?;
                 let cookie = core.sign_in_created(tx, id, (ip.as_deref(), ua.as_deref()), now)?;
                 Ok::<_, StoreError>(Ok(cookie))

@@ -147,7 +147,9 @@ impl Accounts {
                 user.as_ref().map(|u| u.password_hash.clone()),
             )
             .await
-            && user.as_ref().is_some_and(|u| u.status == "active");
+            && user
+                .as_ref()
+                .is_some_and(|u| u.status == users::ActiveStatus::Active);
         drop(hashing);
         let me = Arc::clone(&self.core);
         self.store

@@ -7,9 +7,10 @@ use super::roles::Role;
 use super::sessions::Session;
 use super::{AccountError, Accounts, Core, mails, normalize_email, password, totp};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::meters;
 use crate::store::sessions as stored_sessions;
-use crate::store::users::{self, NewUser as NewUserRow};
+use crate::store::users::{self, ActiveStatus, DeviceAccess, NewUser as NewUserRow};
 use crate::store::{Store, StoreError, Tx, registry, replay};
 
 /// Creates a tenant; returns its id.
@@ -160,10 +161,10 @@ impl Accounts {
                         tenant_id: Some(tenant),
                         email: email.clone(),
                         name,
-                        role: Role::Owner.as_str().to_owned(),
+                        role: Role::Owner,
                         password_hash: hash,
-                        status: "active",
-                        device_access: "all",
+                        status: ActiveStatus::Active,
+                        device_access: DeviceAccess::All,
                         created_at: now,
                     },
                 )?;
@@ -216,7 +217,7 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 if let Some(t) = new.tenant_id
-                    && registry::find_tenant(tx, t)?.is_none()
+                    && registry::find_tenant(tx, TenantId(t))?.is_none()
                 {
                     return Ok(Err(AccountError::NotFound));
                 }
@@ -229,10 +230,10 @@ impl Accounts {
                         tenant_id: new.tenant_id,
                         email: email.clone(),
                         name,
-                        role: new.role.as_str().to_owned(),
+                        role: new.role,
                         password_hash: hash,
-                        status: "active",
-                        device_access: "all",
+                        status: ActiveStatus::Active,
+                        device_access: DeviceAccess::All,
                         created_at: now,
                     },
                 )?;
@@ -271,21 +272,19 @@ impl Accounts {
             .read(move |tx| {
                 let members = users::list(tx, Some(tenant))?
                     .into_iter()
-                    .filter_map(|u| {
-                        Some(UserView {
-                            role: Role::parse(&u.role)?,
-                            id: u.id,
-                            email: u.email,
-                            name: u.name,
-                            active: u.status == "active",
-                            totp_enabled: u.totp_enabled,
-                            device_access_all: u.device_access != "selected",
-                        })
+                    .map(|u| UserView {
+                        role: u.role,
+                        id: u.id,
+                        email: u.email,
+                        name: u.name,
+                        active: u.status == ActiveStatus::Active,
+                        totp_enabled: u.totp_enabled,
+                        device_access_all: u.device_access == DeviceAccess::All,
                     })
                     .collect();
                 let invitations = users::pending_invitations(tx, tenant, now)?
                     .into_iter()
-                    .filter_map(|i| Some((i.email, Role::parse(&i.role)?)))
+                    .map(|i| (i.email, i.role))
                     .collect();
                 Ok::<_, AccountError>((members, invitations))
             })
@@ -322,7 +321,7 @@ impl Accounts {
                         "a tenant needs at least one owner",
                     )));
                 }
-                users::set_role(tx, user_id, role.as_str())?;
+                users::set_role(tx, user_id, role)?;
                 events::record(
                     tx,
                     now,
@@ -337,11 +336,11 @@ impl Accounts {
 
     /// Disables (ending every session at once) or re-enables a member (sensitive: needs a
     /// fresh step-up).
-    pub async fn set_member_active(
+    pub async fn set_member_status(
         &self,
         session: &Session,
         user_id: i64,
-        active: bool,
+        status: ActiveStatus,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let actor_role = session.user.role;
@@ -356,11 +355,10 @@ impl Accounts {
                 if let Err(e) = managed_member(tx, tenant, actor_role, user_id)? {
                     return Ok(Err(e));
                 }
-                users::set_active(tx, user_id, active)?;
-                let action = if active {
-                    Action::UserEnabled
-                } else {
-                    Action::UserDisabled
+                users::set_status(tx, user_id, status)?;
+                let action = match status {
+                    ActiveStatus::Active => Action::UserEnabled,
+                    ActiveStatus::Disabled => Action::UserDisabled,
                 };
                 events::record(
                     tx,
@@ -382,7 +380,7 @@ impl Accounts {
                 let Some(user) = users::find_by_email(tx, &email)? else {
                     return Ok(Err(AccountError::NotFound));
                 };
-                users::set_active(tx, user.id, false)?;
+                users::set_status(tx, user.id, ActiveStatus::Disabled)?;
                 events::record(
                     tx,
                     now,
@@ -454,7 +452,7 @@ pub(super) fn managed_member(
     let Some(target) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
         return Ok(Err(AccountError::NotFound));
     };
-    let role = Role::parse(&target.role).unwrap_or(Role::Viewer);
+    let role = target.role;
     if !actor_role.may_assign(role) {
         return Ok(Err(AccountError::Forbidden));
     }

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use serde_json::json;
 
+pub use crate::store::registry::TotpRequirement;
+pub use crate::store::users::{ActiveStatus, DeviceAccess};
 pub use credentials::TotpEnrolment;
 pub use groups::{DeviceView, GroupView};
 pub use invitations::InvitationView;
@@ -220,7 +222,7 @@ impl Accounts {
     pub async fn set_tenant_requires_totp(
         &self,
         session: &Session,
-        required: bool,
+        requirement: TotpRequirement,
     ) -> Result<(), AccountError> {
         if session.user.role != Role::Owner {
             return Err(AccountError::Forbidden);
@@ -231,7 +233,7 @@ impl Accounts {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                registry::set_tenant_requires_totp(tx, tenant, required)?;
+                registry::set_tenant_requires_totp(tx, tenant, requirement)?;
                 events::record(
                     tx,
                     now,
@@ -241,7 +243,7 @@ impl Accounts {
                         Subject::Tenant(tenant),
                     )
                     .tenant(Some(tenant))
-                    .detail(json!({ "require_totp": required })),
+                    .detail(json!({ "require_totp": requirement == TotpRequirement::Required })),
                 )?;
                 Ok::<_, StoreError>(())
             })

@@ -1,38 +1,10 @@
-//! Roles and what they may do. Tenant roles rank owner > admin > operator > viewer; `staff` is the
+//! What each role may do. Tenant roles rank owner > admin > operator > viewer; `staff` is the
 //! manufacturer's support role, outside every tenant.
 
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-    Owner,
-    Staff,
-}
+pub use crate::store::kinds::Role;
 
+// The rules live here, with the domain; the enum and its stored words live in the store.
 impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "owner" => Self::Owner,
-            "admin" => Self::Admin,
-            "operator" => Self::Operator,
-            "viewer" => Self::Viewer,
-            "staff" => Self::Staff,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Operator => "operator",
-            Self::Viewer => "viewer",
-            Self::Staff => "staff",
-        }
-    }
-
     /// The roles a tenant member can hold, highest first.
     pub fn tenant_roles() -> [Role; 4] {
         [Self::Owner, Self::Admin, Self::Operator, Self::Viewer]

@@ -7,9 +7,10 @@ use super::roles::Role;
 use super::{AccountError, Accounts, Core};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
-use crate::store::users::{self, UserRecord};
+use crate::store::users::{self, ActiveStatus, DeviceAccess, UserRecord};
 use crate::store::{StoreError, Tx};
 
 /// How far a session has got.
@@ -62,16 +63,16 @@ const SECOND_FACTOR_WINDOW_MS: i64 = 5 * 60_000;
 /// `last_seen_at` is written at most this often (a write per page view buys nothing).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-pub(super) fn user_view(u: &UserRecord) -> Option<SessionUser> {
-    Some(SessionUser {
+pub(super) fn user_view(u: &UserRecord) -> SessionUser {
+    SessionUser {
         id: u.id,
         tenant_id: u.tenant_id,
         email: u.email.clone(),
         name: u.name.clone(),
-        role: Role::parse(&u.role)?,
-        device_access_all: u.device_access != "selected",
+        role: u.role,
+        device_access_all: u.device_access == DeviceAccess::All,
         totp_enabled: u.totp_enabled,
-    })
+    }
 }
 
 impl Core {
@@ -163,11 +164,12 @@ impl Accounts {
                 let Some(user) = users::find(tx, record.user_id)? else {
                     return Ok(None);
                 };
-                let Some(view) = user_view(&user).filter(|_| user.status == "active") else {
+                if user.status != ActiveStatus::Active {
                     return Ok(None);
-                };
+                }
+                let view = user_view(&user);
                 let tenant = match user.tenant_id {
-                    Some(t) => registry::find_tenant(tx, t)?,
+                    Some(t) => registry::find_tenant(tx, TenantId(t))?,
                     None => None,
                 };
                 if now - record.last_seen_at >= TOUCH_EVERY_MS {

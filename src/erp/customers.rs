@@ -15,7 +15,8 @@ use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
-use crate::store::users::{self, NewInvitation};
+use crate::ids::TenantId;
+use crate::store::users::{self, NewInvitation, Role};
 use crate::store::{StoreError, Tx, erp as stored, registry};
 
 /// The members a body may have.
@@ -57,8 +58,8 @@ impl CustomerInput {
             });
         }
         let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
-            let name = f.text("name", true, input::name, &mut errors);
-            let email = f.text("admin_email", false, email, &mut errors);
+            let name = f.text("name", input::name, &mut errors);
+            let email = f.optional_text("admin_email", email, &mut errors);
             let tenant_id = match f.get("tenant_id") {
                 None => None,
                 Some(v) => match v.as_i64().filter(|n| *n > 0) {
@@ -207,7 +208,7 @@ fn resolve_tenant(
                 }
                 Some(None) => {}
             }
-            let current = registry::find_tenant(tx, wanted)?.map(|t| t.name);
+            let current = registry::find_tenant(tx, TenantId(wanted))?.map(|t| t.name);
             stored::link_tenant(tx, wanted, customer_number)?;
             (
                 wanted,
@@ -303,7 +304,7 @@ pub fn invite_first_owner(
     }
     if users::pending_invitations(tx, tenant_id, now_ms)?
         .iter()
-        .any(|i| i.email == email && i.role == "owner")
+        .any(|i| i.email == email && i.role == Role::Owner)
     {
         return Ok(InvitationOutcome::AlreadyOpen);
     }
@@ -318,7 +319,7 @@ pub fn invite_first_owner(
         &NewInvitation {
             tenant_id,
             email: email.to_owned(),
-            role: "owner".to_owned(),
+            role: Role::Owner,
             token_hash: hash_token(&token),
             invited_by: None,
             created_at: now_ms,

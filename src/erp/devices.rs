@@ -94,7 +94,7 @@ impl DeviceInput {
             });
         }
         let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
-            let model = f.text("model", true, input::model, &mut errors);
+            let model = f.text("model", input::model, &mut errors);
             let key = f.require("public_jwk", &mut errors).and_then(|jwk| {
                 PublicJwk::parse(jwk)
                     .map_err(|e| {

@@ -61,19 +61,35 @@ impl<'a> Fields<'a> {
         value
     }
 
-    /// A string member checked by `check`, which returns the problem if there is one.
+    /// A required string member checked by `check`, which returns the problem if there is one.
     pub fn text(
         &self,
         key: &str,
-        required: bool,
         check: fn(&str) -> Result<(), &'static str>,
         errors: &mut Vec<FieldError>,
     ) -> Option<String> {
-        let value = if required {
-            self.require(key, errors)?
-        } else {
-            self.get(key)?
-        };
+        let value = self.require(key, errors)?;
+        self.checked(key, value, check, errors)
+    }
+
+    /// An optional string member, checked by `check` when present.
+    pub fn optional_text(
+        &self,
+        key: &str,
+        check: fn(&str) -> Result<(), &'static str>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<String> {
+        let value = self.get(key)?;
+        self.checked(key, value, check, errors)
+    }
+
+    fn checked(
+        &self,
+        key: &str,
+        value: &Value,
+        check: fn(&str) -> Result<(), &'static str>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<String> {
         let Some(text) = value.as_str() else {
             errors.push(FieldError::body(self.pointer(key), "must be a string"));
             return None;

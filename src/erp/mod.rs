@@ -21,6 +21,7 @@ pub use error::{Conflict, ErpError, FieldError, Location};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::store::erp::{self as stored, WebhookDelivery};
 use crate::store::{Store, StoreError};
 use customers::{CustomerInput, CustomerOutcome, InvitationSettings};
 use devices::{DeviceInput, DeviceOutcome};
@@ -63,7 +64,7 @@ impl Erp {
         let webhooks = Webhooks::from_settings(&settings.erp)?.map(Arc::new);
         if webhooks.is_some() {
             store
-                .write(|tx| crate::store::erp::set_webhooks_enabled(tx, true))
+                .write(|tx| stored::set_webhook_delivery(tx, WebhookDelivery::Enabled))
                 .await?;
         }
         Ok(Self {
@@ -187,9 +188,13 @@ impl Erp {
     /// new events for delivery or stops doing so. `serve` calls it; admin commands do not, so a
     /// command run with another configuration never turns webhooks off.
     pub async fn publish_webhook_setting(&self) -> Result<(), StoreError> {
-        let enabled = self.webhooks.is_some();
+        let delivery = if self.webhooks.is_some() {
+            WebhookDelivery::Enabled
+        } else {
+            WebhookDelivery::Disabled
+        };
         self.store
-            .write(move |tx| crate::store::erp::set_webhooks_enabled(tx, enabled))
+            .write(move |tx| stored::set_webhook_delivery(tx, delivery))
             .await
     }
 

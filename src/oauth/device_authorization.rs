@@ -11,7 +11,7 @@ use super::{OAuth, OAuthError, OAuthRequest, device_flow, paths, remember_jtis, 
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::meters::Limit;
-use crate::store::flows::NewFlow;
+use crate::store::flows::{FlowStatus, NewFlow};
 use crate::store::registry::{self, ClientKind};
 use crate::store::{StoreError, Tx, replay};
 use crate::verifier::dpop::DpopProof;
@@ -141,7 +141,7 @@ impl OAuth {
             client_id: serial.clone(),
             scope: DEVICE_SCOPE.to_owned(),
             dpop_jkt,
-            status: "pending",
+            status: FlowStatus::Pending,
             interval_secs: i32::try_from(interval).unwrap_or(i32::MAX),
             created_at: now,
             expires_at: now + lifetime_ms,

@@ -19,8 +19,9 @@ use serde_json::json;
 
 use super::{OAuth, OAuthError, user_code};
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::TenantId;
 use crate::store::flows::{self, Decision, FlowRecord, FlowStatus, NewFlow};
-use crate::store::pairings::{self, NewPairing};
+use crate::store::pairings::{self, NewPairing, PairingStatus};
 use crate::store::{StoreError, Tx, registry};
 
 /// Polls arriving up to this much early still count as on time: network jitter can shorten the
@@ -285,7 +286,7 @@ fn check_approval(
     req: &PendingRequest,
     tenant_id: i64,
 ) -> Result<(), DecisionError> {
-    if registry::find_tenant(tx, tenant_id)?.is_none() {
+    if registry::find_tenant(tx, TenantId(tenant_id))?.is_none() {
         return Err(DecisionError::UnknownTenant);
     }
     let current = registry::find_device(tx, &req.serial)?.and_then(|d| d.tenant_id);
@@ -310,7 +311,7 @@ fn record_operator_pairing(
         &NewPairing {
             serial: req.serial.clone(),
             tenant_id,
-            status: "active",
+            status: PairingStatus::Active,
             basis: "operator",
             sale_id: None,
             flow_id: Some(req.flow_id),

@@ -17,7 +17,7 @@ use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
 use crate::oauth::user_code;
 use crate::store::flows::FlowRecord;
-use crate::store::pairings::{self, NewPairing};
+use crate::store::pairings::{self, NewPairing, PairingStatus};
 use crate::store::registry::DeviceRecord;
 use crate::store::{StoreError, Tx, groups, registry};
 
@@ -88,8 +88,10 @@ impl Ceremony {
                         policy,
                     )?;
                     let (status, basis) = match verdict {
-                        Verdict::Active(basis) => (Status::Active, basis),
-                        Verdict::Provisional => (Status::Provisional, Basis::DistributorSale),
+                        Verdict::Active(basis) => (PairingStatus::Active, basis),
+                        Verdict::Provisional => {
+                            (PairingStatus::Provisional, Basis::DistributorSale)
+                        }
                         Verdict::Refused(refusal) => return claim.refused(tx, refusal).map(Ok),
                         Verdict::Review => return claim.held(tx).map(Ok),
                     };
@@ -98,11 +100,7 @@ impl Ceremony {
                     }
                     attempts::prove(tx, &origin, now)?;
                     claim.announce(tx, &session, status, basis, sale.as_ref())?;
-                    let provisional = status == Status::Provisional;
-                    Ok(Ok(Approval::Paired {
-                        serial: claim.device.serial,
-                        provisional,
-                    }))
+                    Ok(Ok(claim.paired(status)))
                 },
             )
             .await?
@@ -153,22 +151,6 @@ impl Ceremony {
     }
 }
 
-/// How a pairing starts: at once, or until the ERP confirms the sale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Active,
-    Provisional,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Provisional => "provisional",
-        }
-    }
-}
-
 /// A shown request that a person of `tenant` approves, inside the approval's transaction.
 struct Claim {
     flow: FlowRecord,
@@ -179,6 +161,14 @@ struct Claim {
 }
 
 impl Claim {
+    /// What the approver is told of a pairing recorded with `status`.
+    fn paired(self, status: PairingStatus) -> Approval {
+        Approval::Paired {
+            serial: self.device.serial,
+            provisional: status == PairingStatus::Provisional,
+        }
+    }
+
     /// The gate refused: a dispute for staff, nothing else changes.
     fn refused(&self, tx: &mut Tx<'_>, refusal: Refusal) -> Result<Approval, StoreError> {
         let serial = &self.device.serial;
@@ -232,7 +222,7 @@ impl Claim {
     fn pair(
         &self,
         tx: &mut Tx<'_>,
-        status: Status,
+        status: PairingStatus,
         basis: Basis,
         sale: Option<&SaleFacts>,
         group_id: Option<i64>,
@@ -252,13 +242,13 @@ impl Claim {
             &NewPairing {
                 serial: serial.clone(),
                 tenant_id: self.tenant,
-                status: status.as_str(),
+                status,
                 basis: basis.as_str(),
                 sale_id: sale.map(|s| s.sale_id.clone()),
                 flow_id: Some(self.flow.id),
                 approved_by: self.actor.clone(),
                 created_at: now,
-                confirmed_at: (status == Status::Active).then_some(now),
+                confirmed_at: (status == PairingStatus::Active).then_some(now),
             },
         )?;
         if basis == Basis::StaffGrant {
@@ -273,12 +263,12 @@ impl Claim {
         &self,
         tx: &mut Tx<'_>,
         session: &Session,
-        status: Status,
+        status: PairingStatus,
         basis: Basis,
         sale: Option<&SaleFacts>,
     ) -> Result<(), StoreError> {
         let (serial, now) = (&self.device.serial, self.now);
-        let provisional = status == Status::Provisional;
+        let provisional = status == PairingStatus::Provisional;
         let (action, kind) = if provisional {
             (Action::PairingProvisional, FeedType::PairingProvisional)
         } else {

@@ -9,17 +9,43 @@ use super::{Ceremony, PairingError, notify_admins, record};
 use crate::accounts::{AccountError, Session};
 use crate::events::{Action, FeedType};
 use crate::oauth::device_flow;
-use crate::store::pairings::{self, PairingRecord};
+use crate::store::pairings::{self, PairingRecord, PairingStatus};
 use crate::store::{StoreError, Tx, groups, registry};
 
+/// How a tenant gives up one of its devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The device leaves the tenant.
+    Unpair,
+    /// The device leaves the tenant for transfer to another customer.
+    Release,
+}
+
+impl Removal {
+    /// The pairing's end reason, also the event's.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Unpair => "unpaired",
+            Self::Release => "released",
+        }
+    }
+
+    fn action(self) -> Action {
+        match self {
+            Self::Unpair => Action::DeviceUnpaired,
+            Self::Release => Action::DeviceReleased,
+        }
+    }
+}
+
 impl Ceremony {
-    /// Unpairs one of the tenant's devices (or releases it for transfer to another customer):
-    /// needs a fresh step-up; every token of the device stops working at once.
+    /// Unpairs or releases one of the tenant's devices: needs a fresh step-up; every token of
+    /// the device stops working at once.
     pub async fn unpair(
         &self,
         session: &Session,
         serial: &str,
-        release: bool,
+        removal: Removal,
     ) -> Result<(), PairingError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() && !session.user.role.pairs_devices() {
@@ -33,20 +59,15 @@ impl Ceremony {
                 if registry::find_device(tx, &serial)?.and_then(|d| d.tenant_id) != Some(tenant) {
                     return Ok(Err(PairingError::NotFound));
                 }
-                let reason = if release { "released" } else { "unpaired" };
+                let reason = removal.reason();
                 end_pairing(tx, &serial, reason, now)?;
-                let action = if release {
-                    Action::DeviceReleased
-                } else {
-                    Action::DeviceUnpaired
-                };
                 record(
                     tx,
                     now,
                     &actor,
                     &serial,
                     Some(tenant),
-                    action,
+                    removal.action(),
                     FeedType::PairingEnded,
                     json!({ "reason": reason }),
                 )?;
@@ -78,8 +99,8 @@ impl Ceremony {
         let (serial, actor) = (serial.to_owned(), actor.to_owned());
         self.store
             .write(move |tx| {
-                let Some(current) =
-                    pairings::current(tx, &serial)?.filter(|p| p.status == "provisional")
+                let Some(current) = pairings::current(tx, &serial)?
+                    .filter(|p| p.status == PairingStatus::Provisional)
                 else {
                     return Ok(false);
                 };

@@ -15,6 +15,7 @@ mod staff;
 use std::sync::Arc;
 
 pub use attempts::Origin;
+pub use ending::Removal;
 pub(crate) use ending::end_pairing;
 pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, SaleView, Verdict};
 pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};
@@ -25,8 +26,11 @@ use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::oauth::user_code;
+use crate::store::erp::BuyerKind;
 use crate::store::flows::{self, FlowRecord};
 use crate::store::pairings::{self, PairingRecord};
+pub use crate::store::pairings::{DisputeStatus, PairingStatus};
+use crate::store::users::{ActiveStatus, Role};
 use crate::store::{Store, StoreError, StoreFailure, Tx, groups, registry, users};
 
 use attempts::{Attempt, Budgets};
@@ -324,7 +328,7 @@ fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, Store
                 sale_id: s.sale_id,
                 sold_to_customer_number: s.sold_to_customer_number?,
                 sold_to_name: s.sold_to_name.unwrap_or_default(),
-                sold_to_distributor: s.sold_to_kind.as_deref() == Some("distributor"),
+                sold_to_distributor: s.sold_to_kind == Some(BuyerKind::Distributor),
                 end_customer_number: s.end_customer_number,
                 sold_at: s.sold_at,
             })
@@ -387,7 +391,7 @@ pub(crate) fn notify_admins(
     now: i64,
 ) -> Result<(), StoreError> {
     for user in users::list(tx, Some(tenant))? {
-        if user.status == "active" && (user.role == "owner" || user.role == "admin") {
+        if user.status == ActiveStatus::Active && matches!(user.role, Role::Owner | Role::Admin) {
             crate::mail::queue(tx, &user.email, subject, body, now)?;
         }
     }

@@ -6,8 +6,9 @@ use serde_json::json;
 use super::{Ceremony, PairingError, SaleFacts, active_sale, end_pairing, notify_admins, record};
 use crate::accounts::{AccountError, Role, Session};
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::TenantId;
 use crate::store::audit::AuditRecord;
-use crate::store::pairings::{self, DisputeRecord, PairingRecord};
+use crate::store::pairings::{self, DisputeRecord, DisputeStatus, PairingRecord};
 use crate::store::{StoreError, Tx, registry};
 
 /// How staff settle a dispute.
@@ -87,7 +88,7 @@ fn require_staff(session: &Session) -> Result<(), PairingError> {
 }
 
 fn tenant_name(tx: &mut crate::store::Tx<'_>, id: i64) -> Result<String, StoreError> {
-    Ok(registry::find_tenant(tx, id)?
+    Ok(registry::find_tenant(tx, TenantId(id))?
         .map_or_else(|| format!("tenant {id}"), |t| format!("{} (#{id})", t.name)))
 }
 
@@ -95,14 +96,12 @@ impl Ceremony {
     pub async fn disputes(
         &self,
         session: &Session,
-        open: bool,
+        status: DisputeStatus,
     ) -> Result<Vec<DisputeView>, PairingError> {
         require_staff(session)?;
         let ids: Vec<i64> = self
             .store
-            .read(move |tx| {
-                pairings::disputes_with_status(tx, if open { "open" } else { "resolved" })
-            })
+            .read(move |tx| pairings::disputes_with_status(tx, status))
             .await?
             .into_iter()
             .map(|d| d.id)
@@ -169,7 +168,9 @@ impl Ceremony {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                let Some(d) = pairings::find_dispute(tx, id)?.filter(|d| d.status == "open") else {
+                let Some(d) =
+                    pairings::find_dispute(tx, id)?.filter(|d| d.status == DisputeStatus::Open)
+                else {
                     return Ok(Err(PairingError::Invalid(
                         "this dispute is already settled",
                     )));
@@ -287,7 +288,7 @@ impl Ceremony {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                if registry::find_tenant(tx, tenant)?.is_none() {
+                if registry::find_tenant(tx, TenantId(tenant))?.is_none() {
                     return Ok(Err(PairingError::NotFound));
                 }
                 match crate::store::erp::set_tenant_customer(tx, tenant, number.as_deref()) {

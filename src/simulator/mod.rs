@@ -11,14 +11,21 @@ use serde_json::{Value, json};
 
 use crate::crypto::jose::{self, PublicJwk};
 
-/// A new private key as PKCS#8 DER: Ed25519, or P-256 when `ed25519` is false.
-pub fn generate_pkcs8(ed25519: bool) -> Result<Vec<u8>, KeyError> {
+/// The kind of factory key a device holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlg {
+    /// P-256 (ES256), as a secure element would hold.
+    Es256,
+    Ed25519,
+}
+
+/// A new private key of kind `alg`, as PKCS#8 DER.
+pub fn generate_pkcs8(alg: KeyAlg) -> Result<Vec<u8>, KeyError> {
     let rng = SystemRandom::new();
-    let doc = if ed25519 {
-        Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError)?
-    } else {
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| KeyError)?
+    let doc = match alg {
+        KeyAlg::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError)?,
+        KeyAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError)?,
     };
     Ok(doc.as_ref().to_vec())
 }
@@ -36,11 +43,11 @@ pub struct KeyError;
 impl DeviceKey {
     /// A new P-256 key, as a secure element would hold.
     pub fn generate_es256() -> Result<Self, KeyError> {
-        Self::from_pkcs8(&generate_pkcs8(false)?)
+        Self::from_pkcs8(&generate_pkcs8(KeyAlg::Es256)?)
     }
 
     pub fn generate_ed25519() -> Result<Self, KeyError> {
-        Self::from_pkcs8(&generate_pkcs8(true)?)
+        Self::from_pkcs8(&generate_pkcs8(KeyAlg::Ed25519)?)
     }
 
     /// Loads a PKCS#8 key (P-256 or Ed25519).

@@ -4,6 +4,8 @@
 
 use diesel::prelude::*;
 
+use super::kinds::ClientKind;
+pub use super::kinds::{BuyerKind, SaleStatus};
 use super::schema::{clients, devices, erp_event_head, erp_events, erp_outbox, erp_sales, tenants};
 use super::{StoreError, Tx};
 
@@ -87,7 +89,7 @@ pub fn set_device_jwks(tx: &mut Tx<'_>, serial: &str, jwks: &str) -> Result<(), 
     let n = diesel::update(
         clients::table
             .find(serial)
-            .filter(clients::kind.eq("device")),
+            .filter(clients::kind.eq(ClientKind::Device)),
     )
     .set(clients::jwks.eq(jwks))
     .execute(tx.conn)?;
@@ -121,11 +123,10 @@ pub struct SaleRecord {
     pub sold_at: Option<i64>,
     pub sold_to_customer_number: Option<String>,
     pub sold_to_name: Option<String>,
-    pub sold_to_kind: Option<String>,
+    pub sold_to_kind: Option<BuyerKind>,
     pub end_customer_number: Option<String>,
     pub revision: Option<i64>,
-    /// `active`, `cancelled` or `returned`.
-    pub status: String,
+    pub status: SaleStatus,
     /// The revision whose update ended the sale (`None` while active, or ended by a DELETE).
     pub ended_revision: Option<i64>,
     pub ended_at: Option<i64>,
@@ -145,7 +146,7 @@ pub fn find_sale(tx: &mut Tx<'_>, sale_id: &str) -> Result<Option<SaleRecord>, S
 pub fn active_sale_of(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleRecord>, StoreError> {
     Ok(erp_sales::table
         .filter(erp_sales::serial.eq(serial))
-        .filter(erp_sales::status.eq("active"))
+        .filter(erp_sales::status.eq(SaleStatus::Active))
         .select(SaleRecord::as_select())
         .first(tx.conn)
         .optional()?)
@@ -202,10 +203,17 @@ fn lock_event_head(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Whether new events are also queued for webhook delivery (set at start-up from the settings).
-pub fn set_webhooks_enabled(tx: &mut Tx<'_>, enabled: bool) -> Result<(), StoreError> {
+/// Whether new events are also queued for webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookDelivery {
+    Enabled,
+    Disabled,
+}
+
+/// Sets whether new events are also queued for webhook delivery (at start-up, from the settings).
+pub fn set_webhook_delivery(tx: &mut Tx<'_>, delivery: WebhookDelivery) -> Result<(), StoreError> {
     diesel::update(erp_event_head::table.find(1))
-        .set(erp_event_head::webhooks.eq(enabled))
+        .set(erp_event_head::webhooks.eq(delivery == WebhookDelivery::Enabled))
         .execute(tx.conn)?;
     Ok(())
 }

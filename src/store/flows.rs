@@ -4,63 +4,13 @@
 use diesel::prelude::*;
 
 use super::batch::{Bind, Prepared, fixed_sql};
+pub use super::kinds::FlowStatus;
 use super::schema::device_flows;
 use super::{StoreError, Tx};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowStatus {
-    Pending,
-    Approved,
-    Denied,
-    Consumed,
-    Superseded,
-}
-
-impl FlowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Denied => "denied",
-            Self::Consumed => "consumed",
-            Self::Superseded => "superseded",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "pending" => Self::Pending,
-            "approved" => Self::Approved,
-            "denied" => Self::Denied,
-            "consumed" => Self::Consumed,
-            "superseded" => Self::Superseded,
-            other => return Err(StoreError::Other(format!("unknown flow status {other:?}"))),
-        })
-    }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = device_flows)]
-struct FlowRow {
-    id: i64,
-    device_code_hash: String,
-    user_code: String,
-    client_id: String,
-    scope: String,
-    dpop_jkt: Option<String>,
-    status: String,
-    interval_secs: i32,
-    created_at: i64,
-    expires_at: i64,
-    last_polled_at: Option<i64>,
-    requested_ip: Option<String>,
-    tenant_id: Option<i64>,
-    decided_by: Option<String>,
-    decided_at: Option<i64>,
-}
-
 /// A stored flow.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = device_flows)]
 pub struct FlowRecord {
     pub id: i64,
     pub device_code_hash: String,
@@ -79,29 +29,6 @@ pub struct FlowRecord {
     pub decided_at: Option<i64>,
 }
 
-impl TryFrom<FlowRow> for FlowRecord {
-    type Error = StoreError;
-    fn try_from(r: FlowRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            status: FlowStatus::parse(&r.status)?,
-            id: r.id,
-            device_code_hash: r.device_code_hash,
-            user_code: r.user_code,
-            client_id: r.client_id,
-            scope: r.scope,
-            dpop_jkt: r.dpop_jkt,
-            interval_secs: r.interval_secs,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            last_polled_at: r.last_polled_at,
-            requested_ip: r.requested_ip,
-            tenant_id: r.tenant_id,
-            decided_by: r.decided_by,
-            decided_at: r.decided_at,
-        })
-    }
-}
-
 /// A flow to start.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = device_flows)]
@@ -111,7 +38,7 @@ pub struct NewFlow {
     pub client_id: String,
     pub scope: String,
     pub dpop_jkt: Option<String>,
-    pub status: &'static str,
+    pub status: FlowStatus,
     pub interval_secs: i32,
     pub created_at: i64,
     pub expires_at: i64,
@@ -131,9 +58,9 @@ pub fn supersede_live(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, StoreEr
     Ok(diesel::update(
         device_flows::table
             .filter(device_flows::client_id.eq(client_id))
-            .filter(device_flows::status.eq_any(["pending", "approved"])),
+            .filter(device_flows::status.eq_any([FlowStatus::Pending, FlowStatus::Approved])),
     )
-    .set(device_flows::status.eq("superseded"))
+    .set(device_flows::status.eq(FlowStatus::Superseded))
     .execute(tx.conn)?)
 }
 
@@ -144,9 +71,9 @@ pub fn withdraw_approved(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, Stor
     Ok(diesel::update(
         device_flows::table
             .filter(device_flows::client_id.eq(client_id))
-            .filter(device_flows::status.eq(FlowStatus::Approved.as_str())),
+            .filter(device_flows::status.eq(FlowStatus::Approved)),
     )
-    .set(device_flows::status.eq(FlowStatus::Denied.as_str()))
+    .set(device_flows::status.eq(FlowStatus::Denied))
     .execute(tx.conn)?)
 }
 
@@ -166,7 +93,7 @@ pub fn insert(tx: &mut Tx<'_>, flow: &NewFlow) -> Result<i64, StoreError> {
 pub fn find_by_device_code(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FlowRecord>, StoreError> {
     // Every poll runs this on the SQLite writer: a fixed statement, so that diesel does not
     // build the SQL text of a fifteen-column select again for each poll to find it in its cache.
-    // The columns are FlowRow's fields, in order.
+    // The columns are FlowRecord's fields, in order.
     fixed_sql!(
         FlowByDeviceCode,
         "SELECT id, device_code_hash, user_code, client_id, scope, dpop_jkt, status, \
@@ -174,11 +101,11 @@ pub fn find_by_device_code(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FlowRec
          decided_by, decided_at FROM device_flows WHERE device_code_hash = ",
         "",
     );
-    Prepared::<FlowByDeviceCode, device_flows::SqlType>::new(&[Bind::Text(hash)])
-        .get_result::<FlowRow>(tx.conn)
-        .optional()?
-        .map(FlowRecord::try_from)
-        .transpose()
+    Ok(
+        Prepared::<FlowByDeviceCode, device_flows::SqlType>::new(&[Bind::Text(hash)])
+            .get_result::<FlowRecord>(tx.conn)
+            .optional()?,
+    )
 }
 
 /// The undecided flow holding a user code (normalised, without dash), if any.
@@ -186,24 +113,20 @@ pub fn find_pending_by_user_code(
     tx: &mut Tx<'_>,
     user_code: &str,
 ) -> Result<Option<FlowRecord>, StoreError> {
-    device_flows::table
+    Ok(device_flows::table
         .filter(device_flows::user_code.eq(user_code))
-        .filter(device_flows::status.eq("pending"))
-        .select(FlowRow::as_select())
+        .filter(device_flows::status.eq(FlowStatus::Pending))
+        .select(FlowRecord::as_select())
         .first(tx.conn)
-        .optional()?
-        .map(FlowRecord::try_from)
-        .transpose()
+        .optional()?)
 }
 
 pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<FlowRecord>, StoreError> {
-    device_flows::table
+    Ok(device_flows::table
         .find(id)
-        .select(FlowRow::as_select())
+        .select(FlowRecord::as_select())
         .first(tx.conn)
-        .optional()?
-        .map(FlowRecord::try_from)
-        .transpose()
+        .optional()?)
 }
 
 /// Records a poll at `now` if the previous one was at least `min_gap_ms` earlier (or there was
@@ -252,18 +175,18 @@ pub fn transition(
 ) -> Result<bool, StoreError> {
     let target = device_flows::table
         .find(id)
-        .filter(device_flows::status.eq(from.as_str()));
+        .filter(device_flows::status.eq(from));
     let n = match decision {
         Some(d) => diesel::update(target)
             .set((
-                device_flows::status.eq(to.as_str()),
+                device_flows::status.eq(to),
                 device_flows::tenant_id.eq(d.tenant_id),
                 device_flows::decided_by.eq(&d.decided_by),
                 device_flows::decided_at.eq(d.decided_at),
             ))
             .execute(tx.conn)?,
         None => diesel::update(target)
-            .set(device_flows::status.eq(to.as_str()))
+            .set(device_flows::status.eq(to))
             .execute(tx.conn)?,
     };
     Ok(n == 1)

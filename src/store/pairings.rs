@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+pub use super::kinds::{DisputeStatus, PairingStatus};
 use super::schema::{devices, disputes, pairing_grants, pairings};
 use super::{StoreError, Tx};
 
@@ -11,7 +12,7 @@ pub struct PairingRecord {
     pub id: i64,
     pub serial: String,
     pub tenant_id: i64,
-    pub status: String,
+    pub status: PairingStatus,
     pub basis: String,
     pub sale_id: Option<String>,
     pub flow_id: Option<i64>,
@@ -27,7 +28,7 @@ pub struct PairingRecord {
 pub struct NewPairing {
     pub serial: String,
     pub tenant_id: i64,
-    pub status: &'static str,
+    pub status: PairingStatus,
     pub basis: &'static str,
     pub sale_id: Option<String>,
     pub flow_id: Option<i64>,
@@ -40,7 +41,7 @@ pub struct NewPairing {
 pub fn current(tx: &mut Tx<'_>, serial: &str) -> Result<Option<PairingRecord>, StoreError> {
     Ok(pairings::table
         .filter(pairings::serial.eq(serial))
-        .filter(pairings::status.ne("ended"))
+        .filter(pairings::status.ne(PairingStatus::Ended))
         .select(PairingRecord::as_select())
         .first(tx.conn)
         .optional()?)
@@ -85,7 +86,7 @@ pub fn end_current(
     };
     diesel::update(pairings::table.find(current.id))
         .set((
-            pairings::status.eq("ended"),
+            pairings::status.eq(PairingStatus::Ended),
             pairings::ended_at.eq(now),
             pairings::end_reason.eq(reason),
         ))
@@ -104,10 +105,10 @@ pub fn confirm(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
     let n = diesel::update(
         pairings::table
             .find(id)
-            .filter(pairings::status.eq("provisional")),
+            .filter(pairings::status.eq(PairingStatus::Provisional)),
     )
     .set((
-        pairings::status.eq("active"),
+        pairings::status.eq(PairingStatus::Active),
         pairings::confirmed_at.eq(now),
     ))
     .execute(tx.conn)?;
@@ -118,7 +119,7 @@ pub fn confirm(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
 pub fn provisional_serials(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<String>, StoreError> {
     Ok(pairings::table
         .filter(pairings::tenant_id.eq(tenant_id))
-        .filter(pairings::status.eq("provisional"))
+        .filter(pairings::status.eq(PairingStatus::Provisional))
         .select(pairings::serial)
         .load(tx.conn)?)
 }
@@ -131,7 +132,7 @@ pub struct DisputeRecord {
     pub claimant_tenant_id: i64,
     pub holder_tenant_id: Option<i64>,
     pub reason: String,
-    pub status: String,
+    pub status: DisputeStatus,
     pub resolution: Option<String>,
     pub opened_by: String,
     pub created_at: i64,
@@ -154,7 +155,7 @@ pub fn open_dispute(
     let existing: Option<i64> = disputes::table
         .filter(disputes::serial.eq(serial))
         .filter(disputes::claimant_tenant_id.eq(claimant))
-        .filter(disputes::status.eq("open"))
+        .filter(disputes::status.eq(DisputeStatus::Open))
         .select(disputes::id)
         .first(tx.conn)
         .optional()?;
@@ -167,7 +168,7 @@ pub fn open_dispute(
             disputes::claimant_tenant_id.eq(claimant),
             disputes::holder_tenant_id.eq(holder),
             disputes::reason.eq(reason),
-            disputes::status.eq("open"),
+            disputes::status.eq(DisputeStatus::Open),
             disputes::opened_by.eq(opened_by),
             disputes::created_at.eq(now),
         ))
@@ -178,7 +179,7 @@ pub fn open_dispute(
 
 pub fn disputes_with_status(
     tx: &mut Tx<'_>,
-    status: &str,
+    status: DisputeStatus,
 ) -> Result<Vec<DisputeRecord>, StoreError> {
     Ok(disputes::table
         .filter(disputes::status.eq(status))
@@ -213,15 +214,19 @@ pub fn resolve_dispute(
     note: Option<&str>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(disputes::table.find(id).filter(disputes::status.eq("open")))
-        .set((
-            disputes::status.eq("resolved"),
-            disputes::resolution.eq(resolution),
-            disputes::resolved_by.eq(by),
-            disputes::resolved_at.eq(now),
-            disputes::note.eq(note),
-        ))
-        .execute(tx.conn)?;
+    let n = diesel::update(
+        disputes::table
+            .find(id)
+            .filter(disputes::status.eq(DisputeStatus::Open)),
+    )
+    .set((
+        disputes::status.eq(DisputeStatus::Resolved),
+        disputes::resolution.eq(resolution),
+        disputes::resolved_by.eq(by),
+        disputes::resolved_at.eq(now),
+        disputes::note.eq(note),
+    ))
+    .execute(tx.conn)?;
     Ok(n == 1)
 }
 

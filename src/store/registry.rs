@@ -5,39 +5,18 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::batch::{Bind, Prepared, fixed_sql};
+pub use super::kinds::{ActiveStatus, ClientKind};
 use super::schema::{clients, devices, tenants};
 use super::{StoreError, Tx};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientKind {
-    Device,
-    Service,
-}
-
-impl ClientKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Device => "device",
-            Self::Service => "service",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "device" => Ok(Self::Device),
-            "service" => Ok(Self::Service),
-            other => Err(StoreError::Other(format!("unknown client kind {other:?}"))),
-        }
-    }
-}
+use crate::ids::TenantId;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = clients)]
 struct ClientRow {
     client_id: String,
-    kind: String,
+    kind: ClientKind,
     name: String,
-    status: String,
+    status: ActiveStatus,
     jwks: Option<String>,
     secret_hash: Option<String>,
     scope: String,
@@ -59,19 +38,18 @@ pub struct ClientRecord {
     pub created_at: i64,
 }
 
-impl TryFrom<ClientRow> for ClientRecord {
-    type Error = StoreError;
-    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            kind: ClientKind::parse(&row.kind)?,
-            active: row.status == "active",
+impl From<ClientRow> for ClientRecord {
+    fn from(row: ClientRow) -> Self {
+        Self {
+            kind: row.kind,
+            active: row.status == ActiveStatus::Active,
             client_id: row.client_id,
             name: row.name,
             jwks: row.jwks,
             secret_hash: row.secret_hash,
             scope: row.scope,
             created_at: row.created_at,
-        })
+        }
     }
 }
 
@@ -102,20 +80,19 @@ pub struct DeviceRecord {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tenants)]
 pub struct TenantRecord {
-    pub id: i64,
+    pub id: TenantId,
     pub name: String,
     pub created_at: i64,
     pub require_totp: bool,
 }
 
 pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-    clients::table
+    Ok(clients::table
         .find(client_id)
         .select(ClientRow::as_select())
         .first(tx.conn)
         .optional()?
-        .map(ClientRecord::try_from)
-        .transpose()
+        .map(ClientRecord::from))
 }
 
 /// True when the client is still active with exactly these registered keys: a write transaction
@@ -140,9 +117,9 @@ pub fn insert_client(tx: &mut Tx<'_>, client: &NewClient) -> Result<(), StoreErr
     diesel::insert_into(clients::table)
         .values((
             clients::client_id.eq(&client.client_id),
-            clients::kind.eq(client.kind.as_str()),
+            clients::kind.eq(client.kind),
             clients::name.eq(&client.name),
-            clients::status.eq("active"),
+            clients::status.eq(ActiveStatus::Active),
             clients::jwks.eq(&client.jwks),
             clients::secret_hash.eq(&client.secret_hash),
             clients::scope.eq(&client.scope),
@@ -153,12 +130,11 @@ pub fn insert_client(tx: &mut Tx<'_>, client: &NewClient) -> Result<(), StoreErr
 }
 
 /// Enables or disables a client.
-pub fn set_client_active(
+pub fn set_client_status(
     tx: &mut Tx<'_>,
     client_id: &str,
-    active: bool,
+    status: ActiveStatus,
 ) -> Result<bool, StoreError> {
-    let status = if active { "active" } else { "disabled" };
     let n = diesel::update(clients::table.find(client_id))
         .set(clients::status.eq(status))
         .execute(tx.conn)?;
@@ -223,12 +199,12 @@ pub fn device_token_state(
         Prepared::<DeviceTokenStateBySerial, (Nullable<BigInt>, BigInt, Text)>::new(&[Bind::Text(
             serial,
         )])
-        .get_result::<(Option<i64>, i64, String)>(tx.conn)
+        .get_result::<(Option<i64>, i64, ActiveStatus)>(tx.conn)
         .optional()?
         .map(|(tenant_id, token_generation, status)| DeviceTokenState {
             tenant_id,
             token_generation,
-            active: status == "active",
+            active: status == ActiveStatus::Active,
         }),
     )
 }
@@ -250,7 +226,7 @@ pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<i64
         .get_result(tx.conn)?)
 }
 
-pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, StoreError> {
+pub fn find_tenant(tx: &mut Tx<'_>, id: TenantId) -> Result<Option<TenantRecord>, StoreError> {
     Ok(tenants::table
         .find(id)
         .select(TenantRecord::as_select())
@@ -258,13 +234,20 @@ pub fn find_tenant(tx: &mut Tx<'_>, id: i64) -> Result<Option<TenantRecord>, Sto
         .optional()?)
 }
 
+/// Whether a tenant's members must sign in with a TOTP code (`tenants.require_totp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpRequirement {
+    Required,
+    Optional,
+}
+
 pub fn set_tenant_requires_totp(
     tx: &mut Tx<'_>,
     id: i64,
-    required: bool,
+    requirement: TotpRequirement,
 ) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(id))
-        .set(tenants::require_totp.eq(required))
+        .set(tenants::require_totp.eq(requirement == TotpRequirement::Required))
         .execute(tx.conn)?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::batch::{self, BatchRow, InsertIgnoring, ROWS_PER_STATEMENT};
 use super::connection::MultiBackend;
+use super::kinds::ActiveStatus;
 use super::schema::{clients, devices, telemetry_readings};
 use super::{StoreError, Tx};
 
@@ -72,7 +73,7 @@ pub fn device_token_states(
 ) -> Result<HashMap<String, DeviceTokenState>, StoreError> {
     let mut states = HashMap::with_capacity(serials.len());
     for chunk in serials.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<(String, Option<i64>, i64, String)> = devices::table
+        let rows: Vec<(String, Option<i64>, i64, ActiveStatus)> = devices::table
             .inner_join(clients::table)
             .filter(devices::serial.eq_any(chunk))
             .select((
@@ -88,7 +89,7 @@ pub fn device_token_states(
                 DeviceTokenState {
                     tenant_id,
                     token_generation,
-                    active: status == "active",
+                    active: status == ActiveStatus::Active,
                 },
             );
         }

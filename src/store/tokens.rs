@@ -6,37 +6,14 @@ use std::collections::HashSet;
 use diesel::prelude::*;
 
 use super::batch::{Bind, Prepared, ROWS_PER_STATEMENT, fixed_sql};
+pub use super::kinds::FamilyStatus;
 use super::schema::{refresh_families, revoked_access_tokens};
 use super::{StoreError, Tx};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FamilyStatus {
-    Active,
-    Revoked,
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = refresh_families)]
-struct FamilyRow {
-    family_id: String,
-    client_id: String,
-    subject: String,
-    tenant_id: Option<i64>,
-    scope: String,
-    jkt: Option<String>,
-    counter: i64,
-    status: String,
-    created_at: i64,
-    issued_at: i64,
-    idle_expires_at: i64,
-    family_expires_at: i64,
-    legacy_hash: Option<String>,
-    generation: Option<i64>,
-}
-
 /// A refresh-token family: one grant's chain of rotated refresh tokens, of which only the
 /// current one (at `counter`) may be used.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_families)]
 pub struct FamilyRecord {
     pub family_id: String,
     pub client_id: String,
@@ -57,37 +34,6 @@ pub struct FamilyRecord {
     pub legacy_hash: Option<String>,
     /// The device's token generation the family was issued in (`None` for service clients).
     pub generation: Option<i64>,
-}
-
-impl TryFrom<FamilyRow> for FamilyRecord {
-    type Error = StoreError;
-    fn try_from(r: FamilyRow) -> Result<Self, StoreError> {
-        let status = match r.status.as_str() {
-            "active" => FamilyStatus::Active,
-            "revoked" => FamilyStatus::Revoked,
-            other => {
-                return Err(StoreError::Other(format!(
-                    "unknown family status {other:?}"
-                )));
-            }
-        };
-        Ok(Self {
-            status,
-            family_id: r.family_id,
-            client_id: r.client_id,
-            subject: r.subject,
-            tenant_id: r.tenant_id,
-            scope: r.scope,
-            jkt: r.jkt,
-            counter: r.counter,
-            created_at: r.created_at,
-            issued_at: r.issued_at,
-            idle_expires_at: r.idle_expires_at,
-            family_expires_at: r.family_expires_at,
-            legacy_hash: r.legacy_hash,
-            generation: r.generation,
-        })
-    }
 }
 
 /// A new family, whose first token (counter 1) is issued at `created_at`.
@@ -148,7 +94,7 @@ pub fn insert_family(tx: &mut Tx<'_>, family: &NewFamily) -> Result<(), StoreErr
 }
 
 pub fn find_family(tx: &mut Tx<'_>, family_id: &str) -> Result<Option<FamilyRecord>, StoreError> {
-    // Every refresh runs this: a fixed statement. The columns are FamilyRow's fields, in order.
+    // Every refresh runs this: a fixed statement. The columns are FamilyRecord's fields, in order.
     fixed_sql!(
         FamilyById,
         "SELECT family_id, client_id, subject, tenant_id, scope, jkt, counter, status, \
@@ -156,22 +102,20 @@ pub fn find_family(tx: &mut Tx<'_>, family_id: &str) -> Result<Option<FamilyReco
          FROM refresh_families WHERE family_id = ",
         "",
     );
-    Prepared::<FamilyById, refresh_families::SqlType>::new(&[Bind::Text(family_id)])
-        .get_result::<FamilyRow>(tx.conn)
-        .optional()?
-        .map(FamilyRecord::try_from)
-        .transpose()
+    Ok(
+        Prepared::<FamilyById, refresh_families::SqlType>::new(&[Bind::Text(family_id)])
+            .get_result::<FamilyRecord>(tx.conn)
+            .optional()?,
+    )
 }
 
 /// The family whose token from before the counter form hashes to `hash`.
 pub fn find_legacy_family(tx: &mut Tx<'_>, hash: &str) -> Result<Option<FamilyRecord>, StoreError> {
-    refresh_families::table
+    Ok(refresh_families::table
         .filter(refresh_families::legacy_hash.eq(hash))
-        .select(FamilyRow::as_select())
-        .first::<FamilyRow>(tx.conn)
-        .optional()?
-        .map(FamilyRecord::try_from)
-        .transpose()
+        .select(FamilyRecord::as_select())
+        .first(tx.conn)
+        .optional()?)
 }
 
 /// Moves an active family from its current token (`from`) to the next (`to`), issued at
@@ -213,9 +157,9 @@ pub fn revoke_family(tx: &mut Tx<'_>, family_id: &str) -> Result<bool, StoreErro
     let n = diesel::update(
         refresh_families::table
             .find(family_id)
-            .filter(refresh_families::status.eq("active")),
+            .filter(refresh_families::status.eq(FamilyStatus::Active)),
     )
-    .set(refresh_families::status.eq("revoked"))
+    .set(refresh_families::status.eq(FamilyStatus::Revoked))
     .execute(tx.conn)?;
     Ok(n == 1)
 }
@@ -225,9 +169,9 @@ pub fn revoke_client_families(tx: &mut Tx<'_>, client_id: &str) -> Result<usize,
     Ok(diesel::update(
         refresh_families::table
             .filter(refresh_families::client_id.eq(client_id))
-            .filter(refresh_families::status.eq("active")),
+            .filter(refresh_families::status.eq(FamilyStatus::Active)),
     )
-    .set(refresh_families::status.eq("revoked"))
+    .set(refresh_families::status.eq(FamilyStatus::Revoked))
     .execute(tx.conn)?)
 }
 

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+pub use super::kinds::{ActiveStatus, DeviceAccess, Role};
 use super::schema::{invitations, recovery_codes, sessions, users};
 use super::{StoreError, Tx};
 
@@ -13,10 +14,10 @@ pub struct UserRecord {
     pub tenant_id: Option<i64>,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
-    pub status: String,
-    pub device_access: String,
+    pub status: ActiveStatus,
+    pub device_access: DeviceAccess,
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
     pub totp_last_step: Option<i64>,
@@ -30,10 +31,10 @@ pub struct NewUser {
     pub tenant_id: Option<i64>,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
-    pub status: &'static str,
-    pub device_access: &'static str,
+    pub status: ActiveStatus,
+    pub device_access: DeviceAccess,
     pub created_at: i64,
 }
 
@@ -76,13 +77,13 @@ pub fn list(tx: &mut Tx<'_>, tenant_id: Option<i64>) -> Result<Vec<UserRecord>, 
 pub fn count_active_owners(tx: &mut Tx<'_>, tenant_id: i64) -> Result<i64, StoreError> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant_id))
-        .filter(users::role.eq("owner"))
-        .filter(users::status.eq("active"))
+        .filter(users::role.eq(Role::Owner))
+        .filter(users::status.eq(ActiveStatus::Active))
         .count()
         .get_result(tx.conn)?)
 }
 
-pub fn set_role(tx: &mut Tx<'_>, id: i64, role: &str) -> Result<(), StoreError> {
+pub fn set_role(tx: &mut Tx<'_>, id: i64, role: Role) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
         .execute(tx.conn)?;
@@ -90,11 +91,11 @@ pub fn set_role(tx: &mut Tx<'_>, id: i64, role: &str) -> Result<(), StoreError> 
 }
 
 /// Disables or enables a user; disabling also ends every session.
-pub fn set_active(tx: &mut Tx<'_>, id: i64, active: bool) -> Result<(), StoreError> {
+pub fn set_status(tx: &mut Tx<'_>, id: i64, status: ActiveStatus) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
-        .set(users::status.eq(if active { "active" } else { "disabled" }))
+        .set(users::status.eq(status))
         .execute(tx.conn)?;
-    if !active {
+    if status == ActiveStatus::Disabled {
         diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(tx.conn)?;
     }
     Ok(())
@@ -107,7 +108,7 @@ pub fn set_password_hash(tx: &mut Tx<'_>, id: i64, hash: &str) -> Result<(), Sto
     Ok(())
 }
 
-pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: &str) -> Result<(), StoreError> {
+pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: DeviceAccess) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::device_access.eq(access))
         .execute(tx.conn)?;
@@ -214,7 +215,7 @@ pub struct InvitationRecord {
     pub id: i64,
     pub tenant_id: i64,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
     pub invited_by: Option<i64>,
     pub created_at: i64,
@@ -227,7 +228,7 @@ pub struct InvitationRecord {
 pub struct NewInvitation {
     pub tenant_id: i64,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
     pub invited_by: Option<i64>,
     pub created_at: i64,

@@ -3,6 +3,7 @@
 //! others committed together (each in its own savepoint), and the writes after it go on.
 
 use futures_util::future::join_all;
+use pairgate::ids::TenantId;
 use pairgate::store::{StoreError, registry};
 
 use crate::backend_tests;
@@ -30,7 +31,7 @@ async fn tenant_write(app: &TestApp, name: String, fail: bool) -> Result<i64, St
 async fn tenant_name(app: &TestApp, id: i64) -> Option<String> {
     app.ctx
         .store
-        .read(move |tx| registry::find_tenant(tx, id))
+        .read(move |tx| registry::find_tenant(tx, TenantId(id)))
         .await
         .unwrap()
         .map(|t| t.name)

@@ -151,7 +151,7 @@ async fn bootstrap(
         count,
         prefix: prefix.clone(),
         tenant: args.tenant,
-        ed25519: matches!(args.alg, Alg::Eddsa),
+        key_alg: args.alg.key_alg(),
         parallel: 32,
     };
     let new = fleet::bootstrap(&ctx, http, Arc::clone(endpoints), &plan).await?;

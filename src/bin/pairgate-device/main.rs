@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use pairgate::simulator::client::{DeviceClient, Poll, SimError, TokenSet};
 use pairgate::simulator::firmware::{Backoff, load_tokens, save_tokens, write_private};
-use pairgate::simulator::{DeviceKey, generate_pkcs8, pkcs8_from_pem, pkcs8_pem};
+use pairgate::simulator::{DeviceKey, KeyAlg, generate_pkcs8, pkcs8_from_pem, pkcs8_pem};
 
 /// A simulated pairgate device.
 #[derive(Debug, Parser)]
@@ -29,6 +29,15 @@ struct Cli {
 enum Alg {
     Es256,
     Eddsa,
+}
+
+impl Alg {
+    fn key_alg(self) -> KeyAlg {
+        match self {
+            Self::Es256 => KeyAlg::Es256,
+            Self::Eddsa => KeyAlg::Ed25519,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,7 +151,7 @@ fn show_code(user_code: &str, uri: &str, complete: Option<&str>) {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Keygen { key, alg } => {
-            let der = generate_pkcs8(matches!(alg, Alg::Eddsa)).map_err(|e| e.to_string())?;
+            let der = generate_pkcs8(alg.key_alg()).map_err(|e| e.to_string())?;
             if key.exists() {
                 return Err(format!(
                     "{} exists; refusing to overwrite a device key",

@@ -72,7 +72,7 @@ impl From<&SaleRecord> for SaleView {
             (Some(number), Some(name), Some(kind)) => Some(PartyView {
                 customer_number: number.clone(),
                 name: name.clone(),
-                kind: kind.clone(),
+                kind: kind.as_str().to_owned(),
             }),
             _ => None,
         };
@@ -83,7 +83,7 @@ impl From<&SaleRecord> for SaleView {
             sold_to,
             end_customer_number: r.end_customer_number.clone(),
             revision: r.revision,
-            status: r.status.clone(),
+            status: r.status.as_str().to_owned(),
             ended_at: r.ended_at.map(rfc3339),
         }
     }
@@ -124,7 +124,7 @@ fn merge(
         sold_to_kind: None,
         end_customer_number: None,
         revision: None,
-        status: SaleStatus::Active.as_str().to_owned(),
+        status: SaleStatus::Active,
         ended_revision: None,
         ended_at: None,
         created_at: now_ms,
@@ -133,15 +133,15 @@ fn merge(
     let first_data = rec.serial.is_none();
     let (mut data_changed, mut end_changed) = (false, false);
     let mut end = |rec: &mut SaleRecord, status: SaleStatus, revision: Option<i64>| {
-        let replaces = rec.status == "active"
+        let replaces = rec.status == SaleStatus::Active
             || (rec.ended_revision.is_none() && revision.is_some())
             || revision > rec.ended_revision;
-        if replaces && (rec.status != status.as_str() || rec.ended_revision != revision) {
-            if rec.status == "active" {
+        if replaces && (rec.status != status || rec.ended_revision != revision) {
+            if rec.status == SaleStatus::Active {
                 rec.ended_at = Some(now_ms);
             }
-            end_changed |= rec.status != status.as_str();
-            rec.status = status.as_str().to_owned();
+            end_changed |= rec.status != status;
+            rec.status = status;
             rec.ended_revision = revision;
         }
     };
@@ -155,11 +155,11 @@ fn merge(
                 (false, Some(current)) if r == current => {
                     // What this revision said before must be what it says now.
                     let said = if rec.ended_revision == Some(r) {
-                        rec.status.clone()
+                        rec.status
                     } else {
-                        SaleStatus::Active.as_str().to_owned()
+                        SaleStatus::Active
                     };
-                    if !same_data(&rec, input) || said != input.status.as_str() {
+                    if !same_data(&rec, input) || said != input.status {
                         return Err(ErpError::Conflict(Conflict::RevisionReused { revision: r }));
                     }
                     false
@@ -172,7 +172,7 @@ fn merge(
                 rec.sold_at = Some(input.sold_at_ms);
                 rec.sold_to_customer_number = Some(input.customer_number.clone());
                 rec.sold_to_name = Some(input.customer_name.clone());
-                rec.sold_to_kind = Some(input.kind.as_str().to_owned());
+                rec.sold_to_kind = Some(input.kind);
                 rec.end_customer_number = input.end_customer_number.clone();
                 rec.revision = Some(r);
             }
@@ -194,7 +194,7 @@ fn same_data(rec: &SaleRecord, input: &SaleInput) -> bool {
         && rec.sold_at == Some(input.sold_at_ms)
         && rec.sold_to_customer_number.as_deref() == Some(input.customer_number.as_str())
         && rec.sold_to_name.as_deref() == Some(input.customer_name.as_str())
-        && rec.sold_to_kind.as_deref() == Some(input.kind.as_str())
+        && rec.sold_to_kind == Some(input.kind)
         && rec.end_customer_number == input.end_customer_number
 }
 
@@ -210,7 +210,7 @@ pub fn apply(
     let existing = stored::find_sale(tx, sale_id)?;
     let merged = merge(existing.as_ref(), sale_id, delivery, now_ms)?;
     let mut rec = merged.record;
-    if rec.status == "active"
+    if rec.status == SaleStatus::Active
         && let Some(serial) = &rec.serial
         && let Some(other) = stored::active_sale_of(tx, serial)?
         && other.sale_id != rec.sale_id
@@ -236,8 +236,8 @@ pub fn apply(
     }
     let was_settled_end = existing
         .as_ref()
-        .is_some_and(|e| e.status != "active" && e.serial.is_some());
-    let settled_end = rec.status != "active" && rec.serial.is_some();
+        .is_some_and(|e| e.status != SaleStatus::Active && e.serial.is_some());
+    let settled_end = rec.status != SaleStatus::Active && rec.serial.is_some();
     let effects = if settled_end && !was_settled_end {
         on_sale_ended(tx, now_ms, actor, &rec)?
     } else {
@@ -295,12 +295,16 @@ fn record_changes(
             FeedType::SaleUpdated
         };
         let event = Event::new(Action::ErpSaleRecorded, actor, subject.clone())
-            .detail(json!({ "serial": rec.serial, "revision": rec.revision, "status": rec.status }))
+            .detail(json!({
+                "serial": rec.serial,
+                "revision": rec.revision,
+                "status": rec.status.as_str(),
+            }))
             .erp_entry(entry(kind));
         events::record(tx, now_ms, event)?;
     }
     if changes.end {
-        let kind = if rec.status == SaleStatus::Returned.as_str() {
+        let kind = if rec.status == SaleStatus::Returned {
             FeedType::SaleReturned
         } else {
             FeedType::SaleCancelled
@@ -309,7 +313,7 @@ fn record_changes(
             .tenant(effects.tenant_id)
             .detail(json!({
                 "serial": rec.serial,
-                "status": rec.status,
+                "status": rec.status.as_str(),
                 "tokens_revoked": effects.tokens_revoked,
             }))
             .erp_entry(entry(kind));
@@ -359,7 +363,7 @@ pub fn on_sale_ended(
     let detail = json!({
         "reason": "sale_ended",
         "sale_id": sale.sale_id,
-        "status": sale.status,
+        "status": sale.status.as_str(),
     });
     events::record(
         tx,
@@ -379,7 +383,7 @@ pub fn on_sale_ended(
         &format!("Device {serial} was removed from your account"),
         &crate::mail::render(&crate::pairing::mails::SaleEnded {
             serial,
-            status: &sale.status,
+            status: sale.status.as_str(),
         })?,
         now_ms,
     )?;
@@ -431,7 +435,7 @@ mod tests {
             Delivery::Put(&r),
         ];
         let expected = run(&all);
-        assert_eq!(expected.status, "returned");
+        assert_eq!(expected.status, SaleStatus::Returned);
         assert_eq!(expected.revision, Some(3));
         // Every permutation, plus the first delivery repeated at the end.
         let mut orders: Vec<Vec<usize>> = vec![vec![]];
@@ -471,7 +475,7 @@ mod tests {
     fn a_cancellation_before_its_sale_keeps_the_sale_ended() {
         let a = input(1, "Acme", SaleStatus::Active);
         let rec = run(&[Delivery::Cancel, Delivery::Put(&a)]);
-        assert_eq!(rec.status, "cancelled");
+        assert_eq!(rec.status, SaleStatus::Cancelled);
         assert_eq!(rec.serial.as_deref(), Some("SN-1"));
     }
 }

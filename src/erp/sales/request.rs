@@ -1,12 +1,13 @@
 //! The body of `PUT /api/erp/v1/sales/{sale_id}`: its members, and the checked [`SaleInput`]
 //! with every problem reported at once.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::erp::error::{ErpError, FieldError, Location};
 use crate::erp::input::{self, Fields};
+pub use crate::store::kinds::{BuyerKind, SaleStatus};
 
 /// The members a body may have.
 pub const FIELDS: &[&str] = &[
@@ -57,42 +58,6 @@ pub struct Party {
     pub kind: BuyerKind,
 }
 
-/// Who bought the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BuyerKind {
-    EndCustomer,
-    Distributor,
-}
-
-impl BuyerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EndCustomer => "end_customer",
-            Self::Distributor => "distributor",
-        }
-    }
-}
-
-/// The state a delivery gives the sale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SaleStatus {
-    Active,
-    Cancelled,
-    Returned,
-}
-
-impl SaleStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Cancelled => "cancelled",
-            Self::Returned => "returned",
-        }
-    }
-}
-
 /// A checked request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleInput {
@@ -124,21 +89,22 @@ impl SaleInput {
             _ => Vec::new(),
         };
         let parsed = Fields::of(body, "", FIELDS, &mut errors).and_then(|f| {
-            let serial = f.text("serial", true, input::serial, &mut errors);
+            let serial = f.text("serial", input::serial, &mut errors);
             let sold_at = f.timestamp("sold_at", &mut errors);
             let party = f.require("sold_to", &mut errors).and_then(|v| {
                 let p = Fields::of(v, &f.pointer("sold_to"), PARTY_FIELDS, &mut errors)?;
-                let number = p.text("customer_number", true, input::identifier, &mut errors);
-                let name = p.text("name", true, input::name, &mut errors);
-                let kind = p.text("kind", true, buyer_kind, &mut errors);
+                let number = p.text("customer_number", input::identifier, &mut errors);
+                let name = p.text("name", input::name, &mut errors);
+                let kind = p.text("kind", buyer_kind, &mut errors);
                 Some((number?, name?, kind?))
             });
-            let end_customer = f.text("end_customer_number", false, input::identifier, &mut errors);
+            let end_customer =
+                f.optional_text("end_customer_number", input::identifier, &mut errors);
             let revision = f.count("revision", &mut errors);
             let status = match f.get("status") {
                 None => Some(SaleStatus::Active),
                 Some(_) => f
-                    .text("status", true, sale_status, &mut errors)
+                    .text("status", sale_status, &mut errors)
                     .map(|s| parse_status(&s)),
             };
             let (number, name, kind) = party?;
@@ -147,11 +113,7 @@ impl SaleInput {
                 sold_at_ms: sold_at?,
                 customer_number: number,
                 customer_name: name,
-                kind: if kind == "distributor" {
-                    BuyerKind::Distributor
-                } else {
-                    BuyerKind::EndCustomer
-                },
+                kind: BuyerKind::parse(&kind).unwrap_or(BuyerKind::EndCustomer),
                 end_customer_number: end_customer,
                 revision: revision?,
                 status: status?,
@@ -165,23 +127,18 @@ impl SaleInput {
 }
 
 fn buyer_kind(text: &str) -> Result<(), &'static str> {
-    match text {
-        "end_customer" | "distributor" => Ok(()),
-        _ => Err("must be end_customer or distributor"),
-    }
+    BuyerKind::parse(text)
+        .map(drop)
+        .ok_or("must be end_customer or distributor")
 }
 
 fn sale_status(text: &str) -> Result<(), &'static str> {
-    match text {
-        "active" | "cancelled" | "returned" => Ok(()),
-        _ => Err("must be active, cancelled or returned"),
-    }
+    SaleStatus::parse(text)
+        .map(drop)
+        .ok_or("must be active, cancelled or returned")
 }
 
+/// A status [`sale_status`] accepted.
 fn parse_status(text: &str) -> SaleStatus {
-    match text {
-        "cancelled" => SaleStatus::Cancelled,
-        "returned" => SaleStatus::Returned,
-        _ => SaleStatus::Active,
-    }
+    SaleStatus::parse(text).unwrap_or(SaleStatus::Active)
 }

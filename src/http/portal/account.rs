@@ -12,7 +12,7 @@ use super::{
     Member, MemberForm, Page, PortalError, member, redirect, redirect_with_session, render,
     safe_next,
 };
-use crate::accounts::{AccountError, Role};
+use crate::accounts::{AccountError, Role, TotpRequirement};
 use crate::app::AppContext;
 use crate::http::get;
 
@@ -139,11 +139,12 @@ async fn require_totp_post(
     ctx: web::Data<AppContext>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    match ctx
-        .accounts
-        .set_tenant_requires_totp(&s, form.get("required") == Some("yes"))
-        .await
-    {
+    let requirement = if form.get("required") == Some("yes") {
+        TotpRequirement::Required
+    } else {
+        TotpRequirement::Optional
+    };
+    match ctx.accounts.set_tenant_requires_totp(&s, requirement).await {
         Ok(()) => Ok(redirect("/account")),
         Err(e) => Err(e.into()),
     }

@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::texts::{FormError, Notice};
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
-use crate::accounts::{AccountError, Role, UserView};
+use crate::accounts::{AccountError, ActiveStatus, DeviceAccess, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
 
@@ -214,8 +214,12 @@ async fn active_post(
     id: web::Path<i64>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let active = form.get("active") == Some("yes");
-    match ctx.accounts.set_member_active(&s, *id, active).await {
+    let status = if form.get("active") == Some("yes") {
+        ActiveStatus::Active
+    } else {
+        ActiveStatus::Disabled
+    };
+    match ctx.accounts.set_member_status(&s, *id, status).await {
         Ok(()) => Ok(redirect("/users")),
         Err(e) => Err(e.into()),
     }
@@ -303,7 +307,11 @@ async fn access_post(
     id: web::Path<i64>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let all = form.get("scope") != Some("selected");
+    let access = if form.get("scope") == Some("selected") {
+        DeviceAccess::Selected
+    } else {
+        DeviceAccess::All
+    };
     let groups: Vec<i64> = form
         .all("group")
         .iter()
@@ -311,7 +319,7 @@ async fn access_post(
         .collect();
     match ctx
         .accounts
-        .set_device_access(&s, *id, all, groups, form.all("device"))
+        .set_device_access(&s, *id, access, groups, form.all("device"))
         .await
     {
         Ok(()) => Ok(redirect("/users")),

@@ -13,7 +13,9 @@ use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, wh
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
-use crate::pairing::{Approval, Confirmation, PairingError, SaleView, Shown, Verdict};
+use crate::pairing::{
+    Approval, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/device", get().to(code_get))
@@ -331,8 +333,8 @@ async fn detail_get(
     };
     let history = ctx.ceremony.history(&s, &serial).await?;
     let status = match history.first() {
-        Some(p) if p.status == "provisional" => Pairing::Provisional,
-        Some(p) if p.status == "active" => Pairing::Since(when(p.created_at)),
+        Some(p) if p.status == PairingStatus::Provisional => Pairing::Provisional,
+        Some(p) if p.status == PairingStatus::Active => Pairing::Since(when(p.created_at)),
         _ => Pairing::None,
     };
     let lines = history
@@ -396,15 +398,19 @@ async fn unpair_post(
     serial: web::Path<String>,
     MemberForm(v, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let release = form.get("release") == Some("yes");
-    match ctx.ceremony.unpair(&s, &serial, release).await {
+    let removal = if form.get("release") == Some("yes") {
+        Removal::Release
+    } else {
+        Removal::Unpair
+    };
+    match ctx.ceremony.unpair(&s, &serial, removal).await {
         Ok(()) => {
             let page = v.page(&ctx, "Removed");
             let serial = serial.into_inner();
             let removed = RemovedPage {
                 page,
                 serial,
-                release,
+                release: removal == Removal::Release,
             };
             Ok(render(&v, StatusCode::OK, &removed))
         }

@@ -10,7 +10,7 @@ use super::texts::Line;
 use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
 use crate::app::AppContext;
 use crate::http::get;
-use crate::pairing::{Resolution, TenantRow};
+use crate::pairing::{DisputeStatus, Resolution, TenantRow};
 use crate::store::audit::AuditRecord;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,7 +42,7 @@ async fn home_get(
     ctx: web::Data<AppContext>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
-    match ctx.ceremony.disputes(&s, true).await {
+    match ctx.ceremony.disputes(&s, DisputeStatus::Open).await {
         Ok(list) => {
             let disputes = list
                 .into_iter()
@@ -101,7 +101,7 @@ async fn dispute_get(
                 &DisputePage {
                     page,
                     id: d.dispute.id,
-                    open: d.dispute.status == "open",
+                    open: d.dispute.status == DisputeStatus::Open,
                     serial: d.dispute.serial.clone(),
                     model: d.model.clone(),
                     reason: d.dispute.reason.clone(),

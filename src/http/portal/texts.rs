@@ -141,6 +141,7 @@ pub enum Line<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::pairings::PairingStatus;
 
     #[test]
     fn notices_and_form_errors() {
@@ -318,7 +319,7 @@ mod tests {
             id: 1,
             serial: "SN-1".to_owned(),
             tenant_id: 2,
-            status: "ended".to_owned(),
+            status: PairingStatus::Ended,
             basis: "sale".to_owned(),
             sale_id: None,
             flow_id: None,

@@ -12,7 +12,7 @@ use crate::clock::SystemClock;
 use crate::oauth::device_flow::{DecisionError, Verdict};
 use crate::simulator::DeviceKey;
 use crate::simulator::client::{DeviceClient, Endpoints, Poll, SimError};
-use crate::simulator::{generate_pkcs8, pkcs8_pem};
+use crate::simulator::{KeyAlg, generate_pkcs8, pkcs8_pem};
 
 /// Which devices [`bootstrap`] creates.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct Bootstrap {
     pub prefix: String,
     /// The tenant they join; a new one when `None`.
     pub tenant: Option<i64>,
-    /// Ed25519 factory keys instead of P-256.
-    pub ed25519: bool,
+    /// The devices' factory keys.
+    pub key_alg: KeyAlg,
     /// Devices set up at once.
     pub parallel: usize,
 }
@@ -43,7 +43,7 @@ pub async fn bootstrap(
         count,
         ref prefix,
         tenant,
-        ed25519,
+        key_alg,
         parallel,
     } = *plan;
     let now_ms = || ctx.clock.now().timestamp_millis();
@@ -68,7 +68,7 @@ pub async fn bootstrap(
         }
         let (ctx, http, endpoints) = (ctx.clone(), http.clone(), Arc::clone(&endpoints));
         let serial = format!("{prefix}-{n:06}");
-        tasks.spawn(async move { pair_one(ctx, http, endpoints, serial, tenant, ed25519).await });
+        tasks.spawn(async move { pair_one(ctx, http, endpoints, serial, tenant, key_alg).await });
     }
     while let Some(done) = tasks.join_next().await {
         devices.push(done.map_err(|e| e.to_string())??);
@@ -83,9 +83,9 @@ async fn pair_one(
     endpoints: Arc<Endpoints>,
     serial: String,
     tenant: i64,
-    ed25519: bool,
+    key_alg: KeyAlg,
 ) -> Result<FleetDevice, String> {
-    let der = generate_pkcs8(ed25519).map_err(|e| e.to_string())?;
+    let der = generate_pkcs8(key_alg).map_err(|e| e.to_string())?;
     let key = DeviceKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
     let jwk = key.public_jwk();
     retry_while_busy(

@@ -21,7 +21,9 @@ use graph::{Edge, Graph};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
-        &["clock", "config", "crypto", "logging", "meters", "verifier"],
+        &[
+            "clock", "config", "crypto", "ids", "logging", "meters", "verifier",
+        ],
     ),
     ("store", &["store"]),
     ("events", &["events"]),

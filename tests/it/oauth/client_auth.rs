@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use pairgate::crypto::jose;
-use pairgate::store::registry::{self, ClientKind, NewClient};
+use pairgate::store::registry::{self, ActiveStatus, ClientKind, NewClient};
 use serde_json::{Value, json};
 
 use super::error_of;
@@ -601,12 +601,12 @@ async fn unknown_clients_are_refused(backend: Backend) {
 }
 
 /// Disables or re-enables a client behind the API's back.
-pub(super) async fn set_active(app: &TestApp, client_id: &str, active: bool) {
+pub(super) async fn set_status(app: &TestApp, client_id: &str, status: ActiveStatus) {
     let id = client_id.to_owned();
     let changed = app
         .ctx
         .store
-        .write(move |tx| registry::set_client_active(tx, &id, active))
+        .write(move |tx| registry::set_client_status(tx, &id, status))
         .await
         .unwrap();
     assert!(changed, "{client_id} exists");
@@ -640,7 +640,7 @@ async fn disabled_clients_are_refused(backend: Backend) {
     assert_eq!(app.device_authorization(&device).await.status(), 200);
 
     for client_id in [keyed.serial.as_str(), id.as_str(), "SN-OFF-1"] {
-        set_active(&app, client_id, false).await;
+        set_status(&app, client_id, ActiveStatus::Disabled).await;
     }
     let body =
         assert_invalid_client(with_assertion(&app, &keyed.assertion(now)).await, "keyed").await;
@@ -658,7 +658,7 @@ async fn disabled_clients_are_refused(backend: Backend) {
 
     // Enabled again, they work again.
     for client_id in [keyed.serial.as_str(), id.as_str(), "SN-OFF-1"] {
-        set_active(&app, client_id, true).await;
+        set_status(&app, client_id, ActiveStatus::Active).await;
     }
     assert_token(with_assertion(&app, &keyed.assertion(now)).await, "keyed").await;
     assert_token(secret_post(&app).await, "secret").await;

@@ -14,7 +14,7 @@ use pairgate::clock::{Clock, SystemClock};
 use pairgate::oauth::device_flow::Verdict;
 use pairgate::simulator::client::{DeviceClient, Poll};
 use pairgate::simulator::firmware::{Firmware, FirmwareOptions, load_tokens};
-use pairgate::simulator::{DeviceKey, generate_pkcs8, pkcs8_pem};
+use pairgate::simulator::{DeviceKey, KeyAlg, generate_pkcs8, pkcs8_pem};
 
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
@@ -40,7 +40,7 @@ async fn boot(app: &TestApp, serial: &str, pkcs8: &[u8]) -> DeviceClient {
 }
 
 async fn register(app: &TestApp, serial: &str) -> Vec<u8> {
-    let pkcs8 = generate_pkcs8(false).unwrap();
+    let pkcs8 = generate_pkcs8(KeyAlg::Es256).unwrap();
     let key = DeviceKey::from_pkcs8(&pkcs8).unwrap();
     pairgate::devices::register(
         &app.ctx.store,
@@ -186,7 +186,7 @@ async fn the_device_binary_recovers_from_a_1970_clock(backend: Backend) {
     let ticker = follow_the_wall_clock(&app);
     let tenant = app.tenant("Acme Water").await;
     let dir = tempfile::tempdir().unwrap();
-    let pkcs8 = generate_pkcs8(false).unwrap();
+    let pkcs8 = generate_pkcs8(KeyAlg::Es256).unwrap();
     std::fs::write(dir.path().join("device.pem"), pkcs8_pem(&pkcs8)).unwrap();
     pairgate::devices::register(
         &app.ctx.store,

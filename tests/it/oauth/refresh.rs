@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::client_auth::set_active;
+use pairgate::store::registry::ActiveStatus;
+
+use super::client_auth::set_status;
 use super::error_of;
 use crate::backend_tests;
 use crate::support::device::{Signer, TestDevice};
@@ -266,14 +268,14 @@ async fn a_device_disabled_after_it_authenticated_is_refused_at_once(backend: Ba
     // Authenticated twice now: the client is certainly cached.
     let second = refresh_token_of(&refreshed(&app, &device, &first).await);
 
-    set_active(&app, "SN-2901", false).await;
+    set_status(&app, "SN-2901", ActiveStatus::Disabled).await;
     let res = refresh(&app, &device, &second).await;
     let body = error_of(res, 400).await;
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(body["error_description"], "unknown or disabled client");
 
     // Nothing was consumed: once enabled again the same refresh token works.
-    set_active(&app, "SN-2901", true).await;
+    set_status(&app, "SN-2901", ActiveStatus::Active).await;
     let third = refresh_token_of(&refreshed(&app, &device, &second).await);
     assert_ne!(third, second);
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use pairgate::simulator::client::{DeviceClient, Poll};
 use pairgate::simulator::firmware::{load_tokens, save_tokens};
-use pairgate::simulator::{DeviceKey, generate_pkcs8, pkcs8_pem};
+use pairgate::simulator::{DeviceKey, KeyAlg, generate_pkcs8, pkcs8_pem};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -373,7 +373,7 @@ async fn pairgate_device_recovers_from_a_dropped_refresh_answer(backend: Backend
 
     // A device with its factory key in a file, paired through the simulator's client.
     let dir = tempfile::tempdir().unwrap();
-    let der = generate_pkcs8(false).unwrap();
+    let der = generate_pkcs8(KeyAlg::Es256).unwrap();
     let key_file = dir.path().join("device.pem");
     std::fs::write(&key_file, pkcs8_pem(&der)).unwrap();
     let serial = "SIM-2110";

@@ -6,6 +6,7 @@
 //! works nowhere.
 
 use pairgate::oauth::device_flow::Verdict;
+use pairgate::pairing::Removal;
 use serde_json::json;
 
 use super::{active, approve, company, poll_result, requesting, sell, session_of, staff};
@@ -59,7 +60,7 @@ async fn a_poll_racing_the_unpairing_keeps_no_tokens(backend: Backend) {
         assert!(page.contains("joins your account"), "{}", page.body);
         let olivia = session_of(&app, &acme.owner).await;
         let (unpaired, polled) = tokio::join!(
-            app.ctx.ceremony.unpair(&olivia, serial, false),
+            app.ctx.ceremony.unpair(&olivia, serial, Removal::Unpair),
             app.poll(&device, &device_code),
         );
         unpaired.unwrap();

@@ -10,7 +10,7 @@ mod races;
 mod refusals;
 
 use pairgate::accounts::{NewUser, Role, Session};
-use pairgate::store::erp::SaleRecord;
+use pairgate::store::erp::{BuyerKind, SaleRecord, SaleStatus};
 
 use crate::portal::PASSWORD;
 use crate::support::TestApp;
@@ -66,17 +66,14 @@ pub async fn sell(
         sold_at: Some(now - 86_400_000),
         sold_to_customer_number: Some(to.to_owned()),
         sold_to_name: Some(format!("Buyer {to}")),
-        sold_to_kind: Some(
-            if distributor {
-                "distributor"
-            } else {
-                "end_customer"
-            }
-            .to_owned(),
-        ),
+        sold_to_kind: Some(if distributor {
+            BuyerKind::Distributor
+        } else {
+            BuyerKind::EndCustomer
+        }),
         end_customer_number: end_customer.map(str::to_owned),
         revision: Some(1),
-        status: "active".to_owned(),
+        status: SaleStatus::Active,
         ended_revision: None,
         ended_at: None,
         created_at: now,

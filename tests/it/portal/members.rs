@@ -1,6 +1,8 @@
 //! Invitations (no enumeration, a limit per tenant), roles and who may change them, disabling
 //! users, second-factor resets, and the step-up those changes need.
 
+use pairgate::accounts::{ActiveStatus, DeviceAccess};
+
 use super::security::{member_id, role_of};
 use super::{PASSWORD, invited, latest_link, owner};
 use crate::backend_tests;
@@ -337,7 +339,7 @@ async fn member_changes_need_a_fresh_step_up(backend: Backend) {
         .submit(&access, &access, &[("scope", "selected")])
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
-    assert_eq!(victor_now().await.device_access, "selected");
+    assert_eq!(victor_now().await.device_access, DeviceAccess::Selected);
     // A second-factor reset ends Victor's sessions and tells him; he enrols again after
     // signing in with his password alone.
     let page = olivia.submit("/users", &reset, &[]).await;
@@ -364,5 +366,5 @@ async fn member_changes_need_a_fresh_step_up(backend: Backend) {
     again.enrol_totp().await;
     let page = olivia.submit("/users", &active, &[("active", "no")]).await;
     assert_eq!(page.status, 303, "{}", page.body);
-    assert_eq!(victor_now().await.status, "disabled");
+    assert_eq!(victor_now().await.status, ActiveStatus::Disabled);
 }

@@ -179,6 +179,7 @@ pub async fn role_of(app: &TestApp, email: &str) -> String {
         .unwrap()
         .unwrap()
         .role
+        .to_string()
 }
 
 async fn cookies_and_headers_are_strict(backend: Backend) {

@@ -185,7 +185,7 @@ pub fn move_device(
         &pairings::NewPairing {
             serial: serial.to_owned(),
             tenant_id,
-            status: "active",
+            status: pairings::PairingStatus::Active,
             basis: "operator",
             sale_id: None,
             flow_id: None,

@@ -2,7 +2,7 @@
 //! the device uploaded while it belonged to their tenant; metric, range and limit filters; the
 //! device page's overview; and retention.
 
-use pairgate::accounts::Role;
+use pairgate::accounts::{DeviceAccess, Role};
 use pairgate::store::registry;
 use pairgate::telemetry::TelemetryError;
 use serde_json::{Value, json};
@@ -76,7 +76,7 @@ async fn reads_are_filtered_by_device_access(backend: Backend) {
         .set_device_access(
             &owner_session,
             viewer_id,
-            false,
+            DeviceAccess::Selected,
             vec![],
             vec!["SN-7402".into()],
         )
@@ -255,7 +255,7 @@ async fn a_device_page_gets_latest_values_and_series(backend: Backend) {
     owner.stepped_up_at = Some(app.now() * 1000);
     app.ctx
         .accounts
-        .set_device_access(&owner, viewer_id, false, vec![], vec![])
+        .set_device_access(&owner, viewer_id, DeviceAccess::Selected, vec![], vec![])
         .await
         .unwrap();
     // (Each request reads its session afresh, with the access as it is now.)

@@ -4,7 +4,7 @@
 //! revoked on its own (RFC 7009), and every access token of a refresh-token family that a reuse
 //! revoked (RFC 9700 §4.14.2); an expired token is refused the moment it expires.
 
-use pairgate::store::registry;
+use pairgate::store::registry::{self, ActiveStatus};
 use serde_json::json;
 
 use super::{Paired, accepted, paired, readings, refusal, stored, upload};
@@ -101,7 +101,7 @@ async fn a_disabled_device_is_refused(backend: Backend) {
     let serial = p.device.serial.clone();
     app.ctx
         .store
-        .write(move |tx| registry::set_client_active(tx, &serial, false))
+        .write(move |tx| registry::set_client_status(tx, &serial, ActiveStatus::Disabled))
         .await
         .unwrap();
     assert_revoked(&app, &p).await;
