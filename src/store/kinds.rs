@@ -208,11 +208,12 @@ impl Role {
     }
 }
 
-/// The state the ERP gave a sale (`erp_sales.status`).
+/// The state a delivery gives the sale (stored in `erp_sales.status`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schema(description = "The state a delivery gives the sale.")]
 #[diesel(sql_type = Text)]
 pub enum SaleStatus {
     Active,
@@ -239,11 +240,12 @@ impl SaleStatus {
     }
 }
 
-/// Who bought a device (`erp_sales.sold_to_kind`).
+/// Who bought the device (stored in `erp_sales.sold_to_kind`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schema(description = "Who bought the device.")]
 #[diesel(sql_type = Text)]
 pub enum BuyerKind {
     EndCustomer,
