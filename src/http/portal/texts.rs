@@ -6,6 +6,7 @@
 
 use askama::Template;
 
+use crate::events::Action;
 use crate::pairing::{SaleFacts, SaleView};
 use crate::store::audit::AuditRecord;
 use crate::store::pairings::PairingRecord;
@@ -136,6 +137,78 @@ pub enum Line<'a> {
         high: &'a str,
         latest: &'a str,
     },
+}
+
+/// One audit event as a sentence (`templates/texts/history.txt`): `who` did it, `whom` it was
+/// about, by name.
+#[derive(Template)]
+#[template(path = "texts/history.txt")]
+pub struct Said<'a> {
+    pub action: Action,
+    pub who: &'a str,
+    pub whom: &'a str,
+    /// The actor is the subject ("Ann signed out", not "Ann signed Ann out").
+    pub same: bool,
+    pub f: &'a Facts,
+}
+
+/// What a sentence of the audit log needs besides its two names, from the event's detail; codes
+/// already in words ([`Code`]).
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// A role, in words ("an admin").
+    pub role: String,
+    /// A value before and after (roles in words, models, an ERP customer number).
+    pub from: String,
+    pub to: String,
+    /// A group, by name.
+    pub group: Option<String>,
+    /// What a person may see, in words ("the group Plant North and the device SN-1").
+    pub access: String,
+    pub ip: Option<String>,
+    pub count: Option<i64>,
+    /// A yes/no of the detail (required, everywhere, revoked, other sessions ended).
+    pub flag: bool,
+    /// The change is about the ERP customer number.
+    pub erp: bool,
+    /// A code of the detail in words: a refusal's reason, a resolution, a sale's status.
+    pub words: String,
+    /// An ERP customer number.
+    pub name: String,
+    /// The device of a sale.
+    pub serial: String,
+    pub dispute: Option<i64>,
+    /// The other company of a refused pairing.
+    pub other: Option<String>,
+}
+
+/// A stored code in words (`templates/texts/words.txt`); never the code itself.
+#[derive(Template)]
+#[template(path = "texts/words.txt")]
+pub enum Code<'a> {
+    /// Why a pairing was refused (or a dispute opened).
+    Refusal(&'a str),
+    /// How staff settled a dispute.
+    Resolution(&'a str),
+    /// Why a pairing was allowed.
+    Basis(&'a str),
+    /// Why a pairing ended.
+    Ended(&'a str),
+    /// Which answer was wrong at a sign-in.
+    Factor(&'a str),
+    /// Which second factor a sign-in used.
+    SignedInWith(&'a str),
+    Role(&'a str),
+    SaleStatus(&'a str),
+    /// How a company came to be.
+    Via(&'a str),
+}
+
+/// The name of a kind of event (`templates/texts/actions.txt`).
+#[derive(Template)]
+#[template(path = "texts/actions.txt")]
+pub struct ActionName {
+    pub action: Action,
 }
 
 #[cfg(test)]
