@@ -23,7 +23,7 @@ use askama::Template;
 
 use crate::accounts::{Session, Stage};
 use crate::app::AppContext;
-pub use error::PortalError;
+pub use error::{PortalError, no_such_page};
 pub use extract::{CsrfForm, Member, MemberForm, member};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -47,6 +47,8 @@ pub enum Message {
     NotFound {
         reason: String,
     },
+    /// An address no page has.
+    NoSuchPage,
     NotPossible {
         reason: String,
     },
@@ -279,6 +281,12 @@ mod tests {
                 Message::NotFound { reason: reason() },
                 "Not found",
                 "no such thing",
+            ),
+            (
+                Message::NoSuchPage,
+                "Page not found",
+                "There is no page at this address. Check the link, or start again from the home \
+                 page.",
             ),
             (
                 Message::NotPossible { reason: reason() },

@@ -4,6 +4,7 @@
 mod access;
 mod history;
 mod members;
+mod outcomes;
 pub mod security;
 mod sign_in;
 mod throttling;
