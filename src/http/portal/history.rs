@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 
-use super::texts::{Code, Facts, Said};
+use super::texts::{Code, Facts, Line, Said};
+use super::when;
 use crate::accounts::history::{Entry, History};
 use crate::events::{Action, Party};
 use crate::store::history::Names;
+use crate::store::pairings::PairingRecord;
 
 /// The name of an actor or a subject; what a viewer may not see, or no longer exists, reads as
 /// a neutral phrase.
@@ -187,6 +189,23 @@ pub fn sentence(entry: &Entry, names: &Names) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => said,
     }
+}
+
+/// One pairing of a device's history as a sentence; `company`: to whom (for staff).
+pub fn pairing_line(p: &PairingRecord, names: &Names, company: Option<&str>) -> String {
+    let ended = match (p.ended_at, &p.end_reason) {
+        (Some(t), Some(reason)) => Some((when(t), Code::Ended(reason).to_string())),
+        _ => None,
+    };
+    Line::Pairing {
+        at: when(p.created_at),
+        company,
+        by: &name_of(names, &Party::parse(&p.approved_by)),
+        basis: Code::Basis(&p.basis).to_string(),
+        provisional: p.status == "provisional",
+        ended,
+    }
+    .to_string()
 }
 
 /// Every event of `history` as (time, sentence).

@@ -13,7 +13,7 @@ use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, wh
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
-use crate::pairing::{Approval, Confirmation, PairingError, SaleView, Shown, Verdict};
+use crate::pairing::{Approval, Basis, Confirmation, PairingError, SaleView, Shown, Verdict};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/device", get().to(code_get))
@@ -124,6 +124,8 @@ enum Advice {
     /// Already in this account (after a factory reset, say).
     Repairing,
     Active,
+    /// Allowed by a staff grant: who granted it, by name.
+    Granted(String),
     Provisional,
     Review,
     /// The refusal's explanation.
@@ -133,6 +135,10 @@ enum Advice {
 fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
     let (allowed, verdict) = match c.verdict {
         Verdict::Active(_) if c.repairing => (true, Advice::Repairing),
+        Verdict::Active(Basis::StaffGrant) => {
+            let by = c.granted_by.clone().unwrap_or_default();
+            (true, Advice::Granted(by))
+        }
         Verdict::Active(_) => (true, Advice::Active),
         Verdict::Provisional => (true, Advice::Provisional),
         Verdict::Review => (true, Advice::Review),
@@ -329,7 +335,8 @@ async fn detail_get(
     let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
         return Err(AccountError::NotFound.into());
     };
-    let history = ctx.ceremony.history(&s, &serial).await?;
+    let named = ctx.ceremony.named_history(&s, &serial).await?;
+    let history = &named.pairings;
     let status = match history.first() {
         Some(p) if p.status == "provisional" => Pairing::Provisional,
         Some(p) if p.status == "active" => Pairing::Since(when(p.created_at)),
@@ -337,14 +344,7 @@ async fn detail_get(
     };
     let lines = history
         .iter()
-        .map(|p| {
-            let ended = match (p.ended_at, &p.end_reason) {
-                (Some(t), Some(r)) => Some((when(t), r.as_str())),
-                _ => None,
-            };
-            let at = when(p.created_at);
-            Line::Pairing { p, at, ended }.to_string()
-        })
+        .map(|p| super::history::pairing_line(p, &named.names, None))
         .collect();
     let (window, window_label, window_ms, buckets) = chart::window(query.window.as_deref());
     let overview = ctx

@@ -8,8 +8,6 @@ use askama::Template;
 
 use crate::events::Action;
 use crate::pairing::{SaleFacts, SaleView};
-use crate::store::audit::AuditRecord;
-use crate::store::pairings::PairingRecord;
 
 /// The line at the top of a page that says something worked, or asks for something.
 #[derive(Template)]
@@ -109,26 +107,26 @@ pub enum Line<'a> {
     Wait {
         secs: u64,
     },
-    /// One pairing of a device's history, from `at`; `ended`: when and why it ended.
+    /// One pairing of a device's history, from `at`, `by` a person, to a `company` (staff see
+    /// it); `basis`: why it was allowed, in words; `ended`: when and why (in words) it ended.
     Pairing {
-        p: &'a PairingRecord,
         at: String,
-        ended: Option<(String, &'a str)>,
-    },
-    /// One audit event of a trail, at `at`.
-    Audit {
-        e: &'a AuditRecord,
-        at: String,
+        company: Option<&'a str>,
+        by: &'a str,
+        basis: String,
+        provisional: bool,
+        ended: Option<(String, String)>,
     },
     /// Who asks for a disputed device, and who holds it.
     Sides {
         claimant: &'a str,
         holder: Option<&'a str>,
     },
-    /// A dispute's state.
+    /// A dispute's state: settled `at`, `by` a person, its `resolution` in words.
     Settled {
-        resolution: &'a str,
+        resolution: String,
         by: &'a str,
+        at: String,
     },
     Open,
     /// A chart in words (its `aria-label`): a metric's range over a time window.
@@ -395,54 +393,34 @@ mod tests {
 
     #[test]
     fn history_and_dispute_lines() {
-        let p = PairingRecord {
-            id: 1,
-            serial: "SN-1".to_owned(),
-            tenant_id: 2,
-            status: "ended".to_owned(),
-            basis: "sale".to_owned(),
-            sale_id: None,
-            flow_id: None,
-            approved_by: "olivia@example.com".to_owned(),
-            created_at: 0,
-            confirmed_at: None,
-            ended_at: None,
-            end_reason: None,
-        };
         let at = || "2026-01-02 03:04 UTC".to_owned();
-        assert_eq!(
+        let pairing = |company, provisional, ended| {
             Line::Pairing {
-                p: &p,
                 at: at(),
-                ended: Some(("2026-02-03 04:05 UTC".to_owned(), "unpaired")),
+                company,
+                by: "Olivia Owner",
+                basis: Code::Basis("direct_sale").to_string(),
+                provisional,
+                ended,
             }
-            .to_string(),
-            "2026-01-02 03:04 UTC: ended by olivia@example.com (sale), ended 2026-02-03 04:05 UTC \
-             (unpaired)"
-        );
-        assert_eq!(
-            Line::Pairing {
-                p: &p,
-                at: at(),
-                ended: None
-            }
-            .to_string(),
-            "2026-01-02 03:04 UTC: ended by olivia@example.com (sale)"
-        );
-        let e = AuditRecord {
-            id: 1,
-            occurred_at: 0,
-            tenant_id: None,
-            actor: "staff:sam".to_owned(),
-            action: "pairing.approved".to_owned(),
-            subject: "device:SN-1".to_owned(),
-            detail: "{\"a\":1}".to_owned(),
-            prev_hash: String::new(),
-            hash: String::new(),
+            .to_string()
         };
         assert_eq!(
-            Line::Audit { e: &e, at: at() }.to_string(),
-            "2026-01-02 03:04 UTC pairing.approved by staff:sam {\"a\":1}"
+            pairing(
+                None,
+                false,
+                Some((
+                    "2026-02-03 04:05 UTC".to_owned(),
+                    Code::Ended("unpaired").to_string()
+                ))
+            ),
+            "Paired on 2026-01-02 03:04 UTC by Olivia Owner: the manufacturer sold it directly \
+             to the company. Ended on 2026-02-03 04:05 UTC: unpaired"
+        );
+        assert_eq!(
+            pairing(Some("Acme"), true, None),
+            "Paired to Acme on 2026-01-02 03:04 UTC by Olivia Owner, provisionally until the \
+             manufacturer confirms the sale: the manufacturer sold it directly to the company"
         );
         let sides = |holder| {
             Line::Sides {
@@ -454,11 +432,16 @@ mod tests {
         assert_eq!(sides(Some("Rival")), "Acme asks for it; Rival holds it");
         assert_eq!(sides(None), "Acme asks for it");
         let settled = Line::Settled {
-            resolution: "release",
-            by: "sam",
+            resolution: Code::Resolution("granted").to_string(),
+            by: "Sam Staff",
+            at: at(),
         };
-        assert_eq!(settled.to_string(), "settled: release by sam");
-        assert_eq!(Line::Open.to_string(), "open");
+        assert_eq!(
+            settled.to_string(),
+            "Settled on 2026-01-02 03:04 UTC by Sam Staff: the company that asked for it may now \
+             pair it"
+        );
+        assert_eq!(Line::Open.to_string(), "Open: waiting for a decision");
         let chart = Line::Chart {
             name: "temperature",
             window: "24 hours",
