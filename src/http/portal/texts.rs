@@ -17,10 +17,18 @@ pub enum Notice<'a> {
     PasswordChanged,
     /// A tenant that requires TOTP, for a member who has none yet.
     TotpRequired,
-    InvitationSent {
+    /// An invitation in the outbox: it is "sent" only once the mail server took it.
+    InvitationQueued {
         email: &'a str,
     },
     RoleChanged,
+    /// Disabling ends the member's sessions.
+    MemberDisabled,
+    MemberEnabled,
+    /// A second-factor reset ends the member's sessions.
+    TotpReset,
+    AccessChanged,
+    GroupCreated,
 }
 
 /// A form's error, shown above the form.
@@ -230,8 +238,18 @@ mod tests {
                 "Your company requires two-factor authentication.",
             ),
             (
-                Notice::InvitationSent { email }.to_string(),
-                "Invitation sent to a<b>@example.com.",
+                Notice::InvitationQueued { email }.to_string(),
+                "Invitation to a<b>@example.com queued: pairgate sends it as soon as the mail \
+                 server accepts it.",
+            ),
+            (
+                Notice::MemberDisabled.to_string(),
+                "The account has been disabled, and its sessions have been signed out.",
+            ),
+            (
+                Notice::TotpReset.to_string(),
+                "Two-factor authentication has been reset, and the person has been signed out; \
+                 they set it up again at their next sign-in.",
             ),
             (
                 Notice::RoleChanged.to_string(),

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::texts::Notice;
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, DeviceView, GroupView};
 use crate::app::AppContext;
@@ -80,6 +81,7 @@ struct GroupsPage {
 async fn groups_page(
     req: &HttpRequest,
     ctx: &AppContext,
+    notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PortalError> {
@@ -90,6 +92,7 @@ async fn groups_page(
     match ctx.accounts.groups(&s).await {
         Ok(groups) => {
             let mut page = v.page(ctx, "Groups and sites");
+            page.notice = notice;
             page.error = error;
             Ok(render(&v, status, &GroupsPage { page, groups }))
         }
@@ -101,7 +104,9 @@ async fn groups_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
 ) -> Result<HttpResponse, PortalError> {
-    groups_page(&req, &ctx, None, StatusCode::OK).await
+    let created = req.query_string() == "done=created";
+    let notice = created.then(|| Notice::GroupCreated.to_string());
+    groups_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
 async fn groups_post(
@@ -110,11 +115,12 @@ async fn groups_post(
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
     match ctx.accounts.create_group(&s, &form.text("name")).await {
-        Ok(_) => Ok(redirect("/groups")),
+        Ok(_) => Ok(redirect("/groups?done=created")),
         Err(e @ AccountError::InvalidInput(_)) => {
             groups_page(
                 &req,
                 &ctx,
+                None,
                 Some(e.to_string()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
