@@ -51,6 +51,7 @@ async fn the_audit_log_speaks_in_names(backend: Backend) {
     let lines = sentences(&page);
     for expected in [
         "Olivia Owner created the company Acme Water by signing up",
+        "Olivia Owner created their account, an owner",
         "Olivia Owner invited ada@example.com to join as an admin",
         "Member admin accepted an invitation and joined as an admin",
         "Olivia Owner created the group Plant North",
