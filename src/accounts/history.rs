@@ -71,13 +71,21 @@ pub fn read_back(
         let id = |key: &str| e.detail.get(key).and_then(Value::as_i64);
         wanted.groups.extend(id("group"));
         wanted.tenants.extend(id("claimant_tenant"));
+        if e.action == Some(Action::DisputeResolved) {
+            wanted.disputes.extend(id("dispute"));
+        }
         if let Some(groups) = e.detail.get("groups").and_then(Value::as_array) {
             wanted
                 .groups
                 .extend(groups.iter().filter_map(Value::as_i64));
         }
     }
-    for list in [&mut wanted.users, &mut wanted.groups, &mut wanted.tenants] {
+    for list in [
+        &mut wanted.users,
+        &mut wanted.groups,
+        &mut wanted.tenants,
+        &mut wanted.disputes,
+    ] {
         list.sort_unstable();
         list.dedup();
     }

@@ -1,13 +1,14 @@
 //! Reading the audit log as people do: one page of events chosen by tenant, person, action,
 //! device and time (filtered and paged in SQL), and the names behind the ids of a page, read in
-//! one query per kind of name (people, groups, companies, clients), however many rows it has.
+//! one query per kind of name (people, groups, companies, clients, staff notes), however many
+//! rows it has.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 
 use super::audit::AuditRecord;
-use super::schema::{audit_events, clients, device_groups, tenants, users};
+use super::schema::{audit_events, clients, device_groups, disputes, tenants, users};
 use super::{StoreError, Tx};
 
 /// Which events a page shows; every field narrows it.
@@ -83,6 +84,8 @@ pub struct Names {
     pub groups: HashMap<i64, (i64, String)>,
     pub tenants: HashMap<i64, String>,
     pub clients: HashMap<String, String>,
+    /// Staff notes of settled disputes, by dispute id.
+    pub notes: HashMap<i64, String>,
 }
 
 /// The ids whose names a page needs.
@@ -92,6 +95,8 @@ pub struct Wanted {
     pub groups: Vec<i64>,
     pub tenants: Vec<i64>,
     pub clients: Vec<String>,
+    /// Disputes whose staff notes the page shows.
+    pub disputes: Vec<i64>,
 }
 
 /// The names of `wanted`: at most one query per kind, none for a kind with no ids.
@@ -135,6 +140,15 @@ pub fn names(tx: &mut Tx<'_>, wanted: &Wanted) -> Result<Names, StoreError> {
             .select((clients::client_id, clients::name))
             .load(tx.conn)?;
         names.clients = rows.into_iter().collect();
+    }
+    if !wanted.disputes.is_empty() {
+        let rows: Vec<(i64, Option<String>)> = disputes::table
+            .filter(disputes::id.eq_any(&wanted.disputes))
+            .select((disputes::id, disputes::note))
+            .load(tx.conn)?;
+        names.notes = (rows.into_iter())
+            .filter_map(|(id, note)| Some((id, note?)))
+            .collect();
     }
     Ok(names)
 }

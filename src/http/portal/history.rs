@@ -149,7 +149,10 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::UserSecondFactorThrottled => f.count = number(detail, "failures"),
         Action::PairingApproved => f.words = words(Code::Basis(code("basis"))),
         Action::PairingRefused => f.words = words(Code::Refusal(code("reason"))),
-        Action::DisputeResolved => f.words = words(Code::Resolution(code("resolution"))),
+        Action::DisputeResolved => {
+            f.words = words(Code::Resolution(code("resolution")));
+            f.note = f.dispute.and_then(|d| names.notes.get(&d).cloned());
+        }
         Action::RefreshTokenReuse => {
             f.flag = detail
                 .get("revoked")

@@ -188,6 +188,8 @@ pub struct Facts {
     pub dispute: Option<i64>,
     /// The other company of a refused pairing.
     pub other: Option<String>,
+    /// The staff note of a settled dispute.
+    pub note: Option<String>,
 }
 
 /// A stored code in words (`templates/texts/words.txt`); never the code itself.

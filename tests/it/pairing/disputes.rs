@@ -95,6 +95,16 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
     );
     let found = sam.get("/staff/devices?serial=SN-6001").await;
     assert!(found.contains("Staff note: ERP confirms the sale to C-300"));
+    // The company that asked reads the decision, and the note, in its own log.
+    let log = buyer.owner.get("/audit").await;
+    assert!(
+        log.contains(
+            "the device was moved to the company that asked for it. Staff note: ERP \
+             confirms the sale to C-300"
+        ),
+        "{}",
+        log.body
+    );
 
     // Acme lost the device and its tokens; the buyer pairs it with the staff grant.
     assert!(!super::active(&app, &old_tokens).await);

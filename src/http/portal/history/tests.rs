@@ -20,6 +20,7 @@ fn names() -> Names {
     names
         .clients
         .insert("erp".to_owned(), "Factory ERP".to_owned());
+    names.notes.insert(7, "ERP shows the sale".to_owned());
     names
 }
 
@@ -302,7 +303,7 @@ const CASES: &[Case] = &[
         DEV,
         r#"{"dispute": 7, "resolution": "granted"}"#,
         "Sam Staff (manufacturer's support) settled dispute #7 about the device SN-1: the \
-             company that asked for it may now pair it",
+             company that asked for it may now pair it. Staff note: ERP shows the sale",
     ),
     (
         Action::RefreshTokenReuse,
