@@ -2,12 +2,12 @@
 //! `/staff/disputes/{id}`, `/staff/devices?serial=`, `/staff/tenants`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::history::{name_of, pairing_line, sentences};
-use super::texts::{Code, Line};
+use super::texts::{Code, Line, Notice};
 use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
 use crate::app::AppContext;
 use crate::events::Party;
@@ -96,6 +96,7 @@ struct DisputePage {
 }
 
 async fn dispute_get(
+    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
     Member(v, s): Member,
@@ -103,7 +104,10 @@ async fn dispute_get(
     match ctx.ceremony.dispute(&s, *id, 100).await {
         Ok(d) => {
             let status = dispute_state(&d.dispute, &d.people);
-            let page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
+            let mut page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
+            if req.query_string() == "done=settled" {
+                page.notice = Some(Notice::DisputeSettled.to_string());
+            }
             Ok(render(
                 &v,
                 StatusCode::OK,
@@ -140,7 +144,7 @@ async fn resolve_post(
         .resolve(&s, *id, resolution, &form.text("note"))
         .await
     {
-        Ok(()) => Ok(redirect(&format!("/staff/disputes/{id}"))),
+        Ok(()) => Ok(redirect(&format!("/staff/disputes/{id}?done=settled"))),
         Err(e) => Err(e.into()),
     }
 }
@@ -211,12 +215,16 @@ struct TenantsPage {
 }
 
 async fn tenants_get(
+    req: HttpRequest,
     ctx: web::Data<AppContext>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.staff_tenants(&s).await {
         Ok(tenants) => {
-            let page = v.page(&ctx, "Tenants");
+            let mut page = v.page(&ctx, "Tenants");
+            if req.query_string() == "done=customer" {
+                page.notice = Some(Notice::CustomerNumberSaved.to_string());
+            }
             Ok(render(&v, StatusCode::OK, &TenantsPage { page, tenants }))
         }
         Err(e) => Err(e.into()),
@@ -233,7 +241,7 @@ async fn customer_post(
         .set_customer_number(&s, *id, form.get("customer_number"))
         .await
     {
-        Ok(()) => Ok(redirect("/staff/tenants")),
+        Ok(()) => Ok(redirect("/staff/tenants?done=customer")),
         Err(e) => Err(e.into()),
     }
 }

@@ -29,6 +29,8 @@ pub enum Notice<'a> {
     TotpReset,
     AccessChanged,
     GroupCreated,
+    DisputeSettled,
+    CustomerNumberSaved,
 }
 
 /// A form's error, shown above the form.

@@ -86,7 +86,8 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
-    let page = sam.get(&format!("/staff/disputes/{dispute}")).await;
+    let page = sam.get(&page.location.unwrap()).await;
+    assert!(page.contains("The dispute has been settled; the decision and your note are shown"));
     assert!(
         page.contains("by Sam Support (manufacturer&#39;s support): the device was moved to the")
             && page.contains("<dd>ERP confirms the sale to C-300</dd>"),
