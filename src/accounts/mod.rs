@@ -4,6 +4,7 @@
 
 mod credentials;
 mod groups;
+pub mod history;
 mod invitations;
 mod login;
 mod mails;

@@ -52,6 +52,60 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order of the enum (the audit page's filter lists them).
+    pub const ALL: [Action; 45] = [
+        Self::TenantCreated,
+        Self::TenantSettingsChanged,
+        Self::UserCreated,
+        Self::UserInvited,
+        Self::UserJoined,
+        Self::UserRoleChanged,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserAccessChanged,
+        Self::UserSignedIn,
+        Self::UserSignInFailed,
+        Self::UserSignedOut,
+        Self::UserPasswordChanged,
+        Self::UserTotpEnrolled,
+        Self::UserRecoveryCodeUsed,
+        Self::UserSteppedUp,
+        Self::UserTotpReset,
+        Self::UserSecondFactorThrottled,
+        Self::DeviceGroupCreated,
+        Self::DeviceGroupAssigned,
+        Self::ClientRegistered,
+        Self::DeviceRegistered,
+        Self::SigningKeyRotated,
+        Self::PairingRequested,
+        Self::PairingApproved,
+        Self::PairingDenied,
+        Self::PairingTokensIssued,
+        Self::PairingProvisional,
+        Self::PairingRefused,
+        Self::PairingHeldForReview,
+        Self::PairingConfirmed,
+        Self::PairingRejected,
+        Self::DeviceUnpaired,
+        Self::DeviceReleased,
+        Self::DisputeResolved,
+        Self::RefreshTokenReuse,
+        Self::TokenRevoked,
+        Self::DeviceTokensRevoked,
+        Self::OAuthRefused,
+        Self::DeviceRekeyed,
+        Self::DeviceUpdated,
+        Self::ErpSaleRecorded,
+        Self::ErpSaleEnded,
+        Self::ErpCustomerLinked,
+        Self::ErpCustomerUpdated,
+    ];
+
+    /// The action whose log name is `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     /// The name in the log (`pairing.approved`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,5 +155,22 @@ impl Action {
             Self::ErpCustomerLinked => "erp.customer_linked",
             Self::ErpCustomerUpdated => "erp.customer_updated",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_parses_back_from_its_name() {
+        let mut names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+        assert_eq!(Action::parse("pairing.unheard_of"), None);
     }
 }

@@ -8,6 +8,7 @@
 
 mod action;
 mod feed;
+mod party;
 
 use std::fmt;
 
@@ -18,6 +19,7 @@ use crate::store::{StoreError, Tx};
 
 pub use action::Action;
 pub use feed::{FeedEntry, FeedType};
+pub use party::Party;
 
 /// What an event is about, shown in the log as `kind:id` (`device:SN-1`, `user:7`).
 #[derive(Debug, Clone, PartialEq, Eq)]

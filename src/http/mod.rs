@@ -6,6 +6,7 @@ mod credentials;
 /// The ERP API (`/api/erp/v1`); `ROUTES` is public for the OpenAPI check.
 pub mod erp;
 mod errors;
+mod fallback;
 mod oauth;
 mod observe;
 pub mod openapi;
@@ -70,7 +71,7 @@ pub fn server(ctx: AppContext, listener: TcpListener, signals: Signals) -> std::
             .configure(erp::configure)
             .configure(openapi::configure)
             .configure(telemetry::configure)
-            .default_service(web::to(errors::not_found))
+            .default_service(web::to(fallback::unknown_path))
     })
     .workers(workers)
     .shutdown_timeout(shutdown_timeout)

@@ -9,6 +9,7 @@ mod attempts;
 mod ending;
 pub mod gate;
 pub(crate) mod mails;
+mod names;
 mod shown;
 mod staff;
 
@@ -18,6 +19,7 @@ pub use attempts::Origin;
 pub use ending::Removal;
 pub(crate) use ending::end_pairing;
 pub use gate::{Basis, DistributorPolicy, Refusal, SaleFacts, SaleView, Verdict};
+pub use names::PairingHistory;
 pub use staff::{DisputeView, Resolution, StaffDevice, TenantRow};
 
 use crate::accounts::{AccountError, Accounts, GroupView, Session};
@@ -88,6 +90,9 @@ pub struct Confirmation {
     pub groups: Vec<GroupView>,
     /// The proof that this session was shown this request; a decision brings it back.
     pub proof: String,
+    /// Who on the manufacturer's support team let this tenant pair the device, by name (a
+    /// verdict on the basis of a staff grant).
+    pub granted_by: Option<String>,
 }
 
 /// A decision's reference to a request: the code, as the confirmation page showed it, and the
@@ -297,6 +302,10 @@ fn confirmation(
         tenant,
         policy,
     )?;
+    let granted_by = match verdict {
+        Verdict::Active(Basis::StaffGrant) => names::granter(tx, &device.serial, tenant)?,
+        _ => None,
+    };
     let groups = groups::list(tx, tenant)?
         .into_iter()
         .map(|g| GroupView {
@@ -317,6 +326,7 @@ fn confirmation(
         verdict,
         groups,
         proof,
+        granted_by,
     }))
 }
 

@@ -4,10 +4,11 @@
 use serde_json::json;
 
 use super::{Ceremony, PairingError, SaleFacts, active_sale, end_pairing, notify_admins, record};
+use crate::accounts::history::{History, read_back};
 use crate::accounts::{AccountError, Role, Session};
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::ids::TenantId;
-use crate::store::audit::AuditRecord;
+use crate::store::history::Names;
 use crate::store::pairings::{self, DisputeRecord, DisputeStatus, PairingRecord};
 use crate::store::{StoreError, Tx, registry};
 
@@ -57,7 +58,10 @@ pub struct DisputeView {
     pub holder: Option<String>,
     pub model: String,
     pub sale: Option<SaleFacts>,
-    pub trail: Vec<AuditRecord>,
+    /// The device's events, read back with their names.
+    pub trail: History,
+    /// The names of the people who opened and settled the dispute.
+    pub people: Names,
 }
 
 /// A device as staff see it.
@@ -69,7 +73,9 @@ pub struct StaffDevice {
     pub sale: Option<SaleFacts>,
     pub pairings: Vec<(PairingRecord, String)>,
     pub disputes: Vec<DisputeRecord>,
-    pub trail: Vec<AuditRecord>,
+    pub trail: History,
+    /// The names of the people who approved its pairings and settled its disputes.
+    pub people: Names,
 }
 
 #[derive(Debug, Clone)]
@@ -140,7 +146,12 @@ impl Ceremony {
                     &format!("device:{}", dispute.serial),
                     trail,
                 )?;
+                let trail = read_back(tx, trail, None)?;
+                let mut actors = vec![dispute.opened_by.as_str()];
+                actors.extend(dispute.resolved_by.as_deref());
+                let people = super::names::people(tx, &actors)?;
                 Ok::<_, StoreError>(Ok(DisputeView {
+                    people,
                     dispute,
                     claimant,
                     holder,
@@ -235,10 +246,19 @@ impl Ceremony {
                     let name = tenant_name(tx, p.tenant_id)?;
                     history.push((p, name));
                 }
+                let disputes = pairings::disputes_of(tx, &serial)?;
+                let mut actors: Vec<&str> = history
+                    .iter()
+                    .map(|(p, _)| p.approved_by.as_str())
+                    .collect();
+                actors.extend(disputes.iter().filter_map(|d| d.resolved_by.as_deref()));
+                let people = super::names::people(tx, &actors)?;
+                let trail = crate::store::audit::for_subject(tx, &format!("device:{serial}"), 50)?;
                 Ok::<_, StoreError>(Ok(StaffDevice {
                     sale: active_sale(tx, &serial)?,
-                    disputes: pairings::disputes_of(tx, &serial)?,
-                    trail: crate::store::audit::for_subject(tx, &format!("device:{serial}"), 50)?,
+                    trail: read_back(tx, trail, None)?,
+                    people,
+                    disputes,
                     serial: device.serial,
                     model: device.model,
                     tenant,

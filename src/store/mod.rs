@@ -11,6 +11,7 @@ mod error;
 pub mod flows;
 mod group_commit;
 pub mod groups;
+pub mod history;
 mod ids;
 pub mod keys;
 pub mod kinds;

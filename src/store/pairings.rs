@@ -267,3 +267,16 @@ pub fn revoke_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: i64) -> Result<(),
     diesel::delete(pairing_grants::table.find((serial, tenant_id))).execute(tx.conn)?;
     Ok(())
 }
+
+/// Who granted `tenant_id` the right to pair `serial` (an actor, `user:7`), if anyone did.
+pub fn granted_by(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    tenant_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(pairing_grants::table
+        .find((serial, tenant_id))
+        .select(pairing_grants::granted_by)
+        .first::<String>(tx.conn)
+        .optional()?)
+}

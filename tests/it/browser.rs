@@ -72,7 +72,7 @@ async fn a_company_signs_up_and_manages_its_people_on_a_phone() {
     chrome.select("Role", "viewer").await;
     chrome.press("Send invitation").await;
     chrome
-        .wait_for_text("Invitation sent to victor@example.com")
+        .wait_for_text("Invitation to victor@example.com queued")
         .await;
     let link = crate::portal::latest_link(&app, "victor@example.com").await;
 

@@ -78,6 +78,16 @@ fn store_failure(req: &HttpRequest, ctx: &AppContext, e: &StoreError) -> HttpRes
     internal(ctx)
 }
 
+/// The page for an address that no page has (the server's fallback, for browsers).
+pub fn no_such_page(ctx: &AppContext) -> HttpResponse {
+    message(
+        ctx,
+        &anonymous(),
+        StatusCode::NOT_FOUND,
+        &Message::NoSuchPage,
+    )
+}
+
 fn internal(ctx: &AppContext) -> HttpResponse {
     message(
         ctx,

@@ -107,11 +107,25 @@ async fn users_page(
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
 async fn users_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
+    q: web::Query<Done>,
 ) -> Result<HttpResponse, PortalError> {
-    users_page(&req, &ctx, None, None, StatusCode::OK).await
+    // What the last save did (the POST redirected here).
+    let notice = match q.done.as_deref() {
+        Some("disabled") => Some(Notice::MemberDisabled),
+        Some("enabled") => Some(Notice::MemberEnabled),
+        Some("access") => Some(Notice::AccessChanged),
+        _ => None,
+    };
+    let notice = notice.map(|n| n.to_string());
+    users_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
 async fn invite_post(
@@ -136,7 +150,7 @@ async fn invite_post(
                 &req,
                 &ctx,
                 Some(
-                    Notice::InvitationSent {
+                    Notice::InvitationQueued {
                         email: email.trim(),
                     }
                     .to_string(),
@@ -220,7 +234,8 @@ async fn active_post(
         ActiveStatus::Disabled
     };
     match ctx.accounts.set_member_status(&s, *id, status).await {
-        Ok(()) => Ok(redirect("/users")),
+        Ok(()) if status == ActiveStatus::Active => Ok(redirect("/users?done=enabled")),
+        Ok(()) => Ok(redirect("/users?done=disabled")),
         Err(e) => Err(e.into()),
     }
 }
@@ -236,11 +251,7 @@ async fn totp_reset_post(
             users_page(
                 &req,
                 &ctx,
-                Some(
-                    "Two-factor authentication has been reset; they set it up again at their next \
-                     sign-in."
-                        .into(),
-                ),
+                Some(Notice::TotpReset.to_string()),
                 None,
                 StatusCode::OK,
             )
@@ -322,7 +333,7 @@ async fn access_post(
         .set_device_access(&s, *id, access, groups, form.all("device"))
         .await
     {
-        Ok(()) => Ok(redirect("/users")),
+        Ok(()) => Ok(redirect("/users?done=access")),
         Err(e) => Err(e.into()),
     }
 }

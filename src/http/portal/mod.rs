@@ -3,10 +3,12 @@
 //! rendering with the page security headers, and the one mapping of `AccountError` to HTTP.
 
 mod account;
+mod audit;
 mod auth;
 mod chart;
 mod error;
 mod extract;
+mod history;
 mod members;
 mod pairing;
 mod staff;
@@ -21,7 +23,7 @@ use askama::Template;
 
 use crate::accounts::{Session, Stage};
 use crate::app::AppContext;
-pub use error::PortalError;
+pub use error::{PortalError, no_such_page};
 pub use extract::{CsrfForm, Member, MemberForm, member};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     pairing::configure(cfg);
     staff::configure(cfg);
     workspace::configure(cfg);
+    audit::configure(cfg);
 }
 
 const STYLESHEET: &str = include_str!("../../../static/app.css");

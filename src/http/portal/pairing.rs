@@ -14,7 +14,7 @@ use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
 use crate::pairing::{
-    Approval, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
+    Approval, Basis, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -126,6 +126,8 @@ enum Advice {
     /// Already in this account (after a factory reset, say).
     Repairing,
     Active,
+    /// Allowed by a staff grant: who granted it, by name.
+    Granted(String),
     Provisional,
     Review,
     /// The refusal's explanation.
@@ -135,6 +137,10 @@ enum Advice {
 fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
     let (allowed, verdict) = match c.verdict {
         Verdict::Active(_) if c.repairing => (true, Advice::Repairing),
+        Verdict::Active(Basis::StaffGrant) => {
+            let by = c.granted_by.clone().unwrap_or_default();
+            (true, Advice::Granted(by))
+        }
         Verdict::Active(_) => (true, Advice::Active),
         Verdict::Provisional => (true, Advice::Provisional),
         Verdict::Review => (true, Advice::Review),
@@ -331,7 +337,8 @@ async fn detail_get(
     let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
         return Err(AccountError::NotFound.into());
     };
-    let history = ctx.ceremony.history(&s, &serial).await?;
+    let named = ctx.ceremony.named_history(&s, &serial).await?;
+    let history = &named.pairings;
     let status = match history.first() {
         Some(p) if p.status == PairingStatus::Provisional => Pairing::Provisional,
         Some(p) if p.status == PairingStatus::Active => Pairing::Since(when(p.created_at)),
@@ -339,14 +346,7 @@ async fn detail_get(
     };
     let lines = history
         .iter()
-        .map(|p| {
-            let ended = match (p.ended_at, &p.end_reason) {
-                (Some(t), Some(r)) => Some((when(t), r.as_str())),
-                _ => None,
-            };
-            let at = when(p.created_at);
-            Line::Pairing { p, at, ended }.to_string()
-        })
+        .map(|p| super::history::pairing_line(p, &named.names, None))
         .collect();
     let (window, window_label, window_ms, buckets) = chart::window(query.window.as_deref());
     let overview = ctx

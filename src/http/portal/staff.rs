@@ -2,16 +2,19 @@
 //! `/staff/disputes/{id}`, `/staff/devices?serial=`, `/staff/tenants`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::texts::Line;
+use super::history::{name_of, pairing_line, sentences};
+use super::texts::{Code, Line, Notice};
 use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
 use crate::app::AppContext;
+use crate::events::Party;
 use crate::http::get;
 use crate::pairing::{DisputeStatus, Resolution, TenantRow};
-use crate::store::audit::AuditRecord;
+use crate::store::history::Names;
+use crate::store::pairings::DisputeRecord;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/staff", get().to(home_get))
@@ -25,9 +28,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn trail_line(e: &AuditRecord) -> String {
-    let at = when(e.occurred_at);
-    Line::Audit { e, at }.to_string()
+/// A dispute's state in words: open, or settled by whom, when and how.
+fn dispute_state(d: &DisputeRecord, people: &Names) -> String {
+    match (&d.resolution, &d.resolved_by) {
+        (Some(resolution), Some(by)) => Line::Settled {
+            resolution: Code::Resolution(resolution).to_string(),
+            by: &name_of(people, &Party::parse(by)),
+            at: d.resolved_at.map(when).unwrap_or_default(),
+        }
+        .to_string(),
+        _ => Line::Open.to_string(),
+    }
 }
 
 #[derive(Template)]
@@ -54,7 +65,7 @@ async fn home_get(
                     .to_string();
                     (
                         d.dispute.id,
-                        format!("{} ({})", d.dispute.serial, d.dispute.reason),
+                        format!("{}: {}", d.dispute.serial, Code::Refusal(&d.dispute.reason)),
                         sides,
                     )
                 })
@@ -78,23 +89,25 @@ struct DisputePage {
     holder: Option<String>,
     sale_text: String,
     status: String,
+    note: Option<String>,
     open: bool,
-    trail: Vec<String>,
+    /// (time, sentence)
+    trail: Vec<(String, String)>,
 }
 
 async fn dispute_get(
+    req: HttpRequest,
     ctx: web::Data<AppContext>,
     id: web::Path<i64>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.dispute(&s, *id, 100).await {
         Ok(d) => {
-            let status = match (&d.dispute.resolution, &d.dispute.resolved_by) {
-                (Some(resolution), Some(by)) => Line::Settled { resolution, by },
-                _ => Line::Open,
+            let status = dispute_state(&d.dispute, &d.people);
+            let mut page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
+            if req.query_string() == "done=settled" {
+                page.notice = Some(Notice::DisputeSettled.to_string());
             }
-            .to_string();
-            let page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
             Ok(render(
                 &v,
                 StatusCode::OK,
@@ -104,12 +117,13 @@ async fn dispute_get(
                     open: d.dispute.status == DisputeStatus::Open,
                     serial: d.dispute.serial.clone(),
                     model: d.model.clone(),
-                    reason: d.dispute.reason.clone(),
+                    reason: Code::Refusal(&d.dispute.reason).to_string(),
+                    note: d.dispute.note.clone(),
                     claimant: d.claimant.clone(),
                     holder: d.holder.clone(),
                     sale_text: sale_text(d.sale.as_ref()),
                     status,
-                    trail: d.trail.iter().map(trail_line).collect(),
+                    trail: sentences(&d.trail, when),
                 },
             ))
         }
@@ -130,7 +144,7 @@ async fn resolve_post(
         .resolve(&s, *id, resolution, &form.text("note"))
         .await
     {
-        Ok(()) => Ok(redirect(&format!("/staff/disputes/{id}"))),
+        Ok(()) => Ok(redirect(&format!("/staff/disputes/{id}?done=settled"))),
         Err(e) => Err(e.into()),
     }
 }
@@ -149,8 +163,10 @@ struct DevicePage {
     tenant: Option<String>,
     sale_text: String,
     pairings: Vec<String>,
-    disputes: Vec<(i64, String)>,
-    trail: Vec<String>,
+    /// (id, reason, state, note)
+    disputes: Vec<(i64, String, String, Option<String>)>,
+    /// (time, sentence)
+    trail: Vec<(String, String)>,
 }
 
 async fn device_get(
@@ -170,25 +186,17 @@ async fn device_get(
                     pairings: d
                         .pairings
                         .iter()
-                        .map(|(p, t)| {
-                            format!(
-                                "{}: {t}, {} ({}){}",
-                                when(p.created_at),
-                                p.status,
-                                p.basis,
-                                p.end_reason
-                                    .as_ref()
-                                    .map(|r| format!(", ended: {r}"))
-                                    .unwrap_or_default()
-                            )
-                        })
+                        .map(|(p, company)| pairing_line(p, &d.people, Some(company)))
                         .collect(),
                     disputes: d
                         .disputes
                         .iter()
-                        .map(|x| (x.id, format!("{} · {}", x.reason, x.status)))
+                        .map(|x| {
+                            let reason = Code::Refusal(&x.reason).to_string();
+                            (x.id, reason, dispute_state(x, &d.people), x.note.clone())
+                        })
                         .collect(),
-                    trail: d.trail.iter().map(trail_line).collect(),
+                    trail: sentences(&d.trail, when),
                     serial: d.serial,
                     model: d.model,
                     tenant: d.tenant,
@@ -207,12 +215,16 @@ struct TenantsPage {
 }
 
 async fn tenants_get(
+    req: HttpRequest,
     ctx: web::Data<AppContext>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.staff_tenants(&s).await {
         Ok(tenants) => {
-            let page = v.page(&ctx, "Tenants");
+            let mut page = v.page(&ctx, "Tenants");
+            if req.query_string() == "done=customer" {
+                page.notice = Some(Notice::CustomerNumberSaved.to_string());
+            }
             Ok(render(&v, StatusCode::OK, &TenantsPage { page, tenants }))
         }
         Err(e) => Err(e.into()),
@@ -229,7 +241,7 @@ async fn customer_post(
         .set_customer_number(&s, *id, form.get("customer_number"))
         .await
     {
-        Ok(()) => Ok(redirect("/staff/tenants")),
+        Ok(()) => Ok(redirect("/staff/tenants?done=customer")),
         Err(e) => Err(e.into()),
     }
 }

@@ -6,9 +6,8 @@
 
 use askama::Template;
 
+use crate::events::Action;
 use crate::pairing::{SaleFacts, SaleView};
-use crate::store::audit::AuditRecord;
-use crate::store::pairings::PairingRecord;
 
 /// The line at the top of a page that says something worked, or asks for something.
 #[derive(Template)]
@@ -18,10 +17,20 @@ pub enum Notice<'a> {
     PasswordChanged,
     /// A tenant that requires TOTP, for a member who has none yet.
     TotpRequired,
-    InvitationSent {
+    /// An invitation in the outbox: it is "sent" only once the mail server took it.
+    InvitationQueued {
         email: &'a str,
     },
     RoleChanged,
+    /// Disabling ends the member's sessions.
+    MemberDisabled,
+    MemberEnabled,
+    /// A second-factor reset ends the member's sessions.
+    TotpReset,
+    AccessChanged,
+    GroupCreated,
+    DisputeSettled,
+    CustomerNumberSaved,
 }
 
 /// A form's error, shown above the form.
@@ -46,6 +55,8 @@ pub enum Message {
     NotFound {
         reason: String,
     },
+    /// An address no page has.
+    NoSuchPage,
     NotPossible {
         reason: String,
     },
@@ -106,26 +117,26 @@ pub enum Line<'a> {
     Wait {
         secs: u64,
     },
-    /// One pairing of a device's history, from `at`; `ended`: when and why it ended.
+    /// One pairing of a device's history, from `at`, `by` a person, to a `company` (staff see
+    /// it); `basis`: why it was allowed, in words; `ended`: when and why (in words) it ended.
     Pairing {
-        p: &'a PairingRecord,
         at: String,
-        ended: Option<(String, &'a str)>,
-    },
-    /// One audit event of a trail, at `at`.
-    Audit {
-        e: &'a AuditRecord,
-        at: String,
+        company: Option<&'a str>,
+        by: &'a str,
+        basis: String,
+        provisional: bool,
+        ended: Option<(String, String)>,
     },
     /// Who asks for a disputed device, and who holds it.
     Sides {
         claimant: &'a str,
         holder: Option<&'a str>,
     },
-    /// A dispute's state.
+    /// A dispute's state: settled `at`, `by` a person, its `resolution` in words.
     Settled {
-        resolution: &'a str,
+        resolution: String,
         by: &'a str,
+        at: String,
     },
     Open,
     /// A chart in words (its `aria-label`): a metric's range over a time window.
@@ -138,10 +149,83 @@ pub enum Line<'a> {
     },
 }
 
+/// One audit event as a sentence (`templates/texts/history.txt`): `who` did it, `whom` it was
+/// about, by name.
+#[derive(Template)]
+#[template(path = "texts/history.txt")]
+pub struct Said<'a> {
+    pub action: Action,
+    pub who: &'a str,
+    pub whom: &'a str,
+    /// The actor is the subject ("Ann signed out", not "Ann signed Ann out").
+    pub same: bool,
+    pub f: &'a Facts,
+}
+
+/// What a sentence of the audit log needs besides its two names, from the event's detail; codes
+/// already in words ([`Code`]).
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// A role, in words ("an admin").
+    pub role: String,
+    /// A value before and after (roles in words, models, an ERP customer number).
+    pub from: String,
+    pub to: String,
+    /// A group, by name.
+    pub group: Option<String>,
+    /// What a person may see, in words ("the group Plant North and the device SN-1").
+    pub access: String,
+    pub ip: Option<String>,
+    pub count: Option<i64>,
+    /// A yes/no of the detail (required, everywhere, revoked, other sessions ended).
+    pub flag: bool,
+    /// The change is about the ERP customer number.
+    pub erp: bool,
+    /// A code of the detail in words: a refusal's reason, a resolution, a sale's status.
+    pub words: String,
+    /// An ERP customer number.
+    pub name: String,
+    /// The device of a sale.
+    pub serial: String,
+    pub dispute: Option<i64>,
+    /// The other company of a refused pairing.
+    pub other: Option<String>,
+    /// The staff note of a settled dispute.
+    pub note: Option<String>,
+}
+
+/// A stored code in words (`templates/texts/words.txt`); never the code itself.
+#[derive(Template)]
+#[template(path = "texts/words.txt")]
+pub enum Code<'a> {
+    /// Why a pairing was refused (or a dispute opened).
+    Refusal(&'a str),
+    /// How staff settled a dispute.
+    Resolution(&'a str),
+    /// Why a pairing was allowed.
+    Basis(&'a str),
+    /// Why a pairing ended.
+    Ended(&'a str),
+    /// Which answer was wrong at a sign-in.
+    Factor(&'a str),
+    /// Which second factor a sign-in used.
+    SignedInWith(&'a str),
+    Role(&'a str),
+    SaleStatus(&'a str),
+    /// How a company came to be.
+    Via(&'a str),
+}
+
+/// The name of a kind of event (`templates/texts/actions.txt`).
+#[derive(Template)]
+#[template(path = "texts/actions.txt")]
+pub struct ActionName {
+    pub action: Action,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pairings::PairingStatus;
 
     #[test]
     fn notices_and_form_errors() {
@@ -158,8 +242,18 @@ mod tests {
                 "Your company requires two-factor authentication.",
             ),
             (
-                Notice::InvitationSent { email }.to_string(),
-                "Invitation sent to a<b>@example.com.",
+                Notice::InvitationQueued { email }.to_string(),
+                "Invitation to a<b>@example.com queued: pairgate sends it as soon as the mail \
+                 server accepts it.",
+            ),
+            (
+                Notice::MemberDisabled.to_string(),
+                "The account has been disabled, and its sessions have been signed out.",
+            ),
+            (
+                Notice::TotpReset.to_string(),
+                "Two-factor authentication has been reset, and the person has been signed out; \
+                 they set it up again at their next sign-in.",
             ),
             (
                 Notice::RoleChanged.to_string(),
@@ -207,6 +301,12 @@ mod tests {
                 Message::NotFound { reason: reason() },
                 "Not found",
                 "no such thing",
+            ),
+            (
+                Message::NoSuchPage,
+                "Page not found",
+                "There is no page at this address. Check the link, or start again from the home \
+                 page.",
             ),
             (
                 Message::NotPossible { reason: reason() },
@@ -315,54 +415,34 @@ mod tests {
 
     #[test]
     fn history_and_dispute_lines() {
-        let p = PairingRecord {
-            id: 1,
-            serial: "SN-1".to_owned(),
-            tenant_id: 2,
-            status: PairingStatus::Ended,
-            basis: "sale".to_owned(),
-            sale_id: None,
-            flow_id: None,
-            approved_by: "olivia@example.com".to_owned(),
-            created_at: 0,
-            confirmed_at: None,
-            ended_at: None,
-            end_reason: None,
-        };
         let at = || "2026-01-02 03:04 UTC".to_owned();
-        assert_eq!(
+        let pairing = |company, provisional, ended| {
             Line::Pairing {
-                p: &p,
                 at: at(),
-                ended: Some(("2026-02-03 04:05 UTC".to_owned(), "unpaired")),
+                company,
+                by: "Olivia Owner",
+                basis: Code::Basis("direct_sale").to_string(),
+                provisional,
+                ended,
             }
-            .to_string(),
-            "2026-01-02 03:04 UTC: ended by olivia@example.com (sale), ended 2026-02-03 04:05 UTC \
-             (unpaired)"
-        );
-        assert_eq!(
-            Line::Pairing {
-                p: &p,
-                at: at(),
-                ended: None
-            }
-            .to_string(),
-            "2026-01-02 03:04 UTC: ended by olivia@example.com (sale)"
-        );
-        let e = AuditRecord {
-            id: 1,
-            occurred_at: 0,
-            tenant_id: None,
-            actor: "staff:sam".to_owned(),
-            action: "pairing.approved".to_owned(),
-            subject: "device:SN-1".to_owned(),
-            detail: "{\"a\":1}".to_owned(),
-            prev_hash: String::new(),
-            hash: String::new(),
+            .to_string()
         };
         assert_eq!(
-            Line::Audit { e: &e, at: at() }.to_string(),
-            "2026-01-02 03:04 UTC pairing.approved by staff:sam {\"a\":1}"
+            pairing(
+                None,
+                false,
+                Some((
+                    "2026-02-03 04:05 UTC".to_owned(),
+                    Code::Ended("unpaired").to_string()
+                ))
+            ),
+            "Paired on 2026-01-02 03:04 UTC by Olivia Owner: the manufacturer sold it directly \
+             to the company. Ended on 2026-02-03 04:05 UTC: unpaired"
+        );
+        assert_eq!(
+            pairing(Some("Acme"), true, None),
+            "Paired to Acme on 2026-01-02 03:04 UTC by Olivia Owner, provisionally until the \
+             manufacturer confirms the sale: the manufacturer sold it directly to the company"
         );
         let sides = |holder| {
             Line::Sides {
@@ -374,11 +454,16 @@ mod tests {
         assert_eq!(sides(Some("Rival")), "Acme asks for it; Rival holds it");
         assert_eq!(sides(None), "Acme asks for it");
         let settled = Line::Settled {
-            resolution: "release",
-            by: "sam",
+            resolution: Code::Resolution("granted").to_string(),
+            by: "Sam Staff",
+            at: at(),
         };
-        assert_eq!(settled.to_string(), "settled: release by sam");
-        assert_eq!(Line::Open.to_string(), "open");
+        assert_eq!(
+            settled.to_string(),
+            "Settled on 2026-01-02 03:04 UTC by Sam Staff: the company that asked for it may now \
+             pair it"
+        );
+        assert_eq!(Line::Open.to_string(), "Open: waiting for a decision");
         let chart = Line::Chart {
             name: "temperature",
             window: "24 hours",

@@ -1,11 +1,11 @@
-//! What a tenant works with: `/devices` (filtered by the person's device access), `/groups`, and
-//! `/audit` (the tenant's events; staff see everyone's).
+//! What a tenant works with: `/devices` (filtered by the person's device access) and `/groups`
+//! (the audit log is `audit.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
+use super::texts::Notice;
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, DeviceView, GroupView};
 use crate::app::AppContext;
@@ -15,8 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/devices", get().to(devices_get))
         .route("/devices/{serial}/group", web::post().to(device_group_post))
         .route("/groups", get().to(groups_get))
-        .route("/groups", web::post().to(groups_post))
-        .route("/audit", get().to(audit_get));
+        .route("/groups", web::post().to(groups_post));
 }
 
 #[derive(Template)]
@@ -82,6 +81,7 @@ struct GroupsPage {
 async fn groups_page(
     req: &HttpRequest,
     ctx: &AppContext,
+    notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PortalError> {
@@ -92,6 +92,7 @@ async fn groups_page(
     match ctx.accounts.groups(&s).await {
         Ok(groups) => {
             let mut page = v.page(ctx, "Groups and sites");
+            page.notice = notice;
             page.error = error;
             Ok(render(&v, status, &GroupsPage { page, groups }))
         }
@@ -103,7 +104,9 @@ async fn groups_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
 ) -> Result<HttpResponse, PortalError> {
-    groups_page(&req, &ctx, None, StatusCode::OK).await
+    let created = req.query_string() == "done=created";
+    let notice = created.then(|| Notice::GroupCreated.to_string());
+    groups_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
 async fn groups_post(
@@ -112,65 +115,16 @@ async fn groups_post(
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
     match ctx.accounts.create_group(&s, &form.text("name")).await {
-        Ok(_) => Ok(redirect("/groups")),
+        Ok(_) => Ok(redirect("/groups?done=created")),
         Err(e @ AccountError::InvalidInput(_)) => {
             groups_page(
                 &req,
                 &ctx,
+                None,
                 Some(e.to_string()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "audit.html")]
-struct AuditPage {
-    page: Page,
-    /// (time, action, actor, subject, detail)
-    events: Vec<(String, String, String, String, String)>,
-    older: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct AuditQuery {
-    before: Option<i64>,
-}
-
-const AUDIT_PAGE: i64 = 50;
-
-async fn audit_get(
-    ctx: web::Data<AppContext>,
-    q: web::Query<AuditQuery>,
-    Member(v, s): Member,
-) -> Result<HttpResponse, PortalError> {
-    match ctx.accounts.audit_events(&s, q.before, AUDIT_PAGE).await {
-        Ok(events) => {
-            let older = (events.len() as i64 == AUDIT_PAGE)
-                .then(|| events.last().map(|e| e.id))
-                .flatten();
-            let rows = events
-                .into_iter()
-                .map(|e| {
-                    let time = chrono::DateTime::from_timestamp_millis(e.occurred_at)
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                        .unwrap_or_default();
-                    (time, e.action, e.actor, e.subject, e.detail)
-                })
-                .collect();
-            let page = v.page(&ctx, "Audit log");
-            Ok(render(
-                &v,
-                StatusCode::OK,
-                &AuditPage {
-                    page,
-                    events: rows,
-                    older,
-                },
-            ))
         }
         Err(e) => Err(e.into()),
     }

@@ -39,7 +39,8 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
     let mut sam = staff(&app).await;
     let home = sam.get("/staff").await;
     assert!(
-        home.contains("SN-6001") && home.contains("paired_elsewhere"),
+        home.contains("SN-6001: the device belongs to another company")
+            && !home.contains("paired_elsewhere"),
         "{}",
         home.body
     );
@@ -47,8 +48,9 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
     for shown in [
         "C-300",
         "Acme Water",
-        "pairing.refused",
+        "tried to pair the device SN-6001 and was refused: the device belongs to another company",
         "directly to Buyer C-300",
+        "The confirmation page will name you as the one who allowed it.",
     ] {
         assert!(page.contains(shown), "{shown}: {}", page.body);
     }
@@ -84,10 +86,25 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
+    let page = sam.get(&page.location.unwrap()).await;
+    assert!(page.contains("The dispute has been settled; the decision and your note are shown"));
     assert!(
-        sam.get(&format!("/staff/disputes/{dispute}"))
-            .await
-            .contains("settled: moved")
+        page.contains("by Sam Support (manufacturer&#39;s support): the device was moved to the")
+            && page.contains("<dd>ERP confirms the sale to C-300</dd>"),
+        "{}",
+        page.body
+    );
+    let found = sam.get("/staff/devices?serial=SN-6001").await;
+    assert!(found.contains("Staff note: ERP confirms the sale to C-300"));
+    // The company that asked reads the decision, and the note, in its own log.
+    let log = buyer.owner.get("/audit").await;
+    assert!(
+        log.contains(
+            "the device was moved to the company that asked for it. Staff note: ERP \
+             confirms the sale to C-300"
+        ),
+        "{}",
+        log.body
     );
 
     // Acme lost the device and its tokens; the buyer pairs it with the staff grant.
@@ -111,7 +128,7 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
             .owner
             .get("/devices/SN-6001")
             .await
-            .contains("staff_grant")
+            .contains("the manufacturer&#39;s support team allowed it")
     );
 }
 
@@ -147,7 +164,14 @@ async fn the_review_policy_holds_distributor_sales_for_staff(backend: Backend) {
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
-    // The same pending request can now be approved, on the staff grant.
+    // The same pending request can now be approved, on the staff grant, which the page names.
+    let page = super::confirm(&mut acme.owner, &user_code).await;
+    assert!(
+        page.contains("Sam Support of the manufacturer's support team allowed your company")
+            && !page.contains("records match"),
+        "{}",
+        page.body
+    );
     let page = approve(&app, &mut acme.owner, &user_code, "").await;
     assert!(page.contains("joins your account"), "{}", page.body);
     assert_eq!(poll_result(&app, &device, &device_code).await.0, "ok");

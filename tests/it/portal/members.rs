@@ -29,7 +29,11 @@ async fn invitations_are_one_time_and_expire(backend: Backend) {
             &[("email", "Ivan@Example.com"), ("role", "operator")],
         )
         .await;
-    assert!(page.contains("Invitation sent"), "{}", page.body);
+    assert!(
+        page.contains("Invitation to Ivan@Example.com queued") && !page.contains("sent to"),
+        "{}",
+        page.body
+    );
     assert!(
         owner
             .get("/users")
@@ -160,6 +164,15 @@ async fn disabling_a_member_ends_their_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(page.status, 303);
+    // The page says what happened, signing out included.
+    let location = page.location.unwrap();
+    assert_eq!(location, "/users?done=disabled");
+    assert!(
+        owner
+            .get(&location)
+            .await
+            .contains("The account has been disabled, and its sessions have been signed out.")
+    );
     assert_eq!(otto.get("/devices").await.status, 303);
     let mut again = Browser::new(&app);
     assert_eq!(

@@ -2,7 +2,9 @@
 //! invitations, groups and device access.
 
 mod access;
+mod history;
 mod members;
+mod outcomes;
 pub mod security;
 mod sign_in;
 mod throttling;
