@@ -5,6 +5,8 @@
 mod account;
 mod auth;
 mod chart;
+mod dashboard;
+mod device_list;
 mod error;
 mod extract;
 mod members;
@@ -29,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     account::configure(cfg);
     members::configure(cfg);
+    // Before `/devices/{serial}` (pairing), which would take `/devices/group`.
+    device_list::configure(cfg);
     pairing::configure(cfg);
     staff::configure(cfg);
     workspace::configure(cfg);
