@@ -14,6 +14,7 @@ mod architecture;
 mod audit;
 mod binary;
 mod browser;
+mod browser_devices;
 mod code_shape;
 mod erp;
 mod maintenance;

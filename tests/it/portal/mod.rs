@@ -2,7 +2,7 @@
 //! invitations, groups and device access.
 
 mod access;
-mod devices;
+pub mod devices;
 mod members;
 pub mod security;
 mod sign_in;

@@ -26,6 +26,12 @@ fn chromedriver() -> Option<PathBuf> {
 impl Chrome {
     /// Starts chromedriver and a phone-sized headless Chromium; `None` to skip.
     pub async fn start() -> Option<Chrome> {
+        Self::start_at(390, 844).await
+    }
+
+    /// Starts chromedriver and a headless Chromium whose viewport is `width` × `height` CSS
+    /// pixels (a phone's pixel density below 800 wide, a desk's above); `None` to skip.
+    pub async fn start_at(width: u32, height: u32) -> Option<Chrome> {
         let Some(driver_path) = chromedriver() else {
             assert!(
                 std::env::var_os("PAIRGATE_TEST_BROWSER_REQUIRED").is_none(),
@@ -58,9 +64,13 @@ impl Chrome {
                     "--disable-component-update", "--disable-sync",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
-                // An iPhone-sized screen: the pages must work where devices are approved.
+                // 390 × 844 is an iPhone: the pages must work where devices are approved.
                 "mobileEmulation": {
-                    "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0 }
+                    "deviceMetrics": {
+                        "width": width,
+                        "height": height,
+                        "pixelRatio": if width < 800 { 3.0 } else { 1.0 },
+                    }
                 },
             }),
         );
