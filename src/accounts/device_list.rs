@@ -76,7 +76,7 @@ pub struct DeviceListPage {
 }
 
 /// The dashboard's figures; each is the total of the list filtered as [`Dashboard::filter_of`]
-/// says.
+/// says (counted in one pass by `store::device_list::figures`).
 #[derive(Debug, Clone)]
 pub struct Dashboard {
     pub devices: i64,
@@ -175,27 +175,11 @@ impl Accounts {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let now = self.now_ms();
         let who = session.visibility();
-        let one = DeviceOrder {
-            sort: SortKey::Serial,
-            descending: false,
-            offset: 0,
-            limit: 1,
-        };
-        let figures = [
-            Figure::Devices,
-            Figure::Online,
-            Figure::Silent,
-            Figure::Provisional,
-            Figure::Disputed,
-        ]
-        .map(|f| query(tenant, session, Dashboard::filter_of(f), one, now));
+        let online_since = now - ONLINE_WINDOW_MS;
         let (counts, latest_pairings) = self
             .store
             .read(move |tx| {
-                let mut counts = [0i64; 5];
-                for (count, q) in counts.iter_mut().zip(&figures) {
-                    *count = device_list::page(tx, q)?.1;
-                }
+                let counts = device_list::figures(tx, tenant, who, online_since)?;
                 let latest = device_list::latest_pairings(tx, tenant, who, 5)?;
                 Ok::<_, StoreError>((counts, latest))
             })

@@ -213,6 +213,39 @@ pub fn page(tx: &mut Tx<'_>, q: &ListQuery) -> Result<(Vec<ListedDevice>, i64), 
     Ok((rows, total))
 }
 
+/// The dashboard's figures over the devices a reader may see, in one pass: all of them, online
+/// (a reading at or after `online_since`), silent (readings, none since), awaiting the ERP, and
+/// with an open dispute. Each equals the total of [`page`] with the matching filter.
+pub fn figures(
+    tx: &mut Tx<'_>,
+    tenant_id: i64,
+    who: Visibility,
+    online_since: i64,
+) -> Result<[i64; 5], StoreError> {
+    let counts = sql::<(BigInt, BigInt, BigInt, BigInt, BigInt)>("COUNT(*), COUNT(CASE WHEN ")
+        .sql(LAST_READING)
+        .sql(" >= ")
+        .bind::<BigInt, _>(online_since)
+        .sql(" THEN 1 END), COUNT(CASE WHEN ")
+        .sql(LAST_READING)
+        .sql(" < ")
+        .bind::<BigInt, _>(online_since)
+        .sql(" THEN 1 END), COUNT(CASE WHEN ")
+        .sql(PAIRING_STATUS)
+        .sql(" = 'provisional' THEN 1 END), COUNT(CASE WHEN ")
+        .sql(DISPUTED)
+        .sql(" THEN 1 END)");
+    let mut query = devices::table
+        .filter(devices::tenant_id.eq(tenant_id))
+        .select(counts)
+        .into_boxed();
+    if let Visibility::GrantedTo(user_id) = who {
+        query = query.filter(granted!("devices.serial", user_id));
+    }
+    let (all, online, silent, provisional, disputed) = query.get_result(tx.conn)?;
+    Ok([all, online, silent, provisional, disputed])
+}
+
 /// A pairing for the dashboard: (serial, status, created at).
 pub type RecentPairing = (String, String, i64);
 
