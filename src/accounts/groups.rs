@@ -28,7 +28,7 @@ pub struct DeviceView {
 }
 
 impl Session {
-    fn visibility(&self) -> Visibility {
+    pub(super) fn visibility(&self) -> Visibility {
         if self.user.device_access_all || self.user.role.manages_users() {
             Visibility::All
         } else {

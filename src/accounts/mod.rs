@@ -3,6 +3,7 @@
 //! per-user device access. Knows neither actix nor diesel.
 
 mod credentials;
+pub mod device_list;
 mod groups;
 pub mod history;
 mod invitations;

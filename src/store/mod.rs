@@ -6,6 +6,7 @@ pub mod audit;
 mod batch;
 mod checkpoint;
 mod connection;
+pub mod device_list;
 pub mod erp;
 mod error;
 pub mod flows;

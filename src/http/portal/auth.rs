@@ -49,6 +49,7 @@ struct HomePage {
     totp_enabled: bool,
     manages_users: bool,
     reads_audit: bool,
+    dash: Option<super::dashboard::DashboardView>,
 }
 
 async fn home_get(
@@ -56,6 +57,7 @@ async fn home_get(
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
     let page = v.page(&ctx, "Home");
+    let dash = super::dashboard::view(&ctx, &s).await?;
     Ok(render(
         &v,
         StatusCode::OK,
@@ -70,6 +72,7 @@ async fn home_get(
             totp_enabled: s.user.totp_enabled,
             manages_users: s.user.role.manages_users(),
             reads_audit: s.user.role.reads_audit(),
+            dash,
         },
     ))
 }

@@ -6,6 +6,8 @@ mod account;
 mod audit;
 mod auth;
 mod chart;
+mod dashboard;
+mod device_list;
 mod error;
 mod extract;
 mod history;
@@ -31,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     account::configure(cfg);
     members::configure(cfg);
+    // Before `/devices/{serial}` (pairing), which would take `/devices/group`.
+    device_list::configure(cfg);
     pairing::configure(cfg);
     staff::configure(cfg);
     workspace::configure(cfg);

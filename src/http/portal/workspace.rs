@@ -1,5 +1,5 @@
-//! What a tenant works with: `/devices` (filtered by the person's device access) and `/groups`
-//! (the audit log is `audit.rs`).
+//! What a tenant works with: a device's group (`/devices/{serial}/group`; the list is
+//! `device_list.rs`) and `/groups` (the audit log is `audit.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,56 +7,14 @@ use askama::Template;
 
 use super::texts::Notice;
 use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
-use crate::accounts::{AccountError, DeviceView, GroupView};
+use crate::accounts::{AccountError, GroupView};
 use crate::app::AppContext;
 use crate::http::get;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/devices", get().to(devices_get))
-        .route("/devices/{serial}/group", web::post().to(device_group_post))
+    cfg.route("/devices/{serial}/group", web::post().to(device_group_post))
         .route("/groups", get().to(groups_get))
         .route("/groups", web::post().to(groups_post));
-}
-
-#[derive(Template)]
-#[template(path = "devices.html")]
-struct DevicesPage {
-    page: Page,
-    devices: Vec<DeviceView>,
-    groups: Vec<GroupView>,
-    manages: bool,
-}
-
-async fn devices_get(
-    ctx: web::Data<AppContext>,
-    Member(v, s): Member,
-) -> Result<HttpResponse, PortalError> {
-    if s.user.tenant_id.is_none() {
-        return Err(AccountError::Forbidden.into());
-    }
-    let result = async {
-        Ok::<_, AccountError>((
-            ctx.accounts.visible_devices(&s).await?,
-            ctx.accounts.groups(&s).await?,
-        ))
-    }
-    .await;
-    match result {
-        Ok((devices, groups)) => {
-            let page = v.page(&ctx, "Devices");
-            Ok(render(
-                &v,
-                StatusCode::OK,
-                &DevicesPage {
-                    page,
-                    devices,
-                    groups,
-                    manages: s.user.role.manages_users(),
-                },
-            ))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 async fn device_group_post(

@@ -2,6 +2,7 @@
 //! invitations, groups and device access.
 
 mod access;
+pub mod devices;
 mod history;
 mod members;
 mod outcomes;

@@ -1,0 +1,1 @@
+DROP INDEX devices_by_tenant;
