@@ -203,23 +203,6 @@ impl Accounts {
             .is_some_and(|t| self.now_ms() - t <= window)
     }
 
-    /// The tenant's events (owners, admins), or everyone's (staff); newest first.
-    pub async fn audit_events(
-        &self,
-        session: &Session,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<crate::store::audit::AuditRecord>, AccountError> {
-        if !session.user.role.reads_audit() {
-            return Err(AccountError::Forbidden);
-        }
-        let tenant = match session.user.role {
-            Role::Staff => None,
-            _ => Some(session.user.tenant_id.ok_or(AccountError::Forbidden)?),
-        };
-        Ok(self.store.audit_page(tenant, before, limit).await?)
-    }
-
     /// Requires or relaxes TOTP for every member of the session's tenant (owners only).
     pub async fn set_tenant_requires_totp(
         &self,
