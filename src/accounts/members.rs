@@ -19,7 +19,7 @@ pub async fn create_tenant(
     now_ms: i64,
     actor: &str,
     name: &str,
-) -> Result<i64, AccountError> {
+) -> Result<TenantId, AccountError> {
     let name = tenant_name(name)?;
     let actor = actor.to_owned();
     Ok(store
@@ -70,7 +70,7 @@ pub struct SignUp {
 #[derive(Debug, Clone)]
 pub struct NewUser {
     /// `None` for manufacturer staff.
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -217,7 +217,7 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 if let Some(t) = new.tenant_id
-                    && registry::find_tenant(tx, TenantId(t))?.is_none()
+                    && registry::find_tenant(tx, t)?.is_none()
                 {
                     return Ok(Err(AccountError::NotFound));
                 }
@@ -445,7 +445,7 @@ impl Accounts {
 /// `Forbidden` for a member whose role the actor may not assign (an admin and an owner).
 pub(super) fn managed_member(
     tx: &mut Tx<'_>,
-    tenant: i64,
+    tenant: TenantId,
     actor_role: Role,
     user_id: i64,
 ) -> Result<Result<(users::UserRecord, Role), AccountError>, StoreError> {

@@ -26,7 +26,7 @@ pub enum Stage {
 #[derive(Debug, Clone)]
 pub struct SessionUser {
     pub id: i64,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -169,7 +169,7 @@ impl Accounts {
                 }
                 let view = user_view(&user);
                 let tenant = match user.tenant_id {
-                    Some(t) => registry::find_tenant(tx, TenantId(t))?,
+                    Some(t) => registry::find_tenant(tx, t)?,
                     None => None,
                 };
                 if now - record.last_seen_at >= TOUCH_EVERY_MS {

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 pub use super::kinds::{ActiveStatus, DeviceAccess, Role};
 use super::schema::{invitations, recovery_codes, sessions, users};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRecord {
     pub id: i64,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -28,7 +29,7 @@ pub struct UserRecord {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser {
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -63,7 +64,7 @@ pub fn find_by_email(tx: &mut Tx<'_>, email: &str) -> Result<Option<UserRecord>,
 }
 
 /// A tenant's users, by name; or the staff (tenant `None`).
-pub fn list(tx: &mut Tx<'_>, tenant_id: Option<i64>) -> Result<Vec<UserRecord>, StoreError> {
+pub fn list(tx: &mut Tx<'_>, tenant_id: Option<TenantId>) -> Result<Vec<UserRecord>, StoreError> {
     let query = users::table
         .select(UserRecord::as_select())
         .order(users::email.asc());
@@ -74,7 +75,7 @@ pub fn list(tx: &mut Tx<'_>, tenant_id: Option<i64>) -> Result<Vec<UserRecord>, 
 }
 
 /// Owners of a tenant that are still active (the last one may not be demoted or disabled).
-pub fn count_active_owners(tx: &mut Tx<'_>, tenant_id: i64) -> Result<i64, StoreError> {
+pub fn count_active_owners(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<i64, StoreError> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(users::role.eq(Role::Owner))
@@ -213,7 +214,7 @@ pub fn unused_recovery_codes(tx: &mut Tx<'_>, user_id: i64) -> Result<i64, Store
 #[diesel(table_name = invitations)]
 pub struct InvitationRecord {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub email: String,
     pub role: Role,
     pub token_hash: String,
@@ -226,7 +227,7 @@ pub struct InvitationRecord {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = invitations)]
 pub struct NewInvitation {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub email: String,
     pub role: Role,
     pub token_hash: String,
@@ -268,7 +269,7 @@ pub fn accept_invitation(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, Sto
 /// Open invitations of a tenant.
 pub fn pending_invitations(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     now: i64,
 ) -> Result<Vec<InvitationRecord>, StoreError> {
     Ok(invitations::table

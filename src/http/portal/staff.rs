@@ -10,6 +10,7 @@ use super::texts::Line;
 use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
 use crate::app::AppContext;
 use crate::http::get;
+use crate::ids::TenantId;
 use crate::pairing::{DisputeStatus, Resolution, TenantRow};
 use crate::store::audit::AuditRecord;
 
@@ -226,7 +227,7 @@ async fn customer_post(
 ) -> Result<HttpResponse, PortalError> {
     match ctx
         .ceremony
-        .set_customer_number(&s, *id, form.get("customer_number"))
+        .set_customer_number(&s, TenantId::from(*id), form.get("customer_number"))
         .await
     {
         Ok(()) => Ok(redirect("/staff/tenants")),

@@ -141,6 +141,7 @@ pub enum Line<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TenantId;
     use crate::store::pairings::PairingStatus;
 
     #[test]
@@ -318,7 +319,7 @@ mod tests {
         let p = PairingRecord {
             id: 1,
             serial: "SN-1".to_owned(),
-            tenant_id: 2,
+            tenant_id: TenantId(2),
             status: PairingStatus::Ended,
             basis: "sale".to_owned(),
             sale_id: None,
