@@ -42,6 +42,11 @@ integer_id!(
     TenantId
 );
 
+integer_id!(
+    /// A portal user (`users.id`, and every `user_id` column).
+    UserId
+);
+
 #[cfg(test)]
 mod tests {
     use super::TenantId;

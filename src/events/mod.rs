@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::ids::TenantId;
+use crate::ids::{TenantId, UserId};
 use crate::store::audit::{self, NewAuditRecord};
 use crate::store::{StoreError, Tx};
 
@@ -24,7 +24,7 @@ pub use feed::{FeedEntry, FeedType};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     Device(String),
-    User(i64),
+    User(UserId),
     Tenant(TenantId),
     Client(String),
     Group(i64),

@@ -9,6 +9,7 @@ use super::schema::{
 };
 use super::{StoreError, Tx};
 use crate::ids::TenantId;
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = device_groups)]
@@ -82,7 +83,7 @@ pub fn memberships(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<(String, 
 /// Replaces what a user with `device_access = 'selected'` may see.
 pub fn set_grants(
     tx: &mut Tx<'_>,
-    user_id: i64,
+    user_id: UserId,
     groups: &[i64],
     serials: &[String],
 ) -> Result<(), StoreError> {
@@ -110,7 +111,7 @@ pub fn set_grants(
 }
 
 /// A user's grants: (group ids, serials).
-pub fn grants(tx: &mut Tx<'_>, user_id: i64) -> Result<(Vec<i64>, Vec<String>), StoreError> {
+pub fn grants(tx: &mut Tx<'_>, user_id: UserId) -> Result<(Vec<i64>, Vec<String>), StoreError> {
     let groups = user_group_access::table
         .filter(user_group_access::user_id.eq(user_id))
         .select(user_group_access::group_id)
@@ -128,7 +129,7 @@ pub enum Visibility {
     /// Every device of the tenant.
     All,
     /// Only devices in a granted group, or granted one by one, to this user.
-    GrantedTo(i64),
+    GrantedTo(UserId),
 }
 
 /// The tenant's devices the reader may see, by serial. The filter is part of the query, so no

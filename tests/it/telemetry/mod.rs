@@ -12,7 +12,7 @@ mod verifier;
 
 use pairgate::accounts::{LoginOutcome, NewUser, Role};
 use pairgate::crypto::jose;
-use pairgate::ids::TenantId;
+use pairgate::ids::{TenantId, UserId};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -130,7 +130,7 @@ pub async fn sign_in(
     tenant: Option<TenantId>,
     role: Role,
     email: &str,
-) -> (i64, String) {
+) -> (UserId, String) {
     let password = "correct horse battery staple";
     let (id, _) = app
         .ctx
