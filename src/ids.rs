@@ -29,6 +29,14 @@ macro_rules! integer_id {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                text.parse().map(Self)
+            }
+        }
+
         impl From<i64> for $name {
             fn from(id: i64) -> Self {
                 Self(id)
@@ -40,6 +48,11 @@ macro_rules! integer_id {
 integer_id!(
     /// A customer tenant (`tenants.id`, and every `tenant_id` column).
     TenantId
+);
+
+integer_id!(
+    /// A portal user (`users.id`, and every `user_id` column).
+    UserId
 );
 
 #[cfg(test)]

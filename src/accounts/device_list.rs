@@ -7,6 +7,7 @@ use serde_json::json;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
 use crate::store::device_list::{self, ListQuery, ListedDevice};
 use crate::store::{StoreError, groups};
 
@@ -130,7 +131,7 @@ fn row(d: ListedDevice) -> DeviceRow {
 }
 
 fn query(
-    tenant_id: i64,
+    tenant_id: TenantId,
     session: &Session,
     f: DeviceFilter,
     o: DeviceOrder,

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::UserId;
 use crate::store::groups::{self, Visibility};
 use crate::store::users::{self, DeviceAccess};
 use crate::store::{StoreError, registry};
@@ -172,7 +173,7 @@ impl Accounts {
     pub async fn set_device_access(
         &self,
         session: &Session,
-        user_id: i64,
+        user_id: UserId,
         access: DeviceAccess,
         group_ids: Vec<i64>,
         serials: Vec<String>,
@@ -224,7 +225,7 @@ impl Accounts {
     pub async fn device_access(
         &self,
         session: &Session,
-        user_id: i64,
+        user_id: UserId,
     ) -> Result<(bool, Vec<i64>, Vec<String>), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {

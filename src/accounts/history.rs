@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{AccountError, Accounts, Role, Session};
 use crate::events::{Action, Party};
+use crate::ids::TenantId;
 use crate::store::audit::AuditRecord;
 use crate::store::history::{self, AuditFilter, Names, Wanted};
 use crate::store::{StoreError, Tx};
@@ -61,7 +62,7 @@ fn want(wanted: &mut Wanted, party: &Party) {
 pub fn read_back(
     tx: &mut Tx<'_>,
     records: Vec<AuditRecord>,
-    viewer: Option<i64>,
+    viewer: Option<TenantId>,
 ) -> Result<History, StoreError> {
     let entries: Vec<Entry> = records.into_iter().map(Entry::read).collect();
     let mut wanted = Wanted::default();
@@ -70,7 +71,7 @@ pub fn read_back(
         want(&mut wanted, &e.subject);
         let id = |key: &str| e.detail.get(key).and_then(Value::as_i64);
         wanted.groups.extend(id("group"));
-        wanted.tenants.extend(id("claimant_tenant"));
+        wanted.tenants.extend(id("claimant_tenant").map(TenantId));
         if e.action == Some(Action::DisputeResolved) {
             wanted.disputes.extend(id("dispute"));
         }
@@ -80,17 +81,15 @@ pub fn read_back(
                 .extend(groups.iter().filter_map(Value::as_i64));
         }
     }
-    for list in [
-        &mut wanted.users,
-        &mut wanted.groups,
-        &mut wanted.tenants,
-        &mut wanted.disputes,
-    ] {
+    fn once<T: Ord>(list: &mut Vec<T>) {
         list.sort_unstable();
         list.dedup();
     }
-    wanted.clients.sort_unstable();
-    wanted.clients.dedup();
+    once(&mut wanted.users);
+    once(&mut wanted.groups);
+    once(&mut wanted.tenants);
+    once(&mut wanted.disputes);
+    once(&mut wanted.clients);
     let mut names = history::names(tx, &wanted)?;
     if let Some(tenant) = viewer {
         names

@@ -8,7 +8,6 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, mails, normalize_email, password};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
-use crate::ids::TenantId;
 use crate::meters;
 use crate::store::users::{self, ActiveStatus, DeviceAccess, NewInvitation, NewUser as NewUserRow};
 use crate::store::{StoreError, registry};
@@ -115,8 +114,8 @@ impl Accounts {
                 let inv = users::find_invitation(tx, &hash)?
                     .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                     .ok_or(AccountError::InvalidLink)?;
-                let tenant = registry::find_tenant(tx, TenantId(inv.tenant_id))?
-                    .ok_or(AccountError::InvalidLink)?;
+                let tenant =
+                    registry::find_tenant(tx, inv.tenant_id)?.ok_or(AccountError::InvalidLink)?;
                 Ok(InvitationView {
                     tenant_name: tenant.name,
                     email: inv.email,

@@ -8,6 +8,7 @@ use super::sessions::Session;
 use super::{AccountError, Accounts, Core, mails, normalize_email, password, totp};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::TenantId;
+use crate::ids::UserId;
 use crate::meters;
 use crate::store::sessions as stored_sessions;
 use crate::store::users::{self, ActiveStatus, DeviceAccess, NewUser as NewUserRow};
@@ -19,7 +20,7 @@ pub async fn create_tenant(
     now_ms: i64,
     actor: &str,
     name: &str,
-) -> Result<i64, AccountError> {
+) -> Result<TenantId, AccountError> {
     let name = tenant_name(name)?;
     let actor = actor.to_owned();
     Ok(store
@@ -70,7 +71,7 @@ pub struct SignUp {
 #[derive(Debug, Clone)]
 pub struct NewUser {
     /// `None` for manufacturer staff.
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -82,7 +83,7 @@ pub struct NewUser {
 /// A member as the users page lists them.
 #[derive(Debug, Clone)]
 pub struct UserView {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -199,7 +200,7 @@ impl Accounts {
         &self,
         actor: &str,
         new: NewUser,
-    ) -> Result<(i64, Option<String>), AccountError> {
+    ) -> Result<(UserId, Option<String>), AccountError> {
         let email = normalize_email(&new.email)
             .ok_or(AccountError::InvalidInput("enter a valid email address"))?;
         let name = person_name(&new.name)?;
@@ -217,7 +218,7 @@ impl Accounts {
         self.store
             .write(move |tx| {
                 if let Some(t) = new.tenant_id
-                    && registry::find_tenant(tx, TenantId(t))?.is_none()
+                    && registry::find_tenant(tx, t)?.is_none()
                 {
                     return Ok(Err(AccountError::NotFound));
                 }
@@ -296,7 +297,7 @@ impl Accounts {
     pub async fn change_role(
         &self,
         session: &Session,
-        user_id: i64,
+        user_id: UserId,
         role: Role,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
@@ -339,7 +340,7 @@ impl Accounts {
     pub async fn set_member_status(
         &self,
         session: &Session,
-        user_id: i64,
+        user_id: UserId,
         status: ActiveStatus,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
@@ -371,7 +372,7 @@ impl Accounts {
     }
 
     /// Disables a user by email, from the CLI (any tenant, or staff).
-    pub async fn disable_user(&self, actor: &str, email: &str) -> Result<i64, AccountError> {
+    pub async fn disable_user(&self, actor: &str, email: &str) -> Result<UserId, AccountError> {
         let email = normalize_email(email).ok_or(AccountError::NotFound)?;
         let now = self.now_ms();
         let actor = actor.to_owned();
@@ -398,7 +399,7 @@ impl Accounts {
     pub async fn reset_member_totp(
         &self,
         session: &Session,
-        user_id: i64,
+        user_id: UserId,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let actor_role = session.user.role;
@@ -445,9 +446,9 @@ impl Accounts {
 /// `Forbidden` for a member whose role the actor may not assign (an admin and an owner).
 pub(super) fn managed_member(
     tx: &mut Tx<'_>,
-    tenant: i64,
+    tenant: TenantId,
     actor_role: Role,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Result<(users::UserRecord, Role), AccountError>, StoreError> {
     let Some(target) = users::find(tx, user_id)?.filter(|u| u.tenant_id == Some(tenant)) else {
         return Ok(Err(AccountError::NotFound));

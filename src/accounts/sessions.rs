@@ -8,6 +8,7 @@ use super::{AccountError, Accounts, Core};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::TenantId;
+use crate::ids::UserId;
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
 use crate::store::users::{self, ActiveStatus, DeviceAccess, UserRecord};
@@ -25,8 +26,8 @@ pub enum Stage {
 /// A user as the portal sees them.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
-    pub id: i64,
-    pub tenant_id: Option<i64>,
+    pub id: UserId,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -81,7 +82,7 @@ impl Core {
     pub(super) fn sign_in_created(
         &self,
         tx: &mut Tx<'_>,
-        user_id: i64,
+        user_id: UserId,
         client: (Option<&str>, Option<&str>),
         now: i64,
     ) -> Result<String, StoreError> {
@@ -92,7 +93,7 @@ impl Core {
     pub(super) fn open_session(
         &self,
         tx: &mut Tx<'_>,
-        user_id: i64,
+        user_id: UserId,
         stage: Stage,
         stepped_up_at: Option<i64>,
         (ip, user_agent): (Option<&str>, Option<&str>),
@@ -169,7 +170,7 @@ impl Accounts {
                 }
                 let view = user_view(&user);
                 let tenant = match user.tenant_id {
-                    Some(t) => registry::find_tenant(tx, TenantId(t))?,
+                    Some(t) => registry::find_tenant(tx, t)?,
                     None => None,
                 };
                 if now - record.last_seen_at >= TOUCH_EVERY_MS {

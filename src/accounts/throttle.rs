@@ -16,6 +16,7 @@
 //! down but never lock them out for good.
 
 use super::{AccountError, Core};
+use crate::ids::UserId;
 use crate::meters;
 use crate::store::sessions as stored;
 use crate::store::users::UserRecord;
@@ -51,7 +52,7 @@ fn ip_bucket(ip: Option<&str>) -> String {
 }
 
 /// The account's second-factor budget, shared by every address.
-fn second_factor_bucket(user_id: i64) -> String {
+fn second_factor_bucket(user_id: UserId) -> String {
     format!("2fa:user:{user_id}")
 }
 
@@ -118,7 +119,7 @@ impl Core {
     }
 
     /// The account's second-factor budget: a right second factor refills it.
-    pub(super) fn budget_limit(&self, user_id: i64) -> Limit {
+    pub(super) fn budget_limit(&self, user_id: UserId) -> Limit {
         Limit {
             bucket: second_factor_bucket(user_id),
             free: self.settings.portal.second_factor_free_failures,
@@ -183,7 +184,7 @@ impl Core {
     pub(super) fn current_password_passed(
         &self,
         tx: &mut Tx<'_>,
-        user_id: i64,
+        user_id: UserId,
     ) -> Result<(), StoreError> {
         stored::uncount_attempt(tx, &self.budget_limit(user_id).bucket, None)
     }

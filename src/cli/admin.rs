@@ -7,6 +7,7 @@ use std::path::Path;
 use super::read_json;
 use super::{ClientCommand, ErpCommand, KeysCommand, MailCommand, TenantCommand, UserCommand};
 use crate::app::AppContext;
+use crate::ids::TenantId;
 use crate::oauth::clients::{ClientCredential, create_service_client};
 
 pub(super) async fn tenant(
@@ -49,7 +50,7 @@ pub(super) async fn user(ctx: &AppContext, command: UserCommand) -> Result<(), S
                 .create_user(
                     "cli",
                     crate::accounts::NewUser {
-                        tenant_id: tenant,
+                        tenant_id: tenant.map(TenantId::from),
                         email,
                         name,
                         role,

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::app::AppContext;
 use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::ids::TenantId;
 use crate::store::Store;
 
 /// pairgate pairs a manufacturer's IoT devices with the right customer's tenant, using the OAuth
@@ -352,7 +353,13 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
         Admin::Device(DeviceCommand::Approve { user_code, tenant }) => {
             let request = ctx
                 .oauth
-                .decide(&user_code, Verdict::Approve { tenant_id: tenant }, "cli")
+                .decide(
+                    &user_code,
+                    Verdict::Approve {
+                        tenant_id: TenantId::from(tenant),
+                    },
+                    "cli",
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             println!(

@@ -34,8 +34,8 @@ pub struct CustomerPut {
     #[schema(format = Email)]
     pub admin_email: Option<String>,
     /// Link this existing tenant (matched by staff) instead of creating one.
-    #[schema(minimum = 1)]
-    pub tenant_id: Option<i64>,
+    #[schema(minimum = 1, value_type = Option<i64>)]
+    pub tenant_id: Option<TenantId>,
 }
 
 /// A checked request body.
@@ -45,7 +45,7 @@ pub struct CustomerInput {
     /// Normalised (lower-cased, trimmed).
     pub admin_email: Option<String>,
     /// An existing tenant that staff matched with this customer.
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
 }
 
 impl CustomerInput {
@@ -63,7 +63,7 @@ impl CustomerInput {
             let tenant_id = match f.get("tenant_id") {
                 None => None,
                 Some(v) => match v.as_i64().filter(|n| *n > 0) {
-                    Some(id) => Some(id),
+                    Some(id) => Some(TenantId(id)),
                     None => {
                         errors.push(FieldError::body(
                             f.pointer("tenant_id"),
@@ -112,7 +112,8 @@ pub enum InvitationOutcome {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CustomerOutcome {
     pub customer_number: String,
-    pub tenant_id: i64,
+    #[schema(value_type = i64)]
+    pub tenant_id: TenantId,
     pub name: String,
     /// The tenant was created by this request.
     pub created: bool,
@@ -172,7 +173,7 @@ pub fn apply(
 /// The tenant that stands for the customer, and what this request does to it.
 #[derive(Debug, Clone, Copy)]
 struct TenantLink {
-    tenant_id: i64,
+    tenant_id: TenantId,
     /// The tenant was created by this request.
     created: bool,
     /// The customer is linked to the tenant by this request.
@@ -208,7 +209,7 @@ fn resolve_tenant(
                 }
                 Some(None) => {}
             }
-            let current = registry::find_tenant(tx, TenantId(wanted))?.map(|t| t.name);
+            let current = registry::find_tenant(tx, wanted)?.map(|t| t.name);
             stored::link_tenant(tx, wanted, customer_number)?;
             (
                 wanted,
@@ -294,7 +295,7 @@ pub fn invite_first_owner(
     tx: &mut Tx<'_>,
     now_ms: i64,
     actor: &str,
-    tenant_id: i64,
+    tenant_id: TenantId,
     tenant_name: &str,
     email: &str,
     settings: &InvitationSettings,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use crate::ids::TenantId;
 use crate::store::erp::{self as stored, EventRecord};
 use crate::store::{StoreError, Tx};
 
@@ -30,8 +31,8 @@ pub struct EventView {
     /// The sale's buyer, or the ERP customer of the tenant concerned.
     #[schema(required = true)]
     pub customer_number: Option<String>,
-    #[schema(required = true)]
-    pub tenant_id: Option<i64>,
+    #[schema(required = true, value_type = Option<i64>)]
+    pub tenant_id: Option<TenantId>,
     /// Details of the event (for sales: the sale as `SaleView` plus `tokens_revoked`).
     #[schema(value_type = Object)]
     pub data: Value,

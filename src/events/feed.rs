@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::ids::TenantId;
 use crate::store::erp::{self as stored, EventRecord};
 use crate::store::{StoreError, Tx};
 
@@ -113,7 +114,7 @@ pub struct FeedEntry {
     pub sale_id: Option<String>,
     /// When `None` and `tenant_id` is set, the tenant's ERP customer number is filled in.
     pub customer_number: Option<String>,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     /// A JSON object; never a secret or a token.
     pub data: Value,
 }
@@ -146,7 +147,7 @@ impl FeedEntry {
     }
 
     /// About `tenant_id`'s device or customer.
-    pub fn with_tenant(mut self, tenant_id: Option<i64>) -> Self {
+    pub fn with_tenant(mut self, tenant_id: Option<TenantId>) -> Self {
         self.tenant_id = tenant_id;
         self
     }

@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
+use crate::ids::{TenantId, UserId};
 use crate::store::audit::{self, NewAuditRecord};
 use crate::store::{StoreError, Tx};
 
@@ -25,8 +26,8 @@ pub use party::Party;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     Device(String),
-    User(i64),
-    Tenant(i64),
+    User(UserId),
+    Tenant(TenantId),
     Client(String),
     Group(i64),
     Sale(String),
@@ -63,7 +64,7 @@ pub struct Event {
     action: Action,
     actor: String,
     subject: Subject,
-    tenant_id: Option<i64>,
+    tenant_id: Option<TenantId>,
     detail: Value,
     erp: Option<Erp>,
 }
@@ -93,7 +94,7 @@ impl Event {
     }
 
     /// Of `tenant_id`: the tenant's audit trail shows it.
-    pub fn tenant(mut self, tenant_id: Option<i64>) -> Self {
+    pub fn tenant(mut self, tenant_id: Option<TenantId>) -> Self {
         self.tenant_id = tenant_id;
         self
     }
@@ -176,19 +177,19 @@ mod tests {
                 "user:7",
                 Subject::Device("SN-1".into()),
             )
-            .tenant(Some(3))
+            .tenant(Some(TenantId(3)))
             .detail(json!({ "flow": 9 }))
         };
         assert!(event().feed_entry().is_none());
         let mirror = event().erp(FeedType::PairingApproved).feed_entry().unwrap();
         assert_eq!(mirror.serial.as_deref(), Some("SN-1"));
-        assert_eq!(mirror.tenant_id, Some(3));
+        assert_eq!(mirror.tenant_id, Some(TenantId(3)));
         assert_eq!(mirror.data, json!({ "flow": 9 }));
         let bare = event()
             .erp_without_detail(FeedType::PairingApproved)
             .feed_entry()
             .unwrap();
-        assert_eq!((bare.tenant_id, bare.data), (Some(3), json!({})));
+        assert_eq!((bare.tenant_id, bare.data), (Some(TenantId(3)), json!({})));
         assert_eq!(Subject::Email("a@b".into()).to_string(), "email:a@b");
     }
 }

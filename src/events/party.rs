@@ -1,11 +1,13 @@
 //! Who did something and what it was about, read back from a log row's `kind:id` strings
 //! (`user:7`, `device:SN-1`, `client:erp`, `cli`), so that pages can name them.
 
+use crate::ids::{TenantId, UserId};
+
 /// An actor or a subject of a logged event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Party {
-    User(i64),
-    Tenant(i64),
+    User(UserId),
+    Tenant(TenantId),
     Group(i64),
     Client(String),
     Device(String),
@@ -28,9 +30,11 @@ impl Party {
     pub fn parse(text: &str) -> Self {
         let number = |id: &str| id.parse::<i64>().ok();
         match text.split_once(':') {
-            Some(("user", id)) => number(id).map_or_else(|| Self::Other(text.into()), Self::User),
+            Some(("user", id)) => {
+                number(id).map_or_else(|| Self::Other(text.into()), |n| Self::User(UserId(n)))
+            }
             Some(("tenant", id)) => {
-                number(id).map_or_else(|| Self::Other(text.into()), Self::Tenant)
+                number(id).map_or_else(|| Self::Other(text.into()), |n| Self::Tenant(TenantId(n)))
             }
             Some(("group", id)) => number(id).map_or_else(|| Self::Other(text.into()), Self::Group),
             Some(("client", id)) => Self::Client(id.into()),
@@ -55,8 +59,8 @@ mod tests {
     #[test]
     fn subjects_and_actors_read_back() {
         for (subject, party) in [
-            (Subject::User(7), Party::User(7)),
-            (Subject::Tenant(2), Party::Tenant(2)),
+            (Subject::User(UserId(7)), Party::User(UserId(7))),
+            (Subject::Tenant(TenantId(2)), Party::Tenant(TenantId(2))),
             (Subject::Group(3), Party::Group(3)),
             (Subject::Client("erp".into()), Party::Client("erp".into())),
             (Subject::Device("SN:1".into()), Party::Device("SN:1".into())),

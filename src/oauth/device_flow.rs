@@ -129,19 +129,19 @@ pub struct PendingRequest {
     pub requested_at_ms: i64,
     pub expires_at_ms: i64,
     /// The tenant the device is paired to now, if any.
-    pub current_tenant_id: Option<i64>,
+    pub current_tenant_id: Option<TenantId>,
 }
 
 /// The decision a person takes on a pending request.
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    Approve { tenant_id: i64 },
+    Approve { tenant_id: TenantId },
     Deny,
 }
 
 impl Verdict {
     /// The tenant an approval is for.
-    pub fn tenant_id(&self) -> Option<i64> {
+    pub fn tenant_id(&self) -> Option<TenantId> {
         match self {
             Self::Approve { tenant_id } => Some(*tenant_id),
             Self::Deny => None,
@@ -284,9 +284,9 @@ impl OAuth {
 fn check_approval(
     tx: &mut Tx<'_>,
     req: &PendingRequest,
-    tenant_id: i64,
+    tenant_id: TenantId,
 ) -> Result<(), DecisionError> {
-    if registry::find_tenant(tx, TenantId(tenant_id))?.is_none() {
+    if registry::find_tenant(tx, tenant_id)?.is_none() {
         return Err(DecisionError::UnknownTenant);
     }
     let current = registry::find_device(tx, &req.serial)?.and_then(|d| d.tenant_id);
@@ -301,7 +301,7 @@ fn check_approval(
 fn record_operator_pairing(
     tx: &mut Tx<'_>,
     req: &PendingRequest,
-    tenant_id: i64,
+    tenant_id: TenantId,
     actor: &str,
     now: i64,
 ) -> Result<(), StoreError> {

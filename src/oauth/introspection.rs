@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::rotation::{self, Standing};
 use super::tokens::{self, device_token_stands};
 use super::{OAuth, OAuthError, OAuthRequest, paths};
+use crate::ids::TenantId;
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
 use crate::verifier::AccessClaims;
@@ -120,7 +121,11 @@ impl OAuth {
             .await?;
         if revoked
             || (claims.device.is_some()
-                && !device_token_stands(state.as_ref(), claims.tenant_id, claims.generation))
+                && !device_token_stands(
+                    state.as_ref(),
+                    claims.tenant_id.map(TenantId::from),
+                    claims.generation,
+                ))
         {
             return Ok(None);
         }

@@ -10,6 +10,7 @@ use super::OAuth;
 use super::keyring::{KeyRing, KeyRingError};
 use super::rotation::RefreshTokens;
 use crate::crypto::tokens;
+use crate::ids::TenantId;
 use crate::verifier::{AccessClaims, Confirmation};
 
 /// The successful response (RFC 6749 §5.1, RFC 9449 §5).
@@ -57,7 +58,7 @@ pub(super) struct Grantee {
     pub client_id: String,
     pub scope: String,
     pub jkt: Option<String>,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub device: Option<String>,
     pub generation: Option<i64>,
 }
@@ -79,7 +80,7 @@ impl Minter {
             client_id: who.client_id,
             scope: who.scope,
             cnf: who.jkt.map(|jkt| Confirmation { jkt }),
-            tenant_id: who.tenant_id,
+            tenant_id: who.tenant_id.map(TenantId::get),
             device: who.device,
             generation: who.generation,
         };

@@ -2,6 +2,7 @@
 //! stored only as SHA-256 hashes). Refresh tokens are `rotation`'s.
 
 use crate::crypto::jose::CompactJws;
+use crate::ids::TenantId;
 use crate::store::registry::DeviceTokenState;
 
 /// The one scope a device may hold: uploading its own telemetry.
@@ -14,7 +15,7 @@ pub const DEVICE_SCOPE: &str = "telemetry:write";
 /// token asks this, so a token ends everywhere at once.
 pub fn device_token_stands(
     state: Option<&DeviceTokenState>,
-    tenant_id: Option<i64>,
+    tenant_id: Option<TenantId>,
     generation: Option<i64>,
 ) -> bool {
     state.is_some_and(|s| {

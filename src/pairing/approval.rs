@@ -14,6 +14,7 @@ use super::{
 };
 use crate::accounts::Session;
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::TenantId;
 use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
 use crate::oauth::user_code;
 use crate::store::flows::FlowRecord;
@@ -155,7 +156,7 @@ impl Ceremony {
 struct Claim {
     flow: FlowRecord,
     device: DeviceRecord,
-    tenant: i64,
+    tenant: TenantId,
     actor: String,
     now: i64,
 }
@@ -310,8 +311,8 @@ impl Claim {
 fn refuse(
     tx: &mut Tx<'_>,
     serial: &str,
-    claimant: i64,
-    holder: Option<i64>,
+    claimant: TenantId,
+    holder: Option<TenantId>,
     refusal: Refusal,
     actor: &str,
     now: i64,

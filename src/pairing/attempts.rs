@@ -15,6 +15,7 @@
 use std::net::IpAddr;
 
 use crate::config::PairingSettings;
+use crate::ids::UserId;
 use crate::meters::{Limit, Meters};
 use crate::store::{StoreError, Tx, replay};
 
@@ -86,7 +87,7 @@ impl Origin {
 
 /// What counts an attempt: who, in which session, from where.
 pub struct Attempt<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub session: &'a str,
     pub origin: &'a Origin,
 }

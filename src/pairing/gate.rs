@@ -2,6 +2,8 @@
 //! may this tenant pair this device, and on what grounds? A pure function, so every outcome is
 //! tested without a database, and the page explains exactly what it decided.
 
+use crate::ids::TenantId;
+
 /// How the ERP says the device was sold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleFacts {
@@ -18,7 +20,7 @@ pub struct SaleFacts {
 /// What a tenant asking to pair a device brings to the gate.
 #[derive(Debug, Clone, Copy)]
 pub struct Claim<'a> {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     /// The tenant's ERP customer number, when staff or the ERP linked one.
     pub customer_number: Option<&'a str>,
     /// Staff resolved a dispute in this tenant's favour.
@@ -106,7 +108,7 @@ pub enum Verdict {
 /// tenant (after a factory reset) goes through the same rules as a first pairing.
 pub fn decide(
     sale: Option<&SaleFacts>,
-    holder: Option<i64>,
+    holder: Option<TenantId>,
     claim: Claim<'_>,
     policy: DistributorPolicy,
 ) -> Verdict {
@@ -207,7 +209,7 @@ mod tests {
 
     fn claim(customer: Option<&str>) -> Claim<'_> {
         Claim {
-            tenant_id: 1,
+            tenant_id: TenantId(1),
             customer_number: customer,
             granted: false,
         }
@@ -314,11 +316,11 @@ mod tests {
         );
         let s = sale(false, "C-1", None);
         assert_eq!(
-            decide(Some(&s), Some(2), claim(Some("C-1")), P),
+            decide(Some(&s), Some(TenantId(2)), claim(Some("C-1")), P),
             Verdict::Refused(Refusal::PairedElsewhere)
         );
         assert_eq!(
-            decide(Some(&s), Some(1), claim(Some("C-1")), P),
+            decide(Some(&s), Some(TenantId(1)), claim(Some("C-1")), P),
             Verdict::Active(Basis::DirectSale),
             "re-pairing"
         );
@@ -331,7 +333,7 @@ mod tests {
             Verdict::Active(Basis::StaffGrant)
         );
         assert_eq!(
-            decide(None, Some(2), granted, P),
+            decide(None, Some(TenantId(2)), granted, P),
             Verdict::Refused(Refusal::PairedElsewhere),
             "staff move devices explicitly"
         );

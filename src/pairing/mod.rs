@@ -27,6 +27,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::TenantId;
 use crate::oauth::user_code;
 use crate::store::erp::BuyerKind;
 use crate::store::flows::{self, FlowRecord};
@@ -206,7 +207,7 @@ impl Ceremony {
     }
 
     /// The session's tenant, if its person may pair devices.
-    fn pairing_tenant(&self, session: &Session) -> Result<i64, PairingError> {
+    fn pairing_tenant(&self, session: &Session) -> Result<TenantId, PairingError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.pairs_devices() {
             return Err(AccountError::Forbidden.into());
@@ -286,7 +287,7 @@ fn attempt<'a>(session: &'a Session, origin: &'a Origin) -> Attempt<'a> {
 fn confirmation(
     tx: &mut Tx<'_>,
     flow: FlowRecord,
-    tenant: i64,
+    tenant: TenantId,
     policy: DistributorPolicy,
     proof: String,
 ) -> Result<Result<Confirmation, PairingError>, StoreError> {
@@ -350,9 +351,9 @@ fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, Store
 fn evaluate(
     tx: &mut Tx<'_>,
     serial: &str,
-    holder: Option<i64>,
+    holder: Option<TenantId>,
     sale: Option<&SaleFacts>,
-    tenant: i64,
+    tenant: TenantId,
     policy: DistributorPolicy,
 ) -> Result<(Verdict, SaleView), StoreError> {
     let customer = crate::store::erp::customer_of_tenant(tx, tenant)?.flatten();
@@ -380,7 +381,7 @@ fn record(
     now: i64,
     actor: &str,
     serial: &str,
-    tenant: Option<i64>,
+    tenant: Option<TenantId>,
     action: Action,
     kind: FeedType,
     detail: serde_json::Value,
@@ -395,7 +396,7 @@ fn record(
 /// Mails the tenant's active owners and admins.
 pub(crate) fn notify_admins(
     tx: &mut Tx<'_>,
-    tenant: i64,
+    tenant: TenantId,
     subject: &str,
     body: &str,
     now: i64,

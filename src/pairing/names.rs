@@ -4,6 +4,7 @@
 use super::{Ceremony, PairingError};
 use crate::accounts::Session;
 use crate::events::Party;
+use crate::ids::TenantId;
 use crate::store::history::{self, Names, Wanted};
 use crate::store::pairings::{self, PairingRecord};
 use crate::store::{StoreError, Tx};
@@ -32,7 +33,7 @@ pub fn people(tx: &mut Tx<'_>, actors: &[&str]) -> Result<Names, StoreError> {
 pub(super) fn granter(
     tx: &mut Tx<'_>,
     serial: &str,
-    tenant: i64,
+    tenant: TenantId,
 ) -> Result<Option<String>, StoreError> {
     let Some(actor) = pairings::granted_by(tx, serial, tenant)? else {
         return Ok(None);

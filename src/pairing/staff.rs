@@ -80,7 +80,7 @@ pub struct StaffDevice {
 
 #[derive(Debug, Clone)]
 pub struct TenantRow {
-    pub id: i64,
+    pub id: TenantId,
     pub name: String,
     pub customer_number: Option<String>,
 }
@@ -93,8 +93,8 @@ fn require_staff(session: &Session) -> Result<(), PairingError> {
     }
 }
 
-fn tenant_name(tx: &mut crate::store::Tx<'_>, id: i64) -> Result<String, StoreError> {
-    Ok(registry::find_tenant(tx, TenantId(id))?
+fn tenant_name(tx: &mut crate::store::Tx<'_>, id: TenantId) -> Result<String, StoreError> {
+    Ok(registry::find_tenant(tx, id)?
         .map_or_else(|| format!("tenant {id}"), |t| format!("{} (#{id})", t.name)))
 }
 
@@ -287,7 +287,7 @@ impl Ceremony {
     pub async fn set_customer_number(
         &self,
         session: &Session,
-        tenant: i64,
+        tenant: TenantId,
         number: Option<&str>,
     ) -> Result<(), PairingError> {
         require_staff(session)?;
@@ -308,7 +308,7 @@ impl Ceremony {
         let actor = session.actor();
         self.store
             .write(move |tx| {
-                if registry::find_tenant(tx, TenantId(tenant))?.is_none() {
+                if registry::find_tenant(tx, tenant)?.is_none() {
                     return Ok(Err(PairingError::NotFound));
                 }
                 match crate::store::erp::set_tenant_customer(tx, tenant, number.as_deref()) {
@@ -342,7 +342,7 @@ impl Ceremony {
 fn settle(
     tx: &mut Tx<'_>,
     d: &DisputeRecord,
-    holder_now: Option<i64>,
+    holder_now: Option<TenantId>,
     resolution: Resolution,
     actor: &str,
     now: i64,

@@ -8,13 +8,14 @@ use sha2::{Digest, Sha256};
 
 use super::schema::{audit_chain, audit_events};
 use super::{Store, StoreError, Tx};
+use crate::ids::TenantId;
 
 /// An event to append.
 #[derive(Debug, Clone)]
 pub struct NewAuditRecord {
     /// Unix milliseconds.
     pub occurred_at: i64,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub actor: String,
     pub action: String,
     pub subject: String,
@@ -28,7 +29,7 @@ pub struct NewAuditRecord {
 pub struct AuditRecord {
     pub id: i64,
     pub occurred_at: i64,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub actor: String,
     pub action: String,
     pub subject: String,
@@ -41,7 +42,7 @@ pub struct AuditRecord {
 #[diesel(table_name = audit_events)]
 struct AuditInsert<'a> {
     occurred_at: i64,
-    tenant_id: Option<i64>,
+    tenant_id: Option<TenantId>,
     actor: &'a str,
     action: &'a str,
     subject: &'a str,
@@ -137,7 +138,7 @@ impl Store {
     /// Events, newest first, optionally only one tenant's, before an id (for paging).
     pub async fn audit_page(
         &self,
-        tenant_id: Option<i64>,
+        tenant_id: Option<TenantId>,
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {

@@ -12,6 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::groups::Visibility;
 use super::schema::{device_group_members, device_groups, devices, pairings};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 /// The newest reading of the device under its current tenant (NULL without one).
 const LAST_READING: &str = "(SELECT r.ts FROM telemetry_readings r \
@@ -90,7 +91,7 @@ pub enum SortKey {
 /// One page of a tenant's device list.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub who: Visibility,
     /// Case-insensitive part of the serial (prefix or anywhere).
     pub search: Option<String>,
@@ -218,7 +219,7 @@ pub fn page(tx: &mut Tx<'_>, q: &ListQuery) -> Result<(Vec<ListedDevice>, i64), 
 /// with an open dispute. Each equals the total of [`page`] with the matching filter.
 pub fn figures(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     who: Visibility,
     online_since: i64,
 ) -> Result<[i64; 5], StoreError> {
@@ -252,7 +253,7 @@ pub type RecentPairing = (String, String, i64);
 /// The tenant's newest pairings of devices the reader may see, newest first.
 pub fn latest_pairings(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     who: Visibility,
     limit: i64,
 ) -> Result<Vec<RecentPairing>, StoreError> {
@@ -271,7 +272,7 @@ pub fn latest_pairings(
 /// Of `serials`, those that are the tenant's devices the reader may see.
 pub fn visible_of(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     who: Visibility,
     serials: &[String],
 ) -> Result<Vec<String>, StoreError> {

@@ -8,6 +8,7 @@ use super::kinds::ClientKind;
 pub use super::kinds::{BuyerKind, SaleStatus};
 use super::schema::{clients, devices, erp_event_head, erp_events, erp_outbox, erp_sales, tenants};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 // ---------------------------------------------------------------------------------------------
 // Tenants and ERP customers
@@ -16,7 +17,7 @@ use super::{StoreError, Tx};
 pub fn tenant_for_customer(
     tx: &mut Tx<'_>,
     customer_number: &str,
-) -> Result<Option<(i64, String)>, StoreError> {
+) -> Result<Option<(TenantId, String)>, StoreError> {
     Ok(tenants::table
         .filter(tenants::erp_customer_number.eq(customer_number))
         .select((tenants::id, tenants::name))
@@ -28,7 +29,7 @@ pub fn tenant_for_customer(
 /// not linked to a customer.
 pub fn customer_of_tenant(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
 ) -> Result<Option<Option<String>>, StoreError> {
     Ok(tenants::table
         .find(tenant_id)
@@ -40,7 +41,7 @@ pub fn customer_of_tenant(
 /// Links a tenant to an ERP customer number; `Conflict` if another tenant has that number.
 pub fn link_tenant(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     customer_number: &str,
 ) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(tenant_id))
@@ -53,7 +54,7 @@ pub fn link_tenant(
 /// `Conflict` (another tenant has the number) leaves the caller's transaction usable.
 pub fn set_tenant_customer(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     customer_number: Option<&str>,
 ) -> Result<(), StoreError> {
     tx.conn
@@ -67,14 +68,16 @@ pub fn set_tenant_customer(
 }
 
 /// Every tenant with its ERP customer number: (id, name, number).
-pub fn list_tenants(tx: &mut Tx<'_>) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+pub fn list_tenants(
+    tx: &mut Tx<'_>,
+) -> Result<Vec<(TenantId, String, Option<String>)>, StoreError> {
     Ok(tenants::table
         .select((tenants::id, tenants::name, tenants::erp_customer_number))
         .order(tenants::id.asc())
         .load(tx.conn)?)
 }
 
-pub fn rename_tenant(tx: &mut Tx<'_>, tenant_id: i64, name: &str) -> Result<(), StoreError> {
+pub fn rename_tenant(tx: &mut Tx<'_>, tenant_id: TenantId, name: &str) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(tenant_id))
         .set(tenants::name.eq(name))
         .execute(tx.conn)?;
@@ -181,7 +184,7 @@ pub struct EventRecord {
     pub serial: Option<String>,
     pub sale_id: Option<String>,
     pub customer_number: Option<String>,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     /// Compact JSON object.
     pub data: String,
 }

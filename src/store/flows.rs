@@ -7,6 +7,7 @@ use super::batch::{Bind, Prepared, fixed_sql};
 pub use super::kinds::FlowStatus;
 use super::schema::device_flows;
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 /// A stored flow.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -24,7 +25,7 @@ pub struct FlowRecord {
     pub expires_at: i64,
     pub last_polled_at: Option<i64>,
     pub requested_ip: Option<String>,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
 }
@@ -48,7 +49,7 @@ pub struct NewFlow {
 /// Who decided a flow, for which tenant, when.
 #[derive(Debug, Clone)]
 pub struct Decision {
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub decided_by: String,
     pub decided_at: i64,
 }

@@ -8,18 +8,25 @@ use super::schema::{
     device_group_members, device_groups, devices, user_device_access, user_group_access,
 };
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = device_groups)]
 pub struct GroupRecord {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub name: String,
     pub created_at: i64,
 }
 
 /// Creates a group; `Conflict` when the tenant has one by that name.
-pub fn insert(tx: &mut Tx<'_>, tenant_id: i64, name: &str, now: i64) -> Result<i64, StoreError> {
+pub fn insert(
+    tx: &mut Tx<'_>,
+    tenant_id: TenantId,
+    name: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
     Ok(diesel::insert_into(device_groups::table)
         .values((
             device_groups::tenant_id.eq(tenant_id),
@@ -30,7 +37,7 @@ pub fn insert(tx: &mut Tx<'_>, tenant_id: i64, name: &str, now: i64) -> Result<i
         .get_result(tx.conn)?)
 }
 
-pub fn list(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<GroupRecord>, StoreError> {
+pub fn list(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<GroupRecord>, StoreError> {
     Ok(device_groups::table
         .filter(device_groups::tenant_id.eq(tenant_id))
         .select(GroupRecord::as_select())
@@ -65,7 +72,7 @@ pub fn set_device_group(
 }
 
 /// The group of each device of a tenant: (serial, group id).
-pub fn memberships(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn memberships(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<(String, i64)>, StoreError> {
     Ok(device_group_members::table
         .inner_join(device_groups::table)
         .filter(device_groups::tenant_id.eq(tenant_id))
@@ -76,7 +83,7 @@ pub fn memberships(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<(String, i64)>
 /// Replaces what a user with `device_access = 'selected'` may see.
 pub fn set_grants(
     tx: &mut Tx<'_>,
-    user_id: i64,
+    user_id: UserId,
     groups: &[i64],
     serials: &[String],
 ) -> Result<(), StoreError> {
@@ -104,7 +111,7 @@ pub fn set_grants(
 }
 
 /// A user's grants: (group ids, serials).
-pub fn grants(tx: &mut Tx<'_>, user_id: i64) -> Result<(Vec<i64>, Vec<String>), StoreError> {
+pub fn grants(tx: &mut Tx<'_>, user_id: UserId) -> Result<(Vec<i64>, Vec<String>), StoreError> {
     let groups = user_group_access::table
         .filter(user_group_access::user_id.eq(user_id))
         .select(user_group_access::group_id)
@@ -122,14 +129,14 @@ pub enum Visibility {
     /// Every device of the tenant.
     All,
     /// Only devices in a granted group, or granted one by one, to this user.
-    GrantedTo(i64),
+    GrantedTo(UserId),
 }
 
 /// The tenant's devices the reader may see, by serial. The filter is part of the query, so no
 /// caller can forget it.
 pub fn visible_devices(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     who: Visibility,
 ) -> Result<Vec<DeviceRecord>, StoreError> {
     let base = devices::table

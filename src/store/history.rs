@@ -10,13 +10,14 @@ use diesel::prelude::*;
 use super::audit::AuditRecord;
 use super::schema::{audit_events, clients, device_groups, disputes, tenants, users};
 use super::{StoreError, Tx};
+use crate::ids::{TenantId, UserId};
 
 /// Which events a page shows; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     /// Events by or about this user.
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// The action's log name (`pairing.approved`).
     pub action: Option<String>,
     /// Events about this device.
@@ -73,16 +74,16 @@ pub fn page(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName {
     pub name: String,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub role: String,
 }
 
 /// The names behind ids; an id missing here no longer exists.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
-    pub users: HashMap<i64, PersonName>,
-    pub groups: HashMap<i64, (i64, String)>,
-    pub tenants: HashMap<i64, String>,
+    pub users: HashMap<UserId, PersonName>,
+    pub groups: HashMap<i64, (TenantId, String)>,
+    pub tenants: HashMap<TenantId, String>,
     pub clients: HashMap<String, String>,
     /// Staff notes of settled disputes, by dispute id.
     pub notes: HashMap<i64, String>,
@@ -91,9 +92,9 @@ pub struct Names {
 /// The ids whose names a page needs.
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
-    pub users: Vec<i64>,
+    pub users: Vec<UserId>,
     pub groups: Vec<i64>,
-    pub tenants: Vec<i64>,
+    pub tenants: Vec<TenantId>,
     pub clients: Vec<String>,
     /// Disputes whose staff notes the page shows.
     pub disputes: Vec<i64>,
@@ -103,7 +104,7 @@ pub struct Wanted {
 pub fn names(tx: &mut Tx<'_>, wanted: &Wanted) -> Result<Names, StoreError> {
     let mut names = Names::default();
     if !wanted.users.is_empty() {
-        let rows: Vec<(i64, String, Option<i64>, String)> = users::table
+        let rows: Vec<(UserId, String, Option<TenantId>, String)> = users::table
             .filter(users::id.eq_any(&wanted.users))
             .select((users::id, users::name, users::tenant_id, users::role))
             .load(tx.conn)?;
@@ -117,7 +118,7 @@ pub fn names(tx: &mut Tx<'_>, wanted: &Wanted) -> Result<Names, StoreError> {
         }
     }
     if !wanted.groups.is_empty() {
-        let rows: Vec<(i64, i64, String)> = device_groups::table
+        let rows: Vec<(i64, TenantId, String)> = device_groups::table
             .filter(device_groups::id.eq_any(&wanted.groups))
             .select((
                 device_groups::id,
@@ -128,7 +129,7 @@ pub fn names(tx: &mut Tx<'_>, wanted: &Wanted) -> Result<Names, StoreError> {
         names.groups = rows.into_iter().map(|(id, t, n)| (id, (t, n))).collect();
     }
     if !wanted.tenants.is_empty() {
-        let rows: Vec<(i64, String)> = tenants::table
+        let rows: Vec<(TenantId, String)> = tenants::table
             .filter(tenants::id.eq_any(&wanted.tenants))
             .select((tenants::id, tenants::name))
             .load(tx.conn)?;

@@ -7,7 +7,7 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{BigInt, Nullable, SingleValue};
 
-use crate::ids::TenantId;
+use crate::ids::{TenantId, UserId};
 
 /// Gives an `i64` newtype its `BigInt` column mapping (and the nullable one) on every backend.
 macro_rules! stored_as_big_int {
@@ -77,4 +77,4 @@ macro_rules! stored_as_big_int {
     };
 }
 
-stored_as_big_int!(TenantId);
+stored_as_big_int!(TenantId, UserId);

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 pub use super::kinds::{DisputeStatus, PairingStatus};
 use super::schema::{devices, disputes, pairing_grants, pairings};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = pairings)]
 pub struct PairingRecord {
     pub id: i64,
     pub serial: String,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub status: PairingStatus,
     pub basis: String,
     pub sale_id: Option<String>,
@@ -27,7 +28,7 @@ pub struct PairingRecord {
 #[diesel(table_name = pairings)]
 pub struct NewPairing {
     pub serial: String,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub status: PairingStatus,
     pub basis: &'static str,
     pub sale_id: Option<String>,
@@ -93,7 +94,7 @@ pub fn end_current(
         .execute(tx.conn)?;
     diesel::update(devices::table.find(serial))
         .set((
-            devices::tenant_id.eq(None::<i64>),
+            devices::tenant_id.eq(None::<TenantId>),
             devices::paired_at.eq(None::<i64>),
         ))
         .execute(tx.conn)?;
@@ -116,7 +117,10 @@ pub fn confirm(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
 }
 
 /// A tenant's provisional pairings (the portal flags them).
-pub fn provisional_serials(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<String>, StoreError> {
+pub fn provisional_serials(
+    tx: &mut Tx<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<String>, StoreError> {
     Ok(pairings::table
         .filter(pairings::tenant_id.eq(tenant_id))
         .filter(pairings::status.eq(PairingStatus::Provisional))
@@ -129,8 +133,8 @@ pub fn provisional_serials(tx: &mut Tx<'_>, tenant_id: i64) -> Result<Vec<String
 pub struct DisputeRecord {
     pub id: i64,
     pub serial: String,
-    pub claimant_tenant_id: i64,
-    pub holder_tenant_id: Option<i64>,
+    pub claimant_tenant_id: TenantId,
+    pub holder_tenant_id: Option<TenantId>,
     pub reason: String,
     pub status: DisputeStatus,
     pub resolution: Option<String>,
@@ -146,8 +150,8 @@ pub struct DisputeRecord {
 pub fn open_dispute(
     tx: &mut Tx<'_>,
     serial: &str,
-    claimant: i64,
-    holder: Option<i64>,
+    claimant: TenantId,
+    holder: Option<TenantId>,
     reason: &str,
     opened_by: &str,
     now: i64,
@@ -233,7 +237,7 @@ pub fn resolve_dispute(
 pub fn grant(
     tx: &mut Tx<'_>,
     serial: &str,
-    tenant_id: i64,
+    tenant_id: TenantId,
     by: &str,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -253,7 +257,7 @@ pub fn grant(
     }
 }
 
-pub fn has_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: i64) -> Result<bool, StoreError> {
+pub fn has_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: TenantId) -> Result<bool, StoreError> {
     Ok(pairing_grants::table
         .find((serial, tenant_id))
         .select(pairing_grants::created_at)
@@ -263,7 +267,7 @@ pub fn has_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: i64) -> Result<bool, 
 }
 
 /// Grants are spent when used, so a later sale to someone else is not overridden forever.
-pub fn revoke_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: i64) -> Result<(), StoreError> {
+pub fn revoke_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: TenantId) -> Result<(), StoreError> {
     diesel::delete(pairing_grants::table.find((serial, tenant_id))).execute(tx.conn)?;
     Ok(())
 }
@@ -272,7 +276,7 @@ pub fn revoke_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: i64) -> Result<(),
 pub fn granted_by(
     tx: &mut Tx<'_>,
     serial: &str,
-    tenant_id: i64,
+    tenant_id: TenantId,
 ) -> Result<Option<String>, StoreError> {
     Ok(pairing_grants::table
         .find((serial, tenant_id))

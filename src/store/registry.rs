@@ -71,7 +71,7 @@ pub struct NewClient {
 pub struct DeviceRecord {
     pub serial: String,
     pub model: String,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub paired_at: Option<i64>,
     pub token_generation: i64,
     pub created_at: i64,
@@ -177,7 +177,7 @@ pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>
 /// generation, and whether its client is enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceTokenState {
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub token_generation: i64,
     /// The device's client is enabled.
     pub active: bool,
@@ -199,7 +199,7 @@ pub fn device_token_state(
         Prepared::<DeviceTokenStateBySerial, (Nullable<BigInt>, BigInt, Text)>::new(&[Bind::Text(
             serial,
         )])
-        .get_result::<(Option<i64>, i64, ActiveStatus)>(tx.conn)
+        .get_result::<(Option<TenantId>, i64, ActiveStatus)>(tx.conn)
         .optional()?
         .map(|(tenant_id, token_generation, status)| DeviceTokenState {
             tenant_id,
@@ -219,7 +219,7 @@ pub fn revoke_device_tokens(tx: &mut Tx<'_>, serial: &str) -> Result<usize, Stor
     super::tokens::revoke_client_families(tx, serial)
 }
 
-pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<i64, StoreError> {
+pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<TenantId, StoreError> {
     Ok(diesel::insert_into(tenants::table)
         .values((tenants::name.eq(name), tenants::created_at.eq(created_at)))
         .returning(tenants::id)
@@ -243,7 +243,7 @@ pub enum TotpRequirement {
 
 pub fn set_tenant_requires_totp(
     tx: &mut Tx<'_>,
-    id: i64,
+    id: TenantId,
     requirement: TotpRequirement,
 ) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(id))

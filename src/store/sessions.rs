@@ -5,12 +5,13 @@ use diesel::prelude::*;
 
 use super::schema::{login_failures, sessions};
 use super::{StoreError, Tx};
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRecord {
     pub id_hash: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub stage: String,
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -40,14 +41,14 @@ pub fn delete(tx: &mut Tx<'_>, id_hash: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(sessions::table.find(id_hash)).execute(tx.conn)? == 1)
 }
 
-pub fn delete_for_user(tx: &mut Tx<'_>, user_id: i64) -> Result<usize, StoreError> {
+pub fn delete_for_user(tx: &mut Tx<'_>, user_id: UserId) -> Result<usize, StoreError> {
     Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(tx.conn)?)
 }
 
 /// Ends every session of a user but the one with `keep` as its id hash.
 pub fn delete_others_of_user(
     tx: &mut Tx<'_>,
-    user_id: i64,
+    user_id: UserId,
     keep: &str,
 ) -> Result<usize, StoreError> {
     Ok(diesel::delete(

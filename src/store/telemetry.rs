@@ -13,13 +13,14 @@ use super::connection::MultiBackend;
 use super::kinds::ActiveStatus;
 use super::schema::{clients, devices, telemetry_readings};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 /// A reading to store, borrowed from the upload it came in.
 #[derive(Debug, Clone, Copy)]
 pub struct NewReading<'a> {
     pub serial: &'a str,
     pub reading_id: &'a str,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub ts: i64,
     pub received_at: i64,
     /// A JSON object: metric name → number.
@@ -32,7 +33,7 @@ impl BatchRow for NewReading<'_> {
         out.push_sql(", ");
         batch::bind::<Text, str>(out, self.reading_id)?;
         out.push_sql(", ");
-        batch::bind::<BigInt, i64>(out, &self.tenant_id)?;
+        batch::bind::<BigInt, TenantId>(out, &self.tenant_id)?;
         out.push_sql(", ");
         batch::bind::<BigInt, i64>(out, &self.ts)?;
         out.push_sql(", ");
@@ -73,7 +74,7 @@ pub fn device_token_states(
 ) -> Result<HashMap<String, DeviceTokenState>, StoreError> {
     let mut states = HashMap::with_capacity(serials.len());
     for chunk in serials.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<(String, Option<i64>, i64, ActiveStatus)> = devices::table
+        let rows: Vec<(String, Option<TenantId>, i64, ActiveStatus)> = devices::table
             .inner_join(clients::table)
             .filter(devices::serial.eq_any(chunk))
             .select((
@@ -110,7 +111,7 @@ pub struct ReadingRecord {
 #[derive(Debug, Clone)]
 pub struct RangeQuery<'a> {
     pub serial: &'a str,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     /// Inclusive, Unix ms.
     pub from: i64,
     /// Exclusive, Unix ms.

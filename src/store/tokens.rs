@@ -9,6 +9,7 @@ use super::batch::{Bind, Prepared, ROWS_PER_STATEMENT, fixed_sql};
 pub use super::kinds::FamilyStatus;
 use super::schema::{refresh_families, revoked_access_tokens};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
 
 /// A refresh-token family: one grant's chain of rotated refresh tokens, of which only the
 /// current one (at `counter`) may be used.
@@ -18,7 +19,7 @@ pub struct FamilyRecord {
     pub family_id: String,
     pub client_id: String,
     pub subject: String,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub scope: String,
     pub jkt: Option<String>,
     /// The counter of the family's current token.
@@ -42,7 +43,7 @@ pub struct NewFamily {
     pub family_id: String,
     pub client_id: String,
     pub subject: String,
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub scope: String,
     pub jkt: Option<String>,
     pub created_at: i64,
@@ -79,7 +80,7 @@ pub fn insert_family(tx: &mut Tx<'_>, family: &NewFamily) -> Result<(), StoreErr
         Bind::Text(&family.family_id),
         Bind::Text(&family.client_id),
         Bind::Text(&family.subject),
-        Bind::OptInt(family.tenant_id),
+        Bind::OptInt(family.tenant_id.map(TenantId::get)),
         Bind::Text(&family.scope),
         Bind::OptText(family.jkt.as_deref()),
         Bind::Int(FIRST_COUNTER),

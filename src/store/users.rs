@@ -5,13 +5,15 @@ use diesel::prelude::*;
 pub use super::kinds::{ActiveStatus, DeviceAccess, Role};
 use super::schema::{invitations, recovery_codes, sessions, users};
 use super::{StoreError, Tx};
+use crate::ids::TenantId;
+use crate::ids::UserId;
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRecord {
-    pub id: i64,
-    pub tenant_id: Option<i64>,
+    pub id: UserId,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -28,7 +30,7 @@ pub struct UserRecord {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser {
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -39,14 +41,14 @@ pub struct NewUser {
 }
 
 /// Inserts a user; `Conflict` when the email is taken.
-pub fn insert(tx: &mut Tx<'_>, user: &NewUser) -> Result<i64, StoreError> {
+pub fn insert(tx: &mut Tx<'_>, user: &NewUser) -> Result<UserId, StoreError> {
     Ok(diesel::insert_into(users::table)
         .values(user)
         .returning(users::id)
         .get_result(tx.conn)?)
 }
 
-pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<UserRecord>, StoreError> {
+pub fn find(tx: &mut Tx<'_>, id: UserId) -> Result<Option<UserRecord>, StoreError> {
     Ok(users::table
         .find(id)
         .select(UserRecord::as_select())
@@ -63,7 +65,7 @@ pub fn find_by_email(tx: &mut Tx<'_>, email: &str) -> Result<Option<UserRecord>,
 }
 
 /// A tenant's users, by name; or the staff (tenant `None`).
-pub fn list(tx: &mut Tx<'_>, tenant_id: Option<i64>) -> Result<Vec<UserRecord>, StoreError> {
+pub fn list(tx: &mut Tx<'_>, tenant_id: Option<TenantId>) -> Result<Vec<UserRecord>, StoreError> {
     let query = users::table
         .select(UserRecord::as_select())
         .order(users::email.asc());
@@ -74,7 +76,7 @@ pub fn list(tx: &mut Tx<'_>, tenant_id: Option<i64>) -> Result<Vec<UserRecord>, 
 }
 
 /// Owners of a tenant that are still active (the last one may not be demoted or disabled).
-pub fn count_active_owners(tx: &mut Tx<'_>, tenant_id: i64) -> Result<i64, StoreError> {
+pub fn count_active_owners(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<i64, StoreError> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(users::role.eq(Role::Owner))
@@ -83,7 +85,7 @@ pub fn count_active_owners(tx: &mut Tx<'_>, tenant_id: i64) -> Result<i64, Store
         .get_result(tx.conn)?)
 }
 
-pub fn set_role(tx: &mut Tx<'_>, id: i64, role: Role) -> Result<(), StoreError> {
+pub fn set_role(tx: &mut Tx<'_>, id: UserId, role: Role) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
         .execute(tx.conn)?;
@@ -91,7 +93,7 @@ pub fn set_role(tx: &mut Tx<'_>, id: i64, role: Role) -> Result<(), StoreError> 
 }
 
 /// Disables or enables a user; disabling also ends every session.
-pub fn set_status(tx: &mut Tx<'_>, id: i64, status: ActiveStatus) -> Result<(), StoreError> {
+pub fn set_status(tx: &mut Tx<'_>, id: UserId, status: ActiveStatus) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::status.eq(status))
         .execute(tx.conn)?;
@@ -101,14 +103,18 @@ pub fn set_status(tx: &mut Tx<'_>, id: i64, status: ActiveStatus) -> Result<(), 
     Ok(())
 }
 
-pub fn set_password_hash(tx: &mut Tx<'_>, id: i64, hash: &str) -> Result<(), StoreError> {
+pub fn set_password_hash(tx: &mut Tx<'_>, id: UserId, hash: &str) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(hash))
         .execute(tx.conn)?;
     Ok(())
 }
 
-pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: DeviceAccess) -> Result<(), StoreError> {
+pub fn set_device_access(
+    tx: &mut Tx<'_>,
+    id: UserId,
+    access: DeviceAccess,
+) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::device_access.eq(access))
         .execute(tx.conn)?;
@@ -116,7 +122,7 @@ pub fn set_device_access(tx: &mut Tx<'_>, id: i64, access: DeviceAccess) -> Resu
 }
 
 /// Stores a new, not yet confirmed, sealed TOTP secret (enrolment restarts from scratch).
-pub fn set_pending_totp(tx: &mut Tx<'_>, id: i64, sealed: &str) -> Result<(), StoreError> {
+pub fn set_pending_totp(tx: &mut Tx<'_>, id: UserId, sealed: &str) -> Result<(), StoreError> {
     diesel::update(users::table.find(id).filter(users::totp_enabled.eq(false)))
         .set((
             users::totp_secret.eq(sealed),
@@ -126,7 +132,7 @@ pub fn set_pending_totp(tx: &mut Tx<'_>, id: i64, sealed: &str) -> Result<(), St
     Ok(())
 }
 
-pub fn enable_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
+pub fn enable_totp(tx: &mut Tx<'_>, id: UserId) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::totp_enabled.eq(true))
         .execute(tx.conn)?;
@@ -135,7 +141,7 @@ pub fn enable_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
 
 /// Forgets a user's second factor (an administrator's reset): secret, enrolment, last used
 /// step and recovery codes.
-pub fn reset_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
+pub fn reset_totp(tx: &mut Tx<'_>, id: UserId) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set((
             users::totp_secret.eq(None::<String>),
@@ -150,7 +156,7 @@ pub fn reset_totp(tx: &mut Tx<'_>, id: i64) -> Result<(), StoreError> {
 
 /// Records the use of TOTP time step `step` if it is later than the last one used. Returns false
 /// for a reused (or older) step: of two concurrent submits of one code, one gets false.
-pub fn use_totp_step(tx: &mut Tx<'_>, id: i64, step: i64) -> Result<bool, StoreError> {
+pub fn use_totp_step(tx: &mut Tx<'_>, id: UserId, step: i64) -> Result<bool, StoreError> {
     let n = diesel::update(
         users::table.find(id).filter(
             users::totp_last_step
@@ -166,7 +172,7 @@ pub fn use_totp_step(tx: &mut Tx<'_>, id: i64, step: i64) -> Result<bool, StoreE
 /// Replaces a user's recovery codes (hashes).
 pub fn replace_recovery_codes(
     tx: &mut Tx<'_>,
-    user_id: i64,
+    user_id: UserId,
     hashes: &[String],
 ) -> Result<(), StoreError> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
@@ -185,7 +191,7 @@ pub fn replace_recovery_codes(
 /// Spends an unused recovery code; false if unknown or already used.
 pub fn use_recovery_code(
     tx: &mut Tx<'_>,
-    user_id: i64,
+    user_id: UserId,
     hash: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
@@ -200,7 +206,7 @@ pub fn use_recovery_code(
     Ok(n == 1)
 }
 
-pub fn unused_recovery_codes(tx: &mut Tx<'_>, user_id: i64) -> Result<i64, StoreError> {
+pub fn unused_recovery_codes(tx: &mut Tx<'_>, user_id: UserId) -> Result<i64, StoreError> {
     Ok(recovery_codes::table
         .filter(recovery_codes::user_id.eq(user_id))
         .filter(recovery_codes::used_at.is_null())
@@ -213,11 +219,11 @@ pub fn unused_recovery_codes(tx: &mut Tx<'_>, user_id: i64) -> Result<i64, Store
 #[diesel(table_name = invitations)]
 pub struct InvitationRecord {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub email: String,
     pub role: Role,
     pub token_hash: String,
-    pub invited_by: Option<i64>,
+    pub invited_by: Option<UserId>,
     pub created_at: i64,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
@@ -226,11 +232,11 @@ pub struct InvitationRecord {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = invitations)]
 pub struct NewInvitation {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub email: String,
     pub role: Role,
     pub token_hash: String,
-    pub invited_by: Option<i64>,
+    pub invited_by: Option<UserId>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -268,7 +274,7 @@ pub fn accept_invitation(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, Sto
 /// Open invitations of a tenant.
 pub fn pending_invitations(
     tx: &mut Tx<'_>,
-    tenant_id: i64,
+    tenant_id: TenantId,
     now: i64,
 ) -> Result<Vec<InvitationRecord>, StoreError> {
     Ok(invitations::table

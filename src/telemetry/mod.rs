@@ -30,6 +30,7 @@ use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
+use crate::ids::TenantId;
 use crate::oauth::keyring::KeyRing;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::Store;
@@ -159,7 +160,7 @@ impl Telemetry {
             .map_err(TelemetryError::InvalidBatch)?;
         Ok(CheckedUpload(PendingUpload {
             serial: serial.clone(),
-            tenant_id,
+            tenant_id: TenantId::from(tenant_id),
             generation,
             token_jti: claims.jti.clone(),
             replay_scope: verified.proof.replay_scope(),

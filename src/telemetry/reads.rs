@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use super::batch::{parse_time, valid_metric_name};
 use super::{Telemetry, TelemetryError};
 use crate::accounts::{Session, Stage};
+use crate::ids::TenantId;
 use crate::store::telemetry::{self as stored, RangeQuery, ReadingRecord};
 
 /// Readings returned at most by one read.
@@ -220,7 +221,11 @@ impl Telemetry {
     }
 
     /// The access filter: the tenant whose data on `serial` this person may read.
-    async fn visible_tenant(&self, session: &Session, serial: &str) -> Result<i64, TelemetryError> {
+    async fn visible_tenant(
+        &self,
+        session: &Session,
+        serial: &str,
+    ) -> Result<TenantId, TelemetryError> {
         if session.stage != Stage::Full {
             return Err(TelemetryError::SignInRequired);
         }

@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::batch::Reading;
 use super::error::TelemetryError;
 use crate::clock::SharedClock;
+use crate::ids::TenantId;
 use crate::oauth::tokens::device_token_stands;
 use crate::store::replay::{self, JtiEntry};
 use crate::store::telemetry::{self as stored, DeviceTokenState, NewReading};
@@ -42,7 +43,7 @@ pub struct UploadOutcome {
 #[derive(Debug)]
 pub struct PendingUpload {
     pub serial: String,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     /// The token's `gen`.
     pub generation: i64,
     /// The token's `jti`, checked against the revoked access tokens.

@@ -1,5 +1,6 @@
 //! The audit log's hash chain: concurrent appends never fork it, and tampering is detected.
 
+use pairgate::ids::TenantId;
 use pairgate::store::audit::{ChainCheck, NewAuditRecord};
 
 use crate::backend_tests;
@@ -13,7 +14,7 @@ backend_tests!(
 fn record(n: i64) -> NewAuditRecord {
     NewAuditRecord {
         occurred_at: 1_800_000_000_000 + n,
-        tenant_id: Some(n % 3),
+        tenant_id: Some(TenantId(n % 3)),
         actor: format!("user:{n}"),
         action: "test.event".into(),
         subject: format!("device:SN{n}"),
@@ -37,7 +38,10 @@ async fn concurrent_appends_keep_the_chain_intact(backend: Backend) {
         store.verify_audit_chain().await.unwrap(),
         ChainCheck::Intact { events: 24 }
     );
-    let page = store.audit_page(Some(1), None, 100).await.unwrap();
+    let page = store
+        .audit_page(Some(TenantId(1)), None, 100)
+        .await
+        .unwrap();
     assert_eq!(page.len(), 8);
     assert!(page.windows(2).all(|w| w[0].id > w[1].id), "newest first");
 }

@@ -15,7 +15,7 @@ backend_tests!(
 );
 
 /// Inserts a tenant named `name`; fails afterwards when `fail`, naming the tenant's id.
-async fn tenant_write(app: &TestApp, name: String, fail: bool) -> Result<i64, StoreError> {
+async fn tenant_write(app: &TestApp, name: String, fail: bool) -> Result<TenantId, StoreError> {
     app.ctx
         .store
         .write(move |tx| {
@@ -28,10 +28,10 @@ async fn tenant_write(app: &TestApp, name: String, fail: bool) -> Result<i64, St
         .await
 }
 
-async fn tenant_name(app: &TestApp, id: i64) -> Option<String> {
+async fn tenant_name(app: &TestApp, id: TenantId) -> Option<String> {
     app.ctx
         .store
-        .read(move |tx| registry::find_tenant(tx, TenantId(id)))
+        .read(move |tx| registry::find_tenant(tx, id))
         .await
         .unwrap()
         .map(|t| t.name)
@@ -42,7 +42,7 @@ async fn a_failed_write_leaves_nothing_and_the_next_one_commits(backend: Backend
     let Err(StoreError::Conflict(id)) = tenant_write(&app, "failed".into(), true).await else {
         panic!("the write's own error comes back");
     };
-    let id: i64 = id.parse().unwrap();
+    let id = TenantId(id.parse().unwrap());
     assert_eq!(
         tenant_name(&app, id).await,
         None,
@@ -66,7 +66,7 @@ async fn among_concurrent_writes_only_the_failed_ones_roll_back(backend: Backend
             Err(StoreError::Conflict(id)) => {
                 assert_eq!(i % 3, 0, "write {i} should have committed");
                 // Its row id may have gone to a later write; its row must not be there.
-                let id: i64 = id.parse().unwrap();
+                let id = TenantId(id.parse().unwrap());
                 assert_ne!(
                     tenant_name(&app, id).await,
                     Some(format!("t{i}")),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pairgate::ids::TenantId;
 use pairgate::simulator::client::{Endpoints, http_client};
 use pairgate::simulator::firmware::write_private;
 use pairgate::simulator::fleet::{self, FleetDevice, FleetOptions};
@@ -150,7 +151,7 @@ async fn bootstrap(
     let plan = fleet::Bootstrap {
         count,
         prefix: prefix.clone(),
-        tenant: args.tenant,
+        tenant: args.tenant.map(TenantId::from),
         key_alg: args.alg.key_alg(),
         parallel: 32,
     };

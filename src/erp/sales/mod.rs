@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use super::error::{Conflict, ErpError};
 use super::events::rfc3339;
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
+use crate::ids::TenantId;
 use crate::store::erp::{self as stored, SaleRecord};
 use crate::store::{StoreError, Tx, registry};
 
@@ -326,7 +327,7 @@ fn record_changes(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SaleEndEffects {
     /// The tenant the device is paired to, if any.
-    pub tenant_id: Option<i64>,
+    pub tenant_id: Option<TenantId>,
     /// Whether the pairing depended on the sale, so the device's tokens were revoked.
     pub tokens_revoked: bool,
 }

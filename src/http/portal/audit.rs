@@ -14,6 +14,7 @@ use super::{Member, Page, PortalError, render, urlencode};
 use crate::app::AppContext;
 use crate::events::{Action, Party};
 use crate::http::get;
+use crate::ids::UserId;
 use crate::store::history::AuditFilter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -111,7 +112,7 @@ async fn audit_get(
         .accounts
         .audit_history(&s, filter.clone(), PAGE + 1)
         .await?;
-    let mut people: Vec<(i64, String)> = match s.user.tenant_id {
+    let mut people: Vec<(UserId, String)> = match s.user.tenant_id {
         Some(_) => (ctx.accounts.members(&s).await?.0)
             .into_iter()
             .map(|u| (u.id, u.name))

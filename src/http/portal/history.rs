@@ -8,6 +8,7 @@ use super::texts::{Code, Facts, Line, Said};
 use super::when;
 use crate::accounts::history::{Entry, History};
 use crate::events::{Action, Party};
+use crate::ids::TenantId;
 use crate::store::history::Names;
 use crate::store::pairings::{PairingRecord, PairingStatus};
 
@@ -112,7 +113,8 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
             .map(str::to_owned),
         serial: code("serial").to_owned(),
         dispute: number(detail, "dispute"),
-        other: number(detail, "claimant_tenant").map(|t| name_of(names, &Party::Tenant(t))),
+        other: number(detail, "claimant_tenant")
+            .map(|t| name_of(names, &Party::Tenant(TenantId(t)))),
         role: words(Code::Role(code("role"))),
         ..Facts::default()
     };

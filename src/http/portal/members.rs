@@ -10,6 +10,7 @@ use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, ActiveStatus, DeviceAccess, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
+use crate::ids::UserId;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", get().to(users_get))
@@ -29,11 +30,11 @@ struct UsersPage {
     invitations: Vec<(String, &'static str)>,
     /// (role, preselected) for the invitation form.
     invite_roles: Vec<(&'static str, bool)>,
-    self_id: i64,
+    self_id: UserId,
 }
 
 struct MemberRow {
-    id: i64,
+    id: UserId,
     name: String,
     email: String,
     role: &'static str,
@@ -198,7 +199,7 @@ async fn role_post(
     let Some(role) = form.get("role").and_then(Role::parse) else {
         return Err(AccountError::InvalidInput("unknown role").into());
     };
-    match ctx.accounts.change_role(&s, *id, role).await {
+    match ctx.accounts.change_role(&s, UserId::from(*id), role).await {
         Ok(()) => {
             users_page(
                 &req,
@@ -233,7 +234,11 @@ async fn active_post(
     } else {
         ActiveStatus::Disabled
     };
-    match ctx.accounts.set_member_status(&s, *id, status).await {
+    match ctx
+        .accounts
+        .set_member_status(&s, UserId::from(*id), status)
+        .await
+    {
         Ok(()) if status == ActiveStatus::Active => Ok(redirect("/users?done=enabled")),
         Ok(()) => Ok(redirect("/users?done=disabled")),
         Err(e) => Err(e.into()),
@@ -246,7 +251,7 @@ async fn totp_reset_post(
     id: web::Path<i64>,
     MemberForm(_, s, _): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    match ctx.accounts.reset_member_totp(&s, *id).await {
+    match ctx.accounts.reset_member_totp(&s, UserId::from(*id)).await {
         Ok(()) => {
             users_page(
                 &req,
@@ -265,7 +270,7 @@ async fn totp_reset_post(
 #[template(path = "access.html")]
 struct AccessPage {
     page: Page,
-    user_id: i64,
+    user_id: UserId,
     user_name: String,
     all: bool,
     /// (id, name, granted)
@@ -279,7 +284,7 @@ async fn access_get(
     id: web::Path<i64>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
-    let user_id = *id;
+    let user_id = UserId::from(*id);
     let result = async {
         let (all, granted_groups, granted_devices) =
             ctx.accounts.device_access(&s, user_id).await?;
@@ -330,7 +335,7 @@ async fn access_post(
         .collect();
     match ctx
         .accounts
-        .set_device_access(&s, *id, access, groups, form.all("device"))
+        .set_device_access(&s, UserId::from(*id), access, groups, form.all("device"))
         .await
     {
         Ok(()) => Ok(redirect("/users?done=access")),

@@ -12,6 +12,7 @@ use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, 
 use crate::app::AppContext;
 use crate::events::Party;
 use crate::http::get;
+use crate::ids::TenantId;
 use crate::pairing::{DisputeStatus, Resolution, TenantRow};
 use crate::store::history::Names;
 use crate::store::pairings::DisputeRecord;
@@ -238,7 +239,7 @@ async fn customer_post(
 ) -> Result<HttpResponse, PortalError> {
     match ctx
         .ceremony
-        .set_customer_number(&s, *id, form.get("customer_number"))
+        .set_customer_number(&s, TenantId::from(*id), form.get("customer_number"))
         .await
     {
         Ok(()) => Ok(redirect("/staff/tenants?done=customer")),

@@ -306,13 +306,14 @@ fn reuse_detected(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TenantId;
 
     fn family(counter: i64, issued_at: i64, jkt: Option<&str>) -> FamilyRecord {
         FamilyRecord {
             family_id: "fam".into(),
             client_id: "SN-1".into(),
             subject: "device:SN-1".into(),
-            tenant_id: Some(7),
+            tenant_id: Some(TenantId(7)),
             scope: "telemetry:write".into(),
             jkt: jkt.map(str::to_owned),
             counter,
@@ -371,14 +372,20 @@ mod tests {
             token_generation,
             active,
         };
-        assert!(holds(&f, Some(&state(Some(7), 3, true))));
-        assert!(!holds(&f, Some(&state(Some(8), 3, true))), "moved");
+        assert!(holds(&f, Some(&state(Some(TenantId(7)), 3, true))));
+        assert!(
+            !holds(&f, Some(&state(Some(TenantId(8)), 3, true))),
+            "moved"
+        );
         assert!(!holds(&f, Some(&state(None, 3, true))), "unpaired");
         assert!(
-            !holds(&f, Some(&state(Some(7), 4, true))),
+            !holds(&f, Some(&state(Some(TenantId(7)), 4, true))),
             "generation moved"
         );
-        assert!(!holds(&f, Some(&state(Some(7), 3, false))), "disabled");
+        assert!(
+            !holds(&f, Some(&state(Some(TenantId(7)), 3, false))),
+            "disabled"
+        );
         assert!(!holds(&f, None), "a device family without its device");
         let service = FamilyRecord {
             generation: None,

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use super::FleetDevice;
 use crate::app::AppContext;
 use crate::clock::SystemClock;
+use crate::ids::TenantId;
 use crate::oauth::device_flow::{DecisionError, Verdict};
 use crate::simulator::DeviceKey;
 use crate::simulator::client::{DeviceClient, Endpoints, Poll, SimError};
@@ -21,7 +22,7 @@ pub struct Bootstrap {
     /// Serials are `{prefix}-{n:06}`.
     pub prefix: String,
     /// The tenant they join; a new one when `None`.
-    pub tenant: Option<i64>,
+    pub tenant: Option<TenantId>,
     /// The devices' factory keys.
     pub key_alg: KeyAlg,
     /// Devices set up at once.
@@ -82,7 +83,7 @@ async fn pair_one(
     http: reqwest::Client,
     endpoints: Arc<Endpoints>,
     serial: String,
-    tenant: i64,
+    tenant: TenantId,
     key_alg: KeyAlg,
 ) -> Result<FleetDevice, String> {
     let der = generate_pkcs8(key_alg).map_err(|e| e.to_string())?;

@@ -111,7 +111,7 @@ async fn staff_matched_tenants_are_linked_once(backend: Backend) {
             200,
         )
         .await;
-    assert_eq!(linked["tenant_id"], signed_up);
+    assert_eq!(linked["tenant_id"], signed_up.get());
     assert_eq!(linked["linked"], true);
     assert_eq!(linked["created"], false);
 
@@ -153,5 +153,5 @@ async fn staff_matched_tenants_are_linked_once(backend: Backend) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "customer.linked");
     assert_eq!(events[0]["customer_number"], "C-200");
-    assert_eq!(events[0]["tenant_id"], signed_up);
+    assert_eq!(events[0]["tenant_id"], signed_up.get());
 }

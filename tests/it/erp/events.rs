@@ -1,6 +1,7 @@
 //! `GET /api/erp/v1/events`: ordered, resumable with a cursor, and fed by every module that has
 //! something to tell the ERP (devices, sales, customers, the pairing state machine).
 
+use pairgate::ids::TenantId;
 use serde_json::{Value, json};
 
 use super::{ErpClient, expect_json, expect_problem, sale};
@@ -108,6 +109,7 @@ async fn pairing_steps_reach_the_feed_with_the_customer_number(backend: Backend)
         .put_ok("/api/erp/v1/customers/C-9", &json!({ "name": "Acme" }), 201)
         .await["tenant_id"]
         .as_i64()
+        .map(TenantId)
         .unwrap();
     let device = TestDevice {
         serial: "SN-P-1".into(),

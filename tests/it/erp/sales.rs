@@ -2,6 +2,7 @@
 //! final state whatever the order of deliveries, and cancellation revoking the tokens of a device
 //! paired to the buyer's tenant.
 
+use pairgate::ids::TenantId;
 use serde_json::json;
 
 use super::{ErpClient, expect_json, expect_problem, sale};
@@ -141,7 +142,7 @@ async fn ending_a_sale_revokes_the_tokens_of_a_device_paired_to_its_buyer(backen
             201,
         )
         .await;
-    let tenant = customer["tenant_id"].as_i64().unwrap();
+    let tenant = TenantId(customer["tenant_id"].as_i64().unwrap());
     let key = erp.device("SN-R-1").await;
     let device = TestDevice {
         serial: "SN-R-1".into(),
@@ -222,7 +223,7 @@ async fn ending_a_sale_revokes_the_tokens_of_a_device_paired_to_its_buyer(backen
         .into_iter()
         .find(|e| e["type"] == "sale.cancelled" && e["sale_id"] == "S-77")
         .unwrap();
-    assert_eq!(cancelled["tenant_id"], tenant);
+    assert_eq!(cancelled["tenant_id"], tenant.get());
     assert_eq!(cancelled["data"]["tokens_revoked"], true);
     assert_eq!(cancelled["customer_number"], "C-77");
 }

@@ -1,6 +1,7 @@
 //! RFC 8628 end to end: authorization request, polling states, approval, denial, expiry,
 //! supersession, redemption exactly once, and the tokens that come out.
 
+use pairgate::ids::TenantId;
 use pairgate::oauth::device_flow::{DecisionError, Verdict};
 use pairgate::store::audit::ChainCheck;
 
@@ -99,7 +100,7 @@ async fn pending_then_approved_issues_dpop_bound_tokens_once(backend: Backend) {
             .await;
     assert_eq!(claims["sub"], "device:SN-1002");
     assert_eq!(claims["client_id"], "SN-1002");
-    assert_eq!(claims["tenant_id"], tenant);
+    assert_eq!(claims["tenant_id"], tenant.get());
     assert_eq!(claims["cnf"]["jkt"], device.key.thumbprint());
     assert_eq!(claims["iss"], app.base);
     assert_eq!(claims["aud"], app.url("/api"));
@@ -331,7 +332,13 @@ async fn decisions_need_a_live_code_and_a_real_tenant(backend: Backend) {
     let oauth = &app.ctx.oauth;
     assert!(matches!(
         oauth
-            .decide(code, Verdict::Approve { tenant_id: 999 }, "user:1")
+            .decide(
+                code,
+                Verdict::Approve {
+                    tenant_id: TenantId(999)
+                },
+                "user:1"
+            )
             .await,
         Err(DecisionError::UnknownTenant)
     ));

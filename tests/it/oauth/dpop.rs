@@ -3,6 +3,7 @@
 //! and server nonces (§8) for devices whose clocks cannot be trusted.
 
 use pairgate::crypto::jose;
+use pairgate::ids::TenantId;
 use pairgate::oauth::device_flow::Verdict;
 use serde_json::{Value, json};
 
@@ -94,7 +95,7 @@ async fn assert_bad_proof(res: reqwest::Response, case: &str) -> Value {
     body
 }
 
-async fn approve(app: &TestApp, started: &Value, tenant: i64) {
+async fn approve(app: &TestApp, started: &Value, tenant: TenantId) {
     app.ctx
         .oauth
         .decide(

@@ -205,7 +205,7 @@ async fn introspection_needs_the_introspect_scope(backend: Backend) {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["active"], true);
-    assert_eq!(body["tenant_id"], tenant);
+    assert_eq!(body["tenant_id"], tenant.get());
 }
 
 async fn an_active_access_token_is_described(backend: Backend) {
@@ -223,7 +223,7 @@ async fn an_active_access_token_is_described(backend: Backend) {
     assert_eq!(body["token_type"], "DPoP");
     assert_eq!(body["iss"], app.base);
     assert_eq!(body["aud"], app.url("/api"));
-    assert_eq!(body["tenant_id"], tenant);
+    assert_eq!(body["tenant_id"], tenant.get());
     assert_eq!(body["cnf"]["jkt"], device.key.thumbprint());
     assert_eq!(body["iat"], app.now());
     assert_eq!(body["exp"], app.now() + 600);

@@ -234,7 +234,7 @@ async fn the_new_access_token_keeps_tenant_and_key_binding(backend: Backend) {
 
     let after =
         super::discovery::verify_with_jwks(&app, tokens["access_token"].as_str().unwrap()).await;
-    assert_eq!(after["tenant_id"], tenant);
+    assert_eq!(after["tenant_id"], tenant.get());
     assert_eq!(after["cnf"]["jkt"], device.key.thumbprint());
     assert_eq!(after["sub"], "device:SN-2009");
     assert_eq!(after["client_id"], "SN-2009");

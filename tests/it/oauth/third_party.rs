@@ -139,7 +139,7 @@ async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
     // A relying app that knows only the issuer checks the token.
     let claims = super::discovery::verify_with_jwks(&app, token.access_token().secret()).await;
     assert_eq!(claims["sub"], "device:SN-6001");
-    assert_eq!(claims["tenant_id"], tenant);
+    assert_eq!(claims["tenant_id"], tenant.get());
     assert_eq!(claims["cnf"]["jkt"], device.key.thumbprint());
 
     // The same library refreshes (with rotation) through the same HTTP client.
@@ -154,5 +154,5 @@ async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
     );
     let claims = super::discovery::verify_with_jwks(&app, refreshed.access_token().secret()).await;
     assert_eq!(claims["cnf"]["jkt"], device.key.thumbprint());
-    assert_eq!(claims["tenant_id"], tenant);
+    assert_eq!(claims["tenant_id"], tenant.get());
 }

@@ -1,5 +1,6 @@
 //! Each outcome of the ownership gate, through the verification page.
 
+use pairgate::ids::TenantId;
 use pairgate::store::audit::ChainCheck;
 
 use super::{active, approve, company, confirm, poll_result, requesting, sell, shown};
@@ -27,7 +28,7 @@ async fn a_direct_sale_pairs_at_once_and_the_device_gets_its_tokens(backend: Bac
     let group = app
         .ctx
         .store
-        .read(move |tx| pairgate::store::groups::list(tx, 1))
+        .read(move |tx| pairgate::store::groups::list(tx, TenantId(1)))
         .await
         .unwrap()[0]
         .id
@@ -66,7 +67,7 @@ async fn a_direct_sale_pairs_at_once_and_the_device_gets_its_tokens(backend: Bac
     let claims =
         crate::oauth::discovery::verify_with_jwks(&app, tokens["access_token"].as_str().unwrap())
             .await;
-    assert_eq!(claims["tenant_id"], acme.tenant);
+    assert_eq!(claims["tenant_id"], acme.tenant.get());
     let devices = acme.owner.get("/devices").await;
     assert!(
         devices.contains("SN-5001") && devices.contains("North site"),

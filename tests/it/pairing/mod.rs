@@ -10,6 +10,7 @@ mod races;
 mod refusals;
 
 use pairgate::accounts::{NewUser, Role, Session};
+use pairgate::ids::TenantId;
 use pairgate::store::erp::{BuyerKind, SaleRecord, SaleStatus};
 
 use crate::portal::PASSWORD;
@@ -20,7 +21,7 @@ use crate::support::portal::{Browser, Page, extract};
 /// A company with a signed-in owner (TOTP enrolled).
 pub struct Company<'a> {
     pub owner: Browser<'a>,
-    pub tenant: i64,
+    pub tenant: TenantId,
 }
 
 /// Signs up a company, and links it to an ERP customer number when given.

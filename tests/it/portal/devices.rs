@@ -7,6 +7,7 @@ use super::{invited, owner};
 use crate::backend_tests;
 use crate::support::portal::Browser;
 use crate::support::{Backend, TestApp};
+use pairgate::ids::TenantId;
 
 backend_tests!(
     rows_link_to_devices_and_search_finds_part_of_a_serial,
@@ -21,7 +22,7 @@ backend_tests!(
 /// 55 devices `PG-0001` … `PG-0055` in the owner's tenant: 0001–0010 sent a reading 1–10 minutes
 /// ago (online), 0011–0015 three hours ago (silent), the rest none; 0050–0052 await the ERP;
 /// 0053 has an open dispute. Another tenant holds `RV-0001`. Returns (tenant, rival tenant).
-pub async fn fleet(app: &TestApp, owner_email: &str) -> (i64, i64) {
+pub async fn fleet(app: &TestApp, owner_email: &str) -> (TenantId, TenantId) {
     let email = owner_email.to_owned();
     let tenant = app
         .ctx
@@ -34,7 +35,7 @@ pub async fn fleet(app: &TestApp, owner_email: &str) -> (i64, i64) {
         .unwrap();
     let rival = app.tenant("Rival Water").await;
     let now = app.now() * 1000;
-    let mut devices: Vec<(String, i64, &str)> = (1..=55)
+    let mut devices: Vec<(String, TenantId, &str)> = (1..=55)
         .map(|i| {
             let status = if (50..=52).contains(&i) {
                 "provisional"
@@ -65,8 +66,8 @@ pub async fn fleet(app: &TestApp, owner_email: &str) -> (i64, i64) {
 }
 
 /// Registers and pairs devices behind pairgate's back: (serial, tenant, pairing status).
-pub async fn seed_devices(app: &TestApp, devices: &[(String, i64, &str)], now: i64) {
-    let values = |f: &dyn Fn(&(String, i64, &str)) -> String| {
+pub async fn seed_devices(app: &TestApp, devices: &[(String, TenantId, &str)], now: i64) {
+    let values = |f: &dyn Fn(&(String, TenantId, &str)) -> String| {
         devices.iter().map(f).collect::<Vec<_>>().join(", ")
     };
     app.raw_sql(&format!(
@@ -95,7 +96,7 @@ pub async fn seed_devices(app: &TestApp, devices: &[(String, i64, &str)], now: i
 }
 
 /// One reading per (serial, tenant, time).
-pub async fn seed_readings(app: &TestApp, readings: &[(String, i64, i64)]) {
+pub async fn seed_readings(app: &TestApp, readings: &[(String, TenantId, i64)]) {
     let values = readings
         .iter()
         .enumerate()

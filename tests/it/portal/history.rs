@@ -1,6 +1,7 @@
 //! The audit log as people read it: sentences with names, filters by person, action, device and
 //! dates, pages that follow one another, and one company's log closed to another.
 
+use pairgate::ids::TenantId;
 use pairgate::store::audit::NewAuditRecord;
 
 use super::security::member_id;
@@ -26,7 +27,7 @@ fn sentences(page: &Page) -> Vec<String> {
         .collect()
 }
 
-async fn tenant_of(app: &TestApp, email: &str) -> i64 {
+async fn tenant_of(app: &TestApp, email: &str) -> TenantId {
     let email = email.to_owned();
     app.ctx
         .store

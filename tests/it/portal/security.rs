@@ -1,6 +1,8 @@
 //! CSRF and Origin checks, session timeouts and ends, cookie attributes, step-up expiry, the
 //! page security headers, and secrets at rest (database file mode, sealed mail).
 
+use pairgate::ids::UserId;
+
 use super::{PASSWORD, owner};
 use crate::backend_tests;
 use crate::support::portal::Browser;
@@ -159,7 +161,7 @@ async fn current_token(b: &mut Browser<'_>, path: &str) -> String {
     crate::support::portal::extract(&page.body, "name=\"csrf\" value=\"").unwrap()
 }
 
-pub async fn member_id(app: &TestApp, email: &str) -> i64 {
+pub async fn member_id(app: &TestApp, email: &str) -> UserId {
     let email = email.to_owned();
     app.ctx
         .store

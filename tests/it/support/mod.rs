@@ -16,6 +16,7 @@ use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use pairgate::app::AppContext;
 use pairgate::clock::ManualClock;
 use pairgate::config::{DatabaseUrl, PublicUrl, Settings};
+use pairgate::ids::TenantId;
 
 /// Which database a test runs against.
 #[derive(Debug, Clone)]
@@ -354,7 +355,7 @@ impl TestApp {
         }
     }
 
-    pub async fn tenant(&self, name: &str) -> i64 {
+    pub async fn tenant(&self, name: &str) -> TenantId {
         pairgate::accounts::create_tenant(&self.ctx.store, self.now() * 1000, "test", name)
             .await
             .expect("create tenant")
@@ -416,7 +417,7 @@ impl TestApp {
     }
 
     /// Pairs `device` into `tenant` end to end; returns the token response JSON.
-    pub async fn pair(&self, device: &device::TestDevice, tenant: i64) -> serde_json::Value {
+    pub async fn pair(&self, device: &device::TestDevice, tenant: TenantId) -> serde_json::Value {
         let started = self.start_pairing(device).await;
         self.ctx
             .oauth

@@ -12,6 +12,7 @@ mod verifier;
 
 use pairgate::accounts::{LoginOutcome, NewUser, Role};
 use pairgate::crypto::jose;
+use pairgate::ids::{TenantId, UserId};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -22,13 +23,13 @@ pub const UPLOAD: &str = "/api/v1/telemetry";
 /// A device paired into a tenant, with its tokens.
 pub struct Paired {
     pub device: TestDevice,
-    pub tenant: i64,
+    pub tenant: TenantId,
     pub access_token: String,
     pub refresh_token: String,
 }
 
 /// Registers `serial` and pairs it into `tenant`.
-pub async fn pair_into(app: &TestApp, serial: &str, tenant: i64) -> Paired {
+pub async fn pair_into(app: &TestApp, serial: &str, tenant: TenantId) -> Paired {
     let device = app.device(serial).await;
     let tokens = app.pair(&device, tenant).await;
     Paired {
@@ -124,7 +125,12 @@ pub async fn stored(app: &TestApp, serial: &str) -> i64 {
 }
 
 /// Creates a portal user and signs them in; returns (user id, session cookie value).
-pub async fn sign_in(app: &TestApp, tenant: Option<i64>, role: Role, email: &str) -> (i64, String) {
+pub async fn sign_in(
+    app: &TestApp,
+    tenant: Option<TenantId>,
+    role: Role,
+    email: &str,
+) -> (UserId, String) {
     let password = "correct horse battery staple";
     let (id, _) = app
         .ctx
@@ -175,7 +181,7 @@ pub async fn read(
 pub fn move_device(
     tx: &mut pairgate::store::Tx<'_>,
     serial: &str,
-    tenant_id: i64,
+    tenant_id: TenantId,
     at: i64,
 ) -> Result<(), pairgate::store::StoreError> {
     use pairgate::store::pairings;

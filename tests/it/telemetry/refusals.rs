@@ -501,7 +501,12 @@ async fn the_scope_and_the_device_come_from_the_token(backend: Backend) {
     // A token naming the other device (signed by pairgate, bound to this key) writes nowhere:
     // the device's generation and tenant are checked at commit, and this one's are not its.
     let claims = claims_of(&other.access_token);
-    let wrong_tenant = mint(&app, &p, "at+jwt", json!({ "tenant_id": p.tenant + 1 }));
+    let wrong_tenant = mint(
+        &app,
+        &p,
+        "at+jwt",
+        json!({ "tenant_id": p.tenant.get() + 1 }),
+    );
     let res = upload_with(&app, &p.device, &wrong_tenant, &body, json!({})).await;
     assert_refused(
         res,

@@ -3,6 +3,7 @@
 //! server is down and delivers them after the restart; a person then reads them back.
 
 use pairgate::accounts::Role;
+use pairgate::ids::TenantId;
 use pairgate::oauth::device_flow::Verdict;
 use pairgate::simulator::DeviceKey;
 use pairgate::simulator::client::{DeviceClient, Poll};
@@ -23,7 +24,7 @@ backend_tests!(
 async fn paired_firmware(
     app: &TestApp,
     serial: &str,
-    tenant: i64,
+    tenant: TenantId,
     dir: &std::path::Path,
 ) -> Firmware {
     let key = DeviceKey::generate_es256().unwrap();

@@ -81,7 +81,7 @@ async fn a_relying_app_verifies_device_tokens_from_discovery_and_jwks(backend: B
         .await
         .unwrap();
     assert_eq!(verified.claims.device.as_deref(), Some("SN-7501"));
-    assert_eq!(verified.claims.tenant_id, Some(p.tenant));
+    assert_eq!(verified.claims.tenant_id, Some(p.tenant.get()));
     assert!(verified.has_scope("telemetry:write"));
     assert_eq!(verified.proof.jkt, p.device.key.thumbprint());
     assert_eq!(jwks.fetches(), 1);

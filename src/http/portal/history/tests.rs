@@ -1,22 +1,31 @@
 use serde_json::json;
 
 use super::*;
+use crate::ids::{TenantId, UserId};
 use crate::store::history::PersonName;
 
 fn names() -> Names {
     let mut names = Names::default();
     let person = |name: &str, role: &str| PersonName {
         name: name.to_owned(),
-        tenant_id: Some(3),
+        tenant_id: Some(TenantId(3)),
         role: role.to_owned(),
     };
-    names.users.insert(1, person("Ann Example", "owner"));
-    names.users.insert(2, person("Bob Example", "viewer"));
-    names.users.insert(9, person("Sam Staff", "staff"));
-    names.groups.insert(5, (3, "Plant North".to_owned()));
-    names.groups.insert(6, (3, "Plant South".to_owned()));
-    names.tenants.insert(3, "Acme Ltd".to_owned());
-    names.tenants.insert(4, "Rival Inc".to_owned());
+    names
+        .users
+        .insert(UserId(1), person("Ann Example", "owner"));
+    names
+        .users
+        .insert(UserId(2), person("Bob Example", "viewer"));
+    names.users.insert(UserId(9), person("Sam Staff", "staff"));
+    names
+        .groups
+        .insert(5, (TenantId(3), "Plant North".to_owned()));
+    names
+        .groups
+        .insert(6, (TenantId(3), "Plant South".to_owned()));
+    names.tenants.insert(TenantId(3), "Acme Ltd".to_owned());
+    names.tenants.insert(TenantId(4), "Rival Inc".to_owned());
     names
         .clients
         .insert("erp".to_owned(), "Factory ERP".to_owned());
