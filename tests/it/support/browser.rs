@@ -199,12 +199,14 @@ impl Chrome {
             .unwrap_or(false)
     }
 
-    /// Saves a screenshot under target/screenshots/ (a test artefact).
+    /// Saves a screenshot under target/screenshots/ (a test artefact), then checks the page
+    /// with axe-core: every page a test shows a person is also checked for accessibility.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        super::axe::check(&self.client, name).await;
     }
 
     pub async fn close(mut self) {

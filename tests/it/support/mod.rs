@@ -2,6 +2,7 @@
 //! database (a temporary SQLite file, or a new PostgreSQL database when
 //! `PAIRGATE_TEST_POSTGRES_URL` is set), with a [`ManualClock`].
 
+pub mod axe;
 pub mod browser;
 pub mod device;
 pub mod portal;
