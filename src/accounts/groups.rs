@@ -8,7 +8,7 @@ use serde_json::json;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
-use crate::ids::UserId;
+use crate::ids::{DeviceSerial, UserId};
 use crate::store::groups::{self, Visibility};
 use crate::store::users::{self, DeviceAccess};
 use crate::store::{StoreError, registry};
@@ -22,7 +22,7 @@ pub struct GroupView {
 
 #[derive(Debug, Clone)]
 pub struct DeviceView {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     pub group: Option<String>,
     pub paired_at: Option<i64>,
@@ -52,7 +52,7 @@ impl Accounts {
                     .into_iter()
                     .map(|g| (g.id, g.name))
                     .collect();
-                let member_of: HashMap<String, i64> =
+                let member_of: HashMap<DeviceSerial, i64> =
                     groups::memberships(tx, tenant)?.into_iter().collect();
                 Ok::<_, AccountError>(
                     groups::visible_devices(tx, tenant, who)?
@@ -132,7 +132,7 @@ impl Accounts {
     pub async fn assign_device_group(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
         group_id: Option<i64>,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
@@ -176,7 +176,7 @@ impl Accounts {
         user_id: UserId,
         access: DeviceAccess,
         group_ids: Vec<i64>,
-        serials: Vec<String>,
+        serials: Vec<DeviceSerial>,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let actor_role = session.user.role;
@@ -226,7 +226,7 @@ impl Accounts {
         &self,
         session: &Session,
         user_id: UserId,
-    ) -> Result<(bool, Vec<i64>, Vec<String>), AccountError> {
+    ) -> Result<(bool, Vec<i64>, Vec<DeviceSerial>), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {
             return Err(AccountError::Forbidden);

@@ -1,7 +1,7 @@
 //! Who did something and what it was about, read back from a log row's `kind:id` strings
 //! (`user:7`, `device:SN-1`, `client:erp`, `cli`), so that pages can name them.
 
-use crate::ids::{TenantId, UserId};
+use crate::ids::{DeviceSerial, TenantId, UserId};
 
 /// An actor or a subject of a logged event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,7 +10,7 @@ pub enum Party {
     Tenant(TenantId),
     Group(i64),
     Client(String),
-    Device(String),
+    Device(DeviceSerial),
     Sale(String),
     Email(String),
     Key(String),

@@ -8,8 +8,8 @@ use super::schema::{
     device_group_members, device_groups, devices, user_device_access, user_group_access,
 };
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
 use crate::ids::UserId;
+use crate::ids::{DeviceSerial, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = device_groups)]
@@ -56,7 +56,7 @@ pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<GroupRecord>, StoreError>
 /// Puts a device in a group (or takes it out with `None`).
 pub fn set_device_group(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     group_id: Option<i64>,
 ) -> Result<(), StoreError> {
     diesel::delete(device_group_members::table.find(serial)).execute(tx.conn)?;
@@ -72,7 +72,10 @@ pub fn set_device_group(
 }
 
 /// The group of each device of a tenant: (serial, group id).
-pub fn memberships(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn memberships(
+    tx: &mut Tx<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<(DeviceSerial, i64)>, StoreError> {
     Ok(device_group_members::table
         .inner_join(device_groups::table)
         .filter(device_groups::tenant_id.eq(tenant_id))
@@ -85,7 +88,7 @@ pub fn set_grants(
     tx: &mut Tx<'_>,
     user_id: UserId,
     groups: &[i64],
-    serials: &[String],
+    serials: &[DeviceSerial],
 ) -> Result<(), StoreError> {
     diesel::delete(user_group_access::table.filter(user_group_access::user_id.eq(user_id)))
         .execute(tx.conn)?;
@@ -111,7 +114,10 @@ pub fn set_grants(
 }
 
 /// A user's grants: (group ids, serials).
-pub fn grants(tx: &mut Tx<'_>, user_id: UserId) -> Result<(Vec<i64>, Vec<String>), StoreError> {
+pub fn grants(
+    tx: &mut Tx<'_>,
+    user_id: UserId,
+) -> Result<(Vec<i64>, Vec<DeviceSerial>), StoreError> {
     let groups = user_group_access::table
         .filter(user_group_access::user_id.eq(user_id))
         .select(user_group_access::group_id)

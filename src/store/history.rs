@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use super::audit::AuditRecord;
 use super::schema::{audit_events, clients, device_groups, disputes, tenants, users};
 use super::{StoreError, Tx};
-use crate::ids::{TenantId, UserId};
+use crate::ids::{DeviceSerial, TenantId, UserId};
 
 /// Which events a page shows; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct AuditFilter {
     /// The action's log name (`pairing.approved`).
     pub action: Option<String>,
     /// Events about this device.
-    pub serial: Option<String>,
+    pub serial: Option<DeviceSerial>,
     /// From this time on (Unix ms, inclusive).
     pub from_ms: Option<i64>,
     /// Before this time (Unix ms, exclusive).

@@ -123,7 +123,8 @@ where
     }
 }
 
-/// `AsExpression` for a device serial, owned and borrowed, as `Text` or `Nullable<Text>`.
+/// `AsExpression` for a device serial (owned, borrowed once or twice) as `Text` or
+/// `Nullable<Text>`.
 macro_rules! serial_expression {
     ($($st:ty),+) => {$(
         impl AsExpression<$st> for DeviceSerial {
@@ -136,6 +137,14 @@ macro_rules! serial_expression {
 
         impl<'a> AsExpression<$st> for &'a DeviceSerial {
             type Expression = <&'a String as AsExpression<$st>>::Expression;
+
+            fn as_expression(self) -> Self::Expression {
+                AsExpression::<$st>::as_expression(&self.0)
+            }
+        }
+
+        impl<'a, 'b> AsExpression<$st> for &'a &'b DeviceSerial {
+            type Expression = <&'b String as AsExpression<$st>>::Expression;
 
             fn as_expression(self) -> Self::Expression {
                 AsExpression::<$st>::as_expression(&self.0)

@@ -36,7 +36,7 @@ pub fn name_of(names: &Names, party: &Party) -> String {
             .get(id)
             .cloned()
             .unwrap_or_else(|| "a service client".to_owned()),
-        Party::Device(serial) => serial.clone(),
+        Party::Device(serial) => serial.to_string(),
         Party::Sale(id) => id.clone(),
         Party::Email(address) => address.clone(),
         Party::Key(_) => "a signing key".to_owned(),

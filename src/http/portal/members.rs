@@ -10,7 +10,7 @@ use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, ActiveStatus, DeviceAccess, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
-use crate::ids::UserId;
+use crate::ids::{DeviceSerial, UserId};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", get().to(users_get))
@@ -307,7 +307,7 @@ async fn access_get(
                 .collect(),
             devices: devices
                 .into_iter()
-                .map(|d| (d.serial.clone(), granted_devices.contains(&d.serial)))
+                .map(|d| (d.serial.to_string(), granted_devices.contains(&d.serial)))
                 .collect(),
         })
     }
@@ -335,7 +335,16 @@ async fn access_post(
         .collect();
     match ctx
         .accounts
-        .set_device_access(&s, UserId::from(*id), access, groups, form.all("device"))
+        .set_device_access(
+            &s,
+            UserId::from(*id),
+            access,
+            groups,
+            form.all("device")
+                .into_iter()
+                .map(DeviceSerial::from)
+                .collect(),
+        )
         .await
     {
         Ok(()) => Ok(redirect("/users?done=access")),

@@ -301,7 +301,7 @@ async fn members_of(app: &TestApp, group: &str) -> Vec<String> {
         .unwrap()
         .into_iter()
         .filter(|(_, g)| *g == group)
-        .map(|(s, _)| s)
+        .map(|(s, _)| s.into_string())
         .collect();
     serials.sort();
     serials
