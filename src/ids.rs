@@ -56,6 +56,11 @@ integer_id!(
     UserId
 );
 
+integer_id!(
+    /// A tenant's device group, a site (`device_groups.id`, and every `group_id` column).
+    GroupId
+);
+
 /// A device's serial number (`devices.serial`, and every `serial` column). It is the text as the
 /// device, the ERP or a person gave it: this type neither validates nor normalises it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

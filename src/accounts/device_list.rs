@@ -7,7 +7,7 @@ use serde_json::json;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
-use crate::ids::{DeviceSerial, TenantId};
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 use crate::store::device_list::{self, ListQuery, ListedDevice};
 use crate::store::{StoreError, groups};
 
@@ -203,7 +203,7 @@ impl Accounts {
         &self,
         session: &Session,
         serials: Vec<DeviceSerial>,
-        group_id: Option<i64>,
+        group_id: Option<GroupId>,
     ) -> Result<usize, AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {

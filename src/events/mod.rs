@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::ids::{DeviceSerial, TenantId, UserId};
+use crate::ids::{DeviceSerial, GroupId, TenantId, UserId};
 use crate::store::audit::{self, NewAuditRecord};
 use crate::store::{StoreError, Tx};
 
@@ -29,7 +29,7 @@ pub enum Subject {
     User(UserId),
     Tenant(TenantId),
     Client(String),
-    Group(i64),
+    Group(GroupId),
     Sale(String),
     /// A person invited by address, or an address that failed to sign in.
     Email(String),

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::accounts::Session;
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::ids::{DeviceSerial, TenantId};
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
 use crate::oauth::user_code;
 use crate::store::flows::FlowRecord;
@@ -33,7 +33,7 @@ impl Ceremony {
         session: &Session,
         shown: Shown<'_>,
         totp_code: &str,
-        group_id: Option<i64>,
+        group_id: Option<GroupId>,
         ip: Option<&str>,
     ) -> Result<Approval, PairingError> {
         let tenant = self.pairing_tenant(session)?;
@@ -228,7 +228,7 @@ impl Claim {
         status: PairingStatus,
         basis: Basis,
         sale: Option<&SaleFacts>,
-        group_id: Option<i64>,
+        group_id: Option<GroupId>,
     ) -> Result<bool, StoreError> {
         let (serial, now) = (&self.device.serial, self.now);
         let verdict = FlowVerdict::Approve {

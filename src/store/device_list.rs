@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::groups::Visibility;
 use super::schema::{device_group_members, device_groups, devices, pairings};
 use super::{StoreError, Tx};
-use crate::ids::{DeviceSerial, TenantId};
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 
 /// The newest reading of the device under its current tenant (NULL without one).
 const LAST_READING: &str = "(SELECT r.ts FROM telemetry_readings r \
@@ -53,7 +53,7 @@ macro_rules! granted {
 pub enum GroupFilter {
     Any,
     Ungrouped,
-    Group(i64),
+    Group(GroupId),
 }
 
 /// Which pairing state a listed device must be in.
@@ -111,7 +111,7 @@ pub struct ListQuery {
 pub struct ListedDevice {
     pub serial: DeviceSerial,
     pub model: String,
-    pub group_id: Option<i64>,
+    pub group_id: Option<GroupId>,
     pub group_name: Option<String>,
     pub pairing_status: Option<String>,
     pub last_reading: Option<i64>,

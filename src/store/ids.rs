@@ -7,7 +7,7 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{BigInt, Nullable, SingleValue, Text};
 
-use crate::ids::{DeviceSerial, TenantId, UserId};
+use crate::ids::{DeviceSerial, GroupId, TenantId, UserId};
 
 /// Gives an `i64` newtype its `BigInt` column mapping (and the nullable one) on every backend.
 macro_rules! stored_as_big_int {
@@ -77,7 +77,7 @@ macro_rules! stored_as_big_int {
     };
 }
 
-stored_as_big_int!(TenantId, UserId);
+stored_as_big_int!(TenantId, UserId, GroupId);
 
 /// A device serial is stored as its bare text (`Text`, and the nullable one) on every backend.
 impl<DB> ToSql<Text, DB> for DeviceSerial

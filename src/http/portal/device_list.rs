@@ -16,7 +16,7 @@ use crate::accounts::device_list::{
 use crate::accounts::{AccountError, GroupView};
 use crate::app::AppContext;
 use crate::http::get;
-use crate::ids::DeviceSerial;
+use crate::ids::{DeviceSerial, GroupId};
 
 /// Rows per page.
 pub const PAGE_SIZE: i64 = 50;
@@ -352,7 +352,7 @@ async fn move_post(
 ) -> Result<HttpResponse, PortalError> {
     let group = match form.get("group") {
         Some("") | None => None,
-        Some(g) => Some(g.parse::<i64>().map_err(|_| AccountError::NotFound)?),
+        Some(g) => Some(g.parse::<GroupId>().map_err(|_| AccountError::NotFound)?),
     };
     let count = ctx
         .accounts

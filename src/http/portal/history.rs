@@ -8,7 +8,7 @@ use super::texts::{Code, Facts, Line, Said};
 use super::when;
 use crate::accounts::history::{Entry, History};
 use crate::events::{Action, Party};
-use crate::ids::TenantId;
+use crate::ids::{GroupId, TenantId};
 use crate::store::history::Names;
 use crate::store::pairings::{PairingRecord, PairingStatus};
 
@@ -56,7 +56,7 @@ fn number(detail: &Value, key: &str) -> Option<i64> {
 }
 
 fn group_name(names: &Names, id: i64) -> String {
-    name_of(names, &Party::Group(id))
+    name_of(names, &Party::Group(GroupId(id)))
 }
 
 /// "all devices", "the group Plant North and the device SN-1", "no devices".

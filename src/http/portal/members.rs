@@ -10,7 +10,7 @@ use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, ActiveStatus, DeviceAccess, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
-use crate::ids::{DeviceSerial, UserId};
+use crate::ids::{DeviceSerial, GroupId, UserId};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", get().to(users_get))
@@ -303,7 +303,7 @@ async fn access_get(
             all,
             groups: groups
                 .into_iter()
-                .map(|g| (g.id, g.name, granted_groups.contains(&g.id)))
+                .map(|g| (g.id.get(), g.name, granted_groups.contains(&g.id)))
                 .collect(),
             devices: devices
                 .into_iter()
@@ -328,7 +328,7 @@ async fn access_post(
     } else {
         DeviceAccess::All
     };
-    let groups: Vec<i64> = form
+    let groups: Vec<GroupId> = form
         .all("group")
         .iter()
         .filter_map(|g| g.parse().ok())

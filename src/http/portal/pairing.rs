@@ -13,7 +13,7 @@ use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, wh
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
-use crate::ids::DeviceSerial;
+use crate::ids::{DeviceSerial, GroupId};
 use crate::pairing::{
     Approval, Basis, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
 };
@@ -218,7 +218,7 @@ async fn decide_post(
             Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
         };
     }
-    let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
+    let group = form.get("group").and_then(|g| g.parse::<GroupId>().ok());
     match ctx
         .ceremony
         .approve(&s, shown, &form.text("totp"), group, ip(&req).as_deref())
