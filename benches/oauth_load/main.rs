@@ -45,6 +45,7 @@ use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use pairgate::app::AppContext;
 use pairgate::clock::{Clock, SystemClock};
 use pairgate::config::{DatabaseUrl, PublicUrl, Secret, Settings};
+use pairgate::ids::DeviceSerial;
 use pairgate::simulator::DeviceKey;
 use serde_json::Value;
 
@@ -207,7 +208,7 @@ async fn register(ctx: &AppContext, n: usize, prefix: &str) -> Vec<Arc<Device>> 
             &ctx.store,
             now() * 1000,
             "bench",
-            &serial,
+            &DeviceSerial::from(&serial),
             "BENCH-1",
             &key.public_jwk(),
         )

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 use crate::store::device_list::{self, ListQuery, ListedDevice};
 use crate::store::{StoreError, groups};
 
@@ -58,7 +58,7 @@ pub enum PairingState {
 /// One row of the list.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     pub group: Option<String>,
     pub pairing: PairingState,
@@ -202,8 +202,8 @@ impl Accounts {
     pub async fn move_devices(
         &self,
         session: &Session,
-        serials: Vec<String>,
-        group_id: Option<i64>,
+        serials: Vec<DeviceSerial>,
+        group_id: Option<GroupId>,
     ) -> Result<usize, AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {

@@ -8,21 +8,21 @@ use serde_json::json;
 use super::sessions::Session;
 use super::{AccountError, Accounts};
 use crate::events::{self, Action, Event, Subject};
-use crate::ids::UserId;
+use crate::ids::{DeviceSerial, GroupId, UserId};
 use crate::store::groups::{self, Visibility};
 use crate::store::users::{self, DeviceAccess};
 use crate::store::{StoreError, registry};
 
 #[derive(Debug, Clone)]
 pub struct GroupView {
-    pub id: i64,
+    pub id: GroupId,
     pub name: String,
     pub devices: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct DeviceView {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     pub group: Option<String>,
     pub paired_at: Option<i64>,
@@ -48,11 +48,11 @@ impl Accounts {
         let who = session.visibility();
         self.store
             .read(move |tx| {
-                let names: HashMap<i64, String> = groups::list(tx, tenant)?
+                let names: HashMap<GroupId, String> = groups::list(tx, tenant)?
                     .into_iter()
                     .map(|g| (g.id, g.name))
                     .collect();
-                let member_of: HashMap<String, i64> =
+                let member_of: HashMap<DeviceSerial, GroupId> =
                     groups::memberships(tx, tenant)?.into_iter().collect();
                 Ok::<_, AccountError>(
                     groups::visible_devices(tx, tenant, who)?
@@ -74,7 +74,7 @@ impl Accounts {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         self.store
             .read(move |tx| {
-                let mut counts: HashMap<i64, usize> = HashMap::new();
+                let mut counts: HashMap<GroupId, usize> = HashMap::new();
                 for (_, g) in groups::memberships(tx, tenant)? {
                     *counts.entry(g).or_default() += 1;
                 }
@@ -92,7 +92,11 @@ impl Accounts {
             .await
     }
 
-    pub async fn create_group(&self, session: &Session, name: &str) -> Result<i64, AccountError> {
+    pub async fn create_group(
+        &self,
+        session: &Session,
+        name: &str,
+    ) -> Result<GroupId, AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {
             return Err(AccountError::Forbidden);
@@ -132,8 +136,8 @@ impl Accounts {
     pub async fn assign_device_group(
         &self,
         session: &Session,
-        serial: &str,
-        group_id: Option<i64>,
+        serial: &DeviceSerial,
+        group_id: Option<GroupId>,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {
@@ -175,8 +179,8 @@ impl Accounts {
         session: &Session,
         user_id: UserId,
         access: DeviceAccess,
-        group_ids: Vec<i64>,
-        serials: Vec<String>,
+        group_ids: Vec<GroupId>,
+        serials: Vec<DeviceSerial>,
     ) -> Result<(), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         let actor_role = session.user.role;
@@ -226,7 +230,7 @@ impl Accounts {
         &self,
         session: &Session,
         user_id: UserId,
-    ) -> Result<(bool, Vec<i64>, Vec<String>), AccountError> {
+    ) -> Result<(bool, Vec<GroupId>, Vec<DeviceSerial>), AccountError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         if !session.user.role.manages_users() {
             return Err(AccountError::Forbidden);

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{AccountError, Accounts, Role, Session};
 use crate::events::{Action, Party};
-use crate::ids::TenantId;
+use crate::ids::{GroupId, TenantId};
 use crate::store::audit::AuditRecord;
 use crate::store::history::{self, AuditFilter, Names, Wanted};
 use crate::store::{StoreError, Tx};
@@ -70,7 +70,7 @@ pub fn read_back(
         want(&mut wanted, &e.actor);
         want(&mut wanted, &e.subject);
         let id = |key: &str| e.detail.get(key).and_then(Value::as_i64);
-        wanted.groups.extend(id("group"));
+        wanted.groups.extend(id("group").map(GroupId));
         wanted.tenants.extend(id("claimant_tenant").map(TenantId));
         if e.action == Some(Action::DisputeResolved) {
             wanted.disputes.extend(id("dispute"));
@@ -78,7 +78,7 @@ pub fn read_back(
         if let Some(groups) = e.detail.get("groups").and_then(Value::as_array) {
             wanted
                 .groups
-                .extend(groups.iter().filter_map(Value::as_i64));
+                .extend(groups.iter().filter_map(Value::as_i64).map(GroupId));
         }
     }
     fn once<T: Ord>(list: &mut Vec<T>) {

@@ -145,7 +145,7 @@ pub(super) async fn register_device(
     jwk_file: &Path,
 ) -> Result<(), String> {
     let jwk = read_json(jwk_file)?;
-    let key = crate::devices::register(&ctx.store, now, "cli", serial, model, &jwk)
+    let key = crate::devices::register(&ctx.store, now, "cli", &serial.into(), model, &jwk)
         .await
         .map_err(|e| e.to_string())?;
     println!(

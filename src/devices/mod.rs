@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::crypto::jose::{JwkError, PublicJwk};
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::DeviceSerial;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError, StoreFailure, Tx};
@@ -57,11 +58,11 @@ pub fn valid_model(model: &str) -> bool {
 
 /// Checks a registration before anything is written; returns the parsed factory key.
 pub fn validate(
-    serial: &str,
+    serial: &DeviceSerial,
     model: &str,
     factory_key: &Value,
 ) -> Result<PublicJwk, RegisterError> {
-    if !valid_serial(serial) {
+    if !valid_serial(serial.as_str()) {
         return Err(RegisterError::InvalidSerial);
     }
     if !valid_model(model) {
@@ -75,7 +76,7 @@ pub async fn register(
     store: &Store,
     now_ms: i64,
     actor: &str,
-    serial: &str,
+    serial: &DeviceSerial,
     model: &str,
     factory_key: &Value,
 ) -> Result<PublicJwk, RegisterError> {
@@ -97,7 +98,7 @@ pub fn insert(
     tx: &mut Tx<'_>,
     now_ms: i64,
     actor: &str,
-    serial: &str,
+    serial: &DeviceSerial,
     model: &str,
     key: &PublicJwk,
 ) -> Result<(), StoreError> {
@@ -105,7 +106,7 @@ pub fn insert(
     registry::insert_client(
         tx,
         &NewClient {
-            client_id: serial.to_owned(),
+            client_id: serial.to_string(),
             kind: ClientKind::Device,
             name: model.to_owned(),
             jwks: Some(jwks),

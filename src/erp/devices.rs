@@ -10,6 +10,7 @@ use super::error::{Conflict, ErpError, FieldError, Location};
 use super::input::{self, Fields};
 use crate::crypto::jose::PublicJwk;
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
+use crate::ids::DeviceSerial;
 use crate::store::{Tx, erp as stored, registry};
 
 /// A checked request body.
@@ -125,7 +126,8 @@ pub enum DeviceChange {
 /// The answer to a PUT.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceOutcome {
-    pub serial: String,
+    #[schema(value_type = String)]
+    pub serial: DeviceSerial,
     pub model: String,
     /// RFC 7638 thumbprint of the registered factory key.
     pub key_thumbprint: String,
@@ -141,7 +143,7 @@ pub fn apply(
     tx: &mut Tx<'_>,
     now_ms: i64,
     actor: &str,
-    serial: &str,
+    serial: &DeviceSerial,
     input: &DeviceInput,
 ) -> Result<DeviceOutcome, ErpError> {
     let thumbprint = input.key.thumbprint();
@@ -152,7 +154,7 @@ pub fn apply(
         change,
         tokens_revoked,
     };
-    let Some(client) = registry::find_client(tx, serial)? else {
+    let Some(client) = registry::find_client(tx, serial.as_str())? else {
         crate::devices::insert(tx, now_ms, actor, serial, &input.model, &input.key)?;
         return Ok(outcome(DeviceChange::Created, 0));
     };
@@ -201,7 +203,7 @@ fn registered_thumbprint(client: &registry::ClientRecord) -> Option<String> {
 struct Registered<'a> {
     now_ms: i64,
     actor: &'a str,
-    serial: &'a str,
+    serial: &'a DeviceSerial,
     device: &'a registry::DeviceRecord,
     input: &'a DeviceInput,
 }

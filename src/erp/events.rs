@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::erp::{self as stored, EventRecord};
 use crate::store::{StoreError, Tx};
 
@@ -24,8 +24,8 @@ pub struct EventView {
     /// RFC 3339, UTC, milliseconds.
     #[schema(format = DateTime)]
     pub occurred_at: String,
-    #[schema(required = true)]
-    pub serial: Option<String>,
+    #[schema(required = true, value_type = Option<String>)]
+    pub serial: Option<DeviceSerial>,
     #[schema(required = true)]
     pub sale_id: Option<String>,
     /// The sale's buyer, or the ERP customer of the tenant concerned.

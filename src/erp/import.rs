@@ -15,6 +15,7 @@ use super::Erp;
 use super::devices::{self, DeviceChange, DeviceInput};
 use super::error::{ErpError, FieldError};
 use super::sales::{self, Delivery, SaleInput};
+use crate::ids::DeviceSerial;
 use crate::store::StoreError;
 
 /// The file's format.
@@ -38,8 +39,14 @@ impl Format {
 /// A checked row.
 #[derive(Debug, Clone)]
 pub enum Record {
-    Device { serial: String, input: DeviceInput },
-    Sale { sale_id: String, input: SaleInput },
+    Device {
+        serial: DeviceSerial,
+        input: DeviceInput,
+    },
+    Sale {
+        sale_id: String,
+        input: SaleInput,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -239,7 +246,10 @@ fn check(mut obj: Map<String, Value>) -> Result<Record, Vec<String>> {
         Some("device") => {
             let serial = id(&mut obj, "serial")?;
             DeviceInput::parse(&serial, &Value::Object(obj))
-                .map(|input| Record::Device { serial, input })
+                .map(|input| Record::Device {
+                    serial: serial.into(),
+                    input,
+                })
                 .map_err(problems)
         }
         Some("sale") => {

@@ -21,6 +21,7 @@ pub use error::{Conflict, ErpError, FieldError, Location};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::ids::DeviceSerial;
 use crate::store::erp::{self as stored, WebhookDelivery};
 use crate::store::{Store, StoreError};
 use customers::{CustomerInput, CustomerOutcome, InvitationSettings};
@@ -91,10 +92,10 @@ impl Erp {
     pub async fn put_device(
         &self,
         actor: &str,
-        serial: &str,
+        serial: &DeviceSerial,
         body: &Value,
     ) -> Result<DeviceOutcome, ErpError> {
-        let input = DeviceInput::parse(serial, body)?;
+        let input = DeviceInput::parse(serial.as_str(), body)?;
         let (now, actor, serial) = (self.now_ms(), actor.to_owned(), serial.to_owned());
         self.store
             .write(move |tx| devices::apply(tx, now, &actor, &serial, &input))

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::erp::{self as stored, EventRecord};
 use crate::store::{StoreError, Tx};
 
@@ -110,7 +110,7 @@ impl utoipa::ToSchema for FeedType {}
 #[derive(Debug, Clone)]
 pub struct FeedEntry {
     pub event_type: FeedType,
-    pub serial: Option<String>,
+    pub serial: Option<DeviceSerial>,
     pub sale_id: Option<String>,
     /// When `None` and `tenant_id` is set, the tenant's ERP customer number is filled in.
     pub customer_number: Option<String>,
@@ -133,7 +133,7 @@ impl FeedEntry {
     }
 
     /// An event about a device.
-    pub fn device(event_type: FeedType, serial: &str) -> Self {
+    pub fn device(event_type: FeedType, serial: &DeviceSerial) -> Self {
         Self {
             serial: Some(serial.to_owned()),
             ..Self::new(event_type)

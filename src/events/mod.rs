@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::ids::{TenantId, UserId};
+use crate::ids::{DeviceSerial, GroupId, TenantId, UserId};
 use crate::store::audit::{self, NewAuditRecord};
 use crate::store::{StoreError, Tx};
 
@@ -25,11 +25,11 @@ pub use party::Party;
 /// What an event is about, shown in the log as `kind:id` (`device:SN-1`, `user:7`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    Device(String),
+    Device(DeviceSerial),
     User(UserId),
     Tenant(TenantId),
     Client(String),
-    Group(i64),
+    Group(GroupId),
     Sale(String),
     /// A person invited by address, or an address that failed to sign in.
     Email(String),
@@ -182,7 +182,7 @@ mod tests {
         };
         assert!(event().feed_entry().is_none());
         let mirror = event().erp(FeedType::PairingApproved).feed_entry().unwrap();
-        assert_eq!(mirror.serial.as_deref(), Some("SN-1"));
+        assert_eq!(mirror.serial.as_ref().map(|s| s.as_str()), Some("SN-1"));
         assert_eq!(mirror.tenant_id, Some(TenantId(3)));
         assert_eq!(mirror.data, json!({ "flow": 9 }));
         let bare = event()

@@ -1,16 +1,16 @@
 //! Who did something and what it was about, read back from a log row's `kind:id` strings
 //! (`user:7`, `device:SN-1`, `client:erp`, `cli`), so that pages can name them.
 
-use crate::ids::{TenantId, UserId};
+use crate::ids::{DeviceSerial, GroupId, TenantId, UserId};
 
 /// An actor or a subject of a logged event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Party {
     User(UserId),
     Tenant(TenantId),
-    Group(i64),
+    Group(GroupId),
     Client(String),
-    Device(String),
+    Device(DeviceSerial),
     Sale(String),
     Email(String),
     Key(String),
@@ -36,7 +36,9 @@ impl Party {
             Some(("tenant", id)) => {
                 number(id).map_or_else(|| Self::Other(text.into()), |n| Self::Tenant(TenantId(n)))
             }
-            Some(("group", id)) => number(id).map_or_else(|| Self::Other(text.into()), Self::Group),
+            Some(("group", id)) => {
+                number(id).map_or_else(|| Self::Other(text.into()), |n| Self::Group(GroupId(n)))
+            }
             Some(("client", id)) => Self::Client(id.into()),
             Some(("device", serial)) => Self::Device(serial.into()),
             Some(("sale", id)) => Self::Sale(id.into()),
@@ -61,7 +63,7 @@ mod tests {
         for (subject, party) in [
             (Subject::User(UserId(7)), Party::User(UserId(7))),
             (Subject::Tenant(TenantId(2)), Party::Tenant(TenantId(2))),
-            (Subject::Group(3), Party::Group(3)),
+            (Subject::Group(GroupId(3)), Party::Group(GroupId(3))),
             (Subject::Client("erp".into()), Party::Client("erp".into())),
             (Subject::Device("SN:1".into()), Party::Device("SN:1".into())),
             (Subject::Sale("S-1".into()), Party::Sale("S-1".into())),

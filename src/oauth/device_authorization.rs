@@ -10,6 +10,7 @@ use super::tokens::DEVICE_SCOPE;
 use super::{OAuth, OAuthError, OAuthRequest, device_flow, paths, remember_jtis, user_code};
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::DeviceSerial;
 use crate::meters::Limit;
 use crate::store::flows::{FlowStatus, NewFlow};
 use crate::store::registry::{self, ClientKind};
@@ -150,7 +151,7 @@ impl OAuth {
         FlowStart {
             client,
             proof,
-            serial,
+            serial: DeviceSerial::from(serial),
             ip,
             now,
             per_device,
@@ -186,7 +187,7 @@ struct AuthenticatedDevice {
 struct FlowStart {
     client: AuthenticatedClient,
     proof: Option<DpopProof>,
-    serial: String,
+    serial: DeviceSerial,
     ip: Option<String>,
     now: i64,
     /// Flows a device may start per clock hour.

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::{OAuth, OAuthError, user_code};
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::flows::{self, Decision, FlowRecord, FlowStatus, NewFlow};
 use crate::store::pairings::{self, NewPairing, PairingStatus};
 use crate::store::{StoreError, Tx, registry};
@@ -121,7 +121,7 @@ pub fn poll(tx: &mut Tx<'_>, flow: &FlowRecord, now_ms: i64) -> Result<PollOutco
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
     pub flow_id: i64,
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     /// `XXXX-XXXX`.
     pub user_code: String,
@@ -178,8 +178,8 @@ pub fn settle(
 /// The device's pairing ended: every approval it has not collected yet is withdrawn (approved →
 /// denied), so its next poll answers `access_denied`; returns how many. Of this and a racing
 /// poll, exactly one takes the approval.
-pub fn withdraw(tx: &mut Tx<'_>, serial: &str) -> Result<usize, StoreError> {
-    flows::withdraw_approved(tx, serial)
+pub fn withdraw(tx: &mut Tx<'_>, serial: &DeviceSerial) -> Result<usize, StoreError> {
+    flows::withdraw_approved(tx, serial.as_str())
 }
 
 /// The approval a poll has just redeemed no longer holds (the device left the tenant it was
@@ -224,7 +224,7 @@ impl OAuth {
                 let flow = flows::find_pending_by_user_code(tx, &code)?
                     .filter(|f| f.expires_at > now)
                     .ok_or(DecisionError::UnknownCode)?;
-                let device = registry::find_device(tx, &flow.client_id)?
+                let device = registry::find_device(tx, &DeviceSerial::from(&flow.client_id))?
                     .ok_or(DecisionError::UnknownCode)?;
                 Ok(PendingRequest {
                     flow_id: flow.id,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::rotation::{self, Standing};
 use super::tokens::{self, device_token_stands};
 use super::{OAuth, OAuthError, OAuthRequest, paths};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
 use crate::verifier::AccessClaims;
@@ -113,7 +113,7 @@ impl OAuth {
             .read(move |tx| {
                 let revoked = stored::is_access_token_revoked(tx, &jti)?;
                 let state = match &device {
-                    Some(serial) => registry::device_token_state(tx, serial)?,
+                    Some(serial) => registry::device_token_state(tx, &DeviceSerial::from(serial))?,
                     None => None,
                 };
                 Ok::<_, crate::store::StoreError>((revoked, state))

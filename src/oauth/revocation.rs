@@ -7,6 +7,7 @@ use serde_json::json;
 use super::rotation;
 use super::{OAuth, OAuthError, OAuthRequest, paths, remember_jtis};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::DeviceSerial;
 use crate::store::registry::{self, ClientKind};
 use crate::store::tokens::{self as stored, FamilyStatus};
 use crate::verifier::AccessClaims;
@@ -61,7 +62,7 @@ impl OAuth {
                         // family. (The device's row first, then the families: the order in
                         // which unpairing takes the same locks.)
                         if is_device {
-                            registry::revoke_device_tokens(tx, client_id)?;
+                            registry::revoke_device_tokens(tx, &DeviceSerial::from(client_id))?;
                         } else {
                             stored::revoke_family(tx, &f.family_id)?;
                         }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::accounts::Session;
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
 use crate::oauth::user_code;
 use crate::store::flows::FlowRecord;
@@ -33,7 +33,7 @@ impl Ceremony {
         session: &Session,
         shown: Shown<'_>,
         totp_code: &str,
-        group_id: Option<i64>,
+        group_id: Option<GroupId>,
         ip: Option<&str>,
     ) -> Result<Approval, PairingError> {
         let tenant = self.pairing_tenant(session)?;
@@ -63,7 +63,9 @@ impl Ceremony {
                     let Some(flow) = flow else {
                         return Ok(Err(PairingError::UnknownCode));
                     };
-                    let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+                    let Some(device) =
+                        registry::find_device(tx, &DeviceSerial::from(&flow.client_id))?
+                    else {
                         return Ok(Err(PairingError::UnknownCode));
                     };
                     if let Some(g) = group_id
@@ -140,7 +142,7 @@ impl Ceremony {
                     tx,
                     now,
                     &actor,
-                    &flow.client_id,
+                    &DeviceSerial::from(&flow.client_id),
                     Some(tenant),
                     Action::PairingDenied,
                     FeedType::PairingDenied,
@@ -226,7 +228,7 @@ impl Claim {
         status: PairingStatus,
         basis: Basis,
         sale: Option<&SaleFacts>,
-        group_id: Option<i64>,
+        group_id: Option<GroupId>,
     ) -> Result<bool, StoreError> {
         let (serial, now) = (&self.device.serial, self.now);
         let verdict = FlowVerdict::Approve {
@@ -298,7 +300,7 @@ impl Claim {
             &crate::mail::render(&mails::DeviceJoined {
                 name: &session.user.name,
                 email: &session.user.email,
-                serial,
+                serial: serial.as_str(),
                 model: &self.device.model,
                 provisional,
             })?,
@@ -310,7 +312,7 @@ impl Claim {
 /// A refused approval: open a dispute for staff (once), tell the current holder, record it.
 fn refuse(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     claimant: TenantId,
     holder: Option<TenantId>,
     refusal: Refusal,
@@ -336,7 +338,9 @@ fn refuse(
                 tx,
                 h,
                 &format!("Someone tried to pair your device {serial}"),
-                &crate::mail::render(&mails::PairingAttempted { serial })?,
+                &crate::mail::render(&mails::PairingAttempted {
+                    serial: serial.as_str(),
+                })?,
                 now,
             )?;
         }

@@ -8,6 +8,7 @@ use super::mails;
 use super::{Ceremony, PairingError, notify_admins, record};
 use crate::accounts::{AccountError, Session};
 use crate::events::{Action, FeedType};
+use crate::ids::DeviceSerial;
 use crate::oauth::device_flow;
 use crate::store::pairings::{self, PairingRecord, PairingStatus};
 use crate::store::{StoreError, Tx, groups, registry};
@@ -44,7 +45,7 @@ impl Ceremony {
     pub async fn unpair(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
         removal: Removal,
     ) -> Result<(), PairingError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
@@ -77,13 +78,21 @@ impl Ceremony {
     }
 
     /// The ERP confirms a provisional pairing; false when the device has none.
-    pub async fn erp_confirm(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+    pub async fn erp_confirm(
+        &self,
+        serial: &DeviceSerial,
+        actor: &str,
+    ) -> Result<bool, PairingError> {
         self.erp_verdict(serial, actor, ErpVerdict::Confirm).await
     }
 
     /// The ERP rejects a provisional pairing: the device is unpaired and its tokens revoked;
     /// false when the device has no provisional pairing.
-    pub async fn erp_reject(&self, serial: &str, actor: &str) -> Result<bool, PairingError> {
+    pub async fn erp_reject(
+        &self,
+        serial: &DeviceSerial,
+        actor: &str,
+    ) -> Result<bool, PairingError> {
         self.erp_verdict(serial, actor, ErpVerdict::Reject).await
     }
 
@@ -91,7 +100,7 @@ impl Ceremony {
     /// rejection, tells the tenant's admins; false when the device has no provisional pairing.
     async fn erp_verdict(
         &self,
-        serial: &str,
+        serial: &DeviceSerial,
         actor: &str,
         verdict: ErpVerdict,
     ) -> Result<bool, PairingError> {
@@ -129,7 +138,9 @@ impl Ceremony {
                         tx,
                         current.tenant_id,
                         &format!("Device {serial} was removed from your account"),
-                        &crate::mail::render(&mails::ProvisionalPairingEnded { serial: &serial })?,
+                        &crate::mail::render(&mails::ProvisionalPairingEnded {
+                            serial: serial.as_str(),
+                        })?,
                         now,
                     )?;
                 }
@@ -154,7 +165,7 @@ enum ErpVerdict {
 /// poll, whose tokens the revocation below then ends, or this, and the poll finds it withdrawn.
 pub(crate) fn end_pairing(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     reason: &str,
     now: i64,
 ) -> Result<Option<PairingRecord>, StoreError> {

@@ -27,7 +27,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::oauth::user_code;
 use crate::store::erp::BuyerKind;
 use crate::store::flows::{self, FlowRecord};
@@ -76,7 +76,7 @@ impl StoreFailure for PairingError {
 /// What the confirmation page shows before a person decides.
 #[derive(Debug, Clone)]
 pub struct Confirmation {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     /// `XXXX-XXXX`, to compare with the device's screen.
     pub user_code: String,
@@ -108,15 +108,21 @@ pub struct Shown<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approval {
     /// Approved; the device receives its tokens at its next poll.
-    Paired { serial: String, provisional: bool },
+    Paired {
+        serial: DeviceSerial,
+        provisional: bool,
+    },
     /// The gate refused; a dispute was opened (or one was open already).
     Refused {
-        serial: String,
+        serial: DeviceSerial,
         refusal: Refusal,
         dispute_id: i64,
     },
     /// Distributor sale under the review policy: staff decide first.
-    HeldForReview { serial: String, dispute_id: i64 },
+    HeldForReview {
+        serial: DeviceSerial,
+        dispute_id: i64,
+    },
 }
 
 pub struct Ceremony {
@@ -219,7 +225,7 @@ impl Ceremony {
     pub async fn provisional_serials(
         &self,
         session: &Session,
-    ) -> Result<Vec<String>, PairingError> {
+    ) -> Result<Vec<DeviceSerial>, PairingError> {
         let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
         Ok(self
             .store
@@ -231,10 +237,10 @@ impl Ceremony {
     pub async fn history(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
     ) -> Result<Vec<PairingRecord>, PairingError> {
         let visible = self.accounts.visible_devices(session).await?;
-        if !visible.iter().any(|d| d.serial == serial) {
+        if !visible.iter().any(|d| d.serial == *serial) {
             return Err(PairingError::NotFound);
         }
         let tenant = session.user.tenant_id;
@@ -291,7 +297,7 @@ fn confirmation(
     policy: DistributorPolicy,
     proof: String,
 ) -> Result<Result<Confirmation, PairingError>, StoreError> {
-    let Some(device) = registry::find_device(tx, &flow.client_id)? else {
+    let Some(device) = registry::find_device(tx, &DeviceSerial::from(&flow.client_id))? else {
         return Ok(Err(PairingError::UnknownCode));
     };
     let sale = active_sale(tx, &device.serial)?;
@@ -332,7 +338,7 @@ fn confirmation(
 }
 
 /// The device's active sale as the gate sees it.
-fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, StoreError> {
+fn active_sale(tx: &mut Tx<'_>, serial: &DeviceSerial) -> Result<Option<SaleFacts>, StoreError> {
     Ok(
         crate::store::erp::active_sale_of(tx, serial)?.and_then(|s| {
             Some(SaleFacts {
@@ -350,7 +356,7 @@ fn active_sale(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleFacts>, Store
 /// The gate's verdict for `tenant`, and the sale as that tenant may see it.
 fn evaluate(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     holder: Option<TenantId>,
     sale: Option<&SaleFacts>,
     tenant: TenantId,
@@ -380,7 +386,7 @@ fn record(
     tx: &mut Tx<'_>,
     now: i64,
     actor: &str,
-    serial: &str,
+    serial: &DeviceSerial,
     tenant: Option<TenantId>,
     action: Action,
     kind: FeedType,

@@ -4,7 +4,7 @@
 use super::{Ceremony, PairingError};
 use crate::accounts::Session;
 use crate::events::Party;
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::history::{self, Names, Wanted};
 use crate::store::pairings::{self, PairingRecord};
 use crate::store::{StoreError, Tx};
@@ -32,7 +32,7 @@ pub fn people(tx: &mut Tx<'_>, actors: &[&str]) -> Result<Names, StoreError> {
 /// The name of whoever granted `tenant` the right to pair `serial`.
 pub(super) fn granter(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     tenant: TenantId,
 ) -> Result<Option<String>, StoreError> {
     let Some(actor) = pairings::granted_by(tx, serial, tenant)? else {
@@ -54,7 +54,7 @@ impl Ceremony {
     pub async fn named_history(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
     ) -> Result<PairingHistory, PairingError> {
         let pairings = self.history(session, serial).await?;
         Ok(self

@@ -7,7 +7,7 @@ use super::{Ceremony, PairingError, SaleFacts, active_sale, end_pairing, notify_
 use crate::accounts::history::{History, read_back};
 use crate::accounts::{AccountError, Role, Session};
 use crate::events::{self, Action, Event, FeedType, Subject};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::history::Names;
 use crate::store::pairings::{self, DisputeRecord, DisputeStatus, PairingRecord};
 use crate::store::{StoreError, Tx, registry};
@@ -67,7 +67,7 @@ pub struct DisputeView {
 /// A device as staff see it.
 #[derive(Debug, Clone)]
 pub struct StaffDevice {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     pub tenant: Option<String>,
     pub sale: Option<SaleFacts>,
@@ -208,7 +208,9 @@ impl Ceremony {
                         tx,
                         d.claimant_tenant_id,
                         &format!("You may now pair device {}", d.serial),
-                        &crate::mail::render(&super::mails::MayPair { serial: &d.serial })?,
+                        &crate::mail::render(&super::mails::MayPair {
+                            serial: d.serial.as_str(),
+                        })?,
                         now,
                     )?;
                 }
@@ -231,10 +233,10 @@ impl Ceremony {
     pub async fn staff_device(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
     ) -> Result<StaffDevice, PairingError> {
         require_staff(session)?;
-        let serial = serial.trim().to_owned();
+        let serial = DeviceSerial::from(serial.as_str().trim());
         self.store
             .read(move |tx| {
                 let Some(device) = registry::find_device(tx, &serial)? else {
@@ -368,7 +370,9 @@ fn settle(
                     tx,
                     h,
                     &format!("Device {} was removed from your account", d.serial),
-                    &crate::mail::render(&super::mails::RemovedAfterDispute { serial: &d.serial })?,
+                    &crate::mail::render(&super::mails::RemovedAfterDispute {
+                        serial: d.serial.as_str(),
+                    })?,
                     now,
                 )?;
             }

@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::groups::Visibility;
 use super::schema::{device_group_members, device_groups, devices, pairings};
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 
 /// The newest reading of the device under its current tenant (NULL without one).
 const LAST_READING: &str = "(SELECT r.ts FROM telemetry_readings r \
@@ -53,7 +53,7 @@ macro_rules! granted {
 pub enum GroupFilter {
     Any,
     Ungrouped,
-    Group(i64),
+    Group(GroupId),
 }
 
 /// Which pairing state a listed device must be in.
@@ -109,9 +109,9 @@ pub struct ListQuery {
 /// A row of the device list; `total` is the number of devices the filters match (all pages).
 #[derive(Debug, Clone, Queryable)]
 pub struct ListedDevice {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
-    pub group_id: Option<i64>,
+    pub group_id: Option<GroupId>,
     pub group_name: Option<String>,
     pub pairing_status: Option<String>,
     pub last_reading: Option<i64>,
@@ -248,7 +248,7 @@ pub fn figures(
 }
 
 /// A pairing for the dashboard: (serial, status, created at).
-pub type RecentPairing = (String, String, i64);
+pub type RecentPairing = (DeviceSerial, String, i64);
 
 /// The tenant's newest pairings of devices the reader may see, newest first.
 pub fn latest_pairings(
@@ -274,8 +274,8 @@ pub fn visible_of(
     tx: &mut Tx<'_>,
     tenant_id: TenantId,
     who: Visibility,
-    serials: &[String],
-) -> Result<Vec<String>, StoreError> {
+    serials: &[DeviceSerial],
+) -> Result<Vec<DeviceSerial>, StoreError> {
     let mut found = Vec::with_capacity(serials.len());
     // Bounded statements: SQLite limits the number of bound values per statement.
     for chunk in serials.chunks(500) {
@@ -287,7 +287,7 @@ pub fn visible_of(
         if let Visibility::GrantedTo(user_id) = who {
             query = query.filter(granted!("devices.serial", user_id));
         }
-        found.extend(query.load::<String>(tx.conn)?);
+        found.extend(query.load::<DeviceSerial>(tx.conn)?);
     }
     Ok(found)
 }

@@ -8,7 +8,7 @@ use super::kinds::ClientKind;
 pub use super::kinds::{BuyerKind, SaleStatus};
 use super::schema::{clients, devices, erp_event_head, erp_events, erp_outbox, erp_sales, tenants};
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 
 // ---------------------------------------------------------------------------------------------
 // Tenants and ERP customers
@@ -88,7 +88,11 @@ pub fn rename_tenant(tx: &mut Tx<'_>, tenant_id: TenantId, name: &str) -> Result
 // Devices
 
 /// Replaces a device's factory key (its client JWK Set).
-pub fn set_device_jwks(tx: &mut Tx<'_>, serial: &str, jwks: &str) -> Result<(), StoreError> {
+pub fn set_device_jwks(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+    jwks: &str,
+) -> Result<(), StoreError> {
     let n = diesel::update(
         clients::table
             .find(serial)
@@ -104,7 +108,11 @@ pub fn set_device_jwks(tx: &mut Tx<'_>, serial: &str, jwks: &str) -> Result<(), 
 }
 
 /// Corrects a device's model (also the name of its client).
-pub fn set_device_model(tx: &mut Tx<'_>, serial: &str, model: &str) -> Result<(), StoreError> {
+pub fn set_device_model(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+    model: &str,
+) -> Result<(), StoreError> {
     diesel::update(devices::table.find(serial))
         .set(devices::model.eq(model))
         .execute(tx.conn)?;
@@ -122,7 +130,7 @@ pub fn set_device_model(tx: &mut Tx<'_>, serial: &str, model: &str) -> Result<()
 #[diesel(table_name = erp_sales, treat_none_as_null = true)]
 pub struct SaleRecord {
     pub sale_id: String,
-    pub serial: Option<String>,
+    pub serial: Option<DeviceSerial>,
     pub sold_at: Option<i64>,
     pub sold_to_customer_number: Option<String>,
     pub sold_to_name: Option<String>,
@@ -146,7 +154,10 @@ pub fn find_sale(tx: &mut Tx<'_>, sale_id: &str) -> Result<Option<SaleRecord>, S
 }
 
 /// The device's active sale, if any.
-pub fn active_sale_of(tx: &mut Tx<'_>, serial: &str) -> Result<Option<SaleRecord>, StoreError> {
+pub fn active_sale_of(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+) -> Result<Option<SaleRecord>, StoreError> {
     Ok(erp_sales::table
         .filter(erp_sales::serial.eq(serial))
         .filter(erp_sales::status.eq(SaleStatus::Active))
@@ -181,7 +192,7 @@ pub struct EventRecord {
     pub id: i64,
     pub occurred_at: i64,
     pub event_type: String,
-    pub serial: Option<String>,
+    pub serial: Option<DeviceSerial>,
     pub sale_id: Option<String>,
     pub customer_number: Option<String>,
     pub tenant_id: Option<TenantId>,

@@ -8,13 +8,13 @@ use super::schema::{
     device_group_members, device_groups, devices, user_device_access, user_group_access,
 };
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
 use crate::ids::UserId;
+use crate::ids::{DeviceSerial, GroupId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = device_groups)]
 pub struct GroupRecord {
-    pub id: i64,
+    pub id: GroupId,
     pub tenant_id: TenantId,
     pub name: String,
     pub created_at: i64,
@@ -26,7 +26,7 @@ pub fn insert(
     tenant_id: TenantId,
     name: &str,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<GroupId, StoreError> {
     Ok(diesel::insert_into(device_groups::table)
         .values((
             device_groups::tenant_id.eq(tenant_id),
@@ -45,7 +45,7 @@ pub fn list(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<GroupRecord>, St
         .load(tx.conn)?)
 }
 
-pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<GroupRecord>, StoreError> {
+pub fn find(tx: &mut Tx<'_>, id: GroupId) -> Result<Option<GroupRecord>, StoreError> {
     Ok(device_groups::table
         .find(id)
         .select(GroupRecord::as_select())
@@ -56,8 +56,8 @@ pub fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<GroupRecord>, StoreError>
 /// Puts a device in a group (or takes it out with `None`).
 pub fn set_device_group(
     tx: &mut Tx<'_>,
-    serial: &str,
-    group_id: Option<i64>,
+    serial: &DeviceSerial,
+    group_id: Option<GroupId>,
 ) -> Result<(), StoreError> {
     diesel::delete(device_group_members::table.find(serial)).execute(tx.conn)?;
     if let Some(group_id) = group_id {
@@ -72,7 +72,10 @@ pub fn set_device_group(
 }
 
 /// The group of each device of a tenant: (serial, group id).
-pub fn memberships(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn memberships(
+    tx: &mut Tx<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<(DeviceSerial, GroupId)>, StoreError> {
     Ok(device_group_members::table
         .inner_join(device_groups::table)
         .filter(device_groups::tenant_id.eq(tenant_id))
@@ -84,8 +87,8 @@ pub fn memberships(tx: &mut Tx<'_>, tenant_id: TenantId) -> Result<Vec<(String, 
 pub fn set_grants(
     tx: &mut Tx<'_>,
     user_id: UserId,
-    groups: &[i64],
-    serials: &[String],
+    groups: &[GroupId],
+    serials: &[DeviceSerial],
 ) -> Result<(), StoreError> {
     diesel::delete(user_group_access::table.filter(user_group_access::user_id.eq(user_id)))
         .execute(tx.conn)?;
@@ -111,7 +114,10 @@ pub fn set_grants(
 }
 
 /// A user's grants: (group ids, serials).
-pub fn grants(tx: &mut Tx<'_>, user_id: UserId) -> Result<(Vec<i64>, Vec<String>), StoreError> {
+pub fn grants(
+    tx: &mut Tx<'_>,
+    user_id: UserId,
+) -> Result<(Vec<GroupId>, Vec<DeviceSerial>), StoreError> {
     let groups = user_group_access::table
         .filter(user_group_access::user_id.eq(user_id))
         .select(user_group_access::group_id)

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use super::audit::AuditRecord;
 use super::schema::{audit_events, clients, device_groups, disputes, tenants, users};
 use super::{StoreError, Tx};
-use crate::ids::{TenantId, UserId};
+use crate::ids::{DeviceSerial, GroupId, TenantId, UserId};
 
 /// Which events a page shows; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct AuditFilter {
     /// The action's log name (`pairing.approved`).
     pub action: Option<String>,
     /// Events about this device.
-    pub serial: Option<String>,
+    pub serial: Option<DeviceSerial>,
     /// From this time on (Unix ms, inclusive).
     pub from_ms: Option<i64>,
     /// Before this time (Unix ms, exclusive).
@@ -82,7 +82,7 @@ pub struct PersonName {
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     pub users: HashMap<UserId, PersonName>,
-    pub groups: HashMap<i64, (TenantId, String)>,
+    pub groups: HashMap<GroupId, (TenantId, String)>,
     pub tenants: HashMap<TenantId, String>,
     pub clients: HashMap<String, String>,
     /// Staff notes of settled disputes, by dispute id.
@@ -93,7 +93,7 @@ pub struct Names {
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
     pub users: Vec<UserId>,
-    pub groups: Vec<i64>,
+    pub groups: Vec<GroupId>,
     pub tenants: Vec<TenantId>,
     pub clients: Vec<String>,
     /// Disputes whose staff notes the page shows.
@@ -118,7 +118,7 @@ pub fn names(tx: &mut Tx<'_>, wanted: &Wanted) -> Result<Names, StoreError> {
         }
     }
     if !wanted.groups.is_empty() {
-        let rows: Vec<(i64, TenantId, String)> = device_groups::table
+        let rows: Vec<(GroupId, TenantId, String)> = device_groups::table
             .filter(device_groups::id.eq_any(&wanted.groups))
             .select((
                 device_groups::id,

@@ -5,13 +5,13 @@ use diesel::prelude::*;
 pub use super::kinds::{DisputeStatus, PairingStatus};
 use super::schema::{devices, disputes, pairing_grants, pairings};
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = pairings)]
 pub struct PairingRecord {
     pub id: i64,
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub tenant_id: TenantId,
     pub status: PairingStatus,
     pub basis: String,
@@ -27,7 +27,7 @@ pub struct PairingRecord {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = pairings)]
 pub struct NewPairing {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub tenant_id: TenantId,
     pub status: PairingStatus,
     pub basis: &'static str,
@@ -39,7 +39,10 @@ pub struct NewPairing {
 }
 
 /// The device's current (active or provisional) pairing.
-pub fn current(tx: &mut Tx<'_>, serial: &str) -> Result<Option<PairingRecord>, StoreError> {
+pub fn current(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+) -> Result<Option<PairingRecord>, StoreError> {
     Ok(pairings::table
         .filter(pairings::serial.eq(serial))
         .filter(pairings::status.ne(PairingStatus::Ended))
@@ -49,7 +52,7 @@ pub fn current(tx: &mut Tx<'_>, serial: &str) -> Result<Option<PairingRecord>, S
 }
 
 /// Every pairing of a device, newest first.
-pub fn history(tx: &mut Tx<'_>, serial: &str) -> Result<Vec<PairingRecord>, StoreError> {
+pub fn history(tx: &mut Tx<'_>, serial: &DeviceSerial) -> Result<Vec<PairingRecord>, StoreError> {
     Ok(pairings::table
         .filter(pairings::serial.eq(serial))
         .select(PairingRecord::as_select())
@@ -78,7 +81,7 @@ pub fn insert(tx: &mut Tx<'_>, pairing: &NewPairing) -> Result<i64, StoreError> 
 /// Ends the device's current pairing (and detaches the device from its tenant); returns it.
 pub fn end_current(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     reason: &str,
     now: i64,
 ) -> Result<Option<PairingRecord>, StoreError> {
@@ -120,7 +123,7 @@ pub fn confirm(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
 pub fn provisional_serials(
     tx: &mut Tx<'_>,
     tenant_id: TenantId,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<DeviceSerial>, StoreError> {
     Ok(pairings::table
         .filter(pairings::tenant_id.eq(tenant_id))
         .filter(pairings::status.eq(PairingStatus::Provisional))
@@ -132,7 +135,7 @@ pub fn provisional_serials(
 #[diesel(table_name = disputes)]
 pub struct DisputeRecord {
     pub id: i64,
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub claimant_tenant_id: TenantId,
     pub holder_tenant_id: Option<TenantId>,
     pub reason: String,
@@ -149,7 +152,7 @@ pub struct DisputeRecord {
 /// and whether it is new.
 pub fn open_dispute(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     claimant: TenantId,
     holder: Option<TenantId>,
     reason: &str,
@@ -193,7 +196,10 @@ pub fn disputes_with_status(
         .load(tx.conn)?)
 }
 
-pub fn disputes_of(tx: &mut Tx<'_>, serial: &str) -> Result<Vec<DisputeRecord>, StoreError> {
+pub fn disputes_of(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+) -> Result<Vec<DisputeRecord>, StoreError> {
     Ok(disputes::table
         .filter(disputes::serial.eq(serial))
         .select(DisputeRecord::as_select())
@@ -236,7 +242,7 @@ pub fn resolve_dispute(
 
 pub fn grant(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     tenant_id: TenantId,
     by: &str,
     now: i64,
@@ -257,7 +263,11 @@ pub fn grant(
     }
 }
 
-pub fn has_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: TenantId) -> Result<bool, StoreError> {
+pub fn has_grant(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+    tenant_id: TenantId,
+) -> Result<bool, StoreError> {
     Ok(pairing_grants::table
         .find((serial, tenant_id))
         .select(pairing_grants::created_at)
@@ -267,7 +277,11 @@ pub fn has_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: TenantId) -> Result<b
 }
 
 /// Grants are spent when used, so a later sale to someone else is not overridden forever.
-pub fn revoke_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: TenantId) -> Result<(), StoreError> {
+pub fn revoke_grant(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+    tenant_id: TenantId,
+) -> Result<(), StoreError> {
     diesel::delete(pairing_grants::table.find((serial, tenant_id))).execute(tx.conn)?;
     Ok(())
 }
@@ -275,7 +289,7 @@ pub fn revoke_grant(tx: &mut Tx<'_>, serial: &str, tenant_id: TenantId) -> Resul
 /// Who granted `tenant_id` the right to pair `serial` (an actor, `user:7`), if anyone did.
 pub fn granted_by(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     tenant_id: TenantId,
 ) -> Result<Option<String>, StoreError> {
     Ok(pairing_grants::table

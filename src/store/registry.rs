@@ -8,7 +8,7 @@ use super::batch::{Bind, Prepared, fixed_sql};
 pub use super::kinds::{ActiveStatus, ClientKind};
 use super::schema::{clients, devices, tenants};
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = clients)]
@@ -69,7 +69,7 @@ pub struct NewClient {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = devices)]
 pub struct DeviceRecord {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub model: String,
     pub tenant_id: Option<TenantId>,
     pub paired_at: Option<i64>,
@@ -143,7 +143,7 @@ pub fn set_client_status(
 
 pub fn insert_device(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     model: &str,
     created_at: i64,
 ) -> Result<(), StoreError> {
@@ -158,7 +158,10 @@ pub fn insert_device(
     Ok(())
 }
 
-pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>, StoreError> {
+pub fn find_device(
+    tx: &mut Tx<'_>,
+    serial: &DeviceSerial,
+) -> Result<Option<DeviceRecord>, StoreError> {
     // Every refresh runs this: a fixed statement. The columns are DeviceRecord's, in order.
     fixed_sql!(
         DeviceBySerial,
@@ -167,7 +170,7 @@ pub fn find_device(tx: &mut Tx<'_>, serial: &str) -> Result<Option<DeviceRecord>
         "",
     );
     Ok(
-        Prepared::<DeviceBySerial, devices::SqlType>::new(&[Bind::Text(serial)])
+        Prepared::<DeviceBySerial, devices::SqlType>::new(&[Bind::Text(serial.as_str())])
             .get_result::<DeviceRecord>(tx.conn)
             .optional()?,
     )
@@ -186,7 +189,7 @@ pub struct DeviceTokenState {
 /// The token state of one device, if it exists.
 pub fn device_token_state(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
 ) -> Result<Option<DeviceTokenState>, StoreError> {
     // Every refresh runs this: a fixed statement.
     fixed_sql!(
@@ -197,7 +200,7 @@ pub fn device_token_state(
     );
     Ok(
         Prepared::<DeviceTokenStateBySerial, (Nullable<BigInt>, BigInt, Text)>::new(&[Bind::Text(
-            serial,
+            serial.as_str(),
         )])
         .get_result::<(Option<TenantId>, i64, ActiveStatus)>(tx.conn)
         .optional()?
@@ -212,11 +215,11 @@ pub fn device_token_state(
 /// Ends every token of a device at once: the token generation moves on (so access tokens of
 /// earlier generations stop being active) and every refresh-token family is revoked. Returns the
 /// number of families revoked.
-pub fn revoke_device_tokens(tx: &mut Tx<'_>, serial: &str) -> Result<usize, StoreError> {
+pub fn revoke_device_tokens(tx: &mut Tx<'_>, serial: &DeviceSerial) -> Result<usize, StoreError> {
     diesel::update(devices::table.find(serial))
         .set(devices::token_generation.eq(devices::token_generation + 1))
         .execute(tx.conn)?;
-    super::tokens::revoke_client_families(tx, serial)
+    super::tokens::revoke_client_families(tx, serial.as_str())
 }
 
 pub fn insert_tenant(tx: &mut Tx<'_>, name: &str, created_at: i64) -> Result<TenantId, StoreError> {

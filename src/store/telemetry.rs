@@ -13,12 +13,12 @@ use super::connection::MultiBackend;
 use super::kinds::ActiveStatus;
 use super::schema::{clients, devices, telemetry_readings};
 use super::{StoreError, Tx};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 
 /// A reading to store, borrowed from the upload it came in.
 #[derive(Debug, Clone, Copy)]
 pub struct NewReading<'a> {
-    pub serial: &'a str,
+    pub serial: &'a DeviceSerial,
     pub reading_id: &'a str,
     pub tenant_id: TenantId,
     pub ts: i64,
@@ -29,7 +29,7 @@ pub struct NewReading<'a> {
 
 impl BatchRow for NewReading<'_> {
     fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
-        batch::bind::<Text, str>(out, self.serial)?;
+        batch::bind::<Text, str>(out, self.serial.as_str())?;
         out.push_sql(", ");
         batch::bind::<Text, str>(out, self.reading_id)?;
         out.push_sql(", ");
@@ -59,7 +59,7 @@ pub fn insert_readings(tx: &mut Tx<'_>, rows: &[NewReading<'_>]) -> Result<Vec<b
         );
     }
     Ok(batch::claim_inserted(
-        rows.iter().map(|r| (r.serial, r.reading_id)),
+        rows.iter().map(|r| (r.serial.as_str(), r.reading_id)),
         inserted.iter().map(|(s, r)| (s.as_str(), r.as_str())),
     ))
 }
@@ -70,11 +70,11 @@ pub use super::registry::DeviceTokenState;
 /// The token state of each named device that exists (one query per few hundred devices).
 pub fn device_token_states(
     tx: &mut Tx<'_>,
-    serials: &[&str],
-) -> Result<HashMap<String, DeviceTokenState>, StoreError> {
+    serials: &[&DeviceSerial],
+) -> Result<HashMap<DeviceSerial, DeviceTokenState>, StoreError> {
     let mut states = HashMap::with_capacity(serials.len());
     for chunk in serials.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<(String, Option<TenantId>, i64, ActiveStatus)> = devices::table
+        let rows: Vec<(DeviceSerial, Option<TenantId>, i64, ActiveStatus)> = devices::table
             .inner_join(clients::table)
             .filter(devices::serial.eq_any(chunk))
             .select((
@@ -110,7 +110,7 @@ pub struct ReadingRecord {
 /// Which readings of one device, uploaded while it belonged to one tenant.
 #[derive(Debug, Clone)]
 pub struct RangeQuery<'a> {
-    pub serial: &'a str,
+    pub serial: &'a DeviceSerial,
     pub tenant_id: TenantId,
     /// Inclusive, Unix ms.
     pub from: i64,
@@ -166,7 +166,7 @@ pub fn delete_older_than(tx: &mut Tx<'_>, before: i64, chunk: i64) -> Result<usi
 }
 
 /// How many readings a device has stored (for tests and the durability check).
-pub fn count_for_device(tx: &mut Tx<'_>, serial: &str) -> Result<i64, StoreError> {
+pub fn count_for_device(tx: &mut Tx<'_>, serial: &DeviceSerial) -> Result<i64, StoreError> {
     Ok(telemetry_readings::table
         .filter(telemetry_readings::serial.eq(serial))
         .count()

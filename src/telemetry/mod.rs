@@ -30,7 +30,7 @@ use crate::accounts::Accounts;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::MasterKey;
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::oauth::keyring::KeyRing;
 use crate::oauth::tokens::DEVICE_SCOPE;
 use crate::store::Store;
@@ -159,7 +159,7 @@ impl Telemetry {
         let readings = batch::parse(upload.body, &self.limits, self.now_ms())
             .map_err(TelemetryError::InvalidBatch)?;
         Ok(CheckedUpload(PendingUpload {
-            serial: serial.clone(),
+            serial: DeviceSerial::from(serial),
             tenant_id: TenantId::from(tenant_id),
             generation,
             token_jti: claims.jti.clone(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::batch::{parse_time, valid_metric_name};
 use super::{Telemetry, TelemetryError};
 use crate::accounts::{Session, Stage};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::telemetry::{self as stored, RangeQuery, ReadingRecord};
 
 /// Readings returned at most by one read.
@@ -39,7 +39,7 @@ pub struct ReadingView {
 /// The answer to a read: oldest first.
 #[derive(Debug, Clone)]
 pub struct ReadingsPage {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub from: i64,
     pub to: i64,
     pub readings: Vec<ReadingView>,
@@ -70,7 +70,7 @@ pub struct MetricOverview {
 /// What the device page shows.
 #[derive(Debug, Clone)]
 pub struct DeviceOverview {
-    pub serial: String,
+    pub serial: DeviceSerial,
     /// The window: `to` is now.
     pub from: i64,
     pub to: i64,
@@ -85,7 +85,7 @@ impl Telemetry {
     pub async fn readings(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
         query: &ReadQuery,
     ) -> Result<ReadingsPage, TelemetryError> {
         let metric = match query.metric.as_deref() {
@@ -157,7 +157,7 @@ impl Telemetry {
     pub async fn device_overview(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
         window_ms: i64,
         points: usize,
     ) -> Result<DeviceOverview, TelemetryError> {
@@ -224,7 +224,7 @@ impl Telemetry {
     async fn visible_tenant(
         &self,
         session: &Session,
-        serial: &str,
+        serial: &DeviceSerial,
     ) -> Result<TenantId, TelemetryError> {
         if session.stage != Stage::Full {
             return Err(TelemetryError::SignInRequired);
@@ -234,7 +234,7 @@ impl Telemetry {
         }
         let tenant_id = session.user.tenant_id.ok_or(TelemetryError::Forbidden)?;
         let visible = self.accounts.visible_devices(session).await?;
-        if !visible.iter().any(|d| d.serial == serial) {
+        if !visible.iter().any(|d| d.serial == *serial) {
             return Err(TelemetryError::NotFound);
         }
         Ok(tenant_id)

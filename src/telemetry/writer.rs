@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::batch::Reading;
 use super::error::TelemetryError;
 use crate::clock::SharedClock;
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::oauth::tokens::device_token_stands;
 use crate::store::replay::{self, JtiEntry};
 use crate::store::telemetry::{self as stored, DeviceTokenState, NewReading};
@@ -42,7 +42,7 @@ pub struct UploadOutcome {
 /// A verified upload waiting for the writer.
 #[derive(Debug)]
 pub struct PendingUpload {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub tenant_id: TenantId,
     /// The token's `gen`.
     pub generation: i64,
@@ -198,9 +198,9 @@ fn refused_tokens(
     tx: &mut Tx<'_>,
     uploads: &[PendingUpload],
 ) -> Result<Vec<Option<TelemetryError>>, StoreError> {
-    let serials: Vec<&str> = uploads
+    let serials: Vec<&DeviceSerial> = uploads
         .iter()
-        .map(|u| u.serial.as_str())
+        .map(|u| &u.serial)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();

@@ -2,6 +2,8 @@
 //! out and in again with a code, invite a colleague, change their role (with a step-up); pair a
 //! device; meet the code attempt limit.
 
+use pairgate::ids::DeviceSerial;
+
 use crate::portal::PASSWORD;
 use crate::support::browser::Chrome;
 use crate::support::{Backend, TestApp};
@@ -268,7 +270,7 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
     let disputes = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::disputes_of(tx, "SN-8002"))
+        .read(|tx| pairgate::store::pairings::disputes_of(tx, &DeviceSerial::from("SN-8002")))
         .await
         .unwrap();
     assert_eq!(disputes.len(), 1);

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::error::{Conflict, ErpError};
 use super::events::rfc3339;
 use crate::events::{self, Action, Event, FeedEntry, FeedType, Subject};
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::store::erp::{self as stored, SaleRecord};
 use crate::store::{StoreError, Tx, registry};
 
@@ -42,8 +42,8 @@ pub enum Delivery<'a> {
 pub struct SaleView {
     pub sale_id: String,
     /// `null` only for a cancellation whose sale has not arrived.
-    #[schema(required = true)]
-    pub serial: Option<String>,
+    #[schema(required = true, value_type = Option<String>)]
+    pub serial: Option<DeviceSerial>,
     #[schema(format = DateTime, required = true)]
     pub sold_at: Option<String>,
     #[schema(required = true)]
@@ -191,7 +191,7 @@ fn merge(
 }
 
 fn same_data(rec: &SaleRecord, input: &SaleInput) -> bool {
-    rec.serial.as_deref() == Some(input.serial.as_str())
+    rec.serial.as_ref() == Some(&input.serial)
         && rec.sold_at == Some(input.sold_at_ms)
         && rec.sold_to_customer_number.as_deref() == Some(input.customer_number.as_str())
         && rec.sold_to_name.as_deref() == Some(input.customer_name.as_str())
@@ -383,7 +383,7 @@ pub fn on_sale_ended(
         tenant,
         &format!("Device {serial} was removed from your account"),
         &crate::mail::render(&crate::pairing::mails::SaleEnded {
-            serial,
+            serial: serial.as_str(),
             status: sale.status.as_str(),
         })?,
         now_ms,
@@ -477,6 +477,6 @@ mod tests {
         let a = input(1, "Acme", SaleStatus::Active);
         let rec = run(&[Delivery::Cancel, Delivery::Put(&a)]);
         assert_eq!(rec.status, SaleStatus::Cancelled);
-        assert_eq!(rec.serial.as_deref(), Some("SN-1"));
+        assert_eq!(rec.serial.as_ref().map(|s| s.as_str()), Some("SN-1"));
     }
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::erp::error::{ErpError, FieldError, Location};
 use crate::erp::input::{self, Fields};
+use crate::ids::DeviceSerial;
 pub use crate::store::kinds::{BuyerKind, SaleStatus};
 
 /// The members a body may have.
@@ -61,7 +62,7 @@ pub struct Party {
 /// A checked request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleInput {
-    pub serial: String,
+    pub serial: DeviceSerial,
     pub sold_at_ms: i64,
     pub customer_number: String,
     pub customer_name: String,
@@ -109,7 +110,7 @@ impl SaleInput {
             };
             let (number, name, kind) = party?;
             Some(Self {
-                serial: serial?,
+                serial: DeviceSerial::from(serial?),
                 sold_at_ms: sold_at?,
                 customer_number: number,
                 customer_name: name,

@@ -18,6 +18,7 @@ use super::credentials;
 use super::errors::{Extracting, context};
 use crate::app::AppContext;
 use crate::erp::SCOPE;
+use crate::ids::DeviceSerial;
 use crate::verifier::ResourceRequest;
 pub use api::ErpApi;
 pub use problem::{ErpHttpError, PROBLEM_JSON, Problem, TYPE_PREFIX};
@@ -261,7 +262,7 @@ async fn devices_put(
     input: AuthorizedJson,
     ctx: web::Data<AppContext>,
 ) -> Result<HttpResponse, ErpHttpError> {
-    let serial = req.match_info().query("serial");
+    let serial = &DeviceSerial::from(req.match_info().query("serial"));
     let outcome = ctx
         .erp
         .put_device(&input.caller.actor, serial, &input.body)
@@ -407,7 +408,7 @@ async fn pairing_verdict_post(
     caller: Caller,
     ctx: web::Data<AppContext>,
 ) -> HttpResponse {
-    let serial = req.match_info().query("serial").to_owned();
+    let serial = DeviceSerial::from(req.match_info().query("serial"));
     let result = match req.match_info().query("verdict") {
         "confirm" => ctx
             .ceremony
@@ -426,7 +427,7 @@ async fn pairing_verdict_post(
             .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
             .json(PairingVerdict {
                 pairing: status,
-                serial,
+                serial: serial.into(),
             }),
         Ok((false, _)) => Problem::new(
             StatusCode::CONFLICT,

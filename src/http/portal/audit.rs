@@ -14,7 +14,7 @@ use super::{Member, Page, PortalError, render, urlencode};
 use crate::app::AppContext;
 use crate::events::{Action, Party};
 use crate::http::get;
-use crate::ids::UserId;
+use crate::ids::{DeviceSerial, UserId};
 use crate::store::history::AuditFilter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,7 +52,7 @@ impl AuditQuery {
             action: given(&self.action)
                 .and_then(Action::parse)
                 .map(|a| a.as_str().to_owned()),
-            serial: given(&self.device).map(str::to_owned),
+            serial: given(&self.device).map(DeviceSerial::from),
             from_ms: given(&self.from).and_then(day_start),
             // Through the whole of the last day.
             until_ms: given(&self.to).and_then(day_start).map(|t| t + 86_400_000),

@@ -81,10 +81,10 @@ pub async fn view(ctx: &AppContext, s: &Session) -> Result<Option<DashboardView>
         .latest_pairings
         .into_iter()
         .map(|(serial, status, at)| PairingLine {
-            href: device_path(&serial),
+            href: device_path(serial.as_str()),
             status: DeviceText::Recent { status }.to_string(),
             at: when(at),
-            serial,
+            serial: serial.into(),
         })
         .collect();
     let events = if s.user.role.reads_audit() {

@@ -16,6 +16,7 @@ use crate::accounts::device_list::{
 use crate::accounts::{AccountError, GroupView};
 use crate::app::AppContext;
 use crate::http::get;
+use crate::ids::{DeviceSerial, GroupId};
 
 /// Rows per page.
 pub const PAGE_SIZE: i64 = 50;
@@ -262,7 +263,7 @@ struct DevicesPage {
 
 fn row_view(d: DeviceRow, now: i64) -> RowView {
     RowView {
-        href: device_path(&d.serial),
+        href: device_path(d.serial.as_str()),
         status: DeviceText::Pairing {
             state: d.pairing,
             disputed: d.disputed,
@@ -270,7 +271,7 @@ fn row_view(d: DeviceRow, now: i64) -> RowView {
         .to_string(),
         last: last_reading_text(d.last_reading, now),
         silent: d.last_reading.is_none_or(|at| at < now - ONLINE_WINDOW_MS),
-        serial: d.serial,
+        serial: d.serial.into(),
         model: d.model,
         group: d.group.unwrap_or_default(),
     }
@@ -351,11 +352,18 @@ async fn move_post(
 ) -> Result<HttpResponse, PortalError> {
     let group = match form.get("group") {
         Some("") | None => None,
-        Some(g) => Some(g.parse::<i64>().map_err(|_| AccountError::NotFound)?),
+        Some(g) => Some(g.parse::<GroupId>().map_err(|_| AccountError::NotFound)?),
     };
     let count = ctx
         .accounts
-        .move_devices(&s, form.all("serial"), group)
+        .move_devices(
+            &s,
+            form.all("serial")
+                .into_iter()
+                .map(DeviceSerial::from)
+                .collect(),
+            group,
+        )
         .await?;
     let back = form
         .get("back")

@@ -8,7 +8,7 @@ use super::texts::{Code, Facts, Line, Said};
 use super::when;
 use crate::accounts::history::{Entry, History};
 use crate::events::{Action, Party};
-use crate::ids::TenantId;
+use crate::ids::{GroupId, TenantId};
 use crate::store::history::Names;
 use crate::store::pairings::{PairingRecord, PairingStatus};
 
@@ -36,7 +36,7 @@ pub fn name_of(names: &Names, party: &Party) -> String {
             .get(id)
             .cloned()
             .unwrap_or_else(|| "a service client".to_owned()),
-        Party::Device(serial) => serial.clone(),
+        Party::Device(serial) => serial.to_string(),
         Party::Sale(id) => id.clone(),
         Party::Email(address) => address.clone(),
         Party::Key(_) => "a signing key".to_owned(),
@@ -56,7 +56,7 @@ fn number(detail: &Value, key: &str) -> Option<i64> {
 }
 
 fn group_name(names: &Names, id: i64) -> String {
-    name_of(names, &Party::Group(id))
+    name_of(names, &Party::Group(GroupId(id)))
 }
 
 /// "all devices", "the group Plant North and the device SN-1", "no devices".

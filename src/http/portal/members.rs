@@ -10,7 +10,7 @@ use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, ActiveStatus, DeviceAccess, Role, UserView};
 use crate::app::AppContext;
 use crate::http::get;
-use crate::ids::UserId;
+use crate::ids::{DeviceSerial, GroupId, UserId};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", get().to(users_get))
@@ -303,11 +303,11 @@ async fn access_get(
             all,
             groups: groups
                 .into_iter()
-                .map(|g| (g.id, g.name, granted_groups.contains(&g.id)))
+                .map(|g| (g.id.get(), g.name, granted_groups.contains(&g.id)))
                 .collect(),
             devices: devices
                 .into_iter()
-                .map(|d| (d.serial.clone(), granted_devices.contains(&d.serial)))
+                .map(|d| (d.serial.to_string(), granted_devices.contains(&d.serial)))
                 .collect(),
         })
     }
@@ -328,14 +328,23 @@ async fn access_post(
     } else {
         DeviceAccess::All
     };
-    let groups: Vec<i64> = form
+    let groups: Vec<GroupId> = form
         .all("group")
         .iter()
         .filter_map(|g| g.parse().ok())
         .collect();
     match ctx
         .accounts
-        .set_device_access(&s, UserId::from(*id), access, groups, form.all("device"))
+        .set_device_access(
+            &s,
+            UserId::from(*id),
+            access,
+            groups,
+            form.all("device")
+                .into_iter()
+                .map(DeviceSerial::from)
+                .collect(),
+        )
         .await
     {
         Ok(()) => Ok(redirect("/users?done=access")),

@@ -13,6 +13,7 @@ use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, wh
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
+use crate::ids::{DeviceSerial, GroupId};
 use crate::pairing::{
     Approval, Basis, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
 };
@@ -217,7 +218,7 @@ async fn decide_post(
             Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
         };
     }
-    let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
+    let group = form.get("group").and_then(|g| g.parse::<GroupId>().ok());
     match ctx
         .ceremony
         .approve(&s, shown, &form.text("totp"), group, ip(&req).as_deref())
@@ -292,7 +293,7 @@ fn approval_page(ctx: &AppContext, v: &Visitor, approval: Approval) -> HttpRespo
             (serial, Outcome::HeldForReview(dispute_id))
         }
     };
-    done(ctx, v, serial, outcome)
+    done(ctx, v, serial.into(), outcome)
 }
 
 #[derive(Template)]
@@ -329,7 +330,7 @@ struct DetailQuery {
 
 async fn detail_get(
     ctx: web::Data<AppContext>,
-    serial: web::Path<String>,
+    serial: web::Path<DeviceSerial>,
     query: web::Query<DetailQuery>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
@@ -363,13 +364,13 @@ async fn detail_get(
             (None, None, false)
         }
     };
-    let page = v.page(&ctx, &device.serial);
+    let page = v.page(&ctx, device.serial.as_str());
     Ok(render(
         &v,
         StatusCode::OK,
         &DetailPage {
             page,
-            serial: device.serial,
+            serial: device.serial.into(),
             model: device.model,
             status,
             group: device.group,
@@ -395,7 +396,7 @@ struct RemovedPage {
 
 async fn unpair_post(
     ctx: web::Data<AppContext>,
-    serial: web::Path<String>,
+    serial: web::Path<DeviceSerial>,
     MemberForm(v, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
     let removal = if form.get("release") == Some("yes") {
@@ -406,7 +407,7 @@ async fn unpair_post(
     match ctx.ceremony.unpair(&s, &serial, removal).await {
         Ok(()) => {
             let page = v.page(&ctx, "Removed");
-            let serial = serial.into_inner();
+            let serial = serial.into_inner().into();
             let removed = RemovedPage {
                 page,
                 serial,

@@ -12,7 +12,7 @@ use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, 
 use crate::app::AppContext;
 use crate::events::Party;
 use crate::http::get;
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::pairing::{DisputeStatus, Resolution, TenantRow};
 use crate::store::history::Names;
 use crate::store::pairings::DisputeRecord;
@@ -116,7 +116,7 @@ async fn dispute_get(
                     page,
                     id: d.dispute.id,
                     open: d.dispute.status == DisputeStatus::Open,
-                    serial: d.dispute.serial.clone(),
+                    serial: d.dispute.serial.to_string(),
                     model: d.model.clone(),
                     reason: Code::Refusal(&d.dispute.reason).to_string(),
                     note: d.dispute.note.clone(),
@@ -152,7 +152,7 @@ async fn resolve_post(
 
 #[derive(Deserialize)]
 struct SerialQuery {
-    serial: String,
+    serial: DeviceSerial,
 }
 
 #[derive(Template)]
@@ -177,7 +177,7 @@ async fn device_get(
 ) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.staff_device(&s, &q.serial).await {
         Ok(d) => {
-            let page = v.page(&ctx, &d.serial);
+            let page = v.page(&ctx, d.serial.as_str());
             Ok(render(
                 &v,
                 StatusCode::OK,
@@ -198,7 +198,7 @@ async fn device_get(
                         })
                         .collect(),
                     trail: sentences(&d.trail, when),
-                    serial: d.serial,
+                    serial: d.serial.into(),
                     model: d.model,
                     tenant: d.tenant,
                 },

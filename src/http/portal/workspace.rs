@@ -10,6 +10,7 @@ use super::{Member, MemberForm, Page, PortalError, member, redirect, render};
 use crate::accounts::{AccountError, GroupView};
 use crate::app::AppContext;
 use crate::http::get;
+use crate::ids::{DeviceSerial, GroupId};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/devices/{serial}/group", web::post().to(device_group_post))
@@ -19,10 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn device_group_post(
     ctx: web::Data<AppContext>,
-    serial: web::Path<String>,
+    serial: web::Path<DeviceSerial>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let group = form.get("group").and_then(|g| g.parse::<i64>().ok());
+    let group = form.get("group").and_then(|g| g.parse::<GroupId>().ok());
     match ctx.accounts.assign_device_group(&s, &serial, group).await {
         Ok(()) => Ok(redirect("/devices")),
         Err(e) => Err(e.into()),

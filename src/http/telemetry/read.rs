@@ -94,7 +94,10 @@ async fn read(req: &HttpRequest, serial: &str, ctx: &AppContext) -> Result<Serie
         .session(cookie.value())
         .await?
         .ok_or(TelemetryError::SignInRequired)?;
-    let page = ctx.telemetry.readings(&session, serial, &query).await?;
+    let page = ctx
+        .telemetry
+        .readings(&session, &serial.into(), &query)
+        .await?;
     Ok(Series {
         from: rfc3339(page.from),
         readings: page
@@ -106,7 +109,7 @@ async fn read(req: &HttpRequest, serial: &str, ctx: &AppContext) -> Result<Serie
                 ts: rfc3339(r.ts),
             })
             .collect(),
-        serial: page.serial,
+        serial: page.serial.into(),
         to: rfc3339(page.to),
         truncated: page.truncated,
     })

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{Committed, signing_failed};
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, FeedType, Subject};
+use crate::ids::DeviceSerial;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::device_flow::{self, PollOutcome};
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
@@ -46,7 +47,8 @@ pub async fn exchange(
             if let Err(refusal) = remember_jtis(tx, &client, Some(&proof))? {
                 return Ok(Err(refusal));
             }
-            let serial = client.client.client_id.as_str();
+            // A device's client id is its serial.
+            let serial = &DeviceSerial::from(client.client.client_id.as_str());
             let flow = match redeem(tx, serial, &hash, &proof, issue.now)? {
                 Ok(flow) => flow,
                 Err(refusal) => return Ok(Err(refusal)),
@@ -73,7 +75,7 @@ pub async fn exchange(
 /// Finds the flow of a device code and polls it: the flow, if this poll redeemed its approval.
 fn redeem(
     tx: &mut Tx<'_>,
-    serial: &str,
+    serial: &DeviceSerial,
     hash: &str,
     proof: &DpopProof,
     now: i64,
@@ -81,7 +83,7 @@ fn redeem(
     let Some(flow) = flows::find_by_device_code(tx, hash)? else {
         return Ok(Err(OAuthError::InvalidGrant("unknown device_code")));
     };
-    if flow.client_id != serial {
+    if flow.client_id != serial.as_str() {
         return Ok(Err(OAuthError::InvalidGrant(
             "the device_code was issued to another client",
         )));
@@ -113,7 +115,7 @@ impl Issue {
     fn tokens(
         &self,
         tx: &mut Tx<'_>,
-        serial: &str,
+        serial: &DeviceSerial,
         flow: &FlowRecord,
         generation: i64,
         proof: &DpopProof,
@@ -124,11 +126,11 @@ impl Issue {
             .access_token(
                 Grantee {
                     sub: format!("device:{serial}"),
-                    client_id: serial.to_owned(),
+                    client_id: serial.to_string(),
                     scope: flow.scope.clone(),
                     jkt: Some(proof.jkt.clone()),
                     tenant_id: flow.tenant_id,
-                    device: Some(serial.to_owned()),
+                    device: Some(serial.to_string()),
                     generation: Some(generation),
                 },
                 now,
@@ -139,7 +141,7 @@ impl Issue {
             tx,
             &NewFamily {
                 family_id: family_id.clone(),
-                client_id: serial.to_owned(),
+                client_id: serial.to_string(),
                 subject: claims.sub.clone(),
                 tenant_id: flow.tenant_id,
                 scope: flow.scope.clone(),

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::{Committed, signing_failed};
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::DeviceSerial;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::rotation::{self, Presented, Standing};
@@ -131,7 +132,7 @@ impl Refresh {
         if family.status == FamilyStatus::Revoked {
             return invalid("the refresh token was revoked");
         }
-        let device = registry::device_token_state(tx, client_id)?;
+        let device = registry::device_token_state(tx, &DeviceSerial::from(client_id))?;
         if device.is_some_and(|d| !d.active) {
             // Enabled again, the device's family carries on: nothing is revoked here.
             return Ok(Err(OAuthError::InvalidClient {
@@ -281,7 +282,7 @@ fn reuse_detected(
     // that this is it, so moving the device on ends exactly this family's tokens. Devices first,
     // then families: the order in which unpairing takes the same row locks.
     let revoked = if is_device {
-        registry::revoke_device_tokens(tx, client_id)? > 0
+        registry::revoke_device_tokens(tx, &DeviceSerial::from(client_id))? > 0
     } else {
         stored::revoke_family(tx, &family.family_id)?
     };

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use super::FleetDevice;
 use crate::app::AppContext;
 use crate::clock::SystemClock;
-use crate::ids::TenantId;
+use crate::ids::{DeviceSerial, TenantId};
 use crate::oauth::device_flow::{DecisionError, Verdict};
 use crate::simulator::DeviceKey;
 use crate::simulator::client::{DeviceClient, Endpoints, Poll, SimError};
@@ -89,13 +89,14 @@ async fn pair_one(
     let der = generate_pkcs8(key_alg).map_err(|e| e.to_string())?;
     let key = DeviceKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
     let jwk = key.public_jwk();
+    let device_serial = DeviceSerial::from(&serial);
     retry_while_busy(
         || {
             crate::devices::register(
                 &ctx.store,
                 ctx.clock.now().timestamp_millis(),
                 "fleet-bootstrap",
-                &serial,
+                &device_serial,
                 "SIM-1",
                 &jwk,
             )

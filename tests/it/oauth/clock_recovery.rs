@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pairgate::clock::{Clock, SystemClock};
+use pairgate::ids::DeviceSerial;
 use pairgate::oauth::device_flow::Verdict;
 use pairgate::simulator::client::{DeviceClient, Poll};
 use pairgate::simulator::firmware::{Firmware, FirmwareOptions, load_tokens};
@@ -46,7 +47,7 @@ async fn register(app: &TestApp, serial: &str) -> Vec<u8> {
         &app.ctx.store,
         app.now() * 1000,
         "test",
-        serial,
+        &DeviceSerial::from(serial),
         "SIM-1",
         &key.public_jwk(),
     )
@@ -192,7 +193,7 @@ async fn the_device_binary_recovers_from_a_1970_clock(backend: Backend) {
         &app.ctx.store,
         app.now() * 1000,
         "test",
-        "SIM-BIN-1970",
+        &DeviceSerial::from("SIM-BIN-1970"),
         "SIM-1",
         &DeviceKey::from_pkcs8(&pkcs8).unwrap().public_jwk(),
     )

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use pairgate::ids::DeviceSerial;
 use pairgate::simulator::client::{DeviceClient, Poll};
 use pairgate::simulator::firmware::{load_tokens, save_tokens};
 use pairgate::simulator::{DeviceKey, KeyAlg, generate_pkcs8, pkcs8_pem};
@@ -382,7 +383,7 @@ async fn pairgate_device_recovers_from_a_dropped_refresh_answer(backend: Backend
         &app.ctx.store,
         app.now() * 1000,
         "test",
-        serial,
+        &DeviceSerial::from(serial),
         "SIM-1",
         &key.public_jwk(),
     )

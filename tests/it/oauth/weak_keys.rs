@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use pairgate::config::DatabaseUrl;
 use pairgate::crypto::jose::{self, JwkError};
+use pairgate::ids::DeviceSerial;
 use serde_json::{Value, json};
 
 use super::error_of;
@@ -185,7 +186,7 @@ async fn a_device_keyed_with_the_identity_cannot_be_impersonated(backend: Backen
             &app.ctx.store,
             app.now() * 1000,
             "test",
-            "SN-WEAK-2",
+            &DeviceSerial::from("SN-WEAK-2"),
             "TX-9000",
             &jwk,
         )

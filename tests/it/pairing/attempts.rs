@@ -2,6 +2,7 @@
 //! acts only on a request its own session was shown.
 
 use futures_util::future::join_all;
+use pairgate::ids::DeviceSerial;
 use pairgate::pairing::{PairingError, Shown};
 
 use super::{company, confirm, poll_result, requesting, sell, session_of, shown};
@@ -192,7 +193,7 @@ async fn decisions_act_only_on_a_request_their_session_was_shown(backend: Backen
     assert!(
         app.ctx
             .store
-            .read(|tx| pairgate::store::pairings::history(tx, "SN-9101"))
+            .read(|tx| pairgate::store::pairings::history(tx, &DeviceSerial::from("SN-9101")))
             .await
             .unwrap()
             .is_empty()

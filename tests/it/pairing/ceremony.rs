@@ -1,6 +1,6 @@
 //! Each outcome of the ownership gate, through the verification page.
 
-use pairgate::ids::TenantId;
+use pairgate::ids::{DeviceSerial, TenantId};
 use pairgate::store::audit::ChainCheck;
 
 use super::{active, approve, company, confirm, poll_result, requesting, sell, shown};
@@ -100,9 +100,8 @@ async fn a_direct_sale_pairs_at_once_and_the_device_gets_its_tokens(backend: Bac
         .await
         .unwrap();
     assert!(
-        events
-            .iter()
-            .any(|e| e.event_type == "pairing.approved" && e.serial.as_deref() == Some("SN-5001"))
+        events.iter().any(|e| e.event_type == "pairing.approved"
+            && e.serial.as_ref().is_some_and(|s| s == "SN-5001"))
     );
     assert!(matches!(
         app.ctx.store.verify_audit_chain().await.unwrap(),
@@ -219,7 +218,7 @@ async fn a_refusal_opens_one_dispute_and_changes_nothing_else(backend: Backend) 
     let before = app
         .ctx
         .store
-        .read(|tx| pairgate::store::registry::find_device(tx, "SN-5302"))
+        .read(|tx| pairgate::store::registry::find_device(tx, &DeviceSerial::from("SN-5302")))
         .await
         .unwrap();
     for _ in 0..2 {
@@ -231,7 +230,7 @@ async fn a_refusal_opens_one_dispute_and_changes_nothing_else(backend: Backend) 
     let after = app
         .ctx
         .store
-        .read(|tx| pairgate::store::registry::find_device(tx, "SN-5302"))
+        .read(|tx| pairgate::store::registry::find_device(tx, &DeviceSerial::from("SN-5302")))
         .await
         .unwrap();
     assert_eq!(
@@ -246,7 +245,7 @@ async fn a_refusal_opens_one_dispute_and_changes_nothing_else(backend: Backend) 
     let disputes = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::disputes_of(tx, "SN-5302"))
+        .read(|tx| pairgate::store::pairings::disputes_of(tx, &DeviceSerial::from("SN-5302")))
         .await
         .unwrap();
     assert_eq!(disputes.len(), 1);
@@ -293,7 +292,7 @@ async fn re_pairing_into_the_same_tenant_after_a_factory_reset(backend: Backend)
     let history = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::history(tx, "SN-5401"))
+        .read(|tx| pairgate::store::pairings::history(tx, &DeviceSerial::from("SN-5401")))
         .await
         .unwrap();
     assert_eq!(history.len(), 2);
@@ -433,7 +432,7 @@ async fn unpairing_needs_a_step_up_and_ends_every_token_at_once(backend: Backend
     assert_eq!(
         app.ctx
             .store
-            .read(|tx| pairgate::store::registry::find_device(tx, "SN-5701"))
+            .read(|tx| pairgate::store::registry::find_device(tx, &DeviceSerial::from("SN-5701")))
             .await
             .unwrap()
             .unwrap()
@@ -471,7 +470,7 @@ async fn a_cancelled_sale_ends_the_pairing_it_carried(backend: Backend) {
     let history = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::history(tx, "SN-5801"))
+        .read(|tx| pairgate::store::pairings::history(tx, &DeviceSerial::from("SN-5801")))
         .await
         .unwrap();
     assert_eq!(history[0].end_reason.as_deref(), Some("sale_ended"));

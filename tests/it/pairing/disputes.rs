@@ -1,6 +1,8 @@
 //! Disputes and the staff console; the review policy for distributor sales.
 
 use super::{approve, company, poll_result, requesting, sell, staff};
+use pairgate::ids::DeviceSerial;
+
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
 
@@ -29,7 +31,7 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
     let dispute = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::disputes_of(tx, "SN-6001"))
+        .read(|tx| pairgate::store::pairings::disputes_of(tx, &DeviceSerial::from("SN-6001")))
         .await
         .unwrap()[0]
         .id;
@@ -150,7 +152,7 @@ async fn the_review_policy_holds_distributor_sales_for_staff(backend: Backend) {
     let dispute = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::disputes_of(tx, "SN-6101"))
+        .read(|tx| pairgate::store::pairings::disputes_of(tx, &DeviceSerial::from("SN-6101")))
         .await
         .unwrap()[0]
         .clone();

@@ -5,6 +5,7 @@
 //! tenant, token generation and status are checked too, so a token the device has moved past
 //! works nowhere.
 
+use pairgate::ids::DeviceSerial;
 use pairgate::oauth::device_flow::Verdict;
 use pairgate::pairing::Removal;
 use serde_json::json;
@@ -59,8 +60,11 @@ async fn a_poll_racing_the_unpairing_keeps_no_tokens(backend: Backend) {
         let page = approve(&app, &mut acme.owner, &user_code, "").await;
         assert!(page.contains("joins your account"), "{}", page.body);
         let olivia = session_of(&app, &acme.owner).await;
+        let device_serial = DeviceSerial::from(serial);
         let (unpaired, polled) = tokio::join!(
-            app.ctx.ceremony.unpair(&olivia, serial, Removal::Unpair),
+            app.ctx
+                .ceremony
+                .unpair(&olivia, &device_serial, Removal::Unpair),
             app.poll(&device, &device_code),
         );
         unpaired.unwrap();
@@ -119,7 +123,7 @@ async fn a_staff_move_or_release_withdraws_an_approval_not_yet_collected(backend
             .write(move |tx| {
                 pairgate::store::pairings::open_dispute(
                     tx,
-                    &serial_owned,
+                    &DeviceSerial::from(&serial_owned),
                     claimant,
                     Some(holder),
                     "paired_elsewhere",
@@ -162,7 +166,9 @@ async fn a_poll_gets_no_tokens_for_a_tenant_the_device_has_left(backend: Backend
     let at = app.now() * 1000;
     app.ctx
         .store
-        .write(move |tx| pairgate::store::pairings::end_current(tx, "SN-8005", "test", at))
+        .write(move |tx| {
+            pairgate::store::pairings::end_current(tx, &DeviceSerial::from("SN-8005"), "test", at)
+        })
         .await
         .unwrap();
     assert_denied(&app, &device, started["device_code"].as_str().unwrap()).await;

@@ -63,7 +63,7 @@ pub async fn sell(
     let now = app.now() * 1000;
     let sale = SaleRecord {
         sale_id: format!("SALE-{serial}"),
-        serial: Some(serial.to_owned()),
+        serial: Some(serial.into()),
         sold_at: Some(now - 86_400_000),
         sold_to_customer_number: Some(to.to_owned()),
         sold_to_name: Some(format!("Buyer {to}")),

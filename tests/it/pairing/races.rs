@@ -1,6 +1,7 @@
 //! Races with exactly one winner, refusals that change nothing, and the attempt limits.
 
 use pairgate::accounts::Session;
+use pairgate::ids::DeviceSerial;
 use pairgate::pairing::{Approval, PairingError, Shown};
 
 use super::{company, confirm, poll_result, requesting, sell, session_of};
@@ -48,7 +49,7 @@ async fn two_people_approving_one_code_have_one_winner(backend: Backend) {
     let history = app
         .ctx
         .store
-        .read(|tx| pairgate::store::pairings::history(tx, "SN-7001"))
+        .read(|tx| pairgate::store::pairings::history(tx, &DeviceSerial::from("SN-7001")))
         .await
         .unwrap();
     assert_eq!(history.len(), 1, "one pairing");
@@ -103,7 +104,7 @@ async fn approve_racing_deny_and_expiry(backend: Backend) {
     assert!(
         app.ctx
             .store
-            .read(|tx| pairgate::store::pairings::history(tx, "SN-7102"))
+            .read(|tx| pairgate::store::pairings::history(tx, &DeviceSerial::from("SN-7102")))
             .await
             .unwrap()
             .is_empty()

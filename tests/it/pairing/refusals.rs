@@ -2,6 +2,8 @@
 //! the review, never who that customer is.
 
 use super::{approve, company, confirm, requesting, sell};
+use pairgate::ids::DeviceSerial;
+
 use crate::backend_tests;
 use crate::support::portal::Page;
 use crate::support::{Backend, TestApp};
@@ -49,7 +51,9 @@ async fn a_refused_tenant_never_sees_the_other_customer(backend: Backend) {
         let dispute = app
             .ctx
             .store
-            .read(move |tx| pairgate::store::pairings::disputes_of(tx, &serial))
+            .read(move |tx| {
+                pairgate::store::pairings::disputes_of(tx, &DeviceSerial::from(&serial))
+            })
             .await
             .unwrap()[0]
             .id;

@@ -7,7 +7,7 @@ use super::{invited, owner};
 use crate::backend_tests;
 use crate::support::portal::Browser;
 use crate::support::{Backend, TestApp};
-use pairgate::ids::TenantId;
+use pairgate::ids::{GroupId, TenantId};
 
 backend_tests!(
     rows_link_to_devices_and_search_finds_part_of_a_serial,
@@ -284,7 +284,7 @@ async fn group_id(app: &TestApp, name: &str) -> String {
 }
 
 async fn members_of(app: &TestApp, group: &str) -> Vec<String> {
-    let group: i64 = group.parse().unwrap();
+    let group: GroupId = group.parse().unwrap();
     let tenant = app
         .ctx
         .store
@@ -301,7 +301,7 @@ async fn members_of(app: &TestApp, group: &str) -> Vec<String> {
         .unwrap()
         .into_iter()
         .filter(|(_, g)| *g == group)
-        .map(|(s, _)| s)
+        .map(|(s, _)| s.into_string())
         .collect();
     serials.sort();
     serials

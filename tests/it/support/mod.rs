@@ -17,7 +17,7 @@ use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use pairgate::app::AppContext;
 use pairgate::clock::ManualClock;
 use pairgate::config::{DatabaseUrl, PublicUrl, Settings};
-use pairgate::ids::TenantId;
+use pairgate::ids::{DeviceSerial, TenantId};
 
 /// Which database a test runs against.
 #[derive(Debug, Clone)]
@@ -302,7 +302,7 @@ impl TestApp {
             &self.ctx.store,
             self.now() * 1000,
             "test",
-            serial,
+            &DeviceSerial::from(serial),
             "TX-9000",
             &key.jwk(),
         )

@@ -12,7 +12,7 @@ mod verifier;
 
 use pairgate::accounts::{LoginOutcome, NewUser, Role};
 use pairgate::crypto::jose;
-use pairgate::ids::{TenantId, UserId};
+use pairgate::ids::{DeviceSerial, TenantId, UserId};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -119,7 +119,9 @@ pub async fn stored(app: &TestApp, serial: &str) -> i64 {
     let serial = serial.to_owned();
     app.ctx
         .store
-        .read(move |tx| pairgate::store::telemetry::count_for_device(tx, &serial))
+        .read(move |tx| {
+            pairgate::store::telemetry::count_for_device(tx, &DeviceSerial::from(&serial))
+        })
         .await
         .unwrap()
 }
@@ -185,11 +187,11 @@ pub fn move_device(
     at: i64,
 ) -> Result<(), pairgate::store::StoreError> {
     use pairgate::store::pairings;
-    pairings::end_current(tx, serial, "moved", at)?;
+    pairings::end_current(tx, &DeviceSerial::from(serial), "moved", at)?;
     pairings::insert(
         tx,
         &pairings::NewPairing {
-            serial: serial.to_owned(),
+            serial: serial.into(),
             tenant_id,
             status: pairings::PairingStatus::Active,
             basis: "operator",

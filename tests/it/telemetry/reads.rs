@@ -3,6 +3,7 @@
 //! device page's overview; and retention.
 
 use pairgate::accounts::{DeviceAccess, Role};
+use pairgate::ids::DeviceSerial;
 use pairgate::store::registry;
 use pairgate::telemetry::TelemetryError;
 use serde_json::{Value, json};
@@ -226,7 +227,7 @@ async fn a_device_page_gets_latest_values_and_series(backend: Backend) {
     let page = app
         .ctx
         .telemetry
-        .device_overview(&session, "SN-7405", 24 * hour, 24)
+        .device_overview(&session, &DeviceSerial::from("SN-7405"), 24 * hour, 24)
         .await
         .unwrap();
     assert_eq!(page.metrics.len(), 1);
@@ -263,7 +264,7 @@ async fn a_device_page_gets_latest_values_and_series(backend: Backend) {
     let denied = app
         .ctx
         .telemetry
-        .device_overview(&session, "SN-7405", 24 * hour, 24)
+        .device_overview(&session, &DeviceSerial::from("SN-7405"), 24 * hour, 24)
         .await;
     assert!(
         matches!(denied, Err(TelemetryError::NotFound)),
@@ -287,7 +288,7 @@ async fn a_new_owner_does_not_see_the_previous_owners_readings(backend: Backend)
         .store
         .write(move |tx| {
             super::move_device(tx, &serial, buyer, at)?;
-            registry::revoke_device_tokens(tx, &serial)
+            registry::revoke_device_tokens(tx, &DeviceSerial::from(&serial))
         })
         .await
         .unwrap();

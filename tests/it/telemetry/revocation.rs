@@ -4,6 +4,7 @@
 //! revoked on its own (RFC 7009), and every access token of a refresh-token family that a reuse
 //! revoked (RFC 9700 §4.14.2); an expired token is refused the moment it expires.
 
+use pairgate::ids::DeviceSerial;
 use pairgate::store::registry::{self, ActiveStatus};
 use serde_json::json;
 
@@ -47,7 +48,7 @@ async fn revoked_tokens_are_refused_at_once(backend: Backend) {
     let serial = p.device.serial.clone();
     app.ctx
         .store
-        .write(move |tx| registry::revoke_device_tokens(tx, &serial))
+        .write(move |tx| registry::revoke_device_tokens(tx, &DeviceSerial::from(&serial)))
         .await
         .unwrap();
     // No time passes: the very next upload is refused.

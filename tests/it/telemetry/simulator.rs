@@ -3,7 +3,7 @@
 //! server is down and delivers them after the restart; a person then reads them back.
 
 use pairgate::accounts::Role;
-use pairgate::ids::TenantId;
+use pairgate::ids::{DeviceSerial, TenantId};
 use pairgate::oauth::device_flow::Verdict;
 use pairgate::simulator::DeviceKey;
 use pairgate::simulator::client::{DeviceClient, Poll};
@@ -32,7 +32,7 @@ async fn paired_firmware(
         &app.ctx.store,
         app.now() * 1000,
         "test",
-        serial,
+        &DeviceSerial::from(serial),
         "SIM-1",
         &key.public_jwk(),
     )
@@ -220,7 +220,9 @@ async fn the_simulator_refreshes_and_rides_out_a_server_restart(backend: Backend
     let serial = "SIM-0002".to_owned();
     app.ctx
         .store
-        .write(move |tx| pairgate::store::registry::revoke_device_tokens(tx, &serial))
+        .write(move |tx| {
+            pairgate::store::registry::revoke_device_tokens(tx, &DeviceSerial::from(&serial))
+        })
         .await
         .unwrap();
     firmware.measure();

@@ -20,10 +20,10 @@ fn names() -> Names {
     names.users.insert(UserId(9), person("Sam Staff", "staff"));
     names
         .groups
-        .insert(5, (TenantId(3), "Plant North".to_owned()));
+        .insert(GroupId(5), (TenantId(3), "Plant North".to_owned()));
     names
         .groups
-        .insert(6, (TenantId(3), "Plant South".to_owned()));
+        .insert(GroupId(6), (TenantId(3), "Plant South".to_owned()));
     names.tenants.insert(TenantId(3), "Acme Ltd".to_owned());
     names.tenants.insert(TenantId(4), "Rival Inc".to_owned());
     names
