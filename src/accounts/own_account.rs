@@ -168,3 +168,31 @@ impl Accounts {
         Ok(codes)
     }
 }
+
+impl Accounts {
+    /// Forgets the session user's own second factor so that they set it up again, on a new
+    /// phone: the key and the recovery codes go, and enrolment starts afresh. Sensitive: needs
+    /// a fresh step-up (a code from the old phone, or a sign-in with a recovery code).
+    pub async fn restart_own_totp(&self, session: &Session) -> Result<(), AccountError> {
+        if !session.user.totp_enabled {
+            return Ok(());
+        }
+        self.require_step_up(session)?;
+        let (user, actor, tenant) = (session.user.id, session.actor(), session.user.tenant_id);
+        let now = self.now_ms();
+        self.store
+            .write(move |tx| {
+                users::reset_totp(tx, user)?;
+                events::record(
+                    tx,
+                    now,
+                    Event::new(Action::UserTotpReset, actor, Subject::User(user))
+                        .tenant(tenant)
+                        .detail(json!({ "own": true })),
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(())
+    }
+}

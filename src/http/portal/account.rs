@@ -141,6 +141,7 @@ fn grouped(key: &str) -> String {
 async fn totp_page(
     req: &HttpRequest,
     ctx: &AppContext,
+    notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PortalError> {
@@ -152,11 +153,15 @@ async fn totp_page(
         Ok(enrolment) => {
             let mut page = v.page(ctx, "Two-factor authentication");
             page.error = error;
-            if s.user.role == Role::Staff {
-                page.notice = Some(AccountNotice::StaffTotpRequired.to_string());
-            } else if s.must_enrol_totp() {
-                page.notice = Some(Notice::TotpRequired.to_string());
-            }
+            // Why enrolment comes first, unless the page says what just happened.
+            page.notice = notice.or_else(|| {
+                if s.user.role == Role::Staff {
+                    Some(AccountNotice::StaffTotpRequired.to_string())
+                } else {
+                    s.must_enrol_totp()
+                        .then(|| Notice::TotpRequired.to_string())
+                }
+            });
             // The SVG is built by the qrcode crate from our own URI; drop its XML prologue so it
             // can sit inside HTML.
             let svg = enrolment
@@ -183,8 +188,11 @@ async fn totp_page(
 async fn totp_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
+    q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, PortalError> {
-    totp_page(&req, &ctx, None, StatusCode::OK).await
+    let notice =
+        (q.done.as_deref() == Some("restarted")).then(|| AccountNotice::TotpRestarted.to_string());
+    totp_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
 async fn totp_post(
@@ -206,6 +214,7 @@ async fn totp_post(
             totp_page(
                 &req,
                 &ctx,
+                None,
                 Some(AccountError::InvalidCode.to_string()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )

@@ -1,6 +1,7 @@
 //! The account page (`/account`: name, email, second factor, password, sessions) and what it
 //! saves of the person's own account: `/account/name`, `/account/sign-out-others`,
-//! `/account/recovery-codes` (new codes after a step-up, shown once).
+//! `/account/recovery-codes` (new codes after a step-up, shown once), `/account/totp/restart`
+//! (set up again on a new phone, after a step-up).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,7 +14,8 @@ use crate::app::AppContext;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/name", web::post().to(name_post))
         .route("/account/sign-out-others", web::post().to(others_post))
-        .route("/account/recovery-codes", web::post().to(codes_post));
+        .route("/account/recovery-codes", web::post().to(codes_post))
+        .route("/account/totp/restart", web::post().to(restart_post));
 }
 
 /// What the account and second-factor pages say (`templates/texts/account.txt`).
@@ -26,6 +28,8 @@ pub enum AccountNotice {
         count: usize,
     },
     CodesReplaced,
+    /// The person's own second factor was forgotten, to be set up on a new phone.
+    TotpRestarted,
     /// Enrolment comes first for the manufacturer's staff.
     StaffTotpRequired,
 }
@@ -180,6 +184,14 @@ async fn others_post(
 ) -> Result<HttpResponse, PortalError> {
     let n = ctx.accounts.sign_out_others(&s).await?;
     Ok(redirect(&format!("/account?done=others&count={n}")))
+}
+
+async fn restart_post(
+    ctx: web::Data<AppContext>,
+    MemberForm(_, s, _): MemberForm,
+) -> Result<HttpResponse, PortalError> {
+    ctx.accounts.restart_own_totp(&s).await?;
+    Ok(redirect("/account/totp?done=restarted"))
 }
 
 #[derive(Template)]

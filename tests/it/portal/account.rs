@@ -1,6 +1,7 @@
 //! The account page (name, second-factor state, sessions and "sign out the others"), enrolment on
 //! a phone (the `otpauth://` link, the grouped key), recovery codes (letters accepted, how many
-//! are left, new ones after a step-up), second-factor resets by role, and staff who must enrol.
+//! are left, new ones after a step-up), setting up a new phone, second-factor resets by role,
+//! and staff who must enrol.
 
 use pairgate::accounts::{NewUser, Role};
 use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
@@ -18,6 +19,7 @@ backend_tests!(
     recovery_codes_count_down_and_are_replaced_after_a_step_up,
     second_factor_resets_follow_the_roles,
     staff_without_totp_are_sent_to_enrolment_first,
+    a_new_phone_is_set_up_after_a_step_up,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
@@ -385,4 +387,60 @@ async fn staff_without_totp_are_sent_to_enrolment_first(backend: Backend) {
     sam.enrol_totp().await;
     let page = sam.get("/staff").await;
     assert_eq!(page.status, 200, "{}", page.body);
+}
+
+async fn a_new_phone_is_set_up_after_a_step_up(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut olivia = owner(&app, "olivia@example.com").await;
+    let old_secret = olivia.totp_secret.clone();
+    let page = olivia.get("/account").await;
+    assert!(page.contains("Set up on a new phone"));
+    // Without a fresh step-up: refused, nothing forgotten.
+    app.advance(301);
+    let page = olivia.post("/account/totp/restart", &[]).await;
+    assert_eq!(page.status, 303);
+    assert!(
+        page.location
+            .as_deref()
+            .unwrap()
+            .starts_with("/step-up?next="),
+        "{:?}",
+        page.location
+    );
+    assert!(enrolled(&app, "olivia@example.com").await);
+    // Stepped up: the old key goes, and enrolment says why it is shown.
+    assert_eq!(olivia.step_up().await.status, 303);
+    olivia.get("/account").await;
+    let page = olivia.post("/account/totp/restart", &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/account/totp?done=restarted")
+    );
+    assert!(!enrolled(&app, "olivia@example.com").await);
+    let page = olivia.get("/account/totp?done=restarted").await;
+    assert!(
+        page.contains("Your old authenticator app and recovery codes no longer work"),
+        "{}",
+        page.body
+    );
+    app.advance(30);
+    let codes = olivia.enrol_totp().await;
+    assert_eq!(codes.len(), 10);
+    assert_ne!(olivia.totp_secret, old_secret, "a new key");
+    assert!(
+        olivia
+            .get("/account")
+            .await
+            .contains("10 of 10 recovery codes left")
+    );
+    let id = member_id(&app, "olivia@example.com").await;
+    assert!(
+        events(&app)
+            .await
+            .iter()
+            .any(|(a, s, d)| a == "user.totp_reset"
+                && *s == format!("user:{id}")
+                && d.contains("\"own\":true"))
+    );
 }

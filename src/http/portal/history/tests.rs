@@ -184,6 +184,13 @@ const CASES: &[Case] = &[
         "Ann Example reset the two-factor authentication of Bob Example",
     ),
     (
+        Action::UserTotpReset,
+        BOB,
+        BOB,
+        r#"{"own": true}"#,
+        "Bob Example reset their own two-factor authentication to set it up again",
+    ),
+    (
         Action::UserRenamed,
         BOB,
         BOB,
