@@ -175,6 +175,12 @@ async fn sessions_are_listed_and_the_others_signed_out(backend: Backend) {
                 && d.contains("\"others\":true")
                 && d.contains("\"sessions\":1"))
     );
+    let page = desk.get("/audit").await;
+    assert!(
+        page.contains("Olivia Owner signed out their other sessions (1)"),
+        "{}",
+        page.body
+    );
 }
 
 async fn recovery_codes_count_down_and_are_replaced_after_a_step_up(backend: Backend) {
@@ -442,5 +448,11 @@ async fn a_new_phone_is_set_up_after_a_step_up(backend: Backend) {
             .any(|(a, s, d)| a == "user.totp_reset"
                 && *s == format!("user:{id}")
                 && d.contains("\"own\":true"))
+    );
+    let page = olivia.get("/audit").await;
+    assert!(
+        page.contains("Olivia Owner reset their own two-factor authentication to set it up again"),
+        "{}",
+        page.body
     );
 }

@@ -184,13 +184,6 @@ const CASES: &[Case] = &[
         "Ann Example reset the two-factor authentication of Bob Example",
     ),
     (
-        Action::UserTotpReset,
-        BOB,
-        BOB,
-        r#"{"own": true}"#,
-        "Bob Example reset their own two-factor authentication to set it up again",
-    ),
-    (
         Action::UserRenamed,
         BOB,
         BOB,
@@ -203,13 +196,6 @@ const CASES: &[Case] = &[
         BOB,
         r#"{"codes": 10}"#,
         "Bob Example replaced their recovery codes; the old ones no longer work",
-    ),
-    (
-        Action::UserSignedOut,
-        BOB,
-        BOB,
-        r#"{"others": true, "sessions": 2}"#,
-        "Bob Example signed out their other sessions (2)",
     ),
     (
         Action::UserSecondFactorThrottled,
