@@ -53,9 +53,12 @@ impl Session {
         format!("user:{}", self.user.id)
     }
 
-    /// The tenant requires TOTP but this user has not enrolled yet: only enrolment is open.
+    /// The tenant requires TOTP, or the user is the manufacturer's staff, and this user has not
+    /// enrolled yet: only enrolment is open.
     pub fn must_enrol_totp(&self) -> bool {
-        !self.user.totp_enabled && self.tenant.as_ref().is_some_and(|t| t.require_totp)
+        !self.user.totp_enabled
+            && (self.user.role == Role::Staff
+                || self.tenant.as_ref().is_some_and(|t| t.require_totp))
     }
 }
 
@@ -137,10 +140,21 @@ impl Core {
         ip: Option<&str>,
         now: i64,
     ) -> Result<String, AccountError> {
+        let old = stored::find(tx, &session.id_hash)?;
         if !stored::delete(tx, &session.id_hash)? {
             return Err(AccountError::SessionEnded);
         }
-        Ok(self.open_session(tx, session.user.id, stage, stepped_up_at, (ip, None), now)?)
+        let token =
+            self.open_session(tx, session.user.id, stage, stepped_up_at, (ip, None), now)?;
+        if let Some(old) = old {
+            stored::carry_over(
+                tx,
+                &hash_token(&token),
+                old.created_at,
+                old.user_agent.as_deref(),
+            )?;
+        }
+        Ok(token)
     }
 }
 

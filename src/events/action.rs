@@ -22,6 +22,8 @@ pub enum Action {
     UserSteppedUp,
     UserTotpReset,
     UserSecondFactorThrottled,
+    UserRenamed,
+    UserRecoveryCodesRegenerated,
     DeviceGroupCreated,
     DeviceGroupAssigned,
     ClientRegistered,
@@ -53,7 +55,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 45] = [
+    pub const ALL: [Action; 47] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -72,6 +74,8 @@ impl Action {
         Self::UserSteppedUp,
         Self::UserTotpReset,
         Self::UserSecondFactorThrottled,
+        Self::UserRenamed,
+        Self::UserRecoveryCodesRegenerated,
         Self::DeviceGroupCreated,
         Self::DeviceGroupAssigned,
         Self::ClientRegistered,
@@ -127,6 +131,8 @@ impl Action {
             Self::UserSteppedUp => "user.stepped_up",
             Self::UserTotpReset => "user.totp_reset",
             Self::UserSecondFactorThrottled => "user.second_factor_throttled",
+            Self::UserRenamed => "user.renamed",
+            Self::UserRecoveryCodesRegenerated => "user.recovery_codes_regenerated",
             Self::DeviceGroupCreated => "device_group.created",
             Self::DeviceGroupAssigned => "device_group.assigned",
             Self::ClientRegistered => "client.registered",

@@ -150,3 +150,37 @@ pub fn delete_stale_failures(tx: &mut Tx<'_>, before: i64) -> Result<usize, Stor
             .execute(tx.conn)?,
     )
 }
+
+/// A user's live sessions (not expired at `now`, used within `idle_ms`), most recent use first.
+pub fn list_for_user(
+    tx: &mut Tx<'_>,
+    user_id: UserId,
+    now: i64,
+    idle_ms: i64,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::stage.eq("full"))
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - idle_ms))
+        .order((sessions::last_seen_at.desc(), sessions::created_at.desc()))
+        .select(SessionRecord::as_select())
+        .load(tx.conn)?)
+}
+
+/// Gives a session that replaced another (a new id at a privilege change) the start time and
+/// browser of the one it replaced: to the person, it is the same session.
+pub fn carry_over(
+    tx: &mut Tx<'_>,
+    id_hash: &str,
+    created_at: i64,
+    user_agent: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::update(sessions::table.find(id_hash))
+        .set((
+            sessions::created_at.eq(created_at),
+            sessions::user_agent.eq(user_agent),
+        ))
+        .execute(tx.conn)?;
+    Ok(())
+}

@@ -103,6 +103,14 @@ pub fn set_status(tx: &mut Tx<'_>, id: UserId, status: ActiveStatus) -> Result<(
     Ok(())
 }
 
+/// Renames a user.
+pub fn set_name(tx: &mut Tx<'_>, id: UserId, name: &str) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set(users::name.eq(name))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
 pub fn set_password_hash(tx: &mut Tx<'_>, id: UserId, hash: &str) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(hash))
@@ -204,6 +212,14 @@ pub fn use_recovery_code(
     .set(recovery_codes::used_at.eq(now))
     .execute(tx.conn)?;
     Ok(n == 1)
+}
+
+/// How many recovery codes a user was given (used or not).
+pub fn recovery_codes_given(tx: &mut Tx<'_>, user_id: UserId) -> Result<i64, StoreError> {
+    Ok(recovery_codes::table
+        .filter(recovery_codes::user_id.eq(user_id))
+        .count()
+        .get_result(tx.conn)?)
 }
 
 pub fn unused_recovery_codes(tx: &mut Tx<'_>, user_id: UserId) -> Result<i64, StoreError> {

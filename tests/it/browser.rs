@@ -40,7 +40,7 @@ async fn a_company_signs_up_and_manages_its_people_on_a_phone() {
         .await
         .unwrap()
         .unwrap();
-    let secret = totp_rs::Secret::try_from_base32(secret_text.trim())
+    let secret = totp_rs::Secret::try_from_base32(secret_text.replace(' ', ""))
         .unwrap()
         .to_vec();
     chrome

@@ -28,7 +28,7 @@ async fn sign_up(chrome: &Chrome, app: &TestApp) {
         .await
         .unwrap()
         .unwrap();
-    let secret = totp_rs::Secret::try_from_base32(secret_text.trim())
+    let secret = totp_rs::Secret::try_from_base32(secret_text.replace(' ', ""))
         .unwrap()
         .to_vec();
     chrome

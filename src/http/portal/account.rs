@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::{CodePage, code_status};
+use super::profile::{AccountNotice, account_page, done_notice, recovery_page};
 use super::texts::{FormError, Notice};
 use super::{
     Member, MemberForm, Page, PortalError, member, redirect, redirect_with_session, render,
@@ -17,6 +18,7 @@ use crate::app::AppContext;
 use crate::http::get;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    super::profile::configure(cfg);
     cfg.route("/account", get().to(account_get))
         .route("/account/password", web::post().to(password_post))
         .route(
@@ -34,47 +36,10 @@ fn ip(req: &HttpRequest) -> Option<String> {
     crate::http::client_addr::client_ip(req)
 }
 
-#[derive(Template)]
-#[template(path = "account.html")]
-struct AccountPage {
-    page: Page,
-    user_name: String,
-    email: String,
-    role: &'static str,
-    totp_enabled: bool,
-    is_owner: bool,
-    tenant_requires_totp: bool,
-}
-
-async fn account_page(
-    req: &HttpRequest,
-    ctx: &AppContext,
-    notice: Option<String>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<HttpResponse, PortalError> {
-    let Member(v, s) = member(req, ctx).await?;
-    let mut page = v.page(ctx, "Your account");
-    page.notice = notice;
-    page.error = error;
-    Ok(render(
-        &v,
-        status,
-        &AccountPage {
-            page,
-            user_name: s.user.name.clone(),
-            email: s.user.email.clone(),
-            role: s.user.role.as_str(),
-            totp_enabled: s.user.totp_enabled,
-            is_owner: s.user.role == Role::Owner,
-            tenant_requires_totp: s.tenant.as_ref().is_some_and(|t| t.require_totp),
-        },
-    ))
-}
-
 #[derive(Deserialize)]
 struct DoneQuery {
     done: Option<String>,
+    count: Option<usize>,
 }
 
 async fn account_get(
@@ -83,8 +48,10 @@ async fn account_get(
     q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, PortalError> {
     // After a password change the session has a new id, so its page is a redirect away.
-    let notice =
-        (q.done.as_deref() == Some("password")).then(|| Notice::PasswordChanged.to_string());
+    let notice = match q.done.as_deref() {
+        Some("password") => Some(Notice::PasswordChanged.to_string()),
+        done => done_notice(done, q.count),
+    };
     account_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
@@ -155,19 +122,26 @@ async fn require_totp_post(
 struct TotpPage {
     page: Page,
     qr_svg: String,
+    /// The `otpauth://` URI, a link an authenticator app on this phone opens.
+    uri: String,
+    /// The key in groups of four, for typing by hand.
     secret: String,
 }
 
-#[derive(Template)]
-#[template(path = "recovery.html")]
-struct RecoveryPage {
-    page: Page,
-    codes: Vec<String>,
+/// A base32 key in groups of four characters (`JBSW Y3DP EHPK 3PXP`), easier to type.
+fn grouped(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn totp_page(
     req: &HttpRequest,
     ctx: &AppContext,
+    notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PortalError> {
@@ -179,9 +153,15 @@ async fn totp_page(
         Ok(enrolment) => {
             let mut page = v.page(ctx, "Two-factor authentication");
             page.error = error;
-            if s.must_enrol_totp() {
-                page.notice = Some(Notice::TotpRequired.to_string());
-            }
+            // Why enrolment comes first, unless the page says what just happened.
+            page.notice = notice.or_else(|| {
+                if s.user.role == Role::Staff {
+                    Some(AccountNotice::StaffTotpRequired.to_string())
+                } else {
+                    s.must_enrol_totp()
+                        .then(|| Notice::TotpRequired.to_string())
+                }
+            });
             // The SVG is built by the qrcode crate from our own URI; drop its XML prologue so it
             // can sit inside HTML.
             let svg = enrolment
@@ -196,7 +176,8 @@ async fn totp_page(
                 &TotpPage {
                     page,
                     qr_svg: svg,
-                    secret: enrolment.secret_base32,
+                    uri: enrolment.uri,
+                    secret: grouped(&enrolment.secret_base32),
                 },
             ))
         }
@@ -207,8 +188,11 @@ async fn totp_page(
 async fn totp_get(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
+    q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, PortalError> {
-    totp_page(&req, &ctx, None, StatusCode::OK).await
+    let notice =
+        (q.done.as_deref() == Some("restarted")).then(|| AccountNotice::TotpRestarted.to_string());
+    totp_page(&req, &ctx, notice, None, StatusCode::OK).await
 }
 
 async fn totp_post(
@@ -222,8 +206,7 @@ async fn totp_post(
         .await
     {
         Ok((codes, cookie)) => {
-            let page = v.page(&ctx, "Recovery codes");
-            let mut res = render(&v, StatusCode::OK, &RecoveryPage { page, codes });
+            let mut res = recovery_page(&ctx, &v, codes, false);
             let _ = res.add_cookie(&super::session_cookie(&ctx, cookie));
             Ok(res)
         }
@@ -231,6 +214,7 @@ async fn totp_post(
             totp_page(
                 &req,
                 &ctx,
+                None,
                 Some(AccountError::InvalidCode.to_string()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -290,5 +274,14 @@ async fn step_up_post(
             Ok(render(&v, code_status(&e), &step_up_page(page, next)))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_read_in_groups_of_four() {
+        assert_eq!(super::grouped("JBSWY3DPEHPK3PXP"), "JBSW Y3DP EHPK 3PXP");
+        assert_eq!(super::grouped("ABCDEF"), "ABCD EF");
     }
 }

@@ -142,7 +142,12 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::UserSignInFailed => f.words = words(Code::Factor(code("factor"))),
         Action::UserSignedOut => {
             f.flag = detail.get("everywhere").and_then(Value::as_bool) == Some(true);
+            f.others = detail.get("others").and_then(Value::as_bool) == Some(true);
             f.count = number(detail, "sessions");
+        }
+        Action::UserRenamed => {
+            f.from = code("from").to_owned();
+            f.to = code("to").to_owned();
         }
         Action::UserPasswordChanged => {
             f.flag = number(detail, "other_sessions_ended").is_some_and(|n| n > 0);

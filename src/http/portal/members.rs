@@ -43,6 +43,9 @@ struct MemberRow {
     device_access_all: bool,
     /// (role, is this member's role) for the role menu.
     options: Vec<(&'static str, bool)>,
+    /// The viewer may reset this member's second factor (it is set up, and the viewer may
+    /// manage their role: an admin does not reset an owner's).
+    may_reset: bool,
 }
 
 impl MemberRow {
@@ -52,6 +55,7 @@ impl MemberRow {
                 .iter()
                 .map(|r| (r.as_str(), *r == u.role))
                 .collect(),
+            may_reset: u.totp_enabled && assignable.contains(&u.role),
             id: u.id,
             name: u.name,
             email: u.email,

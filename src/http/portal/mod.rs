@@ -13,6 +13,7 @@ mod extract;
 mod history;
 mod members;
 mod pairing;
+mod profile;
 mod staff;
 mod texts;
 mod workspace;

@@ -192,6 +192,8 @@ pub struct Facts {
     pub other: Option<String>,
     /// The staff note of a settled dispute.
     pub note: Option<String>,
+    /// Someone signed out their other sessions (kept this one).
+    pub others: bool,
 }
 
 /// A stored code in words (`templates/texts/words.txt`); never the code itself.

@@ -2,6 +2,7 @@
 //! invitations, groups and device access.
 
 mod access;
+mod account;
 pub mod devices;
 mod history;
 mod members;

@@ -180,8 +180,11 @@ impl<'a> Browser<'a> {
     pub async fn enrol_totp(&mut self) -> Vec<String> {
         let page = self.get("/account/totp").await;
         assert_eq!(page.status, 200, "{}", page.body);
-        let secret = extract(&page.body, "<p class=\"secret\">").unwrap();
-        let secret = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
+        // The key is shown in groups of four.
+        let secret = extract(&page.body, "<p class=\"secret\" id=\"secret\">").unwrap();
+        let secret = totp_rs::Secret::try_from_base32(secret.replace(' ', ""))
+            .unwrap()
+            .to_vec();
         self.totp_secret = Some(secret);
         let code = self.code();
         let page = self.post("/account/totp", &[("code", &code)]).await;

@@ -184,6 +184,20 @@ const CASES: &[Case] = &[
         "Ann Example reset the two-factor authentication of Bob Example",
     ),
     (
+        Action::UserRenamed,
+        BOB,
+        BOB,
+        r#"{"from": "Bob", "to": "Bob Example"}"#,
+        "Bob Example changed their name from Bob to Bob Example",
+    ),
+    (
+        Action::UserRecoveryCodesRegenerated,
+        BOB,
+        BOB,
+        r#"{"codes": 10}"#,
+        "Bob Example replaced their recovery codes; the old ones no longer work",
+    ),
+    (
         Action::UserSecondFactorThrottled,
         "anonymous",
         BOB,
