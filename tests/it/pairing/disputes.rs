@@ -50,7 +50,7 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
         "Acme Water",
         "tried to pair the device SN-6001 and was refused: the device belongs to another company",
         "directly to Buyer C-300",
-        "The confirmation page will name you as the one who allowed it.",
+        "their confirmation page names you as the one who allowed it.",
     ] {
         assert!(page.contains(shown), "{shown}: {}", page.body);
     }
