@@ -144,6 +144,16 @@ async fn step_up_expires_and_sends_you_back_to_the_action(backend: Backend) {
         "nothing changed"
     );
     let _ = current_token(&mut owner, "/users").await;
+    // A wrong code: the same action waits, with the error beside the code field.
+    let page = owner.confirm_pending(&page, "000000").await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(
+        page.contains("Confirm with your code to make Member viewer operator.")
+            && page.contains("role=\"alert\">that code is not right"),
+        "{}",
+        page.body
+    );
+    assert_eq!(role_of(&app, "victor@example.com").await, "viewer");
     let code = owner.code();
     let page = owner.confirm_pending(&page, &code).await;
     assert_eq!(page.status, 200, "{}", page.body);
