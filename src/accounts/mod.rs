@@ -12,6 +12,7 @@ mod mails;
 mod members;
 mod own_account;
 pub mod password;
+mod pending;
 pub mod roles;
 mod second_factor;
 mod sessions;
@@ -105,6 +106,8 @@ pub struct Accounts {
     settings: Arc<Settings>,
     hashing: Arc<Hashing>,
     csrf_key: hmac::Key,
+    /// Seals actions waiting for a step-up (`pending.rs`).
+    pending_box: SecretBox,
     /// What transaction closures (which must be `'static`) need.
     core: Arc<Core>,
 }
@@ -134,6 +137,7 @@ impl Accounts {
                 p.password_hash_queue as usize,
             ),
             csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &master.derive("csrf")),
+            pending_box: SecretBox::new(master.derive("step-up-pending")),
             core: Arc::new(Core {
                 settings: Arc::clone(&settings),
                 totp_box: SecretBox::new(master.derive("totp-secrets")),

@@ -29,6 +29,10 @@ pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "error": "not_found" }))
 }
 
+/// A cookie that an extractor decided on (a session that changed its id while the request was
+/// read), set by the `render` middleware on the answer, whatever the handler answers.
+pub struct SetCookie(pub actix_web::cookie::Cookie<'static>);
+
 /// A surface's error: the surface maps it to its answer, with the request and the context.
 pub trait SurfaceError: ResponseError + 'static {
     /// The one mapping of this surface's errors to HTTP.

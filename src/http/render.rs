@@ -1,14 +1,14 @@
 //! The middleware that answers a surface's error: a handler or extractor returns its surface's
 //! error with `?`, actix keeps it in the response, and [`render`] replaces the placeholder answer
 //! with the surface's own mapping ([`SurfaceError::render`]). It sits above the surfaces, which
-//! know only the trait.
+//! know only the trait. It also sets a [`SetCookie`] an extractor left for the answer.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 
-use super::errors::{SurfaceError, context};
+use super::errors::{SetCookie, SurfaceError, context};
 use crate::app::AppContext;
 
 /// Middleware: replaces the placeholder answer of a surface's error with the surface's mapping.
@@ -22,10 +22,16 @@ pub async fn render(
         (Some(err), Ok(ctx)) => rendered(res.request(), ctx, err),
         _ => None,
     };
-    Ok(match rendered {
+    let mut res = match rendered {
         Some(answer) => res.into_response(answer),
         None => res,
-    })
+    };
+    let cookie = res.request().extensions_mut().remove::<SetCookie>();
+    if let Some(SetCookie(cookie)) = cookie {
+        // The handler's answer is built already; this goes on it whatever it is.
+        let _ = res.response_mut().add_cookie(&cookie);
+    }
+    Ok(res)
 }
 
 fn rendered(req: &HttpRequest, ctx: &AppContext, err: &actix_web::Error) -> Option<HttpResponse> {

@@ -16,6 +16,7 @@ mod binary;
 mod browser;
 mod browser_account;
 mod browser_devices;
+mod browser_forms;
 mod browser_history;
 mod browser_pages;
 mod code_shape;

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::texts::Notice;
 use super::{
     CsrfForm, Member, Page, PortalError, Visitor, redirect, redirect_with_session, render,
     safe_next,
@@ -90,22 +91,50 @@ struct NextQuery {
     next: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    /// Set when a session ended on the way here (`error::sign_in_again`).
+    expired: Option<String>,
+}
+
+/// Why the sign-in page asks again, when a session ended: with the code being approved, if the
+/// page to come back to is the pairing of one.
+fn expired_notice(next: &str) -> String {
+    let code = next
+        .strip_prefix("/device?")
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "user_code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .filter(|c| !c.is_empty());
+    Notice::SessionExpired {
+        code: code.as_deref(),
+    }
+    .to_string()
+}
+
 async fn login_get(
     ctx: web::Data<AppContext>,
-    q: web::Query<NextQuery>,
+    q: web::Query<LoginQuery>,
     v: Visitor,
 ) -> Result<HttpResponse, PortalError> {
+    let next = safe_next(q.next.as_deref());
     if v.session.as_ref().is_some_and(|s| s.stage == Stage::Full) {
-        return Ok(redirect(&safe_next(q.next.as_deref())));
+        return Ok(redirect(&next));
     }
-    let page = v.page(&ctx, "Sign in");
+    let mut page = v.page(&ctx, "Sign in");
+    if q.expired.is_some() {
+        page.notice = Some(expired_notice(&next));
+    }
     Ok(render(
         &v,
         StatusCode::OK,
         &LoginPage {
             page,
             email: String::new(),
-            next: safe_next(q.next.as_deref()),
+            next,
         },
     ))
 }

@@ -4,11 +4,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
 use super::texts::Message;
 use super::{
-    Visitor, expired_session_cookie, local_target, message, redirect, safe_next, urlencode,
+    Visitor, expired_session_cookie, local_target, message, redirect, respond, safe_next, urlencode,
 };
 use crate::accounts::AccountError;
 use crate::app::AppContext;
@@ -29,6 +29,10 @@ pub enum PortalError {
     Account(#[from] AccountError),
     #[error(transparent)]
     Pairing(#[from] PairingError),
+    /// A wrong step-up code for a pending action: its page again, rendered, with the error
+    /// (`step_up.rs`).
+    #[error("step-up code refused")]
+    StepUp(StatusCode, Box<Visitor>, String),
 }
 
 impl ResponseError for PortalError {
@@ -40,15 +44,36 @@ impl ResponseError for PortalError {
 impl SurfaceError for PortalError {
     fn render(&self, req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
         match self {
-            Self::SignIn => redirect(&format!("/login?next={}", urlencode(&local_target(req)))),
+            Self::SignIn => sign_in_again(req, ctx),
             Self::Form(visitor, refusal) => {
                 let (status, text) = refusal.page();
                 message(ctx, visitor, status, &text)
             }
             Self::Account(e) => failure(req, ctx, e),
             Self::Pairing(e) => pairing_failure(req, ctx, e),
+            Self::StepUp(status, visitor, page) => respond(visitor, *status, page.clone()),
         }
     }
+}
+
+/// To the sign-in page, with the page to come back to: this one, or for a form, where the form
+/// leads back to (`extract::ReturnTo`). A session cookie that no longer opens a session means the
+/// session ended: the sign-in page says so, and the stale cookie goes.
+fn sign_in_again(req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
+    let back = req
+        .extensions()
+        .get::<super::ReturnTo>()
+        .map_or_else(|| local_target(req), |r| r.0.clone());
+    let expired = req.extensions().get::<super::SessionGone>().is_some();
+    let mut to = format!("/login?next={}", urlencode(&back));
+    if expired {
+        to.push_str("&expired=1");
+    }
+    let mut res = redirect(&to);
+    if expired {
+        let _ = res.add_cookie(&expired_session_cookie(ctx));
+    }
+    res
 }
 
 /// A visitor without a session, for the pages of errors (no navigation).
@@ -101,6 +126,10 @@ fn failure(req: &HttpRequest, ctx: &AppContext, err: &AccountError) -> HttpRespo
     let anon = anonymous();
     match err {
         AccountError::StepUpRequired => {
+            // A form's action waits on a page that asks for the code; else the step-up page.
+            if let Some(super::Offer(status, page)) = req.extensions_mut().remove() {
+                return respond(&anon, status, page);
+            }
             let back = req
                 .headers()
                 .get(header::REFERER)

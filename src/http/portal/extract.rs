@@ -4,10 +4,10 @@
 //! cookie). A refusal is a [`PortalError`], answered as the handlers answered it before.
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, dev, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev, web};
 
 use super::error::FormRefusal;
-use super::{PortalError, Visitor, cookie, cookie_names};
+use super::{PortalError, ReturnTo, Rotated, SessionGone, Visitor, cookie, cookie_names};
 use crate::accounts::{Session, Stage};
 use crate::app::AppContext;
 use crate::http::errors::{Extracting, context};
@@ -25,10 +25,16 @@ impl FromRequest for Visitor {
 /// Reads the visitor (any stage of session, or none).
 async fn visitor(req: &HttpRequest, ctx: &AppContext) -> Result<Visitor, PortalError> {
     let (session_name, csrf_name) = cookie_names(ctx);
-    let session = match req.cookie(session_name) {
-        Some(c) => ctx.accounts.session(c.value()).await?,
-        None => None,
+    let rotated = req.extensions().get::<Rotated>().map(|r| r.0.clone());
+    let session = match (rotated, req.cookie(session_name)) {
+        (Some(value), _) => ctx.accounts.session(&value).await?,
+        (None, Some(c)) => ctx.accounts.session(c.value()).await?,
+        (None, None) => None,
     };
+    if session.is_none() && req.cookie(session_name).is_some() {
+        // A cookie that opens no session: it expired, or was ended.
+        req.extensions_mut().insert(SessionGone);
+    }
     if let Some(s) = &session {
         return Ok(Visitor {
             binding: s.id_hash.clone(),
@@ -118,7 +124,8 @@ impl FromRequest for CsrfForm {
     }
 }
 
-/// A signed-in person's checked form submission: the body, then the [`Member`], then the checks.
+/// A signed-in person's checked form submission: the body, then the [`Member`], then the checks,
+/// then a pending action and its step-up code (`step_up::resume`).
 pub struct MemberForm(pub Visitor, pub Session, pub Form);
 
 impl FromRequest for MemberForm {
@@ -126,7 +133,14 @@ impl FromRequest for MemberForm {
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
-        submission(req, payload, Self)
+        let submitted = submission(req, payload, Self);
+        let req = req.clone();
+        Box::pin(async move {
+            let Self(v, s, form) = submitted.await?;
+            let ctx = context(&req)?;
+            let (v, s, fields) = super::step_up::resume(&req, ctx, v, s, form.0).await?;
+            Ok(Self(v, s, Form(fields)))
+        })
     }
 }
 
@@ -162,10 +176,33 @@ fn submission<S: Submitter + 'static, T: 'static>(
     Box::pin(async move {
         let body = body.await?;
         let ctx = context(&req)?;
-        let (v, submitter) = S::read(&req, ctx).await?;
+        let (v, submitter) = match S::read(&req, ctx).await {
+            Err(PortalError::SignIn) => {
+                req.extensions_mut()
+                    .insert(ReturnTo(return_target(&req, ctx, &body)));
+                return Err(PortalError::SignIn.into());
+            }
+            read => read?,
+        };
         let (v, form) = checked(&req, ctx, v, &body)?;
         Ok(build(v, submitter, form))
     })
+}
+
+fn return_target(req: &HttpRequest, ctx: &AppContext, body: &web::Bytes) -> String {
+    let form = Form(url::form_urlencoded::parse(body).into_owned().collect());
+    if let Some(code) = form
+        .get("user_code")
+        .filter(|c| !c.is_empty() && c.len() <= 32)
+    {
+        return format!("/device?user_code={}", super::urlencode(code));
+    }
+    let referer = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.strip_prefix(ctx.settings.server.public_url.as_str()));
+    super::safe_next(referer)
 }
 
 /// The visitor's form, or the refusal answered with the visitor's page.

@@ -30,7 +30,16 @@ struct UsersPage {
     invitations: Vec<(String, &'static str)>,
     /// (role, preselected) for the invitation form.
     invite_roles: Vec<(&'static str, bool)>,
+    /// The address typed into the invitation form, kept when it was refused.
+    invite_email: String,
     self_id: UserId,
+}
+
+/// What was typed into the invitation form, shown again when it was refused.
+#[derive(Default)]
+struct Typed {
+    email: String,
+    role: Option<Role>,
 }
 
 struct MemberRow {
@@ -74,6 +83,17 @@ async fn users_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PortalError> {
+    let typed = Typed::default();
+    users_page_typed(req, ctx, (notice, error), status, typed).await
+}
+
+async fn users_page_typed(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    (notice, error): (Option<String>, Option<String>),
+    status: StatusCode,
+    typed: Typed,
+) -> Result<HttpResponse, PortalError> {
     let Member(v, s) = member(req, ctx).await?;
     if !s.user.role.manages_users() {
         return Err(AccountError::Forbidden.into());
@@ -102,8 +122,9 @@ async fn users_page(
                         .collect(),
                     invite_roles: assignable
                         .iter()
-                        .map(|r| (r.as_str(), *r == Role::Viewer))
+                        .map(|r| (r.as_str(), *r == typed.role.unwrap_or(Role::Viewer)))
                         .collect(),
+                    invite_email: typed.email,
                     self_id: s.user.id,
                 },
             ))
@@ -138,17 +159,20 @@ async fn invite_post(
     ctx: web::Data<AppContext>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let Some(role) = form.get("role").and_then(Role::parse) else {
-        return users_page(
-            &req,
-            &ctx,
-            None,
-            Some(FormError::ChooseRole.to_string()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    };
     let email = form.text("email");
+    let role = form.get("role").and_then(Role::parse);
+    let typed = Typed {
+        email: email.chars().take(320).collect(),
+        role,
+    };
+    let refused = |error: String, status| (typed, error, status);
+    let Some(role) = role else {
+        let (typed, error, status) = refused(
+            FormError::ChooseRole.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+        return users_page_typed(&req, &ctx, (None, Some(error)), status, typed).await;
+    };
     match ctx.accounts.invite(&s, &email, role).await {
         Ok(()) => {
             users_page(
@@ -166,29 +190,14 @@ async fn invite_post(
             .await
         }
         Err(e @ (AccountError::InvalidInput(_) | AccountError::EmailTaken)) => {
-            users_page(
-                &req,
-                &ctx,
-                None,
-                Some(e.to_string()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let (typed, error, status) = refused(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY);
+            users_page_typed(&req, &ctx, (None, Some(error)), status, typed).await
         }
         Err(e @ AccountError::Throttled { .. }) => {
-            users_page(
-                &req,
-                &ctx,
-                None,
-                Some(
-                    FormError::TooManyInvitations {
-                        reason: &e.to_string(),
-                    }
-                    .to_string(),
-                ),
-                StatusCode::TOO_MANY_REQUESTS,
-            )
-            .await
+            let reason = e.to_string();
+            let error = FormError::TooManyInvitations { reason: &reason }.to_string();
+            let (typed, error, status) = refused(error, StatusCode::TOO_MANY_REQUESTS);
+            users_page_typed(&req, &ctx, (None, Some(error)), status, typed).await
         }
         Err(e) => Err(e.into()),
     }

@@ -15,6 +15,7 @@ mod members;
 mod pairing;
 mod profile;
 mod staff;
+mod step_up;
 mod texts;
 mod workspace;
 
@@ -164,31 +165,49 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Where to come back to after signing in again, for a form whose session ended: the pairing of
+/// the code it carried, or the page it was sent from (a local path only), or home.
+pub struct ReturnTo(pub String);
+
+/// Marks a request whose session cookie no longer opens a session.
+pub struct SessionGone;
+
+/// The session's new cookie value, after it stepped up while this request was read: the page a
+/// handler renders afterwards reads the session under it.
+pub struct Rotated(pub String);
+
+/// A page, rendered, that asks for a step-up code for the action of this request's form; the
+/// error mapping answers with it if the action asks for a step-up (`step_up.rs`).
+pub struct Offer(pub StatusCode, pub String);
+
 /// Renders a template into a response with the page headers.
 pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -> HttpResponse {
     match template.render() {
-        Ok(body) => {
-            let mut res = HttpResponse::build(status);
-            res.content_type("text/html; charset=utf-8")
-                .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-                // Same-origin requests keep their Referer and Origin (a `no-referrer` policy makes
-                // browsers send `Origin: null` on form posts, which the CSRF check refuses).
-                .insert_header((header::REFERRER_POLICY, "same-origin"))
-                .insert_header((
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action \
-                     'self'; frame-ancestors 'none'; base-uri 'none'",
-                ));
-            if let Some(c) = &visitor.set_cookie {
-                res.cookie(c.clone());
-            }
-            res.body(body)
-        }
+        Ok(body) => respond(visitor, status, body),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             HttpResponse::InternalServerError().finish()
         }
     }
+}
+
+/// A rendered page as a response with the page headers.
+fn respond(visitor: &Visitor, status: StatusCode, body: String) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.content_type("text/html; charset=utf-8")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        // Same-origin requests keep their Referer and Origin (a `no-referrer` policy makes
+        // browsers send `Origin: null` on form posts, which the CSRF check refuses).
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ));
+    if let Some(c) = &visitor.set_cookie {
+        res.cookie(c.clone());
+    }
+    res.body(body)
 }
 
 #[derive(Template)]

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{self, Chart};
+use super::step_up::Ask;
 use super::texts::{Line, Sale};
 use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, when};
 use crate::accounts::AccountError;
@@ -120,6 +121,12 @@ struct ConfirmPage {
     sale_text: String,
     allowed: bool,
     verdict: Advice,
+    /// The group chosen before a wrong code, chosen again.
+    chosen: Option<i64>,
+    /// What the code confirms, beside the code field.
+    ask: String,
+    /// Why the last code was refused, beside the code field.
+    code_error: Option<String>,
 }
 
 /// What the gate's verdict means for the person deciding; `device_confirm.html` says it.
@@ -135,7 +142,12 @@ enum Advice {
     Refused(String),
 }
 
-fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
+fn confirm_page(
+    page: Page,
+    c: Confirmation,
+    chosen: Option<i64>,
+    code_error: Option<String>,
+) -> ConfirmPage {
     let (allowed, verdict) = match c.verdict {
         Verdict::Active(_) if c.repairing => (true, Advice::Repairing),
         Verdict::Active(Basis::StaffGrant) => {
@@ -147,6 +159,17 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
         Verdict::Review => (true, Advice::Review),
         Verdict::Refused(r) => (false, Advice::Refused(r.explanation().to_string())),
     };
+    let chosen = chosen.filter(|id| c.groups.iter().any(|g| g.id == *id));
+    let group = c.groups.iter().find(|g| Some(g.id) == chosen);
+    let ask = if allowed {
+        Ask::Approve {
+            serial: &c.serial,
+            group: group.map(|g| g.name.as_str()),
+        }
+    } else {
+        Ask::Review { serial: &c.serial }
+    }
+    .to_string();
     ConfirmPage {
         requested_at: when(c.requested_at_ms),
         sale_text: sale_text(&c.sale),
@@ -154,6 +177,9 @@ fn confirm_page(page: Page, c: Confirmation) -> ConfirmPage {
         c,
         allowed,
         verdict,
+        chosen,
+        ask,
+        code_error,
     }
 }
 
@@ -177,7 +203,11 @@ async fn code_post(
     match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
         Ok(c) => {
             let page = v.page(&ctx, "Confirm the device");
-            Ok(render(&v, StatusCode::OK, &confirm_page(page, c)))
+            Ok(render(
+                &v,
+                StatusCode::OK,
+                &confirm_page(page, c, None, None),
+            ))
         }
         Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
     }
@@ -225,18 +255,24 @@ async fn decide_post(
         .await
     {
         Ok(approval) => Ok(approval_page(&ctx, &v, approval)),
-        Err(PairingError::Account(AccountError::InvalidCode | AccountError::Throttled { .. })) => {
-            // Show the confirmation again with the reason, if the request is still there.
-            let reason = "That authentication code is not right, or was already used. Wait for the \
-                          next one and try again.";
+        Err(PairingError::Account(
+            e @ (AccountError::InvalidCode | AccountError::Throttled { .. }),
+        )) => {
+            // The confirmation again, as it was filled in, with the reason beside the code field,
+            // if the request is still there.
+            let reason = match e {
+                AccountError::Throttled { .. } => e.to_string(),
+                _ => "That authentication code is not right, or was already used. Wait for the \
+                      next one and try again."
+                    .to_owned(),
+            };
             match ctx.ceremony.reshow(&s, shown).await {
                 Ok(c) => {
-                    let mut page = v.page(&ctx, "Confirm the device");
-                    page.error = Some(reason.to_owned());
+                    let page = v.page(&ctx, "Confirm the device");
                     Ok(render(
                         &v,
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        &confirm_page(page, c),
+                        &confirm_page(page, c, group, Some(reason)),
                     ))
                 }
                 Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),

@@ -31,6 +31,10 @@ pub enum Notice<'a> {
     GroupCreated,
     DisputeSettled,
     CustomerNumberSaved,
+    /// On the sign-in page after a session ended, with the code being approved, if any.
+    SessionExpired {
+        code: Option<&'a str>,
+    },
 }
 
 /// A form's error, shown above the form.

@@ -35,14 +35,16 @@ async fn device_group_post(
 struct GroupsPage {
     page: Page,
     groups: Vec<GroupView>,
+    /// The name typed into the new-group form, kept when it was refused.
+    typed_name: String,
 }
 
 async fn groups_page(
     req: &HttpRequest,
     ctx: &AppContext,
-    notice: Option<String>,
-    error: Option<String>,
+    (notice, error): (Option<String>, Option<String>),
     status: StatusCode,
+    typed_name: String,
 ) -> Result<HttpResponse, PortalError> {
     let Member(v, s) = member(req, ctx).await?;
     if !s.user.role.manages_users() {
@@ -53,7 +55,12 @@ async fn groups_page(
             let mut page = v.page(ctx, "Groups and sites");
             page.notice = notice;
             page.error = error;
-            Ok(render(&v, status, &GroupsPage { page, groups }))
+            let groups_page = GroupsPage {
+                page,
+                groups,
+                typed_name,
+            };
+            Ok(render(&v, status, &groups_page))
         }
         Err(e) => Err(e.into()),
     }
@@ -65,7 +72,7 @@ async fn groups_get(
 ) -> Result<HttpResponse, PortalError> {
     let created = req.query_string() == "done=created";
     let notice = created.then(|| Notice::GroupCreated.to_string());
-    groups_page(&req, &ctx, notice, None, StatusCode::OK).await
+    groups_page(&req, &ctx, (notice, None), StatusCode::OK, String::new()).await
 }
 
 async fn groups_post(
@@ -73,17 +80,13 @@ async fn groups_post(
     ctx: web::Data<AppContext>,
     MemberForm(_, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    match ctx.accounts.create_group(&s, &form.text("name")).await {
+    let name = form.text("name");
+    match ctx.accounts.create_group(&s, &name).await {
         Ok(_) => Ok(redirect("/groups?done=created")),
         Err(e @ AccountError::InvalidInput(_)) => {
-            groups_page(
-                &req,
-                &ctx,
-                None,
-                Some(e.to_string()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let typed = name.chars().take(200).collect();
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            groups_page(&req, &ctx, (None, Some(e.to_string())), status, typed).await
         }
         Err(e) => Err(e.into()),
     }

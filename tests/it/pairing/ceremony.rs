@@ -397,21 +397,14 @@ async fn unpairing_needs_a_step_up_and_ends_every_token_at_once(backend: Backend
             &[("release", "no")],
         )
         .await;
-    assert_eq!(page.status, 303);
-    assert!(page.location.unwrap().starts_with("/step-up"));
+    assert_eq!(page.status, 401);
+    assert!(page.contains("Confirm with your code to unpair SN-5701"));
     assert!(
         active(&app, &tokens).await,
         "nothing happened without the step-up"
     );
-    acme.owner.step_up().await;
-    let page = acme
-        .owner
-        .submit(
-            "/devices/SN-5701",
-            "/devices/SN-5701/unpair",
-            &[("release", "no")],
-        )
-        .await;
+    let code = acme.owner.code();
+    let page = acme.owner.confirm_pending(&page, &code).await;
     assert!(page.contains("unpaired"), "{}", page.body);
     assert!(!active(&app, &tokens).await);
     // The refresh token died too.

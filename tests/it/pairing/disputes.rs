@@ -52,7 +52,7 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
         "Acme Water",
         "tried to pair the device SN-6001 and was refused: the device belongs to another company",
         "directly to Buyer C-300",
-        "The confirmation page will name you as the one who allowed it.",
+        "their confirmation page names you as the one who allowed it.",
     ] {
         assert!(page.contains(shown), "{shown}: {}", page.body);
     }
@@ -75,18 +75,26 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
             ],
         )
         .await;
-    assert!(page.location.unwrap().starts_with("/step-up"));
-    sam.step_up().await;
-    let page = sam
-        .submit(
-            &format!("/staff/disputes/{dispute}"),
-            &format!("/staff/disputes/{dispute}/resolve"),
-            &[
-                ("resolution", "move"),
-                ("note", "ERP confirms the sale to C-300"),
-            ],
-        )
+    // The decision and the note wait on a page that says them; a wrong code keeps them.
+    let asked = format!(
+        "Confirm with your code to settle dispute #{dispute}: move the device to the company \
+         that asked for it, with the note “ERP confirms the sale to C-300”."
+    );
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.contains(&asked), "{}", page.body);
+    let page = sam.confirm_pending(&page, "000000").await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(
+        page.contains(&asked) && page.contains("that code is not right"),
+        "{}",
+        page.body
+    );
+    let still_open = app
+        .query_i64("SELECT COUNT(*) AS n FROM disputes WHERE status = 'open'")
         .await;
+    assert_eq!(still_open, 1, "nothing settled on a wrong code");
+    let code = sam.code();
+    let page = sam.confirm_pending(&page, &code).await;
     assert_eq!(page.status, 303, "{}", page.body);
     let page = sam.get(&page.location.unwrap()).await;
     assert!(page.contains("The dispute has been settled; the decision and your note are shown"));

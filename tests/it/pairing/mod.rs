@@ -6,6 +6,7 @@ mod budgets;
 mod ceremony;
 mod disputes;
 mod ending;
+mod kept;
 mod races;
 mod refusals;
 

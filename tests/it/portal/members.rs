@@ -320,23 +320,30 @@ async fn member_changes_need_a_fresh_step_up(backend: Backend) {
     let reset = format!("/users/{id}/totp-reset");
     let active = format!("/users/{id}/active");
     // (form page, action, fields)
-    let actions: [Submission<'_>; 3] = [
-        (&access, &access, &[("scope", "selected")]),
-        ("/users", &reset, &[]),
-        ("/users", &active, &[("active", "no")]),
+    let actions: [(Submission<'_>, &str); 3] = [
+        (
+            (&access, &access, &[("scope", "selected")]),
+            "change which devices Member viewer sees.",
+        ),
+        (
+            ("/users", &reset, &[]),
+            "reset the second factor of Member viewer: they set it up again",
+        ),
+        (
+            ("/users", &active, &[("active", "no")]),
+            "disable Member viewer: every session of theirs ends at once.",
+        ),
     ];
-    // The step-up of the owner's enrolment is five minutes old: every action is sent to step up.
+    // The step-up of the owner's enrolment is five minutes old: every action waits for a code,
+    // on a page that says which action it is.
     app.advance(301);
-    for (form, action, fields) in actions {
+    for ((form, action, fields), asked) in actions {
         let page = olivia.submit(form, action, fields).await;
-        assert_eq!(page.status, 303, "{action}");
+        assert_eq!(page.status, 401, "{action}");
         assert!(
-            page.location
-                .as_deref()
-                .unwrap()
-                .starts_with("/step-up?next="),
-            "{action}: {:?}",
-            page.location
+            page.contains(&format!("Confirm with your code to {asked}")),
+            "{action}: {}",
+            page.body
         );
     }
     let v = victor_now().await;

@@ -7,6 +7,7 @@ pub mod devices;
 mod history;
 mod members;
 mod outcomes;
+mod returns;
 pub mod security;
 mod sign_in;
 mod throttling;

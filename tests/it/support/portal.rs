@@ -210,6 +210,16 @@ impl<'a> Browser<'a> {
         .unwrap()
     }
 
+    /// Answers the page that holds an action for a step-up (`page`) with `code`: the form goes
+    /// back to the action's own path with the sealed action.
+    pub async fn confirm_pending(&mut self, page: &Page, code: &str) -> Page {
+        let action = extract(&page.body, "<form method=\"post\" id=\"step-up\" action=\"")
+            .unwrap_or_else(|| panic!("a step-up page: {}", page.body));
+        let pending = extract(&page.body, "name=\"pending\" value=\"").unwrap();
+        self.post(&action, &[("pending", &pending), ("step_up_code", code)])
+            .await
+    }
+
     pub async fn step_up(&mut self) -> Page {
         let code = self.code();
         self.submit("/step-up", "/step-up", &[("code", &code), ("next", "/")])
