@@ -16,6 +16,7 @@ mod second_factor;
 mod sessions;
 mod throttle;
 pub mod totp;
+pub mod zone;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use members::{NewUser, SignUp, UserView, create_tenant};
 pub use roles::Role;
 pub use second_factor::SecondFactor;
 pub use sessions::{Session, Stage};
+pub use zone::{TimeZones, Zone, ZoneSource};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;

@@ -49,11 +49,12 @@ pub enum Action {
     ErpSaleEnded,
     ErpCustomerLinked,
     ErpCustomerUpdated,
+    ErpModelMetricsSet,
 }
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 45] = [
+    pub const ALL: [Action; 46] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -99,6 +100,7 @@ impl Action {
         Self::ErpSaleEnded,
         Self::ErpCustomerLinked,
         Self::ErpCustomerUpdated,
+        Self::ErpModelMetricsSet,
     ];
 
     /// The action whose log name is `name`.
@@ -154,6 +156,7 @@ impl Action {
             Self::ErpSaleEnded => "erp.sale_ended",
             Self::ErpCustomerLinked => "erp.customer_linked",
             Self::ErpCustomerUpdated => "erp.customer_updated",
+            Self::ErpModelMetricsSet => "erp.model_metrics_set",
         }
     }
 }

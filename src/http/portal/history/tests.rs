@@ -78,6 +78,13 @@ const CASES: &[Case] = &[
         "Ann Example made two-factor authentication required at Acme Ltd",
     ),
     (
+        Action::TenantSettingsChanged,
+        ANN,
+        "tenant:3",
+        r#"{"time_zone": "Europe/Berlin"}"#,
+        "Ann Example set the default time zone of Acme Ltd to Europe/Berlin",
+    ),
+    (
         Action::UserCreated,
         "cli",
         BOB,
@@ -386,6 +393,13 @@ const CASES: &[Case] = &[
         "tenant:3",
         r#"{"customer_number": "C-1", "name": "Acme Ltd", "created": false}"#,
         "Factory ERP updated the ERP record of Acme Ltd (customer C-1)",
+    ),
+    (
+        Action::ErpModelMetricsSet,
+        ERP,
+        "model:Meter M1",
+        r#"{"metrics": ["flow", "temperature"]}"#,
+        "Factory ERP set the labels and units of the metrics of the model Meter M1",
     ),
 ];
 
