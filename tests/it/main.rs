@@ -14,6 +14,7 @@ mod architecture;
 mod audit;
 mod binary;
 mod browser;
+mod browser_device;
 mod browser_devices;
 mod browser_history;
 mod code_shape;

@@ -34,7 +34,7 @@ async fn tenant_of(app: &TestApp, email: &str) -> TenantId {
 
 /// `PG-0001` (model "Meter M1") in the owner's tenant with readings of `flow` and `temp` every
 /// 10 minutes over the last 3 hours (flow 1.0, 1.5, …); `RV-0001` in another tenant.
-async fn metered(app: &TestApp, email: &str) -> i64 {
+pub async fn metered(app: &TestApp, email: &str) -> i64 {
     let tenant = tenant_of(app, email).await;
     let rival = app.tenant("Rival Water").await;
     let now = app.now() * 1000;
@@ -71,7 +71,7 @@ async fn metered(app: &TestApp, email: &str) -> i64 {
 }
 
 /// The ERP describes the model of `PG-0001`.
-async fn describe_meter(app: &TestApp) {
+pub async fn describe_meter(app: &TestApp) {
     let erp = ErpClient::new(app).await;
     let body = json!({ "metrics": [
         { "key": "flow", "label": "Flow", "unit": "m³/h", "decimals": 1, "min": 0, "max": 4 },

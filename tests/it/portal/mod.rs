@@ -2,7 +2,7 @@
 //! invitations, groups and device access.
 
 mod access;
-mod device_page;
+pub mod device_page;
 pub mod devices;
 mod history;
 mod members;
