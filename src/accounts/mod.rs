@@ -18,6 +18,7 @@ mod second_factor;
 mod sessions;
 mod throttle;
 pub mod totp;
+pub mod zone;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub use own_account::{SecondFactorState, SessionView};
 pub use roles::Role;
 pub use second_factor::SecondFactor;
 pub use sessions::{Session, Stage};
+pub use zone::{TimeZones, Zone, ZoneSource};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;

@@ -10,6 +10,7 @@ mod error;
 pub mod events;
 pub mod import;
 pub mod input;
+pub mod models;
 pub mod sales;
 pub mod webhooks;
 
@@ -27,6 +28,7 @@ use crate::store::{Store, StoreError};
 use customers::{CustomerInput, CustomerOutcome, InvitationSettings};
 use devices::{DeviceInput, DeviceOutcome};
 use events::FeedPage;
+use models::{ModelInput, ModelOutcome};
 use sales::{Delivery, SaleInput, SaleOutcome};
 use webhooks::{DeliveryReport, WebhookConfigError, Webhooks};
 
@@ -137,6 +139,20 @@ impl Erp {
         let invitations = self.invitations.clone();
         self.store
             .write(move |tx| customers::apply(tx, now, &actor, &number, &input, &invitations))
+            .await
+    }
+
+    /// `PUT /models/{model}`: the metadata of the model's metrics.
+    pub async fn put_model(
+        &self,
+        actor: &str,
+        model: &str,
+        body: &Value,
+    ) -> Result<ModelOutcome, ErpError> {
+        let input = ModelInput::parse(model, body)?;
+        let (now, actor, model) = (self.now_ms(), actor.to_owned(), model.to_owned());
+        self.store
+            .write(move |tx| models::apply(tx, now, &actor, &model, &input))
             .await
     }
 

@@ -51,11 +51,12 @@ pub enum Action {
     ErpSaleEnded,
     ErpCustomerLinked,
     ErpCustomerUpdated,
+    ErpModelMetricsSet,
 }
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 48] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -103,6 +104,7 @@ impl Action {
         Self::ErpSaleEnded,
         Self::ErpCustomerLinked,
         Self::ErpCustomerUpdated,
+        Self::ErpModelMetricsSet,
     ];
 
     /// The action whose log name is `name`.
@@ -160,6 +162,7 @@ impl Action {
             Self::ErpSaleEnded => "erp.sale_ended",
             Self::ErpCustomerLinked => "erp.customer_linked",
             Self::ErpCustomerUpdated => "erp.customer_updated",
+            Self::ErpModelMetricsSet => "erp.model_metrics_set",
         }
     }
 }

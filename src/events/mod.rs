@@ -31,6 +31,8 @@ pub enum Subject {
     Client(String),
     Group(GroupId),
     Sale(String),
+    /// A device model, by its name.
+    Model(String),
     /// A person invited by address, or an address that failed to sign in.
     Email(String),
     /// A signing key, by its `kid`.
@@ -50,6 +52,7 @@ impl fmt::Display for Subject {
             Self::Client(id) => write!(f, "client:{id}"),
             Self::Group(id) => write!(f, "group:{id}"),
             Self::Sale(id) => write!(f, "sale:{id}"),
+            Self::Model(name) => write!(f, "model:{name}"),
             Self::Email(address) => write!(f, "email:{address}"),
             Self::Key(kid) => write!(f, "key:{kid}"),
             Self::Endpoint(path) => write!(f, "endpoint:{path}"),

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::erp::ErpApi;
+use super::erp::{ErpApi, ErpModelsApi};
 use super::oauth::OAuthApi;
 use super::telemetry::TelemetryApi;
 use crate::app::AppContext;
@@ -112,6 +112,7 @@ const DPOP: &str = "dpop";
 pub fn document() -> Result<Value, serde_json::Error> {
     let mut api = PairgateApi::openapi();
     api.merge(ErpApi::openapi());
+    api.merge(ErpModelsApi::openapi());
     api.merge(TelemetryApi::openapi());
     api.merge(OAuthApi::openapi());
     let mut doc = serde_json::to_value(api)?;

@@ -7,6 +7,7 @@ mod batch;
 mod checkpoint;
 mod connection;
 pub mod device_list;
+pub mod device_page;
 pub mod erp;
 mod error;
 pub mod flows;

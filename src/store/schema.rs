@@ -30,6 +30,7 @@ diesel::table! {
         created_at -> BigInt,
         require_totp -> Bool,
         erp_customer_number -> Nullable<Text>,
+        time_zone -> Nullable<Text>,
     }
 }
 
@@ -144,6 +145,7 @@ diesel::table! {
         totp_enabled -> Bool,
         totp_last_step -> Nullable<BigInt>,
         created_at -> BigInt,
+        time_zone -> Nullable<Text>,
     }
 }
 
@@ -368,5 +370,18 @@ diesel::table! {
         ts -> BigInt,
         received_at -> BigInt,
         metrics -> Text,
+    }
+}
+
+diesel::table! {
+    model_metrics (model, metric) {
+        model -> Text,
+        metric -> Text,
+        label -> Text,
+        unit -> Nullable<Text>,
+        decimals -> Nullable<Integer>,
+        min_value -> Nullable<Double>,
+        max_value -> Nullable<Double>,
+        updated_at -> BigInt,
     }
 }

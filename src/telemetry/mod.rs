@@ -12,6 +12,7 @@
 //! readings were stored and how many were duplicates.
 
 pub mod batch;
+mod device_page;
 mod error;
 mod reads;
 mod writer;
@@ -19,6 +20,9 @@ mod writer;
 use std::sync::Arc;
 
 pub use batch::Reading;
+pub use device_page::{
+    Export, MAX_EXPORT_READINGS, MAX_OVERVIEW_READINGS, MetricMeta, MetricsOfModel,
+};
 pub use error::{BatchProblem, TelemetryError};
 pub use reads::{
     DeviceOverview, MAX_READ_LIMIT, MetricOverview, ReadQuery, ReadingView, ReadingsPage,

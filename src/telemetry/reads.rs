@@ -221,7 +221,7 @@ impl Telemetry {
     }
 
     /// The access filter: the tenant whose data on `serial` this person may read.
-    async fn visible_tenant(
+    pub(super) async fn visible_tenant(
         &self,
         session: &Session,
         serial: &DeviceSerial,
@@ -241,7 +241,7 @@ impl Telemetry {
     }
 }
 
-fn view(r: ReadingRecord) -> ReadingView {
+pub(super) fn view(r: ReadingRecord) -> ReadingView {
     // Stored metrics were written by this module from validated numbers.
     let metrics = serde_json::from_str(&r.metrics).unwrap_or_default();
     ReadingView {

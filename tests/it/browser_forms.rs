@@ -29,7 +29,7 @@ async fn sign_up(chrome: &Chrome, app: &TestApp) -> Vec<u8> {
         .await
         .unwrap()
         .unwrap();
-    let secret = totp_rs::Secret::try_from_base32(secret_text.trim())
+    let secret = totp_rs::Secret::try_from_base32(secret_text.replace(char::is_whitespace, ""))
         .unwrap()
         .to_vec();
     chrome

@@ -15,6 +15,7 @@ mod audit;
 mod binary;
 mod browser;
 mod browser_account;
+mod browser_device;
 mod browser_devices;
 mod browser_forms;
 mod browser_history;

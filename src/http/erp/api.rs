@@ -24,8 +24,8 @@ use super::problem::{FieldProblem, ParameterIn, ProblemBody};
         super::pairing_verdict_post,
     ),
     components(schemas(ProblemBody, FieldProblem, ParameterIn)),
-    tags((name = "erp", description = "The ERP API: devices, sales, customers, the event feed \
-        and verdicts on provisional pairings"))
+    tags((name = "erp", description = "The ERP API: devices, sales, customers, the event feed, \
+        verdicts on provisional pairings, and the metrics of device models"))
 )]
 pub struct ErpApi;
 
@@ -54,6 +54,15 @@ pub struct CustomerNumberPath {
     /// The ERP's customer number.
     #[param(min_length = 1, max_length = 64)]
     pub customer_number: String,
+}
+
+/// A device model in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ModelPath {
+    /// The device model, as the ERP names it in `PUT /devices/{serial}`.
+    #[param(min_length = 1, max_length = 128)]
+    pub model: String,
 }
 
 /// The device and the verdict in the path.

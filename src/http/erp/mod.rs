@@ -4,6 +4,7 @@
 //! `?`.
 
 mod api;
+mod models;
 mod problem;
 
 use actix_web::http::StatusCode;
@@ -21,6 +22,7 @@ use crate::erp::SCOPE;
 use crate::ids::DeviceSerial;
 use crate::verifier::ResourceRequest;
 pub use api::ErpApi;
+pub use models::ErpModelsApi;
 pub use problem::{ErpHttpError, PROBLEM_JSON, Problem, TYPE_PREFIX};
 
 /// The ERP API's routes as (method, path template); the OpenAPI document is checked against it.
@@ -31,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/erp/v1/customers/{customer_number}"),
     ("GET", "/api/erp/v1/events"),
     ("POST", "/api/erp/v1/pairings/{serial}/{verdict}"),
+    ("PUT", "/api/erp/v1/models/{model}"),
 ];
 
 /// The answer for any other method on a resource that allows only `allow`: 405 with `Allow`.
@@ -66,6 +69,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/pairings/{serial}/{verdict}")
                     .route(web::post().to(pairing_verdict_post))
                     .default_service(only("POST")),
+            )
+            .service(
+                web::resource("/models/{model}")
+                    .route(web::put().to(models::models_put))
+                    .default_service(only("PUT")),
             )
             .default_service(web::to(|| async { Problem::not_found().response() })),
     );

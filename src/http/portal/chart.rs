@@ -1,101 +1,255 @@
-//! Telemetry on the device page: per metric, the latest value and a small line chart drawn as
-//! inline SVG on the server (no scripts; the page's CSP allows none). The chart shows the mean of
-//! each bucket as a line over a band from its minimum to its maximum, with the value range and the
-//! time window written on it, and an `aria-label` that says the same in words.
+//! Telemetry on the device page: per metric, a line chart drawn as inline SVG on the server (no
+//! scripts; the page's CSP allows none). The metric's label is the title; the value axis has
+//! nice tick values and the unit; the time axis has ticks at round times of the viewer's zone
+//! (minutes, hours or days, as the range asks), labelled, with the zone's abbreviation. The mean
+//! of each bucket is a line over a band from its minimum to its maximum. For screen readers: a
+//! `<title>` and `<desc>` that say the series in words, and a table of the buckets' values.
+
+use chrono::{Duration, NaiveTime, TimeZone};
 
 use super::texts::Line;
-use crate::telemetry::{DeviceOverview, MetricOverview};
+use super::zone::when_for;
+use crate::accounts::Zone;
+use crate::telemetry::{MetricMeta, MetricOverview};
 
-/// The SVG's coordinate system; it scales to the page's width.
-const WIDTH: f64 = 320.0;
-const HEIGHT: f64 = 120.0;
-/// Room at the top and bottom for the value labels.
-const PAD_Y: f64 = 14.0;
+/// The plot area inside the SVG's coordinate system (`VIEW_BOX`, which scales to the width of
+/// its box): room on the left for value labels, below for time labels.
+const LEFT: f64 = 46.0;
+const RIGHT: f64 = 392.0;
+const TOP: f64 = 20.0;
+const BOTTOM: f64 = 180.0;
 
-/// The windows the page offers, as (query value, label, milliseconds, buckets).
-pub const WINDOWS: [(&str, &str, i64, usize); 3] = [
-    ("1h", "hour", 3_600_000, 60),
-    ("24h", "24 hours", 86_400_000, 96),
-    ("7d", "7 days", 7 * 86_400_000, 84),
-];
-
-/// The window named by `?window=`, the 24 hours by default.
-pub fn window(name: Option<&str>) -> (&'static str, &'static str, i64, usize) {
-    WINDOWS
-        .into_iter()
-        .find(|w| Some(w.0) == name)
-        .unwrap_or(WINDOWS[1])
+/// A tick of an axis: where (an SVG coordinate), its label, and the label's anchor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    pub at: String,
+    pub label: String,
+    pub anchor: &'static str,
 }
 
 /// One metric's chart, ready for the template (every string is plain text, escaped there).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
-    pub name: String,
-    pub latest: String,
-    pub latest_at: String,
-    /// `points` of the mean line.
+    /// For `id`s: `m0`, `m1`, …
+    pub id: String,
+    pub title: String,
+    pub unit: Option<String>,
+    /// The newest value with its unit, and when (`None`: no readings in the range).
+    pub latest: Option<(String, String)>,
+    /// The series in one sentence (the SVG's description), or that there are no readings.
+    pub summary: String,
     pub line: String,
-    /// `points` of the min–max band (a closed polygon).
     pub band: String,
     /// The single point when there is only one bucket (a line needs two).
     pub dot: Option<(String, String)>,
-    pub low: String,
-    pub high: String,
-    pub description: String,
+    pub value_ticks: Vec<Tick>,
+    pub time_ticks: Vec<Tick>,
+    /// "Time (CET)".
+    pub time_title: String,
+    /// The buckets for the table: time, min, mean, max.
+    pub rows: Vec<[String; 4]>,
 }
 
-/// The charts of an overview, in metric-name order.
-pub fn charts(overview: &DeviceOverview, window_label: &str) -> Vec<Chart> {
-    overview
-        .metrics
-        .iter()
-        .map(|m| chart(m, overview.from, overview.to, window_label))
-        .collect()
+/// The range a page shows, in words and in time.
+pub struct Span<'a> {
+    pub from: i64,
+    pub to: i64,
+    /// "in the last 24 hours", "from 1 Dec 2026 to 3 Dec 2026".
+    pub during: &'a str,
+    /// "over the last 24 hours".
+    pub over: &'a str,
+    pub zone: Zone,
 }
 
-fn chart(m: &MetricOverview, from: i64, to: i64, window_label: &str) -> Chart {
+/// A value for people: the metric's decimals, else at most four without trailing zeros.
+pub fn value(v: f64, decimals: Option<u8>) -> String {
+    match decimals {
+        Some(d) => format!("{v:.*}", usize::from(d)),
+        None => number(v),
+    }
+}
+
+/// A value with its unit.
+fn with_unit(v: f64, meta: &MetricMeta) -> String {
+    match &meta.unit {
+        Some(u) => format!("{} {u}", value(v, meta.decimals)),
+        None => value(v, meta.decimals),
+    }
+}
+
+/// The chart of a metric; `overview` is `None` when the range holds no readings of it.
+pub fn chart(id: usize, meta: &MetricMeta, m: Option<&MetricOverview>, span: &Span<'_>) -> Chart {
+    let time_ticks = time_ticks(span.from, span.to, span.zone);
+    let abbreviation = span.zone.tz().timestamp_millis_opt(span.to).single();
+    let time_title = format!(
+        "Time ({})",
+        abbreviation.map_or_else(|| "UTC".to_owned(), |t| t.format("%Z").to_string())
+    );
+    let mut c = Chart {
+        id: format!("m{id}"),
+        title: meta.label.clone(),
+        unit: meta.unit.clone(),
+        latest: None,
+        summary: Line::NoReadings {
+            name: &meta.label,
+            during: span.during,
+        }
+        .to_string(),
+        line: String::new(),
+        band: String::new(),
+        dot: None,
+        value_ticks: Vec::new(),
+        time_ticks,
+        time_title,
+        rows: Vec::new(),
+    };
+    let Some(m) = m.filter(|m| !m.series.is_empty()) else {
+        return c;
+    };
     let low = m.series.iter().map(|p| p.min).fold(f64::INFINITY, f64::min);
     let high = m
         .series
         .iter()
         .map(|p| p.max)
         .fold(f64::NEG_INFINITY, f64::max);
-    // A flat series still gets a visible range around its value.
-    let (lo, hi) = if high > low {
+    let (lo, hi, step) = nice_range(
+        meta.min.map_or(low, |b| b.min(low)),
+        meta.max.map_or(high, |b| b.max(high)),
+    );
+    let span_ms = (span.to - span.from).max(1) as f64;
+    let x = |ts: i64| LEFT + ((ts - span.from) as f64 / span_ms).clamp(0.0, 1.0) * (RIGHT - LEFT);
+    let y = |v: f64| BOTTOM - (v - lo) / (hi - lo) * (BOTTOM - TOP);
+    let point = |ts: i64, v: f64| format!("{:.1},{:.1}", x(ts), y(v));
+    c.line = m
+        .series
+        .iter()
+        .map(|p| point(p.ts, p.mean))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut band: Vec<String> = m.series.iter().map(|p| point(p.ts, p.max)).collect();
+    band.extend(m.series.iter().rev().map(|p| point(p.ts, p.min)));
+    c.band = band.join(" ");
+    if let [only] = m.series.as_slice() {
+        c.dot = Some((format!("{:.1}", x(only.ts)), format!("{:.1}", y(only.mean))));
+    }
+    c.value_ticks = value_ticks(lo, hi, step);
+    let latest = with_unit(m.latest.1, meta);
+    c.summary = Line::Chart {
+        name: &meta.label,
+        window: span.over,
+        low: &with_unit(low, meta),
+        high: &with_unit(high, meta),
+        latest: &latest,
+    }
+    .to_string();
+    c.latest = Some((latest, when_for(span.zone, m.latest.0)));
+    c.rows = m
+        .series
+        .iter()
+        .map(|p| {
+            let v = |n| value(n, meta.decimals);
+            [when_for(span.zone, p.ts), v(p.min), v(p.mean), v(p.max)]
+        })
+        .collect();
+    c
+}
+
+/// The ticks of a value axis from `lo` to `hi`, `step` apart.
+fn value_ticks(lo: f64, hi: f64, step: f64) -> Vec<Tick> {
+    let decimals = decimals_of(step);
+    (0..)
+        .map(|i| lo + step * f64::from(i))
+        .take_while(|v| *v <= hi + step / 1e6)
+        .map(|v| Tick {
+            at: format!("{:.1}", BOTTOM - (v - lo) / (hi - lo) * (BOTTOM - TOP)),
+            label: format!("{v:.decimals$}"),
+            anchor: "end",
+        })
+        .collect()
+}
+
+/// Axis bounds on multiples of a 1–2–2.5–5 step, about five ticks apart.
+fn nice_range(low: f64, high: f64) -> (f64, f64, f64) {
+    let (low, high) = if high > low {
         (low, high)
     } else {
         (low - 1.0, high + 1.0)
     };
-    let span = (to - from).max(1) as f64;
-    let x = |ts: i64| ((ts - from) as f64 / span * WIDTH).clamp(0.0, WIDTH);
-    let y = |v: f64| PAD_Y + (hi - v) / (hi - lo) * (HEIGHT - 2.0 * PAD_Y);
-    let point = |ts: i64, v: f64| format!("{:.1},{:.1}", x(ts), y(v));
-    let line: Vec<String> = m.series.iter().map(|p| point(p.ts, p.mean)).collect();
-    let mut band: Vec<String> = m.series.iter().map(|p| point(p.ts, p.max)).collect();
-    band.extend(m.series.iter().rev().map(|p| point(p.ts, p.min)));
-    let dot = match m.series.as_slice() {
-        [only] => Some((format!("{:.1}", x(only.ts)), format!("{:.1}", y(only.mean)))),
-        _ => None,
-    };
-    let (low, high) = (number(low), number(high));
-    Chart {
-        name: m.name.clone(),
-        latest: number(m.latest.1),
-        latest_at: super::when(m.latest.0),
-        description: Line::Chart {
-            name: &m.name,
-            window: window_label,
-            low: &low,
-            high: &high,
-            latest: &number(m.latest.1),
-        }
-        .to_string(),
-        line: line.join(" "),
-        band: band.join(" "),
-        dot,
-        low,
-        high,
+    let rough = (high - low) / 4.0;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|f| f * magnitude)
+        .find(|s| *s >= rough)
+        .unwrap_or(10.0 * magnitude);
+    let lo = (low / step).floor() * step;
+    let hi = (high / step).ceil() * step;
+    (lo, hi.max(lo + step), step)
+}
+
+/// The decimals a tick step needs (2.5 needs one more than 2).
+fn decimals_of(step: f64) -> usize {
+    let mut d = 0;
+    while d < 6
+        && ((step * 10f64.powi(d as i32)).round() - step * 10f64.powi(d as i32)).abs() > 1e-9
+    {
+        d += 1;
     }
+    d
+}
+
+/// Steps of the time axis, in minutes: the first that puts at most six ticks on the range.
+const STEPS_MIN: [i64; 16] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440, 2880, 10080, 20160,
+];
+
+/// Ticks at round times of the zone (midnight, whole hours, every 15 minutes, …) in `[from,
+/// to]`: times of day when the step is under a day (a date at midnight), else dates.
+pub fn time_ticks(from: i64, to: i64, zone: Zone) -> Vec<Tick> {
+    let tz = zone.tz();
+    let span_min = ((to - from) / 60_000).max(1);
+    let step = STEPS_MIN
+        .into_iter()
+        .find(|s| span_min / s <= 6)
+        .unwrap_or(STEPS_MIN[STEPS_MIN.len() - 1]);
+    let Some(start) = tz.timestamp_millis_opt(from).single() else {
+        return Vec::new();
+    };
+    let midnight = start.date_naive().and_time(NaiveTime::MIN);
+    let width = (to - from).max(1) as f64;
+    let mut ticks = Vec::new();
+    for k in 0..=(span_min / step + 2 + 1440 / step) {
+        let naive = midnight + Duration::minutes(k * step);
+        let Some(t) = tz.from_local_datetime(&naive).earliest() else {
+            continue;
+        };
+        let ms = t.timestamp_millis();
+        if ms > to {
+            break;
+        }
+        if ms < from {
+            continue;
+        }
+        let at = LEFT + (ms - from) as f64 / width * (RIGHT - LEFT);
+        let label = if step < 1440 && naive.time() != NaiveTime::MIN {
+            t.format("%H:%M").to_string()
+        } else {
+            t.format("%-d %b").to_string()
+        };
+        let anchor = if at < LEFT + 18.0 {
+            "start"
+        } else if at > RIGHT - 18.0 {
+            "end"
+        } else {
+            "middle"
+        };
+        ticks.push(Tick {
+            at: format!("{at:.1}"),
+            label,
+            anchor,
+        });
+    }
+    ticks
 }
 
 /// A reading for people: at most four decimals, no trailing zeros.
@@ -109,60 +263,8 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// The SVG's width in its own units, for the template.
+pub const VIEW_BOX: &str = "0 0 400 220";
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::telemetry::SeriesPoint;
-
-    fn metric(series: Vec<SeriesPoint>) -> MetricOverview {
-        MetricOverview {
-            name: "temperature".into(),
-            latest: (90, 21.5),
-            series,
-        }
-    }
-
-    fn p(ts: i64, mean: f64, min: f64, max: f64) -> SeriesPoint {
-        SeriesPoint { ts, mean, min, max }
-    }
-
-    #[test]
-    fn the_line_spans_the_window_and_the_value_range() {
-        let c = chart(
-            &metric(vec![p(0, 10.0, 10.0, 10.0), p(50, 20.0, 15.0, 30.0)]),
-            0,
-            100,
-            "hour",
-        );
-        // x: 0 → 0, 50 → half the width; y: the highest value at the top pad, the lowest at the
-        // bottom one.
-        assert_eq!(c.line, "0.0,106.0 160.0,60.0");
-        assert_eq!(c.band, "0.0,106.0 160.0,14.0 160.0,83.0 0.0,106.0");
-        assert_eq!((c.low.as_str(), c.high.as_str()), ("10", "30"));
-        assert_eq!(c.latest, "21.5");
-        assert_eq!(c.dot, None);
-        assert!(c.description.contains("between 10 and 30"));
-    }
-
-    #[test]
-    fn a_single_flat_point_is_drawn_as_a_dot_in_the_middle() {
-        let c = chart(&metric(vec![p(25, 5.0, 5.0, 5.0)]), 0, 100, "hour");
-        assert_eq!(c.dot, Some(("80.0".into(), "60.0".into())));
-    }
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(number(21.5), "21.5");
-        assert_eq!(number(40.0), "40");
-        assert_eq!(number(0.123456), "0.1235");
-        assert_eq!(number(-0.00001), "0");
-        assert_eq!(number(-3.25), "-3.25");
-    }
-
-    #[test]
-    fn unknown_windows_fall_back_to_a_day() {
-        assert_eq!(window(Some("1h")).2, 3_600_000);
-        assert_eq!(window(Some("forever")).0, "24h");
-        assert_eq!(window(None).0, "24h");
-    }
-}
+mod tests;

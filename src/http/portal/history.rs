@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::texts::{Code, Facts, Line, Said};
-use super::when;
+use super::zone::when_for;
+use crate::accounts::Zone;
 use crate::accounts::history::{Entry, History};
 use crate::events::{Action, Party};
 use crate::ids::{GroupId, TenantId};
@@ -38,6 +39,7 @@ pub fn name_of(names: &Names, party: &Party) -> String {
             .unwrap_or_else(|| "a service client".to_owned()),
         Party::Device(serial) => serial.to_string(),
         Party::Sale(id) => id.clone(),
+        Party::Model(name) => name.clone(),
         Party::Email(address) => address.clone(),
         Party::Key(_) => "a signing key".to_owned(),
         Party::Endpoint(_) => "pairgate".to_owned(),
@@ -123,6 +125,7 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::TenantSettingsChanged => {
             f.erp = detail.get("erp_customer_number").is_some();
             f.to = code("erp_customer_number").to_owned();
+            f.name = code("time_zone").to_owned();
             f.flag = detail.get("require_totp").and_then(Value::as_bool) == Some(true);
         }
         Action::UserRoleChanged => {
@@ -203,6 +206,17 @@ pub fn sentence(entry: &Entry, names: &Names) -> String {
 
 /// One pairing of a device's history as a sentence; `company`: to whom (for staff).
 pub fn pairing_line(p: &PairingRecord, names: &Names, company: Option<&str>) -> String {
+    pairing_line_for(p, names, company, Zone::UTC)
+}
+
+/// [`pairing_line`] with its times in `zone`.
+pub fn pairing_line_for(
+    p: &PairingRecord,
+    names: &Names,
+    company: Option<&str>,
+    zone: Zone,
+) -> String {
+    let when = |ms| when_for(zone, ms);
     let ended = match (p.ended_at, &p.end_reason) {
         (Some(t), Some(reason)) => Some((when(t), Code::Ended(reason).to_string())),
         _ => None,

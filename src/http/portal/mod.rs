@@ -6,7 +6,9 @@ mod account;
 mod audit;
 mod auth;
 mod chart;
+mod csv_export;
 mod dashboard;
+mod device;
 mod device_list;
 mod error;
 mod extract;
@@ -18,6 +20,7 @@ mod staff;
 mod step_up;
 mod texts;
 mod workspace;
+mod zone;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -34,9 +37,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(stylesheet));
     auth::configure(cfg);
     account::configure(cfg);
+    zone::configure(cfg);
     members::configure(cfg);
     // Before `/devices/{serial}` (pairing), which would take `/devices/group`.
     device_list::configure(cfg);
+    device::configure(cfg);
     pairing::configure(cfg);
     staff::configure(cfg);
     workspace::configure(cfg);

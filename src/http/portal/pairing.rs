@@ -1,13 +1,12 @@
 //! The verification page (RFC 8628 §3.3, `verification_uri`): `/device` to enter the code (a
 //! `?user_code=` only pre-fills it), the confirmation with everything a careful person checks, and
-//! the decision; and a device's own page with its pairing history, unpair and release.
+//! the decision; and unpair and release from a device's page (`device.rs` draws the page).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::chart::{self, Chart};
 use super::step_up::Ask;
 use super::texts::{Line, Sale};
 use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, when};
@@ -16,14 +15,13 @@ use crate::app::AppContext;
 use crate::http::get;
 use crate::ids::{DeviceSerial, GroupId};
 use crate::pairing::{
-    Approval, Basis, Confirmation, PairingError, PairingStatus, Removal, SaleView, Shown, Verdict,
+    Approval, Basis, Confirmation, PairingError, Removal, SaleView, Shown, Verdict,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/device", get().to(code_get))
         .route("/device", web::post().to(code_post))
         .route("/device/decide", web::post().to(decide_post))
-        .route("/devices/{serial}", get().to(detail_get))
         .route("/devices/{serial}/unpair", web::post().to(unpair_post));
 }
 
@@ -122,7 +120,7 @@ struct ConfirmPage {
     allowed: bool,
     verdict: Advice,
     /// The group chosen before a wrong code, chosen again.
-    chosen: Option<i64>,
+    chosen: Option<GroupId>,
     /// What the code confirms, beside the code field.
     ask: String,
     /// Why the last code was refused, beside the code field.
@@ -145,7 +143,7 @@ enum Advice {
 fn confirm_page(
     page: Page,
     c: Confirmation,
-    chosen: Option<i64>,
+    chosen: Option<GroupId>,
     code_error: Option<String>,
 ) -> ConfirmPage {
     let (allowed, verdict) = match c.verdict {
@@ -163,11 +161,13 @@ fn confirm_page(
     let group = c.groups.iter().find(|g| Some(g.id) == chosen);
     let ask = if allowed {
         Ask::Approve {
-            serial: &c.serial,
+            serial: c.serial.as_str(),
             group: group.map(|g| g.name.as_str()),
         }
     } else {
-        Ask::Review { serial: &c.serial }
+        Ask::Review {
+            serial: c.serial.as_str(),
+        }
     }
     .to_string();
     ConfirmPage {
@@ -330,95 +330,6 @@ fn approval_page(ctx: &AppContext, v: &Visitor, approval: Approval) -> HttpRespo
         }
     };
     done(ctx, v, serial.into(), outcome)
-}
-
-#[derive(Template)]
-#[template(path = "device_detail.html")]
-struct DetailPage {
-    page: Page,
-    serial: String,
-    model: String,
-    status: Pairing,
-    group: Option<String>,
-    history: Vec<String>,
-    can_unpair: bool,
-    /// The chosen window's query value and label, and the windows on offer.
-    window: (&'static str, &'static str),
-    windows: Vec<(&'static str, &'static str)>,
-    /// `None` when the readings could not be read just now (the rest of the page still shows).
-    charts: Option<Vec<Chart>>,
-    last_reading: Option<String>,
-    truncated: bool,
-}
-
-/// A device's current pairing, as its page says it.
-enum Pairing {
-    Provisional,
-    /// Active, since this time.
-    Since(String),
-    None,
-}
-
-#[derive(Deserialize)]
-struct DetailQuery {
-    window: Option<String>,
-}
-
-async fn detail_get(
-    ctx: web::Data<AppContext>,
-    serial: web::Path<DeviceSerial>,
-    query: web::Query<DetailQuery>,
-    Member(v, s): Member,
-) -> Result<HttpResponse, PortalError> {
-    let devices = ctx.accounts.visible_devices(&s).await?;
-    let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
-        return Err(AccountError::NotFound.into());
-    };
-    let named = ctx.ceremony.named_history(&s, &serial).await?;
-    let history = &named.pairings;
-    let status = match history.first() {
-        Some(p) if p.status == PairingStatus::Provisional => Pairing::Provisional,
-        Some(p) if p.status == PairingStatus::Active => Pairing::Since(when(p.created_at)),
-        _ => Pairing::None,
-    };
-    let lines = history
-        .iter()
-        .map(|p| super::history::pairing_line(p, &named.names, None))
-        .collect();
-    let (window, window_label, window_ms, buckets) = chart::window(query.window.as_deref());
-    let overview = ctx
-        .telemetry
-        .device_overview(&s, &device.serial, window_ms, buckets)
-        .await;
-    let (charts, last_reading, truncated) = match overview {
-        Ok(o) => {
-            let last = o.metrics.iter().map(|m| m.latest.0).max().map(when);
-            (Some(chart::charts(&o, window_label)), last, o.truncated)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, serial = %device.serial, "device page without telemetry");
-            (None, None, false)
-        }
-    };
-    let page = v.page(&ctx, device.serial.as_str());
-    Ok(render(
-        &v,
-        StatusCode::OK,
-        &DetailPage {
-            page,
-            serial: device.serial.into(),
-            model: device.model,
-            status,
-            group: device.group,
-            history: lines,
-            can_unpair: s.user.role.pairs_devices(),
-            window: (window, window_label),
-            windows: chart::WINDOWS.iter().map(|w| (w.0, w.1)).collect(),
-            charts,
-            last_reading,
-            truncated,
-        },
-    ))
 }
 
 #[derive(Template)]

@@ -143,7 +143,12 @@ pub enum Line<'a> {
         at: String,
     },
     Open,
-    /// A chart in words (its `aria-label`): a metric's range over a time window.
+    /// A chart with no readings: "No readings of Flow in the last 24 hours".
+    NoReadings {
+        name: &'a str,
+        during: &'a str,
+    },
+    /// A chart in words (its description): a metric's range over a time window.
     Chart {
         name: &'a str,
         window: &'a str,
@@ -472,7 +477,7 @@ mod tests {
         assert_eq!(Line::Open.to_string(), "Open: waiting for a decision");
         let chart = Line::Chart {
             name: "temperature",
-            window: "24 hours",
+            window: "over the last 24 hours",
             low: "-1.5",
             high: "21",
             latest: "20.25",

@@ -6,6 +6,7 @@ mod customers;
 mod devices;
 mod events;
 mod import;
+mod models;
 pub(crate) mod openapi;
 mod sales;
 mod webhooks;

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pairgate::erp::{customers, devices, sales};
+use pairgate::erp::{customers, devices, models, sales};
 use pairgate::events::FeedType;
 use pairgate::http::erp::ROUTES;
 use pairgate::http::openapi::{OAUTH_ROUTES, TELEMETRY_ROUTES};
@@ -130,6 +130,7 @@ fn instance(template: &str) -> String {
         .replace("{sale_id}", "S-1")
         .replace("{customer_number}", "C-1")
         .replace("{verdict}", "confirm")
+        .replace("{model}", "M-1")
 }
 
 /// The document names exactly the routes of the ERP, telemetry and OAuth surfaces (with the
@@ -200,6 +201,8 @@ async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
     assert_eq!(schema_fields(&doc, "SalePut"), set(sales::FIELDS));
     assert_eq!(schema_fields(&doc, "Party"), set(sales::PARTY_FIELDS));
     assert_eq!(schema_fields(&doc, "CustomerPut"), set(customers::FIELDS));
+    assert_eq!(schema_fields(&doc, "ModelPut"), set(models::FIELDS));
+    assert_eq!(schema_fields(&doc, "MetricPut"), set(models::METRIC_FIELDS));
     let erp = ErpClient::new(&app).await;
     assert_eq!(
         required_by_server(&erp, "/api/erp/v1/devices/SN-1", json!({})).await,
@@ -213,6 +216,17 @@ async fn the_document_matches_routes_fields_and_responses(backend: Backend) {
         required_by_server(&erp, "/api/erp/v1/customers/C-1", json!({})).await,
         schema_required(&doc, "CustomerPut")
     );
+    assert_eq!(
+        required_by_server(&erp, "/api/erp/v1/models/M-1", json!({})).await,
+        schema_required(&doc, "ModelPut")
+    );
+    let metric_required: BTreeSet<String> =
+        required_by_server(&erp, "/api/erp/v1/models/M-1", json!({ "metrics": [{}] }))
+            .await
+            .into_iter()
+            .map(|p| p.replace("/metrics/0", ""))
+            .collect();
+    assert_eq!(metric_required, schema_required(&doc, "MetricPut"));
     responses_conform(&app, &erp, &doc).await;
 }
 
@@ -269,4 +283,17 @@ async fn responses_conform(app: &TestApp, erp: &ErpClient<'_>, doc: &Value) {
         "urn:pairgate:problem:not-provisional"
     );
     expect_json(erp.get("/api/erp/v1/events?after=1").await, 200).await;
+    let m = "/api/erp/v1/models/{model}";
+    let model = example("ModelPut");
+    let res = erp.put("/api/erp/v1/models/TX-9000", &model).await;
+    assert_eq!(conforms(doc, "put", m, res).await["change"], "created");
+    let res = erp.put("/api/erp/v1/models/TX-9000", &model).await;
+    assert_eq!(conforms(doc, "put", m, res).await["change"], "unchanged");
+    let res = erp
+        .put(
+            "/api/erp/v1/models/TX-9000",
+            &json!({ "metrics": [{ "key": 1 }] }),
+        )
+        .await;
+    conforms(doc, "put", m, res).await;
 }

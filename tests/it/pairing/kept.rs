@@ -11,7 +11,7 @@ backend_tests!(
 );
 
 async fn pairings_of(app: &TestApp, serial: &str) -> usize {
-    let serial = serial.to_owned();
+    let serial = pairgate::ids::DeviceSerial::from(serial);
     app.ctx
         .store
         .read(move |tx| pairgate::store::pairings::history(tx, &serial))

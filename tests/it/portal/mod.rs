@@ -3,6 +3,7 @@
 
 mod access;
 mod account;
+pub mod device_page;
 pub mod devices;
 mod history;
 mod members;

@@ -1,0 +1,180 @@
+//! The time zone pages show times in: the person's own choice, else their company's (which an
+//! owner sets), else UTC. Zones are IANA names (`Europe/Berlin`), checked against the tz
+//! database that pairgate carries (chrono-tz), so a stored name always means a zone.
+
+use chrono_tz::Tz;
+use serde_json::json;
+
+use super::{AccountError, Accounts, Role, Session};
+use crate::events::{self, Action, Event, Subject};
+use crate::store::StoreError;
+use crate::store::device_page as stored;
+
+/// A time zone of the tz database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone(Tz);
+
+impl Zone {
+    pub const UTC: Zone = Zone(Tz::UTC);
+
+    /// The zone of an IANA name, spelled exactly (`Europe/Berlin`, `UTC`).
+    pub fn parse(name: &str) -> Option<Zone> {
+        name.parse::<Tz>().ok().map(Zone)
+    }
+
+    /// The IANA name.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The zone, for formatting times.
+    pub fn tz(&self) -> Tz {
+        self.0
+    }
+
+    /// The zones a person chooses from: every `Area/Place` of the database, and `UTC`, sorted.
+    pub fn choices() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| z.name())
+            .filter(|n| n.contains('/') && !n.starts_with("Etc/") && !n.starts_with("SystemV/"))
+            .chain(["UTC"])
+            .collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// Where the zone in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneSource {
+    /// The person chose it.
+    Own,
+    /// The company's default.
+    Company,
+    /// Nobody chose one: UTC.
+    Default,
+}
+
+/// A person's time zones: their own choice, their company's, and the one in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZones {
+    pub own: Option<Zone>,
+    pub company: Option<Zone>,
+}
+
+impl TimeZones {
+    /// The zone times are shown in, and where it comes from.
+    pub fn in_force(&self) -> (Zone, ZoneSource) {
+        match (self.own, self.company) {
+            (Some(z), _) => (z, ZoneSource::Own),
+            (None, Some(z)) => (z, ZoneSource::Company),
+            (None, None) => (Zone::UTC, ZoneSource::Default),
+        }
+    }
+
+    /// The zone times are shown in.
+    pub fn zone(&self) -> Zone {
+        self.in_force().0
+    }
+}
+
+/// An optional zone as a form sends it: empty clears it.
+fn chosen(name: &str) -> Result<Option<Zone>, AccountError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    Zone::parse(name)
+        .map(Some)
+        .ok_or(AccountError::InvalidInput(
+            "that is not a time zone; choose one from the list, such as Europe/Berlin",
+        ))
+}
+
+impl Accounts {
+    /// The session's time zones (a name stored before the tz database dropped it reads as none).
+    pub async fn time_zones(&self, session: &Session) -> Result<TimeZones, AccountError> {
+        let (user, tenant) = (session.user.id, session.user.tenant_id);
+        let (own, company) = self
+            .store
+            .read(move |tx| stored::time_zones(tx, user, tenant))
+            .await?;
+        Ok(TimeZones {
+            own: own.as_deref().and_then(Zone::parse),
+            company: company.as_deref().and_then(Zone::parse),
+        })
+    }
+
+    /// Sets the person's own time zone; an empty name follows the company's again.
+    pub async fn set_time_zone(&self, session: &Session, name: &str) -> Result<(), AccountError> {
+        let zone = chosen(name)?;
+        let user = session.user.id;
+        self.store
+            .write(move |tx| stored::set_user_time_zone(tx, user, zone.map(|z| z.name())))
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the company's default time zone (owners only, audited); empty means UTC.
+    pub async fn set_company_time_zone(
+        &self,
+        session: &Session,
+        name: &str,
+    ) -> Result<(), AccountError> {
+        if session.user.role != Role::Owner {
+            return Err(AccountError::Forbidden);
+        }
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        let zone = chosen(name)?.map(|z| z.name());
+        let (now, actor) = (self.now_ms(), session.actor());
+        self.store
+            .write(move |tx| {
+                stored::set_tenant_time_zone(tx, tenant, zone)?;
+                events::record(
+                    tx,
+                    now,
+                    Event::new(
+                        Action::TenantSettingsChanged,
+                        actor,
+                        Subject::Tenant(tenant),
+                    )
+                    .tenant(Some(tenant))
+                    .detail(json!({ "time_zone": zone.unwrap_or("UTC") })),
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_zone_wins_then_the_company_then_utc() {
+        let berlin = Zone::parse("Europe/Berlin");
+        let tokyo = Zone::parse("Asia/Tokyo");
+        assert!(berlin.is_some() && tokyo.is_some());
+        let z = |own, company| TimeZones { own, company }.in_force();
+        assert_eq!(z(berlin, tokyo), (berlin.unwrap(), ZoneSource::Own));
+        assert_eq!(z(None, tokyo), (tokyo.unwrap(), ZoneSource::Company));
+        assert_eq!(z(None, None), (Zone::UTC, ZoneSource::Default));
+    }
+
+    #[test]
+    fn only_names_of_the_database_are_zones() {
+        assert_eq!(
+            Zone::parse("Europe/Berlin").map(|z| z.name()),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(Zone::parse("Mars/Olympus"), None);
+        assert!(chosen("Nowhere").is_err());
+        assert_eq!(chosen(" ").ok(), Some(None));
+        let choices = Zone::choices();
+        assert!(choices.contains(&"Europe/Berlin") && choices.contains(&"UTC"));
+        assert!(!choices.iter().any(|c| c.starts_with("Etc/")));
+    }
+}
