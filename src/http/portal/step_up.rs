@@ -75,6 +75,8 @@ pub enum Ask<'a> {
     },
     RequireTotp,
     RelaxTotp,
+    NewRecoveryCodes,
+    NewPhone,
     Other,
 }
 
@@ -235,6 +237,8 @@ fn ask<'a>(path: &'a str, form: &'a [(String, String)], name: &'a str) -> Ask<'a
         ["users", _, "access"] => Ask::Access { name },
         ["account", "require-totp"] if field(form, "required") == Some("yes") => Ask::RequireTotp,
         ["account", "require-totp"] => Ask::RelaxTotp,
+        ["account", "recovery-codes"] => Ask::NewRecoveryCodes,
+        ["account", "totp", "restart"] => Ask::NewPhone,
         _ => Ask::Other,
     }
 }

@@ -222,15 +222,12 @@ async fn recovery_codes_count_down_and_are_replaced_after_a_step_up(backend: Bac
     );
     // Without a fresh step-up, new codes are refused and the old ones still work.
     app.advance(301);
-    let page = b.post("/account/recovery-codes", &[]).await;
-    assert_eq!(page.status, 303);
+    let asked = b.post("/account/recovery-codes", &[]).await;
+    assert_eq!(asked.status, 401, "{}", asked.body);
     assert!(
-        page.location
-            .as_deref()
-            .unwrap()
-            .starts_with("/step-up?next="),
-        "{:?}",
-        page.location
+        asked.contains("Confirm with your code to make new recovery codes"),
+        "{}",
+        asked.body
     );
     let page = b.get("/account").await;
     assert!(
@@ -238,11 +235,10 @@ async fn recovery_codes_count_down_and_are_replaced_after_a_step_up(backend: Bac
         "{}",
         page.body
     );
-    // Stepped up with a fresh code: new codes, shown once.
+    // Confirmed with a fresh code: new codes, shown once.
     b.totp_secret = secret;
-    assert_eq!(b.step_up().await.status, 303);
-    b.get("/account").await;
-    let page = b.post("/account/recovery-codes", &[]).await;
+    let code = b.code();
+    let page = b.confirm_pending(&asked, &code).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.contains("Your old recovery codes no longer work."));
     let fresh: Vec<String> = page
@@ -403,21 +399,17 @@ async fn a_new_phone_is_set_up_after_a_step_up(backend: Backend) {
     assert!(page.contains("Set up on a new phone"));
     // Without a fresh step-up: refused, nothing forgotten.
     app.advance(301);
-    let page = olivia.post("/account/totp/restart", &[]).await;
-    assert_eq!(page.status, 303);
+    let asked = olivia.post("/account/totp/restart", &[]).await;
+    assert_eq!(asked.status, 401, "{}", asked.body);
     assert!(
-        page.location
-            .as_deref()
-            .unwrap()
-            .starts_with("/step-up?next="),
-        "{:?}",
-        page.location
+        asked.contains("Confirm with your code to set up your second factor on a new phone"),
+        "{}",
+        asked.body
     );
     assert!(enrolled(&app, "olivia@example.com").await);
-    // Stepped up: the old key goes, and enrolment says why it is shown.
-    assert_eq!(olivia.step_up().await.status, 303);
-    olivia.get("/account").await;
-    let page = olivia.post("/account/totp/restart", &[]).await;
+    // Confirmed: the old key goes, and enrolment says why it is shown.
+    let code = olivia.code();
+    let page = olivia.confirm_pending(&asked, &code).await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(
         page.location.as_deref(),
