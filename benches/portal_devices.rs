@@ -10,6 +10,10 @@
 //!
 //! The time is the client's, from sending the request to the end of the body, on loopback: the
 //! server's time to authenticate the session, query, render and send the page, plus loopback.
+//! Beside it, the CPU each request cost: the server's (every thread of this process but the
+//! main one, where the client runs; from `/proc/self`) and PostgreSQL's (every `postgres`
+//! process, from `/proc`), as µs per request over the measured requests. CPU time, unlike the
+//! wall time, does not grow when other work shares the cores.
 //!
 //! `cargo bench --bench portal_devices` (release).
 
@@ -121,13 +125,17 @@ async fn run(engine: &str, db: DatabaseUrl, requests: usize) {
         started.elapsed().as_secs_f64()
     );
     println!("\n{engine}: {requests} requests per page, after 10 unmeasured");
-    println!("| page | median | p95 | rows |");
-    println!("| --- | --- | --- | --- |");
+    println!("| page | median | p95 | server CPU | PostgreSQL CPU | rows |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for (name, path) in PAGES {
         let url = format!("{base}{path}");
         let mut times = Vec::with_capacity(requests);
         let mut body = String::new();
+        let mut cpu_before = (0, 0);
         for i in 0..requests + 10 {
+            if i == 10 {
+                cpu_before = (server_cpu_ticks(), postgres_cpu_ticks());
+            }
             let t = Instant::now();
             let res = client.get(&url).send().await.expect("request");
             assert_eq!(res.status(), 200, "{path}");
@@ -136,15 +144,73 @@ async fn run(engine: &str, db: DatabaseUrl, requests: usize) {
                 times.push(t.elapsed());
             }
         }
+        let per_request = |ticks: u64| -> String {
+            format!(
+                "{:.0} µs",
+                ticks as f64 * 1e6 / TICKS_PER_SEC / requests as f64
+            )
+        };
+        let server = per_request(server_cpu_ticks() - cpu_before.0);
+        let postgres = if engine == "SQLite" {
+            "–".to_owned()
+        } else {
+            per_request(postgres_cpu_ticks() - cpu_before.1)
+        };
         times.sort();
         let rows = body.matches("<th scope=\"row\"").count();
         println!(
-            "| {name} | {} | {} | {rows} |",
+            "| {name} | {} | {} | {server} | {postgres} | {rows} |",
             ms(times[times.len() / 2]),
             ms(times[(times.len() * 95).div_ceil(100) - 1])
         );
     }
     handle.stop(true).await;
+}
+
+/// `/proc` counts CPU time in clock ticks of 1/100 s (`CLK_TCK` on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// User + system ticks from a `/proc/…/stat` line (fields 14 and 15, after the `(comm)`).
+fn stat_ticks(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((comm, user + system))
+}
+
+/// This process's CPU ticks but the main thread's (the client's): the server's workers, its
+/// store threads and blocking pool, including threads that have ended.
+fn server_cpu_ticks() -> u64 {
+    let read = |path: String| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| stat_ticks(&s))
+            .map_or(0, |(_, t)| t)
+    };
+    let pid = std::process::id();
+    read("/proc/self/stat".into()) - read(format!("/proc/self/task/{pid}/stat"))
+}
+
+/// CPU ticks of every `postgres` process now running (the backends serving the bench).
+fn postgres_cpu_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|s| stat_ticks(&s))
+        .filter(|(comm, _)| comm == "postgres")
+        .map(|(_, t)| t)
+        .sum()
 }
 
 fn ms(d: Duration) -> String {

@@ -4,6 +4,7 @@
 //! The id changes at every privilege change (sign-in, second factor, step-up).
 
 use super::roles::Role;
+use super::zone::{TimeZones, Zone};
 use super::{AccountError, Accounts, Core};
 use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
@@ -33,6 +34,8 @@ pub struct SessionUser {
     pub role: Role,
     pub device_access_all: bool,
     pub totp_enabled: bool,
+    /// The zone the person chose, if any (see [`Session::zone`]).
+    pub time_zone: Option<Zone>,
 }
 
 /// A live session.
@@ -60,6 +63,24 @@ impl Session {
             && (self.user.role == Role::Staff
                 || self.tenant.as_ref().is_some_and(|t| t.require_totp))
     }
+
+    /// The person's time zones as this session read them (with its user and tenant rows, so
+    /// showing a time in the viewer's zone costs no query).
+    pub fn time_zones(&self) -> TimeZones {
+        TimeZones {
+            own: self.user.time_zone,
+            company: self
+                .tenant
+                .as_ref()
+                .and_then(|t| t.time_zone.as_deref())
+                .and_then(Zone::parse),
+        }
+    }
+
+    /// The zone this session's pages show times in: the person's, else the company's, else UTC.
+    pub fn zone(&self) -> Zone {
+        self.time_zones().zone()
+    }
 }
 
 /// Only the second-factor page accepts a half-signed-in session, and only briefly.
@@ -76,6 +97,7 @@ pub(super) fn user_view(u: &UserRecord) -> SessionUser {
         role: u.role,
         device_access_all: u.device_access == DeviceAccess::All,
         totp_enabled: u.totp_enabled,
+        time_zone: u.time_zone.as_deref().and_then(Zone::parse),
     }
 }
 

@@ -32,6 +32,15 @@ impl Zone {
         self.0
     }
 
+    /// The first instant of `day` in this zone, in Unix ms (`None` for a day whose midnight the
+    /// zone skips).
+    pub fn day_start(&self, day: chrono::NaiveDate) -> Option<i64> {
+        use chrono::TimeZone;
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        let start = self.0.from_local_datetime(&midnight).earliest()?;
+        Some(start.timestamp_millis())
+    }
+
     /// The zones a person chooses from: every `Area/Place` of the database, and `UTC`, sorted.
     pub fn choices() -> Vec<&'static str> {
         let mut names: Vec<&'static str> = chrono_tz::TZ_VARIANTS
@@ -93,19 +102,6 @@ fn chosen(name: &str) -> Result<Option<Zone>, AccountError> {
 }
 
 impl Accounts {
-    /// The session's time zones (a name stored before the tz database dropped it reads as none).
-    pub async fn time_zones(&self, session: &Session) -> Result<TimeZones, AccountError> {
-        let (user, tenant) = (session.user.id, session.user.tenant_id);
-        let (own, company) = self
-            .store
-            .read(move |tx| stored::time_zones(tx, user, tenant))
-            .await?;
-        Ok(TimeZones {
-            own: own.as_deref().and_then(Zone::parse),
-            company: company.as_deref().and_then(Zone::parse),
-        })
-    }
-
     /// Sets the person's own time zone; an empty name follows the company's again.
     pub async fn set_time_zone(&self, session: &Session, name: &str) -> Result<(), AccountError> {
         let zone = chosen(name)?;

@@ -57,30 +57,6 @@ pub fn replace_model_metrics(
     Ok(())
 }
 
-/// The time zones a user and their company chose (IANA names), if any.
-pub fn time_zones(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    tenant: Option<TenantId>,
-) -> Result<(Option<String>, Option<String>), StoreError> {
-    let own: Option<String> = users::table
-        .find(user)
-        .select(users::time_zone)
-        .first::<Option<String>>(tx.conn)
-        .optional()?
-        .flatten();
-    let company = match tenant {
-        Some(t) => tenants::table
-            .find(t)
-            .select(tenants::time_zone)
-            .first::<Option<String>>(tx.conn)
-            .optional()?
-            .flatten(),
-        None => None,
-    };
-    Ok((own, company))
-}
-
 /// Sets (or clears) a user's time zone.
 pub fn set_user_time_zone(
     tx: &mut Tx<'_>,

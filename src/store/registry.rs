@@ -84,6 +84,8 @@ pub struct TenantRecord {
     pub name: String,
     pub created_at: i64,
     pub require_totp: bool,
+    /// The company's default time zone (an IANA name), if an owner set one.
+    pub time_zone: Option<String>,
 }
 
 pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {

@@ -24,6 +24,8 @@ pub struct UserRecord {
     pub totp_enabled: bool,
     pub totp_last_step: Option<i64>,
     pub created_at: i64,
+    /// The person's own time zone (an IANA name), if they chose one.
+    pub time_zone: Option<String>,
 }
 
 /// A user to create.

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::history::{name_of, sentences};
 use super::texts::ActionName;
 use super::{Member, Page, PortalError, render, urlencode};
+use crate::accounts::Zone;
 use crate::app::AppContext;
 use crate::events::{Action, Party};
 use crate::http::get;
@@ -39,23 +40,23 @@ fn given(field: &Option<String>) -> Option<&str> {
     field.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Midnight UTC of a `YYYY-MM-DD` date, in Unix ms.
-fn day_start(date: &str) -> Option<i64> {
+/// The start of a `YYYY-MM-DD` day in the viewer's zone, in Unix ms; `end`: the day after (the
+/// `to` date counts whole).
+fn day_start(date: &str, zone: Zone, end: bool) -> Option<i64> {
     let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    zone.day_start(if end { day.succ_opt()? } else { day })
 }
 
 impl AuditQuery {
-    fn filter(&self) -> AuditFilter {
+    fn filter(&self, zone: Zone) -> AuditFilter {
         AuditFilter {
             user_id: given(&self.person).and_then(|p| p.parse().ok()),
             action: given(&self.action)
                 .and_then(Action::parse)
                 .map(|a| a.as_str().to_owned()),
             serial: given(&self.device).map(DeviceSerial::from),
-            from_ms: given(&self.from).and_then(day_start),
-            // Through the whole of the last day.
-            until_ms: given(&self.to).and_then(day_start).map(|t| t + 86_400_000),
+            from_ms: given(&self.from).and_then(|d| day_start(d, zone, false)),
+            until_ms: given(&self.to).and_then(|d| day_start(d, zone, true)),
             before_id: self.before,
             ..AuditFilter::default()
         }
@@ -96,9 +97,11 @@ struct AuditPage {
     filtered: bool,
 }
 
-fn at(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+/// An event's time to the second, in the viewer's zone.
+fn at(zone: Zone, ms: i64) -> String {
+    use chrono::TimeZone;
+    (zone.tz().timestamp_millis_opt(ms).single())
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string())
         .unwrap_or_default()
 }
 
@@ -107,7 +110,8 @@ async fn audit_get(
     q: web::Query<AuditQuery>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
-    let filter = q.filter();
+    let zone = s.zone();
+    let filter = q.filter(zone);
     let history = ctx
         .accounts
         .audit_history(&s, filter.clone(), PAGE + 1)
@@ -123,7 +127,7 @@ async fn audit_get(
             .collect(),
     };
     people.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut events = sentences(&history, at);
+    let mut events = sentences(&history, |t| at(zone, t));
     let more = events.len() as i64 > PAGE;
     events.truncate(PAGE as usize);
     let older = (history.entries.get(PAGE as usize - 1))

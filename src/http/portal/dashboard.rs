@@ -2,9 +2,10 @@
 //! linking to the device list filtered the same way, the newest pairings, and (for those who read
 //! the audit log) the newest events.
 
+use super::PortalError;
 use super::device_list::{DeviceText, ListState, device_path};
 use super::history::sentences;
-use super::{PortalError, when};
+use super::zone::when_for;
 use crate::accounts::Session;
 use crate::accounts::device_list::{Dashboard, DeviceFilter, Figure, SeenFilter, StatusFilter};
 use crate::app::AppContext;
@@ -83,7 +84,7 @@ pub async fn view(ctx: &AppContext, s: &Session) -> Result<Option<DashboardView>
         .map(|(serial, status, at)| PairingLine {
             href: device_path(serial.as_str()),
             status: DeviceText::Recent { status }.to_string(),
-            at: when(at),
+            at: when_for(s.zone(), at),
             serial: serial.into(),
         })
         .collect();
@@ -92,7 +93,7 @@ pub async fn view(ctx: &AppContext, s: &Session) -> Result<Option<DashboardView>
             .accounts
             .audit_history(s, AuditFilter::default(), 5)
             .await?;
-        Some(sentences(&history, when))
+        Some(sentences(&history, |t| when_for(s.zone(), t)))
     } else {
         None
     };

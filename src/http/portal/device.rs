@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone};
 use serde::Deserialize;
 
 use super::chart::{self, Chart, Span, VIEW_BOX};
-use super::zone::{viewer_zone, when_for};
+use super::zone::when_for;
 use super::{Member, Page, PortalError, render};
 use crate::accounts::{AccountError, Session, Zone};
 use crate::app::AppContext;
@@ -71,11 +71,7 @@ fn instant(text: &str, zone: Zone, end: bool) -> Option<i64> {
         return Some(t.timestamp_millis());
     }
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    let day = if end { day.succ_opt()? } else { day };
-    let start = zone
-        .tz()
-        .from_local_datetime(&day.and_time(chrono::NaiveTime::MIN));
-    start.earliest().map(|t| t.timestamp_millis())
+    zone.day_start(if end { day.succ_opt()? } else { day })
 }
 
 fn date_of(ms: i64, zone: Zone) -> String {
@@ -217,7 +213,7 @@ async fn detail_get(
     let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
         return Err(AccountError::NotFound.into());
     };
-    let zone = viewer_zone(&ctx, &s).await;
+    let zone = s.zone();
     let now = ctx.clock.now().timestamp_millis();
     let mut page = v.page(&ctx, device.serial.as_str());
     let range = Range::read(&query, zone, now).unwrap_or_else(|reason| {
@@ -235,7 +231,7 @@ async fn detail_get(
     };
     let lines = history
         .iter()
-        .map(|p| super::history::pairing_line_for(p, &named.names, None, zone))
+        .map(|p| super::history::pairing_line(p, &named.names, None, zone))
         .collect();
     let (charts, last_reading, truncated) = telemetry(&ctx, &s, &device, &range, zone).await;
     let status_code = if page.error.is_some() {
@@ -327,7 +323,7 @@ async fn csv_get(
     let Some(device) = devices.into_iter().find(|d| d.serial == *serial) else {
         return Err(AccountError::NotFound.into());
     };
-    let zone = viewer_zone(&ctx, &s).await;
+    let zone = s.zone();
     let now = ctx.clock.now().timestamp_millis();
     let range = Range::read(&query, zone, now).map_err(AccountError::InvalidInput)?;
     let metas = ctx

@@ -204,18 +204,9 @@ pub fn sentence(entry: &Entry, names: &Names) -> String {
     }
 }
 
-/// One pairing of a device's history as a sentence; `company`: to whom (for staff).
-pub fn pairing_line(p: &PairingRecord, names: &Names, company: Option<&str>) -> String {
-    pairing_line_for(p, names, company, Zone::UTC)
-}
-
-/// [`pairing_line`] with its times in `zone`.
-pub fn pairing_line_for(
-    p: &PairingRecord,
-    names: &Names,
-    company: Option<&str>,
-    zone: Zone,
-) -> String {
+/// One pairing of a device's history as a sentence, its times in `zone`; `company`: to whom
+/// (for staff).
+pub fn pairing_line(p: &PairingRecord, names: &Names, company: Option<&str>, zone: Zone) -> String {
     let when = |ms| when_for(zone, ms);
     let ended = match (p.ended_at, &p.end_reason) {
         (Some(t), Some(reason)) => Some((when(t), Code::Ended(reason).to_string())),

@@ -28,7 +28,7 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::accounts::{Session, Stage};
+use crate::accounts::{Session, Stage, Zone};
 use crate::app::AppContext;
 pub use error::{PortalError, no_such_page};
 pub use extract::{CsrfForm, Member, MemberForm, member};
@@ -67,6 +67,15 @@ pub struct Page {
     pub nav: Option<Nav>,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// The zone the page shows times in: the viewer's (`Session::zone`), UTC when signed out.
+    pub zone: Zone,
+}
+
+impl Page {
+    /// A time for the viewer, in their zone: `2026-12-05 14:30 CET`.
+    pub fn when(&self, ms: i64) -> String {
+        zone::when_for(self.zone, ms)
+    }
 }
 
 pub struct Nav {
@@ -110,6 +119,7 @@ impl Visitor {
                 }),
             notice: None,
             error: None,
+            zone: self.session.as_ref().map_or(Zone::UTC, Session::zone),
         }
     }
 }
@@ -254,15 +264,8 @@ pub fn redirect_with_session(ctx: &AppContext, to: &str, cookie_value: String) -
     res
 }
 
-/// A time for people (UTC).
-pub fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
-}
-
 /// A sale record in one sentence, in full (for staff).
-fn sale_text(sale: Option<&crate::pairing::SaleFacts>) -> String {
-    let date = sale.and_then(|s| s.sold_at).map(when);
+fn sale_text(sale: Option<&crate::pairing::SaleFacts>, page: &Page) -> String {
+    let date = sale.and_then(|s| s.sold_at).map(|t| page.when(t));
     texts::Sale::Record { facts: sale, date }.to_string()
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::step_up::Ask;
 use super::texts::{Line, Sale};
-use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, when};
+use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render};
 use crate::accounts::AccountError;
 use crate::app::AppContext;
 use crate::http::get;
@@ -171,8 +171,8 @@ fn confirm_page(
     }
     .to_string();
     ConfirmPage {
-        requested_at: when(c.requested_at_ms),
-        sale_text: sale_text(&c.sale),
+        requested_at: page.when(c.requested_at_ms),
+        sale_text: sale_text(&c.sale, &page),
         page,
         c,
         allowed,
@@ -185,12 +185,12 @@ fn confirm_page(
 
 /// The sale record in one sentence, as the deciding tenant may see it (never another
 /// customer's name or number).
-fn sale_text(sale: &SaleView) -> String {
+fn sale_text(sale: &SaleView, page: &Page) -> String {
     let sold_at = match sale {
         SaleView::ToClaimant { sold_at, .. } | SaleView::ToDistributor { sold_at, .. } => *sold_at,
         SaleView::NotRecorded | SaleView::ToAnotherCustomer => None,
     };
-    let date = sold_at.map(when);
+    let date = sold_at.map(|t| page.when(t));
     Sale::Seen { view: sale, date }.to_string()
 }
 

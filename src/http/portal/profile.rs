@@ -7,8 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Member, MemberForm, Page, PortalError, Visitor, member, redirect, render, when};
-use crate::accounts::{AccountError, Role, SecondFactorState, SessionView};
+use super::zone::when_for;
+use super::{Member, MemberForm, Page, PortalError, Visitor, member, redirect, render};
+use crate::accounts::{AccountError, Role, SecondFactorState, Session, SessionView};
 use crate::app::AppContext;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -47,6 +48,8 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     /// Sessions other than this one.
     others: usize,
+    /// The zone this page's times are in.
+    zone: &'static str,
 }
 
 /// A session as the account page lists it.
@@ -58,13 +61,14 @@ struct SessionRow {
     current: bool,
 }
 
-impl From<SessionView> for SessionRow {
-    fn from(s: SessionView) -> Self {
+impl SessionRow {
+    /// A session as `viewer` sees it, its times in the viewer's zone.
+    fn of(s: SessionView, viewer: &Session) -> Self {
         Self {
             browser: browser(s.user_agent.as_deref()),
             ip: s.ip,
-            started: when(s.started_at),
-            last_seen: when(s.last_seen_at),
+            started: when_for(viewer.zone(), s.started_at),
+            last_seen: when_for(viewer.zone(), s.last_seen_at),
             current: s.current,
         }
     }
@@ -123,7 +127,7 @@ pub async fn account_page(
         .own_sessions(&s)
         .await?
         .into_iter()
-        .map(SessionRow::from)
+        .map(|row| SessionRow::of(row, &s))
         .collect();
     let mut page = v.page(ctx, "Your account");
     page.notice = notice;
@@ -140,6 +144,7 @@ pub async fn account_page(
             tenant_requires_totp: s.tenant.as_ref().is_some_and(|t| t.require_totp),
             second,
             others: sessions.iter().filter(|r| !r.current).count(),
+            zone: s.zone().name(),
             sessions,
         },
     ))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::history::{name_of, pairing_line, sentences};
 use super::texts::{Code, Line, Notice};
-use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text, when};
+use super::{Member, MemberForm, Page, PortalError, redirect, render, sale_text};
 use crate::app::AppContext;
 use crate::events::Party;
 use crate::http::get;
@@ -30,12 +30,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A dispute's state in words: open, or settled by whom, when and how.
-fn dispute_state(d: &DisputeRecord, people: &Names) -> String {
+fn dispute_state(d: &DisputeRecord, people: &Names, page: &Page) -> String {
     match (&d.resolution, &d.resolved_by) {
         (Some(resolution), Some(by)) => Line::Settled {
             resolution: Code::Resolution(resolution).to_string(),
             by: &name_of(people, &Party::parse(by)),
-            at: d.resolved_at.map(when).unwrap_or_default(),
+            at: d.resolved_at.map(|t| page.when(t)).unwrap_or_default(),
         }
         .to_string(),
         _ => Line::Open.to_string(),
@@ -104,11 +104,13 @@ async fn dispute_get(
 ) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.dispute(&s, *id, 100).await {
         Ok(d) => {
-            let status = dispute_state(&d.dispute, &d.people);
             let mut page = v.page(&ctx, &format!("Dispute #{}", d.dispute.id));
             if req.query_string() == "done=settled" {
                 page.notice = Some(Notice::DisputeSettled.to_string());
             }
+            let status = dispute_state(&d.dispute, &d.people, &page);
+            let sale_text = sale_text(d.sale.as_ref(), &page);
+            let trail = sentences(&d.trail, |t| page.when(t));
             Ok(render(
                 &v,
                 StatusCode::OK,
@@ -122,9 +124,9 @@ async fn dispute_get(
                     note: d.dispute.note.clone(),
                     claimant: d.claimant.clone(),
                     holder: d.holder.clone(),
-                    sale_text: sale_text(d.sale.as_ref()),
+                    sale_text,
                     status,
-                    trail: sentences(&d.trail, when),
+                    trail,
                 },
             ))
         }
@@ -182,25 +184,31 @@ async fn device_get(
                 &v,
                 StatusCode::OK,
                 &DevicePage {
-                    page,
-                    sale_text: sale_text(d.sale.as_ref()),
+                    sale_text: sale_text(d.sale.as_ref(), &page),
                     pairings: d
                         .pairings
                         .iter()
-                        .map(|(p, company)| pairing_line(p, &d.people, Some(company)))
+                        .map(|(p, company)| pairing_line(p, &d.people, Some(company), page.zone))
                         .collect(),
                     disputes: d
                         .disputes
                         .iter()
                         .map(|x| {
                             let reason = Code::Refusal(&x.reason).to_string();
-                            (x.id, reason, dispute_state(x, &d.people), x.note.clone())
+                            (
+                                x.id,
+                                reason,
+                                dispute_state(x, &d.people, &page),
+                                x.note.clone(),
+                            )
                         })
                         .collect(),
-                    trail: sentences(&d.trail, when),
+                    trail: sentences(&d.trail, |t| page.when(t)),
                     serial: d.serial.into(),
                     model: d.model,
                     tenant: d.tenant,
+                    // Last: the fields above read the page's zone.
+                    page,
                 },
             ))
         }

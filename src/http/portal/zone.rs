@@ -1,5 +1,5 @@
 //! Times in the viewer's time zone: [`when_for`] formats a time for a zone (with the zone's
-//! abbreviation), [`viewer_zone`] finds the zone of a session (their own, else the company's,
+//! abbreviation; `Page::when` uses the viewer's, `Session::zone`: their own, else the company's,
 //! else UTC), and `/account/time-zone` lets a person choose theirs and an owner the company's.
 
 use actix_web::http::StatusCode;
@@ -25,17 +25,6 @@ pub fn when_for(zone: Zone, ms: i64) -> String {
         .single()
         .map(|t| t.format("%Y-%m-%d %H:%M %Z").to_string())
         .unwrap_or_default()
-}
-
-/// The zone the session's pages show times in; UTC if the settings cannot be read just now.
-pub async fn viewer_zone(ctx: &AppContext, session: &Session) -> Zone {
-    match ctx.accounts.time_zones(session).await {
-        Ok(zones) => zones.zone(),
-        Err(e) => {
-            tracing::warn!(error = %e, "time zone unknown; showing UTC");
-            Zone::UTC
-        }
-    }
 }
 
 #[derive(Template)]
@@ -102,7 +91,7 @@ async fn zone_get(
     q: web::Query<DoneQuery>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
-    let zones = ctx.accounts.time_zones(&s).await?;
+    let zones = s.time_zones();
     let notice = match q.done.as_deref() {
         Some("own") => Some("Saved. Times are now shown in the zone below.".to_owned()),
         Some("company") => Some("Saved your company's default time zone.".to_owned()),
@@ -120,7 +109,7 @@ async fn refused(
 ) -> Result<HttpResponse, PortalError> {
     match e {
         AccountError::InvalidInput(reason) => {
-            let zones = ctx.accounts.time_zones(s).await?;
+            let zones = s.time_zones();
             Ok(zone_page(ctx, v, s, zones, (None, Some(reason.to_owned()))))
         }
         other => Err(other.into()),

@@ -16,6 +16,7 @@ backend_tests!(
     charts_have_labels_units_and_ticks_from_the_models_description,
     an_empty_chart_says_so_and_ranges_are_chosen_by_the_query,
     times_are_in_the_viewers_zone_then_the_companys_then_utc,
+    every_page_and_the_audit_dates_follow_the_viewers_zone,
     the_csv_export_holds_the_range_under_the_same_access_rules,
 );
 
@@ -238,6 +239,51 @@ async fn times_are_in_the_viewers_zone_then_the_companys_then_utc(backend: Backe
         ))
         .await,
         1
+    );
+}
+
+/// The events of a day in the viewer's zone (JST, UTC+9) at 20:00 UTC, when the two days differ.
+async fn every_page_and_the_audit_dates_follow_the_viewers_zone(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let day = 86_400;
+    app.advance((20 * 3600 - app.now().rem_euclid(day)).rem_euclid(day));
+    let utc_day = chrono::DateTime::from_timestamp(app.now(), 0)
+        .unwrap()
+        .date_naive();
+    let tokyo_day = utc_day.succ_opt().unwrap();
+    let mut b = owner(&app, "olivia@example.com").await;
+    let saved = b
+        .submit(
+            "/account/time-zone",
+            "/account/time-zone/company",
+            &[("zone", "Asia/Tokyo")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let account = page(&mut b, "/account").await;
+    assert!(
+        account.contains("Times are shown in Asia/Tokyo"),
+        "{account}"
+    );
+    assert!(account.contains("href=\"/account/time-zone\""));
+    assert!(
+        account.contains(" JST<br>") && !account.contains(" UTC<br>"),
+        "{account}"
+    );
+    let home = page(&mut b, "/").await;
+    assert!(home.contains(" JST") && !home.contains(" UTC"), "{home}");
+    // The audit log: times in JST, and a date is a day of Tokyo (05:00 there, 20:00 UTC the
+    // day before).
+    let said = "set the default time zone of Acme Water to Asia/Tokyo";
+    let audit = page(&mut b, "/audit").await;
+    assert!(audit.contains(said) && audit.contains(" JST"), "{audit}");
+    assert!(!audit.contains(" UTC"), "{audit}");
+    let on = |d: chrono::NaiveDate| format!("/audit?from={d}&to={d}");
+    assert!(page(&mut b, &on(tokyo_day)).await.contains(said));
+    let before = page(&mut b, &on(utc_day)).await;
+    assert!(
+        !before.contains(said),
+        "the UTC day is the day before in Tokyo: {before}"
     );
 }
 
