@@ -19,6 +19,7 @@ mod sessions;
 mod throttle;
 pub mod totp;
 pub mod zone;
+mod zone_choice;
 
 use std::sync::Arc;
 

@@ -3,12 +3,6 @@
 //! database that pairgate carries (chrono-tz), so a stored name always means a zone.
 
 use chrono_tz::Tz;
-use serde_json::json;
-
-use super::{AccountError, Accounts, Role, Session};
-use crate::events::{self, Action, Event, Subject};
-use crate::store::StoreError;
-use crate::store::device_page as stored;
 
 /// A time zone of the tz database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,63 +82,6 @@ impl TimeZones {
     }
 }
 
-/// An optional zone as a form sends it: empty clears it.
-fn chosen(name: &str) -> Result<Option<Zone>, AccountError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Ok(None);
-    }
-    Zone::parse(name)
-        .map(Some)
-        .ok_or(AccountError::InvalidInput(
-            "that is not a time zone; choose one from the list, such as Europe/Berlin",
-        ))
-}
-
-impl Accounts {
-    /// Sets the person's own time zone; an empty name follows the company's again.
-    pub async fn set_time_zone(&self, session: &Session, name: &str) -> Result<(), AccountError> {
-        let zone = chosen(name)?;
-        let user = session.user.id;
-        self.store
-            .write(move |tx| stored::set_user_time_zone(tx, user, zone.map(|z| z.name())))
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the company's default time zone (owners only, audited); empty means UTC.
-    pub async fn set_company_time_zone(
-        &self,
-        session: &Session,
-        name: &str,
-    ) -> Result<(), AccountError> {
-        if session.user.role != Role::Owner {
-            return Err(AccountError::Forbidden);
-        }
-        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
-        let zone = chosen(name)?.map(|z| z.name());
-        let (now, actor) = (self.now_ms(), session.actor());
-        self.store
-            .write(move |tx| {
-                stored::set_tenant_time_zone(tx, tenant, zone)?;
-                events::record(
-                    tx,
-                    now,
-                    Event::new(
-                        Action::TenantSettingsChanged,
-                        actor,
-                        Subject::Tenant(tenant),
-                    )
-                    .tenant(Some(tenant))
-                    .detail(json!({ "time_zone": zone.unwrap_or("UTC") })),
-                )?;
-                Ok::<_, StoreError>(())
-            })
-            .await?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,8 +104,6 @@ mod tests {
             Some("Europe/Berlin")
         );
         assert_eq!(Zone::parse("Mars/Olympus"), None);
-        assert!(chosen("Nowhere").is_err());
-        assert_eq!(chosen(" ").ok(), Some(None));
         let choices = Zone::choices();
         assert!(choices.contains(&"Europe/Berlin") && choices.contains(&"UTC"));
         assert!(!choices.iter().any(|c| c.starts_with("Etc/")));
