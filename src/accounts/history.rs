@@ -72,6 +72,9 @@ pub fn read_back(
         let id = |key: &str| e.detail.get(key).and_then(Value::as_i64);
         wanted.groups.extend(id("group").map(GroupId));
         wanted.tenants.extend(id("claimant_tenant").map(TenantId));
+        if let Some(granter) = e.detail.get("granted_by").and_then(Value::as_str) {
+            want(&mut wanted, &Party::parse(granter));
+        }
         if e.action == Some(Action::DisputeResolved) {
             wanted.disputes.extend(id("dispute"));
         }

@@ -318,6 +318,7 @@ fn record_operator_pairing(
             approved_by: actor.to_owned(),
             created_at: now,
             confirmed_at: Some(now),
+            granted_by: None,
         },
     )?;
     Ok(())

@@ -98,12 +98,22 @@ impl Ceremony {
                         Verdict::Refused(refusal) => return claim.refused(tx, refusal).map(Ok),
                         Verdict::Review => return claim.held(tx).map(Ok),
                     };
-                    if !claim.pair(tx, status, basis, sale.as_ref(), group_id)? {
+                    let granted_by = match basis {
+                        Basis::StaffGrant => pairings::granted_by(tx, serial, tenant)?,
+                        _ => None,
+                    };
+                    let grounds = Grounds {
+                        status,
+                        basis,
+                        sale: sale.as_ref(),
+                        granted_by,
+                    };
+                    if !claim.pair(tx, &grounds, group_id)? {
                         return Ok(Err(PairingError::UnknownCode));
                     }
                     attempts::prove(tx, &origin, now)?;
-                    claim.announce(tx, &session, status, basis, sale.as_ref())?;
-                    Ok(Ok(claim.paired(status)))
+                    claim.announce(tx, &session, &grounds)?;
+                    Ok(Ok(claim.paired(grounds.status)))
                 },
             )
             .await?
@@ -152,6 +162,15 @@ impl Ceremony {
             })
             .await?
     }
+}
+
+/// What the gate decided an approval means: the pairing's status and basis, the sale it rests
+/// on, and (for a staff grant) the staff member who granted it.
+struct Grounds<'a> {
+    status: PairingStatus,
+    basis: Basis,
+    sale: Option<&'a SaleFacts>,
+    granted_by: Option<String>,
 }
 
 /// A shown request that a person of `tenant` approves, inside the approval's transaction.
@@ -225,11 +244,15 @@ impl Claim {
     fn pair(
         &self,
         tx: &mut Tx<'_>,
-        status: PairingStatus,
-        basis: Basis,
-        sale: Option<&SaleFacts>,
+        grounds: &Grounds<'_>,
         group_id: Option<GroupId>,
     ) -> Result<bool, StoreError> {
+        let Grounds {
+            status,
+            basis,
+            sale,
+            ..
+        } = *grounds;
         let (serial, now) = (&self.device.serial, self.now);
         let verdict = FlowVerdict::Approve {
             tenant_id: self.tenant,
@@ -252,6 +275,7 @@ impl Claim {
                 approved_by: self.actor.clone(),
                 created_at: now,
                 confirmed_at: (status == PairingStatus::Active).then_some(now),
+                granted_by: grounds.granted_by.clone(),
             },
         )?;
         if basis == Basis::StaffGrant {
@@ -266,10 +290,14 @@ impl Claim {
         &self,
         tx: &mut Tx<'_>,
         session: &Session,
-        status: PairingStatus,
-        basis: Basis,
-        sale: Option<&SaleFacts>,
+        grounds: &Grounds<'_>,
     ) -> Result<(), StoreError> {
+        let Grounds {
+            status,
+            basis,
+            sale,
+            ..
+        } = *grounds;
         let (serial, now) = (&self.device.serial, self.now);
         let provisional = status == PairingStatus::Provisional;
         let (action, kind) = if provisional {
@@ -277,12 +305,15 @@ impl Claim {
         } else {
             (Action::PairingApproved, FeedType::PairingApproved)
         };
-        let detail = json!({
+        let mut detail = json!({
             "flow": self.flow.id,
             "basis": basis.as_str(),
             "sale_id": sale.map(|s| s.sale_id.clone()),
             "requested_ip": self.flow.requested_ip,
         });
+        if let Some(granter) = &grounds.granted_by {
+            detail["granted_by"] = json!(granter);
+        }
         record(
             tx,
             now,

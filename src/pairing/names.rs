@@ -60,7 +60,11 @@ impl Ceremony {
         Ok(self
             .store
             .read(move |tx| {
-                let actors: Vec<&str> = pairings.iter().map(|p| p.approved_by.as_str()).collect();
+                let actors: Vec<&str> = pairings
+                    .iter()
+                    .flat_map(|p| [Some(p.approved_by.as_str()), p.granted_by.as_deref()])
+                    .flatten()
+                    .collect();
                 let names = people(tx, &actors)?;
                 Ok::<_, StoreError>(PairingHistory { pairings, names })
             })

@@ -251,7 +251,8 @@ impl Ceremony {
                 let disputes = pairings::disputes_of(tx, &serial)?;
                 let mut actors: Vec<&str> = history
                     .iter()
-                    .map(|(p, _)| p.approved_by.as_str())
+                    .flat_map(|(p, _)| [Some(p.approved_by.as_str()), p.granted_by.as_deref()])
+                    .flatten()
                     .collect();
                 actors.extend(disputes.iter().filter_map(|d| d.resolved_by.as_deref()));
                 let people = super::names::people(tx, &actors)?;

@@ -22,6 +22,8 @@ pub struct PairingRecord {
     pub confirmed_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub end_reason: Option<String>,
+    /// The staff member (an actor) whose grant allowed this pairing, if one did.
+    pub granted_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -36,6 +38,7 @@ pub struct NewPairing {
     pub approved_by: String,
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
+    pub granted_by: Option<String>,
 }
 
 /// The device's current (active or provisional) pairing.

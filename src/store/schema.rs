@@ -333,6 +333,7 @@ diesel::table! {
         confirmed_at -> Nullable<BigInt>,
         ended_at -> Nullable<BigInt>,
         end_reason -> Nullable<Text>,
+        granted_by -> Nullable<Text>,
     }
 }
 

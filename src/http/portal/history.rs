@@ -105,6 +105,15 @@ fn and_list(items: &[String]) -> String {
     }
 }
 
+/// The name of the staff member behind a staff grant (an actor such as `user:7`), if the viewer
+/// may know it.
+fn granter(names: &Names, actor: Option<&str>) -> Option<String> {
+    match Party::parse(actor?) {
+        Party::User(id) => names.users.get(&id).map(|p| p.name.clone()),
+        _ => None,
+    }
+}
+
 /// The facts a sentence needs, read from the event's detail.
 fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
     let words = |code: Code<'_>| code.to_string();
@@ -157,7 +166,10 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         }
         Action::UserRecoveryCodeUsed => f.count = number(detail, "left"),
         Action::UserSecondFactorThrottled => f.count = number(detail, "failures"),
-        Action::PairingApproved => f.words = words(Code::Basis(code("basis"))),
+        Action::PairingApproved => {
+            f.words = words(Code::Basis(code("basis")));
+            f.name = granter(names, text(detail, "granted_by")).unwrap_or_default();
+        }
         Action::PairingRefused => f.words = words(Code::Refusal(code("reason"))),
         Action::DisputeResolved => {
             f.words = words(Code::Resolution(code("resolution")));
@@ -217,6 +229,7 @@ pub fn pairing_line(p: &PairingRecord, names: &Names, company: Option<&str>, zon
         company,
         by: &name_of(names, &Party::parse(&p.approved_by)),
         basis: Code::Basis(&p.basis).to_string(),
+        granter: granter(names, p.granted_by.as_deref()),
         provisional: p.status == PairingStatus::Provisional,
         ended,
     }

@@ -128,6 +128,8 @@ pub enum Line<'a> {
         company: Option<&'a str>,
         by: &'a str,
         basis: String,
+        /// Who of the manufacturer's staff allowed it (a staff grant), by name.
+        granter: Option<String>,
         provisional: bool,
         ended: Option<(String, String)>,
     },
@@ -433,6 +435,7 @@ mod tests {
                 company,
                 by: "Olivia Owner",
                 basis: Code::Basis("direct_sale").to_string(),
+                granter: None,
                 provisional,
                 ended,
             }

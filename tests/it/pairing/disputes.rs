@@ -133,12 +133,19 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
         poll_result(&app, &device, again["device_code"].as_str().unwrap()).await;
     assert_eq!(outcome, "ok");
     assert_ne!(tokens["access_token"], old_tokens["access_token"]);
+    // The device's pairing history and the company's log name who allowed the pairing.
+    let page = buyer.owner.get("/devices/SN-6001").await;
     assert!(
-        buyer
-            .owner
-            .get("/devices/SN-6001")
-            .await
-            .contains("the manufacturer&#39;s support team allowed it")
+        page.contains("Sam Support of the manufacturer&#39;s support team allowed it")
+            && !page.contains("records match"),
+        "{}",
+        page.body
+    );
+    let log = buyer.owner.get("/audit").await;
+    assert!(
+        log.contains("paired the device SN-6001 (Sam Support of the manufacturer&#39;s support"),
+        "{}",
+        log.body
     );
 }
 
@@ -185,4 +192,11 @@ async fn the_review_policy_holds_distributor_sales_for_staff(backend: Backend) {
     let page = approve(&app, &mut acme.owner, &user_code, "").await;
     assert!(page.contains("joins your account"), "{}", page.body);
     assert_eq!(poll_result(&app, &device, &device_code).await.0, "ok");
+    // The staff console's device page says who granted it, too.
+    let page = sam.get("/staff/devices?serial=SN-6101").await;
+    assert!(
+        page.contains("Sam Support of the manufacturer&#39;s support team allowed it"),
+        "{}",
+        page.body
+    );
 }

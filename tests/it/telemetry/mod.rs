@@ -200,6 +200,7 @@ pub fn move_device(
             approved_by: "staff:test".into(),
             created_at: at,
             confirmed_at: Some(at),
+            granted_by: None,
         },
     )?;
     Ok(())

@@ -132,3 +132,54 @@ fn unknown_people_groups_and_codes_stay_unnamed() {
         "Ann Example gave Bob Example access to all devices"
     );
 }
+
+#[test]
+fn a_staff_grant_names_who_granted_it_where_the_viewer_may_know() {
+    let granted = |by: &str| {
+        said(
+            Action::PairingApproved,
+            "user:2",
+            "device:SN-1",
+            json!({"flow": 1, "basis": "staff_grant", "granted_by": by}),
+        )
+    };
+    assert_eq!(
+        granted("user:9"),
+        "Bob Example paired the device SN-1 (Sam Staff of the manufacturer's support team \
+         allowed it)"
+    );
+    assert_eq!(
+        granted("user:77"),
+        "Bob Example paired the device SN-1 (the manufacturer's support team allowed it)",
+        "a granter the viewer may not see is not named"
+    );
+    let line = |granted_by: Option<&str>| {
+        let record = PairingRecord {
+            id: 1,
+            serial: "SN-1".into(),
+            tenant_id: TenantId(3),
+            status: PairingStatus::Active,
+            basis: "staff_grant".to_owned(),
+            sale_id: None,
+            flow_id: Some(1),
+            approved_by: "user:2".to_owned(),
+            created_at: 0,
+            confirmed_at: Some(0),
+            ended_at: None,
+            end_reason: None,
+            granted_by: granted_by.map(str::to_owned),
+        };
+        pairing_line(&record, &names(), None, Zone::UTC)
+    };
+    assert!(
+        line(Some("user:9"))
+            .ends_with("by Bob Example: Sam Staff of the manufacturer's support team allowed it"),
+        "{}",
+        line(Some("user:9"))
+    );
+    assert!(
+        line(None).ends_with("by Bob Example: the manufacturer's support team allowed it"),
+        "{}",
+        line(None)
+    );
+}
