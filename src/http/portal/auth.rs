@@ -84,6 +84,8 @@ struct LoginPage {
     page: Page,
     email: String,
     next: String,
+    /// The form was shown because a session ended: a failed attempt still says so.
+    expired: bool,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +127,8 @@ async fn login_get(
         return Ok(redirect(&next));
     }
     let mut page = v.page(&ctx, "Sign in");
-    if q.expired.is_some() {
+    let expired = q.expired.is_some();
+    if expired {
         page.notice = Some(expired_notice(&next));
     }
     Ok(render(
@@ -135,6 +138,7 @@ async fn login_get(
             page,
             email: String::new(),
             next,
+            expired,
         },
     ))
 }
@@ -165,11 +169,21 @@ async fn login_post(
         Err(e @ (AccountError::InvalidCredentials | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Sign in");
             page.error = Some(e.to_string());
+            let expired = form.get("expired").is_some();
+            if expired {
+                page.notice = Some(expired_notice(&next));
+            }
             let status = match e {
                 AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            Ok(render(&v, status, &LoginPage { page, email, next }))
+            let page = LoginPage {
+                page,
+                email,
+                next,
+                expired,
+            };
+            Ok(render(&v, status, &page))
         }
         Err(e) => Err(e.into()),
     }

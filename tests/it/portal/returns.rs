@@ -64,6 +64,32 @@ async fn an_expired_session_says_why_and_comes_back_to_the_code(backend: Backend
         page.body
     );
     assert!(page.contains("name=\"next\" value=\"/device?user_code=ABCD-EFGH\""));
+    // A mistyped password keeps the reason, the code and the page to return to.
+    assert!(
+        page.contains("name=\"expired\" value=\"1\""),
+        "{}",
+        page.body
+    );
+    let page = b
+        .post(
+            "/login",
+            &[
+                ("email", "olivia@example.com"),
+                ("password", "not the password"),
+                ("next", "/device?user_code=ABCD-EFGH"),
+                ("expired", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 401);
+    assert!(
+        page.contains("Your session expired; sign in again to continue approving ABCD-EFGH.")
+            && page.contains("name=\"expired\" value=\"1\"")
+            && page.contains("name=\"next\" value=\"/device?user_code=ABCD-EFGH\"")
+            && page.contains("value=\"olivia@example.com\""),
+        "{}",
+        page.body
+    );
     let back = sign_in_to(&mut b, &login, "/device?user_code=ABCD-EFGH").await;
     assert_eq!(back, "/device?user_code=ABCD-EFGH");
     let page = b.get(&back).await;
