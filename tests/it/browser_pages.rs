@@ -10,7 +10,7 @@ use crate::support::portal::Browser;
 use crate::support::{Backend, TestApp};
 
 /// The pages, by who sees them: (screenshot name, path, a text the page must show).
-const OWNER_PAGES: [(&str, &str, &str); 10] = [
+const OWNER_PAGES: [(&str, &str, &str); 11] = [
     ("home", "/", "Pair a device"),
     ("devices", "/devices", "SN-7001"),
     ("device", "/devices/SN-7001", "SN-7001"),
@@ -18,6 +18,7 @@ const OWNER_PAGES: [(&str, &str, &str); 10] = [
     ("users", "/users", "Member viewer"),
     ("audit", "/audit", "Olivia Owner"),
     ("account", "/account", "olivia@acme.example"),
+    ("time-zone", "/account/time-zone", "Time zone"),
     ("enter-code", "/device", "code"),
     ("step-up", "/step-up", "code"),
     ("missing", "/no/such/page", "Page not found"),
@@ -49,11 +50,56 @@ async fn take_session(chrome: &Chrome, app: &TestApp, b: &Browser<'_>) {
         .unwrap();
 }
 
+/// How a page lays itself out: (the page scrolls sideways, the width of `main` in CSS pixels,
+/// each list table's header is shown as a row of column names).
+async fn layout(chrome: &Chrome) -> (bool, f64, Vec<bool>) {
+    let script = "const de = document.documentElement; \
+        return [de.scrollWidth > window.innerWidth, \
+          document.querySelector('main').getBoundingClientRect().width, \
+          [...document.querySelectorAll('table.list thead')].map(h => \
+            getComputedStyle(h).position !== 'absolute' && h.getBoundingClientRect().height > 10)];";
+    let v = chrome.client.execute(script, vec![]).await.unwrap();
+    let headers = v[2].as_array().unwrap();
+    (
+        v[0].as_bool().unwrap(),
+        v[1].as_f64().unwrap(),
+        headers.iter().map(|h| h.as_bool().unwrap()).collect(),
+    )
+}
+
+/// The pages whose lists become tables at a desk (cards on a phone), and those that use a
+/// desk's width.
+const TABLES: [&str; 5] = ["devices", "groups", "users", "staff", "staff-tenants"];
+const WIDE: [&str; 9] = [
+    "home",
+    "devices",
+    "device",
+    "groups",
+    "users",
+    "audit",
+    "staff",
+    "staff-device",
+    "staff-tenants",
+];
+
 async fn visit(chrome: &Chrome, app: &TestApp, pages: &[(&str, &str, &str)], size: &str) {
+    let desk = size.starts_with("1280");
     for (name, path, shows) in pages {
         chrome.goto(&app.url(path)).await;
         chrome.wait_for_text(shows).await;
         chrome.screenshot(&format!("pages-{name}-{size}")).await;
+        let (sideways, main, headers) = layout(chrome).await;
+        assert!(!sideways, "{name} at {size} scrolls sideways");
+        if TABLES.contains(name) {
+            assert!(!headers.is_empty(), "{name} lists nothing as a table");
+            assert!(
+                headers.iter().all(|shown| *shown == desk),
+                "{name} at {size}: column names shown {headers:?}, a desk shows them"
+            );
+        }
+        if desk && WIDE.contains(name) {
+            assert!(main > 1000.0, "{name} at a desk uses {main}px of 1280");
+        }
     }
 }
 

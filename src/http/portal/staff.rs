@@ -46,8 +46,19 @@ fn dispute_state(d: &DisputeRecord, people: &Names, page: &Page) -> String {
 #[template(path = "staff.html")]
 struct HomePage {
     page: Page,
-    /// (id, serial and reason, sides)
-    disputes: Vec<(i64, String, String)>,
+    disputes: Vec<DisputeRow>,
+}
+
+/// An open dispute as the console lists it, in words.
+struct DisputeRow {
+    id: i64,
+    serial: String,
+    /// Why the pairing was refused.
+    reason: String,
+    /// Who asks for the device, and who holds it.
+    sides: String,
+    /// When it was opened, in the viewer's zone.
+    opened: String,
 }
 
 async fn home_get(
@@ -56,22 +67,21 @@ async fn home_get(
 ) -> Result<HttpResponse, PortalError> {
     match ctx.ceremony.disputes(&s, DisputeStatus::Open).await {
         Ok(list) => {
+            let page = v.page(&ctx, "Staff console");
             let disputes = list
                 .into_iter()
-                .map(|d| {
-                    let sides = Line::Sides {
+                .map(|d| DisputeRow {
+                    id: d.dispute.id,
+                    serial: d.dispute.serial.to_string(),
+                    reason: Code::Refusal(&d.dispute.reason).to_string(),
+                    sides: Line::Sides {
                         claimant: &d.claimant,
                         holder: d.holder.as_deref(),
                     }
-                    .to_string();
-                    (
-                        d.dispute.id,
-                        format!("{}: {}", d.dispute.serial, Code::Refusal(&d.dispute.reason)),
-                        sides,
-                    )
+                    .to_string(),
+                    opened: page.when(d.dispute.created_at),
                 })
                 .collect();
-            let page = v.page(&ctx, "Staff console");
             Ok(render(&v, StatusCode::OK, &HomePage { page, disputes }))
         }
         Err(e) => Err(e.into()),

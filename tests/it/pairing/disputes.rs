@@ -41,7 +41,10 @@ async fn staff_move_a_disputed_device_to_its_rightful_owner(backend: Backend) {
     let mut sam = staff(&app).await;
     let home = sam.get("/staff").await;
     assert!(
-        home.contains("SN-6001: the device belongs to another company")
+        home.contains(&format!(
+            "<a href=\"/staff/disputes/{dispute}\">Dispute #{dispute}</a>"
+        )) && home.contains("<td data-label=\"Device\" class=\"nowrap\">SN-6001</td>")
+            && home.contains("<td data-label=\"Why\">the device belongs to another company</td>")
             && !home.contains("paired_elsewhere"),
         "{}",
         home.body
