@@ -90,23 +90,9 @@ impl Ceremony {
                         tenant,
                         policy,
                     )?;
-                    let (status, basis) = match verdict {
-                        Verdict::Active(basis) => (PairingStatus::Active, basis),
-                        Verdict::Provisional => {
-                            (PairingStatus::Provisional, Basis::DistributorSale)
-                        }
-                        Verdict::Refused(refusal) => return claim.refused(tx, refusal).map(Ok),
-                        Verdict::Review => return claim.held(tx).map(Ok),
-                    };
-                    let granted_by = match basis {
-                        Basis::StaffGrant => pairings::granted_by(tx, serial, tenant)?,
-                        _ => None,
-                    };
-                    let grounds = Grounds {
-                        status,
-                        basis,
-                        sale: sale.as_ref(),
-                        granted_by,
+                    let grounds = match claim.grounds(tx, verdict, sale.as_ref())? {
+                        Ok(grounds) => grounds,
+                        Err(settled) => return Ok(Ok(settled)),
                     };
                     if !claim.pair(tx, &grounds, group_id)? {
                         return Ok(Err(PairingError::UnknownCode));
@@ -189,6 +175,32 @@ impl Claim {
             serial: self.device.serial,
             provisional: status == PairingStatus::Provisional,
         }
+    }
+
+    /// What the gate's `verdict` means for this claim: the grounds to pair on, or (refused,
+    /// held for review) what the approver is told, already recorded.
+    fn grounds<'s>(
+        &self,
+        tx: &mut Tx<'_>,
+        verdict: Verdict,
+        sale: Option<&'s SaleFacts>,
+    ) -> Result<Result<Grounds<'s>, Approval>, StoreError> {
+        let (status, basis) = match verdict {
+            Verdict::Active(basis) => (PairingStatus::Active, basis),
+            Verdict::Provisional => (PairingStatus::Provisional, Basis::DistributorSale),
+            Verdict::Refused(refusal) => return self.refused(tx, refusal).map(Err),
+            Verdict::Review => return self.held(tx).map(Err),
+        };
+        let granted_by = match basis {
+            Basis::StaffGrant => pairings::granted_by(tx, &self.device.serial, self.tenant)?,
+            _ => None,
+        };
+        Ok(Ok(Grounds {
+            status,
+            basis,
+            sale,
+            granted_by,
+        }))
     }
 
     /// The gate refused: a dispute for staff, nothing else changes.

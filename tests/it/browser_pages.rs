@@ -57,7 +57,8 @@ async fn layout(chrome: &Chrome) -> (bool, f64, Vec<bool>) {
         return [de.scrollWidth > window.innerWidth, \
           document.querySelector('main').getBoundingClientRect().width, \
           [...document.querySelectorAll('table.list thead')].map(h => \
-            getComputedStyle(h).position !== 'absolute' && h.getBoundingClientRect().height > 10)];";
+            getComputedStyle(h).position !== 'absolute' \
+            && h.getBoundingClientRect().height > 10)];";
     let v = chrome.client.execute(script, vec![]).await.unwrap();
     let headers = v[2].as_array().unwrap();
     (
