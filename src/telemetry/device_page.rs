@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::buckets::Buckets;
 use super::reads::view;
-use super::{DeviceOverview, MetricOverview, ReadingView, SeriesPoint, Telemetry, TelemetryError};
+use super::{DeviceOverview, ReadingView, Telemetry, TelemetryError};
 use crate::accounts::Session;
 use crate::ids::DeviceSerial;
 use crate::store::device_page as models;
@@ -237,91 +238,9 @@ impl Telemetry {
     }
 }
 
-/// Sum, min, max and count of one bucket.
-type Bucket = (f64, f64, f64, u32);
-/// A metric's newest (ts, value), and its buckets by index.
-type Metric = (Option<(i64, f64)>, BTreeMap<i64, Bucket>);
-
-/// Readings folded into equal buckets per metric, as they are read.
-struct Buckets {
-    from: i64,
-    width: i64,
-    points: usize,
-    by_metric: BTreeMap<String, Metric>,
-}
-
-impl Buckets {
-    fn new(from: i64, to: i64, points: usize) -> Self {
-        Self {
-            from,
-            width: ((to - from) / points as i64).max(1),
-            points,
-            by_metric: BTreeMap::new(),
-        }
-    }
-
-    fn add(&mut self, r: &ReadingView) {
-        for (name, &value) in &r.metrics {
-            let (latest, buckets) = self.by_metric.entry(name.clone()).or_default();
-            if latest.is_none_or(|(ts, _)| r.ts >= ts) {
-                *latest = Some((r.ts, value));
-            }
-            let bucket = ((r.ts - self.from) / self.width).clamp(0, self.points as i64 - 1);
-            let e = buckets
-                .entry(bucket)
-                .or_insert((0.0, f64::INFINITY, f64::NEG_INFINITY, 0));
-            e.0 += value;
-            e.1 = e.1.min(value);
-            e.2 = e.2.max(value);
-            e.3 += 1;
-        }
-    }
-
-    fn finish(self) -> Vec<MetricOverview> {
-        let (from, width) = (self.from, self.width);
-        self.by_metric
-            .into_iter()
-            .filter_map(|(name, (latest, buckets))| {
-                Some(MetricOverview {
-                    name,
-                    latest: latest?,
-                    series: buckets
-                        .into_iter()
-                        .map(|(b, (sum, min, max, n))| SeriesPoint {
-                            ts: from + b * width,
-                            mean: sum / f64::from(n),
-                            min,
-                            max,
-                        })
-                        .collect(),
-                })
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_keep_min_mean_max_and_the_latest_value() {
-        let r = |ts: i64, t: f64| ReadingView {
-            id: ts.to_string(),
-            ts,
-            metrics: BTreeMap::from([("t".to_owned(), t)]),
-        };
-        let mut b = Buckets::new(0, 100, 2);
-        for reading in [r(99, 7.0), r(60, 5.0), r(10, 3.0), r(0, 1.0)] {
-            b.add(&reading);
-        }
-        let m = b.finish();
-        assert_eq!(m[0].latest, (99, 7.0));
-        assert_eq!(m[0].series.len(), 2);
-        assert_eq!(m[0].series[0].mean, 2.0);
-        assert_eq!((m[0].series[1].min, m[0].series[1].max), (5.0, 7.0));
-        assert_eq!(m[0].series[1].ts, 50);
-    }
 
     #[test]
     fn an_unknown_metric_reads_as_its_key() {

@@ -12,6 +12,7 @@
 //! readings were stored and how many were duplicates.
 
 pub mod batch;
+mod buckets;
 mod device_page;
 mod error;
 mod reads;

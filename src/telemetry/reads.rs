@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::batch::{parse_time, valid_metric_name};
+use super::buckets::Buckets;
 use super::{Telemetry, TelemetryError};
 use crate::accounts::{Session, Stage};
 use crate::ids::{DeviceSerial, TenantId};
@@ -253,46 +254,11 @@ pub(super) fn view(r: ReadingRecord) -> ReadingView {
 
 /// Per metric: the newest value, and mean/min/max per bucket (`points` equal buckets).
 fn overview(readings: &[ReadingView], from: i64, to: i64, points: usize) -> Vec<MetricOverview> {
-    /// Sum, min, max and count of one bucket.
-    type Bucket = (f64, f64, f64, u32);
-    /// Per metric: the newest (ts, value), and the buckets by index.
-    type Metric = (Option<(i64, f64)>, BTreeMap<i64, Bucket>);
-    let width = ((to - from) / points as i64).max(1);
-    let mut by_metric: BTreeMap<&str, Metric> = BTreeMap::new();
+    let mut buckets = Buckets::new(from, to, points);
     for r in readings {
-        for (name, &value) in &r.metrics {
-            let (latest, buckets) = by_metric.entry(name).or_default();
-            if latest.is_none_or(|(ts, _)| r.ts >= ts) {
-                *latest = Some((r.ts, value));
-            }
-            let bucket = ((r.ts - from) / width).clamp(0, points as i64 - 1);
-            let e = buckets
-                .entry(bucket)
-                .or_insert((0.0, f64::INFINITY, f64::NEG_INFINITY, 0));
-            e.0 += value;
-            e.1 = e.1.min(value);
-            e.2 = e.2.max(value);
-            e.3 += 1;
-        }
+        buckets.add(r);
     }
-    by_metric
-        .into_iter()
-        .filter_map(|(name, (latest, buckets))| {
-            Some(MetricOverview {
-                name: name.to_owned(),
-                latest: latest?,
-                series: buckets
-                    .into_iter()
-                    .map(|(b, (sum, min, max, n))| SeriesPoint {
-                        ts: from + b * width,
-                        mean: sum / f64::from(n),
-                        min,
-                        max,
-                    })
-                    .collect(),
-            })
-        })
-        .collect()
+    buckets.finish()
 }
 
 #[cfg(test)]
