@@ -98,8 +98,9 @@ fn email(text: &str) -> Result<(), &'static str> {
 pub enum InvitationOutcome {
     /// No `admin_email` was given.
     NotRequested,
-    /// A new invitation was mailed.
-    Sent,
+    /// A new invitation is in the outbox; the mail goes out when the mail server accepts it
+    /// (with no `mail.smtp_url`, `pairgate mail list` shows it).
+    Queued,
     /// An invitation to this address is still open; none was sent again.
     AlreadyOpen,
     /// The tenant has an active owner already.
@@ -165,7 +166,7 @@ pub fn apply(
         name: input.name.clone(),
         created: link.created,
         linked: link.linked,
-        applied: link.linked || link.renamed || invitation == InvitationOutcome::Sent,
+        applied: link.linked || link.renamed || invitation == InvitationOutcome::Queued,
         invitation,
     })
 }
@@ -347,5 +348,5 @@ pub fn invite_first_owner(
             .tenant(Some(tenant_id))
             .detail(json!({ "role": "owner", "via": "erp" })),
     )?;
-    Ok(InvitationOutcome::Sent)
+    Ok(InvitationOutcome::Queued)
 }

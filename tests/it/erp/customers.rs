@@ -32,7 +32,7 @@ async fn a_customer_gets_a_tenant_and_its_first_owner_one_invitation(backend: Ba
     let body = json!({ "name": "Acme Water", "admin_email": " IT@Acme.example " });
     let created = erp.put_ok("/api/erp/v1/customers/C-100", &body, 201).await;
     assert_eq!(created["created"], true);
-    assert_eq!(created["invitation"], "sent");
+    assert_eq!(created["invitation"], "queued");
     let tenant = created["tenant_id"].as_i64().unwrap();
     let mails = outbox(&app).await;
     assert_eq!(mails.len(), 1);
