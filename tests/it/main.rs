@@ -21,6 +21,7 @@ mod browser_forms;
 mod browser_history;
 mod browser_pages;
 mod code_shape;
+mod docs_examples;
 mod erp;
 mod maintenance;
 mod migrations;
