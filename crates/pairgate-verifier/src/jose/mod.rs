@@ -1,9 +1,9 @@
 //! The JOSE pieces pairgate needs, and only those: public JWKs for P-256 (ES256) and Ed25519
 //! (EdDSA) with RFC 7638 thumbprints ([`PublicJwk`]), and compact JWS parsing and verification
 //! (RFC 7515) with an algorithm allow-list ([`CompactJws`]). Signatures are checked by aws-lc-rs
-//! (chosen on measured figures: see pairgate's benches/crypto_backends.rs and its README) against
-//! a key parsed and validated once, when the JWK is. Signing is the issuer's business: pairgate's
-//! key ring signs with key pairs of its own.
+//! (chosen on measured figures: see pairgate's benches/crypto_backends.rs and
+//! docs/decisions/jose-on-aws-lc-rs.md) against a key parsed and validated once, when the JWK is.
+//! Signing is the issuer's business: pairgate's key ring signs with key pairs of its own.
 
 mod ed25519;
 mod jwk;
