@@ -7,6 +7,7 @@
 
 mod device;
 mod fleet;
+mod qr;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -136,13 +137,7 @@ fn show_code(user_code: &str, uri: &str, complete: Option<&str>) {
     println!();
     println!("  To pair this device, open {uri}");
     println!("  and enter the code:  {user_code}");
-    if let Some(link) = complete
-        && let Ok(qr) = qrcode::QrCode::new(link.as_bytes())
-    {
-        let art = qr
-            .render::<qrcode::render::unicode::Dense1x2>()
-            .quiet_zone(true)
-            .build();
+    if let Some(art) = complete.and_then(|link| qr::art(link, qr::paint_stdout())) {
         println!("\n  or scan:\n{art}");
     }
     println!("  Only approve if this code is shown on the device in front of you.\n");
