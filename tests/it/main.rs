@@ -12,6 +12,7 @@ pub mod support;
 
 mod architecture;
 mod audit;
+mod backups;
 mod binary;
 mod browser;
 mod browser_account;
