@@ -1,15 +1,125 @@
-//! The examples the documentation points at work as the documentation says: the installed-base
-//! files of `docs/erp-integration.md` import without a rejected row, and a second import changes
-//! nothing.
+//! The examples the documentation gives work as the documentation says:
+//! - every request of `docs/erp-integration.md`, sent in the page's order to a real server,
+//!   gets the answer the page shows (status and JSON, times aside);
+//! - the installed-base files it links import without a rejected row, and a second import
+//!   changes nothing.
 
 use std::path::Path;
 
 use pairgate::erp::import::{self, Format};
+use serde_json::Value;
 
 use crate::backend_tests;
+use crate::erp::ErpClient;
 use crate::support::{Backend, TestApp};
 
-backend_tests!(the_installed_base_examples_import_cleanly_and_idempotently);
+backend_tests!(
+    the_erp_guide_requests_get_the_answers_it_shows,
+    the_installed_base_examples_import_cleanly_and_idempotently,
+);
+
+fn page(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+/// A request of the guide: method, path, JSON body; and the answer shown after it, if any:
+/// status and JSON.
+struct Example {
+    method: String,
+    path: String,
+    body: Option<Value>,
+    answer: Option<(u16, Value)>,
+}
+
+/// The page's ```http blocks, each with the ```json block that follows it when that block starts
+/// with a status line (`201 Created`).
+fn examples(page: &str) -> Vec<Example> {
+    let mut blocks = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find("```") {
+        let after = &rest[start + 3..];
+        let (lang, body) = after.split_once('\n').unwrap();
+        let end = body.find("```").unwrap();
+        blocks.push((lang.to_owned(), body[..end].to_owned()));
+        rest = &body[end + 3..];
+    }
+    let mut examples = Vec::new();
+    for (i, (lang, text)) in blocks.iter().enumerate() {
+        if lang != "http" {
+            continue;
+        }
+        let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
+        let mut words = head.lines().next().unwrap().split_whitespace();
+        let (method, path) = (words.next().unwrap(), words.next().unwrap());
+        let body = (!body.trim().is_empty()).then(|| serde_json::from_str(body).unwrap());
+        let answer = blocks.get(i + 1).and_then(|(lang, text)| {
+            let (status, json) = text.split_once('\n')?;
+            let status = status.split_whitespace().next()?.parse().ok()?;
+            (lang == "json").then(|| (status, serde_json::from_str(json).unwrap()))
+        });
+        examples.push(Example {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            body,
+            answer,
+        });
+    }
+    examples
+}
+
+/// `actual` says what `shown` says; a time (`occurred_at`) need only be there.
+fn same(shown: &Value, actual: &Value, at: &str) {
+    match (shown, actual) {
+        (Value::Object(s), Value::Object(a)) => {
+            let keys = |m: &serde_json::Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(s), keys(a), "{at}: the fields");
+            for (key, value) in s {
+                if key != "occurred_at" {
+                    same(value, &a[key], &format!("{at}.{key}"));
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(a)) => {
+            assert_eq!(s.len(), a.len(), "{at}: the length");
+            for (i, (s, a)) in s.iter().zip(a).enumerate() {
+                same(s, a, &format!("{at}[{i}]"));
+            }
+        }
+        _ => assert_eq!(shown, actual, "{at}"),
+    }
+}
+
+async fn the_erp_guide_requests_get_the_answers_it_shows(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let erp = ErpClient::new(&app).await;
+    let examples = examples(&page("docs/erp-integration.md"));
+    assert!(examples.len() >= 6, "the guide shows its requests");
+    let mut checked = 0;
+    for e in examples {
+        let url = app.url(&e.path);
+        let req = match e.method.as_str() {
+            "GET" => app.client.get(url),
+            "PUT" => app.client.put(url),
+            "POST" => app.client.post(url),
+            "DELETE" => app.client.delete(url),
+            other => panic!("a method the test does not send: {other}"),
+        };
+        let req = req.bearer_auth(&erp.token);
+        let req = match &e.body {
+            Some(body) => req.json(body),
+            None => req,
+        };
+        let res = req.send().await.unwrap();
+        let Some((status, shown)) = e.answer else {
+            continue;
+        };
+        let at = format!("{} {}", e.method, e.path);
+        assert_eq!(res.status().as_u16(), status, "{at}");
+        same(&shown, &res.json().await.unwrap(), &at);
+        checked += 1;
+    }
+    assert!(checked >= 6, "{checked} answers checked");
+}
 
 async fn the_installed_base_examples_import_cleanly_and_idempotently(backend: Backend) {
     let app = TestApp::start(backend).await;
