@@ -1,6 +1,7 @@
 //! The command line: `pairgate [--config FILE] [serve | migrate]`.
 
 mod admin;
+mod demo;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Set up a demo on a fresh SQLite database (a company and its owner, an ERP client, a sold
+    /// device with its key), print what to run and open, and serve.
+    Demo,
     /// Customer tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -198,6 +202,7 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Demo => demo::demo(settings).await,
             Command::Tenant(cmd) => admin(settings, Admin::Tenant(cmd)).await,
             Command::User(cmd) => admin(settings, Admin::User(cmd)).await,
             Command::Mail(cmd) => admin(settings, Admin::Mail(cmd)).await,

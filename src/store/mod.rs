@@ -15,6 +15,7 @@ mod group_commit;
 pub mod groups;
 pub mod history;
 mod ids;
+pub mod inventory;
 pub mod keys;
 pub mod kinds;
 mod lock;

@@ -3,7 +3,33 @@
 
 use std::collections::BTreeMap;
 
-use super::{MetricOverview, ReadingView, SeriesPoint};
+/// One stored reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingView {
+    pub id: String,
+    pub ts: i64,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// One point of a bucketed series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesPoint {
+    /// The bucket's start, Unix ms.
+    pub ts: i64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A metric on the device page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricOverview {
+    pub name: String,
+    /// The newest value in the window and when it was measured.
+    pub latest: (i64, f64),
+    /// At most the requested number of points, oldest first.
+    pub series: Vec<SeriesPoint>,
+}
 
 /// Sum, min, max and count of one bucket.
 type Bucket = (f64, f64, f64, u32);

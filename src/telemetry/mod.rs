@@ -21,14 +21,12 @@ mod writer;
 use std::sync::Arc;
 
 pub use batch::Reading;
+pub use buckets::{MetricOverview, ReadingView, SeriesPoint};
 pub use device_page::{
     Export, MAX_EXPORT_READINGS, MAX_OVERVIEW_READINGS, MetricMeta, MetricsOfModel,
 };
 pub use error::{BatchProblem, TelemetryError};
-pub use reads::{
-    DeviceOverview, MAX_READ_LIMIT, MetricOverview, ReadQuery, ReadingView, ReadingsPage,
-    SeriesPoint,
-};
+pub use reads::{DeviceOverview, MAX_READ_LIMIT, ReadQuery, ReadingsPage};
 pub use writer::UploadOutcome;
 
 use crate::accounts::Accounts;

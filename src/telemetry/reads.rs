@@ -3,10 +3,8 @@
 //! it belonged to the person's tenant. Two shapes: raw readings over a range (the JSON API), and
 //! an overview per metric (latest value and a bucketed series) for the portal's device page.
 
-use std::collections::BTreeMap;
-
 use super::batch::{parse_time, valid_metric_name};
-use super::buckets::Buckets;
+use super::buckets::{Buckets, MetricOverview, ReadingView};
 use super::{Telemetry, TelemetryError};
 use crate::accounts::{Session, Stage};
 use crate::ids::{DeviceSerial, TenantId};
@@ -29,14 +27,6 @@ pub struct ReadQuery {
     pub limit: Option<String>,
 }
 
-/// One stored reading.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadingView {
-    pub id: String,
-    pub ts: i64,
-    pub metrics: BTreeMap<String, f64>,
-}
-
 /// The answer to a read: oldest first.
 #[derive(Debug, Clone)]
 pub struct ReadingsPage {
@@ -46,26 +36,6 @@ pub struct ReadingsPage {
     pub readings: Vec<ReadingView>,
     /// More readings exist in the range than `limit`; ask again from the last `ts`.
     pub truncated: bool,
-}
-
-/// One point of a bucketed series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SeriesPoint {
-    /// The bucket's start, Unix ms.
-    pub ts: i64,
-    pub mean: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-/// A metric on the device page.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricOverview {
-    pub name: String,
-    /// The newest value in the window and when it was measured.
-    pub latest: (i64, f64),
-    /// At most the requested number of points, oldest first.
-    pub series: Vec<SeriesPoint>,
 }
 
 /// What the device page shows.
@@ -263,6 +233,8 @@ fn overview(readings: &[ReadingView], from: i64, to: i64, points: usize) -> Vec<
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]

@@ -22,6 +22,7 @@ mod browser_forms;
 mod browser_history;
 mod browser_pages;
 mod code_shape;
+mod demo;
 mod docs_examples;
 mod erp;
 mod maintenance;
