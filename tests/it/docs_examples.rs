@@ -155,3 +155,138 @@ async fn the_installed_base_examples_import_cleanly_and_idempotently(backend: Ba
         );
     }
 }
+
+/// Shell words of `line` (quotes and backslashes as a shell reads them), split into the commands
+/// of a pipeline or a list (`|`, `&&`, `;`); an unquoted `#` ends the line.
+fn commands(line: &str) -> Vec<Vec<String>> {
+    let (mut all, mut words, mut word) = (Vec::new(), Vec::new(), None::<String>);
+    let mut chars = line.chars().peekable();
+    let mut end_word = |words: &mut Vec<String>, word: &mut Option<String>| {
+        if let Some(w) = word.take() {
+            words.push(w);
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    w.push(c);
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => w.extend(chars.next()),
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            '#' if word.is_none() => break,
+            '|' | ';' | '&' => {
+                end_word(&mut words, &mut word);
+                if !words.is_empty() {
+                    all.push(std::mem::take(&mut words));
+                }
+            }
+            c if c.is_whitespace() => end_word(&mut words, &mut word),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    end_word(&mut words, &mut word);
+    if !words.is_empty() {
+        all.push(words);
+    }
+    all
+}
+
+/// Every `pairgate` and `pairgate-device` command line of the shell blocks of `page`.
+fn documented_commands(page: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for block in page.split("```sh\n").skip(1) {
+        let block = block.split("```").next().unwrap().replace("\\\n", " ");
+        for line in block.lines() {
+            for words in commands(line) {
+                let start = words
+                    .iter()
+                    .position(|w| !(w.contains('=') && !w.starts_with('-')))
+                    .unwrap_or(words.len());
+                let command = &words[start..];
+                // Redirections (`> dev.jwk`, `2>/dev/null`) are the shell's, not arguments.
+                let args = command
+                    .iter()
+                    .position(|w| w.starts_with(['>', '<']) || w.starts_with("2>"))
+                    .unwrap_or(command.len());
+                let command = &command[..args];
+                if matches!(
+                    command.first().map(String::as_str),
+                    Some("pairgate" | "pairgate-device")
+                ) {
+                    found.push(command.to_vec());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_shell_splitter_reads_pipes_quotes_and_comments() {
+    assert_eq!(
+        commands("echo 'a b' | pairgate user create --name \"Ann E\" # a comment"),
+        [
+            vec!["echo", "a b"],
+            vec!["pairgate", "user", "create", "--name", "Ann E"]
+        ]
+    );
+    assert_eq!(
+        commands("X=1 pairgate serve && ls"),
+        [vec!["X=1", "pairgate", "serve"], vec!["ls"]]
+    );
+}
+
+/// Every command the README and the docs show is one the binaries accept: its arguments, with
+/// `--help` after them, parse (a wrong subcommand or option fails), so the pages cannot drift
+/// from the CLI.
+#[test]
+fn every_command_in_the_docs_is_one_the_cli_accepts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for dir in ["docs", "docs/decisions"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                pages.push(path);
+            }
+        }
+    }
+    let mut checked = 0;
+    for page in &pages {
+        for command in documented_commands(&std::fs::read_to_string(page).unwrap()) {
+            let binary = match command[0].as_str() {
+                "pairgate" => env!("CARGO_BIN_EXE_pairgate"),
+                _ => env!("CARGO_BIN_EXE_pairgate-device"),
+            };
+            let out = std::process::Command::new(binary)
+                .args(&command[1..])
+                .arg("--help")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: `{}` is not a command the CLI accepts:\n{}",
+                page.display(),
+                command.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} commands found in the docs");
+}
