@@ -161,7 +161,7 @@ async fn the_installed_base_examples_import_cleanly_and_idempotently(backend: Ba
 fn commands(line: &str) -> Vec<Vec<String>> {
     let (mut all, mut words, mut word) = (Vec::new(), Vec::new(), None::<String>);
     let mut chars = line.chars().peekable();
-    let mut end_word = |words: &mut Vec<String>, word: &mut Option<String>| {
+    let end_word = |words: &mut Vec<String>, word: &mut Option<String>| {
         if let Some(w) = word.take() {
             words.push(w);
         }
