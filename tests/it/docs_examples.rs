@@ -215,7 +215,7 @@ fn documented_commands(page: &str) -> Vec<Vec<String>> {
             for words in commands(line) {
                 let start = words
                     .iter()
-                    .position(|w| !(w.contains('=') && !w.starts_with('-')))
+                    .position(|w| !w.contains('=') || w.starts_with('-'))
                     .unwrap_or(words.len());
                 let command = &words[start..];
                 // Redirections (`> dev.jwk`, `2>/dev/null`) are the shell's, not arguments.
