@@ -1,6 +1,7 @@
 //! The command line: `pairgate [--config FILE] [serve | migrate]`.
 
 mod admin;
+mod lists;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -87,6 +88,8 @@ enum TenantCommand {
         #[arg(long)]
         name: String,
     },
+    /// Every tenant: id, name, ERP customer number, creation time and number of users.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +115,12 @@ enum UserCommand {
     Disable {
         #[arg(long)]
         email: String,
+    },
+    /// Every user (or a tenant's): id, email, name, role, status, second factor, tenant.
+    List {
+        /// Only this tenant's users.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<i64>,
     },
 }
 
@@ -146,6 +155,13 @@ enum ClientCommand {
         #[arg(long)]
         secret: bool,
     },
+    /// Every service client: client_id, name, scopes, authentication, status.
+    List,
+    /// Disable a service client: it authenticates no more (audited).
+    Disable {
+        /// The client_id, as `client list` shows it.
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +191,14 @@ enum DeviceCommand {
         #[arg(long)]
         user_code: String,
     },
+    /// Every device (or those paired to a tenant): pairing, last reading, readings.
+    List {
+        /// Only the devices paired to this tenant.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<i64>,
+    },
+    /// One device: its model, tenant, pairing, last reading and number of readings.
+    Show { serial: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +355,15 @@ fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
+/// A decision's refusal in words that name the code.
+fn decision_error(code: &str, e: crate::oauth::device_flow::DecisionError) -> String {
+    use crate::oauth::device_flow::DecisionError;
+    match e {
+        DecisionError::UnknownCode => format!("no pending pairing request with code {code}"),
+        other => other.to_string(),
+    }
+}
+
 /// Operator commands: they run against the configured database, and every change is audited
 /// with the actor `cli`.
 async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
@@ -350,7 +383,10 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
             model,
             jwk_file,
         }) => admin::register_device(&ctx, now, &serial, &model, &jwk_file).await?,
+        Admin::Device(DeviceCommand::List { tenant }) => lists::devices(&ctx, tenant).await?,
+        Admin::Device(DeviceCommand::Show { serial }) => lists::device(&ctx, &serial).await?,
         Admin::Device(DeviceCommand::Approve { user_code, tenant }) => {
+            lists::require_tenant(&ctx, tenant).await?;
             let request = ctx
                 .oauth
                 .decide(
@@ -361,7 +397,7 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                     "cli",
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| decision_error(&user_code, e))?;
             println!(
                 "approved: device {} ({}) joins tenant {tenant}; \
                  it receives its tokens at its next poll",
@@ -373,7 +409,7 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .oauth
                 .decide(&user_code, Verdict::Deny, "cli")
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| decision_error(&user_code, e))?;
             println!("denied: device {} ({})", request.serial, request.model);
         }
         Admin::Keys(command) => admin::keys(&ctx, command).await?,

@@ -17,6 +17,7 @@ pub mod history;
 mod ids;
 pub mod keys;
 pub mod kinds;
+pub mod listing;
 mod lock;
 pub mod mail;
 pub mod migrations;
