@@ -21,6 +21,7 @@ mod browser_devices;
 mod browser_forms;
 mod browser_history;
 mod browser_pages;
+mod cli;
 mod code_shape;
 mod docs_examples;
 mod erp;
