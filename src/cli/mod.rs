@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server: OAuth endpoints, portal, APIs (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Customer tenants.
@@ -61,6 +61,28 @@ enum Command {
     /// The ERP integration.
     #[command(subcommand)]
     Erp(ErpCommand),
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on, e.g. 0.0.0.0:8080. The same as the environment variable
+    /// PAIRGATE_BIND (server.bind), which it overrides.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// The URL people and devices reach pairgate at (the issuer), e.g. https://id.example.com.
+    /// The same as the environment variable PAIRGATE_PUBLIC_URL (server.public_url), which it
+    /// overrides.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The settings these flags set, as (key, value).
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        let bind = self.bind.clone().map(|v| ("server.bind", v));
+        let url = self.public_url.clone().map(|v| ("server.public_url", v));
+        bind.into_iter().chain(url).collect()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,7 +232,14 @@ enum KeysCommand {
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    let flags = match &command {
+        Command::Serve(args) => args.settings(),
+        _ => Vec::new(),
+    };
+    let settings = match Settings::load_with(cli.config.as_deref(), &flags) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("pairgate: {err}");
@@ -219,8 +248,8 @@ pub fn main() -> ExitCode {
     };
     crate::logging::init(&settings.log);
     let outcome = actix_web::rt::System::new().block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(settings).await,
+        match command {
+            Command::Serve(_) => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Tenant(cmd) => admin(settings, Admin::Tenant(cmd)).await,
             Command::User(cmd) => admin(settings, Admin::User(cmd)).await,

@@ -338,3 +338,76 @@ async fn unknown_ids_are_named(backend: Backend) {
         "no pending pairing request with code BCDF-GHJK",
     );
 }
+
+fn bare() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PAIRGATE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PAIRGATE_LOG__LEVEL", "warn");
+    cmd
+}
+
+#[test]
+fn serve_help_names_the_environment_variables() {
+    let out = bare().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--bind <ADDR>",
+        "PAIRGATE_BIND",
+        "--public-url <URL>",
+        "PAIRGATE_PUBLIC_URL",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from\n{help}");
+    }
+}
+
+#[actix_web::test]
+async fn serve_flags_override_the_environment_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", "not-an-address"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("server.bind") && err.contains("the command line"),
+        "{err}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bare()
+        .current_dir(dir.path())
+        .env("PAIRGATE_BIND", "127.0.0.1:1")
+        .env("PAIRGATE_PUBLIC_URL", "http://env.invalid")
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", "https://id.example.test"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server");
+    let mut issuer = None;
+    for _ in 0..100 {
+        if let Ok(res) = reqwest::get(&url).await {
+            issuer = res
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .map(|m| m["issuer"].clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(issuer, Some(serde_json::json!("https://id.example.test")));
+}
