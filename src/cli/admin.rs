@@ -41,14 +41,7 @@ pub(super) async fn user(ctx: &AppContext, command: UserCommand) -> Result<(), S
             if let Some(id) = tenant {
                 super::lists::require_tenant(ctx, id).await?;
             }
-            let mut password = String::new();
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprint!("password (input is shown; pipe it in to avoid that): ");
-            }
-            std::io::stdin()
-                .read_line(&mut password)
-                .map_err(|e| format!("reading the password from standard input: {e}"))?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let password = super::prompt::new_password()?;
             let (id, uri) = ctx
                 .accounts
                 .create_user(

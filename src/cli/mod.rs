@@ -2,6 +2,7 @@
 
 mod admin;
 mod lists;
+mod prompt;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -411,3 +411,63 @@ async fn serve_flags_override_the_environment_and_are_checked() {
     child.wait().unwrap();
     assert_eq!(issuer, Some(serde_json::json!("https://id.example.test")));
 }
+
+/// `pairgate user create` on a terminal (a pty that `script` opens), typing each answer once its
+/// prompt shows: (what the terminal showed, whether it succeeded).
+fn on_a_terminal(dir: &std::path::Path, email: &str, answers: [&str; 2]) -> (String, bool) {
+    use std::io::Read;
+    let bin = env!("CARGO_BIN_EXE_pairgate");
+    let line = format!("{bin} user create --email {email} --name T --tenant 1");
+    let mut script = Command::new("script");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PAIRGATE_") {
+            script.env_remove(key);
+        }
+    }
+    let mut child = script
+        .env("PAIRGATE_LOG__LEVEL", "warn")
+        .current_dir(dir)
+        .args(["-qefc", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut input, mut output) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let mut shown = Vec::new();
+    for (prompt, answer) in ["(not shown): ", "again: "].iter().zip(answers) {
+        while !String::from_utf8_lossy(&shown).contains(prompt) {
+            let mut buf = [0; 256];
+            let n = output.read(&mut buf).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&shown));
+            shown.extend_from_slice(&buf[..n]);
+        }
+        input.write_all(format!("{answer}\r").as_bytes()).unwrap();
+        input.flush().unwrap();
+    }
+    output.read_to_end(&mut shown).unwrap();
+    let ok = child.wait().unwrap().success();
+    (String::from_utf8_lossy(&shown).into_owned(), ok)
+}
+
+#[test]
+fn the_password_prompt_is_hidden_and_asks_twice() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no `script` to open a terminal with: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare()
+        .current_dir(dir.path())
+        .args(["tenant", "create", "--name", "Acme"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let secret = "correct horse battery staple 7";
+    let (shown, ok) = on_a_terminal(dir.path(), "t1@acme.test", [secret, secret]);
+    assert!(ok && shown.contains("user 1 created"), "{shown}");
+    assert!(!shown.contains("horse"), "the password was shown: {shown}");
+    let (shown, ok) = on_a_terminal(dir.path(), "t2@acme.test", [secret, "something else 123"]);
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("the two passwords differ"), "{shown}");
+    assert!(!shown.contains("horse"), "the password was shown: {shown}");
+}
