@@ -2,6 +2,7 @@
 
 mod admin;
 mod lists;
+mod new_files;
 mod prompt;
 
 use std::net::TcpListener;
@@ -274,9 +275,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let bind = settings.server.bind;
     let public_url = settings.server.public_url.clone();
     let database = settings.database.url.redacted();
+    let new_files = new_files::NewFiles::before(&settings);
     let ctx = AppContext::start(settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    new_files.report();
     // SQLite: this server alone decides which jti values are new (store/replay.rs).
     ctx.store
         .claim_sqlite_writer()
@@ -352,9 +355,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 async fn migrate(settings: Settings) -> Result<(), String> {
     let database = settings.database.url.redacted();
+    let new_files = new_files::NewFiles::before(&settings);
     let store = Store::open(&settings.database)
         .await
         .map_err(|e| format!("cannot open the database {database}: {e}"))?;
+    new_files.report();
     let applied = store
         .migrate()
         .await
@@ -399,9 +404,11 @@ fn decision_error(code: &str, e: crate::oauth::device_flow::DecisionError) -> St
 async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
     use crate::oauth::device_flow::Verdict;
 
+    let new_files = new_files::NewFiles::before(&settings);
     let ctx = AppContext::start(settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    new_files.report();
     let now = ctx.clock.now().timestamp_millis();
     match command {
         Admin::Tenant(command) => admin::tenant(&ctx, now, command).await?,

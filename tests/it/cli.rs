@@ -471,3 +471,59 @@ fn the_password_prompt_is_hidden_and_asks_twice() {
     assert!(shown.contains("the two passwords differ"), "{shown}");
     assert!(!shown.contains("horse"), "the password was shown: {shown}");
 }
+
+#[test]
+fn a_new_database_and_master_key_are_named_once_by_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let out = bare()
+        .current_dir(dir.path())
+        .args(["tenant", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let db = root.join("data/pairgate.db");
+    let key = root.join("data/master.key");
+    assert!(
+        err.contains(&format!("created the SQLite database: {}\n", db.display())),
+        "{err}"
+    );
+    assert!(err.contains(&format!(": {}\n", key.display())), "{err}");
+    assert!(err.contains("created the master key file"), "{err}");
+    let again = bare()
+        .current_dir(dir.path())
+        .args(["tenant", "list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert!(
+        !err.contains("created"),
+        "only the first run names them: {err}"
+    );
+}
+
+#[test]
+fn git_ignores_what_the_documented_commands_create() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    if !std::path::Path::new(repo).join(".git").exists() {
+        return;
+    }
+    let created = [
+        "data/pairgate.db",
+        "data/master.key",
+        "pairgate.db",
+        "pairgate.db-wal",
+        "pairgate.db-shm",
+        "dev.jwk",
+        "dev.pem",
+    ];
+    for file in created {
+        let status = Command::new("git")
+            .current_dir(repo)
+            .args(["check-ignore", "-q", "--no-index", file])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{file} is not ignored");
+    }
+}
