@@ -271,15 +271,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings) -> Result<(), String> {
-    let bind = settings.server.bind;
-    let public_url = settings.server.public_url.clone();
-    let database = settings.database.url.redacted();
+/// The application context, naming a database or master key file it created.
+async fn start(settings: Settings) -> Result<AppContext, String> {
     let new_files = new_files::NewFiles::before(&settings);
     let ctx = AppContext::start(settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
     new_files.report();
+    Ok(ctx)
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let bind = settings.server.bind;
+    let public_url = settings.server.public_url.clone();
+    let database = settings.database.url.redacted();
+    let ctx = start(settings).await?;
     // SQLite: this server alone decides which jti values are new (store/replay.rs).
     ctx.store
         .claim_sqlite_writer()
@@ -404,11 +410,7 @@ fn decision_error(code: &str, e: crate::oauth::device_flow::DecisionError) -> St
 async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
     use crate::oauth::device_flow::Verdict;
 
-    let new_files = new_files::NewFiles::before(&settings);
-    let ctx = AppContext::start(settings, Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
-    new_files.report();
+    let ctx = start(settings).await?;
     let now = ctx.clock.now().timestamp_millis();
     match command {
         Admin::Tenant(command) => admin::tenant(&ctx, now, command).await?,
