@@ -22,6 +22,7 @@ mod browser_forms;
 mod browser_history;
 mod browser_pages;
 mod cli;
+mod cli_start;
 mod code_shape;
 mod docs_examples;
 mod erp;
