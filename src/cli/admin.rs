@@ -22,6 +22,7 @@ pub(super) async fn tenant(
                 .map_err(|e| e.to_string())?;
             println!("tenant {id} created: {}", name.trim());
         }
+        TenantCommand::List => super::lists::tenants(ctx).await?,
     }
     Ok(())
 }
@@ -37,14 +38,10 @@ pub(super) async fn user(ctx: &AppContext, command: UserCommand) -> Result<(), S
         } => {
             let role = crate::accounts::Role::parse(&role)
                 .ok_or("--role must be owner, admin, operator, viewer or staff")?;
-            let mut password = String::new();
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprint!("password (input is shown; pipe it in to avoid that): ");
+            if let Some(id) = tenant {
+                super::lists::require_tenant(ctx, id).await?;
             }
-            std::io::stdin()
-                .read_line(&mut password)
-                .map_err(|e| format!("reading the password from standard input: {e}"))?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let password = super::prompt::new_password()?;
             let (id, uri) = ctx
                 .accounts
                 .create_user(
@@ -70,9 +67,15 @@ pub(super) async fn user(ctx: &AppContext, command: UserCommand) -> Result<(), S
                 .accounts
                 .disable_user("cli", &email)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e {
+                    crate::accounts::AccountError::NotFound => {
+                        format!("no user with email {email}")
+                    }
+                    other => other.to_string(),
+                })?;
             println!("user {id} disabled; their sessions have ended");
         }
+        UserCommand::List { tenant } => super::lists::users(ctx, tenant).await?,
     }
     Ok(())
 }
@@ -131,6 +134,18 @@ pub(super) async fn client(
             if let Some(secret) = created.secret {
                 println!("client_secret: {secret}");
                 println!("(shown once; pairgate keeps only its hash)");
+            }
+        }
+        ClientCommand::List => super::lists::clients(ctx).await?,
+        ClientCommand::Disable { client_id } => {
+            let was_active =
+                crate::oauth::clients::disable_service_client(&ctx.store, now, "cli", &client_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            if was_active {
+                println!("client {client_id} disabled; it authenticates no more");
+            } else {
+                println!("client {client_id} was already disabled");
             }
         }
     }

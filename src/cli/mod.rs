@@ -2,6 +2,9 @@
 
 mod admin;
 mod demo;
+mod lists;
+mod new_files;
+mod prompt;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -37,7 +40,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server: OAuth endpoints, portal, APIs (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Set up a demo on a fresh SQLite database (a company and its owner, an ERP client, a sold
@@ -66,6 +69,28 @@ enum Command {
     Erp(ErpCommand),
 }
 
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on, e.g. 0.0.0.0:8080. The same as the environment variable
+    /// PAIRGATE_BIND (server.bind), which it overrides.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// The URL people and devices reach pairgate at (the issuer), e.g. https://id.example.com.
+    /// The same as the environment variable PAIRGATE_PUBLIC_URL (server.public_url), which it
+    /// overrides.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The settings these flags set, as (key, value).
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        let bind = self.bind.clone().map(|v| ("server.bind", v));
+        let url = self.public_url.clone().map(|v| ("server.public_url", v));
+        bind.into_iter().chain(url).collect()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum ErpCommand {
     /// Import devices and sales (the installed base) from CSV or JSON lines; every row is checked
@@ -91,6 +116,8 @@ enum TenantCommand {
         #[arg(long)]
         name: String,
     },
+    /// Every tenant: id, name, ERP customer number, creation time and number of users.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +143,12 @@ enum UserCommand {
     Disable {
         #[arg(long)]
         email: String,
+    },
+    /// Every user (or a tenant's): id, email, name, role, status, second factor, tenant.
+    List {
+        /// Only this tenant's users.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<i64>,
     },
 }
 
@@ -150,6 +183,13 @@ enum ClientCommand {
         #[arg(long)]
         secret: bool,
     },
+    /// Every service client: client_id, name, scopes, authentication, status.
+    List,
+    /// Disable a service client: it authenticates no more (audited).
+    Disable {
+        /// The client_id, as `client list` shows it.
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +219,14 @@ enum DeviceCommand {
         #[arg(long)]
         user_code: String,
     },
+    /// Every device (or those paired to a tenant): pairing, last reading, readings.
+    List {
+        /// Only the devices paired to this tenant.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<i64>,
+    },
+    /// One device: its model, tenant, pairing, last reading and number of readings.
+    Show { serial: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,7 +238,14 @@ enum KeysCommand {
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    let flags = match &command {
+        Command::Serve(args) => args.settings(),
+        _ => Vec::new(),
+    };
+    let settings = match Settings::load_with(cli.config.as_deref(), &flags) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("pairgate: {err}");
@@ -199,8 +254,8 @@ pub fn main() -> ExitCode {
     };
     crate::logging::init(&settings.log);
     let outcome = actix_web::rt::System::new().block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(settings).await,
+        match command {
+            Command::Serve(_) => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Demo => demo::demo(settings).await,
             Command::Tenant(cmd) => admin(settings, Admin::Tenant(cmd)).await,
@@ -221,13 +276,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The application context, naming a database or master key file it created.
+async fn start(settings: Settings) -> Result<AppContext, String> {
+    let new_files = new_files::NewFiles::before(&settings);
+    let ctx = AppContext::start(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    new_files.report();
+    Ok(ctx)
+}
+
 async fn serve(settings: Settings) -> Result<(), String> {
     let bind = settings.server.bind;
     let public_url = settings.server.public_url.clone();
     let database = settings.database.url.redacted();
-    let ctx = AppContext::start(settings, Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctx = start(settings).await?;
     // SQLite: this server alone decides which jti values are new (store/replay.rs).
     ctx.store
         .claim_sqlite_writer()
@@ -303,9 +366,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 async fn migrate(settings: Settings) -> Result<(), String> {
     let database = settings.database.url.redacted();
+    let new_files = new_files::NewFiles::before(&settings);
     let store = Store::open(&settings.database)
         .await
         .map_err(|e| format!("cannot open the database {database}: {e}"))?;
+    new_files.report();
     let applied = store
         .migrate()
         .await
@@ -336,14 +401,21 @@ fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
+/// A decision's refusal in words that name the code.
+fn decision_error(code: &str, e: crate::oauth::device_flow::DecisionError) -> String {
+    use crate::oauth::device_flow::DecisionError;
+    match e {
+        DecisionError::UnknownCode => format!("no pending pairing request with code {code}"),
+        other => other.to_string(),
+    }
+}
+
 /// Operator commands: they run against the configured database, and every change is audited
 /// with the actor `cli`.
 async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
     use crate::oauth::device_flow::Verdict;
 
-    let ctx = AppContext::start(settings, Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctx = start(settings).await?;
     let now = ctx.clock.now().timestamp_millis();
     match command {
         Admin::Tenant(command) => admin::tenant(&ctx, now, command).await?,
@@ -355,7 +427,10 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
             model,
             jwk_file,
         }) => admin::register_device(&ctx, now, &serial, &model, &jwk_file).await?,
+        Admin::Device(DeviceCommand::List { tenant }) => lists::devices(&ctx, tenant).await?,
+        Admin::Device(DeviceCommand::Show { serial }) => lists::device(&ctx, &serial).await?,
         Admin::Device(DeviceCommand::Approve { user_code, tenant }) => {
+            lists::require_tenant(&ctx, tenant).await?;
             let request = ctx
                 .oauth
                 .decide(
@@ -366,7 +441,7 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                     "cli",
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| decision_error(&user_code, e))?;
             println!(
                 "approved: device {} ({}) joins tenant {tenant}; \
                  it receives its tokens at its next poll",
@@ -378,7 +453,7 @@ async fn admin(settings: Settings, command: Admin) -> Result<(), String> {
                 .oauth
                 .decide(&user_code, Verdict::Deny, "cli")
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| decision_error(&user_code, e))?;
             println!("denied: device {} ({})", request.serial, request.model);
         }
         Admin::Keys(command) => admin::keys(&ctx, command).await?,

@@ -215,6 +215,16 @@ impl Settings {
         Self::extract(Self::layers(file)?.merge(env_provider()))
     }
 
+    /// [`Settings::load`], then the command line's values on top: (key, value) pairs such as
+    /// `("server.bind", "0.0.0.0:8080")`, checked like every other layer.
+    pub fn load_with(file: Option<&Path>, flags: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut figment = Self::layers(file)?.merge(env_provider());
+        for (key, value) in flags {
+            figment = figment.merge(Flag(figment::providers::Serialized::default(key, value)));
+        }
+        Self::extract(figment)
+    }
+
     /// Loads the defaults and the optional file, ignoring the environment (for tests and tools).
     pub fn load_without_env(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::extract(Self::layers(file)?)
@@ -265,6 +275,21 @@ impl Settings {
             )));
         }
         Ok(())
+    }
+}
+
+/// A setting given on the command line; errors name it as such.
+struct Flag<'a>(figment::providers::Serialized<&'a String>);
+
+impl figment::Provider for Flag<'_> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("the command line")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
     }
 }
 

@@ -130,7 +130,7 @@ fn parse_csv(text: &str) -> Result<(Vec<Row>, Vec<BadRow>), FileError> {
     for record in reader.records() {
         let (line_no, outcome) = match record {
             Ok(record) => {
-                let line_no = record.position().map_or(0, |p| p.line());
+                let line_no = record.position().map_or(0, |p| line_at(text, p.byte()));
                 let cells: Map<String, Value> = header
                     .iter()
                     .zip(record.iter())
@@ -147,17 +147,50 @@ fn parse_csv(text: &str) -> Result<(Vec<Row>, Vec<BadRow>), FileError> {
                         )]),
                     )
                 } else {
-                    (line_no, csv_row(cells).and_then(check))
+                    let outcome = csv_row(cells).and_then(check);
+                    (
+                        line_no,
+                        outcome.map_err(|p| p.into_iter().map(csv_names).collect()),
+                    )
                 }
             }
             Err(e) => (
-                e.position().map_or(0, |p| p.line()),
+                e.position().map_or(0, |p| line_at(text, p.byte())),
                 Err(vec![format!("the row cannot be read ({e})")]),
             ),
         };
         push(outcome, line_no, &mut rows, &mut bad);
     }
     Ok((rows, bad))
+}
+
+/// The 1-based line a record starts on, from the byte offset the csv reader gives (which, in a
+/// CRLF file, can fall on the line feed ending the previous line): counting line feeds before
+/// the record's first character, so LF and CRLF files count alike.
+fn line_at(text: &str, byte: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+    while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
+        end += 1;
+    }
+    let feeds = bytes[..end].iter().filter(|b| **b == b'\n').count();
+    feeds as u64 + 1
+}
+
+/// A problem of a CSV row named by its CSV column rather than the API's field.
+fn csv_names(problem: String) -> String {
+    const COLUMNS: [(&str, &str); 4] = [
+        ("sold_to.customer_number:", "customer_number:"),
+        ("sold_to.name:", "customer_name:"),
+        ("sold_to.kind:", "customer_kind:"),
+        ("sold_to:", "customer_number, customer_name, customer_kind:"),
+    ];
+    for (field, column) in COLUMNS {
+        if let Some(rest) = problem.strip_prefix(field) {
+            return format!("{column}{rest}");
+        }
+    }
+    problem
 }
 
 /// A CSV row in the shape of a JSON line.

@@ -27,6 +27,7 @@ pub enum Action {
     DeviceGroupCreated,
     DeviceGroupAssigned,
     ClientRegistered,
+    ClientDisabled,
     DeviceRegistered,
     SigningKeyRotated,
     PairingRequested,
@@ -56,7 +57,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 49] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -80,6 +81,7 @@ impl Action {
         Self::DeviceGroupCreated,
         Self::DeviceGroupAssigned,
         Self::ClientRegistered,
+        Self::ClientDisabled,
         Self::DeviceRegistered,
         Self::SigningKeyRotated,
         Self::PairingRequested,
@@ -138,6 +140,7 @@ impl Action {
             Self::DeviceGroupCreated => "device_group.created",
             Self::DeviceGroupAssigned => "device_group.assigned",
             Self::ClientRegistered => "client.registered",
+            Self::ClientDisabled => "client.disabled",
             Self::DeviceRegistered => "device.registered",
             Self::SigningKeyRotated => "keys.rotated",
             Self::PairingRequested => "pairing.requested",

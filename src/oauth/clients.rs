@@ -35,6 +35,8 @@ pub enum ClientError {
     InvalidScope,
     #[error("the JWK Set is not acceptable: {0}")]
     InvalidKeys(#[from] JwkError),
+    #[error("no client with id {0}")]
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -114,4 +116,33 @@ pub async fn create_service_client(
         })
         .await?;
     Ok(CreatedClient { client_id, secret })
+}
+
+/// Disables a service client (a device is not a service client): it authenticates no more.
+/// Audited; disabling a disabled client changes nothing and records nothing. Returns whether it
+/// was active.
+pub async fn disable_service_client(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    client_id: &str,
+) -> Result<bool, ClientError> {
+    let (actor, client_id) = (actor.to_owned(), client_id.to_owned());
+    store
+        .write(move |tx| {
+            let found = registry::find_client(tx, &client_id)?;
+            let Some(client) = found.filter(|c| c.kind == ClientKind::Service) else {
+                return Ok(Err(ClientError::NotFound(client_id)));
+            };
+            if !client.active {
+                return Ok(Ok(false));
+            }
+            registry::set_client_status(tx, &client_id, registry::ActiveStatus::Disabled)?;
+            let subject = Subject::Client(client_id.clone());
+            let event = Event::new(Action::ClientDisabled, actor, subject)
+                .detail(json!({ "name": client.name }));
+            events::record(tx, now_ms, event)?;
+            Ok::<_, StoreError>(Ok(true))
+        })
+        .await?
 }

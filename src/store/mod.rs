@@ -18,6 +18,7 @@ mod ids;
 pub mod inventory;
 pub mod keys;
 pub mod kinds;
+pub mod listing;
 mod lock;
 pub mod mail;
 pub mod migrations;

@@ -21,6 +21,8 @@ mod browser_devices;
 mod browser_forms;
 mod browser_history;
 mod browser_pages;
+mod cli;
+mod cli_start;
 mod code_shape;
 mod demo;
 mod docs_examples;

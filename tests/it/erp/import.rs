@@ -14,6 +14,7 @@ use crate::support::{Backend, TestApp};
 backend_tests!(
     csv_import_reports_bad_rows_and_is_safe_to_run_twice,
     json_lines_import,
+    crlf_csv_errors_name_lines_and_columns,
 );
 
 fn import(app: &TestApp, file: &std::path::Path) -> (Output, String, String) {
@@ -93,7 +94,7 @@ async fn csv_import_reports_bad_rows_and_is_safe_to_run_twice(backend: Backend) 
         "{stderr}"
     );
     assert!(
-        bad[1].contains("sold_to.kind: must be end_customer or distributor"),
+        bad[1].contains("customer_kind: must be end_customer or distributor"),
         "{stderr}"
     );
     assert!(bad[2].starts_with("line 6: "), "{stderr}");
@@ -160,4 +161,33 @@ async fn json_lines_import(backend: Backend) {
     let cancelled = expect_json(erp.delete("/api/erp/v1/sales/J-1").await, 200).await;
     assert_eq!(cancelled["sale"]["end_customer_number"], "C-5");
     assert_eq!(cancelled["sale"]["sold_to"]["kind"], "distributor");
+}
+
+/// A CSV file with CRLF line ends (as spreadsheets on Windows write them), a quoted field across
+/// two lines among them: errors give the line each row starts on and the CSV column names.
+async fn crlf_csv_errors_name_lines_and_columns(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crlf.csv");
+    let rows = [
+        "type,serial,sale_id,sold_at,customer_number,customer_name,customer_kind,revision",
+        "sale,SN-C-1,C-1,2026-01-05T08:00:00Z,K-1,Acme,end_customer,1",
+        "sale,SN-C-2,C-2,2026-01-05T08:00:00Z,K-1,Acme,wholesaler,1",
+        "sale,SN-C-3,C-3,2026-01-05T08:00:00Z,K-2,\"Beta\r\nLabs\",end_customer,1",
+        "sale,SN-C-4,C-4,yesterday,K-1,Acme,end_customer,1",
+        "sale,SN-C-5,C-5,2026-01-05T08:00:00Z,,Acme,end_customer,1",
+    ];
+    std::fs::write(&file, rows.join("\r\n") + "\r\n").unwrap();
+    let (out, _, stderr) = import(&app, &file);
+    assert!(!out.status.success(), "{stderr}");
+    let bad: Vec<&str> = stderr.lines().filter(|l| l.starts_with("line ")).collect();
+    assert_eq!(bad.len(), 4, "{stderr}");
+    assert!(
+        bad[0].starts_with("line 3: customer_kind: must be end_customer or distributor"),
+        "{stderr}"
+    );
+    assert!(bad[1].starts_with("line 4: customer_name: "), "{stderr}");
+    assert!(bad[2].starts_with("line 6: sold_at: "), "{stderr}");
+    assert!(bad[3].starts_with("line 7: customer_number: "), "{stderr}");
+    assert!(!stderr.contains("sold_to"), "API field names in {stderr}");
 }

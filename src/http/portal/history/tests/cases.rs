@@ -190,6 +190,13 @@ pub(super) const CASES: &[Case] = &[
         "An operator of pairgate registered the service client Factory ERP",
     ),
     (
+        Action::ClientDisabled,
+        "cli",
+        ERP,
+        "{}",
+        "An operator of pairgate disabled the service client Factory ERP",
+    ),
+    (
         Action::DeviceRegistered,
         ERP,
         DEV,
