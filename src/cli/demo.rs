@@ -118,6 +118,20 @@ async fn set_up(ctx: &AppContext, database: &Path) -> Result<Demo, String> {
     )
     .await
     .map_err(|e| fail(&e))?;
+    let key = sold_device(ctx, database, now).await?;
+    Ok(Demo {
+        password,
+        otpauth: otpauth.ok_or("the owner's second factor was not set up")?,
+        erp_client: (client.client_id, client.secret.unwrap_or_default()),
+        key: absolute(&key),
+    })
+}
+
+/// The device's factory key (written beside the database), the device, and its sale to the
+/// demo's company; the key's path.
+async fn sold_device(ctx: &AppContext, database: &Path, now: i64) -> Result<PathBuf, String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let erp = &ctx.erp;
     let key = database.with_file_name(format!("{SERIAL}.pem"));
     let der = generate_pkcs8(KeyAlg::Es256).map_err(|e| fail(&e))?;
     write_private(&key, &pkcs8_pem(&der))?;
@@ -143,12 +157,7 @@ async fn set_up(ctx: &AppContext, database: &Path) -> Result<Demo, String> {
     )
     .await
     .map_err(|e| fail(&e))?;
-    Ok(Demo {
-        password,
-        otpauth: otpauth.ok_or("the owner's second factor was not set up")?,
-        erp_client: (client.client_id, client.secret.unwrap_or_default()),
-        key: absolute(&key),
-    })
+    Ok(key)
 }
 
 /// What to run and open, printed before the server starts.

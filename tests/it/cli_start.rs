@@ -80,6 +80,22 @@ async fn serve_flags_override_the_environment_and_are_checked() {
 /// `pairgate user create` on a terminal (a pty that `script` opens), typing each answer once its
 /// prompt shows: (what the terminal showed, whether it succeeded).
 fn on_a_terminal(dir: &std::path::Path, email: &str, answers: [&str; 2]) -> (String, bool) {
+    // A terminal may discard what was typed while the prompt switches echo off (TCSAFLUSH), so
+    // an attempt that stalls is stopped after a while and made again.
+    for _ in 0..3 {
+        if let Some(result) = attempt_on_a_terminal(dir, email, answers) {
+            return result;
+        }
+    }
+    panic!("the prompt never finished on a terminal");
+}
+
+/// One run of `user create` on a terminal `script` opens; `None` if it stalled.
+fn attempt_on_a_terminal(
+    dir: &std::path::Path,
+    email: &str,
+    answers: [&str; 2],
+) -> Option<(String, bool)> {
     use std::io::Read;
     let bin = env!("CARGO_BIN_EXE_pairgate");
     let line = format!("{bin} user create --email {email} --name T --tenant 1");
@@ -98,20 +114,47 @@ fn on_a_terminal(dir: &std::path::Path, email: &str, answers: [&str; 2]) -> (Str
         .spawn()
         .unwrap();
     let (mut input, mut output) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    // The watchdog: a stalled attempt is killed (its terminal closes, so reads end).
+    let (done, stalled) = (
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    let (pid, watch_done, watch_stalled) = (child.id(), done.clone(), stalled.clone());
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        if !watch_done.load(std::sync::atomic::Ordering::SeqCst) {
+            watch_stalled.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &pid.to_string()])
+                .status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
     let mut shown = Vec::new();
     for (prompt, answer) in ["(not shown): ", "again: "].iter().zip(answers) {
         while !String::from_utf8_lossy(&shown).contains(prompt) {
             let mut buf = [0; 256];
-            let n = output.read(&mut buf).unwrap();
-            assert!(n > 0, "{}", String::from_utf8_lossy(&shown));
+            let n = output.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                let _ = child.wait();
+                return None;
+            }
             shown.extend_from_slice(&buf[..n]);
         }
-        input.write_all(format!("{answer}\r").as_bytes()).unwrap();
-        input.flush().unwrap();
+        // Let the prompt switch echo off before typing.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = input.write_all(format!("{answer}\r").as_bytes());
+        let _ = input.flush();
     }
-    output.read_to_end(&mut shown).unwrap();
+    let _ = output.read_to_end(&mut shown);
     let ok = child.wait().unwrap().success();
-    (String::from_utf8_lossy(&shown).into_owned(), ok)
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    if stalled.load(std::sync::atomic::Ordering::SeqCst) {
+        return None;
+    }
+    Some((String::from_utf8_lossy(&shown).into_owned(), ok))
 }
 
 #[test]
