@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
+use crate::support::clean_command;
 use crate::support::{Backend, hex, postgres, rand_bytes};
 
 /// The shell blocks under `### {engine}` of the "Backups and restore" section: (backup, restore).
@@ -41,12 +42,7 @@ fn documented(engine: &str) -> (String, String) {
 
 /// A `pairgate` command in `dir`, with only the environment `env` sets.
 fn pairgate(dir: &Path, env: &[(&str, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
     cmd.current_dir(dir).env("PAIRGATE_LOG__LEVEL", "warn");
     for (key, value) in env {
         cmd.env(key, value);

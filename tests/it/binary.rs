@@ -4,17 +4,12 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::clean_command;
 use crate::support::postgres;
 
+/// `pairgate`, with only the environment the test sets.
 fn pairgate() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
-    // Start from a clean slate: only what the test sets.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
+    clean_command(env!("CARGO_BIN_EXE_pairgate"))
 }
 
 fn run_failing(cmd: &mut Command) -> String {

@@ -3,11 +3,10 @@
 //! words that agree, errors that name what was not found, non-zero exit codes.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
-
-use pairgate::config::DatabaseUrl;
+use std::process::Stdio;
 
 use crate::backend_tests;
+use crate::support::clean_command;
 use crate::support::{Backend, TestApp};
 
 backend_tests!(
@@ -26,16 +25,8 @@ struct Run {
 
 fn pairgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let url = match &app.ctx.settings.database.url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
+    let url = app.database_url();
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
     let mut child = cmd
         .current_dir(dir.path())
         .env("PAIRGATE_DATABASE_URL", url)

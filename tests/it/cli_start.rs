@@ -4,13 +4,10 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::support::clean_command;
+
 fn bare() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
     cmd.env("PAIRGATE_LOG__LEVEL", "warn");
     cmd
 }
@@ -99,12 +96,7 @@ fn attempt_on_a_terminal(
     use std::io::Read;
     let bin = env!("CARGO_BIN_EXE_pairgate");
     let line = format!("{bin} user create --email {email} --name T --tenant 1");
-    let mut script = Command::new("script");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            script.env_remove(key);
-        }
-    }
+    let mut script = clean_command("script");
     let mut child = script
         .env("PAIRGATE_LOG__LEVEL", "warn")
         .current_dir(dir)

@@ -9,16 +9,12 @@ use std::sync::Arc;
 
 use reqwest::cookie::Jar;
 
+use crate::support::clean_command;
 use crate::support::portal::extract;
 
 /// A command of this crate's binaries in `dir`, with only the environment the test sets.
 fn binary(path: &str, dir: &std::path::Path, bind: &str) -> Command {
-    let mut cmd = Command::new(path);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = clean_command(path);
     cmd.current_dir(dir)
         .env("PAIRGATE_BIND", bind)
         .env("PAIRGATE_PUBLIC_URL", format!("http://{bind}"))

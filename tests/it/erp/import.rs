@@ -1,13 +1,13 @@
 //! `pairgate erp import FILE`, run as the binary against a test app's database: bad rows are
 //! reported with their line numbers, the rest is imported, and a second run changes nothing.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use pairgate::config::DatabaseUrl;
 use serde_json::json;
 
 use super::{ErpClient, expect_json};
 use crate::backend_tests;
+use crate::support::clean_command;
 use crate::support::device::Signer;
 use crate::support::{Backend, TestApp};
 
@@ -19,16 +19,8 @@ backend_tests!(
 
 fn import(app: &TestApp, file: &std::path::Path) -> (Output, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let url = match &app.ctx.settings.database.url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
+    let url = app.database_url();
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
     let out = cmd
         .current_dir(dir.path())
         .env("PAIRGATE_DATABASE_URL", url)

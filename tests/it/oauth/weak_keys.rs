@@ -6,16 +6,16 @@
 //! forgeries here are checked against aws-lc-rs itself before they are sent, so each test shows
 //! a signature that would verify and the refusal that stops it.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
-use pairgate::config::DatabaseUrl;
 use pairgate::crypto::jose::{self, JwkError};
 use pairgate::ids::DeviceSerial;
 use serde_json::{Value, json};
 
 use super::error_of;
 use crate::backend_tests;
+use crate::support::clean_command;
 use crate::support::device::Signer;
 use crate::support::{Backend, JWT_BEARER, TestApp};
 
@@ -275,16 +275,8 @@ fn pairgate(
     args: &[&str],
     file: &std::path::Path,
 ) -> (Output, String) {
-    let url = match &app.ctx.settings.database.url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairgate"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAIRGATE_") {
-            cmd.env_remove(key);
-        }
-    }
+    let url = app.database_url();
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
     let out = cmd
         .current_dir(dir)
         .env("PAIRGATE_DATABASE_URL", url)

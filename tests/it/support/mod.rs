@@ -243,6 +243,14 @@ impl TestApp {
     }
 
     /// The absolute URL of `path`.
+    /// The app's database as `PAIRGATE_DATABASE_URL` names it, for the binaries a test runs.
+    pub fn database_url(&self) -> String {
+        match &self.ctx.settings.database.url {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => url.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -465,6 +473,19 @@ impl Drop for TestApp {
 
 pub fn rand_bytes() -> [u8; 8] {
     rand::random()
+}
+
+/// A command (one of this crate's binaries, or a wrapper such as `script`) that starts from a
+/// clean slate: no `PAIRGATE_*` variable of the test's own environment reaches it, only what the
+/// test sets.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PAIRGATE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 pub fn hex(bytes: &[u8]) -> String {
