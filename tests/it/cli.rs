@@ -6,7 +6,6 @@ use std::io::Write;
 use std::process::Stdio;
 
 use crate::backend_tests;
-use crate::support::clean_command;
 use crate::support::{Backend, TestApp};
 
 backend_tests!(
@@ -25,16 +24,8 @@ struct Run {
 
 fn pairgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let url = app.database_url();
-    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
-    let mut child = cmd
-        .current_dir(dir.path())
-        .env("PAIRGATE_DATABASE_URL", url)
-        .env(
-            "PAIRGATE_KEYS__MASTER_KEY",
-            app.ctx.settings.keys.master_key.expose(),
-        )
-        .env("PAIRGATE_LOG__LEVEL", "warn")
+    let mut child = app
+        .cli(dir.path())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::{ErpClient, expect_json};
 use crate::backend_tests;
-use crate::support::clean_command;
 use crate::support::device::Signer;
 use crate::support::{Backend, TestApp};
 
@@ -19,16 +18,8 @@ backend_tests!(
 
 fn import(app: &TestApp, file: &std::path::Path) -> (Output, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let url = app.database_url();
-    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
-    let out = cmd
-        .current_dir(dir.path())
-        .env("PAIRGATE_DATABASE_URL", url)
-        .env(
-            "PAIRGATE_KEYS__MASTER_KEY",
-            app.ctx.settings.keys.master_key.expose(),
-        )
-        .env("PAIRGATE_LOG__LEVEL", "warn")
+    let out = app
+        .cli(dir.path())
         .args(["erp", "import", "--batch-size", "2"])
         .arg(file)
         .output()

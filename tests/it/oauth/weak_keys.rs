@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use super::error_of;
 use crate::backend_tests;
-use crate::support::clean_command;
 use crate::support::device::Signer;
 use crate::support::{Backend, JWT_BEARER, TestApp};
 
@@ -275,20 +274,7 @@ fn pairgate(
     args: &[&str],
     file: &std::path::Path,
 ) -> (Output, String) {
-    let url = app.database_url();
-    let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
-    let out = cmd
-        .current_dir(dir)
-        .env("PAIRGATE_DATABASE_URL", url)
-        .env(
-            "PAIRGATE_KEYS__MASTER_KEY",
-            app.ctx.settings.keys.master_key.expose(),
-        )
-        .env("PAIRGATE_LOG__LEVEL", "warn")
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap();
+    let out = app.cli(dir).args(args).arg(file).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -251,6 +251,20 @@ impl TestApp {
         }
     }
 
+    /// `pairgate` in `dir`, on this app's database and master key (quiet logs), as an operator
+    /// would run it beside the server.
+    pub fn cli(&self, dir: &std::path::Path) -> std::process::Command {
+        let mut cmd = clean_command(env!("CARGO_BIN_EXE_pairgate"));
+        cmd.current_dir(dir)
+            .env("PAIRGATE_DATABASE_URL", self.database_url())
+            .env(
+                "PAIRGATE_KEYS__MASTER_KEY",
+                self.ctx.settings.keys.master_key.expose(),
+            )
+            .env("PAIRGATE_LOG__LEVEL", "warn");
+        cmd
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
