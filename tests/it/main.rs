@@ -27,6 +27,7 @@ mod code_shape;
 mod demo;
 mod docs_examples;
 mod erp;
+mod getting_started;
 mod maintenance;
 mod migrations;
 mod oauth;

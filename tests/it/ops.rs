@@ -113,3 +113,43 @@ async fn unknown_paths_are_404_json(backend: Backend) {
         serde_json::json!({"error": "not_found"})
     );
 }
+
+/// Every series `docs/operations.md` names (its table and its alerting rules) is one that
+/// `/metrics` serves, with the type the table gives it: the monitoring advice cannot drift.
+#[actix_web::test]
+async fn the_series_the_operations_guide_names_are_served() {
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations.md"),
+    )
+    .unwrap();
+    let app = TestApp::start(Backend::Sqlite).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let served: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split_once(' '))
+        .collect();
+    let mut named = 0;
+    for (at, _) in page.match_indices("pairgate_") {
+        let name: String = page[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        let series = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| served.get(base) == Some(&"histogram"))
+            .unwrap_or(&name);
+        assert!(served.contains_key(series), "{name} is not served:\n{text}");
+        named += 1;
+    }
+    assert!(named >= 10, "{named}");
+    for row in page.lines().filter(|l| l.starts_with("| `pairgate_")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        for name in cells[1].split(", ") {
+            let name = name.trim_matches('`');
+            assert_eq!(served.get(name), Some(&cells[2]), "{row}");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod axe;
 pub mod browser;
+pub mod ceremony;
 pub mod device;
 pub mod portal;
 pub mod proxy;
