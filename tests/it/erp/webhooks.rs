@@ -93,6 +93,42 @@ fn verify(r: &Received) -> bool {
     r.signature == format!("v1,{expected}")
 }
 
+/// Runs the Python `verify` of `docs/erp-integration.md` on a request, as a receiver would on
+/// arrival (at `now`, the server's clock).
+fn guide_verifies(r: &Received, now: i64) -> bool {
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/erp-integration.md"),
+    )
+    .unwrap();
+    let start = page.find("```python\n").unwrap() + "```python\n".len();
+    let code = &page[start..start + page[start..].find("```").unwrap()];
+    let script = format!(
+        "{code}\nimport sys, time\ntime.time = lambda: {now}\n\
+         ok = verify(sys.argv[1], {{'webhook-id': sys.argv[2], 'webhook-timestamp': sys.argv[3], \
+         'webhook-signature': sys.argv[4]}}, sys.stdin.buffer.read())\nprint(ok)\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &script, SECRET, &r.id, &r.timestamp, &r.signature])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3, to run the guide's receiver code");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(r.body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    match String::from_utf8(out.stdout).unwrap().trim() {
+        "True" => true,
+        "False" => false,
+        other => panic!("{other}"),
+    }
+}
+
 async fn webhooks_are_signed_retried_and_in_order_per_device(backend: Backend) {
     let (url, receiver, handle) = start_receiver();
     let app = TestApp::builder(backend)
@@ -159,6 +195,9 @@ async fn webhooks_are_signed_retried_and_in_order_per_device(backend: Backend) {
     let mut forged = seen[4].clone();
     forged.body = forged.body.replace("SN-W-1", "SN-W-9");
     assert!(!verify(&forged));
+    // And the receiver code the ERP guide gives agrees on both.
+    assert!(seen.iter().all(|r| guide_verifies(r, app.now())));
+    assert!(!guide_verifies(&forged, app.now()));
 
     // The body is the feed's event.
     let feed = erp.all_events().await;
