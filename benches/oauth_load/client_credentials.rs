@@ -8,7 +8,7 @@ use pairgate::app::AppContext;
 use pairgate::oauth::clients::{ClientCredential, create_service_client};
 use pairgate::simulator::DeviceKey;
 
-use crate::measure::{CpuSince, Tally};
+use crate::measure::{CpuSince, Row, Tally};
 use crate::{Args, Device, JWT_BEARER, label, now, outcome};
 
 /// How a service client authenticates.
@@ -25,8 +25,8 @@ pub(super) async fn client_credentials(
     args: &Args,
     ctx: &AppContext,
     http: &reqwest::Client,
-    base: &str,
-) {
+    (base, target): (&str, &str),
+) -> Vec<Row> {
     let secret_client = create_service_client(
         &ctx.store,
         now() * 1000,
@@ -56,6 +56,7 @@ pub(super) async fn client_credentials(
         serial: jwt_client.client_id,
         key,
     }));
+    let mut rows = Vec::new();
     for (credential, name) in [
         (secret, "client_credentials, client_secret_basic"),
         (jwt, "client_credentials, private_key_jwt"),
@@ -65,29 +66,30 @@ pub(super) async fn client_credentials(
         let end = started + Duration::from_secs(args.secs);
         let mut tasks = Vec::new();
         for _ in 0..args.concurrency {
-            let (http, base) = (http.clone(), base.to_owned());
+            let (http, base) = (http.clone(), (base.to_owned(), target.to_owned()));
             tasks.push(tokio::spawn(ask_until(http, base, credential.clone(), end)));
         }
         let total = Tally::gather(tasks).await;
-        total.report(
+        rows.push(total.report(
             &format!("{name} (c={})", args.concurrency),
             started.elapsed(),
             cpu,
-        );
+        ));
     }
+    rows
 }
 
 /// Asks for client_credentials tokens one after the other until `end`.
 async fn ask_until(
     http: reqwest::Client,
-    base: String,
+    (base, target): (String, String),
     credential: Credential,
     end: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
     while Instant::now() < end {
         let t0 = Instant::now();
-        let request = http.post(format!("{base}/oauth/token"));
+        let request = http.post(format!("{target}/oauth/token"));
         let res = match &credential {
             Credential::Jwt(client) => {
                 let assertion = client

@@ -35,89 +35,151 @@ impl Tally {
         }
     }
 
-    pub(super) fn report(mut self, name: &str, elapsed: Duration, cpu: CpuSince) {
+    /// Prints the scenario's line and returns its row of the summary.
+    pub(super) fn report(mut self, name: &str, elapsed: Duration, cpu: CpuSince) -> Row {
         self.latencies.sort();
         let n = self.latencies.len();
-        let (server, loadgen, writer) = cpu.per_request(n);
+        let used = cpu.per_request(n);
         let pct = |p: f64| {
             self.latencies
                 .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
                 .map(|d| d.as_secs_f64() * 1000.0)
                 .unwrap_or(0.0)
         };
+        let row = Row {
+            name: name.to_owned(),
+            rate: n as f64 / elapsed.as_secs_f64(),
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            server_us: used.server,
+            postgres_us: used.postgres,
+            failures: self
+                .outcomes
+                .iter()
+                .filter(|(label, _)| !label.starts_with("200") && !label.contains("pending"))
+                .map(|(_, n)| n)
+                .sum(),
+        };
         println!(
             "{name:<44} {n:>8} req  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
-             p99.9 {:>6.2} ms  CPU/req: server {server:.0} us (SQLite writer {writer:.0}), \
-             load generator {loadgen:.0} us  {:?}",
-            n as f64 / elapsed.as_secs_f64(),
-            pct(0.50),
-            pct(0.99),
+             p99.9 {:>6.2} ms  CPU/req: server {:.0} us (SQLite writer {:.0}), PostgreSQL {:.0} \
+             us, load generator {:.0} us  {:?}",
+            row.rate,
+            row.p50_ms,
+            row.p99_ms,
             pct(0.999),
+            used.server,
+            used.writer,
+            used.postgres,
+            used.loadgen,
             self.outcomes
         );
+        row
     }
 }
+
+/// One scenario's figures, for the summary table.
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    pub name: String,
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// CPU µs per request of the server's threads.
+    pub server_us: f64,
+    /// CPU µs per request of PostgreSQL's processes (0 on SQLite).
+    pub postgres_us: f64,
+    /// Answers other than 200 and `authorization_pending`.
+    pub failures: u64,
+}
+
+impl Row {
+    /// pairgate's CPU and the database's, per request.
+    pub fn all_in_us(&self) -> f64 {
+        self.server_us + self.postgres_us
+    }
+}
+
+/// Whether the server runs on PostgreSQL, whose processes' CPU then counts with each request.
+pub(super) static POSTGRES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Prefix of the load generator's thread names; every other thread of the process is the server's.
 pub(super) const LOADGEN: &str = "loadgen";
 
-/// CPU time (user + system) of this process's threads so far: (server, load generator, the
-/// server's SQLite writer thread alone).
-fn cpu_times() -> (Duration, Duration, Duration) {
-    let tick = 100.0; // USER_HZ on Linux.
-    let mut server = 0.0;
-    let mut loadgen = 0.0;
-    let mut writer = 0.0;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    };
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the ")" that ends the command: state is field 3, utime 14, stime 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-            .sum();
-        if comm.starts_with(LOADGEN) {
-            loadgen += ticks / tick;
-        } else {
-            server += ticks / tick;
-            if comm.starts_with("sqlite-writer") {
-                writer += ticks / tick;
+/// CPU time (user + system) so far, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Used {
+    /// This process's threads other than the load generator's.
+    server: f64,
+    /// The load generator's threads.
+    loadgen: f64,
+    /// The server's SQLite writer thread alone (part of `server`).
+    writer: f64,
+    /// Every PostgreSQL process of the machine (run nothing else on it while measuring).
+    postgres: f64,
+}
+
+/// utime + stime of one `/proc/.../stat` file, in seconds.
+fn stat_seconds(path: &std::path::Path) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the ")" that ends the command: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    Some(ticks / 100.0) // USER_HZ on Linux.
+}
+
+fn cpu_times() -> Used {
+    let mut used = Used::default();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let Some(seconds) = stat_seconds(&task.path().join("stat")) else {
+                continue;
+            };
+            if comm.starts_with(LOADGEN) {
+                used.loadgen += seconds;
+            } else {
+                used.server += seconds;
+                if comm.starts_with("sqlite-writer") {
+                    used.writer += seconds;
+                }
             }
         }
     }
-    (
-        Duration::from_secs_f64(server),
-        Duration::from_secs_f64(loadgen),
-        Duration::from_secs_f64(writer),
-    )
+    // A process's stat counts its ended children too only once they are waited for; backends
+    // live as long as the pool's connections, which outlive a scenario.
+    let postgres = POSTGRES.load(std::sync::atomic::Ordering::Relaxed);
+    for pid in super::pin::postgres_pids().into_iter().filter(|_| postgres) {
+        used.postgres +=
+            stat_seconds(std::path::Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0);
+    }
+    used
 }
 
 /// CPU time spent since a scenario started.
-pub(super) struct CpuSince((Duration, Duration, Duration));
+pub(super) struct CpuSince(Used);
 
 impl CpuSince {
     pub(super) fn start() -> Self {
         Self(cpu_times())
     }
 
-    /// Microseconds of CPU per request: (server, load generator, server's SQLite writer).
-    /// Threads that ended during the scenario are not counted, which only the blocking pool's
-    /// idle threads do.
-    fn per_request(&self, requests: usize) -> (f64, f64, f64) {
-        let (server, loadgen, writer) = cpu_times();
+    /// Microseconds of CPU per request. Threads that ended during the scenario are not counted,
+    /// which only the blocking pool's idle threads do.
+    fn per_request(&self, requests: usize) -> Used {
+        let now = cpu_times();
         let n = requests.max(1) as f64;
-        let us = |now: Duration, then: Duration| now.saturating_sub(then).as_secs_f64() * 1e6 / n;
-        (
-            us(server, self.0.0),
-            us(loadgen, self.0.1),
-            us(writer, self.0.2),
-        )
+        let us = |now: f64, then: f64| (now - then).max(0.0) * 1e6 / n;
+        Used {
+            server: us(now.server, self.0.server),
+            loadgen: us(now.loadgen, self.0.loadgen),
+            writer: us(now.writer, self.0.writer),
+            postgres: us(now.postgres, self.0.postgres),
+        }
     }
 }

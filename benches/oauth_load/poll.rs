@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::measure::{CpuSince, Tally};
+use crate::measure::{CpuSince, Row, Tally};
 use crate::{
-    Args, DEVICE_CODE, Device, JWT_BEARER, Signed, floor, label, outcome, register,
-    sign_token_request, start_pairing, token,
+    Args, DEVICE_CODE, Device, JWT_BEARER, Signed, label, outcome, register, sign_token_request,
+    start_pairing, token_signed,
 };
 use pairgate::app::AppContext;
 
@@ -23,7 +23,12 @@ struct Poller {
 }
 
 /// Pending device-code polls: each task owns enough devices to poll each no faster than 1 s.
-pub(super) async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client, base: &str) {
+pub(super) async fn polls(
+    args: &Args,
+    ctx: &AppContext,
+    http: &reqwest::Client,
+    (base, target): (&str, &str),
+) -> Row {
     let pollers = register(ctx, args.concurrency * PER_TASK, "POLL").await;
     let mut codes = Vec::new();
     for d in &pollers {
@@ -35,11 +40,6 @@ pub(super) async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client,
         );
     }
     let signed = presign(args, &pollers, base);
-    let target = if args.floor {
-        floor::start(ctx, &pollers, base).await
-    } else {
-        base.to_owned()
-    };
     // Pre-signed polls go out as pre-built HTTP/1.1 requests (see `RawConn`).
     let host = target.strip_prefix("http://").unwrap().to_owned();
     let pollers: Vec<Poller> = pollers
@@ -59,24 +59,20 @@ pub(super) async fn polls(args: &Args, ctx: &AppContext, http: &reqwest::Client,
     let mut pollers = pollers.into_iter();
     for _ in 0..args.concurrency {
         let mine: Vec<Poller> = pollers.by_ref().take(PER_TASK).collect();
-        let (http, base, host) = (http.clone(), target.clone(), host.clone());
-        tasks.push(tokio::spawn(poll_in_turn(mine, http, base, host, end)));
+        let (http, host) = (http.clone(), host.clone());
+        let urls = (base.to_owned(), target.to_owned());
+        tasks.push(tokio::spawn(poll_in_turn(mine, http, urls, host, end)));
     }
     let total = Tally::gather(tasks).await;
     let presigned = if args.presign { ", pre-signed" } else { "" };
-    let floor = if args.floor {
-        ", verification-only server"
-    } else {
-        ""
-    };
     total.report(
         &format!(
-            "pending device_code poll (c={}{presigned}{floor})",
+            "pending device_code poll (c={}{presigned})",
             args.concurrency
         ),
         started.elapsed(),
         cpu,
-    );
+    )
 }
 
 /// With `--presign`: for every device, enough signed requests for every poll it can make in
@@ -102,7 +98,7 @@ fn presign(args: &Args, pollers: &[Arc<Device>], base: &str) -> Vec<Vec<Signed>>
 async fn poll_in_turn(
     mut mine: Vec<Poller>,
     http: reqwest::Client,
-    base: String,
+    (base, target): (String, String),
     host: String,
     end: Instant,
 ) -> Tally {
@@ -127,7 +123,8 @@ async fn poll_in_turn(
             _ => {
                 let code = poller.code.as_str();
                 let form = [("grant_type", DEVICE_CODE), ("device_code", code)];
-                let res = token(&http, &base, &poller.device, &form).await;
+                let signed = sign_token_request(&poller.device, &base);
+                let res = token_signed(&http, &target, &form, signed).await;
                 let (status, body) = outcome(res).await;
                 label(status, &body)
             }
