@@ -120,13 +120,20 @@ struct Used {
     postgres: f64,
 }
 
-/// utime + stime of one `/proc/.../stat` file, in seconds.
-fn stat_seconds(path: &std::path::Path) -> Option<f64> {
+/// utime + stime of one `/proc/.../stat` file, in seconds; with `children`, also the CPU of the
+/// ended children it has waited for (cutime + cstime).
+fn stat_seconds(path: &std::path::Path, children: bool) -> Option<f64> {
     let stat = std::fs::read_to_string(path).ok()?;
-    // Fields after the ")" that ends the command: state is field 3, utime 14, stime 15.
+    // Fields after the ")" that ends the command: state is field 3, utime 14, stime 15, cutime
+    // 16, cstime 17.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
+    let which: &[usize] = if children {
+        &[11, 12, 13, 14]
+    } else {
+        &[11, 12]
+    };
+    let ticks: f64 = which
         .iter()
         .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
         .sum();
@@ -138,7 +145,7 @@ fn cpu_times() -> Used {
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            let Some(seconds) = stat_seconds(&task.path().join("stat")) else {
+            let Some(seconds) = stat_seconds(&task.path().join("stat"), false) else {
                 continue;
             };
             if comm.starts_with(LOADGEN) {
@@ -151,12 +158,13 @@ fn cpu_times() -> Used {
             }
         }
     }
-    // A process's stat counts its ended children too only once they are waited for; backends
-    // live as long as the pool's connections, which outlive a scenario.
+    // Every PostgreSQL process's own CPU, and the postmaster's ended children's: a backend whose
+    // connection closes during a scenario moves its CPU from the one sum to the other, instead
+    // of taking it out of the count.
     let postgres = POSTGRES.load(std::sync::atomic::Ordering::Relaxed);
     for pid in super::pin::postgres_pids().into_iter().filter(|_| postgres) {
-        used.postgres +=
-            stat_seconds(std::path::Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0);
+        let stat = format!("/proc/{pid}/stat");
+        used.postgres += stat_seconds(std::path::Path::new(&stat), true).unwrap_or(0.0);
     }
     used
 }
