@@ -146,7 +146,7 @@ served() {
     | awk -v only="${2:-}" '/^pairgate_http_requests_total\{/ && !/route="\/(readyz|metrics)"/ {
         if (only == "" || index($0, "route=\"" only "\"")) n += $NF } END { print n + 0 }'
 }
-kids() { curl -fsS "http://127.0.0.1:$1/oauth/jwks"; }
+kids() { curl -fsS "http://127.0.0.1:$1/oauth/jwks" 2>/dev/null || true; }
 
 before_cpu=() before_req=() before_tok=()
 for n in 0 1; do
