@@ -37,6 +37,7 @@ mod outage;
 pub mod pairing;
 mod portal;
 mod replay;
+mod scale_out;
 mod schema;
 mod sqlite_writer;
 mod store_writes;

@@ -230,18 +230,20 @@ impl Kind {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
-/// The block of `kind` in docs/operations.md, each `(documented, test)` replaced once (the test
-/// fails if the documentation no longer has it).
-fn documented_block(kind: Kind, replacements: &[(&str, String)]) -> String {
+/// The first `language` block after `heading` in docs/operations.md, each `(documented, test)`
+/// replaced once (the test fails if the documentation no longer has it).
+pub fn documented_block(
+    (heading, language): (&str, &str),
+    replacements: &[(&str, String)],
+) -> String {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations.md"))
             .unwrap();
-    let (heading, language) = kind.documented();
     let section = doc
         .split(heading)
         .nth(1)
@@ -285,7 +287,7 @@ impl Proxy {
         match kind {
             Kind::Nginx => {
                 let block = documented_block(
-                    kind,
+                    kind.documented(),
                     &[
                         (
                             "listen 443 ssl;",
@@ -320,7 +322,7 @@ impl Proxy {
             Kind::Caddy => {
                 // The site gets the test's certificate instead of one from an ACME issuer.
                 let block = documented_block(
-                    kind,
+                    kind.documented(),
                     &[
                         (
                             "id.example.com {",
