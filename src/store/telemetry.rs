@@ -59,7 +59,7 @@ pub struct AcceptedTimes {
 ///
 /// SQLite: the primary key (serial, reading_id) decides, for good. PostgreSQL: the key of the
 /// partitioned table is (serial, reading_id, ts), so the insert also looks for the pair among the
-/// readings of the `accepted` window, whatever their time (see [`insert_unnested`]).
+/// readings of the `accepted` window, whatever their time (see `insert_unnested`).
 pub fn insert_readings(
     tx: &mut Tx<'_>,
     rows: &[NewReading<'_>],
