@@ -9,6 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::master_key::{MasterKey, MasterKeyError};
 use crate::erp::{Erp, StartError as ErpStartError};
+use crate::maintenance;
 use crate::meters::Registry;
 use crate::oauth::{OAuth, StartError as OAuthStartError};
 use crate::pairing::Ceremony;
@@ -62,6 +63,12 @@ impl AppContext {
             if !applied.is_empty() {
                 tracing::info!(?applied, "applied database migrations");
             }
+        }
+        // Best effort: a database that takes no writes yet still lets the server start (not
+        // ready), and housekeeping tries again each minute.
+        let now_ms = clock.now().timestamp_millis();
+        if let Err(e) = maintenance::prepare_telemetry(&store, &settings.telemetry, now_ms).await {
+            tracing::warn!(error = %e, "cannot prepare telemetry storage yet; will retry");
         }
         let settings = Arc::new(settings);
         let master = MasterKey::load(&settings.keys)?;

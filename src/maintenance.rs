@@ -1,12 +1,16 @@
 //! Periodic housekeeping, run by every instance (each step is idempotent, so several instances
 //! sweeping at once only repeat each other): forget jti values and rate-limit windows that can no
 //! longer matter, delete flows and tokens long past their expiry, drop signing keys no token can
-//! need, reload the key ring so rotations made elsewhere are seen, delete telemetry readings
-//! older than `telemetry.retention_days`, and forget old counters of refused OAuth requests.
+//! need, reload the key ring so rotations made elsewhere are seen, remove telemetry readings
+//! older than `telemetry.retention_days` (on PostgreSQL by dropping daily partitions, which it
+//! also creates ahead of the readings that need them), and forget old counters of refused OAuth
+//! requests.
 
 use std::time::Duration;
 
+use crate::config::TelemetrySettings;
 use crate::oauth::OAuth;
+use crate::store::telemetry::{AcceptedTimes, Retired};
 use crate::store::{Store, StoreError, flows, keys, refusals, replay, sessions, telemetry, tokens};
 
 /// Expired device flows are kept this long for the pairing history, then deleted.
@@ -18,8 +22,8 @@ const RATE_WINDOW_RETENTION_MS: i64 = 2 * 3_600_000;
 /// Counters of refused unauthenticated OAuth requests are kept this long for investigations
 /// (rows per address and hour are bounded, see `store::refusals`).
 const REFUSAL_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
-/// Old readings are deleted this many per transaction, so uploads never wait long behind a sweep
-/// (on SQLite they share one writer)...
+/// SQLite: old readings are deleted this many per transaction, so uploads never wait long behind
+/// a sweep (they share one writer)...
 const TELEMETRY_DELETE_CHUNK: i64 = 10_000;
 /// ...and at most this many chunks per sweep; the rest goes at the next one.
 const TELEMETRY_MAX_CHUNKS: usize = 100;
@@ -33,7 +37,10 @@ pub struct SweepReport {
     /// Ended portal sessions and old sign-in failure counters.
     pub sessions: usize,
     pub signing_keys: usize,
+    /// Readings deleted (SQLite).
     pub telemetry_readings: usize,
+    /// Daily partitions of readings dropped, with every reading in them (PostgreSQL).
+    pub telemetry_partitions: usize,
     /// Per-window counters of refused unauthenticated OAuth requests.
     pub refusal_counters: usize,
 }
@@ -60,6 +67,7 @@ pub async fn sweep(
                     + sessions::delete_stale_failures(tx, now_ms - LOGIN_FAILURE_RETENTION_MS)?,
                 signing_keys: 0,
                 telemetry_readings: 0,
+                telemetry_partitions: 0,
                 refusal_counters: refusals::delete_before(tx, now_ms - REFUSAL_RETENTION_MS)?,
             })
         })
@@ -75,23 +83,51 @@ pub async fn sweep(
             })
             .await?;
     }
-    let retention_ms = i64::from(oauth.settings().telemetry.retention_days.get()) * 86_400_000;
-    report.telemetry_readings = delete_old_readings(store, now_ms - retention_ms).await?;
+    let settings = &oauth.settings().telemetry;
+    let created = prepare_telemetry(store, settings, now_ms).await?;
+    if created > 0 {
+        tracing::info!(created, "created daily partitions of telemetry readings");
+    }
+    let retention_ms = i64::from(settings.retention_days.get()) * 86_400_000;
+    let retired = retire_old_readings(store, now_ms - retention_ms).await?;
+    report.telemetry_readings = retired.readings;
+    report.telemetry_partitions = retired.partitions;
     if let Err(e) = oauth.keys().reload().await {
         tracing::warn!(error = %e, "could not reload the signing key ring");
     }
     Ok(report)
 }
 
-/// Deletes readings measured before `before`, a chunk per transaction.
-async fn delete_old_readings(store: &Store, before: i64) -> Result<usize, StoreError> {
-    let mut total = 0;
+/// Makes room for every reading the server accepts from now until a day ahead (on PostgreSQL:
+/// the daily partitions), so that no upload waits for one to be created, even when sweeps
+/// stall for a while; returns how many partitions it created. Run by each sweep and at start.
+/// Not past the retention period: retention would drop those again at once (a reading that old
+/// still finds its day created when it is inserted, and goes at the next sweep).
+pub async fn prepare_telemetry(
+    store: &Store,
+    settings: &TelemetrySettings,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let max_age_ms = i64::from(settings.max_reading_age_secs.get()) * 1000;
+    let retention_ms = i64::from(settings.retention_days.get()) * 86_400_000;
+    let accepted = AcceptedTimes {
+        oldest: now_ms - max_age_ms.min(retention_ms - 1),
+        newest: now_ms + i64::from(settings.max_reading_future_secs) * 1000 + 86_400_000,
+    };
+    telemetry::prepare_days(store, accepted).await
+}
+
+/// Removes readings measured before `before`: SQLite a chunk per transaction, PostgreSQL the
+/// daily partitions that ended by then.
+async fn retire_old_readings(store: &Store, before: i64) -> Result<Retired, StoreError> {
+    let mut total = Retired::default();
     for _ in 0..TELEMETRY_MAX_CHUNKS {
-        let n = store
-            .write(move |tx| telemetry::delete_older_than(tx, before, TELEMETRY_DELETE_CHUNK))
+        let step = store
+            .write(move |tx| telemetry::retire_older_than(tx, before, TELEMETRY_DELETE_CHUNK))
             .await?;
-        total += n;
-        if (n as i64) < TELEMETRY_DELETE_CHUNK {
+        total.readings += step.readings;
+        total.partitions += step.partitions;
+        if !step.more {
             break;
         }
     }

@@ -3,7 +3,8 @@
 //! counts with the same filters, the latest pairings, and moving devices between groups.
 //!
 //! A device's last reading is the newest `ts` of its readings under its current tenant, one
-//! backward step of the `telemetry_readings_by_device_time` index per device.
+//! backward step of the `telemetry_readings_by_device_time` index per device (on PostgreSQL,
+//! of each daily partition's, newest day first, until one holds a reading of the device).
 
 use diesel::dsl::sql;
 use diesel::prelude::*;

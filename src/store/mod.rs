@@ -24,6 +24,7 @@ pub mod mail;
 pub mod migrations;
 mod notify;
 pub mod pairings;
+mod partitions;
 pub mod refusals;
 pub mod registry;
 pub mod replay;

@@ -364,7 +364,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    telemetry_readings (serial, reading_id) {
+    // PostgreSQL's key: a partitioned table's keys hold its partition key, `ts`. On SQLite the
+    // key is (serial, reading_id).
+    telemetry_readings (serial, reading_id, ts) {
         serial -> Text,
         reading_id -> Text,
         tenant_id -> BigInt,

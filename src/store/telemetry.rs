@@ -1,18 +1,20 @@
-//! Telemetry readings: batched inserts that turn a retried reading into a duplicate (the primary
-//! key decides), the device state an upload is checked against, per-device time-range reads, and
-//! retention.
+//! Telemetry readings: batched inserts that turn a retried reading into a duplicate (the database
+//! decides), the device state an upload is checked against, per-device time-range reads, and
+//! retention. On PostgreSQL the table is partitioned by day (`partitions.rs`): inserts bind the
+//! batch as arrays, and retention drops whole days.
 
 use std::collections::HashMap;
 
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 
 use super::batch::{self, BatchRow, InsertIgnoring, ROWS_PER_STATEMENT};
 use super::connection::MultiBackend;
 use super::kinds::ActiveStatus;
 use super::schema::{clients, devices, telemetry_readings};
-use super::{StoreError, Tx};
+use super::{Backend, DbConnection, Store, StoreError, Tx, partitions};
 use crate::ids::{DeviceSerial, TenantId};
 
 /// A reading to store, borrowed from the upload it came in.
@@ -43,9 +45,42 @@ impl BatchRow for NewReading<'_> {
     }
 }
 
+/// The measurement times the server still accepts (Unix ms, both ends included): from
+/// `telemetry.max_reading_age_secs` before now to `telemetry.max_reading_future_secs` after. A
+/// retry of a reading can arrive while its time is in here, so its id must still be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptedTimes {
+    pub oldest: i64,
+    pub newest: i64,
+}
+
 /// Inserts readings, skipping those whose (serial, reading_id) is already stored. Returns, for
 /// each row in order, whether it was inserted (a row repeated within `rows` is inserted once).
-pub fn insert_readings(tx: &mut Tx<'_>, rows: &[NewReading<'_>]) -> Result<Vec<bool>, StoreError> {
+///
+/// SQLite: the primary key (serial, reading_id) decides, for good. PostgreSQL: the key of the
+/// partitioned table is (serial, reading_id, ts), so the insert also looks for the pair among the
+/// readings of the `accepted` window, whatever their time (see `insert_unnested`).
+pub fn insert_readings(
+    tx: &mut Tx<'_>,
+    rows: &[NewReading<'_>],
+    accepted: AcceptedTimes,
+) -> Result<Vec<bool>, StoreError> {
+    let inserted = match tx.conn {
+        DbConnection::Pg(conn) => insert_unnested(conn, rows, accepted)?,
+        DbConnection::Sqlite(_) => insert_values(tx, rows)?,
+    };
+    Ok(batch::claim_inserted(
+        rows.iter().map(|r| (r.serial.as_str(), r.reading_id)),
+        inserted.iter().map(|(s, r)| (s.as_str(), r.as_str())),
+    ))
+}
+
+/// SQLite: multi-row `INSERT … VALUES`, in chunks of the cached statement sizes; the
+/// (serial, reading_id) pairs inserted.
+fn insert_values(
+    tx: &mut Tx<'_>,
+    rows: &[NewReading<'_>],
+) -> Result<Vec<(String, String)>, StoreError> {
     let mut inserted: Vec<(String, String)> = Vec::with_capacity(rows.len());
     for chunk in batch::chunks(rows) {
         inserted.extend(
@@ -58,10 +93,101 @@ pub fn insert_readings(tx: &mut Tx<'_>, rows: &[NewReading<'_>]) -> Result<Vec<b
             .load::<(String, String)>(tx.conn)?,
         );
     }
-    Ok(batch::claim_inserted(
-        rows.iter().map(|r| (r.serial.as_str(), r.reading_id)),
-        inserted.iter().map(|(s, r)| (s.as_str(), r.as_str())),
-    ))
+    Ok(inserted)
+}
+
+/// PostgreSQL: the whole batch in one statement, its columns bound as arrays (`unnest`): one
+/// prepared statement whatever the batch's size. A row is left out when its (serial,
+/// reading_id) is stored with a time in the accepted window (the guard: an index probe per
+/// partition the window covers, pruned by `ts`), or comes again later in the batch
+/// (`DISTINCT ON`, the first kept); the primary key (serial, reading_id, ts) catches the rest,
+/// among them the same retry committed meanwhile by another instance: that insert waits for
+/// the other transaction and then does nothing.
+///
+/// A row whose day has no partition yet fails the statement: its savepoint is rolled back, the
+/// missing days are created, and the statement runs once more.
+fn insert_unnested(
+    conn: &mut PgConnection,
+    rows: &[NewReading<'_>],
+    accepted: AcceptedTimes,
+) -> Result<Vec<(String, String)>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns = Columns::of(rows);
+    match conn.transaction(|conn| columns.insert(conn, accepted)) {
+        Err(e) if partitions::is_missing_partition(&e) => {
+            let mut days: Vec<i64> = rows.iter().map(|r| partitions::day_of(r.ts)).collect();
+            days.sort_unstable();
+            days.dedup();
+            partitions::create_days(conn, &days)?;
+            Ok(columns.insert(conn, accepted)?)
+        }
+        result => Ok(result?),
+    }
+}
+
+/// A batch of readings as one array per column.
+struct Columns<'a> {
+    serials: Vec<&'a str>,
+    reading_ids: Vec<&'a str>,
+    tenant_ids: Vec<i64>,
+    ts: Vec<i64>,
+    received_at: Vec<i64>,
+    metrics: Vec<&'a str>,
+}
+
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = Text)]
+    serial: String,
+    #[diesel(sql_type = Text)]
+    reading_id: String,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &[NewReading<'a>]) -> Self {
+        Self {
+            serials: rows.iter().map(|r| r.serial.as_str()).collect(),
+            reading_ids: rows.iter().map(|r| r.reading_id).collect(),
+            tenant_ids: rows.iter().map(|r| r.tenant_id.0).collect(),
+            ts: rows.iter().map(|r| r.ts).collect(),
+            received_at: rows.iter().map(|r| r.received_at).collect(),
+            metrics: rows.iter().map(|r| r.metrics).collect(),
+        }
+    }
+
+    fn insert(
+        &self,
+        conn: &mut PgConnection,
+        accepted: AcceptedTimes,
+    ) -> QueryResult<Vec<(String, String)>> {
+        let rows: Vec<Inserted> = diesel::sql_query(
+            "INSERT INTO telemetry_readings \
+               (serial, reading_id, tenant_id, ts, received_at, metrics) \
+             SELECT DISTINCT ON (r.serial, r.reading_id) \
+               r.serial, r.reading_id, r.tenant_id, r.ts, r.received_at, r.metrics \
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+               $6::text[]) WITH ORDINALITY \
+               AS r(serial, reading_id, tenant_id, ts, received_at, metrics, n) \
+             WHERE NOT EXISTS (SELECT 1 FROM telemetry_readings t \
+               WHERE t.serial = r.serial AND t.reading_id = r.reading_id \
+                 AND t.ts >= $7 AND t.ts <= $8) \
+             ORDER BY r.serial, r.reading_id, r.n \
+             ON CONFLICT DO NOTHING \
+             RETURNING serial, reading_id",
+        )
+        .bind::<Array<Text>, _>(&self.serials)
+        .bind::<Array<Text>, _>(&self.reading_ids)
+        .bind::<Array<BigInt>, _>(&self.tenant_ids)
+        .bind::<Array<BigInt>, _>(&self.ts)
+        .bind::<Array<BigInt>, _>(&self.received_at)
+        .bind::<Array<Text>, _>(&self.metrics)
+        .bind::<BigInt, _>(accepted.oldest)
+        .bind::<BigInt, _>(accepted.newest)
+        .load(conn)?;
+        Ok(rows.into_iter().map(|r| (r.serial, r.reading_id)).collect())
+    }
 }
 
 /// What an upload's token is checked against, read at commit time.
@@ -146,10 +272,58 @@ pub fn readings(tx: &mut Tx<'_>, q: &RangeQuery<'_>) -> Result<Vec<ReadingRecord
     })
 }
 
+/// What one step of retention removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Retired {
+    /// SQLite: readings deleted.
+    pub readings: usize,
+    /// PostgreSQL: daily partitions dropped, with every reading in them.
+    pub partitions: usize,
+    /// Readings to remove may be left for another step.
+    pub more: bool,
+}
+
+/// Removes readings measured before `before`. PostgreSQL drops the daily partitions that ended
+/// by then, all in one step; a reading of the day `before` falls in stays until its whole day
+/// is past. SQLite deletes about `chunk` of the oldest readings, and says whether there may be
+/// more.
+pub fn retire_older_than(tx: &mut Tx<'_>, before: i64, chunk: i64) -> Result<Retired, StoreError> {
+    match tx.conn {
+        DbConnection::Pg(conn) => Ok(Retired {
+            partitions: partitions::drop_before(conn, before)?,
+            ..Retired::default()
+        }),
+        DbConnection::Sqlite(_) => {
+            let readings = delete_older_than(tx, before, chunk)?;
+            Ok(Retired {
+                readings,
+                partitions: 0,
+                more: readings as i64 >= chunk,
+            })
+        }
+    }
+}
+
+/// Makes sure readings measured in `accepted` have somewhere to go: PostgreSQL creates the
+/// daily partitions of the days it touches that are missing, in one transaction, and returns
+/// how many it created. Nothing to do (and no write) on SQLite.
+pub async fn prepare_days(store: &Store, accepted: AcceptedTimes) -> Result<usize, StoreError> {
+    if store.backend() == Backend::Sqlite {
+        return Ok(0);
+    }
+    let days = partitions::days_between(accepted.oldest, accepted.newest);
+    store
+        .write(move |tx| match tx.conn {
+            DbConnection::Pg(conn) => Ok(partitions::create_days(conn, &days)?),
+            DbConnection::Sqlite(_) => Ok(0),
+        })
+        .await
+}
+
 /// Deletes about `chunk` of the oldest readings measured before `before` (a few more when
 /// several share the edge's timestamp); returns how many. Small chunks keep each transaction,
 /// and on SQLite the writer lock, short.
-pub fn delete_older_than(tx: &mut Tx<'_>, before: i64, chunk: i64) -> Result<usize, StoreError> {
+fn delete_older_than(tx: &mut Tx<'_>, before: i64, chunk: i64) -> Result<usize, StoreError> {
     let edge: Option<i64> = telemetry_readings::table
         .filter(telemetry_readings::ts.lt(before))
         .select(telemetry_readings::ts)

@@ -93,14 +93,16 @@ impl Telemetry {
             keys,
             clock.clone(),
         );
+        let limits = Limits::from_settings(t);
         Self {
             writer: Writer::start(
                 store.clone(),
                 clock.clone(),
+                &limits,
                 t.writer_batch_rows.get() as usize,
                 t.writer_queue.get() as usize,
             ),
-            limits: Limits::from_settings(t),
+            limits,
             upload_url: settings.server.public_url.join(UPLOAD_PATH),
             verifier,
             accounts,

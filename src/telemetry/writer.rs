@@ -4,8 +4,9 @@
 //! acknowledged. While batches commit (up to [`IN_FLIGHT`] at once), the uploads arriving queue
 //! up and go together into the next, so batches grow with load and the per-upload cost of a
 //! commit shrinks. Two batches in flight may hold the same reading id (a retry racing its
-//! original): the primary key still stores it once, and on PostgreSQL the later insert waits
-//! for the earlier transaction and then counts a duplicate.
+//! original): the database still stores it once (on PostgreSQL the later insert waits for the
+//! earlier transaction on the unique index and then counts a duplicate; see
+//! `store::telemetry::insert_readings`).
 //!
 //! Each transaction also settles what only the database can: the device's token generation,
 //! tenant and status at commit time, and whether the access token itself was revoked (RFC 7009),
@@ -19,13 +20,13 @@ use std::sync::Arc;
 use metrics::Gauge;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::batch::Reading;
+use super::batch::{Limits, Reading};
 use super::error::TelemetryError;
 use crate::clock::SharedClock;
 use crate::ids::{DeviceSerial, TenantId};
 use crate::oauth::tokens::device_token_stands;
 use crate::store::replay::{self, JtiEntry};
-use crate::store::telemetry::{self as stored, DeviceTokenState, NewReading};
+use crate::store::telemetry::{self as stored, AcceptedTimes, DeviceTokenState, NewReading};
 use crate::store::tokens;
 use crate::store::{Store, StoreError, Tx};
 use crate::verifier::VerifyError;
@@ -69,11 +70,22 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Spawns the writer on the current tokio runtime.
-    pub fn start(store: Store, clock: SharedClock, batch_rows: usize, queue: usize) -> Self {
+    /// Spawns the writer on the current tokio runtime. `limits` gives the measurement times
+    /// still accepted, among which a reading's id is looked for.
+    pub fn start(
+        store: Store,
+        clock: SharedClock,
+        limits: &Limits,
+        batch_rows: usize,
+        queue: usize,
+    ) -> Self {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let queued = store.meters().telemetry_queue.clone();
-        tokio::spawn(run(store, clock, receiver, batch_rows.max(1)));
+        let window = Window {
+            max_age_ms: limits.max_age_ms,
+            max_future_ms: limits.max_future_ms,
+        };
+        tokio::spawn(run(store, clock, receiver, batch_rows.max(1), window));
         Self {
             queue: sender,
             queued,
@@ -108,7 +120,29 @@ fn not_committed() -> TelemetryError {
 /// again; a few more than two lets the store's own group commit join batches that queued up.
 const IN_FLIGHT: usize = 4;
 
-async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, batch_rows: usize) {
+/// How far back and ahead of now a reading's time is accepted.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    max_age_ms: i64,
+    max_future_ms: i64,
+}
+
+impl Window {
+    fn at(self, now_ms: i64) -> AcceptedTimes {
+        AcceptedTimes {
+            oldest: now_ms.saturating_sub(self.max_age_ms),
+            newest: now_ms.saturating_add(self.max_future_ms),
+        }
+    }
+}
+
+async fn run(
+    store: Store,
+    clock: SharedClock,
+    mut queue: mpsc::Receiver<Job>,
+    batch_rows: usize,
+    window: Window,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let queued = store.meters().telemetry_queue.clone();
     loop {
@@ -133,20 +167,27 @@ async fn run(store: Store, clock: SharedClock, mut queue: mpsc::Receiver<Job>, b
         queued.decrement(jobs.len() as f64);
         let store = store.clone();
         let received_at = clock.now().timestamp_millis();
+        let accepted = window.at(received_at);
         tokio::spawn(async move {
             let _slot = slot;
-            write_batch(&store, jobs, rows, received_at).await;
+            write_batch(&store, jobs, rows, received_at, accepted).await;
         });
     }
 }
 
 /// Commits one batch and answers its uploads.
-async fn write_batch(store: &Store, jobs: Vec<Job>, rows: usize, received_at: i64) {
+async fn write_batch(
+    store: &Store,
+    jobs: Vec<Job>,
+    rows: usize,
+    received_at: i64,
+    accepted: AcceptedTimes,
+) {
     let (uploads, replies): (Vec<_>, Vec<_>) =
         jobs.into_iter().map(|j| (j.upload, j.reply)).unzip();
     let started = std::time::Instant::now();
     let committed = store
-        .write(move |tx| commit(tx, &uploads, received_at))
+        .write(move |tx| commit(tx, &uploads, received_at, accepted))
         .await;
     tracing::debug!(
         uploads = replies.len(),
@@ -181,10 +222,11 @@ fn commit(
     tx: &mut Tx<'_>,
     uploads: &[PendingUpload],
     received_at: i64,
+    accepted: AcceptedTimes,
 ) -> Result<Vec<Answer>, StoreError> {
     let mut refused = refused_tokens(tx, uploads)?;
     refuse_replayed_proofs(tx, uploads, &mut refused)?;
-    let outcomes = store_readings(tx, uploads, &refused, received_at)?;
+    let outcomes = store_readings(tx, uploads, &refused, received_at, accepted)?;
     Ok(refused
         .into_iter()
         .zip(outcomes)
@@ -264,6 +306,7 @@ fn store_readings(
     uploads: &[PendingUpload],
     refused: &[Option<TelemetryError>],
     received_at: i64,
+    accepted: AcceptedTimes,
 ) -> Result<Vec<UploadOutcome>, StoreError> {
     let mut rows = Vec::new();
     let mut owners = Vec::new();
@@ -283,7 +326,7 @@ fn store_readings(
             owners.push(i);
         }
     }
-    let inserted = stored::insert_readings(tx, &rows)?;
+    let inserted = stored::insert_readings(tx, &rows, accepted)?;
     let mut outcomes = vec![
         UploadOutcome {
             accepted: 0,

@@ -66,6 +66,7 @@ backend_tests!(
     the_replay_store_migration_keeps_seen_jtis,
     live_refresh_tokens_from_before_families_carry_over,
     a_refresh_family_keeps_the_generation_it_was_issued_in,
+    readings_carry_over_into_daily_partitions_and_back,
 );
 
 async fn migrations_run_down_and_up_again(backend: Backend) {
@@ -240,4 +241,38 @@ async fn a_refresh_family_keeps_the_generation_it_was_issued_in(backend: Backend
         app.query_i64(current).await
     );
     refreshed(&app, &device, &token).await;
+}
+
+/// The `telemetry_partitions` migration (PostgreSQL; nothing on SQLite) moves the readings
+/// stored before it into their days' partitions, and its revert brings them back into one table.
+async fn readings_carry_over_into_daily_partitions_and_back(backend: Backend) {
+    let partitioned = matches!(backend, Backend::Postgres(_));
+    let app = TestApp::start(backend).await;
+    let store = &app.ctx.store;
+    let reverted = revert_through(store, "telemetry_partitions").await;
+    let now = app.now() * 1000;
+    for (i, ts) in [(1, now - 86_400_000), (2, now)] {
+        app.raw_sql(&format!(
+            "INSERT INTO telemetry_readings (serial, reading_id, tenant_id, ts, received_at, \
+             metrics) VALUES ('SN-7005', 'r{i}', 1, {ts}, {ts}, '{{}}')"
+        ))
+        .await;
+    }
+    let count = "SELECT COUNT(*) AS n FROM telemetry_readings WHERE serial = 'SN-7005'";
+    assert_eq!(store.migrate().await.unwrap().len(), reverted);
+    assert_eq!(app.query_i64(count).await, 2);
+    let tables = "SELECT COUNT(DISTINCT tableoid) AS n FROM telemetry_readings";
+    if partitioned {
+        assert_eq!(app.query_i64(tables).await, 2, "a partition per day");
+    }
+    assert_eq!(
+        revert_through(store, "telemetry_partitions").await,
+        reverted
+    );
+    assert_eq!(app.query_i64(count).await, 2);
+    if partitioned {
+        assert_eq!(app.query_i64(tables).await, 1, "one table again");
+    }
+    assert_eq!(store.migrate().await.unwrap().len(), reverted);
+    assert_eq!(app.query_i64(count).await, 2);
 }

@@ -3,6 +3,7 @@
 //! retention, the reusable verifier over JWKS, and the device simulator end to end.
 
 mod openapi;
+mod partitions;
 mod reads;
 mod refusals;
 mod revocation;
