@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
+use diesel::pg::Pg;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::query_builder::AstPass;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Text};
 
 use super::batch::{self, BatchRow, InsertIgnoring, ROWS_PER_STATEMENT};
@@ -137,14 +138,6 @@ struct Columns<'a> {
     metrics: Vec<&'a str>,
 }
 
-#[derive(QueryableByName)]
-struct Inserted {
-    #[diesel(sql_type = Text)]
-    serial: String,
-    #[diesel(sql_type = Text)]
-    reading_id: String,
-}
-
 impl<'a> Columns<'a> {
     fn of(rows: &[NewReading<'a>]) -> Self {
         Self {
@@ -162,31 +155,79 @@ impl<'a> Columns<'a> {
         conn: &mut PgConnection,
         accepted: AcceptedTimes,
     ) -> QueryResult<Vec<(String, String)>> {
-        let rows: Vec<Inserted> = diesel::sql_query(
+        UnnestInsert {
+            columns: self,
+            accepted,
+        }
+        .load(conn)
+    }
+}
+
+/// The batch insert as a statement diesel prepares once per connection and reuses (its text
+/// never changes: the batch is in the arrays). `sql_query` would have PostgreSQL parse and plan
+/// it on every batch, and planning an insert into a partitioned table with a look-up across
+/// partitions costs more than running it.
+struct UnnestInsert<'a> {
+    columns: &'a Columns<'a>,
+    accepted: AcceptedTimes,
+}
+
+/// [`UnnestInsert`]'s identity in the prepared-statement cache.
+struct UnnestInsertId;
+
+impl QueryId for UnnestInsert<'_> {
+    type QueryId = UnnestInsertId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for UnnestInsert<'_> {
+    type SqlType = (Text, Text);
+}
+
+impl RunQueryDsl<PgConnection> for UnnestInsert<'_> {}
+
+impl QueryFragment<Pg> for UnnestInsert<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let c = self.columns;
+        out.push_sql(
             "INSERT INTO telemetry_readings \
                (serial, reading_id, tenant_id, ts, received_at, metrics) \
              SELECT DISTINCT ON (r.serial, r.reading_id) \
                r.serial, r.reading_id, r.tenant_id, r.ts, r.received_at, r.metrics \
-             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
-               $6::text[]) WITH ORDINALITY \
+             FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&c.serials)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&c.reading_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&c.tenant_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&c.ts)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&c.received_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&c.metrics)?;
+        out.push_sql(
+            ") WITH ORDINALITY \
                AS r(serial, reading_id, tenant_id, ts, received_at, metrics, n) \
-             WHERE NOT EXISTS (SELECT 1 FROM telemetry_readings t \
+             LEFT JOIN LATERAL (SELECT 1 AS hit FROM telemetry_readings t \
                WHERE t.serial = r.serial AND t.reading_id = r.reading_id \
-                 AND t.ts >= $7 AND t.ts <= $8) \
+                 AND t.ts >= ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.accepted.oldest)?;
+        out.push_sql(" AND t.ts <= ");
+        out.push_bind_param::<BigInt, _>(&self.accepted.newest)?;
+        // `LATERAL … LIMIT 1`, not `NOT EXISTS`: an anti-join lets the planner read every reading
+        // of the window and merge (it does, when a young partition's statistics say it is
+        // small); this form is a primary-key probe per reading and partition, whatever the
+        // statistics say.
+        out.push_sql(
+            " LIMIT 1) seen ON true WHERE seen.hit IS NULL \
              ORDER BY r.serial, r.reading_id, r.n \
              ON CONFLICT DO NOTHING \
              RETURNING serial, reading_id",
-        )
-        .bind::<Array<Text>, _>(&self.serials)
-        .bind::<Array<Text>, _>(&self.reading_ids)
-        .bind::<Array<BigInt>, _>(&self.tenant_ids)
-        .bind::<Array<BigInt>, _>(&self.ts)
-        .bind::<Array<BigInt>, _>(&self.received_at)
-        .bind::<Array<Text>, _>(&self.metrics)
-        .bind::<BigInt, _>(accepted.oldest)
-        .bind::<BigInt, _>(accepted.newest)
-        .load(conn)?;
-        Ok(rows.into_iter().map(|r| (r.serial, r.reading_id)).collect())
+        );
+        Ok(())
     }
 }
 
