@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use pairgate::app::AppContext;
 
 use crate::measure::{CpuSince, Row, Tally};
-use crate::{Args, Device, JWT_BEARER, label, now, outcome, register};
+use crate::{Args, Device, label, outcome, register, send_authorization, sign_authorization};
 
 /// Devices one task starts pairing for, in turn.
 const PER_TASK: usize = 4;
@@ -47,27 +47,15 @@ async fn authorize_until(
     mine: Vec<Arc<Device>>,
     end: Instant,
 ) -> Tally {
-    let url = format!("{base}/oauth/device_authorization");
-    let to = format!("{target}/oauth/device_authorization");
     let mut tally = Tally::default();
     for d in mine.iter().cycle() {
         if Instant::now() >= end {
             break;
         }
-        let t = now();
-        let assertion = d.key.client_assertion(&d.serial, &base, t).unwrap();
-        let proof = d.key.dpop_proof("POST", &url, t, None, None).unwrap();
+        // The device signs on its own hardware: the clock starts when the request is sent.
+        let signed = sign_authorization(d, &base);
         let t0 = Instant::now();
-        let res = http
-            .post(&to)
-            .header("DPoP", proof)
-            .form(&[
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &assertion),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let res = send_authorization(&http, &target, signed).await;
         let (status, body) = outcome(res).await;
         tally.count(t0.elapsed(), label(status, &body));
     }

@@ -281,12 +281,28 @@ async fn register(ctx: &AppContext, n: usize, prefix: &str) -> Vec<Arc<Device>> 
 }
 
 async fn start_pairing(http: &reqwest::Client, base: &str, d: &Device) -> Value {
+    let res = send_authorization(http, base, sign_authorization(d, base)).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// A client assertion and a DPoP proof for pairgate's device authorization endpoint, signed now.
+fn sign_authorization(d: &Device, base: &str) -> Signed {
     let t = now();
     let url = format!("{base}/oauth/device_authorization");
-    let assertion = d.key.client_assertion(&d.serial, base, t).unwrap();
-    let proof = d.key.dpop_proof("POST", &url, t, None, None).unwrap();
-    let res = http
-        .post(&url)
+    (
+        d.key.client_assertion(&d.serial, base, t).unwrap(),
+        d.key.dpop_proof("POST", &url, t, None, None).unwrap(),
+    )
+}
+
+/// A device authorization request, signed beforehand, sent to `target` (pairgate or the floor).
+async fn send_authorization(
+    http: &reqwest::Client,
+    target: &str,
+    (assertion, proof): Signed,
+) -> reqwest::Response {
+    http.post(format!("{target}/oauth/device_authorization"))
         .header("DPoP", proof)
         .form(&[
             ("client_assertion_type", JWT_BEARER),
@@ -294,9 +310,7 @@ async fn start_pairing(http: &reqwest::Client, base: &str, d: &Device) -> Value 
         ])
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+        .unwrap()
 }
 
 /// A client assertion and a DPoP proof for the token endpoint, signed now.
