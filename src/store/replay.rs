@@ -83,9 +83,30 @@ pub fn remember_jtis(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bo
 /// PostgreSQL: the primary key (scope, jti) decides, so two instances racing with one jti cannot
 /// both pass.
 fn insert_unique(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>, StoreError> {
+    if let [first, second] = entries {
+        // A token request's client assertion and DPoP proof: one fixed statement for both.
+        fixed_sql!(
+            RememberTwoJtis,
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (",
+            ", ",
+            ", ",
+            "), (",
+            ", ",
+            ", ",
+            ") ON CONFLICT DO NOTHING RETURNING scope, jti",
+        );
+        let [a, b, c] = binds(first);
+        let [d, e, f] = binds(second);
+        let inserted = Prepared::<RememberTwoJtis, (Text, Text)>::new(&[a, b, c, d, e, f])
+            .load::<(String, String)>(tx.conn)?;
+        return Ok(batch::claim_inserted(
+            entries.iter().map(|(scope, jti, _)| (*scope, *jti)),
+            inserted.iter().map(|(s, j)| (s.as_str(), j.as_str())),
+        ));
+    }
     if entries.len() <= FEW {
-        // A token request's one or two values: a fixed single-row statement each, whose count
-        // of changed rows answers.
+        // One value (or a few): a fixed single-row statement each, whose count of changed rows
+        // answers.
         fixed_sql!(
             RememberJti,
             "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (",
@@ -123,6 +144,22 @@ fn insert_unique(tx: &mut Tx<'_>, entries: &[JtiEntry<'_>]) -> Result<Vec<bool>,
 /// expiry, so the rows go to its last pages. A value already there (only possible if something
 /// other than this process's writer added it) fails the write rather than pass unnoticed.
 fn append(conn: &mut DbConnection, new: &[JtiEntry<'_>]) -> Result<(), StoreError> {
+    if let [first, second] = new {
+        fixed_sql!(
+            AppendTwoJtis,
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (",
+            ", ",
+            ", ",
+            "), (",
+            ", ",
+            ", ",
+            ")",
+        );
+        let [a, b, c] = binds(first);
+        let [d, e, f] = binds(second);
+        Prepared::<AppendTwoJtis, ()>::new(&[a, b, c, d, e, f]).execute(conn)?;
+        return Ok(());
+    }
     if new.len() <= FEW {
         fixed_sql!(
             AppendJti,

@@ -4,9 +4,12 @@
 use std::collections::HashSet;
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::batch::{Bind, Prepared, ROWS_PER_STATEMENT, fixed_sql};
+use super::kinds::ActiveStatus;
 pub use super::kinds::FamilyStatus;
+use super::registry::DeviceTokenState;
 use super::schema::{refresh_families, revoked_access_tokens};
 use super::{StoreError, Tx};
 use crate::ids::TenantId;
@@ -108,6 +111,41 @@ pub fn find_family(tx: &mut Tx<'_>, family_id: &str) -> Result<Option<FamilyReco
             .get_result::<FamilyRecord>(tx.conn)
             .optional()?,
     )
+}
+
+/// [`find_family`] and the token state of the device whose client the family belongs to (`None`
+/// for a service client's family, or a device gone since), read in one statement: every refresh
+/// needs both.
+pub fn find_family_and_device(
+    tx: &mut Tx<'_>,
+    family_id: &str,
+) -> Result<Option<(FamilyRecord, Option<DeviceTokenState>)>, StoreError> {
+    fixed_sql!(
+        FamilyAndDeviceById,
+        "SELECT f.family_id, f.client_id, f.subject, f.tenant_id, f.scope, f.jkt, f.counter, \
+         f.status, f.created_at, f.issued_at, f.idle_expires_at, f.family_expires_at, \
+         f.legacy_hash, f.generation, d.tenant_id, d.token_generation, c.status \
+         FROM refresh_families f LEFT JOIN devices d ON d.serial = f.client_id \
+         LEFT JOIN clients c ON c.client_id = d.serial WHERE f.family_id = ",
+        "",
+    );
+    type DeviceColumns = (Nullable<BigInt>, Nullable<BigInt>, Nullable<Text>);
+    type DeviceRow = (Option<TenantId>, Option<i64>, Option<ActiveStatus>);
+    let row = Prepared::<FamilyAndDeviceById, (refresh_families::SqlType, DeviceColumns)>::new(&[
+        Bind::Text(family_id),
+    ])
+    .get_result::<(FamilyRecord, DeviceRow)>(tx.conn)
+    .optional()?;
+    Ok(row.map(|(family, (tenant_id, generation, status))| {
+        let device = generation
+            .zip(status)
+            .map(|(token_generation, status)| DeviceTokenState {
+                tenant_id,
+                token_generation,
+                active: status == ActiveStatus::Active,
+            });
+        (family, device)
+    }))
 }
 
 /// The family whose token from before the counter form hashes to `hash`.

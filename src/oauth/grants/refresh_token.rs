@@ -119,11 +119,11 @@ impl Refresh {
     fn standing_family(&self, tx: &mut Tx<'_>) -> Committed<Found> {
         let client_id = self.client.client.client_id.as_str();
         let invalid = |d| Ok(Err(OAuthError::InvalidGrant(d)));
-        let family = match &self.presented {
-            Some(presented) => rotation::find_family(tx, presented)?,
+        let found = match &self.presented {
+            Some(presented) => rotation::find_family_and_device(tx, presented)?,
             None => None,
         };
-        let (Some(family), Some(presented)) = (family, &self.presented) else {
+        let (Some((family, device)), Some(presented)) = (found, &self.presented) else {
             return invalid("unknown refresh token");
         };
         if family.client_id != client_id {
@@ -132,7 +132,7 @@ impl Refresh {
         if family.status == FamilyStatus::Revoked {
             return invalid("the refresh token was revoked");
         }
-        let device = registry::device_token_state(tx, &DeviceSerial::from(client_id))?;
+        // The family is the client's, so this is the presenting device's state.
         if device.is_some_and(|d| !d.active) {
             // Enabled again, the device's family carries on: nothing is revoked here.
             return Ok(Err(OAuthError::InvalidClient {
