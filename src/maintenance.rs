@@ -11,7 +11,9 @@ use std::time::Duration;
 use crate::config::TelemetrySettings;
 use crate::oauth::OAuth;
 use crate::store::telemetry::{AcceptedTimes, Retired};
-use crate::store::{Store, StoreError, flows, keys, refusals, replay, sessions, telemetry, tokens};
+use crate::store::{
+    Backend, Store, StoreError, flows, keys, refusals, replay, sessions, telemetry, tokens,
+};
 
 /// Expired device flows are kept this long for the pairing history, then deleted.
 const FLOW_RETENTION_MS: i64 = 30 * 24 * 3_600_000;
@@ -120,6 +122,12 @@ pub async fn prepare_telemetry(
 /// Removes readings measured before `before`: SQLite a chunk per transaction, PostgreSQL the
 /// daily partitions that ended by then.
 async fn retire_old_readings(store: &Store, before: i64) -> Result<Retired, StoreError> {
+    if store.backend() == Backend::Postgres {
+        // Detaching a partition concurrently refuses to run inside a transaction.
+        return store
+            .autocommit(move |tx| telemetry::retire_older_than(tx, before, TELEMETRY_DELETE_CHUNK))
+            .await;
+    }
     let mut total = Retired::default();
     for _ in 0..TELEMETRY_MAX_CHUNKS {
         let step = store

@@ -210,6 +210,18 @@ impl Store {
         .map_err(|e| E::from(StoreError::Other(format!("blocking task failed: {e}"))))?
     }
 
+    /// Runs `f` with a pooled connection and no transaction, each statement committing by
+    /// itself: for PostgreSQL's schema changes that refuse to run in one (detaching a partition
+    /// concurrently). On SQLite every write belongs to [`Self::write`].
+    pub async fn autocommit<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        E: StoreFailure + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(f).await
+    }
+
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
     /// `Err`. Refusals that must still persist something (a `slow_down`, a revoked token family)
     /// are `Ok` outcomes, not errors.

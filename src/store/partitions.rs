@@ -4,7 +4,7 @@
 //! table; nothing here runs on it.
 
 use diesel::pg::PgConnection;
-use diesel::sql_types::{Array, BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
 /// One partition's span: a UTC day, in Unix ms.
@@ -59,49 +59,78 @@ pub fn is_missing_partition(err: &diesel::result::Error) -> bool {
 }
 
 #[derive(QueryableByName)]
-struct Partition {
+struct DayTable {
     #[diesel(sql_type = Text)]
     name: String,
     #[diesel(sql_type = BigInt)]
     day_start: i64,
+    /// Still a partition of `telemetry_readings` (else left detached by an interrupted drop).
+    #[diesel(sql_type = Bool)]
+    attached: bool,
+    /// A concurrent detach began and was interrupted: it must be finished (`FINALIZE`).
+    #[diesel(sql_type = Bool)]
+    detach_pending: bool,
 }
 
-/// The daily partitions attached to `telemetry_readings`, by day, oldest first.
-fn partitions(conn: &mut PgConnection) -> QueryResult<Vec<Partition>> {
+/// The daily tables in schema `telemetry_partitions`, by day, oldest first: the partitions of
+/// `telemetry_readings`, and any that an interrupted drop left detached or half detached.
+fn day_tables(conn: &mut PgConnection) -> QueryResult<Vec<DayTable>> {
     diesel::sql_query(
         "SELECT c.relname::text AS name, \
            (EXTRACT(EPOCH FROM to_date(substring(c.relname FROM 10), 'YYYYMMDD')) * 1000)::bigint \
-             AS day_start \
-         FROM pg_inherits i \
-         JOIN pg_class c ON c.oid = i.inhrelid \
+             AS day_start, \
+           i.inhrelid IS NOT NULL AS attached, \
+           COALESCE(i.inhdetachpending, false) AS detach_pending \
+         FROM pg_class c \
          JOIN pg_namespace s ON s.oid = c.relnamespace \
-         WHERE i.inhparent = 'public.telemetry_readings'::regclass \
-           AND s.nspname = 'telemetry_partitions' AND c.relname ~ '^readings_[0-9]{8}$' \
+         LEFT JOIN pg_inherits i ON i.inhrelid = c.oid \
+           AND i.inhparent = 'public.telemetry_readings'::regclass \
+         WHERE s.nspname = 'telemetry_partitions' AND c.relkind = 'r' \
+           AND c.relname ~ '^readings_[0-9]{8}$' \
          ORDER BY day_start",
     )
     .load(conn)
 }
 
 /// Drops the partitions of the days that ended at or before `before` (Unix ms): every reading
-/// in them was measured before it. Returns how many it dropped.
+/// in them was measured before it. Returns how many it dropped. Runs outside a transaction
+/// (`Store::autocommit`).
 ///
-/// Dropping a partition locks the parent table outright, for the moment the catalogue change
-/// takes; a lock that cannot be had within a few seconds (a long read holding the table) fails
-/// the sweep, which tries again at its next round, rather than queue every upload behind it.
+/// Each day is first detached `CONCURRENTLY`, which never holds a lock that stops an upload,
+/// and waits for the transactions that might still read the day; only then is the detached
+/// table dropped, which locks nothing else. A lock that cannot be had within a few seconds (a
+/// long read holding the day) fails the sweep, which carries on at its next round: a detach
+/// left pending is finished (`FINALIZE`), a detached table dropped.
 pub fn drop_before(conn: &mut PgConnection, before: i64) -> QueryResult<usize> {
-    let old: Vec<Partition> = partitions(conn)?
+    let old: Vec<DayTable> = day_tables(conn)?
         .into_iter()
-        .filter(|p| p.day_start.saturating_add(DAY_MS) <= before)
+        .filter(|t| t.day_start.saturating_add(DAY_MS) <= before)
         .collect();
     if old.is_empty() {
         return Ok(0);
     }
-    diesel::sql_query("SET LOCAL lock_timeout = '5s'").execute(conn)?;
-    for p in &old {
+    diesel::sql_query("SET lock_timeout = '5s'").execute(conn)?;
+    let dropped = old.iter().try_for_each(|t| {
         // The name matched ^readings_[0-9]{8}$ above: nothing to quote.
-        diesel::sql_query(format!("DROP TABLE telemetry_partitions.{}", p.name)).execute(conn)?;
-    }
-    Ok(old.len())
+        if t.attached {
+            let how = if t.detach_pending {
+                "FINALIZE"
+            } else {
+                "CONCURRENTLY"
+            };
+            diesel::sql_query(format!(
+                "ALTER TABLE public.telemetry_readings \
+                 DETACH PARTITION telemetry_partitions.{} {how}",
+                t.name
+            ))
+            .execute(conn)?;
+        }
+        diesel::sql_query(format!("DROP TABLE telemetry_partitions.{}", t.name)).execute(conn)?;
+        Ok(())
+    });
+    // The pooled connection goes back to others with the server's default.
+    diesel::sql_query("RESET lock_timeout").execute(conn)?;
+    dropped.map(|()| old.len())
 }
 
 #[cfg(test)]

@@ -326,8 +326,8 @@ pub struct Retired {
 
 /// Removes readings measured before `before`. PostgreSQL drops the daily partitions that ended
 /// by then, all in one step; a reading of the day `before` falls in stays until its whole day
-/// is past. SQLite deletes about `chunk` of the oldest readings, and says whether there may be
-/// more.
+/// is past, outside a transaction ([`Store::autocommit`]). SQLite deletes about `chunk` of the
+/// oldest readings, in a write, and says whether there may be more.
 pub fn retire_older_than(tx: &mut Tx<'_>, before: i64, chunk: i64) -> Result<Retired, StoreError> {
     match tx.conn {
         DbConnection::Pg(conn) => Ok(Retired {

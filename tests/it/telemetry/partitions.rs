@@ -5,6 +5,8 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
 use pairgate::ids::{DeviceSerial, TenantId};
 use pairgate::store::telemetry::{self as stored, AcceptedTimes, NewReading};
 use serde_json::Value;
@@ -247,4 +249,109 @@ async fn postgres_a_range_read_spans_days() {
         .unwrap();
     let ids: Vec<&str> = newest_first.iter().map(|r| r.reading_id.as_str()).collect();
     assert_eq!(ids, ["d", "c", "b", "a"]);
+}
+
+/// Whether retention, in this test's database, is waiting on a lock to take a day away.
+async fn a_detach_is_waiting(app: &TestApp) -> bool {
+    app.query_i64(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+           AND query LIKE '%telemetry_partitions.readings_%'",
+    )
+    .await
+        > 0
+}
+
+/// Retention detaches a day concurrently: while it waits for a long transaction that reads the
+/// readings, uploads go on (a plain `DROP TABLE` of a partition would queue every upload behind
+/// its lock on the parent table); once that transaction ends, the day is dropped.
+#[actix_web::test]
+async fn postgres_retention_lets_uploads_through_while_it_waits_for_a_long_read() {
+    let Some(backend) = postgres() else { return };
+    let app = TestApp::builder(backend)
+        .config("[telemetry]\nretention_days = 2")
+        .start()
+        .await;
+    let p = paired(&app, "SN-7505").await;
+    let now = app.now() * 1000;
+    let old = now - 3 * DAY;
+    let body = batch(&[("old", old), ("new", now)]);
+    assert_eq!(accepted(upload(&app, &p, &body).await).await, (2, 0));
+
+    // A report that reads every day and stays open.
+    let mut reader = PgConnection::establish(&app.database_url()).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut reader).unwrap();
+    diesel::sql_query("SELECT COUNT(*) FROM telemetry_readings")
+        .execute(&mut reader)
+        .unwrap();
+
+    let (store, oauth) = (app.ctx.store.clone(), app.ctx.oauth.clone());
+    let sweep =
+        tokio::spawn(
+            async move { pairgate::maintenance::sweep(&store, &oauth, 3_600_000, now).await },
+        );
+    let mut waited = 0;
+    while !a_detach_is_waiting(&app).await {
+        assert!(!sweep.is_finished(), "the sweep ended without waiting");
+        waited += 1;
+        assert!(waited < 300, "the detach never waited for the open read");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let more = batch(&[("during", now + 1)]);
+    // A bound on a hang, not a timing: behind a lock on the parent table, the upload would wait
+    // for as long as the read stays open.
+    let during = tokio::time::timeout(Duration::from_secs(30), upload(&app, &p, &more))
+        .await
+        .expect("the upload waited behind retention");
+    assert_eq!(accepted(during).await, (1, 0));
+    assert!(
+        !sweep.is_finished() && a_detach_is_waiting(&app).await,
+        "the upload was answered while the day was still being detached"
+    );
+
+    diesel::sql_query("COMMIT").execute(&mut reader).unwrap();
+    let report = sweep.await.unwrap().unwrap();
+    assert_eq!(report.telemetry_partitions, 1, "{report:?}");
+    assert!(!partition_names(&app).await.contains(&partition_of(old)));
+    assert_eq!(app.query_i64(&table_count(&partition_of(old))).await, 0);
+    assert_eq!(stored(&app, "SN-7505").await, 2);
+}
+
+/// How many tables named `name` schema `telemetry_partitions` holds.
+fn table_count(name: &str) -> String {
+    format!(
+        "SELECT COUNT(*) AS n FROM information_schema.tables \
+         WHERE table_schema = 'telemetry_partitions' AND table_name = '{name}'"
+    )
+}
+
+/// A day detached but not dropped (a sweep stopped between the two) is dropped by the next one.
+#[actix_web::test]
+async fn postgres_a_day_left_detached_is_dropped_by_the_next_sweep() {
+    let Some(backend) = postgres() else { return };
+    let app = TestApp::builder(backend)
+        .config("[telemetry]\nretention_days = 2")
+        .start()
+        .await;
+    let p = paired(&app, "SN-7506").await;
+    let now = app.now() * 1000;
+    let old = now - 3 * DAY;
+    assert_eq!(
+        accepted(upload(&app, &p, &batch(&[("old", old)])).await).await,
+        (1, 0)
+    );
+    let mut conn = PgConnection::establish(&app.database_url()).unwrap();
+    diesel::sql_query(format!(
+        "ALTER TABLE telemetry_readings DETACH PARTITION telemetry_partitions.{}",
+        partition_of(old)
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(app.query_i64(&table_count(&partition_of(old))).await, 1);
+
+    let report = pairgate::maintenance::sweep(&app.ctx.store, &app.ctx.oauth, 3_600_000, now)
+        .await
+        .unwrap();
+    assert_eq!(report.telemetry_partitions, 1, "{report:?}");
+    assert_eq!(app.query_i64(&table_count(&partition_of(old))).await, 0);
 }
