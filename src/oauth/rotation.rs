@@ -17,7 +17,8 @@ use aws_lc_rs::hmac;
 use crate::crypto::jose;
 use crate::crypto::tokens;
 use crate::ids::DeviceSerial;
-use crate::store::registry::{self, DeviceTokenState};
+use crate::store::registry;
+use crate::store::tokens::DeviceTokenState;
 use crate::store::tokens::{self as stored, FamilyRecord};
 use crate::store::{StoreError, Tx};
 

@@ -3,7 +3,7 @@
 
 use crate::crypto::jose::CompactJws;
 use crate::ids::TenantId;
-use crate::store::registry::DeviceTokenState;
+use crate::store::tokens::DeviceTokenState;
 
 /// The one scope a device may hold: uploading its own telemetry.
 pub const DEVICE_SCOPE: &str = "telemetry:write";

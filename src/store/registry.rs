@@ -7,6 +7,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::batch::{Bind, Prepared, fixed_sql};
 pub use super::kinds::{ActiveStatus, ClientKind};
 use super::schema::{clients, devices, tenants};
+use super::tokens::DeviceTokenState;
 use super::{StoreError, Tx};
 use crate::ids::{DeviceSerial, TenantId};
 
@@ -176,16 +177,6 @@ pub fn find_device(
             .get_result::<DeviceRecord>(tx.conn)
             .optional()?,
     )
-}
-
-/// What a device's tokens are checked against wherever they are used: its tenant, its token
-/// generation, and whether its client is enabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeviceTokenState {
-    pub tenant_id: Option<TenantId>,
-    pub token_generation: i64,
-    /// The device's client is enabled.
-    pub active: bool,
 }
 
 /// The token state of one device, if it exists.

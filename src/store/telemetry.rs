@@ -232,7 +232,7 @@ impl QueryFragment<Pg> for UnnestInsert<'_> {
 }
 
 /// What an upload's token is checked against, read at commit time.
-pub use super::registry::DeviceTokenState;
+pub use super::tokens::DeviceTokenState;
 
 /// The token state of each named device that exists (one query per few hundred devices).
 pub fn device_token_states(

@@ -9,7 +9,6 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::batch::{Bind, Prepared, ROWS_PER_STATEMENT, fixed_sql};
 use super::kinds::ActiveStatus;
 pub use super::kinds::FamilyStatus;
-use super::registry::DeviceTokenState;
 use super::schema::{refresh_families, revoked_access_tokens};
 use super::{StoreError, Tx};
 use crate::ids::TenantId;
@@ -111,6 +110,16 @@ pub fn find_family(tx: &mut Tx<'_>, family_id: &str) -> Result<Option<FamilyReco
             .get_result::<FamilyRecord>(tx.conn)
             .optional()?,
     )
+}
+
+/// What a device's tokens are checked against wherever they are used: its tenant, its token
+/// generation, and whether its client is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTokenState {
+    pub tenant_id: Option<TenantId>,
+    pub token_generation: i64,
+    /// The device's client is enabled.
+    pub active: bool,
 }
 
 /// [`find_family`] and the token state of the device whose client the family belongs to (`None`

@@ -23,7 +23,8 @@ use crate::oauth::rotation::{self, Presented, Standing};
 use crate::oauth::tokens::device_token_stands;
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
-use crate::store::registry::{self, DeviceTokenState};
+use crate::store::registry;
+use crate::store::tokens::DeviceTokenState;
 use crate::store::tokens::{self as stored, FamilyRecord, FamilyStatus};
 use crate::verifier::dpop::DpopProof;
 
