@@ -11,6 +11,8 @@ mod login;
 mod mails;
 mod members;
 mod own_account;
+mod passkey_use;
+pub mod passkeys;
 pub mod password;
 mod pending;
 pub mod roles;
@@ -34,6 +36,8 @@ pub use invitations::InvitationView;
 pub use login::LoginOutcome;
 pub use members::{NewUser, SignUp, UserView, create_tenant};
 pub use own_account::{SecondFactorState, SessionView};
+pub use passkey_use::PasskeyUse;
+pub use passkeys::{Ceremony, PasskeyError, PasskeyView};
 pub use roles::Role;
 pub use second_factor::SecondFactor;
 pub use sessions::{Session, Stage};
@@ -113,6 +117,10 @@ pub struct Accounts {
     pending_box: SecretBox,
     /// What transaction closures (which must be `'static`) need.
     core: Arc<Core>,
+    /// The WebAuthn relying party (`passkeys.rs`); `None` when the public URL has no domain.
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Derives each account's WebAuthn user handle.
+    handle_key: hmac::Key,
 }
 
 /// Settings and keys used inside transactions.
@@ -141,6 +149,8 @@ impl Accounts {
             ),
             csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &master.derive("csrf")),
             pending_box: SecretBox::new(master.derive("step-up-pending")),
+            webauthn: passkeys::relying_party(settings.server.public_url.as_str()).map(Arc::new),
+            handle_key: hmac::Key::new(hmac::HMAC_SHA256, &master.derive("passkey-user-handle")),
             core: Arc::new(Core {
                 settings: Arc::clone(&settings),
                 totp_box: SecretBox::new(master.derive("totp-secrets")),

@@ -24,6 +24,10 @@ pub enum Action {
     UserSecondFactorThrottled,
     UserRenamed,
     UserRecoveryCodesRegenerated,
+    UserPasskeyRegistered,
+    UserPasskeyUsed,
+    UserPasskeyRemoved,
+    UserPasskeyRefused,
     DeviceGroupCreated,
     DeviceGroupAssigned,
     ClientRegistered,
@@ -57,7 +61,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 49] = [
+    pub const ALL: [Action; 53] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -78,6 +82,10 @@ impl Action {
         Self::UserSecondFactorThrottled,
         Self::UserRenamed,
         Self::UserRecoveryCodesRegenerated,
+        Self::UserPasskeyRegistered,
+        Self::UserPasskeyUsed,
+        Self::UserPasskeyRemoved,
+        Self::UserPasskeyRefused,
         Self::DeviceGroupCreated,
         Self::DeviceGroupAssigned,
         Self::ClientRegistered,
@@ -137,6 +145,10 @@ impl Action {
             Self::UserSecondFactorThrottled => "user.second_factor_throttled",
             Self::UserRenamed => "user.renamed",
             Self::UserRecoveryCodesRegenerated => "user.recovery_codes_regenerated",
+            Self::UserPasskeyRegistered => "user.passkey_registered",
+            Self::UserPasskeyUsed => "user.passkey_used",
+            Self::UserPasskeyRemoved => "user.passkey_removed",
+            Self::UserPasskeyRefused => "user.passkey_refused",
             Self::DeviceGroupCreated => "device_group.created",
             Self::DeviceGroupAssigned => "device_group.assigned",
             Self::ClientRegistered => "client.registered",

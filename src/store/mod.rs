@@ -25,6 +25,7 @@ pub mod migrations;
 mod notify;
 pub mod pairings;
 mod partitions;
+pub mod passkeys;
 pub mod refusals;
 pub mod registry;
 pub mod replay;

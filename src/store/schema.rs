@@ -158,6 +158,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        credential_id -> Text,
+        passkey -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    passkey_ceremonies (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<BigInt>,
+        kind -> Text,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     sessions (id_hash) {
         id_hash -> Text,
         user_id -> BigInt,
@@ -301,6 +323,7 @@ diesel::table! {
 
 diesel::joinable!(devices -> clients (serial));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(device_group_members -> device_groups (group_id));
 diesel::joinable!(device_group_members -> devices (serial));
@@ -313,6 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_families,
     users,
     sessions,
+    passkeys,
     device_groups,
     device_group_members,
     user_group_access,

@@ -35,6 +35,7 @@ mod oauth_refusals;
 mod ops;
 mod outage;
 pub mod pairing;
+mod passkeys;
 mod portal;
 mod replay;
 mod scale_out;

@@ -8,6 +8,7 @@ pub mod ceremony;
 pub mod device;
 pub mod portal;
 pub mod proxy;
+pub mod soft_passkey;
 
 use std::net::TcpListener;
 use std::sync::Arc;
