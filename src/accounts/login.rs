@@ -9,6 +9,7 @@ use super::sessions::Stage;
 use super::throttle::{Limit, OnPass};
 use super::{AccountError, Accounts, Core, normalize_email};
 use crate::events::{self, Action, Event, Subject};
+use crate::store::passkeys;
 use crate::store::users::{self, UserRecord};
 use crate::store::{StoreError, Tx};
 
@@ -17,7 +18,8 @@ use crate::store::{StoreError, Tx};
 pub enum LoginOutcome {
     /// Signed in; the value is the session cookie.
     SignedIn(String),
-    /// The account has TOTP: the value is a half-signed-in session cookie for the code page.
+    /// The account has a second factor (TOTP or a passkey): the value is a half-signed-in
+    /// session cookie for the code page.
     SecondFactor(String),
 }
 
@@ -89,7 +91,7 @@ impl Core {
             }
         };
         self.attempt_passed(tx, &attempt.limits)?;
-        let stage = if user.totp_enabled {
+        let stage = if user.totp_enabled || passkeys::count_for_user(tx, user.id)? > 0 {
             Stage::SecondFactor
         } else {
             record_by_user(

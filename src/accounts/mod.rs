@@ -11,6 +11,7 @@ mod login;
 mod mails;
 mod members;
 mod own_account;
+mod passkey_sign_in;
 mod passkey_use;
 pub mod passkeys;
 pub mod password;
@@ -250,6 +251,38 @@ impl Accounts {
                     .detail(json!({ "require_totp": requirement == TotpRequirement::Required })),
                 )?;
                 Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+impl Accounts {
+    /// Requires (or stops requiring) a passkey to approve a pairing, for the session's tenant
+    /// (owners only, after a step-up).
+    pub async fn set_tenant_requires_passkey_approval(
+        &self,
+        session: &Session,
+        required: bool,
+    ) -> Result<(), AccountError> {
+        if session.user.role != Role::Owner {
+            return Err(AccountError::Forbidden);
+        }
+        self.require_step_up(session)?;
+        let tenant = session.user.tenant_id.ok_or(AccountError::Forbidden)?;
+        let now = self.now_ms();
+        let actor = session.actor();
+        self.store
+            .write(move |tx| {
+                registry::set_tenant_requires_passkey_approval(tx, tenant, required)?;
+                let event = Event::new(
+                    Action::TenantSettingsChanged,
+                    actor,
+                    Subject::Tenant(tenant),
+                )
+                .tenant(Some(tenant))
+                .detail(json!({ "require_passkey_approval": required }));
+                events::record(tx, now, event)
             })
             .await?;
         Ok(())

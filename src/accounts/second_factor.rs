@@ -239,7 +239,7 @@ impl Accounts {
         if session.stage != Stage::Full {
             return Err(AccountError::SessionEnded);
         }
-        if !session.user.totp_enabled {
+        if !session.user.has_second_factor() {
             return Err(AccountError::TotpRequired);
         }
         let now = self.now_ms();

@@ -10,6 +10,7 @@ use crate::crypto::tokens::{hash_token, random_token};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::TenantId;
 use crate::ids::UserId;
+use crate::store::passkeys;
 use crate::store::registry::{self, TenantRecord};
 use crate::store::sessions::{self as stored, SessionRecord};
 use crate::store::users::{self, ActiveStatus, DeviceAccess, UserRecord};
@@ -34,8 +35,17 @@ pub struct SessionUser {
     pub role: Role,
     pub device_access_all: bool,
     pub totp_enabled: bool,
+    /// The person has at least one passkey (a second factor, like TOTP).
+    pub has_passkey: bool,
     /// The zone the person chose, if any (see [`Session::zone`]).
     pub time_zone: Option<Zone>,
+}
+
+impl SessionUser {
+    /// TOTP or a passkey: what a sign-in's second step and a step-up can check.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_enabled || self.has_passkey
+    }
 }
 
 /// A live session.
@@ -56,10 +66,10 @@ impl Session {
         format!("user:{}", self.user.id)
     }
 
-    /// The tenant requires TOTP, or the user is the manufacturer's staff, and this user has not
-    /// enrolled yet: only enrolment is open.
+    /// The tenant requires a second factor, or the user is the manufacturer's staff, and this
+    /// user has none yet (neither TOTP nor a passkey): only enrolment is open.
     pub fn must_enrol_totp(&self) -> bool {
-        !self.user.totp_enabled
+        !self.user.has_second_factor()
             && (self.user.role == Role::Staff
                 || self.tenant.as_ref().is_some_and(|t| t.require_totp))
     }
@@ -88,8 +98,9 @@ const SECOND_FACTOR_WINDOW_MS: i64 = 5 * 60_000;
 /// `last_seen_at` is written at most this often (a write per page view buys nothing).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-pub(super) fn user_view(u: &UserRecord) -> SessionUser {
+pub(super) fn user_view(u: &UserRecord, has_passkey: bool) -> SessionUser {
     SessionUser {
+        has_passkey,
         id: u.id,
         tenant_id: u.tenant_id,
         email: u.email.clone(),
@@ -204,7 +215,8 @@ impl Accounts {
                 if user.status != ActiveStatus::Active {
                     return Ok(None);
                 }
-                let view = user_view(&user);
+                let has_passkey = passkeys::count_for_user(tx, user.id)? > 0;
+                let view = user_view(&user, has_passkey);
                 let tenant = match user.tenant_id {
                     Some(t) => registry::find_tenant(tx, t)?,
                     None => None,

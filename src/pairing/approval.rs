@@ -12,7 +12,7 @@ use super::{
     Approval, Ceremony, PairingError, Shown, active_sale, attempt, evaluate, notify_admins, record,
     shown_flow,
 };
-use crate::accounts::Session;
+use crate::accounts::{AccountError, PasskeyUse, SecondFactor, Session};
 use crate::events::{self, Action, Event, FeedType, Subject};
 use crate::ids::{DeviceSerial, GroupId, TenantId};
 use crate::oauth::device_flow::{self, Verdict as FlowVerdict};
@@ -22,12 +22,18 @@ use crate::store::pairings::{self, NewPairing, PairingStatus};
 use crate::store::registry::DeviceRecord;
 use crate::store::{StoreError, Tx, groups, registry};
 
+/// The fresh second factor an approval comes with.
+#[derive(Debug, Clone, Copy)]
+pub enum Fresh<'a> {
+    /// A TOTP code, checked in the approval's own transaction.
+    Totp(&'a str),
+    /// A passkey this request verified for the session's user (it serves once: its ceremony
+    /// was taken when it was checked).
+    Passkey(PasskeyUse),
+}
+
 impl Ceremony {
-    /// Approves a request this session was shown into the session's tenant. Counts a code
-    /// attempt, then needs a fresh TOTP code (`totp_code`, checked here, in the same transaction)
-    /// and a role allowed to pair. The gate decides what an approval means; a refusal opens a
-    /// dispute and changes nothing else. An approval proves the address it came from (see
-    /// `attempts`).
+    /// Approves with a fresh TOTP code: [`Self::approve_with`].
     pub async fn approve(
         &self,
         session: &Session,
@@ -36,16 +42,34 @@ impl Ceremony {
         group_id: Option<GroupId>,
         ip: Option<&str>,
     ) -> Result<Approval, PairingError> {
+        self.approve_with(session, shown, Fresh::Totp(totp_code), group_id, ip)
+            .await
+    }
+
+    /// Approves a request this session was shown into the session's tenant. Counts a code
+    /// attempt, then needs a fresh second factor (a TOTP code, checked here in the same
+    /// transaction, refused when the tenant requires passkeys for approvals; or a passkey just
+    /// verified for this user) and a role allowed to pair. The gate decides what an approval
+    /// means; a refusal opens a dispute and changes nothing else. An approval proves the address
+    /// it came from (see `attempts`).
+    pub async fn approve_with(
+        &self,
+        session: &Session,
+        shown: Shown<'_>,
+        factor: Fresh<'_>,
+        group_id: Option<GroupId>,
+        ip: Option<&str>,
+    ) -> Result<Approval, PairingError> {
         let tenant = self.pairing_tenant(session)?;
         let now = self.now_ms();
         let code = user_code::normalize(shown.user_code);
         let second_factor = self.accounts.second_factor();
         let (budgets, proofs, policy) = (self.budgets.clone(), self.proofs.clone(), self.policy());
-        let (session, totp_code, proof) = (
-            session.clone(),
-            totp_code.to_owned(),
-            shown.proof.to_owned(),
-        );
+        let (session, proof) = (session.clone(), shown.proof.to_owned());
+        let factor = match factor {
+            Fresh::Totp(code) => Err(code.to_owned()),
+            Fresh::Passkey(used) => Ok(used),
+        };
         let (ip, origin) = (ip.map(str::to_owned), Origin::of(ip));
         self.store
             .write(
@@ -53,10 +77,9 @@ impl Ceremony {
                     if let Err(e) = budgets.count(tx, &attempt(&session, &origin), now)? {
                         return Ok(Err(e));
                     }
-                    if let Err(e) =
-                        second_factor.check(tx, &session, &totp_code, ip.as_deref(), now)?
-                    {
-                        return Ok(Err(PairingError::Account(e)));
+                    let fresh = (&factor, &second_factor, ip.as_deref());
+                    if let Err(e) = check_fresh(tx, &session, tenant, fresh, now)? {
+                        return Ok(Err(e));
                     }
                     let flow =
                         shown_flow(tx, &proofs, &session.id_hash, code.as_deref(), &proof, now)?;
@@ -402,4 +425,30 @@ fn refuse(
         }
     }
     Ok(dispute_id)
+}
+
+/// An approval's fresh second factor, checked in its transaction: a TOTP code (`Err`), refused
+/// when the tenant approves with passkeys only, or a passkey verified for the session's user
+/// (`Ok`). `Ok(Err(_))` is a refusal whose bookkeeping should still commit.
+fn check_fresh(
+    tx: &mut Tx<'_>,
+    session: &Session,
+    tenant: TenantId,
+    (factor, second_factor, ip): (&Result<PasskeyUse, String>, &SecondFactor, Option<&str>),
+    now: i64,
+) -> Result<Result<(), PairingError>, StoreError> {
+    match factor {
+        Err(_)
+            if registry::find_tenant(tx, tenant)?.is_some_and(|t| t.require_passkey_approval) =>
+        {
+            Ok(Err(PairingError::PasskeyRequired))
+        }
+        Err(code) => Ok(second_factor
+            .check(tx, session, code, ip, now)?
+            .map_err(PairingError::Account)),
+        Ok(used) if used.user != session.user.id => {
+            Ok(Err(PairingError::Account(AccountError::InvalidCode)))
+        }
+        Ok(_) => Ok(Ok(())),
+    }
 }

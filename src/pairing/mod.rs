@@ -15,6 +15,7 @@ mod staff;
 
 use std::sync::Arc;
 
+pub use approval::Fresh;
 pub use attempts::Origin;
 pub use ending::Removal;
 pub(crate) use ending::end_pairing;
@@ -54,6 +55,12 @@ pub enum PairingError {
     NotFound,
     #[error("{0}")]
     Invalid(&'static str),
+    /// The tenant approves pairings with a passkey only, and a TOTP code came.
+    #[error(
+        "your company approves devices with a passkey only: a code from an app can be passed on \
+         to someone who tricked you, a passkey cannot"
+    )]
+    PasskeyRequired,
     #[error("storage: {0}")]
     Store(StoreError),
 }

@@ -87,6 +87,8 @@ pub struct TenantRecord {
     pub require_totp: bool,
     /// The company's default time zone (an IANA name), if an owner set one.
     pub time_zone: Option<String>,
+    /// Approving a pairing needs a passkey; a TOTP code is refused.
+    pub require_passkey_approval: bool,
 }
 
 pub fn find_client(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -235,6 +237,18 @@ pub fn find_tenant(tx: &mut Tx<'_>, id: TenantId) -> Result<Option<TenantRecord>
 pub enum TotpRequirement {
     Required,
     Optional,
+}
+
+/// Whether approving a pairing needs a passkey (`tenants.require_passkey_approval`).
+pub fn set_tenant_requires_passkey_approval(
+    tx: &mut Tx<'_>,
+    id: TenantId,
+    required: bool,
+) -> Result<(), StoreError> {
+    diesel::update(tenants::table.find(id))
+        .set(tenants::require_passkey_approval.eq(required))
+        .execute(tx.conn)?;
+    Ok(())
 }
 
 pub fn set_tenant_requires_totp(

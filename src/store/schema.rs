@@ -31,6 +31,7 @@ diesel::table! {
         require_totp -> Bool,
         erp_customer_number -> Nullable<Text>,
         time_zone -> Nullable<Text>,
+        require_passkey_approval -> Bool,
     }
 }
 

@@ -1,2 +1,3 @@
+ALTER TABLE tenants DROP COLUMN require_passkey_approval;
 DROP TABLE passkey_ceremonies;
 DROP TABLE passkeys;

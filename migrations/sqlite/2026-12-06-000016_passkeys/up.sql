@@ -28,3 +28,7 @@ CREATE TABLE passkey_ceremonies (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX passkey_ceremonies_by_expiry ON passkey_ceremonies (expires_at);
+
+-- An owner's choice: approving a pairing needs a passkey, a TOTP code is refused (a code can be
+-- relayed by a phisher, a passkey cannot).
+ALTER TABLE tenants ADD COLUMN require_passkey_approval BOOLEAN NOT NULL DEFAULT FALSE;

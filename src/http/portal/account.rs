@@ -7,12 +7,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::{CodePage, code_status};
+use super::passkey_offer;
 use super::profile::{AccountNotice, account_page, done_notice, recovery_page};
 use super::texts::{FormError, Notice};
 use super::{
     Member, MemberForm, Page, PortalError, member, redirect, redirect_with_session, render,
     safe_next,
 };
+use crate::accounts::passkeys::PublicKeyCredential;
 use crate::accounts::{AccountError, Role, TotpRequirement};
 use crate::app::AppContext;
 use crate::http::get;
@@ -233,10 +235,13 @@ fn step_up_page(page: Page, next: String) -> CodePage {
     CodePage {
         page,
         heading: "Confirm it's you",
-        explanation: "This action needs a fresh code from your authenticator app.",
+        explanation: "This action needs a fresh confirmation: your passkey, or a code from your \
+                      authenticator app.",
         action: "/step-up",
         next,
         allow_recovery: false,
+        passkey: None,
+        totp: true,
     }
 }
 
@@ -245,15 +250,14 @@ async fn step_up_get(
     q: web::Query<NextQuery>,
     Member(v, s): Member,
 ) -> Result<HttpResponse, PortalError> {
-    if !s.user.totp_enabled {
+    if !s.user.has_second_factor() {
         return Ok(redirect("/account/totp"));
     }
     let page = v.page(&ctx, "Confirm it's you");
-    Ok(render(
-        &v,
-        StatusCode::OK,
-        &step_up_page(page, safe_next(q.next.as_deref())),
-    ))
+    let page = step_up_page(page, safe_next(q.next.as_deref()))
+        .with_passkey(&ctx, &s)
+        .await;
+    Ok(render(&v, StatusCode::OK, &page))
 }
 
 async fn step_up_post(
@@ -262,19 +266,42 @@ async fn step_up_post(
     MemberForm(v, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
     let next = safe_next(form.get("next"));
-    match ctx
-        .accounts
-        .step_up(&s, &form.text("code"), ip(&req).as_deref())
-        .await
-    {
-        Ok(cookie) => Ok(redirect_with_session(&ctx, &next, cookie)),
-        Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
-            let mut page = v.page(&ctx, "Confirm it's you");
-            page.error = Some(e.to_string());
-            Ok(render(&v, code_status(&e), &step_up_page(page, next)))
+    let given = passkey_offer::answer::<PublicKeyCredential>(
+        form.get("passkey_handle"),
+        form.get("passkey_answer"),
+    );
+    let (ip, failed) = (ip(&req), StatusCode::UNAUTHORIZED);
+    let error = if let Some(given) = given {
+        let stepped = match given {
+            Ok((handle, answer)) => {
+                ctx.accounts
+                    .step_up_passkey(&s, &handle, &answer, ip.as_deref())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match stepped {
+            Ok(cookie) => return Ok(redirect_with_session(&ctx, &next, cookie)),
+            Err(e) if passkey_offer::shown_inline(&e) => (e.to_string(), failed),
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
-    }
+    } else {
+        match ctx
+            .accounts
+            .step_up(&s, &form.text("code"), ip.as_deref())
+            .await
+        {
+            Ok(cookie) => return Ok(redirect_with_session(&ctx, &next, cookie)),
+            Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
+                (e.to_string(), code_status(&e))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut page = v.page(&ctx, "Confirm it's you");
+    page.error = Some(error.0);
+    let page = step_up_page(page, next).with_passkey(&ctx, &s).await;
+    Ok(render(&v, error.1, &page))
 }
 
 #[cfg(test)]

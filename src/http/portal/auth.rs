@@ -7,12 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::passkey_offer::{self, PasskeyOffer};
 use super::texts::Notice;
 use super::{
     CsrfForm, Member, Page, PortalError, Visitor, redirect, redirect_with_session, render,
     safe_next,
 };
-use crate::accounts::{AccountError, LoginOutcome, SignUp, Stage};
+use crate::accounts::passkeys::PublicKeyCredential;
+use crate::accounts::{AccountError, LoginOutcome, Session, SignUp, Stage};
 use crate::app::AppContext;
 use crate::http::get;
 
@@ -198,16 +200,34 @@ pub(super) struct CodePage {
     pub action: &'static str,
     pub next: String,
     pub allow_recovery: bool,
+    /// A passkey offered before the code, when the person has one.
+    pub passkey: Option<PasskeyOffer>,
+    /// The person has TOTP, so the code field is there.
+    pub totp: bool,
+}
+
+impl CodePage {
+    /// Offers the session user's passkey before the code (and the script with it); the code
+    /// field stays only if they have TOTP.
+    pub(super) async fn with_passkey(mut self, ctx: &AppContext, session: &Session) -> Self {
+        self.passkey = PasskeyOffer::authentication(ctx, session, "Use a passkey").await;
+        self.page.script = self.passkey.is_some();
+        self.totp = session.user.totp_enabled;
+        self
+    }
 }
 
 fn code_page(page: Page, next: String) -> CodePage {
     CodePage {
         page,
         heading: "Two-factor authentication",
-        explanation: "Enter the 6-digit code from your authenticator app.",
+        explanation: "Confirm with your passkey, or enter the 6-digit code from your \
+                      authenticator app.",
         action: "/login/code",
         next,
         allow_recovery: true,
+        passkey: None,
+        totp: true,
     }
 }
 
@@ -227,11 +247,10 @@ async fn code_get(
     match &v.session {
         Some(s) if s.stage == Stage::SecondFactor => {
             let page = v.page(&ctx, "Authentication code");
-            Ok(render(
-                &v,
-                StatusCode::OK,
-                &code_page(page, safe_next(q.next.as_deref())),
-            ))
+            let page = code_page(page, safe_next(q.next.as_deref()))
+                .with_passkey(&ctx, s)
+                .await;
+            Ok(render(&v, StatusCode::OK, &page))
         }
         _ => Ok(redirect("/login")),
     }
@@ -246,6 +265,30 @@ async fn code_post(
     let Some(session) = v.session.clone().filter(|s| s.stage == Stage::SecondFactor) else {
         return Ok(redirect("/login"));
     };
+    let given = passkey_offer::answer::<PublicKeyCredential>(
+        form.get("passkey_handle"),
+        form.get("passkey_answer"),
+    );
+    if let Some(given) = given {
+        let signed_in = match given {
+            Ok((handle, answer)) => {
+                ctx.accounts
+                    .sign_in_second_factor_passkey(&session, &handle, &answer, ip(&req).as_deref())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        return match signed_in {
+            Ok(cookie) => Ok(redirect_with_session(&ctx, &next, cookie)),
+            Err(e) if passkey_offer::shown_inline(&e) => {
+                let mut page = v.page(&ctx, "Authentication code");
+                page.error = Some(e.to_string());
+                let page = code_page(page, next).with_passkey(&ctx, &session).await;
+                Ok(render(&v, StatusCode::UNAUTHORIZED, &page))
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     match ctx
         .accounts
         .sign_in_second_factor(&session, &form.text("code"), ip(&req).as_deref())
@@ -255,7 +298,8 @@ async fn code_post(
         Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             let mut page = v.page(&ctx, "Authentication code");
             page.error = Some(e.to_string());
-            Ok(render(&v, code_status(&e), &code_page(page, next)))
+            let page = code_page(page, next).with_passkey(&ctx, &session).await;
+            Ok(render(&v, code_status(&e), &page))
         }
         Err(e) => Err(e.into()),
     }

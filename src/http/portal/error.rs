@@ -10,7 +10,7 @@ use super::texts::Message;
 use super::{
     Visitor, expired_session_cookie, local_target, message, redirect, respond, safe_next, urlencode,
 };
-use crate::accounts::AccountError;
+use crate::accounts::{AccountError, PasskeyError};
 use crate::app::AppContext;
 use crate::http::errors::{SurfaceError, unrendered};
 use crate::pairing::PairingError;
@@ -29,6 +29,8 @@ pub enum PortalError {
     Account(#[from] AccountError),
     #[error(transparent)]
     Pairing(#[from] PairingError),
+    #[error(transparent)]
+    Passkey(#[from] PasskeyError),
     /// A wrong step-up code for a pending action: its page again, rendered, with the error
     /// (`step_up.rs`).
     #[error("step-up code refused")]
@@ -51,6 +53,7 @@ impl SurfaceError for PortalError {
             }
             Self::Account(e) => failure(req, ctx, e),
             Self::Pairing(e) => pairing_failure(req, ctx, e),
+            Self::Passkey(e) => passkey_failure(req, ctx, e),
             Self::StepUp(status, visitor, page) => respond(visitor, *status, page.clone()),
         }
     }
@@ -188,12 +191,33 @@ fn pairing_failure(req: &HttpRequest, ctx: &AppContext, err: &PairingError) -> H
                 reason: err.to_string(),
             },
         ),
-        PairingError::UnknownCode | PairingError::Invalid(_) => message(
+        PairingError::UnknownCode | PairingError::Invalid(_) | PairingError::PasskeyRequired => {
+            message(
+                ctx,
+                &anon,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &Message::NotPossible {
+                    reason: err.to_string(),
+                },
+            )
+        }
+    }
+}
+
+fn passkey_failure(req: &HttpRequest, ctx: &AppContext, err: &PasskeyError) -> HttpResponse {
+    match err {
+        PasskeyError::Account(e) => failure(req, ctx, e),
+        PasskeyError::Store(e) => store_failure(req, ctx, e),
+        PasskeyError::Internal(_) => {
+            tracing::error!(error = %err, path = req.path(), "portal request failed");
+            internal(ctx)
+        }
+        other => message(
             ctx,
-            &anon,
+            &anonymous(),
             StatusCode::UNPROCESSABLE_ENTITY,
             &Message::NotPossible {
-                reason: err.to_string(),
+                reason: other.to_string(),
             },
         ),
     }

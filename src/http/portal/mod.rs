@@ -15,6 +15,8 @@ mod extract;
 mod history;
 mod members;
 mod pairing;
+mod passkey_offer;
+mod passkeys;
 mod profile;
 mod staff;
 mod step_up;
@@ -37,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(stylesheet));
     auth::configure(cfg);
     account::configure(cfg);
+    passkeys::configure(cfg);
     zone::configure(cfg);
     members::configure(cfg);
     // Before `/devices/{serial}` (pairing), which would take `/devices/group`.
@@ -69,12 +72,19 @@ pub struct Page {
     pub error: Option<String>,
     /// The zone the page shows times in: the viewer's (`Session::zone`), UTC when signed out.
     pub zone: Zone,
+    /// The page offers a passkey ceremony, so it carries the ceremony script (`passkeys.rs`).
+    pub script: bool,
 }
 
 impl Page {
     /// A time for the viewer, in their zone: `2026-12-05 14:30 CET`.
     pub fn when(&self, ms: i64) -> String {
         zone::when_for(self.zone, ms)
+    }
+
+    /// The ceremony script, for `base.html` to inline when [`Self::script`] is set.
+    pub fn script_text(&self) -> &'static str {
+        passkey_offer::SCRIPT
     }
 }
 
@@ -120,6 +130,7 @@ impl Visitor {
             notice: None,
             error: None,
             zone: self.session.as_ref().map_or(Zone::UTC, Session::zone),
+            script: false,
         }
     }
 }
@@ -195,6 +206,15 @@ pub struct Rotated(pub String);
 /// error mapping answers with it if the action asks for a step-up (`step_up.rs`).
 pub struct Offer(pub StatusCode, pub String);
 
+/// The pages' Content-Security-Policy: no script but the passkey ceremony's, by its hash.
+static PAGE_POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src {}; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        *passkey_offer::SCRIPT_SOURCE
+    )
+});
+
 /// Renders a template into a response with the page headers.
 pub fn render(visitor: &Visitor, status: StatusCode, template: &impl Template) -> HttpResponse {
     match template.render() {
@@ -214,11 +234,7 @@ fn respond(visitor: &Visitor, status: StatusCode, body: String) -> HttpResponse 
         // Same-origin requests keep their Referer and Origin (a `no-referrer` policy makes
         // browsers send `Origin: null` on form posts, which the CSRF check refuses).
         .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ));
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY.as_str()));
     if let Some(c) = &visitor.set_cookie {
         res.cookie(c.clone());
     }

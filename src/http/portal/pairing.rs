@@ -7,15 +7,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::passkey_offer::{self, PasskeyOffer};
 use super::step_up::Ask;
 use super::texts::{Line, Sale};
 use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render};
-use crate::accounts::AccountError;
+use crate::accounts::passkeys::PublicKeyCredential;
+use crate::accounts::{AccountError, Session};
 use crate::app::AppContext;
 use crate::http::get;
 use crate::ids::{DeviceSerial, GroupId};
 use crate::pairing::{
-    Approval, Basis, Confirmation, PairingError, Removal, SaleView, Shown, Verdict,
+    Approval, Basis, Confirmation, Fresh, PairingError, Removal, SaleView, Shown, Verdict,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -125,6 +127,32 @@ struct ConfirmPage {
     ask: String,
     /// Why the last code was refused, beside the code field.
     code_error: Option<String>,
+    /// A passkey to approve with, offered first when the person has one.
+    passkey: Option<PasskeyOffer>,
+    /// The person has TOTP and the company takes codes at approval, so the code field is there.
+    totp: bool,
+    /// The company approves devices with a passkey only.
+    passkey_only: bool,
+}
+
+impl ConfirmPage {
+    /// Offers the session user's passkey (and the script with it), and keeps the code field
+    /// only where a code can approve.
+    async fn with_passkey(mut self, ctx: &AppContext, session: &Session) -> Self {
+        let label = if self.allowed {
+            "Approve with a passkey"
+        } else {
+            "Ask for a review with a passkey"
+        };
+        self.passkey = PasskeyOffer::authentication(ctx, session, label).await;
+        self.page.script = self.passkey.is_some();
+        self.passkey_only = session
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.require_passkey_approval);
+        self.totp = session.user.totp_enabled && !self.passkey_only;
+        self
+    }
 }
 
 /// What the gate's verdict means for the person deciding; `device_confirm.html` says it.
@@ -180,6 +208,9 @@ fn confirm_page(
         chosen,
         ask,
         code_error,
+        passkey: None,
+        totp: true,
+        passkey_only: false,
     }
 }
 
@@ -203,11 +234,10 @@ async fn code_post(
     match ctx.ceremony.look_up(&s, &code, ip(&req).as_deref()).await {
         Ok(c) => {
             let page = v.page(&ctx, "Confirm the device");
-            Ok(render(
-                &v,
-                StatusCode::OK,
-                &confirm_page(page, c, None, None),
-            ))
+            let page = confirm_page(page, c, None, None)
+                .with_passkey(&ctx, &s)
+                .await;
+            Ok(render(&v, StatusCode::OK, &page))
         }
         Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
     }
@@ -249,36 +279,74 @@ async fn decide_post(
         };
     }
     let group = form.get("group").and_then(|g| g.parse::<GroupId>().ok());
+    let totp = form.text("totp");
+    let given = passkey_offer::answer::<PublicKeyCredential>(
+        form.get("passkey_handle"),
+        form.get("passkey_answer"),
+    );
+    let fresh = match given {
+        None => Fresh::Totp(&totp),
+        Some(given) => {
+            let used = match given {
+                Ok((handle, answer)) => {
+                    ctx.accounts
+                        .finish_passkey_authentication(&s, &handle, &answer)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match used {
+                Ok(used) => Fresh::Passkey(used),
+                Err(e) if passkey_offer::shown_inline(&e) => {
+                    return reshow(&ctx, &v, &s, shown, group, e.to_string()).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
     match ctx
         .ceremony
-        .approve(&s, shown, &form.text("totp"), group, ip(&req).as_deref())
+        .approve_with(&s, shown, fresh, group, ip(&req).as_deref())
         .await
     {
         Ok(approval) => Ok(approval_page(&ctx, &v, approval)),
         Err(PairingError::Account(
             e @ (AccountError::InvalidCode | AccountError::Throttled { .. }),
         )) => {
-            // The confirmation again, as it was filled in, with the reason beside the code field,
-            // if the request is still there.
             let reason = match e {
                 AccountError::Throttled { .. } => e.to_string(),
                 _ => "That authentication code is not right, or was already used. Wait for the \
                       next one and try again."
                     .to_owned(),
             };
-            match ctx.ceremony.reshow(&s, shown).await {
-                Ok(c) => {
-                    let page = v.page(&ctx, "Confirm the device");
-                    Ok(render(
-                        &v,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        &confirm_page(page, c, group, Some(reason)),
-                    ))
-                }
-                Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
-            }
+            reshow(&ctx, &v, &s, shown, group, reason).await
         }
-        Err(e) => Ok(code_page(&ctx, &v, &code, &e).ok_or(e)?),
+        Err(e @ PairingError::PasskeyRequired) => {
+            reshow(&ctx, &v, &s, shown, group, e.to_string()).await
+        }
+        Err(e) => Ok(code_page(&ctx, &v, shown.user_code, &e).ok_or(e)?),
+    }
+}
+
+/// The confirmation again, as it was filled in, with the reason beside the code field, if the
+/// request is still there.
+async fn reshow(
+    ctx: &AppContext,
+    v: &Visitor,
+    s: &Session,
+    shown: Shown<'_>,
+    group: Option<GroupId>,
+    reason: String,
+) -> Result<HttpResponse, PortalError> {
+    match ctx.ceremony.reshow(s, shown).await {
+        Ok(c) => {
+            let page = v.page(ctx, "Confirm the device");
+            let page = confirm_page(page, c, group, Some(passkey_offer::capitalised(&reason)))
+                .with_passkey(ctx, s)
+                .await;
+            Ok(render(v, StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(e) => Ok(code_page(ctx, v, shown.user_code, &e).ok_or(e)?),
     }
 }
 

@@ -9,7 +9,7 @@ use askama::Template;
 
 use super::zone::when_for;
 use super::{Member, MemberForm, Page, PortalError, Visitor, member, redirect, render};
-use crate::accounts::{AccountError, Role, SecondFactorState, Session, SessionView};
+use crate::accounts::{AccountError, PasskeyError, Role, SecondFactorState, Session, SessionView};
 use crate::app::AppContext;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,6 +33,8 @@ pub enum AccountNotice {
     TotpRestarted,
     /// Enrolment comes first for the manufacturer's staff.
     StaffTotpRequired,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 #[derive(Template)]
@@ -44,12 +46,23 @@ struct AccountPage {
     role: &'static str,
     is_owner: bool,
     tenant_requires_totp: bool,
+    tenant_requires_passkeys: bool,
     second: SecondFactorState,
+    passkeys: Vec<PasskeyRow>,
+    passkeys_available: bool,
     sessions: Vec<SessionRow>,
     /// Sessions other than this one.
     others: usize,
     /// The zone this page's times are in.
     zone: &'static str,
+}
+
+/// A passkey as the account page lists it.
+struct PasskeyRow {
+    id: i64,
+    name: String,
+    added: String,
+    last_used: Option<String>,
 }
 
 /// A session as the account page lists it.
@@ -132,6 +145,20 @@ pub async fn account_page(
     let mut page = v.page(ctx, "Your account");
     page.notice = notice;
     page.error = error;
+    let (passkeys, passkeys_available) = match ctx.accounts.passkeys(&s).await {
+        Ok(list) => (list, true),
+        Err(PasskeyError::Unavailable) => (Vec::new(), false),
+        Err(e) => return Err(e.into()),
+    };
+    let passkeys = passkeys
+        .into_iter()
+        .map(|p| PasskeyRow {
+            id: p.id,
+            added: page.when(p.created_at),
+            last_used: p.last_used_at.map(|t| page.when(t)),
+            name: p.name,
+        })
+        .collect();
     Ok(render(
         &v,
         status,
@@ -142,7 +169,13 @@ pub async fn account_page(
             role: s.user.role.as_str(),
             is_owner: s.user.role == Role::Owner,
             tenant_requires_totp: s.tenant.as_ref().is_some_and(|t| t.require_totp),
+            tenant_requires_passkeys: s
+                .tenant
+                .as_ref()
+                .is_some_and(|t| t.require_passkey_approval),
             second,
+            passkeys,
+            passkeys_available,
             others: sessions.iter().filter(|r| !r.current).count(),
             zone: s.zone().name(),
             sessions,
@@ -154,6 +187,8 @@ pub async fn account_page(
 pub fn done_notice(done: Option<&str>, count: Option<usize>) -> Option<String> {
     let notice = match done? {
         "name" => AccountNotice::NameSaved,
+        "passkey-added" => AccountNotice::PasskeyAdded,
+        "passkey-removed" => AccountNotice::PasskeyRemoved,
         "others" => AccountNotice::OthersSignedOut {
             count: count.unwrap_or(0),
         },

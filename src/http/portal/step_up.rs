@@ -13,7 +13,9 @@ use actix_web::{HttpMessage, HttpRequest};
 use askama::Template;
 
 use super::error::FormRefusal;
+use super::passkey_offer::{self, PasskeyOffer};
 use super::{Offer, Page, PortalError, Rotated, Visitor, safe_next, session_cookie};
+use crate::accounts::passkeys::PublicKeyCredential;
 use crate::accounts::{AccountError, Session};
 use crate::app::AppContext;
 use crate::http::errors::SetCookie;
@@ -23,7 +25,13 @@ use crate::ids::UserId;
 type Fields = Vec<(String, String)>;
 
 /// The fields a pending action keeps: everything but the form's own machinery.
-const MACHINERY: [&str; 3] = ["csrf", "pending", "step_up_code"];
+const MACHINERY: [&str; 5] = [
+    "csrf",
+    "pending",
+    "step_up_code",
+    "passkey_handle",
+    "passkey_answer",
+];
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
@@ -75,6 +83,12 @@ pub enum Ask<'a> {
     },
     RequireTotp,
     RelaxTotp,
+    AddPasskey {
+        name: &'a str,
+    },
+    RemovePasskey,
+    RequirePasskeys,
+    RelaxPasskeys,
     NewRecoveryCodes,
     NewPhone,
     Other,
@@ -91,6 +105,10 @@ struct PendingPage {
     code_error: Option<String>,
     /// Where "Cancel" leads: the page the form was on.
     back: String,
+    /// A passkey to confirm with, offered before the code when the person has one.
+    passkey: Option<PasskeyOffer>,
+    /// The person has TOTP, so the code field is there.
+    totp: bool,
 }
 
 /// The steps a member's form takes after its checks: a pending action opened again, its code
@@ -107,6 +125,10 @@ pub async fn resume(
         .unwrap_or("")
         .trim()
         .to_owned();
+    let given = passkey_offer::answer::<PublicKeyCredential>(
+        field(&fields, "passkey_handle"),
+        field(&fields, "passkey_answer"),
+    );
     if let Some(sealed) = field(&fields, "pending") {
         match ctx.accounts.open_pending(&session, req.path(), sealed) {
             Some(opened) => fields = opened,
@@ -114,6 +136,30 @@ pub async fn resume(
         }
     }
     fields.retain(|(k, _)| !MACHINERY.contains(&k.as_str()));
+    let ip = crate::http::client_addr::client_ip(req);
+    if let Some(given) = given {
+        let stepped = match given {
+            Ok((handle, answer)) => {
+                ctx.accounts
+                    .step_up_passkey(&session, &handle, &answer, ip.as_deref())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        return match stepped {
+            Ok(cookie) => stepped_up(req, ctx, cookie, fields).await,
+            Err(e) if passkey_offer::shown_inline(&e) => {
+                let error = Some(e.to_string());
+                let page = pending_page(req, ctx, &visitor, &session, &fields, error).await;
+                let status = StatusCode::UNAUTHORIZED;
+                match page.render() {
+                    Ok(body) => Err(PortalError::StepUp(status, Box::new(visitor), body)),
+                    Err(_) => Err(AccountError::Internal("step-up page").into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     if code.is_empty() {
         if !ctx.accounts.is_stepped_up(&session) {
             let page = pending_page(req, ctx, &visitor, &session, &fields, None).await;
@@ -124,26 +170,8 @@ pub async fn resume(
         }
         return Ok((visitor, session, fields));
     }
-    let ip = crate::http::client_addr::client_ip(req);
     match ctx.accounts.step_up(&session, &code, ip.as_deref()).await {
-        Ok(cookie) => {
-            let stepped = ctx
-                .accounts
-                .session(&cookie)
-                .await?
-                .ok_or(PortalError::SignIn)?;
-            // Every answer from here on (a page or a redirect) carries the session's new id,
-            // and a page rendered afterwards reads the session under it.
-            req.extensions_mut()
-                .insert(SetCookie(session_cookie(ctx, cookie.clone())));
-            req.extensions_mut().insert(Rotated(cookie));
-            let visitor = Visitor {
-                session: Some(stepped.clone()),
-                binding: stepped.id_hash.clone(),
-                set_cookie: None,
-            };
-            Ok((visitor, stepped, fields))
-        }
+        Ok(cookie) => stepped_up(req, ctx, cookie, fields).await,
         Err(e @ (AccountError::InvalidCode | AccountError::Throttled { .. })) => {
             let status = match e {
                 AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -158,6 +186,31 @@ pub async fn resume(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The session under its new cookie, after a step-up while the form was read.
+async fn stepped_up(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    cookie: String,
+    fields: Fields,
+) -> Result<(Visitor, Session, Fields), PortalError> {
+    let stepped = ctx
+        .accounts
+        .session(&cookie)
+        .await?
+        .ok_or(PortalError::SignIn)?;
+    // Every answer from here on (a page or a redirect) carries the session's new id, and a page
+    // rendered afterwards reads the session under it.
+    req.extensions_mut()
+        .insert(SetCookie(session_cookie(ctx, cookie.clone())));
+    req.extensions_mut().insert(Rotated(cookie));
+    let visitor = Visitor {
+        session: Some(stepped.clone()),
+        binding: stepped.id_hash.clone(),
+        set_cookie: None,
+    };
+    Ok((visitor, stepped, fields))
 }
 
 async fn pending_page(
@@ -180,8 +233,13 @@ async fn pending_page(
         .and_then(|r| r.strip_prefix(ctx.settings.server.public_url.as_str()))
         // After a wrong code the form came from this very path, which only takes a POST.
         .filter(|r| r.starts_with('/') && r.split('?').next() != Some(req.path()));
+    let passkey = PasskeyOffer::authentication(ctx, session, "Confirm with a passkey").await;
+    let mut page = visitor.page(ctx, "Confirm it's you");
+    page.script = passkey.is_some();
     PendingPage {
-        page: visitor.page(ctx, "Confirm it's you"),
+        page,
+        passkey,
+        totp: session.user.totp_enabled,
         action: req.path().to_owned(),
         pending: ctx.accounts.seal_pending(session, req.path(), fields),
         ask,
@@ -237,6 +295,14 @@ fn ask<'a>(path: &'a str, form: &'a [(String, String)], name: &'a str) -> Ask<'a
         ["users", _, "access"] => Ask::Access { name },
         ["account", "require-totp"] if field(form, "required") == Some("yes") => Ask::RequireTotp,
         ["account", "require-totp"] => Ask::RelaxTotp,
+        ["account", "passkeys"] => Ask::AddPasskey {
+            name: field(form, "name").map_or("", str::trim),
+        },
+        ["account", "passkeys", _, "remove"] => Ask::RemovePasskey,
+        ["account", "require-passkey-approval"] if field(form, "required") == Some("yes") => {
+            Ask::RequirePasskeys
+        }
+        ["account", "require-passkey-approval"] => Ask::RelaxPasskeys,
         ["account", "recovery-codes"] => Ask::NewRecoveryCodes,
         ["account", "totp", "restart"] => Ask::NewPhone,
         _ => Ask::Other,
