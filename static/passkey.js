@@ -1,6 +1,6 @@
 "use strict";
 // The portal's one script: it runs a WebAuthn ceremony for a form that offers one, puts the
-// authenticator's answer in the form and sends it. Without it (or without WebAuthn) the offer
+// authenticator's answer in the offer's answer field and sends the form. Without it (or without WebAuthn) the offer
 // stays hidden and the form works with a code. The CSP allows exactly this text, by its hash.
 (() => {
   if (!window.PublicKeyCredential || !navigator.credentials) {
@@ -69,7 +69,7 @@
       const options = clean(JSON.parse(offer.dataset.passkey)).publicKey;
       try {
         const made = offer.dataset.ceremony === "create" ? create(options) : get(options);
-        form.elements.passkey_answer.value = JSON.stringify(answer(await made));
+        offer.querySelector("[data-passkey-answer]").value = JSON.stringify(answer(await made));
         form.submit();
       } catch (e) {
         failed.hidden = false;

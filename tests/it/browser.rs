@@ -8,8 +8,56 @@ use crate::portal::PASSWORD;
 use crate::support::browser::Chrome;
 use crate::support::{Backend, TestApp};
 
-fn totp_code(app: &TestApp, secret: &[u8]) -> String {
+pub fn totp_code(app: &TestApp, secret: &[u8]) -> String {
     pairgate::accounts::totp::code_at(secret, app.now()).unwrap()
+}
+
+/// Acme Water (linked to an ERP customer number when given) with its owner, Olivia
+/// (olivia@example.com), who has TOTP; returns the tenant and her TOTP key.
+pub async fn acme_owner(
+    app: &TestApp,
+    customer_number: Option<&'static str>,
+) -> (pairgate::ids::TenantId, Vec<u8>) {
+    let tenant =
+        pairgate::accounts::create_tenant(&app.ctx.store, app.now() * 1000, "test", "Acme Water")
+            .await
+            .unwrap();
+    if let Some(number) = customer_number {
+        app.ctx
+            .store
+            .write(move |tx| pairgate::store::erp::set_tenant_customer(tx, tenant, Some(number)))
+            .await
+            .unwrap();
+    }
+    let (_, uri) = app
+        .ctx
+        .accounts
+        .create_user(
+            "test",
+            pairgate::accounts::NewUser {
+                tenant_id: Some(tenant),
+                email: "olivia@example.com".into(),
+                name: "Olivia Owner".into(),
+                role: pairgate::accounts::Role::Owner,
+                password: PASSWORD.into(),
+                totp: true,
+            },
+        )
+        .await
+        .unwrap();
+    let secret = uri
+        .unwrap()
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    (
+        tenant,
+        totp_rs::Secret::try_from_base32(secret).unwrap().to_vec(),
+    )
 }
 
 #[actix_web::test]
@@ -118,41 +166,7 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
     };
     let app = TestApp::start(Backend::Sqlite).await;
     // A customer company linked to its ERP customer number, with an owner who has TOTP.
-    let tenant =
-        pairgate::accounts::create_tenant(&app.ctx.store, app.now() * 1000, "test", "Acme Water")
-            .await
-            .unwrap();
-    app.ctx
-        .store
-        .write(move |tx| pairgate::store::erp::set_tenant_customer(tx, tenant, Some("C-100")))
-        .await
-        .unwrap();
-    let (_, uri) = app
-        .ctx
-        .accounts
-        .create_user(
-            "test",
-            pairgate::accounts::NewUser {
-                tenant_id: Some(tenant),
-                email: "olivia@example.com".into(),
-                name: "Olivia Owner".into(),
-                role: pairgate::accounts::Role::Owner,
-                password: PASSWORD.into(),
-                totp: true,
-            },
-        )
-        .await
-        .unwrap();
-    let secret = uri
-        .unwrap()
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_owned();
-    let secret = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
+    let (tenant, secret) = acme_owner(&app, Some("C-100")).await;
     crate::pairing::sell(&app, "SN-8001", "C-100", false, None).await;
     crate::pairing::sell(&app, "SN-8002", "C-999", false, None).await;
 
@@ -340,36 +354,7 @@ async fn a_wrong_code_storm_on_the_pairing_page_is_told_to_wait() {
     // Attempts are counted in ten-minute windows: start at the beginning of one, so the wait
     // the page names is the whole window.
     app.advance(600 - app.now().rem_euclid(600));
-    let tenant =
-        pairgate::accounts::create_tenant(&app.ctx.store, app.now() * 1000, "test", "Acme Water")
-            .await
-            .unwrap();
-    let (_, uri) = app
-        .ctx
-        .accounts
-        .create_user(
-            "test",
-            pairgate::accounts::NewUser {
-                tenant_id: Some(tenant),
-                email: "olivia@example.com".into(),
-                name: "Olivia Owner".into(),
-                role: pairgate::accounts::Role::Owner,
-                password: PASSWORD.into(),
-                totp: true,
-            },
-        )
-        .await
-        .unwrap();
-    let secret = uri
-        .unwrap()
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_owned();
-    let secret = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
+    let (_, secret) = acme_owner(&app, None).await;
     chrome.goto(&app.url("/device")).await;
     chrome.wait_for_path("/login").await;
     chrome.fill("Email", "olivia@example.com").await;

@@ -21,6 +21,7 @@ mod browser_devices;
 mod browser_forms;
 mod browser_history;
 mod browser_pages;
+mod browser_passkeys;
 mod cli;
 mod cli_start;
 mod code_shape;

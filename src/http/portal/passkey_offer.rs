@@ -36,6 +36,9 @@ pub struct PasskeyOffer {
     pub ceremony: &'static str,
     /// The button's words.
     pub label: &'static str,
+    /// The names of the form's fields: `{field}_handle` and `{field}_answer` (`passkey`, or
+    /// `step_up_passkey` for a step-up, which wraps another form's fields).
+    pub field: &'static str,
 }
 
 impl PasskeyOffer {
@@ -49,6 +52,7 @@ impl PasskeyOffer {
             handle: ceremony.handle,
             ceremony: kind,
             label,
+            field: "passkey",
         })
     }
 
@@ -62,6 +66,7 @@ impl PasskeyOffer {
 
     /// An authentication with one of the session user's passkeys, if they have one and passkeys
     /// work on this server. A failure to begin it only loses the offer: the code still works.
+    /// Its fields are `passkey_handle` and `passkey_answer`.
     pub async fn authentication(
         ctx: &AppContext,
         session: &Session,
@@ -78,9 +83,19 @@ impl PasskeyOffer {
             }
         }
     }
+
+    /// An authentication for a step-up of another form's action: its fields are
+    /// `step_up_passkey_handle` and `step_up_passkey_answer`, apart from the action's own.
+    pub async fn step_up(ctx: &AppContext, session: &Session) -> Option<Self> {
+        let offer = Self::authentication(ctx, session, "Confirm with a passkey").await?;
+        Some(Self {
+            field: "step_up_passkey",
+            ..offer
+        })
+    }
 }
 
-/// The passkey answer a form carries (`passkey_handle`, `passkey_answer`), if it carries one.
+/// The passkey answer a form carries (a handle and an answer field), if it carries one.
 /// An answer that does not parse is refused like one that does not verify.
 pub fn answer<T: DeserializeOwned>(
     handle: Option<&str>,

@@ -29,8 +29,8 @@ const MACHINERY: [&str; 5] = [
     "csrf",
     "pending",
     "step_up_code",
-    "passkey_handle",
-    "passkey_answer",
+    "step_up_passkey_handle",
+    "step_up_passkey_answer",
 ];
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -126,8 +126,8 @@ pub async fn resume(
         .trim()
         .to_owned();
     let given = passkey_offer::answer::<PublicKeyCredential>(
-        field(&fields, "passkey_handle"),
-        field(&fields, "passkey_answer"),
+        field(&fields, "step_up_passkey_handle"),
+        field(&fields, "step_up_passkey_answer"),
     );
     if let Some(sealed) = field(&fields, "pending") {
         match ctx.accounts.open_pending(&session, req.path(), sealed) {
@@ -233,7 +233,7 @@ async fn pending_page(
         .and_then(|r| r.strip_prefix(ctx.settings.server.public_url.as_str()))
         // After a wrong code the form came from this very path, which only takes a POST.
         .filter(|r| r.starts_with('/') && r.split('?').next() != Some(req.path()));
-    let passkey = PasskeyOffer::authentication(ctx, session, "Confirm with a passkey").await;
+    let passkey = PasskeyOffer::step_up(ctx, session).await;
     let mut page = visitor.page(ctx, "Confirm it's you");
     page.script = passkey.is_some();
     PendingPage {

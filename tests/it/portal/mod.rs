@@ -8,6 +8,7 @@ pub mod devices;
 mod history;
 mod members;
 mod outcomes;
+mod passkeys;
 mod returns;
 pub mod security;
 mod sign_in;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -209,9 +210,98 @@ impl Chrome {
         super::axe::check(&self.client, name).await;
     }
 
+    /// Adds one of Chromium's virtual WebAuthn authenticators (CTAP2, platform, with resident
+    /// keys and user verification, always consenting and verified), so a page's passkey
+    /// ceremonies complete without a person; returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let id = self
+            .webauthn(reqwest::Method::POST, "", Some(options))
+            .await;
+        id.as_str().expect("an authenticator id").to_owned()
+    }
+
+    /// The credentials `authenticator` holds (WebDriver's JSON: `credentialId`, `rpId`,
+    /// `isResidentCredential`, `userHandle`, `signCount`, …), to check what a page registered.
+    pub async fn passkey_credentials(&self, authenticator: &str) -> Vec<serde_json::Value> {
+        let path = format!("/{authenticator}/credentials");
+        match self.webauthn(reqwest::Method::GET, &path, None).await {
+            serde_json::Value::Array(credentials) => credentials,
+            other => panic!("credentials are a list: {other}"),
+        }
+    }
+
+    /// Sets whether `authenticator` verifies its user from now on: `false` makes a ceremony
+    /// that requires user verification fail, as a wrong PIN or fingerprint would.
+    pub async fn set_user_verified(&self, authenticator: &str, verified: bool) {
+        let path = format!("/{authenticator}/uv");
+        let body = json!({ "isUserVerified": verified });
+        self.webauthn(reqwest::Method::POST, &path, Some(body))
+            .await;
+    }
+
+    /// Removes `authenticator` with its credentials, as unplugging a security key would.
+    pub async fn remove_virtual_authenticator(&self, authenticator: &str) {
+        let path = format!("/{authenticator}");
+        self.webauthn(reqwest::Method::DELETE, &path, None).await;
+    }
+
+    /// Sends a WebAuthn extension command for `/webauthn/authenticator{path}`; its `value`.
+    async fn webauthn(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let command = WebAuthn {
+            method,
+            path: format!("webauthn/authenticator{path}"),
+            body,
+        };
+        let what = format!("{command:?}");
+        self.client
+            .issue_cmd(command)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// A command of the W3C WebAuthn extension to WebDriver (virtual authenticators), which
+/// fantoccini does not know: `path` is relative to `/session/{id}/`.
+#[derive(Debug)]
+struct WebAuthn {
+    method: reqwest::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl WebDriverCompatibleCommand for WebAuthn {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("a WebDriver session");
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(ToString::to_string),
+        )
     }
 }

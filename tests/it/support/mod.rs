@@ -95,6 +95,7 @@ pub struct TestAppBuilder {
     via_proxy: bool,
     public_url: Option<String>,
     public_base: Option<String>,
+    localhost: bool,
     sqlite_dir: Option<std::path::PathBuf>,
 }
 
@@ -125,6 +126,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves as `http://localhost:PORT` (still bound to 127.0.0.1): WebAuthn wants a domain
+    /// name as its relying-party id, not an IP, and browsers treat `http://localhost` as a
+    /// secure context.
+    pub fn on_localhost(mut self) -> Self {
+        self.localhost = true;
+        self
+    }
+
     /// SQLite: keeps the database in `dir` (which the test owns, e.g. a small tmpfs) instead of
     /// a fresh temporary folder.
     pub fn sqlite_dir(mut self, dir: &std::path::Path) -> Self {
@@ -135,11 +144,17 @@ impl TestAppBuilder {
     pub async fn start(self) -> TestApp {
         let mut settings = Settings::defaults_with(&self.overlay).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let bound = listener.local_addr().expect("local addr").to_string();
-        let base = self
-            .public_base
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
+        let addr = listener.local_addr().expect("local addr");
+        let bound = addr.to_string();
+        assert!(
+            !(self.localhost && self.public_base.is_some()),
+            "on_localhost and behind both choose the base URL"
+        );
+        let base = match &self.public_base {
+            Some(base) => base.clone(),
+            None if self.localhost => format!("http://localhost:{}", addr.port()),
+            None => format!("http://{bound}"),
+        };
         let public_url = self.public_url.clone().unwrap_or_else(|| base.clone());
         settings.server.public_url = PublicUrl::try_from(public_url).expect("public url");
         settings.server.workers = 2;
@@ -201,8 +216,10 @@ impl TestAppBuilder {
             bound,
             ctx,
             clock,
+            // `localhost` may resolve to ::1 first, where nothing listens.
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .resolve("localhost", addr)
                 .build()
                 .expect("http client"),
             proxy,
@@ -214,7 +231,8 @@ impl TestAppBuilder {
 
 /// A running pairgate with its own database.
 pub struct TestApp {
-    /// `http://127.0.0.1:PORT`, also the configured public URL (issuer).
+    /// `http://127.0.0.1:PORT` (`http://localhost:PORT` [`TestAppBuilder::on_localhost`]), also
+    /// the configured public URL (issuer).
     pub base: String,
     /// The address the server listens on (`127.0.0.1:PORT`): `base`'s, unless it serves
     /// [`TestAppBuilder::behind`] something.
@@ -236,6 +254,7 @@ impl TestApp {
             via_proxy: false,
             public_url: None,
             public_base: None,
+            localhost: false,
             sqlite_dir: None,
         }
     }
