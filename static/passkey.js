@@ -60,6 +60,9 @@
   for (const fallback of document.querySelectorAll("[data-passkey-fallback]")) {
     fallback.hidden = true;
   }
+  for (const available of document.querySelectorAll("[data-passkey-available]")) {
+    available.hidden = false;
+  }
   for (const offer of document.querySelectorAll("[data-passkey]")) {
     const form = offer.closest("form");
     const failed = offer.querySelector("[data-passkey-error]");

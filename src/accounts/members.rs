@@ -394,8 +394,8 @@ impl Accounts {
     }
 
     /// Resets a member's second factor (they lost their phone and their recovery codes): the
-    /// secret and recovery codes go, every session of theirs ends, and they are told by mail;
-    /// they set TOTP up again at their next sign-in. Sensitive: needs a fresh step-up.
+    /// secret, recovery codes and passkeys go, every session of theirs ends, and they are told
+    /// by mail; they set TOTP up again at their next sign-in. Sensitive: needs a fresh step-up.
     pub async fn reset_member_totp(
         &self,
         session: &Session,
@@ -416,13 +416,14 @@ impl Accounts {
                     Err(e) => return Ok(Err(e)),
                 };
                 users::reset_totp(tx, user_id)?;
+                let passkeys = crate::store::passkeys::delete_all_for_user(tx, user_id)?;
                 let sessions = stored_sessions::delete_for_user(tx, user_id)?;
                 events::record(
                     tx,
                     now,
                     Event::new(Action::UserTotpReset, actor, Subject::User(user_id))
                         .tenant(Some(tenant))
-                        .detail(json!({ "sessions": sessions })),
+                        .detail(json!({ "sessions": sessions, "passkeys": passkeys })),
                 )?;
                 let body = crate::mail::render(&mails::TotpReset {
                     name: &target.name,

@@ -6,10 +6,10 @@
 use serde_json::json;
 
 use super::login::record_by_user;
-use super::passkeys::{PasskeyError, PublicKeyCredential};
+use super::passkeys::{Ceremony, PasskeyError, PublicKeyCredential, RequestChallengeResponse};
 use super::sessions::{Session, Stage};
 use super::{AccountError, Accounts};
-use crate::events::Action;
+use crate::events::{self, Action, Event, Subject};
 use crate::store::users;
 
 impl Accounts {
@@ -51,8 +51,23 @@ impl Accounts {
             .await
     }
 
-    /// Signs in with a passkey alone (a discoverable credential names its account); returns the
-    /// cookie of a full session, stepped up now.
+    /// Begins a sign-in with a passkey alone from `ip`: counted in the address's sign-in limit
+    /// (it writes a ceremony before anyone is known), and taken back when it succeeds.
+    pub async fn begin_passkey_sign_in_from(
+        &self,
+        ip: Option<&str>,
+    ) -> Result<Ceremony<RequestChallengeResponse>, PasskeyError> {
+        self.webauthn()?;
+        let limit = [self.core.address_limit(ip)];
+        let (me, now) = (std::sync::Arc::clone(&self.core), self.now_ms());
+        self.store
+            .write(move |tx| me.count_attempt(tx, &limit, now))
+            .await??;
+        self.begin_passkey_sign_in().await
+    }
+
+    /// Signs in with a passkey alone (a discoverable credential names its account, whose owner
+    /// allowed it); returns the cookie of a full session, stepped up now.
     pub async fn sign_in_passkey(
         &self,
         handle: &str,
@@ -63,19 +78,44 @@ impl Accounts {
         let used = self.finish_passkey_sign_in(handle, answer).await?;
         let now = self.now_ms();
         let me = std::sync::Arc::clone(&self.core);
+        let limit = [self.core.address_limit(ip)];
         let (ip, ua) = (ip.map(str::to_owned), user_agent.map(str::to_owned));
         self.store
             .write(move |tx| {
+                me.attempt_passed(tx, &limit)?;
                 let Some(user) = users::find(tx, used.user)? else {
                     return Ok(Err(PasskeyError::Rejected));
                 };
-                let detail = json!({ "ip": ip, "passkey": used.passkey, "second_factor": false });
+                let detail =
+                    json!({ "ip": ip, "passkey": used.passkey, "second_factor": "passkey_alone" });
                 record_by_user(tx, now, &user, Action::UserSignedIn, detail)?;
                 let client = (ip.as_deref(), ua.as_deref());
                 let cookie = me.open_session(tx, user.id, Stage::Full, Some(now), client, now)?;
                 Ok::<_, PasskeyError>(Ok(cookie))
             })
             .await?
+    }
+
+    /// Lets the session user's passkeys sign them in alone, or stops it (after a step-up).
+    pub async fn set_passkey_sign_in(
+        &self,
+        session: &Session,
+        allowed: bool,
+    ) -> Result<(), AccountError> {
+        self.require_step_up(session)?;
+        let (user, actor, tenant) = (session.user.id, session.actor(), session.user.tenant_id);
+        let now = self.now_ms();
+        self.store
+            .write(move |tx| {
+                users::set_passkey_sign_in(tx, user, allowed)?;
+                let event =
+                    Event::new(Action::UserPasskeySignInChanged, actor, Subject::User(user))
+                        .tenant(tenant)
+                        .detail(json!({ "allowed": allowed }));
+                events::record(tx, now, event)
+            })
+            .await?;
+        Ok(())
     }
 
     /// Audits a verified passkey use as `action` and rotates the session into a full one

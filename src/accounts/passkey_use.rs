@@ -141,6 +141,15 @@ impl Accounts {
         if user.status != ActiveStatus::Active || self.user_handle(user.id) != user_handle {
             return Err(PasskeyError::Rejected);
         }
+        if !user.passkey_sign_in {
+            let now = self.now_ms();
+            self.store
+                .write(move |tx| {
+                    audit_refusal(tx, &user, "not_allowed_alone", Some(passkey.id), now)
+                })
+                .await?;
+            return Err(PasskeyError::NotAlone);
+        }
         let keys: Vec<DiscoverableKey> = parsed(std::slice::from_ref(&passkey))?
             .iter()
             .map(DiscoverableKey::from)

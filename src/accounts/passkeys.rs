@@ -52,6 +52,12 @@ pub enum PasskeyError {
     PossibleClone,
     #[error("you have no passkey")]
     NoPasskeys,
+    /// A passkey-only sign-in by a person who has not allowed it.
+    #[error(
+        "your passkeys do not sign you in on their own: sign in with your password, then use \
+         your passkey (you can change this on your account page)"
+    )]
+    NotAlone,
     /// Removing it would leave no second factor while one is required.
     #[error("this is your last second factor, and your organisation requires one")]
     LastFactor,
@@ -141,6 +147,18 @@ pub(super) fn credential_key(bytes: &[u8]) -> String {
     tokens::encode(bytes)
 }
 
+/// Registration options that ask the authenticator to keep the credential discoverable where it
+/// can (`residentKey: "preferred"`): webauthn-rs 0.5 asks it not to, and only a discoverable
+/// credential can sign in alone. The answer is verified the same way either way.
+fn discoverable(
+    options: CreationChallengeResponse,
+) -> Result<CreationChallengeResponse, PasskeyError> {
+    let failed = |_| PasskeyError::Internal("registration options");
+    let mut value = serde_json::to_value(options).map_err(failed)?;
+    value["publicKey"]["authenticatorSelection"]["residentKey"] = json!("preferred");
+    serde_json::from_value(value).map_err(failed)
+}
+
 /// The passkeys stored for a user, parsed.
 pub(super) fn parsed(records: &[PasskeyRecord]) -> Result<Vec<Passkey>, PasskeyError> {
     records
@@ -205,6 +223,11 @@ pub(super) fn audit_refusal(
 }
 
 impl Accounts {
+    /// Whether passkeys work on this server (its public URL has a domain name).
+    pub fn passkeys_available(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
     pub(super) fn webauthn(&self) -> Result<&Webauthn, PasskeyError> {
         self.webauthn.as_deref().ok_or(PasskeyError::Unavailable)
     }
@@ -261,6 +284,7 @@ impl Accounts {
                 Some(exclude),
             )
             .map_err(|_| PasskeyError::Internal("starting a registration"))?;
+        let options = discoverable(options)?;
         let state = serde_json::to_string(&RegistrationState { name, state })
             .map_err(|_| PasskeyError::Internal("registration state"))?;
         let now = self.now_ms();

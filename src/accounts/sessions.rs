@@ -37,6 +37,8 @@ pub struct SessionUser {
     pub totp_enabled: bool,
     /// The person has at least one passkey (a second factor, like TOTP).
     pub has_passkey: bool,
+    /// Their passkeys may sign them in alone.
+    pub passkey_sign_in: bool,
     /// The zone the person chose, if any (see [`Session::zone`]).
     pub time_zone: Option<Zone>,
 }
@@ -101,6 +103,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub(super) fn user_view(u: &UserRecord, has_passkey: bool) -> SessionUser {
     SessionUser {
         has_passkey,
+        passkey_sign_in: u.passkey_sign_in,
         id: u.id,
         tenant_id: u.tenant_id,
         email: u.email.clone(),

@@ -96,13 +96,19 @@ impl Core {
                 on_pass: account,
                 meter: meters::Limit::SignInAccount,
             },
-            Limit {
-                bucket: ip_bucket(ip),
-                free: p.login_free_failures_per_ip,
-                on_pass: OnPass::TakeBack,
-                meter: meters::Limit::SignInAddress,
-            },
+            self.address_limit(ip),
         ]
+    }
+
+    /// The sign-in limit of one address, whatever the account: a passkey sign-in (which names
+    /// no account until it is answered) counts here too.
+    pub(super) fn address_limit(&self, ip: Option<&str>) -> Limit {
+        Limit {
+            bucket: ip_bucket(ip),
+            free: self.settings.portal.login_free_failures_per_ip,
+            on_pass: OnPass::TakeBack,
+            meter: meters::Limit::SignInAddress,
+        }
     }
 
     /// The password limits and then the account's budget (the order rows are locked in, the

@@ -28,6 +28,7 @@ pub enum Action {
     UserPasskeyUsed,
     UserPasskeyRemoved,
     UserPasskeyRefused,
+    UserPasskeySignInChanged,
     DeviceGroupCreated,
     DeviceGroupAssigned,
     ClientRegistered,
@@ -61,7 +62,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 53] = [
+    pub const ALL: [Action; 54] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -86,6 +87,7 @@ impl Action {
         Self::UserPasskeyUsed,
         Self::UserPasskeyRemoved,
         Self::UserPasskeyRefused,
+        Self::UserPasskeySignInChanged,
         Self::DeviceGroupCreated,
         Self::DeviceGroupAssigned,
         Self::ClientRegistered,
@@ -149,6 +151,7 @@ impl Action {
             Self::UserPasskeyUsed => "user.passkey_used",
             Self::UserPasskeyRemoved => "user.passkey_removed",
             Self::UserPasskeyRefused => "user.passkey_refused",
+            Self::UserPasskeySignInChanged => "user.passkey_sign_in_changed",
             Self::DeviceGroupCreated => "device_group.created",
             Self::DeviceGroupAssigned => "device_group.assigned",
             Self::ClientRegistered => "client.registered",

@@ -105,6 +105,11 @@ pub fn delete(tx: &mut Tx<'_>, user_id: UserId, id: i64) -> Result<bool, StoreEr
         == 1)
 }
 
+/// Deletes all of a user's passkeys (an administrator's reset); returns how many.
+pub fn delete_all_for_user(tx: &mut Tx<'_>, user_id: UserId) -> Result<usize, StoreError> {
+    Ok(diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(tx.conn)?)
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = passkey_ceremonies)]
 pub struct CeremonyRecord {

@@ -147,6 +147,7 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         created_at -> BigInt,
         time_zone -> Nullable<Text>,
+        passkey_sign_in -> Bool,
     }
 }
 

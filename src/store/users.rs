@@ -26,6 +26,8 @@ pub struct UserRecord {
     pub created_at: i64,
     /// The person's own time zone (an IANA name), if they chose one.
     pub time_zone: Option<String>,
+    /// Their passkeys may sign them in alone, without the password.
+    pub passkey_sign_in: bool,
 }
 
 /// A user to create.
@@ -145,6 +147,14 @@ pub fn set_pending_totp(tx: &mut Tx<'_>, id: UserId, sealed: &str) -> Result<(),
 pub fn enable_totp(tx: &mut Tx<'_>, id: UserId) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::totp_enabled.eq(true))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
+/// Whether the user's passkeys may sign them in alone (`users.passkey_sign_in`).
+pub fn set_passkey_sign_in(tx: &mut Tx<'_>, id: UserId, allowed: bool) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set(users::passkey_sign_in.eq(allowed))
         .execute(tx.conn)?;
     Ok(())
 }

@@ -301,7 +301,7 @@ async fn a_person_pairs_the_device_in_front_of_them_on_a_phone() {
 
 /// Presses `button` and waits (up to 10 s) until the page it loads has replaced this one (the
 /// next page may show the same text as this one).
-async fn press_and_wait(chrome: &Chrome, button: &str) {
+pub async fn press_and_wait(chrome: &Chrome, button: &str) {
     chrome
         .client
         .execute("document.documentElement.dataset.left = 'yes'", vec![])

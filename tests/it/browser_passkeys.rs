@@ -8,7 +8,7 @@
 use fantoccini::Locator;
 
 use crate::backend_tests;
-use crate::browser::{acme_owner, totp_code};
+use crate::browser::{acme_owner, press_and_wait, totp_code};
 use crate::portal::PASSWORD;
 use crate::support::browser::Chrome;
 use crate::support::{Backend, TestApp};
@@ -89,6 +89,27 @@ async fn passkeys_register_sign_in_approve_and_are_removed_in_chromium(backend: 
     chrome.press("Use a passkey").await;
     chrome.wait_for_path("/").await;
 
+    // Once allowed, the passkey signs in alone (a discoverable credential names the account).
+    chrome.goto(&app.url("/account")).await;
+    chrome
+        .client
+        .find(Locator::XPath(
+            "//label[contains(., 'passkey alone')]/input",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    press_and_wait(&chrome, "Save sign-in choice").await;
+    chrome.press("Sign out").await;
+    chrome.wait_for_path("/login").await;
+    chrome.press("Sign in with a passkey").await;
+    chrome.wait_for_text("Use your passkey").await;
+    chrome.screenshot(&format!("passkey-alone-{engine}")).await;
+    chrome.press("Use your passkey").await;
+    chrome.wait_for_path("/").await;
+
     // Approves a pairing with the passkey, offered before the code.
     confirmation(&app, &chrome, "SN-8101").await;
     assert!(has(&chrome, "totp").await, "the code stays the alternative");
@@ -112,8 +133,7 @@ async fn passkeys_register_sign_in_approve_and_are_removed_in_chromium(backend: 
         .click()
         .await
         .unwrap();
-    chrome.press("Save approval rule").await;
-    chrome.wait_for_path("/account").await;
+    press_and_wait(&chrome, "Save approval rule").await;
     confirmation(&app, &chrome, "SN-8102").await;
     assert!(!has(&chrome, "totp").await, "no code field under the rule");
     assert!(
@@ -151,8 +171,8 @@ async fn passkeys_register_sign_in_approve_and_are_removed_in_chromium(backend: 
     assert_eq!(count("user.passkey_registered"), 1);
     assert_eq!(
         count("user.passkey_used"),
-        4,
-        "sign-in, two approvals, step-up"
+        5,
+        "two sign-ins, two approvals, a step-up"
     );
     assert_eq!(count("user.passkey_removed"), 1);
     chrome.remove_virtual_authenticator(&authenticator).await;

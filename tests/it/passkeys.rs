@@ -123,7 +123,17 @@ async fn a_passkey_registers_then_signs_in(backend: Backend) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].last_used_at, Some(app.now() * 1000));
 
-    // Alone: the credential names the account.
+    // Alone, once the person allowed it: the credential names the account.
+    let ceremony = accounts.begin_passkey_sign_in().await.unwrap();
+    let options = serde_json::to_value(&ceremony.options).unwrap();
+    let refused = accounts
+        .finish_passkey_sign_in(&ceremony.handle, &answer(&mut key, &options))
+        .await;
+    assert!(
+        matches!(refused, Err(PasskeyError::NotAlone)),
+        "{refused:?}"
+    );
+    accounts.set_passkey_sign_in(&session, true).await.unwrap();
     let ceremony = accounts.begin_passkey_sign_in().await.unwrap();
     let options = serde_json::to_value(&ceremony.options).unwrap();
     let signed = accounts

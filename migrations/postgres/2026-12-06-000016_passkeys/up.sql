@@ -32,3 +32,7 @@ CREATE INDEX passkey_ceremonies_by_expiry ON passkey_ceremonies (expires_at);
 -- An owner's choice: approving a pairing needs a passkey, a TOTP code is refused (a code can be
 -- relayed by a phisher, a passkey cannot).
 ALTER TABLE tenants ADD COLUMN require_passkey_approval BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- The person lets their passkeys sign them in alone, without the password (off until they
+-- choose it on the account page).
+ALTER TABLE users ADD COLUMN passkey_sign_in BOOLEAN NOT NULL DEFAULT FALSE;

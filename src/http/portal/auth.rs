@@ -35,7 +35,7 @@ fn ip(req: &HttpRequest) -> Option<String> {
     crate::http::client_addr::client_ip(req)
 }
 
-fn user_agent(req: &HttpRequest) -> Option<String> {
+pub(super) fn user_agent(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -88,6 +88,8 @@ struct LoginPage {
     next: String,
     /// The form was shown because a session ended: a failed attempt still says so.
     expired: bool,
+    /// Passkeys work on this server: the page offers to sign in with one alone.
+    passkeys: bool,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +131,7 @@ async fn login_get(
         return Ok(redirect(&next));
     }
     let mut page = v.page(&ctx, "Sign in");
+    page.script = ctx.accounts.passkeys_available();
     let expired = q.expired.is_some();
     if expired {
         page.notice = Some(expired_notice(&next));
@@ -141,6 +144,7 @@ async fn login_get(
             email: String::new(),
             next,
             expired,
+            passkeys: ctx.accounts.passkeys_available(),
         },
     ))
 }
@@ -179,11 +183,14 @@ async fn login_post(
                 AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
+            let passkeys = ctx.accounts.passkeys_available();
+            page.script = passkeys;
             let page = LoginPage {
                 page,
                 email,
                 next,
                 expired,
+                passkeys,
             };
             Ok(render(&v, status, &page))
         }

@@ -114,6 +114,25 @@ fn granter(names: &Names, actor: Option<&str>) -> Option<String> {
     }
 }
 
+/// Whether the detail says `true` under `key`.
+fn yes(detail: &Value, key: &str) -> bool {
+    detail.get(key).and_then(Value::as_bool) == Some(true)
+}
+
+/// A tenant's changed setting: its ERP customer number, default time zone, second-factor rule
+/// or passkey-only approvals.
+fn tenant_settings(f: &mut Facts, detail: &Value) {
+    let code = |key| text(detail, key).unwrap_or("");
+    f.erp = detail.get("erp_customer_number").is_some();
+    f.to = code("erp_customer_number").to_owned();
+    f.name = code("time_zone").to_owned();
+    f.flag = yes(detail, "require_totp");
+    if detail.get("require_passkey_approval").is_some() {
+        f.passkeys = true;
+        f.flag = yes(detail, "require_passkey_approval");
+    }
+}
+
 /// The facts a sentence needs, read from the event's detail.
 fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
     let words = |code: Code<'_>| code.to_string();
@@ -131,12 +150,8 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
     };
     match action {
         Action::TenantCreated => f.words = words(Code::Via(code("via"))),
-        Action::TenantSettingsChanged => {
-            f.erp = detail.get("erp_customer_number").is_some();
-            f.to = code("erp_customer_number").to_owned();
-            f.name = code("time_zone").to_owned();
-            f.flag = detail.get("require_totp").and_then(Value::as_bool) == Some(true);
-        }
+        Action::TenantSettingsChanged => tenant_settings(&mut f, detail),
+        Action::UserPasskeySignInChanged => f.flag = yes(detail, "allowed"),
         Action::UserRoleChanged => {
             f.from = words(Code::Role(code("from")));
             f.to = words(Code::Role(code("to")));
@@ -153,8 +168,8 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::UserSignedIn => f.words = words(Code::SignedInWith(code("second_factor"))),
         Action::UserSignInFailed => f.words = words(Code::Factor(code("factor"))),
         Action::UserSignedOut => {
-            f.flag = detail.get("everywhere").and_then(Value::as_bool) == Some(true);
-            f.others = detail.get("others").and_then(Value::as_bool) == Some(true);
+            f.flag = yes(detail, "everywhere");
+            f.others = yes(detail, "others");
             f.count = number(detail, "sessions");
         }
         Action::UserRenamed => {
@@ -185,7 +200,7 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::ErpSaleRecorded => f.words = words(Code::SaleStatus(code("status"))),
         Action::ErpSaleEnded => {
             f.words = words(Code::SaleStatus(code("status")));
-            f.flag = detail.get("tokens_revoked").and_then(Value::as_bool) == Some(true);
+            f.flag = yes(detail, "tokens_revoked");
         }
         Action::ErpCustomerLinked | Action::ErpCustomerUpdated => {
             f.name = code("customer_number").to_owned();

@@ -16,6 +16,7 @@ mod history;
 mod members;
 mod pairing;
 mod passkey_offer;
+mod passkey_sign_in;
 mod passkeys;
 mod profile;
 mod staff;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     account::configure(cfg);
     passkeys::configure(cfg);
+    passkey_sign_in::configure(cfg);
     zone::configure(cfg);
     members::configure(cfg);
     // Before `/devices/{serial}` (pairing), which would take `/devices/group`.

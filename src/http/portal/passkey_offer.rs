@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use base64::Engine;
 use serde::de::DeserializeOwned;
 
-use crate::accounts::passkeys::CreationChallengeResponse;
+use crate::accounts::passkeys::{CreationChallengeResponse, RequestChallengeResponse};
 use crate::accounts::{Ceremony, PasskeyError, Session};
 use crate::app::AppContext;
 
@@ -82,6 +82,11 @@ impl PasskeyOffer {
                 None
             }
         }
+    }
+
+    /// A sign-in with a passkey alone, begun by `begin_passkey_sign_in_from`.
+    pub fn sign_in(ceremony: Ceremony<RequestChallengeResponse>) -> Option<Self> {
+        Self::of(ceremony, "get", "Use your passkey")
     }
 
     /// An authentication for a step-up of another form's action: its fields are

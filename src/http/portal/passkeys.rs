@@ -1,5 +1,6 @@
 //! The account's passkeys: `/account/passkeys` (add, then finish once the browser made it),
-//! `/account/passkeys/{id}/remove`, and the owner's `/account/require-passkey-approval`. The
+//! `/account/passkeys/{id}/remove`, whether they sign in alone (`/account/passkey-sign-in`), and
+//! the owner's `/account/require-passkey-approval`. The
 //! ceremonies ride on forms (`passkey_offer.rs`).
 
 use actix_web::http::StatusCode;
@@ -20,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/require-passkey-approval",
             web::post().to(policy_post),
-        );
+        )
+        .route("/account/passkey-sign-in", web::post().to(sign_in_post));
 }
 
 #[derive(Template)]
@@ -121,4 +123,14 @@ async fn policy_post(
         .set_tenant_requires_passkey_approval(&s, required)
         .await?;
     Ok(redirect("/account#company"))
+}
+
+/// The person lets their passkeys sign them in alone, or stops it (after a step-up).
+async fn sign_in_post(
+    ctx: web::Data<AppContext>,
+    MemberForm(_, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
+    let allowed = form.get("allowed") == Some("yes");
+    ctx.accounts.set_passkey_sign_in(&s, allowed).await?;
+    Ok(redirect("/account#passkeys"))
 }

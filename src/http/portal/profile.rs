@@ -50,6 +50,8 @@ struct AccountPage {
     second: SecondFactorState,
     passkeys: Vec<PasskeyRow>,
     passkeys_available: bool,
+    /// The person lets their passkeys sign them in alone.
+    passkey_sign_in: bool,
     sessions: Vec<SessionRow>,
     /// Sessions other than this one.
     others: usize,
@@ -176,6 +178,7 @@ pub async fn account_page(
             second,
             passkeys,
             passkeys_available,
+            passkey_sign_in: s.user.passkey_sign_in,
             others: sessions.iter().filter(|r| !r.current).count(),
             zone: s.zone().name(),
             sessions,

@@ -87,6 +87,9 @@ pub enum Ask<'a> {
         name: &'a str,
     },
     RemovePasskey,
+    PasskeySignIn {
+        allowed: bool,
+    },
     RequirePasskeys,
     RelaxPasskeys,
     NewRecoveryCodes,
@@ -299,6 +302,9 @@ fn ask<'a>(path: &'a str, form: &'a [(String, String)], name: &'a str) -> Ask<'a
             name: field(form, "name").map_or("", str::trim),
         },
         ["account", "passkeys", _, "remove"] => Ask::RemovePasskey,
+        ["account", "passkey-sign-in"] => Ask::PasskeySignIn {
+            allowed: field(form, "allowed") == Some("yes"),
+        },
         ["account", "require-passkey-approval"] if field(form, "required") == Some("yes") => {
             Ask::RequirePasskeys
         }

@@ -192,6 +192,8 @@ pub struct Facts {
     pub flag: bool,
     /// The change is about the ERP customer number.
     pub erp: bool,
+    /// The change is about approving with passkeys only (`flag`: required).
+    pub passkeys: bool,
     /// A code of the detail in words: a refusal's reason, a resolution, a sale's status.
     pub words: String,
     /// An ERP customer number.

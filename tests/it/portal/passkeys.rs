@@ -16,6 +16,8 @@ backend_tests!(
     a_passkey_added_on_the_account_page_signs_in_and_steps_up,
     a_pairing_is_approved_with_a_passkey_and_the_policy_refuses_codes,
     removing_a_passkey_needs_a_step_up,
+    a_passkey_signs_in_alone_once_its_owner_allows_it,
+    a_second_factor_reset_removes_the_passkeys_too,
 );
 
 const EMAIL: &str = "olivia@acme.example";
@@ -291,6 +293,116 @@ async fn removing_a_passkey_needs_a_step_up(backend: Backend) {
     let log = actions(&app).await;
     assert!(
         log.iter().any(|(a, _)| a == "user.passkey_removed"),
+        "{log:?}"
+    );
+}
+
+/// Starts a sign-in with a passkey alone from the sign-in page and answers it.
+async fn sign_in_alone(b: &mut Browser<'_>, key: &mut SoftPasskey) -> Page {
+    let login = b.get("/login").await;
+    assert!(
+        login.contains("action=\"/login/passkey\" data-passkey-available hidden"),
+        "offered to browsers with WebAuthn, through the script: {}",
+        login.body
+    );
+    let page = b.post("/login/passkey", &[("next", "/devices")]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    answer(b, key, &page, "/login/passkey", &[("next", "/devices")]).await
+}
+
+async fn a_passkey_signs_in_alone_once_its_owner_allows_it(backend: Backend) {
+    let app = TestApp::builder(backend).on_localhost().start().await;
+    let mut b = super::owner(&app, EMAIL).await;
+    let mut key = SoftPasskey::new(&app.base);
+    assert_eq!(add_passkey(&mut b, &mut key, "Phone").await.status, 303);
+    b.post("/logout", &[]).await;
+
+    // Not allowed yet: refused, with what to do instead.
+    let page = sign_in_alone(&mut b, &mut key).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(
+        page.contains("do not sign you in on their own"),
+        "{}",
+        page.body
+    );
+    assert!(b.session_cookie().is_none(), "no session");
+
+    // The owner allows it (the password and the passkey, then the setting).
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/login/code?next=%2F").await;
+    answer(&mut b, &mut key, &page, "/login/code", &[("next", "/")]).await;
+    let page = b
+        .submit(
+            "/account",
+            "/account/passkey-sign-in",
+            &[("allowed", "yes")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        b.get("/account")
+            .await
+            .contains("checked> Sign me in with a passkey alone")
+    );
+    b.post("/logout", &[]).await;
+
+    let page = sign_in_alone(&mut b, &mut key).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/devices"));
+    let page = b.get("/devices").await;
+    assert_eq!(page.status, 200, "signed in: {}", page.body);
+
+    // A passkey nobody registered signs nobody in.
+    b.post("/logout", &[]).await;
+    let mut stranger = SoftPasskey::new(&app.base);
+    let page = sign_in_alone(&mut b, &mut stranger).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.contains("could not be verified"), "{}", page.body);
+    let log = actions(&app).await;
+    assert!(
+        log.iter()
+            .any(|(a, d)| a == "user.passkey_refused" && d.contains("not_allowed_alone")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|(a, d)| a == "user.passkey_sign_in_changed" && d.contains("true")),
+        "{log:?}"
+    );
+}
+
+async fn a_second_factor_reset_removes_the_passkeys_too(backend: Backend) {
+    let app = TestApp::builder(backend).on_localhost().start().await;
+    let mut owner = super::owner(&app, EMAIL).await;
+    let mut ada = invited(&app, &mut owner, "ada@acme.example", "admin").await;
+    let mut key = SoftPasskey::new(&app.base);
+    assert_eq!(
+        add_passkey(&mut ada, &mut key, "Ada's phone").await.status,
+        303
+    );
+    let ada_id = super::security::member_id(&app, "ada@acme.example").await;
+    let count = |app: &TestApp| {
+        let store = app.ctx.store.clone();
+        async move {
+            store
+                .read(move |tx| pairgate::store::passkeys::count_for_user(tx, ada_id))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(&app).await, 1);
+
+    owner.get("/users").await;
+    let page = owner
+        .post(&format!("/users/{ada_id}/totp-reset"), &[])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(count(&app).await, 0, "her passkeys went with her codes");
+    assert_eq!(ada.get("/devices").await.status, 303, "and her sessions");
+    let log = actions(&app).await;
+    assert!(
+        log.iter()
+            .any(|(a, d)| a == "user.totp_reset" && d.contains("\"passkeys\":1")),
         "{log:?}"
     );
 }
