@@ -25,6 +25,10 @@ use crate::store::passkeys::{self as stored, CeremonyRecord, NewPasskey, Passkey
 use crate::store::users::UserRecord;
 use crate::store::{StoreError, StoreFailure, Tx, registry, users};
 
+/// The most passkeys one person may hold: enough for every phone, computer and key they own,
+/// and a bound on what each sign-in offers and checks.
+pub const MAX_PASSKEYS: usize = 20;
+
 /// How long a begun ceremony may wait for its finish.
 pub const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
 
@@ -38,6 +42,8 @@ pub enum PasskeyError {
     InvalidName,
     #[error("you already have a passkey with this name")]
     NameTaken,
+    #[error("you have as many passkeys as one person may have; remove one you no longer use")]
+    TooMany,
     /// The authenticator holds a credential registered already (to this or another account).
     #[error("this passkey is registered already")]
     AlreadyRegistered,
@@ -271,6 +277,9 @@ impl Accounts {
             .await?;
         if existing.iter().any(|p| p.name == name) {
             return Err(PasskeyError::NameTaken);
+        }
+        if existing.len() >= MAX_PASSKEYS {
+            return Err(PasskeyError::TooMany);
         }
         let exclude = parsed(&existing)?
             .iter()

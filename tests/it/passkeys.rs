@@ -1,7 +1,8 @@
 //! Passkeys below the pages: real WebAuthn ceremonies against the accounts service, answered by
-//! a software passkey. Registration (and a second one of the same authenticator refused), use
-//! with a session and alone, assertions for another origin or RP id, replayed and expired
-//! ceremonies, a signature counter that goes back, and keeping the last second factor.
+//! a software passkey. Registration (a second one of the same authenticator refused, at most
+//! `MAX_PASSKEYS` each), use with a session and alone, assertions for another origin or RP id,
+//! replayed and expired ceremonies, a signature counter that goes back, and keeping the last
+//! second factor.
 
 use pairgate::accounts::passkeys::{PublicKeyCredential, RegisterPublicKeyCredential};
 use pairgate::accounts::{LoginOutcome, NewUser, PasskeyError, Role, Session};
@@ -179,6 +180,17 @@ async fn the_same_authenticator_registers_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(app.ctx.accounts.passkeys(&session).await.unwrap().len(), 2);
+
+    // At most MAX_PASSKEYS each.
+    for n in 2..pairgate::accounts::passkeys::MAX_PASSKEYS {
+        let mut more = SoftPasskey::new(ORIGIN);
+        register(&app, &session, &mut more, &format!("Key {n}"))
+            .await
+            .unwrap();
+    }
+    let mut one_more = SoftPasskey::new(ORIGIN);
+    let refused = register(&app, &session, &mut one_more, "One more").await;
+    assert!(matches!(refused, Err(PasskeyError::TooMany)), "{refused:?}");
 }
 
 async fn assertions_for_another_origin_or_rp_id_are_refused(backend: Backend) {

@@ -54,7 +54,7 @@ async fn add_post(
                 &NewPasskeyPage { page, name, offer },
             ))
         }
-        Err(e @ (PasskeyError::InvalidName | PasskeyError::NameTaken)) => {
+        Err(e @ (PasskeyError::InvalidName | PasskeyError::NameTaken | PasskeyError::TooMany)) => {
             refused(&req, &ctx, &e).await
         }
         Err(e) if shown_inline(&e) => refused(&req, &ctx, &e).await,
