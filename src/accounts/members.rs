@@ -89,6 +89,8 @@ pub struct UserView {
     pub role: Role,
     pub active: bool,
     pub totp_enabled: bool,
+    /// They hold at least one passkey.
+    pub has_passkey: bool,
     pub device_access_all: bool,
 }
 
@@ -271,9 +273,11 @@ impl Accounts {
         let now = self.now_ms();
         self.store
             .read(move |tx| {
+                let holders = crate::store::passkeys::holders_in_tenant(tx, tenant)?;
                 let members = users::list(tx, Some(tenant))?
                     .into_iter()
                     .map(|u| UserView {
+                        has_passkey: holders.contains(&u.id),
                         role: u.role,
                         id: u.id,
                         email: u.email,

@@ -3,9 +3,11 @@
 
 use diesel::prelude::*;
 
-use super::schema::{passkey_ceremonies, passkeys};
+use std::collections::HashSet;
+
+use super::schema::{passkey_ceremonies, passkeys, users};
 use super::{StoreError, Tx};
-use crate::ids::UserId;
+use crate::ids::{TenantId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = passkeys)]
@@ -103,6 +105,18 @@ pub fn delete(tx: &mut Tx<'_>, user_id: UserId, id: i64) -> Result<bool, StoreEr
     )
     .execute(tx.conn)?
         == 1)
+}
+
+/// The members of a tenant who hold at least one passkey.
+pub fn holders_in_tenant(tx: &mut Tx<'_>, tenant: TenantId) -> Result<HashSet<UserId>, StoreError> {
+    Ok(passkeys::table
+        .inner_join(users::table)
+        .filter(users::tenant_id.eq(tenant))
+        .select(passkeys::user_id)
+        .distinct()
+        .load::<UserId>(tx.conn)?
+        .into_iter()
+        .collect())
 }
 
 /// Deletes all of a user's passkeys (an administrator's reset); returns how many.

@@ -49,6 +49,7 @@ struct MemberRow {
     role: &'static str,
     active: bool,
     totp_enabled: bool,
+    has_passkey: bool,
     device_access_all: bool,
     /// (role, is this member's role) for the role menu.
     options: Vec<(&'static str, bool)>,
@@ -64,13 +65,14 @@ impl MemberRow {
                 .iter()
                 .map(|r| (r.as_str(), *r == u.role))
                 .collect(),
-            may_reset: u.totp_enabled && assignable.contains(&u.role),
+            may_reset: (u.totp_enabled || u.has_passkey) && assignable.contains(&u.role),
             id: u.id,
             name: u.name,
             email: u.email,
             role: u.role.as_str(),
             active: u.active,
             totp_enabled: u.totp_enabled,
+            has_passkey: u.has_passkey,
             device_access_all: u.device_access_all,
         }
     }

@@ -392,7 +392,15 @@ async fn a_second_factor_reset_removes_the_passkeys_too(backend: Backend) {
     };
     assert_eq!(count(&app).await, 1);
 
-    owner.get("/users").await;
+    // With a passkey and no TOTP, she still has a second factor to reset.
+    app.raw_sql("UPDATE users SET totp_enabled = FALSE WHERE email = 'ada@acme.example'")
+        .await;
+    let users = owner.get("/users").await;
+    assert!(
+        users.contains(&format!("/users/{ada_id}/totp-reset")) && !users.contains("no 2FA"),
+        "{}",
+        users.body
+    );
     let page = owner
         .post(&format!("/users/{ada_id}/totp-reset"), &[])
         .await;
