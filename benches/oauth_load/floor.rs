@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use pairgate::app::AppContext;
 use pairgate::clock::{Clock, SystemClock};
-use pairgate::oauth::client_auth::{self, AssertionPolicy, Claimed, ClientCredentials};
+use pairgate::oauth::client_auth::{self, AssertionPolicy, ClientCredentials};
 use pairgate::store::registry::ClientRecord;
 use pairgate::telemetry::Upload;
 use pairgate::verifier::dpop::{DpopRequest, DpopVerifier};
@@ -107,8 +107,7 @@ impl Floor {
             ..ClientCredentials::default()
         };
         let claimed = credentials.claimed().map_err(refused)?;
-        let (Claimed::Assertion { client_id, .. } | Claimed::Secret { client_id, .. }) = &claimed;
-        let record = self.client(client_id).await;
+        let record = self.client(claimed.client_id()).await;
         let now_ms = SystemClock.now().timestamp_millis();
         client_auth::verify(claimed, record, &self.policy, now_ms).map_err(refused)?;
         Ok(())

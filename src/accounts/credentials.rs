@@ -71,6 +71,7 @@ impl Accounts {
                     session.stepped_up_at,
                     ip.as_deref(),
                     now,
+                    None,
                 )
             })
             .await
@@ -164,7 +165,7 @@ impl Accounts {
                     )
                     .tenant(user.tenant_id),
                 )?;
-                Ok::<_, AccountError>(core.stepped_up(tx, &session, ip.as_deref(), now))
+                Ok::<_, AccountError>(core.stepped_up(tx, &session, ip.as_deref(), now, "otp"))
             })
             .await??;
         Ok((codes, cookie))

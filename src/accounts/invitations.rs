@@ -167,6 +167,7 @@ impl Accounts {
                         created_at: now,
                     },
                 )?;
+                users::mark_email_verified(tx, id)?;
                 events::record(
                     tx,
                     now,

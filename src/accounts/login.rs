@@ -110,6 +110,7 @@ impl Core {
             None,
             (ip.as_deref(), ua.as_deref()),
             now,
+            "pwd",
         )?;
         Ok(Ok(match stage {
             Stage::SecondFactor => LoginOutcome::SecondFactor(cookie),

@@ -2,6 +2,7 @@
 //! sign-in with argon2id and TOTP, throttling, server-side sessions with step-up, device groups and
 //! per-user device access. Knows neither actix nor diesel.
 
+pub mod app_access;
 mod credentials;
 pub mod device_list;
 mod groups;

@@ -90,7 +90,8 @@ impl Accounts {
                     json!({ "ip": ip, "passkey": used.passkey, "second_factor": "passkey_alone" });
                 record_by_user(tx, now, &user, Action::UserSignedIn, detail)?;
                 let client = (ip.as_deref(), ua.as_deref());
-                let cookie = me.open_session(tx, user.id, Stage::Full, Some(now), client, now)?;
+                let cookie =
+                    me.open_session(tx, user.id, Stage::Full, Some(now), client, now, "hwk")?;
                 Ok::<_, PasskeyError>(Ok(cookie))
             })
             .await?
@@ -137,7 +138,7 @@ impl Accounts {
                 };
                 let detail = json!({ "ip": ip, "second_factor": "passkey", "passkey": passkey });
                 record_by_user(tx, now, &user, action, detail)?;
-                Ok::<_, AccountError>(me.stepped_up(tx, &session, ip.as_deref(), now))
+                Ok::<_, AccountError>(me.stepped_up(tx, &session, ip.as_deref(), now, "hwk"))
             })
             .await?
             .map_err(PasskeyError::from)

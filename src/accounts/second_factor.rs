@@ -96,14 +96,17 @@ impl Core {
     }
 
     /// Rotates `session` into a full one stepped up now: what a fresh second factor earns.
+    /// `method` is the factor's `amr` value (`otp` for a code, `hwk` for a passkey).
     pub(super) fn stepped_up(
         &self,
         tx: &mut Tx<'_>,
         session: &Session,
         ip: Option<&str>,
         now: i64,
+        method: &str,
     ) -> Result<String, AccountError> {
-        self.rotate_session(tx, session, Stage::Full, Some(now), ip, now)
+        let method = Some(method);
+        self.rotate_session(tx, session, Stage::Full, Some(now), ip, now, method)
     }
 
     /// A step-up code for `session`'s user, counted and checked inside the caller's
@@ -224,7 +227,7 @@ impl Accounts {
                     json!({ "ip": ip, "second_factor": via }),
                 )?;
                 // A fresh second factor counts as a step-up.
-                Ok::<_, AccountError>(me.stepped_up(tx, &session, ip.as_deref(), now))
+                Ok::<_, AccountError>(me.stepped_up(tx, &session, ip.as_deref(), now, "otp"))
             })
             .await?
     }
@@ -252,7 +255,7 @@ impl Accounts {
                     Err(e) => return Ok(Err(e)),
                 };
                 record_by_user(tx, now, &user, Action::UserSteppedUp, json!({ "ip": ip }))?;
-                Ok::<_, AccountError>(me.stepped_up(tx, &session, ip.as_deref(), now))
+                Ok::<_, AccountError>(me.stepped_up(tx, &session, ip.as_deref(), now, "otp"))
             })
             .await?
     }

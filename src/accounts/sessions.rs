@@ -60,9 +60,19 @@ pub struct Session {
     pub tenant: Option<TenantRecord>,
     pub created_at: i64,
     pub stepped_up_at: Option<i64>,
+    /// How the person authenticated (OpenID Connect `amr` values: `pwd`, `otp`, `hwk`).
+    pub amr: Vec<String>,
 }
 
 impl Session {
+    /// When the person last proved who they are: the last step-up (a second factor is one), or
+    /// the sign-in.
+    pub fn auth_time(&self) -> i64 {
+        self.stepped_up_at
+            .unwrap_or(self.created_at)
+            .max(self.created_at)
+    }
+
     /// The audit actor for this session's user.
     pub fn actor(&self) -> String {
         format!("user:{}", self.user.id)
@@ -125,10 +135,11 @@ impl Core {
         client: (Option<&str>, Option<&str>),
         now: i64,
     ) -> Result<String, StoreError> {
-        self.open_session(tx, user_id, Stage::Full, None, client, now)
+        self.open_session(tx, user_id, Stage::Full, None, client, now, "pwd")
     }
 
     /// Creates a session inside the caller's transaction; returns the cookie value.
+    #[expect(clippy::too_many_arguments, reason = "a session's fields, each named")]
     pub(super) fn open_session(
         &self,
         tx: &mut Tx<'_>,
@@ -137,6 +148,7 @@ impl Core {
         stepped_up_at: Option<i64>,
         (ip, user_agent): (Option<&str>, Option<&str>),
         now: i64,
+        amr: &str,
     ) -> Result<String, StoreError> {
         let token = random_token();
         let p = &self.settings.portal;
@@ -160,13 +172,16 @@ impl Core {
                 stepped_up_at,
                 ip: ip.map(|s| s.chars().take(64).collect()),
                 user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+                amr: amr.to_owned(),
             },
         )?;
         Ok(token)
     }
 
     /// Replaces a session with a new id inside the caller's transaction (the old id stops
-    /// working at once); returns the new cookie value.
+    /// working at once), adding `method` to how the person authenticated; returns the new
+    /// cookie value.
+    #[expect(clippy::too_many_arguments, reason = "a session's fields, each named")]
     pub(super) fn rotate_session(
         &self,
         tx: &mut Tx<'_>,
@@ -175,13 +190,20 @@ impl Core {
         stepped_up_at: Option<i64>,
         ip: Option<&str>,
         now: i64,
+        method: Option<&str>,
     ) -> Result<String, AccountError> {
         let old = stored::find(tx, &session.id_hash)?;
         if !stored::delete(tx, &session.id_hash)? {
             return Err(AccountError::SessionEnded);
         }
+        let mut amr = session.amr.clone();
+        if let Some(m) = method.filter(|m| !amr.iter().any(|a| a == m)) {
+            amr.push(m.to_owned());
+        }
+        let amr = amr.join(" ");
+        let client = (ip, None);
         let token =
-            self.open_session(tx, session.user.id, stage, stepped_up_at, (ip, None), now)?;
+            self.open_session(tx, session.user.id, stage, stepped_up_at, client, now, &amr)?;
         if let Some(old) = old {
             stored::carry_over(
                 tx,
@@ -238,6 +260,38 @@ impl Accounts {
                     tenant,
                     created_at: record.created_at,
                     stepped_up_at: record.stepped_up_at,
+                    amr: record.amr.split(' ').map(str::to_owned).collect(),
+                }))
+            })
+            .await
+    }
+
+    /// The person an app acts for with their access token, seen as the portal sees a session of
+    /// theirs (the same device access, the same rules), though no session stands behind it:
+    /// `None` when the person is gone or disabled.
+    pub async fn acting_for(&self, user: UserId) -> Result<Option<Session>, AccountError> {
+        let now = self.now_ms();
+        self.store
+            .read(move |tx| {
+                let Some(record) = users::find(tx, user)? else {
+                    return Ok(None);
+                };
+                if record.status != ActiveStatus::Active {
+                    return Ok(None);
+                }
+                let has_passkey = passkeys::count_for_user(tx, record.id)? > 0;
+                let tenant = match record.tenant_id {
+                    Some(t) => registry::find_tenant(tx, t)?,
+                    None => None,
+                };
+                Ok::<_, AccountError>(Some(Session {
+                    id_hash: String::new(),
+                    stage: Stage::Full,
+                    user: user_view(&record, has_passkey),
+                    tenant,
+                    created_at: now,
+                    stepped_up_at: None,
+                    amr: Vec::new(),
                 }))
             })
             .await

@@ -5,9 +5,13 @@
 use std::path::Path;
 
 use super::read_json;
-use super::{ClientCommand, ErpCommand, KeysCommand, MailCommand, TenantCommand, UserCommand};
+use super::{
+    ClientCommand, ClientCreate, ClientKindArg, ErpCommand, KeysCommand, MailCommand,
+    TenantCommand, UserCommand,
+};
 use crate::app::AppContext;
 use crate::ids::TenantId;
+use crate::oauth::apps::{AppKind, AppRegistration, create_app};
 use crate::oauth::clients::{ClientCredential, create_service_client};
 
 pub(super) async fn tenant(
@@ -117,19 +121,8 @@ pub(super) async fn client(
     command: ClientCommand,
 ) -> Result<(), String> {
     match command {
-        ClientCommand::Create {
-            name,
-            scope,
-            jwks_file,
-            secret: _,
-        } => {
-            let credential = match jwks_file {
-                Some(path) => ClientCredential::Jwks(read_json(&path)?),
-                None => ClientCredential::Secret,
-            };
-            let created = create_service_client(&ctx.store, now, "cli", &name, &scope, credential)
-                .await
-                .map_err(|e| e.to_string())?;
+        ClientCommand::Create(args) => {
+            let created = create_client(ctx, now, args).await?;
             println!("client_id:     {}", created.client_id);
             if let Some(secret) = created.secret {
                 println!("client_secret: {secret}");
@@ -150,6 +143,73 @@ pub(super) async fn client(
         }
     }
     Ok(())
+}
+
+async fn create_client(
+    ctx: &AppContext,
+    now: i64,
+    args: ClientCreate,
+) -> Result<crate::oauth::clients::CreatedClient, String> {
+    let credential = match (&args.jwks_file, args.secret) {
+        (Some(path), _) => Some(ClientCredential::Jwks(read_json(path)?)),
+        (None, true) => Some(ClientCredential::Secret),
+        (None, false) => None,
+    };
+    let is_app = args.kind != ClientKindArg::Service;
+    if !is_app
+        && (!args.redirect_uris.is_empty()
+            || !args.post_logout_redirect_uris.is_empty()
+            || args.tenant.is_some()
+            || args.first_party)
+    {
+        return Err("redirect URIs, --tenant and --first-party are for apps: \
+                    add --kind confidential or --kind public"
+            .into());
+    }
+    let kind = match (args.kind, credential) {
+        (ClientKindArg::Service, Some(credential)) => {
+            let scope = args.scope.unwrap_or_default();
+            return create_service_client(&ctx.store, now, "cli", &args.name, &scope, credential)
+                .await
+                .map_err(|e| e.to_string());
+        }
+        (ClientKindArg::Confidential, Some(credential)) => AppKind::Confidential(credential),
+        (ClientKindArg::Public, None) => AppKind::Public,
+        (ClientKindArg::Public, Some(_)) => {
+            return Err("a public app has no credential: drop --secret and --jwks-file".into());
+        }
+        (_, None) => return Err("give --jwks-file FILE (private_key_jwt) or --secret".into()),
+    };
+    if args.scope.is_some() {
+        return Err(
+            "an app's scopes are fixed (openid email profile telemetry:read): \
+                    drop --scope"
+                .into(),
+        );
+    }
+    let tenant_id = match args.tenant {
+        Some(id) => {
+            let t = TenantId::from(id);
+            let found = ctx
+                .store
+                .read(move |tx| crate::store::registry::find_tenant(tx, t))
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(found.ok_or(format!("no tenant with id {id}"))?.id)
+        }
+        None => None,
+    };
+    let registration = AppRegistration {
+        name: args.name,
+        kind,
+        tenant_id,
+        first_party: args.first_party,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+    };
+    create_app(&ctx.store, now, "cli", registration)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 pub(super) async fn register_device(

@@ -210,16 +210,16 @@ pub(super) async fn clients(ctx: &AppContext) -> Result<(), String> {
         .await
         .map_err(failed)?;
     if clients.is_empty() {
-        println!("no service clients");
+        println!("no service clients or apps");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = clients
         .into_iter()
         .map(|c| {
-            let auth = if c.jwks.is_some() {
-                "private_key_jwt"
-            } else {
-                "client_secret"
+            let auth = match (&c.jwks, &c.secret_hash) {
+                (Some(_), _) => "private_key_jwt",
+                (None, Some(_)) => "client_secret",
+                (None, None) => "none",
             };
             vec![
                 c.client_id,
@@ -228,10 +228,19 @@ pub(super) async fn clients(ctx: &AppContext) -> Result<(), String> {
                 auth.to_owned(),
                 if c.active { "active" } else { "disabled" }.to_owned(),
                 rfc3339(c.created_at),
+                c.kind.to_string(),
             ]
         })
         .collect();
-    let header = ["CLIENT_ID", "NAME", "SCOPE", "AUTH", "STATUS", "CREATED"];
+    let header = [
+        "CLIENT_ID",
+        "NAME",
+        "SCOPE",
+        "AUTH",
+        "STATUS",
+        "CREATED",
+        "KIND",
+    ];
     print!("{}", table(&header, &rows));
     Ok(())
 }

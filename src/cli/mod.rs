@@ -163,33 +163,55 @@ enum MailCommand {
 
 #[derive(Debug, Subcommand)]
 enum ClientCommand {
-    /// Register a service client; prints its client_id (and secret, once).
-    Create {
-        /// A name for people (the client_id is derived from it).
-        #[arg(long)]
-        name: String,
-        /// Space-separated scopes it may be granted, e.g. "erp".
-        #[arg(long)]
-        scope: String,
-        /// A JWK Set file with its public keys, for private_key_jwt.
-        #[arg(
-            long,
-            value_name = "FILE",
-            conflicts_with = "secret",
-            required_unless_present = "secret"
-        )]
-        jwks_file: Option<PathBuf>,
-        /// Generate a client secret instead (printed once, stored hashed).
-        #[arg(long)]
-        secret: bool,
-    },
-    /// Every service client: client_id, name, scopes, authentication, status.
+    /// Register a service client, or an app that signs people in (OpenID Connect); prints its
+    /// client_id (and secret, once).
+    Create(ClientCreate),
+    /// Every service client and app: client_id, name, scopes, authentication, status.
     List,
     /// Disable a service client: it authenticates no more (audited).
     Disable {
         /// The client_id, as `client list` shows it.
         client_id: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct ClientCreate {
+    /// A name for people (the client_id is derived from it).
+    #[arg(long)]
+    name: String,
+    /// `service` (client_credentials, e.g. the ERP), or an app: `confidential` (a server that
+    /// keeps a secret or a key) or `public` (a browser or native app: PKCE alone).
+    #[arg(long, value_enum, default_value = "service")]
+    kind: ClientKindArg,
+    /// Service clients: space-separated scopes it may be granted, e.g. "erp".
+    #[arg(long, required_if_eq("kind", "service"))]
+    scope: Option<String>,
+    /// A JWK Set file with its public keys, for private_key_jwt.
+    #[arg(long, value_name = "FILE", conflicts_with = "secret")]
+    jwks_file: Option<PathBuf>,
+    /// Generate a client secret instead (printed once, stored hashed).
+    #[arg(long)]
+    secret: bool,
+    /// Apps: where people may be sent back after signing in (exact; repeat for more).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Apps: where people may be sent back after signing out (exact; repeat for more).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Apps: the company (tenant id) whose people it signs in; default every company.
+    #[arg(long, value_name = "TENANT_ID")]
+    tenant: Option<i64>,
+    /// Apps: the manufacturer's own app, which asks people for no consent.
+    #[arg(long)]
+    first_party: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClientKindArg {
+    Service,
+    Confidential,
+    Public,
 }
 
 #[derive(Debug, Subcommand)]

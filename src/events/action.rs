@@ -32,6 +32,9 @@ pub enum Action {
     DeviceGroupCreated,
     DeviceGroupAssigned,
     ClientRegistered,
+    AppConsentGiven,
+    AppConsentRevoked,
+    AppSignedIn,
     ClientDisabled,
     DeviceRegistered,
     SigningKeyRotated,
@@ -62,7 +65,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 54] = [
+    pub const ALL: [Action; 57] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -91,6 +94,9 @@ impl Action {
         Self::DeviceGroupCreated,
         Self::DeviceGroupAssigned,
         Self::ClientRegistered,
+        Self::AppConsentGiven,
+        Self::AppConsentRevoked,
+        Self::AppSignedIn,
         Self::ClientDisabled,
         Self::DeviceRegistered,
         Self::SigningKeyRotated,
@@ -155,6 +161,9 @@ impl Action {
             Self::DeviceGroupCreated => "device_group.created",
             Self::DeviceGroupAssigned => "device_group.assigned",
             Self::ClientRegistered => "client.registered",
+            Self::AppConsentGiven => "app.consent_given",
+            Self::AppConsentRevoked => "app.consent_revoked",
+            Self::AppSignedIn => "app.signed_in",
             Self::ClientDisabled => "client.disabled",
             Self::DeviceRegistered => "device.registered",
             Self::SigningKeyRotated => "keys.rotated",

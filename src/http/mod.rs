@@ -15,6 +15,7 @@ mod portal;
 mod render;
 mod security;
 mod telemetry;
+mod user_token;
 
 use std::net::TcpListener;
 

@@ -31,6 +31,8 @@ pub enum AuthMethod {
     PrivateKeyJwt,
     SecretBasic,
     SecretPost,
+    /// A public app named by `client_id` alone (RFC 6749 §2.1): PKCE protects its codes.
+    None,
 }
 
 /// What the request claims before anything is checked: the client to load, and how.
@@ -44,6 +46,10 @@ pub enum Claimed {
         client_id: String,
         secret: String,
         method: AuthMethod,
+    },
+    /// `client_id` alone: only a public app may be that.
+    Public {
+        client_id: String,
     },
 }
 
@@ -88,7 +94,7 @@ impl ClientCredentials {
     /// Works out which client the request claims to be (RFC 6749 §2.3: exactly one method).
     pub fn claimed(&self) -> Result<Claimed, OAuthError> {
         let claimed = self.claimed_unchecked()?;
-        let (Claimed::Assertion { client_id, .. } | Claimed::Secret { client_id, .. }) = &claimed;
+        let client_id = claimed.client_id();
         if !plausible_client_id(client_id) {
             let basic = matches!(
                 claimed,
@@ -166,10 +172,26 @@ impl ClientCredentials {
                 }
                 Ok(Claimed::Assertion { client_id, jws })
             }
-            (None, None) => Err(invalid("client authentication is required", false)),
+            (None, None) => match &self.client_id {
+                Some(client_id) => Ok(Claimed::Public {
+                    client_id: client_id.clone(),
+                }),
+                None => Err(invalid("client authentication is required", false)),
+            },
             _ => Err(OAuthError::InvalidRequest(
                 "client_assertion and client_assertion_type go together",
             )),
+        }
+    }
+}
+
+impl Claimed {
+    /// The client the request claims to be.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Assertion { client_id, .. }
+            | Self::Secret { client_id, .. }
+            | Self::Public { client_id } => client_id,
         }
     }
 }
@@ -197,7 +219,7 @@ pub fn verify(
                 .ok_or(invalid("unknown or disabled client", basic))?;
             let stored = client.secret_hash.as_deref().unwrap_or("");
             let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
-            if !matches || stored.is_empty() || client.kind != ClientKind::Service {
+            if !matches || stored.is_empty() || client.kind == ClientKind::Device {
                 return Err(invalid("client authentication failed", basic));
             }
             Ok(AuthenticatedClient {
@@ -209,6 +231,24 @@ pub fn verify(
         }
         Claimed::Assertion { client_id, jws } => {
             authenticate_assertion(client, &client_id, &jws, policy, now_ms).map(|(a, _)| a)
+        }
+        Claimed::Public { .. } => {
+            // Only an app registered with no credential may go without one; anyone else sending
+            // a bare client_id has not authenticated.
+            let client = client
+                .filter(|c| {
+                    c.active
+                        && c.kind == ClientKind::App
+                        && c.jwks.is_none()
+                        && c.secret_hash.is_none()
+                })
+                .ok_or(invalid("client authentication is required", false))?;
+            Ok(AuthenticatedClient {
+                client,
+                method: AuthMethod::None,
+                assertion_jti: None,
+                keys_from_cache: false,
+            })
         }
     }
 }

@@ -41,29 +41,17 @@ pub enum ClientError {
     Store(#[from] StoreError),
 }
 
-/// Registers a service client; its client_id is derived from the name plus a random suffix.
-pub async fn create_service_client(
-    store: &Store,
-    now_ms: i64,
-    actor: &str,
-    name: &str,
-    scope: &str,
-    credential: ClientCredential,
-) -> Result<CreatedClient, ClientError> {
+/// A client's display name: trimmed, 1–100 printable characters.
+pub(super) fn checked_name(name: &str) -> Result<&str, ClientError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ClientError::InvalidName);
     }
-    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-    let scope_ok = !scopes.is_empty()
-        && scopes.iter().all(|s| {
-            s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b":_.-".contains(&b))
-        });
-    if !scope_ok {
-        return Err(ClientError::InvalidScope);
-    }
+    Ok(name)
+}
+
+/// A new client_id: the name's letters and digits, plus a random suffix.
+pub(super) fn new_client_id(name: &str) -> String {
     let slug: String = name
         .chars()
         .filter_map(|c| {
@@ -77,19 +65,49 @@ pub async fn create_service_client(
         })
         .take(32)
         .collect();
-    let client_id = format!(
+    format!(
         "{}-{}",
         if slug.is_empty() { "client" } else { &slug },
         &tokens::new_id()[..8]
-    );
-    let (jwks, secret) = match credential {
-        ClientCredential::Jwks(set) => {
-            let keys = parse_jwk_set(&set)?;
-            let published: Vec<Value> = keys.iter().map(|k| k.to_json()).collect();
-            (Some(json!({ "keys": published }).to_string()), None)
-        }
-        ClientCredential::Secret => (None, Some(tokens::random_token())),
-    };
+    )
+}
+
+impl ClientCredential {
+    /// What to store (the JWK Set's public keys, or nothing), and the secret to show once.
+    pub(super) fn issue(self) -> Result<(Option<String>, Option<String>), ClientError> {
+        Ok(match self {
+            Self::Jwks(set) => {
+                let keys = parse_jwk_set(&set)?;
+                let published: Vec<Value> = keys.iter().map(|k| k.to_json()).collect();
+                (Some(json!({ "keys": published }).to_string()), None)
+            }
+            Self::Secret => (None, Some(tokens::random_token())),
+        })
+    }
+}
+
+/// Registers a service client; its client_id is derived from the name plus a random suffix.
+pub async fn create_service_client(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    name: &str,
+    scope: &str,
+    credential: ClientCredential,
+) -> Result<CreatedClient, ClientError> {
+    let name = checked_name(name)?;
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let scope_ok = !scopes.is_empty()
+        && scopes.iter().all(|s| {
+            s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":_.-".contains(&b))
+        });
+    if !scope_ok {
+        return Err(ClientError::InvalidScope);
+    }
+    let client_id = new_client_id(name);
+    let (jwks, secret) = credential.issue()?;
     let record = NewClient {
         client_id: client_id.clone(),
         kind: ClientKind::Service,
@@ -118,7 +136,7 @@ pub async fn create_service_client(
     Ok(CreatedClient { client_id, secret })
 }
 
-/// Disables a service client (a device is not a service client): it authenticates no more.
+/// Disables a service client or an app (a device is neither): it authenticates no more.
 /// Audited; disabling a disabled client changes nothing and records nothing. Returns whether it
 /// was active.
 pub async fn disable_service_client(
@@ -131,7 +149,7 @@ pub async fn disable_service_client(
     store
         .write(move |tx| {
             let found = registry::find_client(tx, &client_id)?;
-            let Some(client) = found.filter(|c| c.kind == ClientKind::Service) else {
+            let Some(client) = found.filter(|c| c.kind != ClientKind::Device) else {
                 return Ok(Err(ClientError::NotFound(client_id)));
             };
             if !client.active {

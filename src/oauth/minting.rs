@@ -27,6 +27,10 @@ pub struct TokenResponse {
     #[schema(nullable = false)]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// With the authorization_code grant and the `openid` scope: the OpenID Connect ID token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub id_token: Option<String>,
 }
 
 impl OAuth {
@@ -105,6 +109,21 @@ impl Minter {
             expires_in: self.lifetime_secs,
             refresh_token,
             scope: claims.scope.clone(),
+            id_token: None,
         }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs other JWTs with the key ring (ID tokens).
+    pub fn sign<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+        now_ms: i64,
+    ) -> Result<String, KeyRingError> {
+        self.keys.sign(typ, claims, now_ms)
     }
 }

@@ -1,10 +1,13 @@
 //! The OAuth 2.0 authorization server: device authorization grant (RFC 8628), refresh and client
 //! credentials grants (RFC 6749), private_key_jwt (RFC 7523), DPoP (RFC 9449), JWT access tokens
-//! (RFC 9068), metadata (RFC 8414), introspection (RFC 7662) and revocation (RFC 7009).
+//! (RFC 9068), metadata (RFC 8414), introspection (RFC 7662) and revocation (RFC 7009); and
+//! OpenID Connect for people: the code flow with PKCE (RFC 7636), ID tokens and UserInfo.
 //!
 //! Knows neither actix nor diesel: the HTTP layer hands in plain request data, and the database
 //! work happens through `crate::store` operations inside `Store::write` transactions.
 
+pub mod apps;
+pub mod authorize;
 pub mod client_auth;
 mod client_cache;
 pub mod clients;
@@ -13,8 +16,10 @@ pub mod device_flow;
 pub mod dpop;
 mod error;
 mod grants;
+pub mod id_token;
 mod introspection;
 pub mod keyring;
+pub mod logout;
 mod metadata;
 mod minting;
 /// Added for the ERP API: checking pairgate's own tokens on pairgate's APIs.
@@ -53,6 +58,10 @@ pub mod paths {
     pub const INTROSPECT: &str = "/oauth/introspect";
     pub const REVOKE: &str = "/oauth/revoke";
     pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    pub const USERINFO: &str = "/oauth/userinfo";
+    pub const LOGOUT: &str = "/oauth/logout";
+    pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const VERIFICATION: &str = "/device";
 }
 
@@ -230,11 +239,7 @@ impl OAuth {
         &self,
         claimed: client_auth::Claimed,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let client_id = match &claimed {
-            client_auth::Claimed::Assertion { client_id, .. }
-            | client_auth::Claimed::Secret { client_id, .. } => client_id.clone(),
-        };
-        let client = self.load_client(client_id).await?;
+        let client = self.load_client(claimed.client_id().to_owned()).await?;
         client_auth::verify(claimed, client, &self.assertion_policy, self.now_ms())
     }
 

@@ -12,7 +12,10 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 fn count_refusal(meters: &Meters, err: &OAuthError) {
     match err {
         OAuthError::SlowDown => meters.slow_down.increment(1),
-        OAuthError::InvalidGrant(reason) if *reason == grants::refresh_token::REUSED => {
+        OAuthError::InvalidGrant(reason)
+            if *reason == grants::refresh_token::REUSED
+                || *reason == grants::authorization_code::REUSED =>
+        {
             meters.refresh_reuse.increment(1);
         }
         _ => {}
@@ -20,6 +23,7 @@ fn count_refusal(meters: &Meters, err: &OAuthError) {
 }
 
 enum Grant {
+    AuthorizationCode,
     DeviceCode,
     RefreshToken,
     ClientCredentials,
@@ -47,6 +51,7 @@ impl OAuth {
         let grant = match req.params.require("grant_type", "grant_type is required")? {
             DEVICE_CODE_GRANT => Grant::DeviceCode,
             "refresh_token" => Grant::RefreshToken,
+            "authorization_code" => Grant::AuthorizationCode,
             "client_credentials" => Grant::ClientCredentials,
             _ => return Err(OAuthError::UnsupportedGrantType),
         };
@@ -55,6 +60,9 @@ impl OAuth {
         *authenticated = Some(client.client.client_id.clone());
         let proof = proof?;
         match grant {
+            Grant::AuthorizationCode => {
+                grants::authorization_code::exchange(self, req, client, proof).await
+            }
             Grant::DeviceCode => grants::device_code::exchange(self, req, client, proof).await,
             Grant::RefreshToken => grants::refresh_token::exchange(self, req, client, proof).await,
             Grant::ClientCredentials => {

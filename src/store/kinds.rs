@@ -95,6 +95,8 @@ impl ActiveStatus {
 pub enum ClientKind {
     Device,
     Service,
+    /// A relying app that signs people in (OpenID Connect).
+    App,
 }
 
 impl ClientKind {
@@ -102,6 +104,7 @@ impl ClientKind {
         match self {
             Self::Device => "device",
             Self::Service => "service",
+            Self::App => "app",
         }
     }
 
@@ -109,6 +112,7 @@ impl ClientKind {
         Some(match s {
             "device" => Self::Device,
             "service" => Self::Service,
+            "app" => Self::App,
             _ => return None,
         })
     }

@@ -104,7 +104,7 @@ pub fn device_state(tx: &mut Tx<'_>, serial: &DeviceSerial) -> Result<DeviceStat
 /// Every service client (not devices), by client_id.
 pub fn service_clients(tx: &mut Tx<'_>) -> Result<Vec<ClientRecord>, StoreError> {
     let ids: Vec<String> = clients::table
-        .filter(clients::kind.eq(ClientKind::Service))
+        .filter(clients::kind.eq_any([ClientKind::Service, ClientKind::App]))
         .select(clients::client_id)
         .order(clients::client_id.asc())
         .load(tx.conn)?;

@@ -2,6 +2,7 @@
 //! off the async workers, and offers typed operations to the domain. Queries are written once,
 //! against [`DbConnection`], and run on SQLite and PostgreSQL alike.
 
+pub mod apps;
 pub mod audit;
 mod batch;
 mod checkpoint;

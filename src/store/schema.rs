@@ -45,6 +45,8 @@ diesel::table! {
         secret_hash -> Nullable<Text>,
         scope -> Text,
         created_at -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        first_party -> Bool,
     }
 }
 
@@ -148,6 +150,7 @@ diesel::table! {
         created_at -> BigInt,
         time_zone -> Nullable<Text>,
         passkey_sign_in -> Bool,
+        email_verified -> Bool,
     }
 }
 
@@ -192,6 +195,7 @@ diesel::table! {
         stepped_up_at -> Nullable<BigInt>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -414,3 +418,46 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    client_redirect_uris (client_id, purpose, uri) {
+        client_id -> Text,
+        purpose -> Text,
+        uri -> Text,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> BigInt,
+        redirect_uri -> Text,
+        scope -> Text,
+        code_challenge -> Text,
+        nonce -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
+        auth_time -> BigInt,
+        amr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> BigInt,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::joinable!(client_redirect_uris -> clients (client_id));
+diesel::joinable!(consents -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(client_redirect_uris, clients);
+diesel::allow_tables_to_appear_in_same_query!(consents, clients);

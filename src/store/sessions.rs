@@ -19,6 +19,8 @@ pub struct SessionRecord {
     pub stepped_up_at: Option<i64>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How the person authenticated: OpenID Connect `amr` values, space-separated.
+    pub amr: String,
 }
 
 pub fn insert(tx: &mut Tx<'_>, session: &SessionRecord) -> Result<(), StoreError> {

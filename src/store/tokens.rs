@@ -213,6 +213,23 @@ pub fn revoke_family(tx: &mut Tx<'_>, family_id: &str) -> Result<bool, StoreErro
 }
 
 /// Revokes every active family of a client; returns how many.
+/// Revokes the families `client_id` holds for `subject` (an app's, for one person); returns
+/// how many were live.
+pub fn revoke_subject_families(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    subject: &str,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        refresh_families::table
+            .filter(refresh_families::client_id.eq(client_id))
+            .filter(refresh_families::subject.eq(subject))
+            .filter(refresh_families::status.eq(FamilyStatus::Active)),
+    )
+    .set(refresh_families::status.eq(FamilyStatus::Revoked))
+    .execute(tx.conn)?)
+}
+
 pub fn revoke_client_families(tx: &mut Tx<'_>, client_id: &str) -> Result<usize, StoreError> {
     Ok(diesel::update(
         refresh_families::table

@@ -28,6 +28,8 @@ pub struct UserRecord {
     pub time_zone: Option<String>,
     /// Their passkeys may sign them in alone, without the password.
     pub passkey_sign_in: bool,
+    /// They joined by an emailed invitation, so they read mail at `email`.
+    pub email_verified: bool,
 }
 
 /// A user to create.
@@ -50,6 +52,14 @@ pub fn insert(tx: &mut Tx<'_>, user: &NewUser) -> Result<UserId, StoreError> {
         .values(user)
         .returning(users::id)
         .get_result(tx.conn)?)
+}
+
+/// Records that the person read mail at their address (they followed an emailed link).
+pub fn mark_email_verified(tx: &mut Tx<'_>, id: UserId) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set(users::email_verified.eq(true))
+        .execute(tx.conn)?;
+    Ok(())
 }
 
 pub fn find(tx: &mut Tx<'_>, id: UserId) -> Result<Option<UserRecord>, StoreError> {

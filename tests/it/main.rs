@@ -33,6 +33,7 @@ mod maintenance;
 mod migrations;
 mod oauth;
 mod oauth_refusals;
+mod oidc;
 mod ops;
 mod outage;
 pub mod pairing;

@@ -22,6 +22,9 @@ use super::ErrorBody;
         super::revoke_post,
         super::jwks_get,
         super::metadata_get,
+        super::openid_configuration_get,
+        super::userinfo_get,
+        super::userinfo_post,
     ),
     components(schemas(ErrorBody)),
     tags((name = "oauth", description = "The authorization server: the device flow (RFC 8628) \
@@ -185,8 +188,15 @@ pub struct Metadata {
     introspection_endpoint: String,
     revocation_endpoint: String,
     grant_types_supported: Vec<String>,
-    /// `none`: pairgate has no authorization endpoint.
+    /// The code flow's authorization page (OpenID Connect sign-in for apps).
+    authorization_endpoint: String,
+    /// `code`.
     response_types_supported: Vec<String>,
+    response_modes_supported: Vec<String>,
+    /// `S256`.
+    code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207: the authorization response carries `iss`.
+    authorization_response_iss_parameter_supported: bool,
     scopes_supported: Vec<String>,
     token_endpoint_auth_methods_supported: Vec<String>,
     token_endpoint_auth_signing_alg_values_supported: Vec<String>,
@@ -241,3 +251,45 @@ pub struct RateLimited(ErrorBody);
 #[derive(IntoResponses)]
 #[response(status = 403)]
 pub struct Forbidden(ErrorBody);
+
+/// OpenID Provider configuration (OpenID Connect Discovery §3): the [`Metadata`] members and
+/// these.
+#[derive(Serialize, ToSchema)]
+pub struct OpenIdConfiguration {
+    #[serde(flatten)]
+    metadata: Metadata,
+    userinfo_endpoint: String,
+    /// RP-initiated logout.
+    end_session_endpoint: String,
+    /// `public`: `sub` is `user:ID` for every app.
+    subject_types_supported: Vec<String>,
+    id_token_signing_alg_values_supported: Vec<String>,
+    /// `pwd` (a password), `mfa` (a second factor), `phr` (a passkey).
+    acr_values_supported: Vec<String>,
+    claims_supported: Vec<String>,
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    prompt_values_supported: Vec<String>,
+}
+
+/// A person's claims (OpenID Connect Core §5.3.2).
+#[derive(Serialize, ToSchema)]
+pub struct UserInfo {
+    /// `user:ID`, the same in ID tokens, never reused.
+    sub: String,
+    /// The person's company; absent for the manufacturer's staff.
+    #[schema(nullable = false)]
+    tenant_id: Option<i64>,
+    /// `owner`, `admin`, `operator`, `viewer` or `staff`.
+    roles: Vec<String>,
+    /// With the `email` scope.
+    #[schema(nullable = false)]
+    email: Option<String>,
+    /// With the `email` scope: the person joined by an emailed invitation.
+    #[schema(nullable = false)]
+    email_verified: Option<bool>,
+    /// With the `profile` scope.
+    #[schema(nullable = false)]
+    name: Option<String>,
+}

@@ -7,12 +7,14 @@ mod error;
 mod form;
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::app::AppContext;
+use crate::http::user_token;
 use crate::oauth::paths;
+use crate::oauth::resource::ResourceError;
 pub use api::OAuthApi;
 pub use error::{ErrorBody, OAuthHttpError};
 use form::OAuthForm;
@@ -25,6 +27,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::REVOKE),
     ("GET", paths::JWKS),
     ("GET", paths::METADATA),
+    ("GET", paths::OPENID_CONFIGURATION),
+    ("GET", paths::USERINFO),
+    ("POST", paths::USERINFO),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -47,6 +52,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(paths::METADATA)
             .route(super::get().to(metadata_get))
             .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
+    )
+    .service(
+        web::resource(paths::OPENID_CONFIGURATION)
+            .route(super::get().to(openid_configuration_get))
+            .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
+    )
+    .service(
+        web::resource(paths::USERINFO)
+            .route(super::get().to(userinfo_get))
+            .route(web::post().to(userinfo_post))
+            .default_service(web::to(|| method_not_allowed("GET, HEAD, POST"))),
     );
 }
 
@@ -163,6 +179,69 @@ async fn metadata_get(ctx: web::Data<AppContext>) -> HttpResponse {
             CacheDirective::MaxAge(300),
         ]))
         .json(ctx.oauth.metadata())
+}
+
+/// OpenID Provider configuration.
+#[utoipa::path(get, path = "/.well-known/openid-configuration",
+    operation_id = "openidConfiguration", tag = "oauth", security(()),
+    responses((status = 200, description = "The RFC 8414 metadata plus the OpenID Connect \
+        Discovery fields (userinfo, end_session_endpoint, ID token algorithms, claims, acr \
+        values)", body = api::OpenIdConfiguration)))]
+async fn openid_configuration_get(ctx: web::Data<AppContext>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(300),
+        ]))
+        .json(ctx.oauth.openid_configuration())
+}
+
+/// Who the person is (OpenID Connect UserInfo).
+///
+/// For an app holding a person's access token with the `openid` scope (`Bearer`, or `DPoP`
+/// with a proof): `sub`, `tenant_id`, `roles`, and `email`, `email_verified` and `name` for the
+/// `email` and `profile` scopes, as they are now.
+#[utoipa::path(get, path = "/oauth/userinfo", operation_id = "userinfo", tag = "oauth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The person's claims", body = api::UserInfo),
+        (status = 401, description = "invalid_token, invalid_dpop_proof or use_dpop_nonce",
+            body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "insufficient_scope: not a person's token with openid",
+            body = ErrorBody, headers(("WWW-Authenticate" = String))),
+    ))]
+async fn userinfo_get(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    userinfo(&req, &ctx).await
+}
+
+/// Who the person is (OpenID Connect UserInfo, by POST).
+#[utoipa::path(post, path = "/oauth/userinfo", operation_id = "userinfoPost", tag = "oauth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The person's claims", body = api::UserInfo),
+        (status = 401, description = "invalid_token, invalid_dpop_proof or use_dpop_nonce",
+            body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "insufficient_scope: not a person's token with openid",
+            body = ErrorBody, headers(("WWW-Authenticate" = String))),
+    ))]
+async fn userinfo_post(req: HttpRequest, ctx: web::Data<AppContext>) -> HttpResponse {
+    userinfo(&req, &ctx).await
+}
+
+async fn userinfo(req: &HttpRequest, ctx: &AppContext) -> HttpResponse {
+    let (authorized, user) = match user_token::authorize(req, ctx, "openid").await {
+        Ok(found) => found,
+        Err(e) => return user_token::refusal(ctx, &e),
+    };
+    match ctx.oauth.userinfo(user, &authorized.claims.scope).await {
+        Ok(Some(claims)) => no_store(HttpResponse::Ok()).json(claims),
+        Ok(None) => user_token::refusal(
+            ctx,
+            &ResourceError::InvalidToken(authorized.scheme, "the person can no longer sign in")
+                .into(),
+        ),
+        Err(e) => user_token::refusal(ctx, &ResourceError::Store(e).into()),
+    }
 }
 
 fn no_store(mut res: HttpResponseBuilder) -> HttpResponseBuilder {

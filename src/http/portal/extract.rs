@@ -102,6 +102,11 @@ impl Form {
         self.get(name).unwrap_or("").to_owned()
     }
 
+    /// Every field, in order.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0.clone()
+    }
+
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()

@@ -5,6 +5,7 @@
 mod account;
 mod audit;
 mod auth;
+mod authorize;
 mod chart;
 mod csv_export;
 mod dashboard;
@@ -39,6 +40,7 @@ pub use extract::{CsrfForm, Member, MemberForm, member};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(stylesheet));
     auth::configure(cfg);
+    authorize::configure(cfg);
     account::configure(cfg);
     passkeys::configure(cfg);
     passkey_sign_in::configure(cfg);

@@ -16,7 +16,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/name", web::post().to(name_post))
         .route("/account/sign-out-others", web::post().to(others_post))
         .route("/account/recovery-codes", web::post().to(codes_post))
-        .route("/account/totp/restart", web::post().to(restart_post));
+        .route("/account/totp/restart", web::post().to(restart_post))
+        .route(
+            "/account/apps/{client_id}/withdraw",
+            web::post().to(withdraw_post),
+        );
 }
 
 /// What the account and second-factor pages say (`templates/texts/account.txt`).
@@ -35,6 +39,7 @@ pub enum AccountNotice {
     StaffTotpRequired,
     PasskeyAdded,
     PasskeyRemoved,
+    AppWithdrawn,
 }
 
 #[derive(Template)]
@@ -55,6 +60,8 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     /// Sessions other than this one.
     others: usize,
+    /// Apps the person allowed to sign them in.
+    apps: Vec<AppRow>,
     /// The zone this page's times are in.
     zone: &'static str,
 }
@@ -65,6 +72,13 @@ struct PasskeyRow {
     name: String,
     added: String,
     last_used: Option<String>,
+}
+
+/// An app the person allowed, as the account page lists it.
+struct AppRow {
+    client_id: String,
+    name: String,
+    allowed: String,
 }
 
 /// A session as the account page lists it.
@@ -161,10 +175,22 @@ pub async fn account_page(
             name: p.name,
         })
         .collect();
+    let apps = ctx
+        .accounts
+        .app_access(&s)
+        .await?
+        .into_iter()
+        .map(|a| AppRow {
+            allowed: page.when(a.granted_at),
+            client_id: a.client_id,
+            name: a.app_name,
+        })
+        .collect();
     Ok(render(
         &v,
         status,
         &AccountPage {
+            apps,
             page,
             user_name: s.user.name.clone(),
             email: s.user.email.clone(),
@@ -192,6 +218,7 @@ pub fn done_notice(done: Option<&str>, count: Option<usize>) -> Option<String> {
         "name" => AccountNotice::NameSaved,
         "passkey-added" => AccountNotice::PasskeyAdded,
         "passkey-removed" => AccountNotice::PasskeyRemoved,
+        "app-withdrawn" => AccountNotice::AppWithdrawn,
         "others" => AccountNotice::OthersSignedOut {
             count: count.unwrap_or(0),
         },
@@ -227,6 +254,15 @@ async fn others_post(
 ) -> Result<HttpResponse, PortalError> {
     let n = ctx.accounts.sign_out_others(&s).await?;
     Ok(redirect(&format!("/account?done=others&count={n}")))
+}
+
+async fn withdraw_post(
+    ctx: web::Data<AppContext>,
+    client_id: web::Path<String>,
+    MemberForm(_, s, _): MemberForm,
+) -> Result<HttpResponse, PortalError> {
+    ctx.accounts.withdraw_app_access(&s, &client_id).await?;
+    Ok(redirect("/account?done=app-withdrawn"))
 }
 
 async fn restart_post(

@@ -94,6 +94,7 @@ pub enum Ask<'a> {
     RelaxPasskeys,
     NewRecoveryCodes,
     NewPhone,
+    SignInToApp,
     Other,
 }
 
@@ -188,6 +189,27 @@ pub async fn resume(
             }
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Asks for a step-up for this request's form even while the session has a fresh one: an app
+/// asked for a newer sign-in than the step-up window allows (`max_age`, `prompt=login`). The
+/// answer to the page comes back to the same path with the same fields.
+pub async fn demand(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    visitor: &Visitor,
+    session: &Session,
+    fields: &[(String, String)],
+) -> PortalError {
+    let page = pending_page(req, ctx, visitor, session, fields, None).await;
+    match page.render() {
+        Ok(body) => {
+            req.extensions_mut()
+                .insert(Offer(StatusCode::UNAUTHORIZED, body));
+            AccountError::StepUpRequired.into()
+        }
+        Err(_) => AccountError::Internal("step-up page").into(),
     }
 }
 
@@ -311,6 +333,7 @@ fn ask<'a>(path: &'a str, form: &'a [(String, String)], name: &'a str) -> Ask<'a
         ["account", "require-passkey-approval"] => Ask::RelaxPasskeys,
         ["account", "recovery-codes"] => Ask::NewRecoveryCodes,
         ["account", "totp", "restart"] => Ask::NewPhone,
+        ["oauth", "authorize"] => Ask::SignInToApp,
         _ => Ask::Other,
     }
 }

@@ -5,6 +5,7 @@
 //! `TelemetryError` becomes HTTP: RFC 6750 §3 / RFC 9449 §7.1 challenges for token and proof
 //! refusals, JSON bodies everywhere.
 
+mod devices;
 mod read;
 mod upload;
 
@@ -22,15 +23,25 @@ use crate::verifier::{Verifier, VerifyError};
 
 /// The read path, under the public URL.
 const READ_PATH: &str = "/api/v1/devices/{serial}/telemetry";
+/// The device list, under the public URL.
+const LIST_PATH: &str = "/api/v1/devices";
 
 /// The telemetry API's routes as (method, path template); the OpenAPI document is checked
 /// against it.
-pub const ROUTES: &[(&str, &str)] = &[("POST", UPLOAD_PATH), ("GET", READ_PATH)];
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", UPLOAD_PATH),
+    ("GET", READ_PATH),
+    ("GET", LIST_PATH),
+];
 
 /// The operations of the telemetry API, with the schemas they use.
 #[derive(OpenApi)]
 #[openapi(
-    paths(upload::telemetry_post, read::device_telemetry_get),
+    paths(
+        upload::telemetry_post,
+        read::device_telemetry_get,
+        devices::device_list_get
+    ),
     components(schemas(ErrorBody)),
     tags((name = "telemetry", description = "Devices upload readings; people read them back"))
 )]
@@ -45,6 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(READ_PATH)
             .route(super::get().to(read::device_telemetry_get))
+            .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
+    )
+    .service(
+        web::resource(LIST_PATH)
+            .route(super::get().to(devices::device_list_get))
             .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
     );
 }

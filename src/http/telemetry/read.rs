@@ -1,17 +1,25 @@
-//! `GET /api/v1/devices/{serial}/telemetry?metric=&from=&to=&limit=`: a device's readings for a
-//! person signed in to the portal (session cookie), filtered by their device access in the domain.
+//! `GET /api/v1/devices/{serial}/telemetry?metric=&from=&to=&limit=`: a device's readings, and
+//! `GET /api/v1/devices`: the devices, for a person signed in to the portal (session cookie) or
+//! an app acting for them (their access token with `telemetry:read`), filtered by their device
+//! access in the domain exactly as the portal filters it.
 
 use std::collections::{BTreeMap, HashMap};
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ErrorBody, TelemetryHttpError, no_store};
+use crate::accounts::Session;
 use crate::app::AppContext;
+use crate::http::user_token;
+use crate::oauth::resource::ResourceError;
 use crate::telemetry::{ReadQuery, TelemetryError};
+
+/// What an app needs to read for a person.
+pub(super) const READ_SCOPE: &str = "telemetry:read";
 
 /// A device's readings in a time range.
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,20 +64,23 @@ pub struct ReadParams {
     limit: Option<u32>,
 }
 
-/// Read a device's readings (portal users).
+/// Read a device's readings (people, and apps acting for them).
 ///
-/// For signed-in portal users (session cookie) whose device access covers the device; only what
-/// the device uploaded while it belonged to the user's tenant. Oldest first.
+/// For signed-in portal users (session cookie), or an app with the person's access token
+/// (`telemetry:read`; `Bearer`, or `DPoP` with a proof), whose device access covers the device;
+/// only what the device uploaded while it belonged to the person's company. Oldest first.
 #[utoipa::path(get, path = "/api/v1/devices/{serial}/telemetry", operation_id = "telemetryGet",
-    tag = "telemetry", security(("session" = [])),
+    tag = "telemetry", security(("session" = []), ("bearer" = [])),
     params(("serial" = String, Path, description = "The device's serial number",
         pattern = "^[A-Za-z0-9._-]{1,64}$"), ReadParams),
     responses(
         (status = 200, description = "Readings in time order", body = Series),
         (status = 400, body = ErrorBody, description = "invalid_request: a malformed query \
             (metric, from, to, limit, a parameter given twice)"),
-        (status = 401, body = ErrorBody, description = "Not signed in",
+        (status = 401, body = ErrorBody, description = "Not signed in, or the token was refused",
             headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "insufficient_scope: not a person's \
+            token with telemetry:read", headers(("WWW-Authenticate" = String))),
         (status = 404, body = ErrorBody,
             description = "No such device, or not visible to this user"),
         (status = 503, body = ErrorBody, description = "Retry later",
@@ -80,12 +91,37 @@ pub async fn device_telemetry_get(
     serial: web::Path<String>,
     ctx: web::Data<AppContext>,
 ) -> Result<HttpResponse, TelemetryHttpError> {
-    let body = read(&req, &serial, &ctx).await?;
+    let query = query(req.query_string())?;
+    let session = match viewer(&req, &ctx).await? {
+        Ok(session) => session,
+        Err(refusal) => return Ok(refusal),
+    };
+    let body = read(&session, &serial, &query, &ctx).await?;
     Ok(no_store(StatusCode::OK).json(body))
 }
 
-async fn read(req: &HttpRequest, serial: &str, ctx: &AppContext) -> Result<Series, TelemetryError> {
-    let query = query(req.query_string())?;
+/// The person a read is for: by their app's token when the request carries an
+/// `Authorization` header, else by their portal session. `Err` is a refused token's answer.
+pub(super) async fn viewer(
+    req: &HttpRequest,
+    ctx: &AppContext,
+) -> Result<Result<Session, HttpResponse>, TelemetryError> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let (authorized, user) = match user_token::authorize(req, ctx, READ_SCOPE).await {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(user_token::refusal(ctx, &e))),
+        };
+        return match ctx.accounts.acting_for(user).await? {
+            Some(session) => Ok(Ok(session)),
+            None => {
+                let gone = ResourceError::InvalidToken(
+                    authorized.scheme,
+                    "the person can no longer sign in",
+                );
+                Ok(Err(user_token::refusal(ctx, &gone.into())))
+            }
+        };
+    }
     let cookie = req
         .cookie(session_cookie_name(ctx))
         .ok_or(TelemetryError::SignInRequired)?;
@@ -94,9 +130,18 @@ async fn read(req: &HttpRequest, serial: &str, ctx: &AppContext) -> Result<Serie
         .session(cookie.value())
         .await?
         .ok_or(TelemetryError::SignInRequired)?;
+    Ok(Ok(session))
+}
+
+async fn read(
+    session: &Session,
+    serial: &str,
+    query: &ReadQuery,
+    ctx: &AppContext,
+) -> Result<Series, TelemetryError> {
     let page = ctx
         .telemetry
-        .readings(&session, &serial.into(), &query)
+        .readings(session, &serial.into(), query)
         .await?;
     Ok(Series {
         from: rfc3339(page.from),
@@ -144,7 +189,7 @@ fn query(raw: &str) -> Result<ReadQuery, TelemetryError> {
     })
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_default()

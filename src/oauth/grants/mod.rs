@@ -1,5 +1,6 @@
 //! One module per grant type of the token endpoint.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;

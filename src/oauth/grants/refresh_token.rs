@@ -18,14 +18,16 @@ use super::{Committed, signing_failed};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::DeviceSerial;
 use crate::oauth::client_auth::AuthenticatedClient;
+use crate::oauth::id_token::user_of;
 use crate::oauth::minting::{Grantee, Minter, TokenResponse};
 use crate::oauth::rotation::{self, Presented, Standing};
 use crate::oauth::tokens::device_token_stands;
 use crate::oauth::{OAuth, OAuthError, OAuthRequest, remember_jtis};
 use crate::store::Tx;
-use crate::store::registry;
+use crate::store::registry::{self, ActiveStatus};
 use crate::store::tokens::DeviceTokenState;
 use crate::store::tokens::{self as stored, FamilyRecord, FamilyStatus};
+use crate::store::users;
 use crate::verifier::dpop::DpopProof;
 
 /// The refusal of a token the family has moved past (a reuse); `/metrics` counts it apart.
@@ -146,6 +148,13 @@ impl Refresh {
             stored::revoke_family(tx, &family.family_id)?;
             return invalid("the refresh token was revoked");
         }
+        if let Some(user) = user_of(&family.subject)
+            && !person_stands(tx, user, family.tenant_id)?
+        {
+            // An app's family ends with the person's access: disabled, or moved elsewhere.
+            stored::revoke_family(tx, &family.family_id)?;
+            return invalid("the person can no longer sign in");
+        }
         Ok(Ok(Found {
             counter: presented.counter(),
             family,
@@ -230,6 +239,16 @@ impl Retry<'_> {
             && family.jkt.is_some()
             && family.jkt.as_deref() == self.jkt
     }
+}
+
+/// Whether a person an app's family was issued for is still active in the same company.
+fn person_stands(
+    tx: &mut Tx<'_>,
+    user: crate::ids::UserId,
+    tenant_id: Option<crate::ids::TenantId>,
+) -> Result<bool, crate::store::StoreError> {
+    Ok(users::find(tx, user)?
+        .is_some_and(|u| u.status == ActiveStatus::Active && u.tenant_id == tenant_id))
 }
 
 /// Whether the family still belongs to the device as it is now: the tenant and token generation

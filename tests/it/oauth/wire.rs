@@ -520,7 +520,6 @@ async fn grant_type_is_required_and_must_be_supported(backend: Backend) {
     let mut snapshot_taken = false;
     for grant in [
         "password",
-        "authorization_code",
         "implicit",
         "token",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",

@@ -32,6 +32,9 @@ fn names() -> Names {
     names
         .clients
         .insert("erp".to_owned(), "Factory ERP".to_owned());
+    names
+        .clients
+        .insert("dash".to_owned(), "Acme Dashboard".to_owned());
     names.notes.insert(7, "ERP shows the sale".to_owned());
     names
 }

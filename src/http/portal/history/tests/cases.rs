@@ -16,6 +16,7 @@ const BOB: &str = "user:2";
 const SAM: &str = "user:9";
 const ERP: &str = "client:erp";
 const DEV: &str = "device:SN-1";
+const APP: &str = "client:dash";
 
 /// One realistic event of every action (actor, subject, detail as `events::record` writes
 /// them) and its sentence.
@@ -251,6 +252,34 @@ pub(super) const CASES: &[Case] = &[
         ERP,
         r#"{"name": "Factory ERP", "scope": "erp", "auth": "private_key_jwt"}"#,
         "An operator of pairgate registered the service client Factory ERP",
+    ),
+    (
+        Action::ClientRegistered,
+        ANN,
+        APP,
+        r#"{"name": "Acme Dashboard", "kind": "app", "auth": "none", "first_party": false}"#,
+        "Ann Example registered the app Acme Dashboard",
+    ),
+    (
+        Action::AppConsentGiven,
+        BOB,
+        APP,
+        r#"{"scope": "openid telemetry:read"}"#,
+        "Bob Example allowed the app Acme Dashboard to sign them in",
+    ),
+    (
+        Action::AppConsentRevoked,
+        BOB,
+        APP,
+        r#"{"refresh_families": 1}"#,
+        "Bob Example withdrew the app Acme Dashboard's access",
+    ),
+    (
+        Action::AppSignedIn,
+        BOB,
+        APP,
+        r#"{"scope": "openid", "amr": "pwd otp"}"#,
+        "Bob Example signed in to the app Acme Dashboard",
     ),
     (
         Action::ClientDisabled,

@@ -1,0 +1,11 @@
+ALTER TABLE users DROP COLUMN email_verified;
+ALTER TABLE sessions DROP COLUMN amr;
+DROP TABLE consents;
+DROP TABLE authorization_codes;
+DROP TABLE client_redirect_uris;
+DELETE FROM refresh_families WHERE client_id IN (SELECT client_id FROM clients WHERE kind = 'app');
+DELETE FROM clients WHERE kind = 'app';
+ALTER TABLE clients DROP COLUMN first_party;
+ALTER TABLE clients DROP COLUMN tenant_id;
+ALTER TABLE clients DROP CONSTRAINT clients_kind_check;
+ALTER TABLE clients ADD CONSTRAINT clients_kind_check CHECK (kind IN ('device', 'service'));

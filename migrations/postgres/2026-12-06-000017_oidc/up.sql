@@ -1,0 +1,67 @@
+-- OpenID Connect for the tenants' people: apps (a third kind of client, for one tenant or for
+-- all), their redirect URIs, authorization codes, consents, and how a session authenticated.
+ALTER TABLE clients DROP CONSTRAINT clients_kind_check;
+ALTER TABLE clients ADD CONSTRAINT clients_kind_check
+    CHECK (kind IN ('device', 'service', 'app'));
+-- An app of one company (its owners registered it), or NULL: of the manufacturer, for people
+-- of every company.
+ALTER TABLE clients ADD COLUMN tenant_id BIGINT REFERENCES tenants (id) ON DELETE CASCADE;
+-- A first-party app asks for no consent.
+ALTER TABLE clients ADD COLUMN first_party BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Where an app may send people back to: after signing in (`sign_in`, the authorization
+-- request's redirect_uri, matched exactly) and after signing out (`sign_out`, RP-initiated
+-- logout's post_logout_redirect_uri).
+CREATE TABLE client_redirect_uris (
+    client_id TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    purpose TEXT NOT NULL CHECK (purpose IN ('sign_in', 'sign_out')),
+    uri TEXT NOT NULL,
+    PRIMARY KEY (client_id, purpose, uri)
+);
+
+-- Authorization codes (RFC 6749 §4.1.2), by the SHA-256 of the code. A redeemed code keeps its
+-- row until it expires, with the refresh family it started, so that presenting it again
+-- revokes what it issued (§4.1.2, §10.5).
+CREATE TABLE authorization_codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    redirect_uri TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    -- The PKCE S256 challenge (RFC 7636 §4.2), base64url.
+    code_challenge TEXT NOT NULL,
+    nonce TEXT,
+    -- The DPoP key the tokens must be bound to (RFC 9449 §10), if the request named one.
+    dpop_jkt TEXT,
+    auth_time BIGINT NOT NULL,
+    amr TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    -- What redeeming it issued: the refresh family, and the first access token (its jti and
+    -- expiry), revoked if the code comes back.
+    family_id TEXT,
+    access_jti TEXT,
+    access_expires_at BIGINT
+);
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+
+-- A person's consent to a third-party app: the scopes granted, until revoked on the account
+-- page. First-party apps ask for none.
+CREATE TABLE consents (
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    scope TEXT NOT NULL,
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+-- How the person behind a session authenticated (OpenID Connect `amr` values: pwd, otp, hwk),
+-- for the ID tokens issued while it lasts.
+ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';
+
+-- The person showed they read mail at this address: they joined by an emailed invitation.
+-- Said in ID tokens as `email_verified`.
+ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE users SET email_verified = TRUE
+    WHERE email IN (SELECT email FROM invitations WHERE accepted_at IS NOT NULL);
