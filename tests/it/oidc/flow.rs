@@ -19,6 +19,7 @@ backend_tests!(
     a_third_party_app_asks_for_consent_once,
     max_age_asks_for_a_step_up_and_the_id_token_says_so,
     a_confidential_app_authenticates_at_the_token_endpoint,
+    an_app_with_keys_authenticates_with_private_key_jwt,
     prompt_none_and_logout,
 );
 
@@ -319,4 +320,75 @@ async fn prompt_none_and_logout(backend: Backend) {
     assert_eq!(page.status, 400);
     assert!(handoff(&page).is_none());
     assert!(extract(&page.body, "<p>").is_some());
+}
+
+async fn an_app_with_keys_authenticates_with_private_key_jwt(backend: Backend) {
+    use crate::support::device::{Signer, TestDevice};
+    use pairgate::oauth::apps::{AppKind, AppRegistration, create_app};
+    use pairgate::oauth::clients::ClientCredential;
+
+    let app = TestApp::start(backend).await;
+    let tenant = app.tenant("Acme Water").await;
+    let (_, mut b) = person(&app, Some(tenant), Role::Viewer, "v@acme.example").await;
+    let key = Signer::es256();
+    let jwks = serde_json::json!({ "keys": [key.jwk()] });
+    let created = create_app(
+        &app.ctx.store,
+        app.now() * 1000,
+        "test",
+        AppRegistration {
+            name: "Service desk".into(),
+            kind: AppKind::Confidential(ClientCredential::Jwks(jwks)),
+            tenant_id: None,
+            first_party: true,
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert!(created.secret.is_none());
+    let desk = TestDevice {
+        serial: created.client_id.clone(),
+        key,
+        issuer: app.base.clone(),
+    };
+    let pkce = Pkce::new();
+    let code = code(&mut b, &authorize_path(&desk.serial, &pkce, &[])).await;
+    let assertion = desk.assertion(app.now());
+    let (status, tokens) = token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string());
+    // The same assertion again is a replay, whatever it carries.
+    let (status, refused) = token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_client"))
+    );
 }
