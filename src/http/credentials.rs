@@ -74,6 +74,28 @@ pub fn read(req: &HttpRequest) -> Result<Credentials<'_>, CredentialError> {
     })
 }
 
+/// Checks the request's access token (and DPoP proof) as pairgate's APIs do: read once from
+/// the headers, then `OAuth::authorize_resource` with this request's method and public URL.
+pub async fn authorize<E>(
+    req: &HttpRequest,
+    ctx: &AppContext,
+) -> Result<crate::oauth::resource::Authorized, E>
+where
+    E: From<CredentialError> + From<crate::oauth::resource::ResourceError>,
+{
+    let credentials = read(req)?;
+    let url = ctx.oauth.url(req.path());
+    Ok(ctx
+        .oauth
+        .authorize_resource(&crate::verifier::ResourceRequest {
+            authorization: credentials.authorization,
+            dpop: &credentials.dpop,
+            method: req.method().as_str(),
+            url: &url,
+        })
+        .await?)
+}
+
 /// Whether the request's body is a form (`application/x-www-form-urlencoded`), the one kind of
 /// body that can carry an access token (RFC 6750 §2.2).
 pub fn is_form(req: &HttpRequest) -> bool {

@@ -12,7 +12,6 @@ use crate::app::AppContext;
 use crate::ids::UserId;
 use crate::oauth::id_token::user_of;
 use crate::oauth::resource::{Authorized, ResourceError, TokenScheme};
-use crate::verifier::ResourceRequest;
 
 /// Why a person's token was refused.
 #[derive(Debug)]
@@ -43,17 +42,7 @@ pub async fn authorize(
     ctx: &AppContext,
     scope: &'static str,
 ) -> Result<(Authorized, UserId), UserTokenError> {
-    let credentials = credentials::read(req)?;
-    let url = ctx.oauth.url(req.path());
-    let authorized = ctx
-        .oauth
-        .authorize_resource(&ResourceRequest {
-            authorization: credentials.authorization,
-            dpop: &credentials.dpop,
-            method: req.method().as_str(),
-            url: &url,
-        })
-        .await?;
+    let authorized = credentials::authorize::<UserTokenError>(req, ctx).await?;
     let has_scope = authorized.claims.scope.split(' ').any(|s| s == scope);
     match user_of(&authorized.claims.sub).filter(|_| has_scope) {
         Some(user) => Ok((authorized, user)),

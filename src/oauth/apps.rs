@@ -10,7 +10,7 @@ use super::client_auth::hash_secret;
 use super::clients::{ClientCredential, ClientError, CreatedClient, checked_name, new_client_id};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::TenantId;
-use crate::store::apps::{self, AppRecord, NewApp};
+use crate::store::apps::{self, NewApp};
 use crate::store::registry::{ClientKind, NewClient};
 use crate::store::{Store, StoreError};
 
@@ -160,14 +160,6 @@ pub async fn create_app(
         })
         .await?;
     Ok(CreatedClient { client_id, secret })
-}
-
-/// The apps of one company, or all of them (`None`).
-pub async fn list_apps(
-    store: &Store,
-    tenant: Option<TenantId>,
-) -> Result<Vec<AppRecord>, StoreError> {
-    store.read(move |tx| apps::list_apps(tx, tenant)).await
 }
 
 #[cfg(test)]

@@ -48,11 +48,6 @@ impl Person {
     fn has(&self, method: &str) -> bool {
         self.amr.iter().any(|m| m == method)
     }
-
-    /// The class of this sign-in.
-    pub fn acr(&self) -> &'static str {
-        acr_of(&self.amr)
-    }
 }
 
 /// The class of a sign-in that used these methods.

@@ -139,20 +139,6 @@ pub fn find_app(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<AppRecord>, S
     row.map(|r| with_uris(tx, r)).transpose()
 }
 
-/// The apps of one company (`Some`), or every app (`None`), newest first.
-pub fn list_apps(tx: &mut Tx<'_>, tenant: Option<TenantId>) -> Result<Vec<AppRecord>, StoreError> {
-    let mut query = clients::table
-        .filter(clients::kind.eq(ClientKind::App))
-        .select(app_columns())
-        .order(clients::created_at.desc())
-        .into_boxed();
-    if let Some(t) = tenant {
-        query = query.filter(clients::tenant_id.eq(t));
-    }
-    let rows: Vec<AppRow> = query.load(tx.conn)?;
-    rows.into_iter().map(|r| with_uris(tx, r)).collect()
-}
-
 /// An authorization code as issued.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]

@@ -20,7 +20,6 @@ use super::errors::{Extracting, context};
 use crate::app::AppContext;
 use crate::erp::SCOPE;
 use crate::ids::DeviceSerial;
-use crate::verifier::ResourceRequest;
 pub use api::ErpApi;
 pub use models::ErpModelsApi;
 pub use problem::{ErpHttpError, PROBLEM_JSON, Problem, TYPE_PREFIX};
@@ -97,17 +96,7 @@ impl FromRequest for Caller {
 }
 
 async fn authorize(req: &HttpRequest, ctx: &AppContext) -> Result<Caller, ErpHttpError> {
-    let credentials = credentials::read(req)?;
-    let url = ctx.oauth.url(req.path());
-    let authorized = ctx
-        .oauth
-        .authorize_resource(&ResourceRequest {
-            authorization: credentials.authorization,
-            dpop: &credentials.dpop,
-            method: req.method().as_str(),
-            url: &url,
-        })
-        .await?;
+    let authorized = credentials::authorize::<ErpHttpError>(req, ctx).await?;
     if !authorized.claims.scope.split(' ').any(|s| s == SCOPE) {
         return Err(problem::insufficient_scope(authorized.scheme, SCOPE).into());
     }

@@ -23,7 +23,7 @@ use crate::accounts::{Session, Stage};
 use crate::app::AppContext;
 use crate::oauth::Params;
 use crate::oauth::authorize::{Authorization, AuthorizeError, Person};
-use crate::oauth::logout::LogoutError;
+use crate::oauth::logout::{Logout, LogoutError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", crate::http::get().to(authorize_get))
@@ -274,13 +274,9 @@ async fn logout_get(
     ctx: web::Data<AppContext>,
     v: Visitor,
 ) -> Result<HttpResponse, PortalError> {
-    let Some(params) = params(query_pairs(&req)) else {
-        return Ok(shown(&ctx, &v, "The app sent a parameter more than once."));
-    };
-    let logout = match ctx.oauth.logout_request(&params).await {
+    let logout = match logout_request(&ctx, &v, query_pairs(&req)).await? {
         Ok(l) => l,
-        Err(LogoutError::Refused(m)) => return Ok(shown(&ctx, &v, m)),
-        Err(LogoutError::OAuth(e)) => return Err(oauth_failure(e)),
+        Err(page) => return Ok(page),
     };
     let session = v.session.clone();
     let named = match (&session, &logout.hint) {
@@ -308,18 +304,34 @@ async fn logout_post(
     ctx: web::Data<AppContext>,
     CsrfForm(v, form): CsrfForm,
 ) -> Result<HttpResponse, PortalError> {
-    let Some(params) = params(form.pairs()) else {
-        return Ok(shown(&ctx, &v, "The app sent a parameter more than once."));
-    };
-    let logout = match ctx.oauth.logout_request(&params).await {
+    let logout = match logout_request(&ctx, &v, form.pairs()).await? {
         Ok(l) => l,
-        Err(LogoutError::Refused(m)) => return Ok(shown(&ctx, &v, m)),
-        Err(LogoutError::OAuth(e)) => return Err(oauth_failure(e)),
+        Err(page) => return Ok(page),
     };
     if let Some(s) = &v.session {
         ctx.accounts.sign_out(s).await?;
     }
     Ok(signed_out(&ctx, &v, logout.back))
+}
+
+/// A logout request's checks; `Err` is the page that says why it cannot go on.
+async fn logout_request(
+    ctx: &AppContext,
+    v: &Visitor,
+    pairs: Vec<(String, String)>,
+) -> Result<Result<Logout, HttpResponse>, PortalError> {
+    let Some(params) = params(pairs) else {
+        return Ok(Err(shown(
+            ctx,
+            v,
+            "The app sent a parameter more than once.",
+        )));
+    };
+    match ctx.oauth.logout_request(&params).await {
+        Ok(l) => Ok(Ok(l)),
+        Err(LogoutError::Refused(m)) => Ok(Err(shown(ctx, v, m))),
+        Err(LogoutError::OAuth(e)) => Err(oauth_failure(e)),
+    }
 }
 
 fn signed_out(ctx: &AppContext, v: &Visitor, back: Option<String>) -> HttpResponse {
