@@ -20,6 +20,7 @@ mod browser_device;
 mod browser_devices;
 mod browser_forms;
 mod browser_history;
+mod browser_oidc;
 mod browser_pages;
 mod browser_passkeys;
 mod cli;
