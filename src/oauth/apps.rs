@@ -10,8 +10,8 @@ use super::client_auth::hash_secret;
 use super::clients::{ClientCredential, ClientError, CreatedClient, checked_name, new_client_id};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::TenantId;
-use crate::store::apps::{self, NewApp};
-use crate::store::registry::{ClientKind, NewClient};
+use crate::store::apps::{self, AppRecord, NewApp};
+use crate::store::registry::{self, ClientKind, NewClient};
 use crate::store::{Store, StoreError};
 
 /// What an app may ask for: `openid` (an ID token), `email` and `profile` (those claims), and
@@ -56,8 +56,47 @@ pub enum AppError {
          com.example.app:/callback)"
     )]
     InvalidRedirectUri(String),
+    #[error("no such company")]
+    NoSuchTenant,
+    #[error("only the manufacturer registers apps for every company or apps without consent")]
+    NotPermitted,
+    #[error("no such app")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Who registers or manages apps, as plain facts the caller establishes (the portal from the
+/// session, after a step-up; `oauth` does not depend on `accounts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registrar {
+    /// An owner of this company: its own apps only, never first-party.
+    Company(TenantId),
+    /// The manufacturer (its staff, or the operator's CLI): every app.
+    Manufacturer,
+}
+
+impl Registrar {
+    /// The company whose apps this registrar sees; `None`: all of them.
+    fn scope(self) -> Option<TenantId> {
+        match self {
+            Self::Company(tenant) => Some(tenant),
+            Self::Manufacturer => None,
+        }
+    }
+
+    fn may_register(self, registration: &AppRegistration) -> bool {
+        match self {
+            Self::Company(tenant) => {
+                registration.tenant_id == Some(tenant) && !registration.first_party
+            }
+            Self::Manufacturer => true,
+        }
+    }
+
+    fn manages(self, app: &AppRecord) -> bool {
+        self.scope().is_none_or(|t| app.tenant_id == Some(t))
+    }
 }
 
 /// Whether `uri` may be registered as a redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700
@@ -97,7 +136,68 @@ fn checked_uris(uris: &[String]) -> Result<Vec<String>, AppError> {
     Ok(out)
 }
 
-/// Registers an app; audited as `client.registered`. The secret, if any, is shown once.
+/// Registers an app for `registrar`, who may register only what [`Registrar`] allows; the
+/// company named must exist.
+pub async fn register_app(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    registrar: Registrar,
+    registration: AppRegistration,
+) -> Result<CreatedClient, AppError> {
+    if !registrar.may_register(&registration) {
+        return Err(AppError::NotPermitted);
+    }
+    if let Some(tenant) = registration.tenant_id {
+        let found = store
+            .read(move |tx| registry::find_tenant(tx, tenant))
+            .await?;
+        if found.is_none() {
+            return Err(AppError::NoSuchTenant);
+        }
+    }
+    create_app(store, now_ms, actor, registration).await
+}
+
+/// The apps `registrar` manages, newest first.
+pub async fn apps_of(store: &Store, registrar: Registrar) -> Result<Vec<AppRecord>, AppError> {
+    let scope = registrar.scope();
+    Ok(store.read(move |tx| apps::list_apps(tx, scope)).await?)
+}
+
+/// Disables one of the apps `registrar` manages: it authenticates no more, so its codes and
+/// refresh tokens are refused at the token endpoint, and its sign-in requests are refused.
+/// Audited as `client.disabled`; returns whether it was active. Another company's app is
+/// [`AppError::NotFound`].
+pub async fn disable_app(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    registrar: Registrar,
+    client_id: &str,
+) -> Result<bool, AppError> {
+    let (actor, client_id) = (actor.to_owned(), client_id.to_owned());
+    store
+        .write(move |tx| {
+            let found = apps::find_app(tx, &client_id)?;
+            let Some(app) = found.filter(|a| registrar.manages(a)) else {
+                return Ok(Err(AppError::NotFound));
+            };
+            if !app.active {
+                return Ok(Ok(false));
+            }
+            registry::set_client_status(tx, &client_id, registry::ActiveStatus::Disabled)?;
+            let event = Event::new(Action::ClientDisabled, actor, Subject::Client(client_id))
+                .tenant(app.tenant_id)
+                .detail(json!({ "name": app.name, "kind": "app" }));
+            events::record(tx, now_ms, event)?;
+            Ok::<_, StoreError>(Ok(true))
+        })
+        .await?
+}
+
+/// Registers an app; audited as `client.registered`. The secret, if any, is shown once. Callers
+/// other than the operator's CLI go through [`register_app`].
 pub async fn create_app(
     store: &Store,
     now_ms: i64,

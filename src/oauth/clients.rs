@@ -157,8 +157,10 @@ pub async fn disable_service_client(
             }
             registry::set_client_status(tx, &client_id, registry::ActiveStatus::Disabled)?;
             let subject = Subject::Client(client_id.clone());
-            let event = Event::new(Action::ClientDisabled, actor, subject)
-                .detail(json!({ "name": client.name }));
+            let event = Event::new(Action::ClientDisabled, actor, subject).detail(json!({
+                "name": client.name,
+                "kind": if client.kind == ClientKind::App { "app" } else { "service" },
+            }));
             events::record(tx, now_ms, event)?;
             Ok::<_, StoreError>(Ok(true))
         })

@@ -23,6 +23,8 @@ pub struct AppRecord {
     pub first_party: bool,
     /// Neither a secret nor keys: a public client (RFC 6749 §2.1).
     pub public: bool,
+    /// Registered with a JWK Set: it authenticates with `private_key_jwt`.
+    pub keys: bool,
     pub scope: String,
     /// Exact redirect URIs for the authorization response.
     pub redirect_uris: Vec<String>,
@@ -102,19 +104,24 @@ fn app_columns() -> (
 }
 
 fn with_uris(tx: &mut Tx<'_>, row: AppRow) -> Result<AppRecord, StoreError> {
-    let (client_id, name, status, tenant_id, first_party, jwks, secret, scope, created_at) = row;
     let uris: Vec<(String, String)> = client_redirect_uris::table
-        .filter(client_redirect_uris::client_id.eq(&client_id))
+        .filter(client_redirect_uris::client_id.eq(&row.0))
         .order((client_redirect_uris::purpose, client_redirect_uris::uri))
         .select((client_redirect_uris::purpose, client_redirect_uris::uri))
         .load(tx.conn)?;
+    Ok(app_record(row, &uris))
+}
+
+/// An app from its client row and its (purpose, URI) pairs.
+fn app_record(row: AppRow, uris: &[(String, String)]) -> AppRecord {
+    let (client_id, name, status, tenant_id, first_party, jwks, secret, scope, created_at) = row;
     let of = |purpose: &str| {
         uris.iter()
             .filter(|(p, _)| p == purpose)
             .map(|(_, u)| u.clone())
             .collect()
     };
-    Ok(AppRecord {
+    AppRecord {
         redirect_uris: of(SIGN_IN),
         post_logout_redirect_uris: of(SIGN_OUT),
         client_id,
@@ -123,9 +130,10 @@ fn with_uris(tx: &mut Tx<'_>, row: AppRow) -> Result<AppRecord, StoreError> {
         tenant_id,
         first_party,
         public: jwks.is_none() && secret.is_none(),
+        keys: jwks.is_some(),
         scope,
         created_at,
-    })
+    }
 }
 
 /// The app with this client id (`None` for other kinds of client).
@@ -137,6 +145,40 @@ pub fn find_app(tx: &mut Tx<'_>, client_id: &str) -> Result<Option<AppRecord>, S
         .first(tx.conn)
         .optional()?;
     row.map(|r| with_uris(tx, r)).transpose()
+}
+
+/// The apps of one company (`Some`), or every app (`None`), newest first, with their URIs.
+pub fn list_apps(tx: &mut Tx<'_>, tenant: Option<TenantId>) -> Result<Vec<AppRecord>, StoreError> {
+    let mut query = clients::table
+        .filter(clients::kind.eq(ClientKind::App))
+        .select(app_columns())
+        .order((clients::created_at.desc(), clients::client_id))
+        .into_boxed();
+    if let Some(tenant) = tenant {
+        query = query.filter(clients::tenant_id.eq(tenant));
+    }
+    let rows: Vec<AppRow> = query.load(tx.conn)?;
+    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    let uris: Vec<(String, String, String)> = client_redirect_uris::table
+        .filter(client_redirect_uris::client_id.eq_any(ids))
+        .order((client_redirect_uris::purpose, client_redirect_uris::uri))
+        .select((
+            client_redirect_uris::client_id,
+            client_redirect_uris::purpose,
+            client_redirect_uris::uri,
+        ))
+        .load(tx.conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mine: Vec<(String, String)> = uris
+                .iter()
+                .filter(|(c, _, _)| *c == row.0)
+                .map(|(_, p, u)| (p.clone(), u.clone()))
+                .collect();
+            app_record(row, &mine)
+        })
+        .collect())
 }
 
 /// An authorization code as issued.

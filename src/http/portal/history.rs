@@ -152,7 +152,7 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::TenantCreated => f.words = words(Code::Via(code("via"))),
         Action::TenantSettingsChanged => tenant_settings(&mut f, detail),
         Action::UserPasskeySignInChanged => f.flag = yes(detail, "allowed"),
-        Action::ClientRegistered => f.flag = code("kind") == "app",
+        Action::ClientRegistered | Action::ClientDisabled => f.flag = code("kind") == "app",
         Action::UserRoleChanged => {
             f.from = words(Code::Role(code("from")));
             f.to = words(Code::Role(code("to")));

@@ -3,6 +3,7 @@
 //! rendering with the page security headers, and the one mapping of `AccountError` to HTTP.
 
 mod account;
+mod apps;
 mod audit;
 mod auth;
 mod authorize;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     authorize::configure(cfg);
     account::configure(cfg);
+    apps::configure(cfg);
     passkeys::configure(cfg);
     passkey_sign_in::configure(cfg);
     zone::configure(cfg);
@@ -96,6 +98,8 @@ pub struct Nav {
     pub is_staff: bool,
     pub manages_users: bool,
     pub reads_audit: bool,
+    /// Owners and staff register the apps that sign people in.
+    pub registers_apps: bool,
 }
 
 /// The person behind a request: a session, or an anonymous visitor with a CSRF cookie. As an
@@ -130,6 +134,10 @@ impl Visitor {
                     is_staff: s.user.role == crate::accounts::Role::Staff,
                     manages_users: s.user.role.manages_users(),
                     reads_audit: s.user.role.reads_audit(),
+                    registers_apps: matches!(
+                        s.user.role,
+                        crate::accounts::Role::Owner | crate::accounts::Role::Staff
+                    ),
                 }),
             notice: None,
             error: None,

@@ -95,6 +95,12 @@ pub enum Ask<'a> {
     NewRecoveryCodes,
     NewPhone,
     SignInToApp,
+    RegisterApp {
+        name: &'a str,
+    },
+    DisableApp {
+        client_id: &'a str,
+    },
     Other,
 }
 
@@ -334,6 +340,10 @@ fn ask<'a>(path: &'a str, form: &'a [(String, String)], name: &'a str) -> Ask<'a
         ["account", "recovery-codes"] => Ask::NewRecoveryCodes,
         ["account", "totp", "restart"] => Ask::NewPhone,
         ["oauth", "authorize"] => Ask::SignInToApp,
+        ["apps"] => Ask::RegisterApp {
+            name: field(form, "name").map_or("", str::trim),
+        },
+        ["apps", client_id, "disable"] => Ask::DisableApp { client_id },
         _ => Ask::Other,
     }
 }

@@ -31,6 +31,7 @@ pub enum Notice<'a> {
     GroupCreated,
     DisputeSettled,
     CustomerNumberSaved,
+    AppDisabled,
     /// On the sign-in page after a session ended, with the code being approved, if any.
     SessionExpired {
         code: Option<&'a str>,

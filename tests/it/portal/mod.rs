@@ -3,6 +3,7 @@
 
 mod access;
 mod account;
+mod apps;
 pub mod device_page;
 pub mod devices;
 mod history;

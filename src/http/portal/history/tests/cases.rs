@@ -289,6 +289,13 @@ pub(super) const CASES: &[Case] = &[
         "An operator of pairgate disabled the service client Factory ERP",
     ),
     (
+        Action::ClientDisabled,
+        ANN,
+        APP,
+        r#"{"name": "Acme Dashboard", "kind": "app"}"#,
+        "Ann Example disabled the app Acme Dashboard",
+    ),
+    (
         Action::DeviceRegistered,
         ERP,
         DEV,
