@@ -10,24 +10,26 @@ use crate::support::portal::Browser;
 use crate::support::{Backend, TestApp};
 
 /// The pages, by who sees them: (screenshot name, path, a text the page must show).
-const OWNER_PAGES: [(&str, &str, &str); 11] = [
+const OWNER_PAGES: [(&str, &str, &str); 12] = [
     ("home", "/", "Pair a device"),
     ("devices", "/devices", "SN-7001"),
     ("device", "/devices/SN-7001", "SN-7001"),
     ("groups", "/groups", "North site"),
     ("users", "/users", "Member viewer"),
     ("audit", "/audit", "Olivia Owner"),
+    ("apps", "/apps", "Acme Dashboard"),
     ("account", "/account", "olivia@acme.example"),
     ("time-zone", "/account/time-zone", "Time zone"),
     ("enter-code", "/device", "code"),
     ("step-up", "/step-up", "code"),
     ("missing", "/no/such/page", "Page not found"),
 ];
-const STAFF_PAGES: [(&str, &str, &str); 4] = [
+const STAFF_PAGES: [(&str, &str, &str); 5] = [
     ("staff", "/staff", "SN-7001"),
     ("staff-dispute", "/staff/disputes/1", "SN-7001"),
     ("staff-device", "/staff/devices?serial=SN-7001", "SN-7001"),
     ("staff-tenants", "/staff/tenants", "Acme Water"),
+    ("staff-apps", "/apps", "Every company"),
 ];
 const SIGNED_OUT_PAGES: [(&str, &str, &str); 2] = [
     ("sign-in", "/login", "Sign in"),
@@ -70,8 +72,16 @@ async fn layout(chrome: &Chrome) -> (bool, f64, Vec<bool>) {
 
 /// The pages whose lists become tables at a desk (cards on a phone), and those that use a
 /// desk's width.
-const TABLES: [&str; 5] = ["devices", "groups", "users", "staff", "staff-tenants"];
-const WIDE: [&str; 9] = [
+const TABLES: [&str; 7] = [
+    "devices",
+    "groups",
+    "users",
+    "staff",
+    "staff-tenants",
+    "apps",
+    "staff-apps",
+];
+const WIDE: [&str; 11] = [
     "home",
     "devices",
     "device",
@@ -81,6 +91,8 @@ const WIDE: [&str; 9] = [
     "staff",
     "staff-device",
     "staff-tenants",
+    "apps",
+    "staff-apps",
 ];
 
 async fn visit(chrome: &Chrome, app: &TestApp, pages: &[(&str, &str, &str)], size: &str) {
@@ -133,6 +145,7 @@ async fn every_page_passes_axe_on_a_phone_and_at_a_desk() {
         ))
         .await;
         let support = staff(&app).await;
+        crate::oidc::register(&app, false, Some(acme.tenant), false).await;
 
         for (width, height) in [(390, 844), (1280, 800)] {
             let Some(chrome) = Chrome::start_at(width, height).await else {
