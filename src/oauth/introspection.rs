@@ -108,10 +108,16 @@ impl OAuth {
         }
         let jti = claims.jti.clone();
         let device = claims.device.clone();
+        let sid = claims.sid.clone();
         let (revoked, state) = self
             .store
             .read(move |tx| {
-                let revoked = stored::is_access_token_revoked(tx, &jti)?;
+                let mut revoked = stored::is_access_token_revoked(tx, &jti)?;
+                if let Some(family_id) = &sid {
+                    // A person's token ends with the sign-in (refresh family) it belongs to.
+                    let family = stored::find_family(tx, family_id)?;
+                    revoked |= family.is_none_or(|f| f.status != FamilyStatus::Active);
+                }
                 let state = match &device {
                     Some(serial) => registry::device_token_state(tx, &DeviceSerial::from(serial))?,
                     None => None,

@@ -65,6 +65,8 @@ pub(super) struct Grantee {
     pub tenant_id: Option<TenantId>,
     pub device: Option<String>,
     pub generation: Option<i64>,
+    /// A person's refresh family, named in their access tokens (`sid`).
+    pub family: Option<String>,
 }
 
 impl Minter {
@@ -87,6 +89,7 @@ impl Minter {
             tenant_id: who.tenant_id.map(TenantId::get),
             device: who.device,
             generation: who.generation,
+            sid: who.family,
         };
         let jwt = self.keys.sign("at+jwt", &claims, now_ms)?;
         Ok((jwt, claims))

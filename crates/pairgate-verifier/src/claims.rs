@@ -33,6 +33,11 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "gen")]
     pub generation: Option<i64>,
+    /// A person's token: the sign-in it belongs to at the app (its refresh family). When that
+    /// ends (a reused code or refresh token, consent withdrawn, the person disabled), so do the
+    /// tokens it issued, at pairgate's APIs and at introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AccessClaims {

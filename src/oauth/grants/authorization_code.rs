@@ -157,6 +157,7 @@ impl Redemption {
             tenant_id: user.tenant_id,
             device: None,
             generation: None,
+            family: Some(family_id.clone()),
         };
         let (jwt, claims) = self
             .minter

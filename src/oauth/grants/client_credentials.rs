@@ -47,6 +47,7 @@ pub async fn exchange(
         tenant_id: None,
         device: None,
         generation: None,
+        family: None,
     };
     if client.assertion_jti.is_none() && proof.is_none() {
         // Secret authentication without DPoP: nothing to record, no transaction needed.

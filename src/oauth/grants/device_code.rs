@@ -132,6 +132,7 @@ impl Issue {
                     tenant_id: flow.tenant_id,
                     device: Some(serial.to_string()),
                     generation: Some(generation),
+                    family: None,
                 },
                 now,
             )

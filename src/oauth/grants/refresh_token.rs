@@ -271,6 +271,10 @@ fn grantee(family: &FamilyRecord, jkt: Option<String>) -> Grantee {
         // A device's family carries its generation; its client_id is its serial.
         device: family.generation.map(|_| family.client_id.clone()),
         generation: family.generation,
+        family: family
+            .subject
+            .starts_with("user:")
+            .then(|| family.family_id.clone()),
     }
 }
 

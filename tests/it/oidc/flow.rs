@@ -107,6 +107,11 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(backend: Backend
         (status, refused["error"].as_str()),
         (400, Some("invalid_grant"))
     );
+    // And so do the access tokens the family issued, at once.
+    for access in [&first["access_token"], &second["access_token"]] {
+        let (status, _, _) = bearer_get(&app, "/oauth/userinfo", access.as_str().unwrap()).await;
+        assert_eq!(status, 401, "the family's access tokens end with it");
+    }
 }
 
 async fn a_third_party_app_asks_for_consent_once(backend: Backend) {
@@ -162,7 +167,7 @@ async fn a_third_party_app_asks_for_consent_once(backend: Backend) {
         .await;
     assert!(page.contains("Allow"), "{}", page.body);
 
-    // Withdrawn on the account page: the app's refresh token ends, and it must ask again.
+    // Withdrawn on the account page: the app's tokens end, and it must ask again.
     let account = b.get("/account").await;
     assert!(
         account.contains("Withdraw Acme Dashboard"),
@@ -189,6 +194,9 @@ async fn a_third_party_app_asks_for_consent_once(backend: Backend) {
         (status, refused["error"].as_str()),
         (400, Some("invalid_grant"))
     );
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, _, _) = bearer_get(&app, "/oauth/userinfo", access).await;
+    assert_eq!(status, 401, "its access token ends with the withdrawal");
     let page = b.get(&path).await;
     assert!(page.contains("Allow"), "asks again: {}", page.body);
 }

@@ -144,6 +144,16 @@ async fn a_code_used_twice_revokes_what_it_issued(backend: Backend) {
     assert_eq!(status, 200);
     let access = first["access_token"].as_str().unwrap();
     assert_eq!(bearer_get(&app, "/oauth/userinfo", access).await.0, 200);
+    // The app refreshes once before the copy of the code is used.
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ("client_id", &dash.client_id),
+    ];
+    let (status, refreshed) = token(&app, &refresh).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let later = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(bearer_get(&app, "/oauth/userinfo", later).await.0, 200);
 
     let (status, again) = redeem(&app, &dash.client_id, &code, &pkce).await;
     assert_eq!(
@@ -154,21 +164,24 @@ async fn a_code_used_twice_revokes_what_it_issued(backend: Backend) {
         again["error_description"],
         "the authorization code was already used"
     );
-    // What the first redemption issued is revoked: its access token and its refresh token.
-    let (status, body, _) = bearer_get(&app, "/oauth/userinfo", access).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_token"))
-    );
-    let (status, body) = token(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", first["refresh_token"].as_str().unwrap()),
-            ("client_id", &dash.client_id),
-        ],
-    )
-    .await;
+    // What the first redemption issued is revoked: its access tokens, the one the refresh
+    // issued too, and its refresh tokens.
+    for token in [access, later] {
+        let (status, body, _) = bearer_get(&app, "/oauth/userinfo", token).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_token"))
+        );
+    }
+    let newest = [
+        ("grant_type", "refresh_token"),
+        (
+            "refresh_token",
+            refreshed["refresh_token"].as_str().unwrap(),
+        ),
+        ("client_id", &dash.client_id),
+    ];
+    let (status, body) = token(&app, &newest).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
