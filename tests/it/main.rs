@@ -40,6 +40,7 @@ mod outage;
 pub mod pairing;
 mod passkeys;
 mod portal;
+mod relying_app_example;
 mod replay;
 mod scale_out;
 mod schema;

@@ -1,21 +1,42 @@
-//! A relying app that accepts pairgate access tokens knowing nothing but the issuer's URL: it
-//! reads the issuer's metadata (RFC 8414), fetches and caches its JWKS, and verifies tokens
-//! (RFC 9068) and DPoP proofs (RFC 9449) with the `pairgate-verifier` crate alone (it lives beside
-//! pairgate, whose telemetry endpoint runs the same code). No database, no shared secret. Only
-//! the web framework (actix-web here) is this example's own choice: the crate needs none.
+//! A relying app of pairgate's, knowing nothing but the issuer's URL, in three modes.
+//!
+//! `serve` and `verify` accept pairgate access tokens: they read the issuer's metadata
+//! (RFC 8414), fetch and cache its JWKS, and verify tokens (RFC 9068) and DPoP proofs (RFC 9449)
+//! with the `pairgate-verifier` crate alone (it lives beside pairgate, whose telemetry endpoint
+//! runs the same code). No database, no shared secret.
+//!
+//! `sign-in` is a customer's dashboard: it signs a person in with OpenID Connect (discovery, the
+//! code flow with PKCE S256, `state` and `nonce`, the ID token checked with the same crate's JWS
+//! and JWK support) and shows the devices that person may see with their newest readings, read
+//! with the person's access token. It is a public app registered with the redirect URI
+//! `http://<listen>/callback` (`--redirect-uri` for another); `--client-secret` makes it a
+//! confidential one (client_secret_post; a real one reads its secret from a secret store, not
+//! its command line). Signing out ends pairgate's session too when the app registered the
+//! `--post-logout-redirect-uri` it names, and only the dashboard's otherwise. The routes are in
+//! `sign_in.rs`, what it asks pairgate (and the ID token's checks) in `oidc.rs`, the HTML in
+//! `page.rs`. Only the web framework (actix-web here) is this example's own choice: the crate
+//! needs none.
 //!
 //! ```sh
 //! # a resource server: POST /ingest takes a device's DPoP-bound token and proof
 //! cargo run --example relying_app -- serve --issuer http://127.0.0.1:8080 --listen 127.0.0.1:9090
 //! # or check one token (RFC 9068 only) and print its claims
 //! cargo run --example relying_app -- verify --issuer http://127.0.0.1:8080 --token eyJ…
+//! # a dashboard people sign in to: open http://127.0.0.1:9091/
+//! cargo run --example relying_app -- sign-in --issuer http://127.0.0.1:8080 --client-id ID \
+//!     --listen 127.0.0.1:9091 [--post-logout-redirect-uri http://127.0.0.1:9091/]
 //! ```
 //!
 //! A device's proof for `/ingest` must name this app's URL (`htu`, default
 //! `http://<listen>/ingest`). What a production app adds: a replay store shared by its instances
-//! (this one keeps proof `jti` values in memory), and, where revocation must take effect before
-//! a token expires, a call to pairgate's introspection endpoint (RFC 7662) with its own client
-//! credentials.
+//! (this one keeps proof `jti` values, sign-ins under way and sessions in memory), and, where
+//! revocation must take effect before a token expires, a call to pairgate's introspection
+//! endpoint (RFC 7662) with its own client credentials. A dashboard served over https would also
+//! mark its cookies `Secure` and sign out with a POST carrying a CSRF token.
+
+mod oidc;
+mod page;
+mod sign_in;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,7 +61,9 @@ struct State {
 fn usage() -> ! {
     eprintln!(concat!(
         "usage: relying_app serve --issuer URL [--listen ADDR] [--audience AUD] [--url URL]\n",
-        "       relying_app verify --issuer URL --token TOKEN [--audience AUD]",
+        "       relying_app verify --issuer URL --token TOKEN [--audience AUD]\n",
+        "       relying_app sign-in --issuer URL --client-id ID [--listen ADDR]\n",
+        "        [--client-secret SECRET] [--redirect-uri URI] [--post-logout-redirect-uri URI]",
     ));
     std::process::exit(2)
 }
@@ -58,6 +81,9 @@ async fn main() -> std::io::Result<()> {
         usage()
     };
     let issuer = issuer.trim_end_matches('/').to_owned();
+    if args.get(1).map(String::as_str) == Some("sign-in") {
+        return sign_in::run(&args, issuer).await;
+    }
     // pairgate's device tokens name `<issuer>/api` unless oauth.access_token_audience says else.
     let audience = arg(&args, "--audience").unwrap_or_else(|| format!("{issuer}/api"));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
