@@ -15,7 +15,7 @@
 //! revocation (pairgate compares the token's `gen` with the device's; a relying app asks the
 //! introspection endpoint, RFC 7662).
 //!
-//! The crate's README shows how a relying app uses it; `examples/relying_app.rs` in the pairgate
+//! The crate's README shows how a relying app uses it; `examples/relying_app/` in the pairgate
 //! repository is a complete one.
 
 mod cache;
