@@ -35,6 +35,7 @@ pub enum Action {
     AppConsentGiven,
     AppConsentRevoked,
     AppSignedIn,
+    AppUpdated,
     ClientDisabled,
     DeviceRegistered,
     SigningKeyRotated,
@@ -65,7 +66,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the enum (the audit page's filter lists them).
-    pub const ALL: [Action; 57] = [
+    pub const ALL: [Action; 58] = [
         Self::TenantCreated,
         Self::TenantSettingsChanged,
         Self::UserCreated,
@@ -97,6 +98,7 @@ impl Action {
         Self::AppConsentGiven,
         Self::AppConsentRevoked,
         Self::AppSignedIn,
+        Self::AppUpdated,
         Self::ClientDisabled,
         Self::DeviceRegistered,
         Self::SigningKeyRotated,
@@ -164,6 +166,7 @@ impl Action {
             Self::AppConsentGiven => "app.consent_given",
             Self::AppConsentRevoked => "app.consent_revoked",
             Self::AppSignedIn => "app.signed_in",
+            Self::AppUpdated => "app.updated",
             Self::ClientDisabled => "client.disabled",
             Self::DeviceRegistered => "device.registered",
             Self::SigningKeyRotated => "keys.rotated",

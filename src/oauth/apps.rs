@@ -62,6 +62,8 @@ pub enum AppError {
     NotPermitted,
     #[error("no such app")]
     NotFound,
+    #[error("this app has no secret: it is public, or authenticates with its own keys")]
+    NoSecret,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -192,6 +194,100 @@ pub async fn disable_app(
                 .detail(json!({ "name": app.name, "kind": "app" }));
             events::record(tx, now_ms, event)?;
             Ok::<_, StoreError>(Ok(true))
+        })
+        .await?
+}
+
+/// The app `client_id` if `registrar` manages it and it is active (else [`AppError::NotFound`]).
+fn managed_app(
+    tx: &mut crate::store::Tx<'_>,
+    registrar: Registrar,
+    client_id: &str,
+) -> Result<Result<AppRecord, AppError>, StoreError> {
+    let found = apps::find_app(tx, client_id)?;
+    Ok(found
+        .filter(|a| a.active && registrar.manages(a))
+        .ok_or(AppError::NotFound))
+}
+
+/// One of the apps `registrar` manages, if it may see it.
+pub async fn app_of(
+    store: &Store,
+    registrar: Registrar,
+    client_id: &str,
+) -> Result<AppRecord, AppError> {
+    let client_id = client_id.to_owned();
+    store
+        .read(move |tx| {
+            let found = apps::find_app(tx, &client_id)?;
+            Ok::<_, StoreError>(found.filter(|a| registrar.manages(a)))
+        })
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Replaces the URIs an active app sends people back to, after sign-in and after sign-out (the
+/// same rules as at registration). Audited as `app.updated`.
+pub async fn set_app_uris(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    registrar: Registrar,
+    client_id: &str,
+    (redirect_uris, post_logout): (&[String], &[String]),
+) -> Result<(), AppError> {
+    let redirect_uris = checked_uris(redirect_uris)?;
+    if redirect_uris.is_empty() {
+        return Err(AppError::NoRedirectUri);
+    }
+    let post_logout = checked_uris(post_logout)?;
+    let (actor, client_id) = (actor.to_owned(), client_id.to_owned());
+    store
+        .write(move |tx| {
+            let app = match managed_app(tx, registrar, &client_id)? {
+                Ok(app) => app,
+                Err(e) => return Ok(Err(e)),
+            };
+            apps::replace_uris(tx, &client_id, &redirect_uris, &post_logout)?;
+            let detail = json!({
+                "change": "redirect_uris",
+                "redirect_uris": redirect_uris,
+                "post_logout_redirect_uris": post_logout,
+            });
+            let event = Event::new(Action::AppUpdated, actor, Subject::Client(client_id))
+                .tenant(app.tenant_id)
+                .detail(detail);
+            events::record(tx, now_ms, event)?;
+            Ok::<_, StoreError>(Ok(()))
+        })
+        .await?
+}
+
+/// Gives an active confidential app that uses a secret a new one, to show once; the old secret
+/// stops working at once (its tokens do not end). Audited as `app.updated`.
+pub async fn new_app_secret(
+    store: &Store,
+    now_ms: i64,
+    actor: &str,
+    registrar: Registrar,
+    client_id: &str,
+) -> Result<String, AppError> {
+    let secret = crate::crypto::tokens::random_token();
+    let hash = hash_secret(&secret);
+    let (actor, client_id) = (actor.to_owned(), client_id.to_owned());
+    store
+        .write(move |tx| {
+            let app = match managed_app(tx, registrar, &client_id)? {
+                Ok(app) if app.public || app.keys => return Ok(Err(AppError::NoSecret)),
+                Ok(app) => app,
+                Err(e) => return Ok(Err(e)),
+            };
+            apps::set_secret_hash(tx, &client_id, &hash)?;
+            let event = Event::new(Action::AppUpdated, actor, Subject::Client(client_id))
+                .tenant(app.tenant_id)
+                .detail(json!({ "change": "secret" }));
+            events::record(tx, now_ms, event)?;
+            Ok::<_, StoreError>(Ok(secret))
         })
         .await?
 }

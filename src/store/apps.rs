@@ -50,20 +50,55 @@ pub fn insert_app(tx: &mut Tx<'_>, app: &NewApp<'_>) -> Result<(), StoreError> {
             clients::first_party.eq(app.first_party),
         ))
         .execute(tx.conn)?;
-    let uris = app
-        .redirect_uris
+    insert_uris(
+        tx,
+        &app.client.client_id,
+        app.redirect_uris,
+        app.post_logout_redirect_uris,
+    )
+}
+
+fn insert_uris(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    redirect_uris: &[String],
+    post_logout_redirect_uris: &[String],
+) -> Result<(), StoreError> {
+    let uris = redirect_uris
         .iter()
         .map(|u| (SIGN_IN, u))
-        .chain(app.post_logout_redirect_uris.iter().map(|u| (SIGN_OUT, u)));
+        .chain(post_logout_redirect_uris.iter().map(|u| (SIGN_OUT, u)));
     for (purpose, uri) in uris {
         diesel::insert_into(client_redirect_uris::table)
             .values((
-                client_redirect_uris::client_id.eq(&app.client.client_id),
+                client_redirect_uris::client_id.eq(client_id),
                 client_redirect_uris::purpose.eq(purpose),
                 client_redirect_uris::uri.eq(uri),
             ))
             .execute(tx.conn)?;
     }
+    Ok(())
+}
+
+/// Replaces an app's redirect URIs of both purposes.
+pub fn replace_uris(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    redirect_uris: &[String],
+    post_logout_redirect_uris: &[String],
+) -> Result<(), StoreError> {
+    diesel::delete(
+        client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(client_id)),
+    )
+    .execute(tx.conn)?;
+    insert_uris(tx, client_id, redirect_uris, post_logout_redirect_uris)
+}
+
+/// Gives an app a new secret (its hash): the old one stops working at once.
+pub fn set_secret_hash(tx: &mut Tx<'_>, client_id: &str, hash: &str) -> Result<(), StoreError> {
+    diesel::update(clients::table.find(client_id))
+        .set(clients::secret_hash.eq(hash))
+        .execute(tx.conn)?;
     Ok(())
 }
 

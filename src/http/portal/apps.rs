@@ -10,7 +10,7 @@ use askama::Template;
 
 use super::passkey_offer::capitalised;
 use super::texts::Notice;
-use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render};
+use super::{Member, MemberForm, Page, PortalError, Visitor, redirect, render, urlencode};
 use crate::accounts::{AccountError, Role, Session};
 use crate::app::AppContext;
 use crate::http::get;
@@ -22,6 +22,9 @@ use crate::store::apps::AppRecord;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/apps", get().to(apps_get))
         .route("/apps", web::post().to(register_post))
+        .route("/apps/{client_id}", get().to(app_get))
+        .route("/apps/{client_id}/uris", web::post().to(uris_post))
+        .route("/apps/{client_id}/secret", web::post().to(secret_post))
         .route("/apps/{client_id}/disable", web::post().to(disable_post));
 }
 
@@ -77,6 +80,21 @@ impl Typed {
     }
 }
 
+impl AppRow {
+    fn new(a: AppRecord, company: String, page: &Page) -> Self {
+        Self {
+            auth: auth_words(&a),
+            company,
+            created: page.when(a.created_at),
+            client_id: a.client_id,
+            name: a.name,
+            active: a.active,
+            first_party: a.first_party,
+            redirect_uris: a.redirect_uris,
+        }
+    }
+}
+
 fn auth_words(app: &AppRecord) -> &'static str {
     if app.public {
         "public: PKCE, no secret"
@@ -122,21 +140,15 @@ async fn apps_page(
     page.error = error;
     let apps = list
         .into_iter()
-        .map(|a| AppRow {
-            auth: auth_words(&a),
-            company: match a.tenant_id {
+        .map(|a| {
+            let company = match a.tenant_id {
                 None => "Every company".to_owned(),
                 Some(t) => tenants
                     .iter()
                     .find(|c| c.id == t)
                     .map_or_else(|| format!("Company {t}"), |c| c.name.clone()),
-            },
-            created: page.when(a.created_at),
-            client_id: a.client_id,
-            name: a.name,
-            active: a.active,
-            first_party: a.first_party,
-            redirect_uris: a.redirect_uris,
+            };
+            AppRow::new(a, company, &page)
         })
         .collect();
     let companies = tenants
@@ -276,4 +288,137 @@ async fn disable_post(
         .await
         .map_err(app_failure)?;
     Ok(redirect("/apps?done=app-disabled"))
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+struct AppPage {
+    page: Page,
+    app: AppRow,
+    /// The redirect and post-logout URIs, one per line, as the form shows them (or as typed).
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    /// The app authenticates with a secret, so it may be given a new one.
+    has_secret: bool,
+    /// A new secret, shown once.
+    new_secret: Option<String>,
+    issuer: String,
+}
+
+/// What an app's page shows beside the app: a line at the top, what was typed into the URI
+/// form after a refusal, a new secret to show once.
+#[derive(Default)]
+struct Shown {
+    notice: Option<String>,
+    error: Option<String>,
+    /// Redirect and post-logout URIs as typed.
+    typed: Option<(String, String)>,
+    new_secret: Option<String>,
+}
+
+/// One app's page: where it sends people back (changeable), and a new secret for an app that
+/// uses one.
+async fn app_get(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    path: web::Path<String>,
+    Member(v, s): Member,
+) -> Result<HttpResponse, PortalError> {
+    let shown = Shown {
+        notice: (req.query_string() == "done=uris").then(|| Notice::AppUrisSaved.to_string()),
+        ..Shown::default()
+    };
+    app_page(&ctx, &v, &s, &path, StatusCode::OK, shown).await
+}
+
+async fn app_page(
+    ctx: &AppContext,
+    v: &Visitor,
+    s: &Session,
+    client_id: &str,
+    status: StatusCode,
+    shown: Shown,
+) -> Result<HttpResponse, PortalError> {
+    let registrar = registrar(s)?;
+    let app = apps::app_of(&ctx.store, registrar, client_id)
+        .await
+        .map_err(app_failure)?;
+    let mut page = v.page(ctx, &app.name);
+    page.notice = shown.notice;
+    page.error = shown.error;
+    let (redirect_uris, post_logout_redirect_uris) = shown.typed.unwrap_or_else(|| {
+        (
+            app.redirect_uris.join("\n"),
+            app.post_logout_redirect_uris.join("\n"),
+        )
+    });
+    let body = AppPage {
+        has_secret: !app.public && !app.keys,
+        app: AppRow::new(app, String::new(), &page),
+        page,
+        redirect_uris,
+        post_logout_redirect_uris,
+        new_secret: shown.new_secret,
+        issuer: ctx.settings.server.public_url.as_str().to_owned(),
+    };
+    Ok(render(v, status, &body))
+}
+
+/// Replaces where the app sends people back (after a step-up); a refused list comes back as
+/// typed, with why.
+async fn uris_post(
+    ctx: web::Data<AppContext>,
+    path: web::Path<String>,
+    MemberForm(v, s, form): MemberForm,
+) -> Result<HttpResponse, PortalError> {
+    let registrar = registrar(&s)?;
+    ctx.accounts.require_step_up(&s)?;
+    let typed = (
+        form.text("redirect_uris"),
+        form.text("post_logout_redirect_uris"),
+    );
+    let lists = (&uris(&typed.0)[..], &uris(&typed.1)[..]);
+    let now = ctx.clock.now_ms();
+    match apps::set_app_uris(&ctx.store, now, &s.actor(), registrar, &path, lists).await {
+        Ok(()) => Ok(redirect(&format!("/apps/{}?done=uris", urlencode(&path)))),
+        Err(e) => {
+            let shown = Shown {
+                error: Some(refusal(e)?),
+                typed: Some(typed),
+                ..Shown::default()
+            };
+            app_page(&ctx, &v, &s, &path, StatusCode::UNPROCESSABLE_ENTITY, shown).await
+        }
+    }
+}
+
+/// Gives the app a new secret (after a step-up) and shows it once on the app's page.
+async fn secret_post(
+    ctx: web::Data<AppContext>,
+    path: web::Path<String>,
+    MemberForm(v, s, _): MemberForm,
+) -> Result<HttpResponse, PortalError> {
+    let registrar = registrar(&s)?;
+    ctx.accounts.require_step_up(&s)?;
+    let now = ctx.clock.now_ms();
+    let (status, shown) =
+        match apps::new_app_secret(&ctx.store, now, &s.actor(), registrar, &path).await {
+            Ok(secret) => (
+                StatusCode::OK,
+                Shown {
+                    notice: Some(Notice::AppSecretReplaced.to_string()),
+                    new_secret: Some(secret),
+                    ..Shown::default()
+                },
+            ),
+            Err(e @ AppError::NoSecret) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Shown {
+                    error: Some(format!("{}.", capitalised(&e.to_string()))),
+                    ..Shown::default()
+                },
+            ),
+            Err(e) => return Err(app_failure(e)),
+        };
+    app_page(&ctx, &v, &s, &path, status, shown).await
 }

@@ -153,6 +153,7 @@ fn facts(action: Action, detail: &Value, names: &Names) -> Facts {
         Action::TenantSettingsChanged => tenant_settings(&mut f, detail),
         Action::UserPasskeySignInChanged => f.flag = yes(detail, "allowed"),
         Action::ClientRegistered | Action::ClientDisabled => f.flag = code("kind") == "app",
+        Action::AppUpdated => f.flag = code("change") == "secret",
         Action::UserRoleChanged => {
             f.from = words(Code::Role(code("from")));
             f.to = words(Code::Role(code("to")));

@@ -101,6 +101,12 @@ pub enum Ask<'a> {
     DisableApp {
         client_id: &'a str,
     },
+    AppUris {
+        client_id: &'a str,
+    },
+    AppSecret {
+        client_id: &'a str,
+    },
     Other,
 }
 
@@ -344,6 +350,8 @@ fn ask<'a>(path: &'a str, form: &'a [(String, String)], name: &'a str) -> Ask<'a
             name: field(form, "name").map_or("", str::trim),
         },
         ["apps", client_id, "disable"] => Ask::DisableApp { client_id },
+        ["apps", client_id, "uris"] => Ask::AppUris { client_id },
+        ["apps", client_id, "secret"] => Ask::AppSecret { client_id },
         _ => Ask::Other,
     }
 }

@@ -32,6 +32,8 @@ pub enum Notice<'a> {
     DisputeSettled,
     CustomerNumberSaved,
     AppDisabled,
+    AppUrisSaved,
+    AppSecretReplaced,
     /// On the sign-in page after a session ended, with the code being approved, if any.
     SessionExpired {
         code: Option<&'a str>,

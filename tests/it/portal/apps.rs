@@ -2,8 +2,8 @@
 //! step-up (third-party, that company's people only, whatever the form claims), a confidential
 //! app's secret is shown once and authenticates at the token endpoint, refused forms keep what
 //! was typed, staff register apps for every company or one and may make them first-party, other
-//! roles and other companies neither see nor disable them, and a disabled app signs no one in and
-//! its refresh tokens are refused.
+//! roles and other companies neither see nor disable them, a disabled app signs no one in and
+//! its refresh tokens are refused, and an app's addresses and secret change after a step-up.
 
 use pairgate::accounts::Role;
 use pairgate::oauth::apps::{Registrar, apps_of};
@@ -22,6 +22,7 @@ backend_tests!(
     staff_register_apps_for_every_company_or_one,
     only_owners_and_staff_see_and_disable_apps,
     a_disabled_app_signs_no_one_in_and_its_tokens_stop,
+    an_owner_changes_an_apps_addresses_and_secret,
 );
 
 /// The registration form's fields for an app named `name`, with `extra` fields added.
@@ -69,6 +70,23 @@ async fn allowed_code(b: &mut Browser<'_>, client_id: &str, pkce: &Pkce) -> Stri
         .collect();
     let page = b.post("/oauth/authorize", &allow).await;
     query(&handoff(&page).expect("back to the app"))["code"].clone()
+}
+
+/// The owner of another company, signed in with a fresh step-up.
+async fn other_owner(app: &TestApp) -> Browser<'_> {
+    let mut oscar = Browser::new(app);
+    let page = oscar
+        .sign_up(
+            "Other Water",
+            "Oscar Owner",
+            "oscar@other.example",
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    oscar.enrol_totp().await;
+    oscar.step_up().await;
+    oscar
 }
 
 async fn all_apps(app: &TestApp) -> Vec<AppRecord> {
@@ -301,18 +319,7 @@ async fn only_owners_and_staff_see_and_disable_apps(backend: Backend) {
     assert_eq!(adam.post(&disable, &[]).await.status, 403);
 
     // Another company's owner neither sees it nor disables it.
-    let mut oscar = Browser::new(&app);
-    let page = oscar
-        .sign_up(
-            "Other Water",
-            "Oscar Owner",
-            "oscar@other.example",
-            PASSWORD,
-        )
-        .await;
-    assert_eq!(page.status, 303);
-    oscar.enrol_totp().await;
-    oscar.step_up().await;
+    let mut oscar = other_owner(&app).await;
     let page = oscar.get("/apps").await;
     assert!(!page.contains(&client_id), "{}", page.body);
     let page = oscar.post(&disable, &[]).await;
@@ -368,4 +375,97 @@ async fn a_disabled_app_signs_no_one_in_and_its_tokens_stop(backend: Backend) {
     let page = olivia.get(&path).await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(handoff(&page).is_none(), "never back to a disabled app");
+}
+
+/// A token request authenticated with `secret` for a code nobody issued: `invalid_grant` once
+/// the app is authenticated, `invalid_client` otherwise.
+async fn try_secret(app: &TestApp, client_id: &str, secret: &str) -> String {
+    let verifier = Pkce::new().verifier;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "no-such-code"),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("code_verifier", &verifier),
+    ];
+    token(app, &form).await.1["error"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn an_owner_changes_an_apps_addresses_and_secret(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut olivia = owner(&app, "olivia@acme.example").await;
+    olivia.step_up().await;
+    let (client_id, page) =
+        register_in_portal(&mut olivia, &fields("Backend", "secret", &[])).await;
+    let old = extract(&page.body, "<p class=\"secret\" id=\"client-secret\">").unwrap();
+    let path = format!("/apps/{client_id}");
+    let page = olivia.get("/apps").await;
+    assert!(page.contains(&format!("href=\"{path}\"")), "{}", page.body);
+    let page = olivia.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.contains(">https://dash.example.com/callback\nhttps://dash.example.com/cb2<"));
+
+    // New addresses, after a step-up: the old redirect URI is refused from then on.
+    app.advance(301);
+    let new_uris = [
+        ("redirect_uris", "https://dash.example.com/cb2"),
+        ("post_logout_redirect_uris", ""),
+    ];
+    let asked = olivia.post(&format!("{path}/uris"), &new_uris).await;
+    assert_eq!(asked.status, 401, "{}", asked.body);
+    assert!(asked.contains(&format!(
+        "change where the app {client_id} sends people back"
+    )));
+    let code = olivia.code();
+    let page = olivia.confirm_pending(&asked, &code).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let page = olivia.get(&format!("{path}?done=uris")).await;
+    assert!(page.contains("Saved: the app sends people back only to these addresses now."));
+    let apps = all_apps(&app).await;
+    assert_eq!(apps[0].redirect_uris, ["https://dash.example.com/cb2"]);
+    assert!(apps[0].post_logout_redirect_uris.is_empty());
+    let pkce = Pkce::new();
+    let page = olivia.get(&authorize_path(&client_id, &pkce, &[])).await;
+    assert_eq!(page.status, 400, "the removed address: {}", page.body);
+    // A bad list is refused as typed, and changes nothing.
+    let bad = [("redirect_uris", "http://dash.example.com/cb")];
+    let page = olivia.post(&format!("{path}/uris"), &bad).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.contains(">http://dash.example.com/cb</textarea>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(all_apps(&app).await[0].redirect_uris.len(), 1);
+
+    // A new secret, shown once: the old one stops at once.
+    assert_eq!(try_secret(&app, &client_id, &old).await, "invalid_grant");
+    let page = olivia.post(&format!("{path}/secret"), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let new = extract(&page.body, "<p class=\"secret\" id=\"client-secret\">").unwrap();
+    assert_ne!(new, old);
+    assert_eq!(try_secret(&app, &client_id, &old).await, "invalid_client");
+    assert_eq!(try_secret(&app, &client_id, &new).await, "invalid_grant");
+    assert!(!olivia.get(&path).await.contains(&new), "shown once");
+    let page = olivia.get("/audit").await;
+    assert!(
+        page.contains("gave the app Backend a new secret"),
+        "{}",
+        page.body
+    );
+    assert!(page.contains("changed where the app Backend sends people back"));
+
+    // A public app has no secret to replace; another company sees none of this app.
+    let (public, _) = register_in_portal(&mut olivia, &fields("Tool", "public", &[])).await;
+    let page = olivia.post(&format!("/apps/{public}/secret"), &[]).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.contains("This app has no secret"), "{}", page.body);
+    let mut oscar = other_owner(&app).await;
+    assert_eq!(oscar.get(&path).await.status, 404);
+    assert_eq!(oscar.post(&format!("{path}/secret"), &[]).await.status, 404);
+    assert_eq!(try_secret(&app, &client_id, &new).await, "invalid_grant");
 }

@@ -289,6 +289,20 @@ pub(super) const CASES: &[Case] = &[
         "An operator of pairgate disabled the service client Factory ERP",
     ),
     (
+        Action::AppUpdated,
+        ANN,
+        APP,
+        r#"{"change": "secret"}"#,
+        "Ann Example gave the app Acme Dashboard a new secret",
+    ),
+    (
+        Action::AppUpdated,
+        ANN,
+        APP,
+        r#"{"change": "redirect_uris", "redirect_uris": ["https://x.example/cb"]}"#,
+        "Ann Example changed where the app Acme Dashboard sends people back",
+    ),
+    (
         Action::ClientDisabled,
         ANN,
         APP,
