@@ -145,7 +145,9 @@ async fn every_page_passes_axe_on_a_phone_and_at_a_desk() {
         ))
         .await;
         let support = staff(&app).await;
-        crate::oidc::register(&app, false, Some(acme.tenant), false).await;
+        let dash = crate::oidc::register(&app, true, Some(acme.tenant), false).await;
+        let app_path = format!("/apps/{}", dash.client_id);
+        let app_page = [("app", app_path.as_str(), "Where it sends people back")];
 
         for (width, height) in [(390, 844), (1280, 800)] {
             let Some(chrome) = Chrome::start_at(width, height).await else {
@@ -154,6 +156,7 @@ async fn every_page_passes_axe_on_a_phone_and_at_a_desk() {
             let size = format!("{width}x{height}-{engine}");
             take_session(&chrome, &app, &acme.owner).await;
             visit(&chrome, &app, &OWNER_PAGES, &size).await;
+            visit(&chrome, &app, &app_page, &size).await;
             take_session(&chrome, &app, &support).await;
             visit(&chrome, &app, &STAFF_PAGES, &size).await;
             chrome.client.delete_all_cookies().await.unwrap();
