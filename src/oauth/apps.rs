@@ -7,7 +7,9 @@ use serde_json::json;
 use url::Url;
 
 use super::client_auth::hash_secret;
-use super::clients::{ClientCredential, ClientError, CreatedClient, checked_name, new_client_id};
+use super::clients::{
+    ClientCredential, ClientError, CreatedClient, Disabled, checked_name, disable_in, new_client_id,
+};
 use crate::events::{self, Action, Event, Subject};
 use crate::ids::TenantId;
 use crate::store::apps::{self, AppRecord, NewApp};
@@ -188,11 +190,8 @@ pub async fn disable_app(
             if !app.active {
                 return Ok(Ok(false));
             }
-            registry::set_client_status(tx, &client_id, registry::ActiveStatus::Disabled)?;
-            let event = Event::new(Action::ClientDisabled, actor, Subject::Client(client_id))
-                .tenant(app.tenant_id)
-                .detail(json!({ "name": app.name, "kind": "app" }));
-            events::record(tx, now_ms, event)?;
+            let disabled = Disabled::App(app.tenant_id);
+            disable_in(tx, now_ms, actor, &client_id, &app.name, disabled)?;
             Ok::<_, StoreError>(Ok(true))
         })
         .await?

@@ -8,8 +8,10 @@ use super::client_auth::hash_secret;
 use crate::crypto::jose::{JwkError, parse_jwk_set};
 use crate::crypto::tokens;
 use crate::events::{self, Action, Event, Subject};
+use crate::ids::TenantId;
+use crate::store::apps;
 use crate::store::registry::{self, ClientKind, NewClient};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Tx};
 
 /// How a new service client will authenticate.
 #[derive(Debug, Clone)]
@@ -136,6 +138,37 @@ pub async fn create_service_client(
     Ok(CreatedClient { client_id, secret })
 }
 
+/// What kind of client is being disabled: a service client, or an app (of a company, or of all).
+pub(super) enum Disabled {
+    Service,
+    App(Option<TenantId>),
+}
+
+/// Disables an active client in the caller's transaction and records it as `client.disabled`
+/// (an app's under its company, so its owners read it).
+pub(super) fn disable_in(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    actor: String,
+    client_id: &str,
+    name: &str,
+    disabled: Disabled,
+) -> Result<(), StoreError> {
+    registry::set_client_status(tx, client_id, registry::ActiveStatus::Disabled)?;
+    let (kind, tenant) = match disabled {
+        Disabled::Service => ("service", None),
+        Disabled::App(tenant) => ("app", tenant),
+    };
+    let event = Event::new(
+        Action::ClientDisabled,
+        actor,
+        Subject::Client(client_id.into()),
+    )
+    .tenant(tenant)
+    .detail(json!({ "name": name, "kind": kind }));
+    events::record(tx, now_ms, event)
+}
+
 /// Disables a service client or an app (a device is neither): it authenticates no more.
 /// Audited; disabling a disabled client changes nothing and records nothing. Returns whether it
 /// was active.
@@ -155,13 +188,14 @@ pub async fn disable_service_client(
             if !client.active {
                 return Ok(Ok(false));
             }
-            registry::set_client_status(tx, &client_id, registry::ActiveStatus::Disabled)?;
-            let subject = Subject::Client(client_id.clone());
-            let event = Event::new(Action::ClientDisabled, actor, subject).detail(json!({
-                "name": client.name,
-                "kind": if client.kind == ClientKind::App { "app" } else { "service" },
-            }));
-            events::record(tx, now_ms, event)?;
+            let disabled = match client.kind {
+                ClientKind::App => {
+                    let tenant = apps::find_app(tx, &client_id)?.and_then(|a| a.tenant_id);
+                    Disabled::App(tenant)
+                }
+                _ => Disabled::Service,
+            };
+            disable_in(tx, now_ms, actor, &client_id, &client.name, disabled)?;
             Ok::<_, StoreError>(Ok(true))
         })
         .await?

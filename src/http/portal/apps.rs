@@ -37,6 +37,14 @@ fn registrar(s: &Session) -> Result<Registrar, AccountError> {
     }
 }
 
+/// The registrar of a change to apps: who the person is, once their session has a fresh
+/// step-up.
+fn stepped_up_registrar(ctx: &AppContext, s: &Session) -> Result<Registrar, AccountError> {
+    let registrar = registrar(s)?;
+    ctx.accounts.require_step_up(s)?;
+    Ok(registrar)
+}
+
 #[derive(Template)]
 #[template(path = "apps.html")]
 struct AppsPage {
@@ -188,8 +196,7 @@ async fn register_post(
     ctx: web::Data<AppContext>,
     MemberForm(v, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let registrar = registrar(&s)?;
-    ctx.accounts.require_step_up(&s)?;
+    let registrar = stepped_up_registrar(&ctx, &s)?;
     let staff = registrar == Registrar::Manufacturer;
     let typed = Typed {
         name: form.text("name"),
@@ -217,12 +224,13 @@ async fn register_post(
             .map_err(|_| "The public keys must be a JWK Set: {\"keys\": [...]}.".to_owned()),
         _ => Ok(AppKind::Public),
     };
+    let redirect_uris = uris(&typed.redirect_uris);
     let registration = kind.map(|kind| AppRegistration {
         name: typed.name.clone(),
         kind,
         tenant_id,
         first_party: typed.first_party,
-        redirect_uris: uris(&typed.redirect_uris),
+        redirect_uris: redirect_uris.clone(),
         post_logout_redirect_uris: uris(&typed.post_logout_redirect_uris),
     });
     let outcome = match registration {
@@ -239,7 +247,7 @@ async fn register_post(
                 client_id: created.client_id,
                 secret: created.secret,
                 issuer: ctx.settings.server.public_url.as_str().to_owned(),
-                redirect_uris: uris(&typed.redirect_uris),
+                redirect_uris,
             };
             Ok(render(&v, StatusCode::OK, &body))
         }
@@ -258,6 +266,7 @@ fn refusal(e: AppError) -> Result<String, PortalError> {
         | AppError::NoRedirectUri
         | AppError::TooManyRedirectUris
         | AppError::InvalidRedirectUri(_)
+        | AppError::NoSecret
         | AppError::NoSuchTenant => Ok(format!("{}.", capitalised(&e.to_string()))),
         other => Err(app_failure(other)),
     }
@@ -281,8 +290,7 @@ async fn disable_post(
     path: web::Path<String>,
     MemberForm(_, s, _): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let registrar = registrar(&s)?;
-    ctx.accounts.require_step_up(&s)?;
+    let registrar = stepped_up_registrar(&ctx, &s)?;
     let now = ctx.clock.now_ms();
     apps::disable_app(&ctx.store, now, &s.actor(), registrar, &path)
         .await
@@ -371,8 +379,7 @@ async fn uris_post(
     path: web::Path<String>,
     MemberForm(v, s, form): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let registrar = registrar(&s)?;
-    ctx.accounts.require_step_up(&s)?;
+    let registrar = stepped_up_registrar(&ctx, &s)?;
     let typed = (
         form.text("redirect_uris"),
         form.text("post_logout_redirect_uris"),
@@ -398,8 +405,7 @@ async fn secret_post(
     path: web::Path<String>,
     MemberForm(v, s, _): MemberForm,
 ) -> Result<HttpResponse, PortalError> {
-    let registrar = registrar(&s)?;
-    ctx.accounts.require_step_up(&s)?;
+    let registrar = stepped_up_registrar(&ctx, &s)?;
     let now = ctx.clock.now_ms();
     let (status, shown) =
         match apps::new_app_secret(&ctx.store, now, &s.actor(), registrar, &path).await {
@@ -411,14 +417,13 @@ async fn secret_post(
                     ..Shown::default()
                 },
             ),
-            Err(e @ AppError::NoSecret) => (
+            Err(e) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Shown {
-                    error: Some(format!("{}.", capitalised(&e.to_string()))),
+                    error: Some(refusal(e)?),
                     ..Shown::default()
                 },
             ),
-            Err(e) => return Err(app_failure(e)),
         };
     app_page(&ctx, &v, &s, &path, status, shown).await
 }

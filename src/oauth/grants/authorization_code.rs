@@ -148,7 +148,7 @@ impl Redemption {
         let client_id = self.client.client.client_id.as_str();
         let jkt = self.proof.as_ref().map(|p| p.jkt.clone());
         let family_id = tokens::new_id();
-        let subject = format!("user:{}", user.id);
+        let subject = id_token::subject(user.id);
         let grantee = Grantee {
             sub: subject.clone(),
             client_id: client_id.to_owned(),

@@ -271,10 +271,8 @@ fn grantee(family: &FamilyRecord, jkt: Option<String>) -> Grantee {
         // A device's family carries its generation; its client_id is its serial.
         device: family.generation.map(|_| family.client_id.clone()),
         generation: family.generation,
-        family: family
-            .subject
-            .starts_with("user:")
-            .then(|| family.family_id.clone()),
+        // A person's family is named in their access tokens (`sid`).
+        family: user_of(&family.subject).map(|_| family.family_id.clone()),
     }
 }
 
